@@ -1,0 +1,1 @@
+"""The training-set pipeline: MIDI sources, rendering, clips, descriptors, captions, manifest."""

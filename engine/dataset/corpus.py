@@ -1,0 +1,275 @@
+"""Pieces from music21's bundled corpus (Bach chorales, folk tunes in ABC), transposed, re-tempoed and
+given plausible GM instruments — the second MIDI source beside the procedural composer.
+
+Only works in simple meters (2/4, 3/4, 4/4) with a single time signature are used: the tempo we state is
+then unambiguously quarter notes per minute, which an audio tempo estimator can check. Monophonic folk
+tunes get a harmonised accompaniment (chords on the beat and a root bass) so the tonal centre and the
+pulse are audible, as a folk band would play them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.dataset.score import PITCH_CLASS_NAMES, SCALE_INTERVALS, Note, Piece, Track
+
+log = logging.getLogger(__name__)
+
+SIMPLE_METERS: dict[str, int] = {"2/4": 2, "3/4": 3, "4/4": 4}
+# Collections used, with the style label captions will carry.
+COLLECTIONS: dict[str, str] = {
+    "bach": "chorale",
+    "essenFolksong": "folk tune",
+    "ryansMammoth": "folk tune",
+    "oneills1850": "folk tune",
+    "airdsAirs": "folk tune",
+    "miscFolk": "folk tune",
+}
+TEMPO_RANGE_BPM: dict[str, tuple[float, float]] = {"chorale": (66.0, 100.0), "folk tune": (84.0, 132.0)}
+MAX_BARS: int = 32
+
+# GM programs per ensemble for four-voice chorales (soprano, alto, tenor, bass).
+CHORALE_ENSEMBLES: tuple[tuple[str, tuple[int, int, int, int]], ...] = (
+    ("string quartet", (40, 40, 41, 42)),
+    ("string ensemble", (48, 48, 48, 48)),
+    ("church organ", (19, 19, 19, 19)),
+    ("brass choir", (56, 60, 57, 58)),
+    ("woodwind quartet", (73, 68, 71, 70)),
+    ("choir", (52, 52, 52, 52)),
+    ("piano", (0, 0, 0, 0)),
+)
+FOLK_LEADS: tuple[int, ...] = (110, 73, 72, 21, 22, 105, 75, 71, 68, 109, 40, 24)
+FOLK_COMPING: tuple[int, ...] = (25, 24, 0, 21, 46, 105, 6)
+FOLK_BASSES: tuple[int, ...] = (32, 33, 43, 58)
+
+
+class CorpusParseError(RuntimeError):
+    """A corpus work that cannot be turned into a usable piece (the reason is in the message)."""
+
+
+@dataclass(frozen=True)
+class CorpusWork:
+    """One work: a corpus file, plus the tune number for ABC files that hold many tunes."""
+
+    path: str
+    number: int | None
+    collection: str
+
+    @property
+    def name(self) -> str:
+        stem = Path(self.path).stem
+        return f"{self.collection}/{stem}" + (f"#{self.number}" if self.number is not None else "")
+
+
+def list_corpus_works() -> list[CorpusWork]:
+    """Every candidate work in a stable order (sorted), without parsing any music (fast: ~0.3 s)."""
+    from music21 import corpus
+
+    works: list[CorpusWork] = []
+    for path in sorted(str(p) for p in corpus.getPaths()):
+        collection = path.split("/corpus/")[-1].split("/")[0]
+        if collection not in COLLECTIONS:
+            continue
+        if collection == "bach" and not path.endswith(".mxl"):
+            continue  # the .rntxt files are harmonic analyses, not music
+        if path.endswith(".abc"):
+            text = Path(path).read_text(encoding="latin-1")
+            numbers = re.findall(r"^X:\s*(\d+)", text, flags=re.MULTILINE)
+            works.extend(CorpusWork(path, int(n), collection) for n in dict.fromkeys(numbers))
+        else:
+            works.append(CorpusWork(path, None, collection))
+    return works
+
+
+CHORALE_FRACTION: float = 0.35
+
+
+def choose_work(works: list[CorpusWork], rng: np.random.Generator) -> CorpusWork:
+    """Draw a work: chorales with probability CHORALE_FRACTION, else a folk tune.
+
+    Drawing by kind first keeps the ~8,500 Essen tunes from crowding out the 408 chorales.
+    """
+    chorales = [w for w in works if COLLECTIONS[w.collection] == "chorale"]
+    tunes = [w for w in works if COLLECTIONS[w.collection] != "chorale"]
+    pool = chorales if (chorales and (not tunes or rng.random() < CHORALE_FRACTION)) else tunes
+    return pool[int(rng.integers(len(pool)))]
+
+
+def _parse(work: CorpusWork):  # -> music21.stream.Score
+    from music21 import converter
+
+    try:
+        if work.number is not None:
+            return converter.parse(work.path, number=work.number)
+        return converter.parse(work.path)
+    except Exception as error:  # music21 raises many types on malformed files
+        raise CorpusParseError(f"{work.name}: music21 could not parse it ({type(error).__name__}: {error})") from error
+
+
+def _best_triad(pitch_weights: np.ndarray, tonic_pc: int, scale: str) -> tuple[int, bool]:
+    """Pick the diatonic triad (root pc, is_minor) that best covers a bar's duration-weighted pitch classes.
+
+    The tonic and dominant get a small bonus: folk accompaniment leans on I and V, which also keeps the key
+    unambiguous.
+    """
+    intervals = SCALE_INTERVALS[scale]
+    best_score, best = -1.0, (tonic_pc, scale != "major")
+    for degree in (0, 3, 4, 5, 1):  # I, IV, V, vi, ii (in scale-degree order)
+        root = (tonic_pc + intervals[degree]) % 12
+        third = (tonic_pc + intervals[(degree + 2) % 7]) % 12
+        fifth = (tonic_pc + intervals[(degree + 4) % 7]) % 12
+        is_minor = (third - root) % 12 == 3
+        if scale == "minor" and degree == 4:  # harmonic-minor dominant: major V with the leading tone
+            third, is_minor = (root + 4) % 12, False
+        score = pitch_weights[root] + pitch_weights[third] + 0.8 * pitch_weights[fifth]
+        score += 0.15 * pitch_weights.sum() * (degree in (0, 4))
+        if score > best_score:
+            best_score, best = score, (root, is_minor)
+    return best
+
+
+def corpus_piece(work: CorpusWork, rng: np.random.Generator, piece_id: str) -> Piece:
+    """Turn one corpus work into a Piece: random transposition, tempo and instruments.
+
+    Raises CorpusParseError when the work is unusable (parse error, compound or changing meter, no notes).
+    """
+    from music21 import interval as m21interval
+
+    score = _parse(work)
+    signatures = {ts.ratioString for ts in score.recurse().getElementsByClass("TimeSignature")}
+    if len(signatures) != 1 or next(iter(signatures)) not in SIMPLE_METERS:
+        raise CorpusParseError(f"{work.name}: meter {sorted(signatures)} is not one simple meter")
+    beats_per_bar = SIMPLE_METERS[next(iter(signatures))]
+    try:
+        analysed = score.analyze("key")
+    except Exception as error:
+        raise CorpusParseError(f"{work.name}: key analysis failed ({error})") from error
+    if analysed.mode not in ("major", "minor"):
+        raise CorpusParseError(f"{work.name}: mode {analysed.mode!r} is neither major nor minor")
+    semitones = int(rng.integers(-6, 6))
+    tonic_pc = (analysed.tonic.pitchClass + semitones) % 12
+    scale = analysed.mode
+
+    parts = [p for p in score.parts if p.flatten().notes]
+    if not parts:
+        raise CorpusParseError(f"{work.name}: no notes")
+    style = COLLECTIONS[work.collection]
+    low, high = TEMPO_RANGE_BPM[style]
+    tempo_bpm = float(round(rng.uniform(low, high)))
+    seconds_per_quarter = 60.0 / tempo_bpm
+
+    # Bar lines from the first part's measures; the pickup (anacrusis) bar is dropped so bars are whole.
+    bar_length_quarters = float(beats_per_bar)
+    measures = list(parts[0].getElementsByClass("Measure"))
+    offsets = [float(m.offset) for m in measures]
+    if not offsets:
+        raise CorpusParseError(f"{work.name}: no measures")
+    first_full = 0
+    if len(measures) > 1 and float(measures[0].duration.quarterLength) < bar_length_quarters - 1e-6:
+        first_full = 1
+    origin_quarters = offsets[first_full]
+    n_bars = min(MAX_BARS, len(offsets) - first_full)
+    if n_bars < 2:
+        raise CorpusParseError(f"{work.name}: too short ({n_bars} bars)")
+    end_quarters = origin_quarters + n_bars * bar_length_quarters
+
+    transposition = m21interval.Interval(semitones)
+    tracks: list[Track] = []
+    voice_notes: list[list[Note]] = []
+    for part in parts[:4]:
+        notes: list[Note] = []
+        for element in part.flatten().notes:
+            start_q = float(element.offset) - origin_quarters
+            if start_q < 0 or float(element.offset) >= end_quarters:
+                continue
+            length_q = max(float(element.duration.quarterLength), 0.125)
+            for pitch in element.pitches:
+                midi = int(pitch.transpose(transposition).midi)
+                if not 0 <= midi <= 127:
+                    continue
+                # 0.97: a hair of release so repeated notes re-articulate.
+                notes.append(Note(midi, start_q * seconds_per_quarter,
+                                  (start_q + 0.97 * length_q) * seconds_per_quarter,
+                                  int(np.clip(rng.normal(84, 8), 50, 118))))
+        voice_notes.append(notes)
+    if not any(voice_notes):
+        raise CorpusParseError(f"{work.name}: no notes inside the bars used")
+
+    bar_starts = [i * bar_length_quarters * seconds_per_quarter for i in range(n_bars)]
+    end_seconds = n_bars * bar_length_quarters * seconds_per_quarter
+    if style == "chorale" and len(voice_notes) >= 3:
+        ensemble_name, programs = CHORALE_ENSEMBLES[int(rng.integers(len(CHORALE_ENSEMBLES)))]
+        pans = (0.35, 0.45, 0.55, 0.65)
+        for index, notes in enumerate(voice_notes):
+            tracks.append(Track(f"voice {index + 1}", programs[index], False,
+                                "melody" if index == 0 else ("bass" if index == len(voice_notes) - 1 else "counter"),
+                                notes, pans[index]))
+        mood = str(rng.choice(["solemn", "reverent", "calm", "stately"] if scale == "major"
+                               else ["mournful", "solemn", "sombre", "reflective"]))
+    else:
+        melody = [n for notes in voice_notes for n in notes]
+        # Keep the tune in a singing register.
+        median = float(np.median([n.pitch for n in melody]))
+        shift = 12 * int(round((74 - median) / 12))
+        for note in melody:
+            note.pitch = int(np.clip(note.pitch + shift, 0, 127))
+        tracks.append(Track("melody", int(rng.choice(FOLK_LEADS)), False, "melody", melody,
+                            float(rng.uniform(0.35, 0.65))))
+        tracks.extend(_folk_accompaniment(melody, tonic_pc, scale, beats_per_bar, bar_starts, end_seconds,
+                                          seconds_per_quarter, rng))
+        mood = str(rng.choice(["cheerful", "lively", "warm", "pastoral"] if scale == "major"
+                              else ["wistful", "melancholic", "haunting", "plaintive"]))
+
+    piece = Piece(
+        piece_id=piece_id, source="corpus", source_name=f"corpus/{work.name}", style=style,
+        tempo_bpm=tempo_bpm, key_tonic=PITCH_CLASS_NAMES[tonic_pc], scale=scale,
+        beats_per_bar=beats_per_bar, bar_starts_seconds=bar_starts, end_seconds=end_seconds,
+        tracks=tracks, bar_energy=[0.5] * n_bars, mood=mood,
+    )
+    piece.validate()
+    return piece
+
+
+def _folk_accompaniment(
+    melody: list[Note], tonic_pc: int, scale: str, beats_per_bar: int, bar_starts: list[float],
+    end_seconds: float, seconds_per_beat: float, rng: np.random.Generator,
+) -> list[Track]:
+    """Chords on every beat and a root/fifth bass, harmonised bar by bar from the melody."""
+    comp = Track("accompaniment", int(rng.choice(FOLK_COMPING)), False, "chords", [], float(rng.uniform(0.25, 0.45)))
+    bass = Track("bass", int(rng.choice(FOLK_BASSES)), False, "bass", [], 0.5)
+    percussion = Track("percussion", 0, True, "drums", [], 0.5, drum_kit=int(rng.choice([0, 8, 40])))
+    use_percussion = rng.random() < 0.5
+    for bar_index, bar_start in enumerate(bar_starts):
+        bar_end = bar_starts[bar_index + 1] if bar_index + 1 < len(bar_starts) else end_seconds
+        weights = np.zeros(12)
+        for note in melody:
+            overlap = min(note.end_seconds, bar_end) - max(note.start_seconds, bar_start)
+            if overlap > 0:
+                weights[note.pitch % 12] += overlap
+        if bar_index == 0 or bar_index == len(bar_starts) - 1:
+            root, is_minor = tonic_pc, scale == "minor"  # open and close on the tonic chord
+        else:
+            root, is_minor = _best_triad(weights, tonic_pc, scale)
+        chord = [48 + (root - 48) % 12 + 12, 0, 0]
+        chord[1] = chord[0] + (3 if is_minor else 4)
+        chord[2] = chord[0] + 7
+        for beat in range(beats_per_bar):
+            onset = bar_start + beat * seconds_per_beat
+            strong = beat == 0
+            velocity = int(np.clip(rng.normal(78 if strong else 64, 5), 40, 110))
+            for pitch in chord:
+                comp.notes.append(Note(pitch, onset, onset + 0.8 * seconds_per_beat, velocity))
+            if strong or (beats_per_bar == 4 and beat == 2):
+                bass_pitch = 36 + (root - 36) % 12 + (7 if beat == 2 and rng.random() < 0.5 else 0)
+                bass.notes.append(Note(bass_pitch, onset, onset + 0.9 * seconds_per_beat,
+                                       int(np.clip(rng.normal(92, 5), 60, 120))))
+            if use_percussion:
+                drum_pitch = 36 if strong else 42
+                percussion.notes.append(Note(drum_pitch, onset, onset + 0.1,
+                                             int(np.clip(rng.normal(80 if strong else 55, 6), 30, 110))))
+    return [comp, bass] + ([percussion] if use_percussion else [])

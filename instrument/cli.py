@@ -1,0 +1,142 @@
+"""The `cascade` command line. Heavy imports (torch, music21, essentia) happen inside the subcommands, so
+`cascade --help` and the status screen answer at once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+STATUS_TEXT = """Cascade {version}: a real-time music instrument driven by a cascaded latent diffusion model.
+
+What works today:
+  cascade dataset build --hours H --out DIR --seed S   build the training set (MIDI -> FluidSynth -> FLAC)
+  cascade dataset check DIR                            check it against an independent estimator (essentia)
+  cascade doctor                                       check the system packages the instrument needs
+
+Not built yet (tracked as issues): the autoencoder and diffusion models (no trained weights ship yet),
+so `cascade` cannot play sound; the real-time engine, MIDI, effects and takes; the desktop app.
+"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cascade-instrument")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _cmd_status(_: argparse.Namespace) -> int:
+    print(STATUS_TEXT.format(version=_version()))
+    return 0
+
+
+def _cmd_doctor(_: argparse.Namespace) -> int:
+    """Report each system dependency as ok/missing with the package that provides it."""
+    import ctypes.util
+    import shutil
+
+    checks: list[tuple[str, bool, str]] = []
+    try:
+        from engine.dataset.render import find_soundfont
+
+        checks.append(("GM soundfont", True, str(find_soundfont())))
+    except Exception as error:  # noqa: BLE001 - reported, not raised
+        checks.append(("GM soundfont", False, str(error)))
+    checks.append(("libfluidsynth", ctypes.util.find_library("fluidsynth") is not None,
+                   "apt-get install libfluidsynth3"))
+    checks.append(("PortAudio", ctypes.util.find_library("portaudio") is not None, "apt-get install libportaudio2"))
+    checks.append(("JACK server (jackd)", shutil.which("jackd") is not None, "apt-get install jackd2"))
+    for module in ("torch", "numba", "pedalboard", "sounddevice", "rtmidi", "PySide6", "pyqtgraph"):
+        try:
+            __import__(module)
+            checks.append((f"python: {module}", True, "importable"))
+        except Exception as error:  # noqa: BLE001
+            checks.append((f"python: {module}", False, f"{type(error).__name__}: {error}"))
+    width = max(len(name) for name, _, _ in checks)
+    for name, ok, detail in checks:
+        print(f"{'ok     ' if ok else 'MISSING'} {name.ljust(width)}  {detail}")
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def _cmd_dataset_build(args: argparse.Namespace) -> int:
+    from engine.dataset.builder import BuildConfig, DatasetConfigError, DiskFullError, build_dataset, summary_dict
+    from engine.dataset.render import SoundfontMissingError
+
+    config = BuildConfig(out_dir=Path(args.out), hours=args.hours, seed=args.seed,
+                         workers=args.workers, soundfont=args.soundfont, progress=not args.no_progress)
+    try:
+        summary = build_dataset(config)
+    except (SoundfontMissingError, DatasetConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except DiskFullError as error:
+        print(f"error: {error.strerror}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("\ninterrupted: the manifest holds every completed piece; run the same command to resume.",
+              file=sys.stderr)
+        return 130
+    print(json.dumps(summary_dict(summary), indent=2))
+    return 0
+
+
+def _cmd_dataset_check(args: argparse.Namespace) -> int:
+    from engine.dataset.validate import check_dataset, write_report
+
+    report = check_dataset(Path(args.dataset), sample_size=args.sample, seed=args.seed, workers=args.workers)
+    print(json.dumps(report["agreement"], indent=2))
+    if args.report:
+        write_report(report, Path(args.report), Path(args.dataset))
+        print(f"report written to {args.report}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cascade", description="Cascade: a real-time latent-diffusion instrument")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.set_defaults(func=_cmd_status)
+    commands = parser.add_subparsers(title="commands")
+
+    commands.add_parser("status", help="what works today").set_defaults(func=_cmd_status)
+    commands.add_parser("doctor", help="check system packages").set_defaults(func=_cmd_doctor)
+
+    dataset = commands.add_parser("dataset", help="build and check the training set")
+    dataset_commands = dataset.add_subparsers(title="dataset commands", required=True)
+    build = dataset_commands.add_parser("build", help="render MIDI into FLAC clips with a JSON-lines manifest")
+    build.add_argument("--hours", type=float, required=True, help="hours of audio to build (e.g. 0.05 or 10)")
+    build.add_argument("--out", required=True, help="output folder (an existing build there is resumed)")
+    build.add_argument("--seed", type=int, default=0, help="same seed, same dataset")
+    build.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    build.add_argument("--soundfont", default=None, help="GM .sf2 file (default: Debian's FluidR3_GM.sf2)")
+    build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.set_defaults(func=_cmd_dataset_build)
+
+    check = dataset_commands.add_parser("check", help="compare the manifest with essentia's tempo and key estimates")
+    check.add_argument("dataset", help="dataset folder")
+    check.add_argument("--sample", type=int, default=200, help="clips to check (random sample)")
+    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--workers", type=int, default=None)
+    check.add_argument("--report", default=None, help="write a Markdown report (and plots) here")
+    check.set_defaults(func=_cmd_dataset_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "workers", None) is None and hasattr(args, "workers"):
+        import os
+
+        args.workers = max(1, os.cpu_count() or 1)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install everything Cascade needs on Debian/Ubuntu (system packages + a project venv in .venv),
+# then start the instrument's main job. `--no-start` installs only (CI uses it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=1
+[[ "${1:-}" == "--no-start" ]] && start=0
+
+SYSTEM_PACKAGES=(fluidsynth fluid-soundfont-gm libfluidsynth3 libportaudio2 libsndfile1 jackd2 xvfb
+                 python3-venv libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
+missing=()
+for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "installing system packages: ${missing[*]}"
+    sudo_cmd=""
+    [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    # jackd2 asks about real-time priority in a dialog; answer it non-interactively.
+    echo "jackd2 jackd/tweak_rt_limits boolean false" | $sudo_cmd debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
+fi
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+if [[ ! -x .venv/bin/python ]]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first, from the pinned wheel (on this project's machines pip finds the local CPU wheel).
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[data,dev]"
+echo "installed: $(.venv/bin/cascade status | head -1)"
+
+if ((start)); then
+    exec .venv/bin/cascade
+fi

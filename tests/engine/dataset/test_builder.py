@@ -1,0 +1,151 @@
+"""The dataset builder end to end: manifest schema, splits, determinism, resume after a kill, disk full."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from engine.dataset import builder, descriptors
+from engine.dataset.score import PITCH_CLASS_NAMES, SCALE_INTERVALS
+
+HOURS = 0.012  # ~43 s of audio: a handful of pieces, a few seconds of rendering
+
+
+def manifest_rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / builder.MANIFEST_NAME).read_text().splitlines()]
+
+
+def fingerprint(out: Path) -> dict[str, str]:
+    """Manifest text plus a hash of every clip's audio samples."""
+    prints = {"manifest": hashlib.sha256((out / builder.MANIFEST_NAME).read_bytes()).hexdigest()}
+    for row in manifest_rows(out):
+        samples, _ = soundfile.read(out / row["path"], dtype="int16")
+        prints[row["clip_id"]] = hashlib.sha256(samples.tobytes()).hexdigest()
+    return prints
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dataset") / "ds"
+    builder.build_dataset(builder.BuildConfig(out_dir=out, hours=HOURS, seed=11, workers=2, progress=False))
+    return out
+
+
+def test_manifest_schema_and_files(built: Path) -> None:
+    rows = builder.validate_manifest(built)
+    assert sum(r["duration_seconds"] for r in rows) >= HOURS * 3600
+    for row in rows:
+        assert 6.0 - 1e-3 <= row["duration_seconds"] <= 12.0 + 1e-3
+        audio, rate = soundfile.read(built / row["path"], dtype="float32", always_2d=True)
+        assert rate == 44100 and audio.shape[1] == 2
+        assert abs(audio.shape[0] / rate - row["duration_seconds"]) < 1e-3
+        assert np.max(np.abs(audio)) < 0.95, "clips keep headroom"
+        assert row["key"] in PITCH_CLASS_NAMES and row["scale"] in SCALE_INTERVALS
+        assert row["instruments"] and row["caption"]
+        assert str(round(row["tempo"])) in row["caption"]
+        frames = np.load(built / row["descriptors"])
+        assert set(frames.files) == {"loudness_db", "centroid_hz", "flatness", "onset_density"}
+        assert len(frames["loudness_db"]) == descriptors.frame_count(audio.shape[0])
+
+
+def test_paraphrases_are_separate_from_captions(built: Path) -> None:
+    captions = {r["clip_id"]: r["caption"] for r in manifest_rows(built)}
+    paraphrases = [json.loads(line) for line in (built / builder.PARAPHRASES_NAME).read_text().splitlines()]
+    assert {p["clip_id"] for p in paraphrases} == set(captions)
+    assert all(p["prompt"] != captions[p["clip_id"]] for p in paraphrases)
+
+
+def test_same_seed_same_dataset_and_resume_extends_exactly(built: Path, tmp_path: Path) -> None:
+    # Build half, then "resume" to the full size: must equal the one-shot build byte for byte.
+    out = tmp_path / "ds"
+    builder.build_dataset(builder.BuildConfig(out_dir=out, hours=HOURS / 2, seed=11, workers=1, progress=False))
+    first_half = len(manifest_rows(out))
+    summary = builder.build_dataset(builder.BuildConfig(out_dir=out, hours=HOURS, seed=11, workers=2, progress=False))
+    assert summary.resumed_from_piece > 0 and len(manifest_rows(out)) > first_half
+    assert fingerprint(out) == fingerprint(built)
+
+
+def test_other_seed_other_dataset_and_settings_guard(built: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.003, seed=12, workers=1, progress=False))
+    assert manifest_rows(out)[0]["caption"] != manifest_rows(built)[0]["caption"]
+    with pytest.raises(builder.DatasetConfigError, match="other settings"):
+        builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.003, seed=13, workers=1, progress=False))
+
+
+def test_killed_build_resumes_to_the_same_dataset(built: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    command = [sys.executable, "-m", "instrument.cli", "dataset", "build", "--hours", str(HOURS),
+               "--out", str(out), "--seed", "11", "--workers", "2", "--no-progress"]
+    process = subprocess.Popen(command, start_new_session=True)
+    deadline = time.monotonic() + 60
+    # Kill it hard (no cleanup) once at least one piece is logged.
+    while time.monotonic() < deadline:
+        log = out / builder.PIECES_LOG_NAME
+        if log.exists() and log.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    # Simulate the worst moment too: a torn manifest line and an orphan half-written file.
+    with open(out / builder.MANIFEST_NAME, "a") as handle:
+        handle.write('{"clip_id": "p999999_c00", "pa')
+    (out / "audio" / "p999999_c00.tmp.flac").write_bytes(b"half")
+    assert subprocess.run(command, timeout=120).returncode == 0
+    assert fingerprint(out) == fingerprint(built)
+    assert not (out / "audio" / "p999999_c00.tmp.flac").exists()
+
+
+def test_splits_are_by_source_piece() -> None:
+    assert builder.split_for("corpus/bach/bwv66.6") == builder.split_for("corpus/bach/bwv66.6")
+    counts: dict[str, int] = {}
+    for i in range(4000):
+        split = builder.split_for(f"composer/house/p{i:06d}")
+        counts[split] = counts.get(split, 0) + 1
+    assert 0.87 < counts["train"] / 4000 < 0.93 and counts["test"] > 120 and counts["valid"] > 120
+
+
+def test_missing_soundfont_is_a_clear_cli_error(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "instrument.cli", "dataset", "build", "--hours", "0.001",
+                             "--out", str(tmp_path / "ds"), "--soundfont", str(tmp_path / "missing.sf2")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "fluid-soundfont-gm" in result.stderr
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def test_disk_full_stops_cleanly_with_a_consistent_manifest(tmp_path: Path) -> None:
+    mount = tmp_path / "small_disk"
+    if not _mount_tmpfs(mount, "8m"):
+        pytest.skip("needs root to mount a small tmpfs (a real full disk)")
+    try:
+        out = mount / "ds"
+        with pytest.raises(builder.DiskFullError, match="disk full"):
+            builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.2, seed=11, workers=2, progress=False))
+        rows = manifest_rows(out)
+        assert rows, "8 MB holds at least one piece"
+        builder.validate_manifest(out)  # consistent: every listed clip exists and is complete
+        listed = {r["clip_id"] for r in rows}
+        on_disk = {p.name.split(".")[0] for p in (out / "audio").iterdir()}
+        assert on_disk == listed
+        for row in rows:
+            soundfile.read(out / row["path"])  # decodes: not truncated
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
