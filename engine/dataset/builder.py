@@ -193,6 +193,9 @@ def render_piece(index: int) -> dict[str, Any]:
             instruments = tuple(dict.fromkeys(
                 composer.instrument_name(track) for track in piece.tracks
                 if any(n.start_seconds < end_seconds and n.end_seconds > start_seconds for n in track.notes)))
+            if not instruments:  # only the previous bar's release rings here: no facts to caption
+                skipped.append(f"{piece.piece_id} clip {clip_index}: no note starts or sounds in it, dropped")
+                continue
             energy = _energy_word(piece.bar_energy[first_bar:end_bar])
             facts = captions.CaptionFacts(
                 style=piece.style, tempo_bpm=piece.tempo_bpm, key_tonic=piece.key_tonic, scale=piece.scale,

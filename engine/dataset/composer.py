@@ -177,7 +177,8 @@ _WALTZ_CHORDS: tuple[ChordRhythm, ...] = (((1.0, 0.8), (2.0, 0.8)), ((0.0, 0.8),
 # tonal centre is restated at every 4-bar phrase.
 _MAJOR_POP: tuple[tuple[int, ...], ...] = ((0, 4, 5, 3), (0, 3, 4, 0), (0, 5, 3, 4), (0, 3, 0, 4), (0, 1, 4, 0))
 _MINOR_POP: tuple[tuple[int, ...], ...] = ((0, 5, 3, 4), (0, 3, 4, 0), (0, 6, 5, 4), (0, 3, 0, 4), (0, 5, 6, 4))
-_MAJOR_JAZZ: tuple[tuple[int, ...], ...] = ((0, 5, 1, 4), (0, 1, 4, 0), (0, 3, 1, 4), (0, 3, 4, 0), (0, 0, 1, 4))
+# IV (degree 3) appears often: ii-V alone also fits the dominant key and pulls key estimates there.
+_MAJOR_JAZZ: tuple[tuple[int, ...], ...] = ((0, 5, 1, 4), (0, 3, 1, 4), (0, 3, 4, 0), (0, 3, 0, 4), (0, 1, 4, 0))
 _MINOR_JAZZ: tuple[tuple[int, ...], ...] = ((0, 3, 1, 4), (0, 1, 4, 0), (0, 5, 1, 4), (0, 3, 4, 0))
 _MAJOR_SIMPLE: tuple[tuple[int, ...], ...] = ((0, 3, 4, 0), (0, 4, 0, 3), (0, 3, 0, 4), (0, 0, 3, 4))
 _MINOR_SIMPLE: tuple[tuple[int, ...], ...] = ((0, 3, 4, 0), (0, 0, 3, 4), (0, 5, 0, 4), (0, 3, 0, 4))
@@ -445,7 +446,7 @@ def _pick(rng: np.random.Generator, options: tuple | list):  # type: ignore[type
 
 
 def _velocity(rng: np.random.Generator, base: float, spread: float = 8.0) -> int:
-    return int(np.clip(round(base + rng.normal(0.0, spread)), 1, 127))
+    return min(127, max(1, int(round(base + rng.normal(0.0, spread)))))  # builtins: np.clip is slow on scalars
 
 
 # ---------------------------------------------------------------------------------------------
@@ -625,11 +626,9 @@ def _bass(ctx: _Ctx, pattern_style: str, threshold: float) -> list[Note]:
     alt: BassPattern = _pick(rng, patterns) if patterns else ()
     base_velocity = 80 + 15 * float(rng.random())
     n_bars = len(ctx.chords)
-    prev_pitch: int | None = None
     for bar in range(n_bars):
         e = ctx.energy[bar]
         if e < threshold:
-            prev_pitch = None
             continue
         chord = ctx.chords[bar]
         next_chord = ctx.chords[(bar + 1) % n_bars]
@@ -648,8 +647,6 @@ def _bass(ctx: _Ctx, pattern_style: str, threshold: float) -> list[Note]:
             end = t + dur * ctx.seconds_per_beat * (0.9 + 0.1 * float(rng.random()))
             accent = 8.0 if pos == 0.0 else 0.0
             notes.append(Note(pitch, t, end, _velocity(rng, base_velocity + accent, 7.0)))
-            prev_pitch = pitch
-    del prev_pitch
     return notes
 
 
@@ -810,7 +807,7 @@ def _melody(ctx: _Ctx, register: tuple[int, int], density: float, threshold: flo
             else:
                 idx = min(range(len(scale_pitches)), key=lambda j: abs(scale_pitches[j] - prev))
                 step = _pick(rng, (-2, -1, -1, 1, 1, 2))
-                pitch = scale_pitches[int(np.clip(idx + step, 0, len(scale_pitches) - 1))]
+                pitch = scale_pitches[min(len(scale_pitches) - 1, max(0, idx + step))]
             dur = min(nxt - pos, 2.0) * legato
             t = ctx.time(bar, pos)
             accent = 8.0 if pos % 1.0 == 0.0 else 0.0

@@ -29,7 +29,6 @@ TARGET_LUFS: float = -20.0
 PEAK_CEILING_DBFS: float = -1.0
 # Release tails (reverb, delay, piano decay) rendered after the last bar so the final clip is not cut dry.
 TAIL_SECONDS: float = 2.0
-FLUID_BLOCK_FRAMES: int = 64  # FluidSynth's internal block size (FLUID_BUFSIZE)
 
 # Mix level (CC7) per role: the pulse (drums, bass) sits forward so tempo and tonic stay audible.
 ROLE_VOLUME: dict[str, int] = {
@@ -149,9 +148,12 @@ def normalise_loudness(
 
 
 class FluidRenderer:
-    """Owns one FluidSynth instance with the soundfont loaded (loading takes ~0.3 s, so reuse it).
+    """Renders pieces with FluidSynth and a GM soundfont.
 
-    Not thread-safe: one renderer per worker process.
+    Each piece gets a fresh synth: FluidSynth reuses voice objects whose amplitude ramps start from the
+    previous occupant's state, so a shared synth makes the first milliseconds of a piece depend on what
+    was rendered before it. With dynamic sample loading a new synth costs ~20 ms, and the dataset stays
+    byte-for-byte reproducible whichever worker renders a piece. Not thread-safe: one per process.
     """
 
     def __init__(self, soundfont_path: str | os.PathLike[str] | None = None, sample_rate: int = SAMPLE_RATE) -> None:
@@ -162,30 +164,27 @@ class FluidRenderer:
             raise RenderError(
                 "pyfluidsynth could not load libfluidsynth: `sudo apt-get install libfluidsynth3`"
             ) from error
+        self._fluidsynth = fluidsynth
         self.sample_rate = sample_rate
-        # FluidSynth's own reverb/chorus stay off: effects come from the randomised pedalboard chain.
-        self._synth = fluidsynth.Synth(gain=0.4, samplerate=float(sample_rate),
-                                       **{"synth.reverb.active": 0, "synth.chorus.active": 0,
-                                          "synth.polyphony": 512})
-        self._soundfont_id = self._synth.sfload(str(self.soundfont_path))
-        if self._soundfont_id < 0:
-            raise RenderError(f"FluidSynth could not load soundfont {self.soundfont_path}")
         write_float = fluidsynth._fl.fluid_synth_write_float
         write_float.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
                                 ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
         write_float.restype = ctypes.c_int
         self._write_float = write_float
-        self._frames_pulled = 0
+        self._synth = None
+        self._new_synth()  # fail here, not mid-build, if the soundfont cannot be loaded
 
-    def _reset(self) -> None:
-        for channel in range(16):
-            self._synth.cc(channel, 123, 0)  # all notes off
-            self._synth.cc(channel, 120, 0)  # all sound off: no tail leaks into the next piece
-            self._synth.cc(channel, 121, 0)  # reset controllers
-        # FluidSynth renders in 64-frame blocks and applies events at block boundaries: realign to a block
-        # edge so a piece renders bit-identically whatever was rendered before it (determinism).
-        flush_frames = 4096 + (-(self._frames_pulled + 4096)) % FLUID_BLOCK_FRAMES
-        self._pull(np.zeros((flush_frames, 2), dtype=np.float32))
+    def _new_synth(self) -> None:
+        if self._synth is not None:
+            self._synth.delete()
+        # FluidSynth's own reverb/chorus stay off: effects come from the randomised pedalboard chain.
+        self._synth = self._fluidsynth.Synth(
+            gain=0.4, samplerate=float(self.sample_rate),
+            **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512,
+               "synth.dynamic-sample-loading": 1})
+        self._soundfont_id = self._synth.sfload(str(self.soundfont_path))
+        if self._soundfont_id < 0:
+            raise RenderError(f"FluidSynth could not load soundfont {self.soundfont_path}")
 
     def _pull(self, interleaved: np.ndarray) -> None:
         """Fill `interleaved` (frames, 2) float32 C-contiguous with synth output."""
@@ -196,11 +195,10 @@ class FluidRenderer:
         status = self._write_float(self._synth.synth, frames, pointer, 0, 2, pointer, 1, 2)
         if status != 0:
             raise RenderError("fluid_synth_write_float failed")
-        self._frames_pulled += frames
 
     def render(self, piece: Piece, tail_seconds: float = TAIL_SECONDS) -> np.ndarray:
         """Render the dry mix of `piece`; returns float32 (2, frames) covering end_seconds + tail."""
-        self._reset()
+        self._new_synth()
         events: list[tuple[int, int, int, int, int]] = []  # (frame, order, channel, pitch, velocity)
         pitched_channels = [c for c in range(16) if c != DRUM_CHANNEL]
         next_pitched = 0
@@ -240,4 +238,6 @@ class FluidRenderer:
         return audio
 
     def close(self) -> None:
-        self._synth.delete()
+        if self._synth is not None:
+            self._synth.delete()
+            self._synth = None

@@ -44,8 +44,8 @@ def estimate_clip(path: str) -> dict[str, Any]:
         raise ValueError(f"{path}: expected 44100 Hz, got {sample_rate}")
     bpm, _, confidence, _, _ = es.RhythmExtractor2013(method="multifeature")(mono)
     key, scale, strength = es.KeyExtractor(sampleRate=44100)(mono)
-    return {"bpm": float(bpm), "tempo_confidence": float(confidence), "key": str(key), "scale": str(scale),
-            "key_strength": float(strength)}
+    return {"estimated_bpm": float(bpm), "tempo_confidence": float(confidence), "estimated_key": str(key),
+            "estimated_scale": str(scale), "key_strength": float(strength)}
 
 
 def check_dataset(out_dir: Path, sample_size: int = 200, seed: int = 0, workers: int = 2) -> dict[str, Any]:
@@ -61,11 +61,10 @@ def check_dataset(out_dir: Path, sample_size: int = 200, seed: int = 0, workers:
         estimates = pool.map(estimate_clip, paths, chunksize=4)
     per_clip: list[dict[str, Any]] = []
     for row, estimate in zip(sample, estimates):
-        relation = tempo_relation(float(row["tempo"]), estimate["bpm"])
+        relation = tempo_relation(float(row["tempo"]), estimate["estimated_bpm"])
         tonal = row["scale"] in TONAL_SCALES
-        key_match = (tonal and _ESSENTIA_PITCH_CLASS.get(estimate["key"]) == PITCH_CLASS_NAMES.index(row["key"])
-                     and estimate["scale"] == row["scale"])
-        tonic_match = _ESSENTIA_PITCH_CLASS.get(estimate["key"]) == PITCH_CLASS_NAMES.index(row["key"])
+        tonic_match = _ESSENTIA_PITCH_CLASS.get(estimate["estimated_key"]) == PITCH_CLASS_NAMES.index(row["key"])
+        key_match = tonal and tonic_match and estimate["estimated_scale"] == row["scale"]
         per_clip.append({"clip_id": row["clip_id"], "style": row["style"], "source": row["source"],
                          "tempo": row["tempo"], "key": row["key"], "scale": row["scale"], **estimate,
                          "tempo_relation": relation, "tonal": tonal, "key_scale_match": bool(key_match),

@@ -18,7 +18,7 @@ import soundfile
 from engine.dataset import builder, descriptors
 from engine.dataset.score import PITCH_CLASS_NAMES, SCALE_INTERVALS
 
-HOURS = 0.012  # ~43 s of audio: a handful of pieces, a few seconds of rendering
+HOURS = 0.03  # ~108 s of audio: a few pieces, a few seconds of rendering
 
 
 def manifest_rows(out: Path) -> list[dict]:
@@ -68,7 +68,7 @@ def test_paraphrases_are_separate_from_captions(built: Path) -> None:
 def test_same_seed_same_dataset_and_resume_extends_exactly(built: Path, tmp_path: Path) -> None:
     # Build half, then "resume" to the full size: must equal the one-shot build byte for byte.
     out = tmp_path / "ds"
-    builder.build_dataset(builder.BuildConfig(out_dir=out, hours=HOURS / 2, seed=11, workers=1, progress=False))
+    builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.004, seed=11, workers=1, progress=False))
     first_half = len(manifest_rows(out))
     summary = builder.build_dataset(builder.BuildConfig(out_dir=out, hours=HOURS, seed=11, workers=2, progress=False))
     assert summary.resumed_from_piece > 0 and len(manifest_rows(out)) > first_half
