@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import logging
 import multiprocessing
@@ -26,7 +27,7 @@ import numpy as np
 import soundfile
 
 from engine.dataset import captions, composer, corpus, descriptors, render
-from engine.dataset.score import Piece
+from engine.dataset.score import Piece, estimate_key
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ PIECES_LOG_NAME: str = "pieces.jsonl"
 PARAPHRASES_NAME: str = "paraphrases.jsonl"
 CONFIG_NAME: str = "dataset.json"
 CORPUS_ATTEMPTS: int = 6
+# A bug that fails one piece is logged and skipped; one that fails every piece must stop the build.
+MAX_FAILED_PIECES_IN_A_ROW: int = 10
 SPLIT_FRACTIONS: tuple[tuple[str, float], ...] = (("train", 0.90), ("valid", 0.05), ("test", 0.05))
 
 
@@ -150,9 +153,13 @@ def _make_piece(index: int, config: BuildConfig, works: list[corpus.CorpusWork],
 
 
 def _write_atomic_flac(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """Encode in memory, then write with plain file I/O: a full disk then raises OSError(ENOSPC)
+    (libsndfile would report it as a generic RuntimeError), and a crash never leaves a torn .flac."""
+    encoded = io.BytesIO()
+    soundfile.write(encoded, audio.T, sample_rate, subtype="PCM_16", format="FLAC")
     tmp = path.with_suffix(".tmp.flac")
     try:
-        soundfile.write(str(tmp), audio.T, sample_rate, subtype="PCM_16", format="FLAC")
+        tmp.write_bytes(encoded.getbuffer())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -197,8 +204,12 @@ def render_piece(index: int) -> dict[str, Any]:
                 skipped.append(f"{piece.piece_id} clip {clip_index}: no note starts or sounds in it, dropped")
                 continue
             energy = _energy_word(piece.bar_energy[first_bar:end_bar])
+            key_tonic, scale = piece.key_tonic, piece.scale
+            if piece.source == "corpus":
+                # A corpus excerpt may sit in another key than the whole work (modulating phrases).
+                key_tonic, scale = estimate_key(piece.tracks, start_seconds, end_seconds)
             facts = captions.CaptionFacts(
-                style=piece.style, tempo_bpm=piece.tempo_bpm, key_tonic=piece.key_tonic, scale=piece.scale,
+                style=piece.style, tempo_bpm=piece.tempo_bpm, key_tonic=key_tonic, scale=scale,
                 instruments=instruments, mood=piece.mood, energy=energy, effects=effect_names,
                 beats_per_bar=piece.beats_per_bar)
             clip_rng = np.random.default_rng([config.seed, index, clip_index, 7])
@@ -220,8 +231,9 @@ def render_piece(index: int) -> dict[str, Any]:
                 "caption": captions.make_caption(facts, clip_rng),
                 "style": piece.style,
                 "tempo": piece.tempo_bpm,
-                "key": piece.key_tonic,
-                "scale": piece.scale,
+                "key": key_tonic,
+                "scale": scale,
+                "key_source": "composed" if piece.source == "composer" else "excerpt analysis",
                 "beats_per_bar": piece.beats_per_bar,
                 "instruments": list(instruments),
                 "energy": energy,
@@ -251,7 +263,7 @@ def render_piece(index: int) -> dict[str, Any]:
         for path in written:
             path.unlink(missing_ok=True)
         log.exception("piece %d failed", index)
-        return {"index": index, "records": [], "paraphrases": [], "seconds": 0.0,
+        return {"index": index, "records": [], "paraphrases": [], "seconds": 0.0, "failed": True,
                 "skipped": [f"p{index:06d}: {type(error).__name__}: {error}"]}
 
 
@@ -365,6 +377,7 @@ def build_dataset(config: BuildConfig) -> BuildSummary:
     context = multiprocessing.get_context("fork")
     pool = context.Pool(config.workers, initializer=_init_worker, initargs=(config,))
     try:
+        failed_in_a_row = 0
         if summary.seconds < target_seconds:
             for result in pool.imap(render_piece, _indexes_from(next_index), chunksize=1):
                 if "error" in result:
@@ -376,6 +389,10 @@ def build_dataset(config: BuildConfig) -> BuildSummary:
                 for reason in result["skipped"]:
                     log.warning("skipped: %s", reason)
                     summary.skipped.append(reason)
+                failed_in_a_row = failed_in_a_row + 1 if result.get("failed") else 0
+                if failed_in_a_row >= MAX_FAILED_PIECES_IN_A_ROW:
+                    raise RuntimeError(f"{failed_in_a_row} pieces in a row failed (last: {result['skipped'][-1]}); "
+                                       f"stopping. See {config.out_dir / 'build.log'}")
                 try:
                     _append_lines(config.out_dir / MANIFEST_NAME, result["records"])
                     _append_lines(config.out_dir / PARAPHRASES_NAME, result["paraphrases"])

@@ -189,6 +189,10 @@ _MODE_PROGRESSIONS: dict[str, tuple[tuple[int, ...], ...]] = {
 }
 
 
+# Above this, four bars overflow a 12 s dataset clip, so clips are two bars long (see builder.plan_clips).
+MAX_FOUR_BAR_SECONDS: float = 12.0
+
+
 @dataclass(frozen=True)
 class StyleSpec:
     """Everything style-specific the composer needs. Tuples are choices drawn per piece by rng."""
@@ -886,6 +890,11 @@ def compose(style: str, rng: np.random.Generator, piece_id: str, n_bars: int | N
         pool = _MODE_PROGRESSIONS[scale]
     progression_a = _pick(rng, pool)
     progression_b = _pick(rng, pool) if rng.random() < 0.4 else progression_a
+    if 4 * bar_seconds > MAX_FOUR_BAR_SECONDS:
+        # Slow bars: the dataset cuts 2-bar clips, and a window holding only e.g. IV-V names the wrong key.
+        # A two-bar vamp (tonic on every other bar) keeps the tonic in every 2-bar clip.
+        progression_a = (progression_a[0], progression_a[1], progression_a[0], progression_a[3])
+        progression_b = (progression_b[0], progression_b[1], progression_b[0], progression_b[3])
     seventh = rng.random() < spec.seventh_probability
     major_dominant = scale == "minor" and rng.random() < 0.8  # leading tone helps key estimation
     chords: list[_Chord] = []

@@ -43,6 +43,8 @@ CHORALE_ENSEMBLES: tuple[tuple[str, tuple[int, int, int, int]], ...] = (
     ("choir", (52, 52, 52, 52)),
     ("piano", (0, 0, 0, 0)),
 )
+# Plucked continuo instruments (harpsichord, piano, nylon guitar as lute, pizzicato strings, harp).
+CONTINUO_PROGRAMS: tuple[int, ...] = (6, 0, 24, 45, 46)
 FOLK_LEADS: tuple[int, ...] = (110, 73, 72, 21, 22, 105, 75, 71, 68, 109, 40, 24)
 FOLK_COMPING: tuple[int, ...] = (25, 24, 0, 21, 46, 105, 6)
 FOLK_BASSES: tuple[int, ...] = (32, 33, 43, 58)
@@ -209,6 +211,7 @@ def corpus_piece(work: CorpusWork, rng: np.random.Generator, piece_id: str) -> P
             tracks.append(Track(f"voice {index + 1}", programs[index], False,
                                 "melody" if index == 0 else ("bass" if index == len(voice_notes) - 1 else "counter"),
                                 notes, pans[index]))
+        tracks.append(_continuo(voice_notes, n_bars * beats_per_bar, seconds_per_quarter, rng))
         mood = str(rng.choice(["solemn", "reverent", "calm", "stately"] if scale == "major"
                                else ["mournful", "solemn", "sombre", "reflective"]))
     else:
@@ -273,3 +276,24 @@ def _folk_accompaniment(
                 percussion.notes.append(Note(drum_pitch, onset, onset + 0.1,
                                              int(np.clip(rng.normal(80 if strong else 55, 6), 30, 110))))
     return [comp, bass] + ([percussion] if use_percussion else [])
+
+
+def _continuo(voice_notes: list[list[Note]], n_beats: int, seconds_per_beat: float,
+              rng: np.random.Generator) -> Track:
+    """A plucked continuo re-striking the sounding harmony on every beat.
+
+    Sustained chorale voices (organ, strings, choir) have soft onsets; the continuo gives the pulse an
+    audible attack, as a Baroque continuo player would.
+    """
+    continuo = Track("continuo", int(rng.choice(CONTINUO_PROGRAMS)), False, "chords", [], float(rng.uniform(0.4, 0.6)))
+    all_notes = [n for notes in voice_notes for n in notes]
+    for beat in range(n_beats):
+        onset = beat * seconds_per_beat
+        probe = onset + 0.01
+        pitches = sorted({n.pitch for n in all_notes if n.start_seconds <= probe < n.end_seconds})
+        if not pitches:
+            continue
+        velocity = int(np.clip(rng.normal(76 if beat % 2 == 0 else 64, 4), 40, 100))
+        for pitch in pitches:
+            continuo.notes.append(Note(pitch, onset, onset + 0.6 * seconds_per_beat, velocity))
+    return continuo

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 PITCH_CLASS_NAMES: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 # Scales as semitone offsets from the tonic. major/minor are what the key estimators know;
@@ -105,3 +107,34 @@ class Piece:
         """Duration of bar `index` in seconds."""
         nxt = self.bar_starts_seconds[index + 1] if index + 1 < len(self.bar_starts_seconds) else self.end_seconds
         return nxt - self.bar_starts_seconds[index]
+
+
+# Krumhansl-Kessler key profiles (probe-tone ratings), tonic first.
+_MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+def estimate_key(tracks: list[Track], start_seconds: float, end_seconds: float) -> tuple[str, str]:
+    """Krumhansl-Schmuckler key of the pitched notes sounding in [start, end): (tonic, "major"|"minor").
+
+    Used to label excerpts of corpus works, whose local key can differ from the whole work's (a chorale
+    phrase that cadences in the dominant is in the dominant). Drums are ignored; no notes -> ("C", "major").
+    """
+    weights = np.zeros(12)
+    for track in tracks:
+        if track.is_drum:
+            continue
+        for note in track.notes:
+            overlap = min(note.end_seconds, end_seconds) - max(note.start_seconds, start_seconds)
+            if overlap > 0:
+                weights[note.pitch % 12] += overlap
+    if not weights.any():
+        return "C", "major"
+    best = (-2.0, "C", "major")
+    for tonic in range(12):
+        rotated = np.roll(weights, -tonic)
+        for scale, profile in (("major", _MAJOR_PROFILE), ("minor", _MINOR_PROFILE)):
+            correlation = float(np.corrcoef(rotated, profile)[0, 1])
+            if correlation > best[0]:
+                best = (correlation, PITCH_CLASS_NAMES[tonic], scale)
+    return best[1], best[2]

@@ -149,3 +149,14 @@ def test_disk_full_stops_cleanly_with_a_consistent_manifest(tmp_path: Path) -> N
             soundfile.read(out / row["path"])  # decodes: not truncated
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_bug_failing_every_piece_stops_the_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def broken_compose(*args, **kwargs):
+        raise ZeroDivisionError("composer bug")
+
+    monkeypatch.setattr(builder.composer, "compose", broken_compose)  # forked workers inherit it
+    with pytest.raises(RuntimeError, match="in a row failed"):
+        builder.build_dataset(builder.BuildConfig(out_dir=tmp_path / "ds", hours=0.01, seed=1, workers=2,
+                                                  composer_fraction=1.0, progress=False))
+    assert "composer bug" in (tmp_path / "ds" / "build.log").read_text()

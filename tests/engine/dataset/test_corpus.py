@@ -29,7 +29,8 @@ def test_chorale_becomes_a_transposed_retempoed_piece(works: list[corpus.CorpusW
         low, high = corpus.TEMPO_RANGE_BPM["chorale"]
         assert low <= piece.tempo_bpm <= high
         assert piece.style == "chorale" and piece.scale in ("major", "minor")
-        assert len(piece.tracks) == 4 and piece.key_tonic in PITCH_CLASS_NAMES
+        assert len(piece.tracks) == 5 and piece.key_tonic in PITCH_CLASS_NAMES
+        assert piece.tracks[-1].name == "continuo" and len(piece.tracks[-1].notes) > 0
         # Bar lines are whole bars at the stated tempo.
         bar_seconds = piece.beats_per_bar * 60.0 / piece.tempo_bpm
         assert np.allclose(np.diff(piece.bar_starts_seconds), bar_seconds)
@@ -61,3 +62,17 @@ def test_compound_meter_is_refused(tmp_path) -> None:
     jig.write_text("X:1\nT:Jig\nM:6/8\nL:1/8\nK:G\nGAB cBA|GAB d2c|BAG FGA|G3 G3|]\n")
     with pytest.raises(corpus.CorpusParseError, match="simple meter"):
         corpus.corpus_piece(corpus.CorpusWork(str(jig), 1, "miscFolk"), np.random.default_rng(0), "p1")
+
+
+def test_excerpt_key_estimate() -> None:
+    from engine.dataset.score import Note, Track, estimate_key
+
+    # A cadence in G major (G, C, D7, G chords) and a drum track that must be ignored.
+    chords = [(55, 59, 62), (48, 52, 55), (50, 54, 57, 60), (55, 59, 62)]
+    notes = [Note(p, i, i + 1, 80) for i, chord in enumerate(chords) for p in chord]
+    drums = Track("drums", 0, True, "drums", [Note(36, 0, 4, 100)])
+    assert estimate_key([Track("piano", 0, False, "chords", notes), drums], 0.0, 4.0) == ("G", "major")
+    a_minor = [Note(p, i, i + 1, 80) for i, chord in enumerate([(57, 60, 64), (50, 53, 57), (52, 56, 59), (57, 60, 64)])
+               for p in chord]
+    assert estimate_key([Track("piano", 0, False, "chords", a_minor)], 0.0, 4.0) == ("A", "minor")
+    assert estimate_key([drums], 0.0, 4.0) == ("C", "major")
