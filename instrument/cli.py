@@ -96,6 +96,31 @@ def _cmd_dataset_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_autoencoder(args: argparse.Namespace) -> int:
+    from engine.codec.train import TrainConfig, train
+
+    config = TrainConfig(dataset=Path(args.dataset), out_dir=Path(args.out), steps=args.steps,
+                         batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         debug_model=args.debug_model, threads=args.threads,
+                         checkpoint_every=args.checkpoint_every)
+    result = train(config)
+    print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'autoencoder.safetensors'}")
+    return 0
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from engine.codec.checkpoint import DEFAULT_WEIGHTS, CheckpointError
+    from engine.codec.reconstruct import AudioInputError, reconstruct_file
+
+    try:
+        report = reconstruct_file(Path(args.input), Path(args.output), Path(args.weights or DEFAULT_WEIGHTS))
+    except (CheckpointError, AudioInputError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cascade", description="Cascade: a real-time latent-diffusion instrument")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -123,6 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--workers", type=int, default=None)
     check.add_argument("--report", default=None, help="write a Markdown report (and plots) here")
     check.set_defaults(func=_cmd_dataset_check)
+
+    train = commands.add_parser("train", help="train the models")
+    train_commands = train.add_subparsers(title="models", required=True)
+    autoencoder = train_commands.add_parser("autoencoder", help="the magnitude autoencoder (resumable)")
+    autoencoder.add_argument("--dataset", required=True, help="dataset folder (manifest.jsonl)")
+    autoencoder.add_argument("--out", required=True, help="run folder: checkpoints, log, exported weights")
+    autoencoder.add_argument("--steps", type=int, default=20000)
+    autoencoder.add_argument("--batch-size", type=int, default=8)
+    autoencoder.add_argument("--learning-rate", type=float, default=4e-4)
+    autoencoder.add_argument("--checkpoint-every", type=int, default=200)
+    autoencoder.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    autoencoder.add_argument("--debug-model", action="store_true", help="tiny config (tests, smoke runs)")
+    autoencoder.set_defaults(func=_cmd_train_autoencoder)
+
+    reconstruct = commands.add_parser("reconstruct", help="round-trip an audio file through the autoencoder")
+    reconstruct.add_argument("input", help="any common audio file (WAV, FLAC, MP3, OGG; any rate)")
+    reconstruct.add_argument("-o", "--output", required=True, help="output file (format from the extension)")
+    reconstruct.add_argument("--weights", default=None, help="autoencoder .safetensors (default: shipped)")
+    reconstruct.set_defaults(func=_cmd_reconstruct)
     return parser
 
 

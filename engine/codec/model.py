@@ -1,0 +1,312 @@
+"""Stage 1: the magnitude autoencoder.
+
+The encoder reads the STFT magnitude of stereo 44.1 kHz audio (phase discarded, as in Moûsai's DMAE)
+and emits a latent of `latent_channels` x (samples / 1024). The decoder is Vocos-style: ConvNeXt blocks,
+then a Fourier head predicting log-magnitude and phase per channel, inverted with an overlap-add iSTFT.
+
+Compression: 2 channels x 1024 samples -> 32 latent values per frame = 64x (exactly
+channels * hop_frames / latent_channels).
+
+The decoder is causal in latent frames (every convolution is left-padded), so streaming decoding is exact:
+`StreamingDecoder` keeps the last `receptive_field_frames` latent frames as context and the iSTFT
+overlap-add tail, and its concatenated output equals `decode` on the whole latent (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    sample_rate: int = 44100
+    audio_channels: int = 2
+    latent_channels: int = 32
+    hop_frames: int = 1024  # audio samples per latent frame (~43 latent frames per second)
+    encoder_n_fft: int = 2048
+    encoder_hop: int = 256
+    encoder_dim: int = 256
+    encoder_frame_blocks: int = 2
+    encoder_latent_blocks: int = 3
+    decoder_n_fft: int = 1024
+    decoder_hop: int = 256
+    decoder_latent_dim: int = 384
+    decoder_latent_blocks: int = 4
+    decoder_frame_dim: int = 256
+    decoder_frame_blocks: int = 4
+    kernel_size: int = 7
+
+    @property
+    def compression_ratio(self) -> float:
+        return self.audio_channels * self.hop_frames / self.latent_channels
+
+    @property
+    def frames_per_latent(self) -> int:
+        return self.hop_frames // self.decoder_hop
+
+    def validate(self) -> None:
+        if self.hop_frames % self.encoder_hop or self.hop_frames % self.decoder_hop:
+            raise ValueError("hop_frames must be a multiple of the encoder and decoder STFT hops")
+        if self.decoder_n_fft % self.decoder_hop:
+            raise ValueError("decoder_n_fft must be a multiple of decoder_hop")
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> "AutoencoderConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown autoencoder config keys: {sorted(unknown)}")
+        return cls(**{k: int(v) for k, v in data.items()})  # type: ignore[arg-type]
+
+
+DEBUG_CONFIG = AutoencoderConfig(encoder_dim=32, encoder_frame_blocks=1, encoder_latent_blocks=1,
+                                 decoder_latent_dim=48, decoder_latent_blocks=1, decoder_frame_dim=32,
+                                 decoder_frame_blocks=1)
+
+
+class ConvNeXtBlock(nn.Module):
+    """ConvNeXt-1D block on (batch, dim, frames): depthwise conv, LayerNorm, MLP, layer scale, residual.
+
+    causal=True left-pads the depthwise conv so frame t sees frames <= t only.
+    """
+
+    def __init__(self, dim: int, kernel_size: int, causal: bool) -> None:
+        super().__init__()
+        self.causal = causal
+        self.kernel_size = kernel_size
+        self.depthwise = nn.Conv1d(dim, dim, kernel_size, groups=dim)
+        self.norm = nn.LayerNorm(dim)
+        self.expand = nn.Linear(dim, 3 * dim)
+        self.project = nn.Linear(3 * dim, dim)
+        self.scale = nn.Parameter(torch.full((dim,), 0.1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.causal:
+            padded = F.pad(x, (self.kernel_size - 1, 0))
+        else:
+            half = (self.kernel_size - 1) // 2
+            padded = F.pad(x, (half, self.kernel_size - 1 - half), mode="replicate")
+        h = self.depthwise(padded).transpose(1, 2)
+        h = self.project(F.gelu(self.expand(self.norm(h))))
+        return x + (self.scale * h).transpose(1, 2)
+
+
+def _hann(n_fft: int, device: torch.device | None = None) -> torch.Tensor:
+    return torch.hann_window(n_fft, periodic=True, device=device)
+
+
+class MagnitudeEncoder(nn.Module):
+    """audio (batch, audio_channels, samples) -> latent (batch, latent_channels, samples // hop_frames).
+
+    samples must be a multiple of hop_frames. Only STFT magnitudes are used (phase is discarded).
+    """
+
+    def __init__(self, config: AutoencoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        bins = config.encoder_n_fft // 2 + 1
+        stride = config.hop_frames // config.encoder_hop
+        self.input = nn.Conv1d(config.audio_channels * bins, config.encoder_dim, 1)
+        self.frame_blocks = nn.Sequential(*[ConvNeXtBlock(config.encoder_dim, config.kernel_size, causal=False)
+                                            for _ in range(config.encoder_frame_blocks)])
+        self.downsample = nn.Conv1d(config.encoder_dim, config.encoder_dim, stride, stride=stride)
+        self.latent_blocks = nn.Sequential(*[ConvNeXtBlock(config.encoder_dim, config.kernel_size, causal=False)
+                                             for _ in range(config.encoder_latent_blocks)])
+        self.output = nn.Conv1d(config.encoder_dim, config.latent_channels, 1)
+
+    def magnitude_features(self, audio: torch.Tensor) -> torch.Tensor:
+        """(batch, channels, samples) -> log-magnitude (batch, channels * bins, 4 * latent_frames)."""
+        c = self.config
+        batch, channels, samples = audio.shape
+        if samples % c.hop_frames:
+            raise ValueError(f"audio length {samples} is not a multiple of hop_frames={c.hop_frames}")
+        spec = torch.stft(audio.reshape(batch * channels, samples), c.encoder_n_fft, c.encoder_hop,
+                          window=_hann(c.encoder_n_fft, audio.device), center=True, return_complex=True)
+        frames = samples // c.encoder_hop
+        magnitude = spec.abs()[..., :frames]
+        return torch.log1p(magnitude).reshape(batch, channels * magnitude.shape[1], frames)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        h = self.frame_blocks(self.input(self.magnitude_features(audio)))
+        h = self.latent_blocks(self.downsample(h))
+        return self.output(h)
+
+
+class OverlapAddISTFT(nn.Module):
+    """Centered inverse STFT by overlap-add, written out so streaming can reproduce it sample for sample.
+
+    frames (batch, bins, n_frames) complex; frame j is centred on sample j * hop. Output covers samples
+    [0, n_frames * hop), normalised by the summed squared window.
+    """
+
+    def __init__(self, n_fft: int, hop: int) -> None:
+        super().__init__()
+        self.n_fft = n_fft
+        self.hop = hop
+        self.register_buffer("window", _hann(n_fft), persistent=False)
+
+    def frames_to_segments(self, frames: torch.Tensor) -> torch.Tensor:
+        """(batch, bins, n) complex -> windowed time segments (batch, n_fft, n)."""
+        segments = torch.fft.irfft(frames, n=self.n_fft, dim=1)
+        return segments * self.window[None, :, None]
+
+    def overlap_add(self, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fold segments into (signal, envelope) over padded positions [0, (n-1)*hop + n_fft)."""
+        n = segments.shape[-1]
+        length = (n - 1) * self.hop + self.n_fft
+        signal = F.fold(segments, (1, length), (1, self.n_fft), stride=(1, self.hop)).reshape(segments.shape[0], length)
+        window_sq = (self.window ** 2)[None, :, None].expand(1, self.n_fft, n)
+        envelope = F.fold(window_sq, (1, length), (1, self.n_fft), stride=(1, self.hop)).reshape(1, length)
+        return signal, envelope
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        n = frames.shape[-1]
+        signal, envelope = self.overlap_add(self.frames_to_segments(frames))
+        half = self.n_fft // 2
+        return (signal / envelope.clamp_min(1e-8))[:, half:half + n * self.hop]
+
+
+class WaveformDecoder(nn.Module):
+    """latent (batch, latent_channels, latent_frames) -> audio (batch, audio_channels, latent_frames * hop_frames).
+
+    Causal in latent frames: every convolution is left-padded, so the spectral frames of latent frame t
+    depend on latent frames <= t only.
+    """
+
+    def __init__(self, config: AutoencoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.input = nn.Conv1d(config.latent_channels, config.decoder_latent_dim, 1)
+        self.latent_blocks = nn.ModuleList([ConvNeXtBlock(config.decoder_latent_dim, config.kernel_size, causal=True)
+                                            for _ in range(config.decoder_latent_blocks)])
+        self.upsample = nn.Linear(config.decoder_latent_dim, config.frames_per_latent * config.decoder_frame_dim)
+        self.frame_blocks = nn.ModuleList([ConvNeXtBlock(config.decoder_frame_dim, config.kernel_size, causal=True)
+                                           for _ in range(config.decoder_frame_blocks)])
+        self.norm = nn.LayerNorm(config.decoder_frame_dim)
+        bins = config.decoder_n_fft // 2 + 1
+        self.head = nn.Linear(config.decoder_frame_dim, config.audio_channels * bins * 2)
+        self.istft = OverlapAddISTFT(config.decoder_n_fft, config.decoder_hop)
+
+    @property
+    def receptive_field_frames(self) -> int:
+        """Latent frames of left context that influence a frame's output."""
+        c = self.config
+        per_latent = c.decoder_latent_blocks * (c.kernel_size - 1)
+        per_frame = c.decoder_frame_blocks * (c.kernel_size - 1)
+        return per_latent + math.ceil(per_frame / c.frames_per_latent)
+
+    def spectral_frames(self, latent: torch.Tensor) -> torch.Tensor:
+        """latent (batch, C, T) -> complex STFT frames (batch * audio_channels, bins, T * frames_per_latent)."""
+        c = self.config
+        batch, _, latent_frames = latent.shape
+        h = self.input(latent)
+        for block in self.latent_blocks:
+            h = block(h)
+        # Each latent frame expands into frames_per_latent STFT frames (sub-pixel upsampling, causal).
+        h = self.upsample(h.transpose(1, 2))  # (batch, T, k * dim)
+        h = h.reshape(batch, latent_frames * c.frames_per_latent, c.decoder_frame_dim).transpose(1, 2)
+        for block in self.frame_blocks:
+            h = block(h)
+        out = self.head(self.norm(h.transpose(1, 2)))  # (batch, frames, channels * bins * 2)
+        bins = c.decoder_n_fft // 2 + 1
+        out = out.reshape(batch, -1, c.audio_channels, 2, bins).permute(0, 2, 3, 4, 1)
+        log_magnitude, phase = out[:, :, 0], out[:, :, 1]
+        magnitude = torch.exp(log_magnitude.clamp(max=6.0))
+        frames = torch.polar(magnitude, phase)
+        return frames.reshape(batch * c.audio_channels, bins, -1)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        batch = latent.shape[0]
+        audio = self.istft(self.spectral_frames(latent))
+        return audio.reshape(batch, self.config.audio_channels, -1)
+
+
+class MagnitudeAutoencoder(nn.Module):
+    """Encoder + decoder + latent statistics (per-channel mean/std for normalising the diffusion stage)."""
+
+    def __init__(self, config: AutoencoderConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.encoder = MagnitudeEncoder(config)
+        self.decoder = WaveformDecoder(config)
+        self.register_buffer("latent_mean", torch.zeros(config.latent_channels))
+        self.register_buffer("latent_std", torch.ones(config.latent_channels))
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """(batch, 2, samples) -> (batch, latent_channels, samples // hop_frames); raw, not normalised."""
+        return self.encoder(audio)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """(batch, latent_channels, frames) -> (batch, 2, frames * hop_frames)."""
+        return self.decoder(latent)
+
+    def normalise(self, latent: torch.Tensor) -> torch.Tensor:
+        return (latent - self.latent_mean[:, None]) / self.latent_std[:, None]
+
+    def denormalise(self, latent: torch.Tensor) -> torch.Tensor:
+        return latent * self.latent_std[:, None] + self.latent_mean[:, None]
+
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        latent = self.encode(audio)
+        return self.decode(latent), latent
+
+
+class StreamingDecoder:
+    """Decode latent chunks one after another; the concatenated output equals `decoder(latent)` offline.
+
+    Each `push` returns the audio that is final so far: everything except the last n_fft/2 samples, whose
+    overlap-add still waits for the next chunk's first frames (11.6 ms at n_fft 1024). `flush` returns them.
+    """
+
+    def __init__(self, decoder: WaveformDecoder) -> None:
+        self.decoder = decoder
+        self.config = decoder.config
+        self.context: torch.Tensor | None = None  # (batch, C, <= receptive field) latent frames
+        self.signal_tail: torch.Tensor | None = None  # overlap-add state over padded positions
+        self.envelope_tail: torch.Tensor | None = None
+        self.frames_done = 0
+
+    @torch.no_grad()
+    def push(self, latent: torch.Tensor) -> torch.Tensor:
+        """latent (batch, C, t) -> audio (batch, audio_channels, samples now final)."""
+        c = self.config
+        istft = self.decoder.istft
+        batch, _, new_frames = latent.shape
+        context_frames = 0 if self.context is None else self.context.shape[-1]
+        window = latent if self.context is None else torch.cat([self.context, latent], dim=-1)
+        frames = self.decoder.spectral_frames(window)[..., context_frames * c.frames_per_latent:]
+        segments = istft.frames_to_segments(frames)
+        signal, envelope = istft.overlap_add(segments)
+        overlap = istft.n_fft - istft.hop
+        if self.signal_tail is not None:
+            signal[:, :overlap] += self.signal_tail
+            envelope[:, :overlap] += self.envelope_tail
+        n_frames = frames.shape[-1]
+        # Positions below n_frames * hop get no more contributions; keep the rest for the next chunk.
+        final = n_frames * istft.hop
+        self.signal_tail = signal[:, final:].clone()
+        self.envelope_tail = envelope[:, final:].clone()
+        out = signal[:, :final] / envelope[:, :final].clamp_min(1e-8)
+        if self.frames_done == 0:
+            out = out[:, istft.n_fft // 2:]  # the centred STFT's left padding
+        self.frames_done += n_frames
+        keep = self.decoder.receptive_field_frames
+        self.context = window[..., -keep:] if keep > 0 else window[..., :0]
+        return out.reshape(batch, c.audio_channels, -1)
+
+    def flush(self) -> torch.Tensor:
+        """The last n_fft/2 samples (the end of the signal, as offline decoding trims it)."""
+        if self.signal_tail is None:
+            return torch.zeros(0)
+        half = self.decoder.istft.n_fft // 2
+        out = self.signal_tail[:, :half] / self.envelope_tail[:, :half].clamp_min(1e-8)
+        return out.reshape(-1, self.config.audio_channels, half)

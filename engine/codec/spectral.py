@@ -1,0 +1,118 @@
+"""Spectral tools shared by the autoencoder's losses, its benchmark and its baselines: mel filterbanks,
+multi-resolution log spectra, and Griffin-Lim. Plain torch, no torchaudio (its PyPI wheel is a CUDA build
+that fails to import beside the CPU torch)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+MULTI_RESOLUTION_WINDOWS: tuple[int, ...] = (256, 512, 1024, 2048, 4096)
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + hz / 700.0)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+@functools.lru_cache(maxsize=16)
+def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int = 44100, f_min: float = 0.0,
+                   f_max: float | None = None) -> torch.Tensor:
+    """Triangular HTK-mel filters (n_mels, n_fft // 2 + 1), area-normalised (Slaney style)."""
+    f_max = f_max or sample_rate / 2.0
+    bins = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array(f_min)), _hz_to_mel(np.array(f_max)), n_mels + 2))
+    filters = np.zeros((n_mels, len(bins)))
+    for m in range(n_mels):
+        low, centre, high = edges[m], edges[m + 1], edges[m + 2]
+        rising = (bins - low) / max(centre - low, 1e-9)
+        falling = (high - bins) / max(high - centre, 1e-9)
+        filters[m] = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (high - low))
+    return torch.from_numpy(filters.astype(np.float32))
+
+
+def stft_magnitude(audio: torch.Tensor, n_fft: int, hop: int | None = None) -> torch.Tensor:
+    """(..., samples) -> magnitude (..., n_fft // 2 + 1, frames), Hann window, centred."""
+    hop = hop or n_fft // 4
+    shape = audio.shape
+    flat = audio.reshape(-1, shape[-1])
+    spec = torch.stft(flat, n_fft, hop, window=torch.hann_window(n_fft, device=audio.device), center=True,
+                      return_complex=True)
+    return spec.abs().reshape(*shape[:-1], spec.shape[-2], spec.shape[-1])
+
+
+def log_spectral_distance_db(reference: torch.Tensor, estimate: torch.Tensor,
+                             windows: tuple[int, ...] = MULTI_RESOLUTION_WINDOWS, floor_db: float = -80.0) -> float:
+    """Mean absolute difference of 20*log10 STFT magnitudes (dB), averaged over windows (hop = window/4).
+
+    Magnitudes are floored at floor_db below the reference's peak so silent bins do not dominate.
+    """
+    totals = []
+    for n_fft in windows:
+        ref = stft_magnitude(reference, n_fft)
+        est = stft_magnitude(estimate, n_fft)
+        floor = ref.max() * 10 ** (floor_db / 20.0) + 1e-12
+        ref_db = 20 * torch.log10(ref.clamp_min(floor))
+        est_db = 20 * torch.log10(est.clamp_min(floor))
+        totals.append(float((ref_db - est_db).abs().mean()))
+    return float(np.mean(totals))
+
+
+def log_mel_distance(reference: torch.Tensor, estimate: torch.Tensor, n_fft: int = 2048, n_mels: int = 128,
+                     sample_rate: int = 44100) -> float:
+    """Mean absolute difference of natural-log mel magnitudes (floor 1e-5)."""
+    filters = mel_filterbank(n_fft, n_mels, sample_rate)
+    ref = torch.matmul(filters, stft_magnitude(reference, n_fft))
+    est = torch.matmul(filters, stft_magnitude(estimate, n_fft))
+    return float((torch.log(ref.clamp_min(1e-5)) - torch.log(est.clamp_min(1e-5))).abs().mean())
+
+
+def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop: int, iterations: int, length: int,
+                seed: int = 0) -> torch.Tensor:
+    """Phase reconstruction (fast Griffin-Lim, momentum 0.99) of magnitude (..., bins, frames) -> (..., length)."""
+    generator = torch.Generator().manual_seed(seed)
+    shape = magnitude.shape
+    mag = magnitude.reshape(-1, shape[-2], shape[-1])
+    window = torch.hann_window(n_fft)
+    angles = torch.exp(2j * torch.pi * torch.rand(mag.shape, generator=generator))
+    previous = torch.zeros_like(mag, dtype=torch.complex64)
+    momentum = 0.99
+    for _ in range(iterations):
+        audio = torch.istft(mag * angles, n_fft, hop, window=window, center=True, length=length)
+        rebuilt = torch.stft(audio, n_fft, hop, window=window, center=True, return_complex=True)
+        accelerated = rebuilt - (momentum / (1 + momentum)) * previous
+        previous = rebuilt
+        angles = accelerated / accelerated.abs().clamp_min(1e-8)
+    audio = torch.istft(mag * angles, n_fft, hop, window=window, center=True, length=length)
+    return audio.reshape(*shape[:-2], length)
+
+
+class MultiResolutionSTFTLoss(torch.nn.Module):
+    """Sum over resolutions of spectral convergence + log-magnitude L1, plus a log-mel L1 term."""
+
+    def __init__(self, windows: tuple[int, ...] = (256, 512, 1024, 2048), mel_n_fft: int = 2048,
+                 n_mels: int = 128, sample_rate: int = 44100) -> None:
+        super().__init__()
+        self.windows = windows
+        self.mel_n_fft = mel_n_fft
+        self.register_buffer("mel", mel_filterbank(mel_n_fft, n_mels, sample_rate), persistent=False)
+
+    def forward(self, reference: torch.Tensor, estimate: torch.Tensor) -> dict[str, torch.Tensor]:
+        convergence = reference.new_zeros(())
+        log_l1 = reference.new_zeros(())
+        for n_fft in self.windows:
+            ref = stft_magnitude(reference, n_fft)
+            est = stft_magnitude(estimate, n_fft)
+            convergence = convergence + torch.linalg.norm(ref - est) / torch.linalg.norm(ref).clamp_min(1e-6)
+            log_l1 = log_l1 + F.l1_loss(torch.log(est.clamp_min(1e-5)), torch.log(ref.clamp_min(1e-5)))
+        ref_mel = torch.matmul(self.mel, stft_magnitude(reference, self.mel_n_fft))
+        est_mel = torch.matmul(self.mel, stft_magnitude(estimate, self.mel_n_fft))
+        mel_l1 = F.l1_loss(torch.log(est_mel.clamp_min(1e-5)), torch.log(ref_mel.clamp_min(1e-5)))
+        n = len(self.windows)
+        return {"convergence": convergence / n, "log_l1": log_l1 / n, "mel_l1": mel_l1}

@@ -1,0 +1,197 @@
+"""Train the magnitude autoencoder on the dataset manifest.
+
+Resumable: `DIR/train_state.pt` (model, EMA, optimiser, step, RNG) is rewritten atomically every
+`checkpoint_every` steps and a rerun of the same command continues from it. The EMA weights are exported
+to `DIR/autoencoder.safetensors` (fp16, config and latent statistics inside). Runs on CPU; on CUDA it uses
+bf16 autocast; under torchrun (WORLD_SIZE > 1) it trains data-parallel with DDP.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+import torch
+from torch import nn
+
+from engine.codec.checkpoint import save_autoencoder
+from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
+from engine.codec.spectral import MultiResolutionSTFTLoss, log_spectral_distance_db
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: Path
+    out_dir: Path
+    steps: int = 20000
+    batch_size: int = 8
+    segment_latent_frames: int = 48  # 48 x 1024 samples = 1.11 s
+    learning_rate: float = 4e-4
+    warmup_steps: int = 200
+    ema_decay: float = 0.999
+    latent_l2_weight: float = 1e-3
+    checkpoint_every: int = 200
+    eval_every: int = 500
+    log_every: int = 20
+    seed: int = 0
+    debug_model: bool = False
+    threads: int = 0  # 0: torch's default
+
+
+class ManifestSegments:
+    """Random stereo segments from one split of a dataset manifest, read with FLAC seeking."""
+
+    def __init__(self, dataset: Path, split: str, segment_samples: int, seed: int) -> None:
+        rows = [json.loads(line) for line in (Path(dataset) / "manifest.jsonl").read_text().splitlines()]
+        self.rows = [r for r in rows if r["split"] == split]
+        if not self.rows:
+            raise ValueError(f"{dataset}: no clips in split {split!r}")
+        self.dataset = Path(dataset)
+        self.segment_samples = segment_samples
+        self.rng = np.random.default_rng(seed)
+
+    def segment(self, row: dict[str, Any], start: int | None = None) -> np.ndarray:
+        path = self.dataset / row["path"]
+        total = soundfile.info(str(path)).frames
+        if start is None:
+            start = int(self.rng.integers(0, max(1, total - self.segment_samples)))
+        audio, _ = soundfile.read(str(path), frames=self.segment_samples, start=start, dtype="float32",
+                                  always_2d=True)
+        if audio.shape[0] < self.segment_samples:
+            audio = np.pad(audio, ((0, self.segment_samples - audio.shape[0]), (0, 0)))
+        return audio.T
+
+    def batch(self, size: int) -> torch.Tensor:
+        picks = self.rng.integers(0, len(self.rows), size)
+        audio = np.stack([self.segment(self.rows[i]) for i in picks])
+        gain_db = self.rng.uniform(-10.0, 6.0, size=(size, 1, 1))  # level robustness: the instrument's input varies
+        return torch.from_numpy((audio * 10 ** (gain_db / 20)).astype(np.float32))
+
+
+def _lr(step: int, config: TrainConfig) -> float:
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
+    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def latent_statistics(model: MagnitudeAutoencoder, segments: ManifestSegments, batches: int = 16,
+                      batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of the raw latent over random training segments."""
+    device = next(model.parameters()).device
+    latents = [model.encode(segments.batch(batch_size).to(device)) for _ in range(batches)]
+    stacked = torch.cat(latents, 0).transpose(0, 1).reshape(model.config.latent_channels, -1)
+    return stacked.mean(1).cpu(), stacked.std(1).clamp_min(1e-3).cpu()
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = 0
+    if distributed:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        rank = torch.distributed.get_rank()
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed + rank)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model_config = DEBUG_CONFIG if config.debug_model else AutoencoderConfig()
+    model = MagnitudeAutoencoder(model_config).to(device)
+    ema = copy.deepcopy(model).eval()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=(0.8, 0.99), weight_decay=1e-4)
+    loss_fn = MultiResolutionSTFTLoss().to(device)
+    segment_samples = config.segment_latent_frames * model_config.hop_frames
+    train_data = ManifestSegments(config.dataset, "train", segment_samples, config.seed + 1000 * rank)
+    valid_data = ManifestSegments(config.dataset, "valid", segment_samples, 1234)
+    valid_batch = torch.stack([torch.from_numpy(valid_data.segment(r, 0)) for r in valid_data.rows[:8]]).to(device)
+
+    step = 0
+    state_path = out / "train_state.pt"
+    log_path = out / "train_log.jsonl"
+    if state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimiser.load_state_dict(state["optimiser"])
+        step = state["step"]
+        train_data.rng = np.random.default_rng(state["data_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if rank == 0:
+            print(f"resumed from step {step}")
+    wrapped: nn.Module = model
+    if distributed:
+        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def save_state() -> None:
+        tmp = state_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimiser": optimiser.state_dict(),
+                    "step": step, "data_rng": train_data.rng.bit_generator.state["state"]["state"] % (2**63),
+                    "torch_rng": torch.get_rng_state(), "config": asdict(config) | {"dataset": str(config.dataset),
+                                                                                   "out_dir": str(config.out_dir)}},
+                   tmp)
+        tmp.replace(state_path)
+
+    started = time.monotonic()
+    last_log = started
+    history: list[dict[str, Any]] = []
+    while step < config.steps:
+        for group in optimiser.param_groups:
+            group["lr"] = _lr(step, config)
+        audio = train_data.batch(config.batch_size).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            reconstruction, latent = wrapped(audio)
+        reconstruction = reconstruction.float()
+        losses = loss_fn(audio, reconstruction)
+        latent_l2 = latent.float().pow(2).mean()
+        total = losses["convergence"] + losses["log_l1"] + losses["mel_l1"] + config.latent_l2_weight * latent_l2
+        optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), 1.0))
+        if not math.isfinite(total.item()):
+            raise FloatingPointError(f"non-finite loss at step {step}; resume from the last checkpoint")
+        optimiser.step()
+        with torch.no_grad():
+            for ema_param, param in zip(ema.parameters(), model.parameters()):
+                ema_param.lerp_(param, 1.0 - config.ema_decay)
+        step += 1
+        if rank == 0 and (step % config.log_every == 0 or step == config.steps):
+            now = time.monotonic()
+            record = {"step": step, "loss": round(total.item(), 4),
+                      **{k: round(v.item(), 4) for k, v in losses.items()},
+                      "latent_rms": round(float(latent_l2.sqrt()), 3), "grad_norm": round(grad_norm, 3),
+                      "lr": _lr(step, config), "seconds_per_step": round((now - last_log) / config.log_every, 3)}
+            last_log = now
+            if step % config.eval_every == 0 or step == config.steps:
+                with torch.no_grad():
+                    valid_reconstruction = ema.decode(ema.encode(valid_batch))
+                record["valid_log_spectral_db"] = round(log_spectral_distance_db(valid_batch.cpu(),
+                                                                                 valid_reconstruction.cpu()), 3)
+            history.append(record)
+            with open(log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            print(json.dumps(record), flush=True)
+        if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
+            save_state()
+    if rank == 0:
+        export(ema, train_data, out / "autoencoder.safetensors", step)
+    if distributed:
+        torch.distributed.destroy_process_group()
+    return {"steps": step, "seconds": time.monotonic() - started, "history": history}
+
+
+def export(ema: MagnitudeAutoencoder, data: ManifestSegments, path: Path, step: int) -> None:
+    """Compute latent statistics with the EMA weights and write the shippable safetensors file."""
+    mean, std = latent_statistics(ema.cpu().float(), data)
+    ema.latent_mean.copy_(mean)
+    ema.latent_std.copy_(std)
+    save_autoencoder(ema, path, extra={"steps": step, "dataset": str(data.dataset)})

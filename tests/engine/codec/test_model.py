@@ -1,0 +1,135 @@
+"""Magnitude autoencoder: shapes, exact streaming, iSTFT, a training step, checkpoint safety."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.codec.checkpoint import CheckpointError, load_autoencoder, save_autoencoder
+from engine.codec.model import (DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder, OverlapAddISTFT,
+                                StreamingDecoder)
+from engine.codec.spectral import MultiResolutionSTFTLoss
+
+
+@pytest.fixture()
+def model() -> MagnitudeAutoencoder:
+    torch.manual_seed(0)
+    return MagnitudeAutoencoder(DEBUG_CONFIG).eval()
+
+
+def test_shapes_and_compression(model: MagnitudeAutoencoder) -> None:
+    audio = torch.randn(3, 2, 40 * 1024) * 0.1
+    latent = model.encode(audio)
+    assert latent.shape == (3, 32, 40)
+    assert model.decode(latent).shape == audio.shape
+    assert AutoencoderConfig().compression_ratio == 64.0
+    with pytest.raises(ValueError, match="multiple of hop_frames"):
+        model.encode(torch.zeros(1, 2, 1000))
+
+
+def test_encoder_ignores_phase(model: MagnitudeAutoencoder) -> None:
+    # A sign flip keeps every STFT magnitude: the latent must not change.
+    audio = torch.randn(1, 2, 16 * 1024) * 0.1
+    torch.testing.assert_close(model.encode(audio), model.encode(-audio))
+
+
+@pytest.mark.parametrize("config", [DEBUG_CONFIG, AutoencoderConfig()], ids=["debug", "default"])
+def test_streaming_decode_equals_offline(config: AutoencoderConfig) -> None:
+    torch.manual_seed(1)
+    model = MagnitudeAutoencoder(config).eval()
+    latent = torch.randn(2, config.latent_channels, 70)
+    with torch.no_grad():
+        offline = model.decode(latent)
+    streamer = StreamingDecoder(model.decoder)
+    pieces, start = [], 0
+    for size in (1, 9, 23, 2, 35):
+        pieces.append(streamer.push(latent[..., start:start + size]))
+        start += size
+    pieces.append(streamer.flush())
+    streamed = torch.cat(pieces, dim=-1)
+    assert streamed.shape == offline.shape
+    torch.testing.assert_close(streamed, offline, atol=2e-5, rtol=1e-4)
+
+
+def test_overlap_add_istft_matches_torch() -> None:
+    torch.manual_seed(2)
+    frames = torch.randn(2, 513, 33, dtype=torch.complex64)
+    ours = OverlapAddISTFT(1024, 256)(frames)
+    reference = torch.istft(frames, 1024, 256, window=torch.hann_window(1024), center=True, length=33 * 256)
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-4)
+
+
+def test_debug_training_steps_lower_the_loss(model: MagnitudeAutoencoder) -> None:
+    torch.manual_seed(3)
+    model.train()
+    t = torch.arange(24 * 1024) / 44100
+    audio = torch.stack([0.3 * torch.sin(2 * torch.pi * 220 * t) + 0.1 * torch.sin(2 * torch.pi * 1760 * t),
+                         0.2 * torch.sin(2 * torch.pi * 330 * t)])[None].repeat(2, 1, 1)
+    loss_fn = MultiResolutionSTFTLoss()
+    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(25):
+        reconstruction, _ = model(audio)
+        parts = loss_fn(audio, reconstruction)
+        loss = parts["convergence"] + parts["log_l1"] + parts["mel_l1"]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5, losses
+
+
+def test_checkpoint_round_trip_fp16(model: MagnitudeAutoencoder, tmp_path: Path) -> None:
+    model.latent_mean.fill_(0.25)
+    path = tmp_path / "ae.safetensors"
+    save_autoencoder(model, path)
+    loaded = load_autoencoder(path)
+    assert loaded.config == model.config
+    assert torch.equal(loaded.latent_mean, model.latent_mean)
+    audio = torch.randn(1, 2, 8 * 1024) * 0.1
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.decode(loaded.encode(audio)), model.decode(model.encode(audio)),
+                                   atol=5e-3, rtol=5e-2)
+
+
+def test_corrupt_and_mismatched_checkpoints_are_rejected(model: MagnitudeAutoencoder, tmp_path: Path) -> None:
+    good = tmp_path / "good.safetensors"
+    save_autoencoder(model, good)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 7 + b"not a checkpoint")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError):
+        load_autoencoder(garbage)
+    with pytest.raises(CheckpointError):
+        load_autoencoder(truncated)
+    with pytest.raises(CheckpointError, match="no such"):
+        load_autoencoder(tmp_path / "missing.safetensors")
+
+    tensors = load_file(str(good))
+    config = DEBUG_CONFIG.to_dict() | {"decoder_frame_dim": 64}
+    mismatched = tmp_path / "mismatched.safetensors"
+    save_file(tensors, str(mismatched), metadata={"format": "cascade-magnitude-autoencoder", "format_version": "1",
+                                                  "config": json.dumps(config)})
+    with pytest.raises(CheckpointError, match="shape"):
+        load_autoencoder(mismatched)
+
+    other = tmp_path / "other.safetensors"
+    save_file(tensors, str(other), metadata={"format": "something-else"})
+    with pytest.raises(CheckpointError, match="not a Cascade autoencoder"):
+        load_autoencoder(other)
+
+    poisoned = dict(tensors)
+    name = next(k for k in poisoned if k.endswith("weight"))
+    poisoned[name] = torch.full_like(poisoned[name], float("nan"))
+    nan_path = tmp_path / "nan.safetensors"
+    save_file(poisoned, str(nan_path), metadata={"format": "cascade-magnitude-autoencoder", "format_version": "1",
+                                                 "config": json.dumps(DEBUG_CONFIG.to_dict())})
+    with pytest.raises(CheckpointError, match="NaN"):
+        load_autoencoder(nan_path)
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_autoencoder(good, expected_config=AutoencoderConfig())
