@@ -1,0 +1,161 @@
+"""The audio output: a sounddevice (PortAudio) stream whose callback only copies from the ring buffer,
+applies the smoothed master gain, and guards the speakers (NaN/inf -> silence, hard ceiling).
+
+The callback follows the python-sounddevice examples and Friture: no allocation, no locks, no logging,
+no torch, no Qt. Everything it touches is preallocated in __init__; counters are plain ints that other
+threads read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from instrument.ringbuffer import AudioRingBuffer
+
+SAMPLE_RATE: int = 44100
+CEILING: float = 10 ** (-0.3 / 20)  # last-resort brickwall just under full scale
+MAX_BLOCK_FRAMES: int = 8192
+
+
+@dataclass(frozen=True)
+class OutputDevice:
+    index: int
+    name: str
+    host_api: str
+    channels: int
+    default_sample_rate: float
+
+
+def list_output_devices() -> list[OutputDevice]:
+    import sounddevice
+
+    host_apis = sounddevice.query_hostapis()
+    devices = []
+    for index, info in enumerate(sounddevice.query_devices()):
+        if info["max_output_channels"] >= 2:
+            devices.append(OutputDevice(index, info["name"], host_apis[info["hostapi"]]["name"],
+                                        info["max_output_channels"], info["default_samplerate"]))
+    return devices
+
+
+def choose_output_device(requested: str | int | None = None, prefer_jack: bool = True) -> OutputDevice | None:
+    """The device to play on: the requested one (index or name substring), else JACK's default output when
+    a JACK server runs (what a DAW user expects on Linux), else PortAudio's default; None if there is none."""
+    import sounddevice
+
+    devices = list_output_devices()
+    if requested is not None:
+        for device in devices:
+            if (isinstance(requested, int) and device.index == requested) or (
+                    isinstance(requested, str) and requested.lower() in device.name.lower()):
+                return device
+        raise ValueError(f"no output device matches {requested!r}; available: {[d.name for d in devices]}")
+    if prefer_jack:
+        for device in devices:
+            if "JACK" in device.host_api:
+                return device
+    try:
+        default_index = sounddevice.default.device[1]
+    except Exception:  # noqa: BLE001 - PortAudio without devices raises various errors
+        default_index = -1
+    for device in devices:
+        if device.index == default_index:
+            return device
+    return devices[0] if devices else None
+
+
+class AudioOutput:
+    """Plays whatever the engine writes into `ring`. Thread roles: start/stop from the control thread;
+    `_callback` on PortAudio's thread; counters read by anyone."""
+
+    def __init__(self, ring: AudioRingBuffer, sample_rate: int = SAMPLE_RATE, device: OutputDevice | None = None,
+                 block_frames: int = 1024, gain_smoothing_seconds: float = 0.05, client_name: str = "Cascade") -> None:
+        self.ring = ring
+        self.sample_rate = sample_rate
+        self.device = device
+        self.block_frames = block_frames
+        self.client_name = client_name
+        self.underruns = 0  # callbacks that found the ring short (silence was played)
+        self.portaudio_underflows = 0
+        self.nonfinite_blocks = 0  # blocks in which NaN/inf were replaced by silence
+        self.callbacks = 0
+        self.peak = 0.0  # last block's peak after gain, for meters
+        self.stream_lost = False
+        self._target_gain = 1.0
+        self._gain = 1.0
+        self._gain_step_per_frame = 1.0 / max(1.0, gain_smoothing_seconds * sample_rate)
+        self._ramp = np.zeros(MAX_BLOCK_FRAMES, dtype=np.float32)
+        self._frame_index = np.arange(1, MAX_BLOCK_FRAMES + 1, dtype=np.float32)
+        self._finite = np.zeros((MAX_BLOCK_FRAMES, ring.channels), dtype=bool)
+        self._stream: Any = None
+
+    def set_gain_db(self, gain_db: float) -> None:
+        """Master gain, smoothed in the callback (no zipper noise)."""
+        if not np.isfinite(gain_db):
+            raise ValueError("gain must be finite")
+        self._target_gain = float(10 ** (min(gain_db, 6.0) / 20))
+
+    def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        self.callbacks += 1
+        if status.output_underflow:
+            self.portaudio_underflows += 1
+        if frames > MAX_BLOCK_FRAMES:  # never expected; stay safe rather than allocate
+            outdata.fill(0.0)
+            return
+        got = self.ring.read_into(outdata)
+        if got < frames:
+            self.underruns += 1
+        # Smoothed gain: a linear ramp towards the target, at most gain_step per frame.
+        start, target = self._gain, self._target_gain
+        ramp = self._ramp[:frames]
+        delta = target - start
+        step = self._gain_step_per_frame if delta > 0 else -self._gain_step_per_frame
+        if delta == 0.0 or abs(delta) <= self._gain_step_per_frame:
+            ramp.fill(target)
+        else:
+            np.multiply(self._frame_index[:frames], step, out=ramp)
+            ramp += start
+            np.clip(ramp, min(start, target), max(start, target), out=ramp)
+        self._gain = float(ramp[-1])
+        outdata *= ramp[:, None]
+        finite = self._finite[:frames]
+        np.isfinite(outdata, out=finite)
+        if not finite.all():
+            self.nonfinite_blocks += 1
+            outdata.fill(0.0)  # a whole silent block beats a burst of garbage
+        np.clip(outdata, -CEILING, CEILING, out=outdata)
+        self.peak = float(np.abs(outdata).max()) if frames else 0.0
+
+    def _finished(self) -> None:
+        if self._stream is not None and not getattr(self, "_stopping", False):
+            self.stream_lost = True
+
+    def start(self) -> None:
+        import sounddevice
+
+        self.stream_lost = False
+        self._stopping = False
+        extra = None
+        if self.device is not None and "JACK" in self.device.host_api:
+            extra = sounddevice.default.extra_settings
+        self._stream = sounddevice.OutputStream(
+            samplerate=self.sample_rate, blocksize=self.block_frames, device=self.device.index if self.device else None,
+            channels=self.ring.channels, dtype="float32", callback=self._callback,
+            finished_callback=self._finished, extra_settings=extra)
+        self._stream.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            finally:
+                self._stream = None
+
+    @property
+    def active(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
