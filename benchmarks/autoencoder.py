@@ -92,17 +92,25 @@ def lufs(audio: np.ndarray) -> float:
 
 
 def evaluate(clips: list[np.ndarray], methods: dict) -> dict[str, dict[str, float]]:
-    results: dict[str, dict[str, list[float]]] = {name: {"lsd": [], "mel": [], "lufs": []} for name in methods}
+    results: dict[str, dict[str, list[float]]] = {name: {"lsd": [], "mel": [], "lufs": [], "seconds": [],
+                                                          "audio_seconds": []} for name in methods}
     for clip in clips:
         reference = torch.from_numpy(clip)
         for name, method in methods.items():
+            started = time.perf_counter()
             with torch.no_grad():
                 estimate = method(reference).float()
+            results[name]["seconds"].append(time.perf_counter() - started)
+            results[name]["audio_seconds"].append(clip.shape[1] / SAMPLE_RATE)
             estimate = torch.nan_to_num(estimate)
             results[name]["lsd"].append(log_spectral_distance_db(reference, estimate))
             results[name]["mel"].append(log_mel_distance(reference, estimate))
             results[name]["lufs"].append(abs(lufs(clip) - lufs(estimate.numpy())))
-    return {name: {k: float(np.mean(v)) for k, v in metrics.items()} for name, metrics in results.items()}
+    summary = {}
+    for name, metrics in results.items():
+        summary[name] = {k: float(np.mean(metrics[k])) for k in ("lsd", "mel", "lufs")}
+        summary[name]["x_real_time"] = float(np.sum(metrics["audio_seconds"]) / np.sum(metrics["seconds"]))
+    return summary
 
 
 def speed(model, seconds: float = 10.0, repeats: int = 5) -> tuple[float, float]:
@@ -144,11 +152,11 @@ def main() -> None:
     sets = {f"test split ({args.test_clips} clips, FluidR3)": load_clips(args.dataset, "test", args.test_clips, args.seed),
             f"unseen soundfont ({args.unseen_clips} clips, TimGM6mb)": unseen_soundfont_clips(args.unseen_clips, args.seed)}
     print(f"weights: {args.weights}; machine: {platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}")
-    print("| audio | method | log-spectral L1 (dB) | log-mel L1 | |ΔLUFS| (LU) |")
-    print("|---|---|---|---|---|")
+    print("| audio | method | log-spectral L1 (dB) | log-mel L1 | |ΔLUFS| (LU) | round trip x real time |")
+    print("|---|---|---|---|---|---|")
     for set_name, clips in sets.items():
         for method, metrics in evaluate(clips, methods).items():
-            print(f"| {set_name} | {method} | {metrics['lsd']:.2f} | {metrics['mel']:.3f} | {metrics['lufs']:.2f} |")
+            print(f"| {set_name} | {method} | {metrics['lsd']:.2f} | {metrics['mel']:.3f} | {metrics['lufs']:.2f} | {metrics['x_real_time']:.1f} |")
     encode_x, decode_x = speed(model)
     print()
     print("| speed (10 s stereo, median of 5) | x real time | target |")

@@ -14,10 +14,12 @@ STATUS_TEXT = """Cascade {version}: a real-time music instrument driven by a cas
 What works today:
   cascade dataset build --hours H --out DIR --seed S   build the training set (MIDI -> FluidSynth -> FLAC)
   cascade dataset check DIR                            check it against an independent estimator (essentia)
+  cascade reconstruct IN -o OUT                        round-trip audio through the shipped autoencoder
+  cascade train autoencoder --dataset DIR --out RUN    train (or resume training) the autoencoder
   cascade doctor                                       check the system packages the instrument needs
 
-Not built yet (tracked as issues): the autoencoder and diffusion models (no trained weights ship yet),
-so `cascade` cannot play sound; the real-time engine, MIDI, effects and takes; the desktop app.
+Not built yet (tracked as issues): the text-conditioned diffusion model, so `cascade` cannot play music
+yet; the real-time engine, MIDI, effects and takes; the desktop app.
 """
 
 

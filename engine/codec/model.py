@@ -152,6 +152,7 @@ class OverlapAddISTFT(nn.Module):
         self.n_fft = n_fft
         self.hop = hop
         self.register_buffer("window", _hann(n_fft), persistent=False)
+        self._envelopes: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
 
     def frames_to_segments(self, frames: torch.Tensor) -> torch.Tensor:
         """(batch, bins, n) complex -> windowed time segments (batch, n_fft, n)."""
@@ -163,9 +164,20 @@ class OverlapAddISTFT(nn.Module):
         n = segments.shape[-1]
         length = (n - 1) * self.hop + self.n_fft
         signal = F.fold(segments, (1, length), (1, self.n_fft), stride=(1, self.hop)).reshape(segments.shape[0], length)
-        window_sq = (self.window ** 2)[None, :, None].expand(1, self.n_fft, n)
-        envelope = F.fold(window_sq, (1, length), (1, self.n_fft), stride=(1, self.hop)).reshape(1, length)
-        return signal, envelope
+        return signal, self._envelope(n, segments.device, segments.dtype)
+
+    def _envelope(self, n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """Summed squared window for n frames, cached: it depends on n alone (callers never modify it)."""
+        key = (n, device, dtype)
+        cached = self._envelopes.get(key)
+        if cached is None:
+            length = (n - 1) * self.hop + self.n_fft
+            window_sq = (self.window.to(device, dtype) ** 2)[None, :, None].expand(1, self.n_fft, n)
+            cached = F.fold(window_sq, (1, length), (1, self.n_fft), stride=(1, self.hop)).reshape(1, length)
+            if len(self._envelopes) > 64:
+                self._envelopes.clear()
+            self._envelopes[key] = cached
+        return cached
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         n = frames.shape[-1]
@@ -287,6 +299,7 @@ class StreamingDecoder:
         segments = istft.frames_to_segments(frames)
         signal, envelope = istft.overlap_add(segments)
         overlap = istft.n_fft - istft.hop
+        envelope = envelope.clone()  # the cached envelope is shared: add the tail to a copy
         if self.signal_tail is not None:
             signal[:, :overlap] += self.signal_tail
             envelope[:, :overlap] += self.envelope_tail

@@ -1,0 +1,249 @@
+"""Preset validation, files, factory presets and the user folder."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from instrument.parameters import PARAMETER_SPECS, ParameterStore
+from instrument.presets import (
+    MAX_PRESET_BYTES,
+    PRESET_FORMAT,
+    PresetError,
+    apply_preset,
+    factory_preset_dir,
+    list_presets,
+    load_preset_file,
+    preset_file_name,
+    preset_from_store,
+    save_preset_file,
+    user_preset_dir,
+    validate_preset,
+)
+
+
+@pytest.fixture(autouse=True)
+def _user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Never touch the real user data folder.
+    base = tmp_path / "user"
+    monkeypatch.setenv("CASCADE_USER_DIR", str(base))
+    return base
+
+
+def _minimal(**parameters: object) -> dict:
+    return {"format": PRESET_FORMAT, "version": 1, "name": "t", "parameters": parameters, "prompts": ["a"]}
+
+
+def _changed_store() -> ParameterStore:
+    store = ParameterStore()
+    store.set("cfg_scale", 6.5)
+    store.set("steps", 17)
+    store.set("sampler", 2)
+    store.set("seed", 2**31 - 1)
+    store.set("key", 9)
+    store.set("fx_filter_cutoff_hz", 1234.5678)
+    store.set("fx_limiter_enabled", 0)
+    store.set("density_enabled", 1)
+    store.set("master_gain_db", -12.3)
+    store.set_prompt_text(0, "Genre: house | BPM: 124 | Key: A minor")
+    store.set_prompt_text(2, "Ambient pads, ünïcödé ♯ 🎹")
+    return store
+
+
+def test_factory_presets_load_without_warnings() -> None:
+    paths = sorted(factory_preset_dir().glob("*.json"))
+    names = {p.stem for p in paths}
+    assert "default" in names and len(paths) >= 5
+    for path in paths:
+        preset, warnings = load_preset_file(path)
+        assert warnings == [], (path, warnings)
+        assert preset["prompts"][0], path
+        assert set(preset["parameters"]) == {spec.name for spec in PARAMETER_SPECS}, path
+        store = ParameterStore()
+        apply_preset(store, preset)  # and they apply cleanly
+
+
+def test_default_preset_is_a_sensible_start() -> None:
+    store = ParameterStore()
+    apply_preset(store, load_preset_file(factory_preset_dir() / "default.json")[0])
+    assert store.get("cfg_scale") == 4.0 and store.get("steps") == 8.0
+    assert "house" in store.prompt_texts()[0].lower()
+
+
+def test_round_trip_store_file_store(tmp_path: Path) -> None:
+    source = _changed_store()
+    path = tmp_path / "sub" / "mine.json"
+    save_preset_file(path, preset_from_store(source, "Mine", "a test"))
+    assert not [p for p in path.parent.iterdir() if p.name != "mine.json"]  # no temporary file left
+    text = path.read_text(encoding="utf-8")
+    assert "\n  " in text and "🎹" in text  # pretty, UTF-8 (not \u escapes)
+    assert json.loads(text)["parameters"]["sampler"] == "euler"  # choices by label
+    preset, warnings = load_preset_file(path)
+    assert warnings == [] and preset["name"] == "Mine" and preset["description"] == "a test"
+    target = ParameterStore()
+    apply_preset(target, preset)
+    assert dict(target.snapshot().values) == dict(source.snapshot().values)
+    assert target.prompt_texts() == source.prompt_texts()
+
+
+def test_apply_resets_unspecified_parameters_unless_merging() -> None:
+    store = ParameterStore()
+    store.set("fx_delay_mix", 0.8)
+    apply_preset(store, _minimal(cfg_scale=5))
+    assert store.get("fx_delay_mix") == 0.0 and store.get("cfg_scale") == 5.0
+    assert store.prompt_texts() == ("a", "", "", "")
+    store.set("fx_delay_mix", 0.8)
+    apply_preset(store, _minimal(cfg_scale=6), merge=True)
+    assert store.get("fx_delay_mix") == 0.8 and store.get("cfg_scale") == 6.0
+
+
+def test_apply_is_all_or_nothing() -> None:
+    store = _changed_store()
+    before = store.snapshot()
+    for bad in [None, [], {"format": "other"}, {**_minimal(), "version": 2}, {**_minimal(), "prompts": [1]},
+                {**_minimal(), "prompts": ["a"] * 5}, {**_minimal(), "parameters": []}]:
+        with pytest.raises(PresetError):
+            apply_preset(store, bad)  # type: ignore[arg-type]
+    after = store.snapshot()
+    assert after.version == before.version and dict(after.values) == dict(before.values)
+
+
+def test_out_of_range_values_clamp_with_warning() -> None:
+    preset, warnings = validate_preset(_minimal(cfg_scale=99, steps=3.6, master_gain_db=-500, tempo_bpm=120))
+    assert preset["parameters"]["cfg_scale"] == 12.0
+    assert preset["parameters"]["steps"] == 4
+    assert preset["parameters"]["master_gain_db"] == -60.0
+    assert preset["parameters"]["tempo_bpm"] == 120.0
+    assert len(warnings) == 3
+    assert any("cfg_scale" in w and "12" in w for w in warnings)
+
+
+def test_unknown_and_bad_values_dropped_with_warning() -> None:
+    preset, warnings = validate_preset(_minimal(
+        cfg_scal=5, steps="eight", seed=math.nan, variation=math.inf, sampler="heun", scale=2, key="Bb",
+        fx_limiter_enabled=False, cfg_scale=True, tempo_bpm=[120]), "x.json")
+    assert preset["parameters"] == {"key": "A#", "fx_limiter_enabled": False}  # flat tonic accepted
+    joined = "\n".join(warnings)
+    for name in ("cfg_scal", "steps", "seed", "variation", "sampler", "scale", "cfg_scale", "tempo_bpm"):
+        assert name in joined
+    assert all(w.startswith("x.json") for w in warnings)
+    assert len(warnings) == 8
+
+
+def test_prompts_cleaned_and_padded() -> None:
+    preset, warnings = validate_preset({**_minimal(), "prompts": ["a\x00b", "y" * 5000]})
+    assert preset["prompts"] == ["ab", "y" * 1000, "", ""]
+    assert len(warnings) == 2
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"format": "cascade-preset",\n "version": 1,\n "name": "x" oops}', "line 3"),
+    (b'{"format": "cascade-preset", "name": "caf\xe9"}', "UTF-8"),
+    (b'["not", "a", "dict"]', "JSON object"),
+    (b'{"format": "something-else", "version": 1}', "not a Cascade preset"),
+    (b'{"format": "cascade-preset", "version": 99}', "newer"),
+    (b'{"format": "cascade-preset", "version": "1"}', "version"),
+    (b"[" * 200_000, "nested"),
+    (b" " * (MAX_PRESET_BYTES + 1), "larger"),
+])
+def test_broken_files_raise_preset_error_naming_the_file(tmp_path: Path, content: bytes, message: str) -> None:
+    path = _write(tmp_path / "broken.json", content)
+    store = _changed_store()
+    before = store.snapshot()
+    with pytest.raises(PresetError, match=message) as info:
+        apply_preset(store, load_preset_file(path)[0])
+    assert str(path) in str(info.value)
+    assert store.snapshot() == before
+
+
+def test_bad_utf8_reports_line_and_column(tmp_path: Path) -> None:
+    path = _write(tmp_path / "latin1.json", b'{\n  "name": "caf\xe9"\n}')
+    with pytest.raises(PresetError, match="line 2, column 15"):
+        load_preset_file(path)
+
+
+def test_missing_file_is_a_preset_error(tmp_path: Path) -> None:
+    with pytest.raises(PresetError, match="nope.json"):
+        load_preset_file(tmp_path / "nope.json")
+
+
+def test_save_refuses_invalid_preset_and_keeps_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "keep.json"
+    save_preset_file(path, preset_from_store(ParameterStore(), "Keep"))
+    before = path.read_bytes()
+    with pytest.raises(PresetError):
+        save_preset_file(path, {"format": "nope"})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.json"]
+
+
+PARAM_NAMES = [spec.name for spec in PARAMETER_SPECS]
+
+
+def _random_json(rng: random.Random, depth: int = 0) -> object:
+    scalars = [None, True, False, 0, -1, 2**70, 1e308, -0.0, math.nan, math.inf, "", "cascade-preset", "x" * 50,
+               "dpmpp_2m", "\x00\udcff", 1, 3.5, -1e9]
+    kind = rng.random()
+    if depth > 4 or kind < 0.4:
+        return rng.choice(scalars)
+    if kind < 0.7:
+        return [_random_json(rng, depth + 1) for _ in range(rng.randrange(6))]
+    keys = ["format", "version", "name", "description", "parameters", "prompts", "cfg_scale", "sampler", "key",
+            "fx_limiter_enabled", "steps", "junk"]
+    return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randrange(7))}
+
+
+def test_fuzz_never_raises_anything_but_preset_error() -> None:
+    rng = random.Random(1234)
+    store = ParameterStore()
+    accepted = values_kept = 0
+    for i in range(500):
+        data = _random_json(rng) if i % 2 else {"junk": _random_json(rng, 3)}
+        if isinstance(data, dict) and rng.random() < 0.85:  # get past the header checks often enough
+            data.update({"format": PRESET_FORMAT, "version": rng.choice([1, 1, 1, 1, 2, 0, True, 1.0])})
+            if rng.random() < 0.7:  # and reach the per-parameter checks with odd values
+                data["parameters"] = {
+                    rng.choice(PARAM_NAMES + ["junk", ""]): rng.choice(
+                        [_random_json(rng, 3), rng.uniform(-1e4, 1e4), rng.randrange(-5, 50),
+                         rng.choice(["A", "Bb", "minor", "euler", "1/8", "3/16"])])
+                    for _ in range(rng.randrange(12))}
+            if rng.random() < 0.5:
+                data["prompts"] = [rng.choice(["", "Genre: house", "a\x00b", 5]) for _ in range(rng.randrange(6))]
+        try:
+            preset, warnings = validate_preset(data, f"fuzz-{i}")
+        except PresetError:
+            continue
+        assert all(isinstance(w, str) for w in warnings)
+        apply_preset(store, preset)  # a clean preset always applies
+        json.dumps(preset, allow_nan=False)  # and always serialises
+        accepted += 1
+        values_kept += len(preset["parameters"])
+    assert accepted > 60 and values_kept > 100  # the fuzz really reached the value checks
+
+
+def test_user_dir_honours_env(_user_dir: Path) -> None:
+    directory = user_preset_dir()
+    assert directory == _user_dir / "presets" and directory.is_dir()
+
+
+def test_list_presets_includes_factory_user_and_broken(_user_dir: Path) -> None:
+    directory = user_preset_dir()
+    save_preset_file(directory / preset_file_name("My Sound!"), preset_from_store(ParameterStore(), "My Sound!"))
+    (directory / "broken.json").write_text("{ not json", encoding="utf-8")
+    infos = list_presets()
+    factory = [i for i in infos if i.is_factory]
+    user = {i.path.name: i for i in infos if not i.is_factory}
+    assert {i.path.stem for i in factory} >= {"default", "ambient-drift", "techno-drive"}
+    assert all(i.error is None and i.name for i in factory)
+    assert user["my-sound.json"].name == "My Sound!" and user["my-sound.json"].error is None
+    assert user["broken.json"].error is not None and "broken.json" in user["broken.json"].error
+    assert user["broken.json"].name == "broken"
