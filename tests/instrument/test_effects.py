@@ -54,7 +54,7 @@ def test_limiter_tames_a_sustained_hot_signal() -> None:
     out = chain_with(fx_reverb_mix=0.0).process(audio)
     assert np.abs(out[:, 2205:]).max() < 10 ** (-0.5 / 20)
     without = chain_with(fx_reverb_mix=0.0, fx_limiter_enabled=0).process(audio)
-    assert np.abs(without[:, 2205:]).max() > 1.5
+    assert np.abs(without[:, 2205:]).max() > 1.1  # only the 0 dB, 3:1 compressor acts
 
 
 def test_nan_input_does_not_poison_the_tails() -> None:
