@@ -35,8 +35,10 @@ class EffectsChain:
         self.reverb = pedalboard.Reverb(room_size=0.5, wet_level=0.15, dry_level=1.0)
         self.compressor = pedalboard.Compressor(threshold_db=0.0, ratio=3.0, attack_ms=10.0, release_ms=150.0)
         self.limiter = pedalboard.Limiter(threshold_db=LIMITER_THRESHOLD_DB, release_ms=100.0)
-        self._board = pedalboard.Pedalboard([self.filter, self.chorus, self.delay, self.reverb, self.compressor,
-                                             self.limiter])
+        shared = [self.filter, self.chorus, self.delay, self.reverb, self.compressor]
+        # Two boards over the same plugin objects: switching the limiter keeps every other plugin's state.
+        self._board = pedalboard.Pedalboard(shared + [self.limiter])
+        self._board_unlimited = pedalboard.Pedalboard(shared)
         self.limiter_enabled = True
         self.nonfinite_blocks = 0
 
@@ -59,7 +61,7 @@ class EffectsChain:
         if not np.all(np.isfinite(block)):
             self.nonfinite_blocks += 1
             block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
-        board = self._board if self.limiter_enabled else self._board[:-1]
+        board = self._board if self.limiter_enabled else self._board_unlimited
         out = board(np.ascontiguousarray(block, dtype=np.float32), self.sample_rate, reset=False)
         return out.astype(np.float32, copy=False)
 
