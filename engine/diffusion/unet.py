@@ -1,0 +1,245 @@
+"""Stage 2 network: a 1D U-Net over the normalised autoencoder latent.
+
+Residual conv blocks with AdaGN (GroupNorm whose scale and shift come from the noise level plus the global
+conditioning: pooled text, tempo, key/scale, timing), self-attention and cross-attention to the text
+tokens at the coarse levels (Moûsai, the course seed). Time-varying controls (descriptor curves with their
+presence mask, a beat-phase clock) and the continuation context (clean latent frames with a mask) enter
+as extra input channels, so any subset can be given at play time.
+
+Shapes: latent x (batch, latent_channels, frames); frames must be a multiple of 2 ** (levels - 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+DESCRIPTOR_NAMES: tuple[str, ...] = ("loudness_db", "centroid_hz", "flatness", "onset_density")
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    latent_channels: int = 32
+    channels: tuple[int, ...] = (128, 256, 384, 512)
+    blocks_per_level: int = 2
+    attention_levels: tuple[int, ...] = (2, 3)  # indexes into `channels` that get self/cross-attention
+    attention_heads: int = 8
+    text_dim: int = 384  # MiniLM token and pooled embedding size
+    global_dim: int = 512  # the AdaGN conditioning vector
+    descriptor_channels: int = len(DESCRIPTOR_NAMES)
+    clock_channels: int = 2  # sin and cos of the beat phase
+    n_keys: int = 12
+    n_scales: int = 4
+    groups: int = 16
+
+    @property
+    def control_channels(self) -> int:
+        """Extra input channels: descriptors, their presence mask, the clock, the context and its mask."""
+        return 2 * self.descriptor_channels + self.clock_channels + self.latent_channels + 1
+
+    @property
+    def frame_multiple(self) -> int:
+        return 2 ** (len(self.channels) - 1)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> "UNetConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown U-Net config keys: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})  # type: ignore[arg-type]
+
+
+DEBUG_UNET = UNetConfig(channels=(16, 32), blocks_per_level=1, attention_levels=(1,), attention_heads=2,
+                        text_dim=24, global_dim=32, groups=4)
+
+
+def fourier_features(values: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """(batch,) -> (batch, dim) sinusoidal embedding."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(max_period) * torch.arange(half, device=values.device) / half)
+    angles = values.float()[:, None] * frequencies[None]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
+
+
+class AdaGNResBlock(nn.Module):
+    """Conv residual block; GroupNorm scale/shift from the conditioning vector (batch, global_dim)."""
+
+    def __init__(self, in_channels: int, out_channels: int, global_dim: int, groups: int) -> None:
+        super().__init__()
+        self.norm1 = nn.GroupNorm(min(groups, in_channels), in_channels)
+        self.conv1 = nn.Conv1d(in_channels, out_channels, 3, padding=1)
+        self.norm2 = nn.GroupNorm(min(groups, out_channels), out_channels, affine=False)
+        self.modulation = nn.Linear(global_dim, 2 * out_channels)
+        self.conv2 = nn.Conv1d(out_channels, out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+        self.skip = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.modulation(cond).unsqueeze(-1).chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        return self.skip(x) + self.conv2(F.silu(h))
+
+
+class AttentionBlock(nn.Module):
+    """Self-attention over frames, then cross-attention to text tokens (masked), each pre-norm residual."""
+
+    def __init__(self, channels: int, text_dim: int, heads: int, groups: int) -> None:
+        super().__init__()
+        self.norm_self = nn.GroupNorm(min(groups, channels), channels)
+        self.self_attention = nn.MultiheadAttention(channels, heads, batch_first=True)
+        self.norm_cross = nn.GroupNorm(min(groups, channels), channels)
+        self.cross_attention = nn.MultiheadAttention(channels, heads, kdim=text_dim, vdim=text_dim, batch_first=True)
+
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+        h = self.norm_self(x).transpose(1, 2)
+        x = x + self.self_attention(h, h, h, need_weights=False)[0].transpose(1, 2)
+        h = self.norm_cross(x).transpose(1, 2)
+        # token_mask: True = a real token. A row with no real token (the CFG null) attends to a learned
+        # null token, which the caller always includes, so no row is fully masked.
+        attended = self.cross_attention(h, tokens, tokens, key_padding_mask=~token_mask, need_weights=False)[0]
+        return x + attended.transpose(1, 2)
+
+
+class UNet1D(nn.Module):
+    """v-prediction network F(x_in, t, conditioning) used inside `VDenoiser`.
+
+    forward(x, t, tokens, token_mask, pooled, tempo_bpm, key, scale, timing, controls):
+      x (B, latent_channels, N) scaled input; t (B,) in [0, 1] (the cosine-schedule time);
+      tokens (B, L, text_dim) with token_mask (B, L) bool; pooled (B, text_dim);
+      tempo_bpm (B,) (0 = not given); key (B,) long in 0..12 (12 = not given); scale (B,) long in
+      0..n_scales (n_scales = not given); timing (B, 2) seconds_start, seconds_total;
+      controls (B, control_channels, N). Returns (B, latent_channels, N).
+    """
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.time_embedding = nn.Sequential(nn.Linear(256, c.global_dim), nn.SiLU(), nn.Linear(c.global_dim, c.global_dim))
+        self.text_projection = nn.Linear(c.text_dim, c.global_dim)
+        self.tempo_embedding = nn.Linear(128, c.global_dim)
+        self.timing_embedding = nn.Linear(2 * 64, c.global_dim)
+        self.key_embedding = nn.Embedding(c.n_keys + 1, c.global_dim)  # last index: "no key given"
+        self.scale_embedding = nn.Embedding(c.n_scales + 1, c.global_dim)
+        self.null_token = nn.Parameter(torch.zeros(1, 1, c.text_dim))
+        self.input = nn.Conv1d(c.latent_channels + c.control_channels, c.channels[0], 3, padding=1)
+        self.down_blocks = nn.ModuleList()
+        self.down_attention = nn.ModuleList()
+        self.downsamples = nn.ModuleList()
+        skip_channels: list[int] = []
+        current = c.channels[0]
+        for level, width in enumerate(c.channels):
+            blocks = nn.ModuleList()
+            for _ in range(c.blocks_per_level):
+                blocks.append(AdaGNResBlock(current, width, c.global_dim, c.groups))
+                current = width
+                skip_channels.append(current)
+            self.down_blocks.append(blocks)
+            self.down_attention.append(AttentionBlock(width, c.text_dim, c.attention_heads, c.groups)
+                                       if level in c.attention_levels else nn.Identity())
+            self.downsamples.append(nn.Conv1d(width, width, 4, stride=2, padding=1)
+                                    if level < len(c.channels) - 1 else nn.Identity())
+        self.middle = nn.ModuleList([AdaGNResBlock(current, current, c.global_dim, c.groups),
+                                     AdaGNResBlock(current, current, c.global_dim, c.groups)])
+        self.middle_attention = AttentionBlock(current, c.text_dim, c.attention_heads, c.groups)
+        self.up_blocks = nn.ModuleList()
+        self.up_attention = nn.ModuleList()
+        self.upsamples = nn.ModuleList()
+        for level in reversed(range(len(c.channels))):
+            width = c.channels[level]
+            blocks = nn.ModuleList()
+            for _ in range(c.blocks_per_level):
+                blocks.append(AdaGNResBlock(current + skip_channels.pop(), width, c.global_dim, c.groups))
+                current = width
+            self.up_blocks.append(blocks)
+            self.up_attention.append(AttentionBlock(width, c.text_dim, c.attention_heads, c.groups)
+                                     if level in c.attention_levels else nn.Identity())
+            self.upsamples.append(nn.ConvTranspose1d(width, c.channels[level - 1], 4, stride=2, padding=1)
+                                  if level > 0 else nn.Identity())
+            if level > 0:
+                current = c.channels[level - 1]
+        self.output_norm = nn.GroupNorm(min(c.groups, current), current)
+        self.output = nn.Conv1d(current, c.latent_channels, 3, padding=1)
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+
+    def global_condition(self, t: torch.Tensor, pooled: torch.Tensor, tempo_bpm: torch.Tensor, key: torch.Tensor,
+                         scale: torch.Tensor, timing: torch.Tensor) -> torch.Tensor:
+        tempo_given = (tempo_bpm > 0).float()[:, None]
+        embedding = self.time_embedding(fourier_features(t * 1000.0, 256))
+        embedding = embedding + self.text_projection(pooled)
+        embedding = embedding + tempo_given * self.tempo_embedding(fourier_features(torch.log2(tempo_bpm.clamp_min(1.0)) * 100.0, 128))
+        embedding = embedding + self.key_embedding(key) + self.scale_embedding(scale)
+        timing_features = torch.cat([fourier_features(timing[:, 0], 64, 1000.0), fourier_features(timing[:, 1], 64, 1000.0)], 1)
+        return F.silu(embedding + self.timing_embedding(timing_features))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
+                pooled: torch.Tensor, tempo_bpm: torch.Tensor, key: torch.Tensor, scale: torch.Tensor,
+                timing: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % self.config.frame_multiple:
+            raise ValueError(f"frames ({x.shape[-1]}) must be a multiple of {self.config.frame_multiple}")
+        cond = self.global_condition(t, pooled, tempo_bpm, key, scale, timing)
+        batch = x.shape[0]
+        tokens = torch.cat([self.null_token.expand(batch, 1, -1), tokens], dim=1)
+        token_mask = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=x.device), token_mask], dim=1)
+        h = self.input(torch.cat([x, controls], dim=1))
+        skips: list[torch.Tensor] = []
+        for blocks, attention, downsample in zip(self.down_blocks, self.down_attention, self.downsamples):
+            for block in blocks:
+                h = block(h, cond)
+                skips.append(h)
+            if isinstance(attention, AttentionBlock):
+                h = attention(h, tokens, token_mask)
+            h = downsample(h)
+        h = self.middle[0](h, cond)
+        h = self.middle_attention(h, tokens, token_mask)
+        h = self.middle[1](h, cond)
+        for blocks, attention, upsample in zip(self.up_blocks, self.up_attention, self.upsamples):
+            for block in blocks:
+                h = block(torch.cat([h, skips.pop()], dim=1), cond)
+            if isinstance(attention, AttentionBlock):
+                h = attention(h, tokens, token_mask)
+            h = upsample(h)
+        return self.output(F.silu(self.output_norm(h)))
+
+
+class VDenoiser(nn.Module):
+    """Wraps a v-prediction network into the sampler contract denoiser(x, sigma, **cond) -> denoised
+    (the v-objective of Moûsai and Stable Audio, in k-diffusion's sigma parametrisation).
+
+    x_sigma = x0 + sigma * noise; the network sees x_sigma / sqrt(sigma^2 + 1) and t = atan(sigma) * 2/pi,
+    and predicts v; denoised = c_skip * x + c_out * v with c_skip = 1/(sigma^2+1), c_out = -sigma/sqrt(sigma^2+1).
+    """
+
+    def __init__(self, network: UNet1D) -> None:
+        super().__init__()
+        self.network = network
+
+    @staticmethod
+    def scalings(sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        c_skip = 1.0 / (sigma ** 2 + 1.0)
+        c_out = -sigma / (sigma ** 2 + 1.0).sqrt()
+        c_in = 1.0 / (sigma ** 2 + 1.0).sqrt()
+        return c_skip, c_out, c_in
+
+    def loss(self, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
+        """Per-example v-objective MSE (batch,)."""
+        c_skip, c_out, c_in = (s.view(-1, 1, 1) for s in self.scalings(sigma))
+        noised = x0 + noise * sigma.view(-1, 1, 1)
+        prediction = self.network(noised * c_in, sigma.atan() * 2 / math.pi, **cond)
+        target = (x0 - c_skip * noised) / c_out
+        return (prediction - target).pow(2).flatten(1).mean(1)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
+        c_skip, c_out, c_in = (s.view(-1, 1, 1) for s in self.scalings(sigma))
+        return c_skip * x + c_out * self.network(x * c_in, sigma.atan() * 2 / math.pi, **cond)

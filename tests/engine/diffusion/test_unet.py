@@ -1,0 +1,114 @@
+"""The 1D U-Net and its v-objective denoiser (debug config, CPU, seconds)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.diffusion.sampling import classifier_free_guidance, karras_sigmas, sample_dpmpp_2m
+from engine.diffusion.unet import DEBUG_UNET, AdaGNResBlock, UNet1D, VDenoiser
+
+FRAMES = 16
+
+
+def conditioning(batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    c = DEBUG_UNET
+    return {
+        "tokens": torch.randn(batch, 5, c.text_dim, generator=generator),
+        "token_mask": torch.tensor([[True, True, True, False, False]] * batch),
+        "pooled": torch.randn(batch, c.text_dim, generator=generator),
+        "tempo_bpm": torch.full((batch,), 120.0),
+        "key": torch.full((batch,), 9, dtype=torch.long),
+        "scale": torch.full((batch,), 1, dtype=torch.long),
+        "timing": torch.tensor([[0.0, 30.0]] * batch),
+        "controls": torch.randn(batch, c.control_channels, FRAMES, generator=generator),
+    }
+
+
+@pytest.fixture()
+def denoiser() -> VDenoiser:
+    torch.manual_seed(0)
+    network = UNet1D(DEBUG_UNET)
+    with torch.no_grad():  # zero-initialised layers hide the conditioning at init: give them weights
+        network.output.weight.normal_(0, 0.05)
+        for module in network.modules():
+            if isinstance(module, AdaGNResBlock):
+                module.conv2.weight.normal_(0, 0.05)
+    return VDenoiser(network).eval()
+
+
+def test_shapes_and_frame_multiple(denoiser: VDenoiser) -> None:
+    x = torch.randn(3, DEBUG_UNET.latent_channels, FRAMES)
+    out = denoiser(x, torch.full((3,), 2.0), **conditioning(3))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    bad = conditioning(1)
+    bad["controls"] = bad["controls"][..., :15]
+    with pytest.raises(ValueError, match="multiple"):
+        denoiser(torch.randn(1, DEBUG_UNET.latent_channels, 15), torch.ones(1), **bad)
+
+
+@pytest.mark.parametrize("name", ["tokens", "pooled", "tempo_bpm", "key", "scale", "timing", "controls"])
+def test_each_conditioning_input_changes_the_output(denoiser: VDenoiser, name: str) -> None:
+    x = torch.randn(2, DEBUG_UNET.latent_channels, FRAMES)
+    sigma = torch.full((2,), 1.5)
+    base = conditioning(2)
+    changed = dict(base)
+    if base[name].dtype == torch.long:
+        changed[name] = (base[name] + 3) % 12
+    else:
+        changed[name] = base[name] + 1.0
+    with torch.no_grad():
+        difference = (denoiser(x, sigma, **base) - denoiser(x, sigma, **changed)).abs().max()
+    assert difference > 1e-4
+
+
+def test_masked_tokens_do_not_matter(denoiser: VDenoiser) -> None:
+    x = torch.randn(2, DEBUG_UNET.latent_channels, FRAMES)
+    sigma = torch.full((2,), 1.5)
+    base = conditioning(2)
+    changed = dict(base)
+    changed["tokens"] = base["tokens"].clone()
+    changed["tokens"][:, 3:] += 10.0  # only padded positions
+    with torch.no_grad():
+        torch.testing.assert_close(denoiser(x, sigma, **base), denoiser(x, sigma, **changed))
+
+
+def test_cfg_scale_one_equals_the_conditional_model(denoiser: VDenoiser) -> None:
+    x = torch.randn(2, DEBUG_UNET.latent_channels, FRAMES)
+    sigma = torch.full((2,), 3.0)
+    cond, uncond = conditioning(2, 1), conditioning(2, 2)
+    with torch.no_grad():
+        guided = classifier_free_guidance(denoiser, 1.0)(x, sigma, cond=cond, uncond=uncond)
+        torch.testing.assert_close(guided, denoiser(x, sigma, **cond))
+        batched = classifier_free_guidance(denoiser, 3.0)(x, sigma, cond=cond, uncond=uncond)
+        manual = denoiser(x, sigma, **uncond) + 3.0 * (denoiser(x, sigma, **cond) - denoiser(x, sigma, **uncond))
+        torch.testing.assert_close(batched, manual, atol=1e-4, rtol=1e-4)
+
+
+def test_training_steps_lower_the_v_loss() -> None:
+    torch.manual_seed(1)
+    denoiser = VDenoiser(UNet1D(DEBUG_UNET))
+    optimiser = torch.optim.Adam(denoiser.parameters(), lr=3e-3)
+    x0 = torch.sin(torch.linspace(0, 12, FRAMES))[None, None].repeat(4, DEBUG_UNET.latent_channels, 1)
+    cond = conditioning(4)
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(x0.shape, generator=generator)  # one fixed batch: the loss must fall on it
+    sigma = torch.tensor([0.3, 0.8, 1.5, 4.0])
+    losses = []
+    for _ in range(12):
+        loss = denoiser.loss(x0, noise, sigma, **cond).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_sampling_with_the_network_is_seeded(denoiser: VDenoiser) -> None:
+    cond = conditioning(1)
+    outs = []
+    for _ in range(2):
+        x = torch.randn(1, DEBUG_UNET.latent_channels, FRAMES, generator=torch.Generator().manual_seed(5)) * 80
+        outs.append(sample_dpmpp_2m(denoiser, x, karras_sigmas(4), extra_args=cond))
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
