@@ -99,7 +99,12 @@ def _cmd_dataset_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_autoencoder(args: argparse.Namespace) -> int:
-    from engine.codec.train import TrainConfig, train
+    from engine.codec.train import TrainConfig, export_run, train
+
+    if args.export_only:
+        path = export_run(Path(args.dataset), Path(args.out))
+        print(f"exported the EMA weights of {args.out} to {path}")
+        return 0
 
     config = TrainConfig(dataset=Path(args.dataset), out_dir=Path(args.out), steps=args.steps,
                          batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -162,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     autoencoder.add_argument("--checkpoint-every", type=int, default=200)
     autoencoder.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     autoencoder.add_argument("--debug-model", action="store_true", help="tiny config (tests, smoke runs)")
+    autoencoder.add_argument("--export-only", action="store_true",
+                             help="write the run's current EMA weights to OUT/autoencoder.safetensors and stop")
     autoencoder.set_defaults(func=_cmd_train_autoencoder)
 
     reconstruct = commands.add_parser("reconstruct", help="round-trip an audio file through the autoencoder")

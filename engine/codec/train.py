@@ -195,3 +195,16 @@ def export(ema: MagnitudeAutoencoder, data: ManifestSegments, path: Path, step: 
     ema.latent_mean.copy_(mean)
     ema.latent_std.copy_(std)
     save_autoencoder(ema, path, extra={"steps": step, "dataset": str(data.dataset)})
+
+
+def export_run(dataset: Path, run_dir: Path, out_path: Path | None = None) -> Path:
+    """Export the EMA weights of a run's latest `train_state.pt` (training may still be going on)."""
+    state = torch.load(Path(run_dir) / "train_state.pt", map_location="cpu", weights_only=False)
+    config = DEBUG_CONFIG if state["config"].get("debug_model") else AutoencoderConfig()
+    ema = MagnitudeAutoencoder(config)
+    ema.load_state_dict(state["ema"])
+    ema.eval()
+    data = ManifestSegments(dataset, "train", state["config"]["segment_latent_frames"] * config.hop_frames, 0)
+    path = Path(out_path or Path(run_dir) / "autoencoder.safetensors")
+    export(ema, data, path, state["step"])
+    return path
