@@ -100,13 +100,15 @@ class AttentionBlock(nn.Module):
         self.norm_cross = nn.GroupNorm(min(groups, channels), channels)
         self.cross_attention = nn.MultiheadAttention(channels, heads, kdim=text_dim, vdim=text_dim, batch_first=True)
 
-    def forward(self, x: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor, token_bias: torch.Tensor) -> torch.Tensor:
+        """token_bias (batch, tokens): added to the cross-attention logits: -inf masks a padded token,
+        log(weight) gives a blended prompt's tokens their share of attention (PromptEncoder.blend)."""
         h = self.norm_self(x).transpose(1, 2)
         x = x + self.self_attention(h, h, h, need_weights=False)[0].transpose(1, 2)
         h = self.norm_cross(x).transpose(1, 2)
-        # token_mask: True = a real token. A row with no real token (the CFG null) attends to a learned
-        # null token, which the caller always includes, so no row is fully masked.
-        attended = self.cross_attention(h, tokens, tokens, key_padding_mask=~token_mask, need_weights=False)[0]
+        heads = self.cross_attention.num_heads
+        bias = token_bias[:, None, :].expand(-1, h.shape[1], -1).repeat_interleave(heads, dim=0)
+        attended = self.cross_attention(h, tokens, tokens, attn_mask=bias.to(h.dtype), need_weights=False)[0]
         return x + attended.transpose(1, 2)
 
 
@@ -115,7 +117,8 @@ class UNet1D(nn.Module):
 
     forward(x, t, tokens, token_mask, pooled, tempo_bpm, key, scale, timing, controls):
       x (B, latent_channels, N) scaled input; t (B,) in [0, 1] (the cosine-schedule time);
-      tokens (B, L, text_dim) with token_mask (B, L) bool; pooled (B, text_dim);
+      tokens (B, L, text_dim) with token_mask (B, L) bool and optional token_weights (B, L) > 0 (a prompt
+      blend's per-token share); pooled (B, text_dim);
       tempo_bpm (B,) (0 = not given); key (B,) long in 0..12 (12 = not given); scale (B,) long in
       0..n_scales (n_scales = not given); timing (B, 2) seconds_start, seconds_total;
       controls (B, control_channels, N). Returns (B, latent_channels, N).
@@ -185,13 +188,21 @@ class UNet1D(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
                 pooled: torch.Tensor, tempo_bpm: torch.Tensor, key: torch.Tensor, scale: torch.Tensor,
-                timing: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
+                timing: torch.Tensor, controls: torch.Tensor, token_weights: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape[-1] % self.config.frame_multiple:
             raise ValueError(f"frames ({x.shape[-1]}) must be a multiple of {self.config.frame_multiple}")
         cond = self.global_condition(t, pooled, tempo_bpm, key, scale, timing)
         batch = x.shape[0]
+        # A learned null token is always present, so no row is fully masked (the CFG null prompt has no
+        # real token at all).
         tokens = torch.cat([self.null_token.expand(batch, 1, -1), tokens], dim=1)
-        token_mask = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=x.device), token_mask], dim=1)
+        bias = torch.zeros(token_mask.shape, dtype=x.dtype, device=x.device).masked_fill(~token_mask, float("-inf"))
+        if token_weights is not None:
+            # Relative to the heaviest token, so an even blend is plain attention over the concatenation and
+            # the null token's share does not grow with the number of prompts.
+            relative = token_weights / token_weights.amax(dim=1, keepdim=True).clamp_min(1e-6)
+            bias = bias + torch.log(relative.clamp_min(1e-6)).to(x.dtype)
+        token_bias = torch.cat([torch.zeros(batch, 1, dtype=x.dtype, device=x.device), bias], dim=1)
         h = self.input(torch.cat([x, controls], dim=1))
         skips: list[torch.Tensor] = []
         for blocks, attention, downsample in zip(self.down_blocks, self.down_attention, self.downsamples):
@@ -199,16 +210,16 @@ class UNet1D(nn.Module):
                 h = block(h, cond)
                 skips.append(h)
             if isinstance(attention, AttentionBlock):
-                h = attention(h, tokens, token_mask)
+                h = attention(h, tokens, token_bias)
             h = downsample(h)
         h = self.middle[0](h, cond)
-        h = self.middle_attention(h, tokens, token_mask)
+        h = self.middle_attention(h, tokens, token_bias)
         h = self.middle[1](h, cond)
         for blocks, attention, upsample in zip(self.up_blocks, self.up_attention, self.upsamples):
             for block in blocks:
                 h = block(torch.cat([h, skips.pop()], dim=1), cond)
             if isinstance(attention, AttentionBlock):
-                h = attention(h, tokens, token_mask)
+                h = attention(h, tokens, token_bias)
             h = upsample(h)
         return self.output(F.silu(self.output_norm(h)))
 

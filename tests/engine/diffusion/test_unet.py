@@ -112,3 +112,16 @@ def test_sampling_with_the_network_is_seeded(denoiser: VDenoiser) -> None:
         x = torch.randn(1, DEBUG_UNET.latent_channels, FRAMES, generator=torch.Generator().manual_seed(5)) * 80
         outs.append(sample_dpmpp_2m(denoiser, x, karras_sigmas(4), extra_args=cond))
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
+
+
+def test_token_weights_shift_attention_between_blended_prompts(denoiser: VDenoiser) -> None:
+    x = torch.randn(1, DEBUG_UNET.latent_channels, FRAMES)
+    sigma = torch.full((1,), 1.5)
+    base = conditioning(1)
+    base["token_mask"] = torch.ones(1, 5, dtype=torch.bool)
+    even = dict(base, token_weights=torch.full((1, 5), 0.5))  # relative weights: 0.5 everywhere = even
+    first_heavy = dict(base, token_weights=torch.tensor([[0.9, 0.9, 0.9, 0.1, 0.1]]))
+    with torch.no_grad():
+        plain = denoiser(x, sigma, **base)
+        torch.testing.assert_close(denoiser(x, sigma, **even), plain)  # equal weights = plain attention
+        assert (denoiser(x, sigma, **first_heavy) - plain).abs().max() > 1e-4
