@@ -168,7 +168,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             now = time.monotonic()
             record = {"step": step, "loss": round(total.item(), 4),
                       **{k: round(v.item(), 4) for k, v in losses.items()},
-                      "latent_rms": round(float(latent_l2.sqrt()), 3), "grad_norm": round(grad_norm, 3),
+                      "latent_rms": round(latent_l2.detach().sqrt().item(), 3), "grad_norm": round(grad_norm, 3),
                       "lr": _lr(step, config), "seconds_per_step": round((now - last_log) / config.log_every, 3)}
             last_log = now
             if step % config.eval_every == 0 or step == config.steps:
