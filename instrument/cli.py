@@ -18,8 +18,10 @@ What works today:
   cascade train autoencoder --dataset DIR --out RUN    train (or resume training) the autoencoder
   cascade doctor                                       check the system packages the instrument needs
 
-Not built yet (tracked as issues): the text-conditioned diffusion model, so `cascade` cannot play music
-yet; the real-time engine, MIDI, effects and takes; the desktop app.
+Not built yet (tracked as issues): the text-conditioned diffusion model (its samplers, U-Net and prompt
+encoder exist, untrained), so `cascade` cannot play music yet; the real-time engine thread and
+`cascade play` (the parameter store, presets, audio output, MIDI, effects and take writer exist and are
+tested, but nothing drives them yet); the desktop app.
 """
 
 
