@@ -93,6 +93,16 @@ def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop: int, iterations: int, 
     return audio.reshape(*shape[:-2], length)
 
 
+def mel_budget_griffin_lim(audio: torch.Tensor, n_mels: int = 32, n_fft: int = 4096, hop: int = 1024,
+                           iterations: int = 64, sample_rate: int = 44100) -> torch.Tensor:
+    """The autoencoder's reference at the same 64x budget: n_mels mel bands per channel at hop 1024, mapped
+    back to linear magnitude with the filterbank's pseudo-inverse, phase by Griffin-Lim. (..., samples) in/out."""
+    magnitude = stft_magnitude(audio, n_fft, hop)
+    filters = mel_filterbank(n_fft, n_mels, sample_rate)
+    linear = torch.matmul(torch.linalg.pinv(filters), torch.matmul(filters, magnitude)).clamp_min(0.0)
+    return griffin_lim(linear, n_fft, hop, iterations, audio.shape[-1])
+
+
 class MultiResolutionSTFTLoss(torch.nn.Module):
     """Sum over resolutions of spectral convergence + log-magnitude L1, plus a log-mel L1 term."""
 
