@@ -117,6 +117,87 @@ def _cmd_train_autoencoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_diffusion(args: argparse.Namespace) -> int:
+    from engine.diffusion.latents import build_latent_cache
+    from engine.diffusion.train import DiffusionTrainConfig, train_diffusion
+
+    cache = Path(args.cache)
+    if not cache.exists():
+        if not args.dataset:
+            print(f"error: {cache} does not exist; pass --dataset DIR to build it", file=sys.stderr)
+            return 2
+        from engine.codec.checkpoint import DEFAULT_WEIGHTS
+
+        build_latent_cache(Path(args.dataset), cache, Path(args.autoencoder or DEFAULT_WEIGHTS))
+    config = DiffusionTrainConfig(cache=cache, out_dir=Path(args.out), model=args.model, steps=args.steps,
+                                  batch_size=args.batch_size, window_frames=args.window_frames,
+                                  learning_rate=args.learning_rate, threads=args.threads,
+                                  checkpoint_every=args.checkpoint_every)
+    result = train_diffusion(config)
+    print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'diffusion.safetensors'}")
+    return 0
+
+
+def _parse_descriptor_args(args: argparse.Namespace) -> dict[str, float]:
+    values = {"loudness": args.loudness, "brightness": args.brightness, "noisiness": args.noisiness,
+              "density": args.density}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    import soundfile
+    import torch
+    from tqdm import tqdm
+
+    from engine.codec.checkpoint import CheckpointError
+    from engine.generate import GenerationError, GenerationRequest, Generator
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    prompts = tuple(args.prompt)
+    weights = tuple(args.weight) if args.weight else tuple(1.0 for _ in prompts)
+    request = GenerationRequest(prompts=prompts, weights=weights, negative_prompt=args.negative or "",
+                                negative_scale=args.negative_scale if args.negative else 0.0,
+                                cfg_scale=args.cfg, steps=args.steps, sampler=args.sampler, seed=args.seed,
+                                variation=args.variation, tempo_bpm=args.tempo, key=args.key, scale=args.scale,
+                                descriptors=_parse_descriptor_args(args))
+    try:
+        request.validated()
+        kwargs = {"device": "cuda" if torch.cuda.is_available() else "cpu"}
+        if args.weights:
+            kwargs["diffusion_path"] = args.weights
+        generator = Generator.load(**kwargs)
+        if args.input:
+            from engine.codec.reconstruct import AudioInputError, read_audio_44k_stereo
+
+            try:
+                source = read_audio_44k_stereo(Path(args.input), generator.sample_rate)
+            except AudioInputError as error:
+                raise GenerationError(str(error)) from error
+            audio = generator.audio_to_audio(source, request, args.strength)
+        else:
+            with tqdm(total=1, unit="chunk", desc="render", disable=args.no_progress) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.n = done
+                    bar.refresh()
+
+                audio = generator.render(request, args.seconds, progress=progress)
+    except (GenerationError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    output = Path(args.output)
+    try:
+        soundfile.write(output, audio.T, generator.sample_rate, subtype="PCM_24" if output.suffix.lower() in
+                        (".flac", ".wav") else None)
+    except (RuntimeError, OSError, TypeError) as error:
+        print(f"error: cannot write {output}: {error}", file=sys.stderr)
+        return 2
+    peak = float(abs(audio).max()) if audio.size else 0.0
+    print(f"wrote {output} ({audio.shape[1] / generator.sample_rate:.2f} s, peak {peak:.3f}, model {generator.model_id})")
+    return 0
+
+
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     from engine.codec.checkpoint import DEFAULT_WEIGHTS, CheckpointError
     from engine.codec.reconstruct import AudioInputError, reconstruct_file
@@ -172,6 +253,46 @@ def build_parser() -> argparse.ArgumentParser:
     autoencoder.add_argument("--export-only", action="store_true",
                              help="write the run's current EMA weights to OUT/autoencoder.safetensors and stop")
     autoencoder.set_defaults(func=_cmd_train_autoencoder)
+
+    diffusion = train_commands.add_parser("diffusion", help="the text-conditioned latent diffusion U-Net (resumable)")
+    diffusion.add_argument("--cache", required=True, help="latent cache .safetensors (built from --dataset if missing)")
+    diffusion.add_argument("--dataset", default=None, help="dataset folder to build the cache from")
+    diffusion.add_argument("--autoencoder", default=None, help="autoencoder weights for the cache (default: shipped)")
+    diffusion.add_argument("--out", required=True, help="run folder: checkpoints, log, exported weights")
+    diffusion.add_argument("--model", default="small", help="size preset: debug, small, base")
+    diffusion.add_argument("--steps", type=int, default=20000)
+    diffusion.add_argument("--batch-size", type=int, default=16)
+    diffusion.add_argument("--window-frames", type=int, default=128, help="training window in latent frames")
+    diffusion.add_argument("--learning-rate", type=float, default=3e-4)
+    diffusion.add_argument("--checkpoint-every", type=int, default=250)
+    diffusion.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    diffusion.set_defaults(func=_cmd_train_diffusion)
+
+    render = commands.add_parser("render", help="render a prompt (or a blend of prompts) to an audio file")
+    render.add_argument("prompt", nargs="+", help="one or more prompts (blended by --weight)")
+    render.add_argument("-o", "--output", required=True, help="output file: .flac, .wav, .ogg")
+    render.add_argument("--seconds", type=float, default=30.0)
+    render.add_argument("--weight", type=float, action="append", help="blend weight per prompt, in order")
+    render.add_argument("--negative", default=None, help="negative prompt (composable guidance)")
+    render.add_argument("--negative-scale", type=float, default=1.0)
+    render.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale (0: off)")
+    render.add_argument("--steps", type=int, default=16)
+    render.add_argument("--sampler", default="dpmpp_2m", help="dpmpp_2m, euler or ddim")
+    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--variation", type=float, default=0.0, help="0..1, move away from the seed's noise")
+    render.add_argument("--tempo", type=float, default=None, help="BPM")
+    render.add_argument("--key", default=None, help="tonic, e.g. D or F#")
+    render.add_argument("--scale", default=None, help="major, minor, dorian, mixolydian")
+    render.add_argument("--loudness", type=float, default=None, help="target loudness, dBFS RMS (e.g. -20)")
+    render.add_argument("--brightness", type=float, default=None, help="target spectral centroid, Hz")
+    render.add_argument("--noisiness", type=float, default=None, help="target spectral flatness, 0..1")
+    render.add_argument("--density", type=float, default=None, help="target onsets per second")
+    render.add_argument("--input", default=None, help="audio-to-audio: restyle this file instead")
+    render.add_argument("--strength", type=float, default=0.6, help="audio-to-audio: 0 keeps the input, 1 ignores it")
+    render.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
+    render.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    render.add_argument("--no-progress", action="store_true")
+    render.set_defaults(func=_cmd_render)
 
     reconstruct = commands.add_parser("reconstruct", help="round-trip an audio file through the autoencoder")
     reconstruct.add_argument("input", help="any common audio file (WAV, FLAC, MP3, OGG; any rate)")

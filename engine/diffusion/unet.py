@@ -12,7 +12,7 @@ Shapes: latent x (batch, latent_channels, frames); frames must be a multiple of 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from torch import nn
@@ -59,6 +59,14 @@ class UNetConfig:
 
 DEBUG_UNET = UNetConfig(channels=(16, 32), blocks_per_level=1, attention_levels=(1,), attention_heads=2,
                         text_dim=24, global_dim=32, groups=4)
+
+# Named sizes for training and shipping. "small" is what a 2-core CPU can train in hours and run in real
+# time; "base" is the size meant for a GPU run.
+MODEL_PRESETS: dict[str, UNetConfig] = {
+    "debug": replace(DEBUG_UNET, text_dim=384),
+    "small": UNetConfig(channels=(96, 192, 288, 384), attention_levels=(2, 3), attention_heads=4, global_dim=384),
+    "base": UNetConfig(),
+}
 
 
 def fourier_features(values: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:

@@ -1,0 +1,109 @@
+"""Time-varying controls as U-Net input channels: one definition shared by training and generation.
+
+The control tensor (batch, control_channels, frames) stacks, in this order:
+  descriptor values (4, normalised, 0 where absent), descriptor presence mask (4, 1 = given),
+  beat clock (2: sin and cos of 2 pi * beat phase; both 0 = no clock),
+  context latent (latent_channels, clean normalised latent, 0 where absent), context mask (1).
+
+Descriptor normalisation maps each descriptor to roughly [-2, 2] on the dataset:
+  loudness_db -> (dB + 20) / 10,  centroid_hz -> log2(Hz / 2000),  flatness -> (log10(flatness) + 2) / 1.5,
+  onset_density (onsets/s) -> (density - 3) / 3.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+from engine.diffusion.unet import DESCRIPTOR_NAMES
+
+DESCRIPTOR_COUNT = len(DESCRIPTOR_NAMES)
+
+
+def normalise_descriptors(curves: torch.Tensor) -> torch.Tensor:
+    """(..., 4) raw descriptor values in DESCRIPTOR_NAMES order -> normalised, same shape."""
+    loudness = (curves[..., 0] + 20.0) / 10.0
+    centroid = torch.log2(curves[..., 1].clamp_min(20.0) / 2000.0)
+    flatness = (torch.log10(curves[..., 2].clamp_min(1e-6)) + 2.0) / 1.5
+    density = (curves[..., 3] - 3.0) / 3.0
+    return torch.stack([loudness, centroid, flatness, density], dim=-1)
+
+
+def denormalise_descriptors(values: torch.Tensor) -> torch.Tensor:
+    """Inverse of normalise_descriptors (for display and for turning knob values into curves)."""
+    loudness = values[..., 0] * 10.0 - 20.0
+    centroid = 2000.0 * torch.pow(2.0, values[..., 1])
+    flatness = torch.pow(10.0, values[..., 2] * 1.5 - 2.0)
+    density = values[..., 3] * 3.0 + 3.0
+    return torch.stack([loudness, centroid, flatness, density], dim=-1)
+
+
+def smooth_curves(curves: torch.Tensor, window_frames: int) -> torch.Tensor:
+    """Centred moving average over frames of (batch, channels, frames), edge-replicated; 1 = unchanged.
+
+    Training sees descriptor curves at several smoothings, so a performer's slowly moving knob (a
+    near-constant curve) is inside the training distribution, not only the beat-by-beat raw curve.
+    """
+    if window_frames <= 1:
+        return curves
+    left = (window_frames - 1) // 2
+    padded = F.pad(curves, (left, window_frames - 1 - left), mode="replicate")
+    kernel = torch.full((curves.shape[1], 1, window_frames), 1.0 / window_frames, dtype=curves.dtype,
+                        device=curves.device)
+    return F.conv1d(padded, kernel, groups=curves.shape[1])
+
+
+def beat_clock(start_seconds: torch.Tensor, tempo_bpm: torch.Tensor, frames: int, frame_seconds: float,
+               beat_offset: torch.Tensor | None = None) -> torch.Tensor:
+    """(batch,) start times and tempi -> (batch, 2, frames) sin/cos of the beat phase at each frame.
+
+    The phase is (t * tempo / 60 + beat_offset) mod 1, t the frame's time from the start of the piece
+    (bar lines fall on whole beats, so clips cut at bar lines start at phase 0). Rows with tempo <= 0
+    get zeros (no clock).
+    """
+    t = start_seconds[:, None].double() + torch.arange(frames, dtype=torch.float64, device=start_seconds.device)[None] * frame_seconds
+    beats = t * tempo_bpm[:, None].double() / 60.0
+    if beat_offset is not None:
+        beats = beats + beat_offset[:, None].double()
+    angle = 2 * math.pi * torch.remainder(beats, 1.0)
+    clock = torch.stack([torch.sin(angle), torch.cos(angle)], dim=1).float()
+    return clock * (tempo_bpm > 0).float()[:, None, None]
+
+
+def build_controls(batch: int, frames: int, latent_channels: int, *, descriptors: torch.Tensor | None = None,
+                   descriptor_mask: torch.Tensor | None = None, clock: torch.Tensor | None = None,
+                   context: torch.Tensor | None = None, context_frames: torch.Tensor | int | None = None,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """Assemble the control tensor (batch, 2*4 + 2 + latent_channels + 1, frames).
+
+    descriptors: (batch, 4, frames) normalised values; descriptor_mask: (batch, 4) or (batch, 4, frames),
+    1 where given (default: all given when descriptors is passed). clock: (batch, 2, frames).
+    context: (batch, latent_channels, >= max context frames) clean latent; context_frames: how many
+    leading frames of each row are context (int or (batch,) tensor).
+    """
+    out = torch.zeros(batch, 2 * DESCRIPTOR_COUNT + 2 + latent_channels + 1, frames, device=device)
+    if descriptors is not None:
+        if descriptor_mask is None:
+            mask = torch.ones(batch, DESCRIPTOR_COUNT, frames, device=device)
+        elif descriptor_mask.ndim == 2:
+            mask = descriptor_mask[:, :, None].float().expand(-1, -1, frames)
+        else:
+            mask = descriptor_mask.float()
+        out[:, :DESCRIPTOR_COUNT] = descriptors * mask
+        out[:, DESCRIPTOR_COUNT:2 * DESCRIPTOR_COUNT] = mask
+    if clock is not None:
+        out[:, 2 * DESCRIPTOR_COUNT:2 * DESCRIPTOR_COUNT + 2] = clock
+    if context is not None and context_frames is not None:
+        counts = (torch.full((batch,), int(context_frames), device=device) if isinstance(context_frames, int)
+                  else context_frames.to(device))
+        longest = int(counts.max()) if counts.numel() else 0
+        if longest > frames:
+            raise ValueError(f"context of {longest} frames does not fit a window of {frames}")
+        if longest > 0:
+            mask = (torch.arange(frames, device=device)[None] < counts[:, None]).float()  # (batch, frames)
+            start = 2 * DESCRIPTOR_COUNT + 2
+            out[:, start:start + latent_channels, :longest] = context[:, :, :longest] * mask[:, None, :longest]
+            out[:, start + latent_channels] = mask
+    return out

@@ -1,0 +1,181 @@
+"""The latent cache: the dataset encoded once by the shipped autoencoder, ready for diffusion training.
+
+One safetensors file holds, for every clip of the manifest (all splits):
+  latents        (total_frames, latent_channels) fp16, normalised with the autoencoder's latent mean/std
+  descriptors    (total_frames, 4) fp32 (loudness_db, centroid_hz, flatness, onset_density), aligned
+                 one-to-one with latent frames (both at hop 1024)
+  clip_offsets   (clips + 1,) int64 start frame of each clip in the two arrays above
+  tempo_bpm, key (0..11), scale (0..3), beats_per_bar, seconds_start, seconds_total, split (0 train,
+                 1 valid, 2 test), style (index into the metadata's style list): one per clip
+  tokens         (total_tokens, 384) fp16 MiniLM token embeddings of every caption, concatenated
+  token_offsets  (captions + 1,) int64; pooled (captions, 384) fp16; caption_clip (captions,) int64
+
+Each clip gets its manifest caption plus `extra_captions` more drawn from the same caption generator
+(field form and free templates, never the held-out paraphrase templates), so the text encoder's input
+varies while the evaluation prompts stay unseen. The metadata records the autoencoder file and the
+dataset it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder
+from engine.dataset import captions
+from engine.dataset.score import PITCH_CLASS_NAMES
+from engine.diffusion.text import PromptEncoder
+from engine.diffusion.unet import DESCRIPTOR_NAMES
+
+SCALE_NAMES: tuple[str, ...] = ("major", "minor", "dorian", "mixolydian")
+SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test")
+_FLAT_TO_SHARP = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B", "Fb": "E",
+                  "E#": "F", "B#": "C"}
+
+
+def key_index(tonic: str) -> int:
+    """Pitch-class index 0..11 of a tonic name (sharps or flats)."""
+    name = tonic.strip()
+    name = name[0].upper() + name[1:] if name else name
+    name = _FLAT_TO_SHARP.get(name, name)
+    if name not in PITCH_CLASS_NAMES:
+        raise ValueError(f"unknown key tonic {tonic!r}")
+    return PITCH_CLASS_NAMES.index(name)
+
+
+def scale_index(scale: str) -> int:
+    name = scale.strip().lower()
+    if name not in SCALE_NAMES:
+        raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALE_NAMES)}")
+    return SCALE_NAMES.index(name)
+
+
+@dataclass
+class LatentCache:
+    """The cache file in memory (see the module docstring for the arrays)."""
+
+    arrays: dict[str, torch.Tensor]
+    metadata: dict[str, object]
+
+    @property
+    def clip_count(self) -> int:
+        return int(self.arrays["clip_offsets"].shape[0] - 1)
+
+    def clips_in_split(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.arrays["split"].numpy() == SPLIT_NAMES.index(split))
+
+    def clip_frames(self, clip: int) -> int:
+        offsets = self.arrays["clip_offsets"]
+        return int(offsets[clip + 1] - offsets[clip])
+
+    def captions_of(self, clip: int) -> np.ndarray:
+        return np.flatnonzero(self.arrays["caption_clip"].numpy() == clip)
+
+
+def load_latent_cache(path: str | Path) -> LatentCache:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no latent cache; build it with `cascade train diffusion --build-cache`")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = json.loads(handle.metadata().get("cache", "{}"))
+    return LatentCache(arrays=load_file(str(path)), metadata=metadata)
+
+
+def _facts(row: dict) -> captions.CaptionFacts:
+    return captions.CaptionFacts(
+        style=row["style"], tempo_bpm=float(row["tempo"]), key_tonic=PITCH_CLASS_NAMES[key_index(row["key"])],
+        scale=row["scale"], instruments=tuple(row["instruments"]), mood=row["mood"], energy=row["energy"],
+        effects=tuple(row["effects"]), beats_per_bar=int(row["beats_per_bar"]))
+
+
+def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_path: str | Path = DEFAULT_WEIGHTS,
+                       extra_captions: int = 3, seed: int = 0, limit_clips: int | None = None,
+                       text_batch: int = 64, log: bool = True) -> Path:
+    """Encode every clip of `dataset` and write the cache to `out_path` (atomically)."""
+    dataset, out_path = Path(dataset), Path(out_path)
+    rows = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    if limit_clips is not None:
+        rows = rows[:limit_clips]
+    if not rows:
+        raise ValueError(f"{dataset}: the manifest lists no clips")
+    autoencoder = load_autoencoder(autoencoder_path)
+    hop = autoencoder.config.hop_frames
+    styles = sorted({row["style"] for row in rows})
+    latents: list[np.ndarray] = []
+    descriptor_frames: list[np.ndarray] = []
+    texts: list[str] = []
+    caption_clip: list[int] = []
+    started = time.monotonic()
+    for clip, row in enumerate(rows):
+        audio, sample_rate = soundfile.read(dataset / row["path"], dtype="float32", always_2d=True)
+        if sample_rate != autoencoder.config.sample_rate:
+            raise ValueError(f"{row['path']}: {sample_rate} Hz, the autoencoder needs {autoencoder.config.sample_rate}")
+        frames = audio.shape[0] // hop
+        with torch.no_grad():
+            wave = torch.from_numpy(np.ascontiguousarray(audio[:frames * hop].T))[None]
+            latent = autoencoder.normalise(autoencoder.encode(wave))[0]
+        stored = np.load(dataset / row["descriptors"])
+        curves = np.stack([stored[name].astype(np.float32)[:frames] for name in DESCRIPTOR_NAMES], axis=1)
+        if curves.shape[0] != frames:
+            raise ValueError(f"{row['descriptors']}: {curves.shape[0]} descriptor frames, {frames} latent frames")
+        latents.append(latent.T.numpy().astype(np.float16))
+        descriptor_frames.append(curves)
+        rng = np.random.default_rng([seed, clip, 11])
+        clip_texts = [row["caption"]]
+        for _ in range(extra_captions):
+            clip_texts.append(captions.make_caption(_facts(row), rng))
+        for text in dict.fromkeys(clip_texts):  # drop repeats
+            texts.append(text)
+            caption_clip.append(clip)
+        if log and (clip + 1) % 200 == 0:
+            print(f"encoded {clip + 1}/{len(rows)} clips ({time.monotonic() - started:.0f} s)", flush=True)
+    encoder = PromptEncoder()
+    token_chunks: list[torch.Tensor] = []
+    token_lengths: list[int] = []
+    pooled: list[torch.Tensor] = []
+    for start in range(0, len(texts), text_batch):
+        tokens, mask, pooled_batch = encoder.encode_batch(texts[start:start + text_batch])
+        for row_tokens, row_mask in zip(tokens, mask):
+            token_chunks.append(row_tokens[row_mask].half())
+            token_lengths.append(int(row_mask.sum()))
+        pooled.append(pooled_batch.half())
+        encoder.cache_clear()
+    if log:
+        print(f"encoded {len(texts)} captions ({time.monotonic() - started:.0f} s)", flush=True)
+    lengths = [x.shape[0] for x in latents]
+    arrays = {
+        "latents": torch.from_numpy(np.concatenate(latents)),
+        "descriptors": torch.from_numpy(np.concatenate(descriptor_frames)),
+        "clip_offsets": torch.tensor(np.concatenate([[0], np.cumsum(lengths)]), dtype=torch.int64),
+        "tempo_bpm": torch.tensor([float(r["tempo"]) for r in rows], dtype=torch.float32),
+        "key": torch.tensor([key_index(r["key"]) for r in rows], dtype=torch.int64),
+        "scale": torch.tensor([scale_index(r["scale"]) for r in rows], dtype=torch.int64),
+        "beats_per_bar": torch.tensor([int(r["beats_per_bar"]) for r in rows], dtype=torch.int64),
+        "seconds_start": torch.tensor([float(r["seconds_start"]) for r in rows], dtype=torch.float32),
+        "seconds_total": torch.tensor([float(r["seconds_total"]) for r in rows], dtype=torch.float32),
+        "split": torch.tensor([SPLIT_NAMES.index(r["split"]) for r in rows], dtype=torch.int64),
+        "style": torch.tensor([styles.index(r["style"]) for r in rows], dtype=torch.int64),
+        "tokens": torch.cat(token_chunks),
+        "token_offsets": torch.tensor(np.concatenate([[0], np.cumsum(token_lengths)]), dtype=torch.int64),
+        "pooled": torch.cat(pooled),
+        "caption_clip": torch.tensor(caption_clip, dtype=torch.int64),
+    }
+    metadata = {"dataset": str(dataset), "autoencoder": str(autoencoder_path), "hop_frames": hop,
+                "sample_rate": autoencoder.config.sample_rate, "styles": styles,
+                "clip_ids": [r["clip_id"] for r in rows], "captions_per_clip": 1 + extra_captions, "seed": seed}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out_path.with_suffix(".tmp")
+    save_file({k: v.contiguous() for k, v in arrays.items()}, str(temporary), metadata={"cache": json.dumps(metadata)})
+    temporary.replace(out_path)
+    if log:
+        print(f"wrote {out_path} ({out_path.stat().st_size / 2**20:.0f} MiB, {time.monotonic() - started:.0f} s)")
+    return out_path

@@ -1,0 +1,78 @@
+"""Model weights as safetensors with the config and provenance in the file's metadata (as Vocos and
+k-diffusion keep the config with the weights), shared by every model Cascade ships. Loading validates
+the file completely before any tensor reaches a model: a corrupt, truncated, foreign, mismatched or
+NaN-carrying file raises CheckpointError and leaves nothing half-loaded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+ModelT = TypeVar("ModelT", bound=nn.Module)
+
+
+class CheckpointError(ValueError):
+    """The file is not a usable Cascade model of the expected kind (corrupt, foreign, or mismatched)."""
+
+
+def save_weights(model: nn.Module, path: str | Path, *, file_format: str, format_version: int,
+                 config: dict[str, Any], extra: dict[str, Any] | None = None, half: bool = True,
+                 keep_fp32: Callable[[str], bool] = lambda name: False) -> None:
+    """Write the state dict (floating tensors fp16 when `half`, except names `keep_fp32` picks) atomically."""
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        fp32 = keep_fp32(name) or not tensor.is_floating_point() or not half
+        tensors[name] = tensor.detach().cpu().to(torch.float32 if fp32 else torch.float16) \
+            if tensor.is_floating_point() else tensor.detach().cpu()
+        tensors[name] = tensors[name].contiguous()
+    metadata = {"format": file_format, "format_version": str(format_version), "config": json.dumps(config),
+                "extra": json.dumps(extra or {})}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    tmp.replace(path)
+
+
+def read_weights_metadata(path: str | Path, file_format: str, format_version: int, what: str) -> dict[str, Any]:
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from error
+    if metadata.get("format") != file_format:
+        raise CheckpointError(f"{path}: not a Cascade {what} (format {metadata.get('format')!r})")
+    if int(metadata.get("format_version", "0")) > format_version:
+        raise CheckpointError(f"{path}: format version {metadata['format_version']} is newer than this Cascade")
+    try:
+        return {"config": json.loads(metadata["config"]), "extra": json.loads(metadata.get("extra", "{}"))}
+    except (KeyError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: unreadable metadata ({error})") from error
+
+
+def load_weights_into(model: ModelT, path: str | Path) -> ModelT:
+    """Check every tensor of `path` against `model`'s state dict, then load (as the model's dtypes)."""
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise CheckpointError(f"{path}: corrupt tensor data ({error})") from error
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: tensors missing {missing[:5]} / unexpected {unexpected[:5]}")
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(f"{path}: {name} has shape {tuple(tensor.shape)}, "
+                                  f"the config needs {tuple(expected[name].shape)}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: {name} contains NaN or inf")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+    return model
