@@ -215,7 +215,8 @@ class Generator:
         return move(cond), move(uncond), None if neg is None else move(neg)
 
     def _guided_denoiser(self, request: GenerationRequest, cond: dict, uncond: dict, negative: dict | None,
-                         context: torch.Tensor | None) -> tuple[Callable[..., torch.Tensor], dict]:
+                         context: torch.Tensor | None, pin_frames: int | None = None
+                         ) -> tuple[Callable[..., torch.Tensor], dict]:
         if negative is not None:
             guided = composable_guidance(self.denoiser, [request.cfg_scale, -request.negative_scale])
             extra = {"conds": [cond, negative], "uncond": uncond}
@@ -226,8 +227,10 @@ class Generator:
             extra = {"cond": cond, "uncond": uncond}
         if context is None:
             return guided, extra
-        pinned = context.to(self.device)
-        count = pinned.shape[-1]
+        count = context.shape[-1] if pin_frames is None else int(pin_frames)
+        if count <= 0:
+            return guided, extra
+        pinned = context[:, :count].to(self.device)
 
         def pinned_denoiser(x: torch.Tensor, sigma: torch.Tensor, **kwargs: object) -> torch.Tensor:
             # The context frames are known: the denoised estimate there is the context itself, so the
@@ -250,9 +253,13 @@ class Generator:
     @torch.no_grad()
     def generate_chunk(self, request: GenerationRequest, window_frames: int, *, context: torch.Tensor | None = None,
                        start_frame: int = 0, chunk_index: int = 0, initial: torch.Tensor | None = None,
-                       sigma_start: float = SIGMA_MAX, step_callback: Callable[[int], None] | None = None) -> ChunkResult:
+                       sigma_start: float = SIGMA_MAX, step_callback: Callable[[int], None] | None = None,
+                       pin_frames: int | None = None) -> ChunkResult:
         """One window of `window_frames` latent frames; `context` (latent_channels, C) are its first C frames.
 
+        pin_frames: how many leading context frames are forced to the context exactly (default all C).
+        Pinning fewer lets the model regenerate the last C - pin_frames context frames (still steered by
+        the context channels), which gives an overlap to crossfade the previous chunk's audio into.
         start_frame: the window's first frame in the whole performance (sets the clock, timing and the
         slice of descriptor curves). initial: a latent to start from at sigma_start (audio-to-audio).
         """
@@ -262,7 +269,7 @@ class Generator:
         if context is not None and not 0 < context.shape[-1] < window_frames:
             raise GenerationError(f"context of {context.shape[-1]} frames does not fit a window of {window_frames}")
         cond, uncond, negative = self._conditioning(request, start_frame, window_frames, context)
-        denoiser, extra = self._guided_denoiser(request, cond, uncond, negative, context)
+        denoiser, extra = self._guided_denoiser(request, cond, uncond, negative, context, pin_frames)
         sigmas = karras_sigmas(request.steps, SIGMA_MIN, sigma_start).to(self.device)
         noise = self.initial_noise(request, chunk_index, window_frames)
         x = noise * sigmas[0] if initial is None else initial[None].to(self.device) + noise * sigmas[0]
