@@ -382,3 +382,22 @@ class Generator:
         denoiser, extra = self._guided_denoiser(request, cond, uncond, negative, None)
         sigmas = karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX).to(self.device)
         return SAMPLERS["euler"](denoiser, noise_latent[None].to(self.device), sigmas, extra_args=extra)[0]
+
+
+def debug_generator(seed: int = 0, prompt_encoder: PromptEncoder | None = None) -> Generator:
+    """A Generator on tiny random models (debug configs): for tests and smoke runs, not for music.
+
+    The U-Net's zero-initialised output layers get small random weights so that every conditioning
+    input reaches the output (a freshly initialised U-Net would ignore them all)."""
+    from engine.codec.model import DEBUG_CONFIG
+    from engine.diffusion.unet import MODEL_PRESETS, AdaGNResBlock
+
+    torch.manual_seed(seed)
+    autoencoder = MagnitudeAutoencoder(DEBUG_CONFIG)
+    network = UNet1D(replace(MODEL_PRESETS["debug"], latent_channels=DEBUG_CONFIG.latent_channels))
+    with torch.no_grad():
+        network.output.weight.normal_(0, 0.05)
+        for module in network.modules():
+            if isinstance(module, AdaGNResBlock):
+                module.conv2.weight.normal_(0, 0.05)
+    return Generator(autoencoder, network, prompt_encoder or PromptEncoder(), model_id=f"debug-{seed}")

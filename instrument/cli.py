@@ -211,6 +211,172 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_play_generator(args: argparse.Namespace):  # noqa: ANN202 - engine.generate.Generator
+    """The generator for play/rerender: --debug-model, --weights, or the shipped models (CUDA when present)."""
+    import torch
+
+    from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
+
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.debug_model:
+        from engine.realtime import debug_generator
+
+        return debug_generator(0, device)
+    from engine.generate import Generator
+
+    weights = Path(args.weights) if args.weights else DEFAULT_DIFFUSION_WEIGHTS
+    if not weights.exists():
+        raise FileNotFoundError(f"no diffusion model at {weights}: the trained model has not shipped yet. "
+                                "Pass --weights FILE, or --debug-model to hear the engine run on random weights.")
+    return Generator.load(weights, device=device)
+
+
+def _find_preset(name: str) -> dict:
+    from instrument.presets import PresetError, list_presets, load_preset_file
+
+    candidate = Path(name)
+    if candidate.suffix == ".json" and candidate.exists():
+        return load_preset_file(candidate)[0]
+    infos = list_presets()
+    for info in infos:
+        if info.error is None and (info.name.casefold() == name.casefold() or info.path.stem == name):
+            return load_preset_file(info.path)[0]
+    usable = ", ".join(sorted({i.path.stem for i in infos if i.error is None}))
+    raise PresetError(f"no preset named {name!r}; available: {usable}")
+
+
+def _cmd_play(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    import time
+
+    from instrument.live import LiveSession, status_json
+    from instrument.parameters import ParameterStore
+    from instrument.presets import PresetError, apply_preset
+
+    started_s = time.monotonic()
+    if not args.headless:
+        print("the desktop app is not built yet: playing headless (Ctrl-C stops)", file=sys.stderr)
+    store = ParameterStore()
+    try:
+        apply_preset(store, _find_preset(args.preset))
+    except PresetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        generator = _load_play_generator(args)
+    except Exception as error:  # noqa: BLE001 - missing or broken weights: a clear message, not a trace
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    midi_input = None
+    clock = None
+    if args.midi is not None:
+        from instrument.midi import (MidiClock, MidiError, MidiMapper, MidiMappingError, factory_mapping_dir,
+                                     load_mapping_file, open_midi_input)
+
+        mapper = MidiMapper(store)
+        clock = MidiClock(store)
+        mapping_path = Path(args.midi_map) if args.midi_map and Path(args.midi_map).exists() else (
+            factory_mapping_dir() / f"{args.midi_map or 'generic-8-knobs'}.json")
+        try:
+            mapper.load_mappings(load_mapping_file(mapping_path), source=str(mapping_path))
+            midi_input = open_midi_input(int(args.midi) if args.midi.isdigit() else (args.midi or None),
+                                         mapper=mapper, clock=clock)
+        except (MidiError, MidiMappingError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"MIDI: {midi_input.port_name} ({mapping_path.stem})", file=sys.stderr)
+    output = args.output if args.output is not None else "auto"
+    try:
+        session = LiveSession(generator, store, output=int(output) if str(output).isdigit() else output,
+                              midi_clock=clock)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    session.start()
+    take = None
+    if args.record:
+        take = session.start_recording(Path(args.record))
+    print(f"playing on {session.output_name}; model {generator.model_id} on {generator.device}"
+          + (f"; recording {take.audio_path}" if take else ""), file=sys.stderr)
+    deadline_s = None if args.seconds is None else time.monotonic() + args.seconds
+    try:
+        while not stop.is_set() and (deadline_s is None or time.monotonic() < deadline_s):
+            stop.wait(min(args.status_every, max(0.01, (deadline_s or 1e18) - time.monotonic())))
+            if not args.quiet and not stop.is_set():
+                print(session.status().line(), file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        status = session.status()
+        session.stop()
+        if midi_input is not None:
+            midi_input.close()
+    summary = status_json(status)
+    summary["seconds_from_launch_to_first_sound"] = (None if status.start_to_first_sound_seconds is None else
+                                                     round(session.started_s - started_s
+                                                           + status.start_to_first_sound_seconds, 3))
+    if take is not None:
+        summary["take"] = str(take.sidecar_path)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _cmd_devices(_: argparse.Namespace) -> int:
+    from instrument.midi import list_midi_inputs
+    from instrument.output import choose_output_device, list_output_devices
+
+    try:
+        devices = list_output_devices()
+        best = choose_output_device()
+    except Exception as error:  # noqa: BLE001 - no PortAudio: still list MIDI
+        print(f"audio outputs: unavailable ({type(error).__name__}: {error})")
+        devices, best = [], None
+    else:
+        print("audio outputs:" if devices else "audio outputs: none (cascade play records to a software clock)")
+        for device in devices:
+            mark = "*" if best is not None and device.index == best.index else " "
+            print(f" {mark}{device.index:3d}  {device.name}  [{device.host_api}, {device.channels} ch, "
+                  f"{device.default_sample_rate:.0f} Hz]")
+        if best is not None:
+            print("   (* = what `cascade play` picks by default)")
+    ports = list_midi_inputs()
+    print("MIDI inputs:" if ports else "MIDI inputs: none")
+    for index, name in enumerate(ports):
+        print(f"  {index:3d}  {name}")
+    return 0
+
+
+def _cmd_rerender(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from instrument.live import TakeError, rerender_take
+
+    try:
+        generator = _load_play_generator(args)
+    except Exception as error:  # noqa: BLE001
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    output = Path(args.output) if args.output else Path(args.take).with_name(Path(args.take).stem + f"-{args.steps}steps.flac")
+    try:
+        with tqdm(total=1, unit="chunk", desc="rerender", disable=args.no_progress) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            summary = rerender_take(Path(args.take), generator, output, steps=args.steps, progress=progress)
+    except TakeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cascade", description="Cascade: a real-time latent-diffusion instrument")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -293,6 +459,36 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     render.add_argument("--no-progress", action="store_true")
     render.set_defaults(func=_cmd_render)
+
+    play = commands.add_parser("play", help="play the instrument (headless): engine, effects, output, MIDI, takes")
+    play.add_argument("--headless", action="store_true", help="no window (the desktop app is not built yet)")
+    play.add_argument("--preset", default="default", help="factory/user preset name or a .json file")
+    play.add_argument("--midi", nargs="?", const="", default=None,
+                      help="MIDI input port (name, substring or index; no value: the first port)")
+    play.add_argument("--midi-map", default=None, help="controller mapping: a factory name (generic-8-knobs, "
+                      "korg-nanokontrol2, akai-mpk-mini) or a .json file")
+    play.add_argument("--record", default=None, metavar="DIR", help="record a take (FLAC + automation log) here")
+    play.add_argument("--seconds", type=float, default=None, help="stop after this long (default: Ctrl-C)")
+    play.add_argument("--output", default=None, help="audio device index or name; 'none': no device "
+                      "(a software clock; recording still works). Default: JACK if a server runs, else the default")
+    play.add_argument("--debug-model", action="store_true", help="random debug-size weights (no trained model)")
+    play.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
+    play.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    play.add_argument("--status-every", type=float, default=1.0, help="seconds between status lines")
+    play.add_argument("--quiet", action="store_true", help="no status lines")
+    play.set_defaults(func=_cmd_play)
+
+    commands.add_parser("devices", help="list audio outputs and MIDI inputs").set_defaults(func=_cmd_devices)
+
+    rerender = commands.add_parser("rerender", help="re-render a recorded take offline at more steps")
+    rerender.add_argument("take", help="the take's JSON sidecar (TAKE.json)")
+    rerender.add_argument("-o", "--output", default=None, help="output file (default: TAKE-<steps>steps.flac)")
+    rerender.add_argument("--steps", type=int, default=32, help="sampler steps per chunk")
+    rerender.add_argument("--debug-model", action="store_true", help="random debug-size weights (a debug take)")
+    rerender.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
+    rerender.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    rerender.add_argument("--no-progress", action="store_true")
+    rerender.set_defaults(func=_cmd_rerender)
 
     reconstruct = commands.add_parser("reconstruct", help="round-trip an audio file through the autoencoder")
     reconstruct.add_argument("input", help="any common audio file (WAV, FLAC, MP3, OGG; any rate)")

@@ -36,12 +36,17 @@ def tempo_relation(stated_bpm: float, estimated_bpm: float, tolerance: float = T
 
 def estimate_clip(path: str) -> dict[str, Any]:
     """Run essentia on one FLAC file (mono mix at its own rate, 44.1 kHz here)."""
-    import essentia.standard as es
-
     audio, sample_rate = soundfile.read(path, dtype="float32", always_2d=True)
-    mono = np.ascontiguousarray(audio.mean(axis=1), dtype=np.float32)
     if sample_rate != 44100:
         raise ValueError(f"{path}: expected 44100 Hz, got {sample_rate}")
+    return estimate_audio(audio.T)
+
+
+def estimate_audio(audio: np.ndarray) -> dict[str, Any]:
+    """essentia's tempo and key of (channels, samples) float audio at 44.1 kHz (mono mix)."""
+    import essentia.standard as es
+
+    mono = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1, audio.shape[-1]).mean(axis=0))
     bpm, _, confidence, _, _ = es.RhythmExtractor2013(method="multifeature")(mono)
     key, scale, strength = es.KeyExtractor(sampleRate=44100)(mono)
     return {"estimated_bpm": float(bpm), "tempo_confidence": float(confidence), "estimated_key": str(key),

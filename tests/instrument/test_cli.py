@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 import sys
 
 
@@ -25,3 +26,43 @@ def test_doctor_finds_the_system_packages() -> None:
 def test_bad_arguments_exit_with_usage() -> None:
     result = run("dataset", "build", "--out", "/tmp/nowhere")
     assert result.returncode == 2 and "--hours" in result.stderr
+
+
+def _debug_diffusion_weights(folder: Path) -> Path:
+    import torch
+
+    from engine.diffusion.checkpoint import save_diffusion
+    from engine.generate import debug_generator
+
+    torch.manual_seed(0)
+    path = folder / "debug-diffusion.safetensors"
+    save_diffusion(debug_generator(0).network, path)
+    return path
+
+
+def test_render_writes_a_finite_file_of_the_requested_length(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile
+
+    out = tmp_path / "out.flac"
+    weights = _debug_diffusion_weights(tmp_path)
+    result = run("render", "slow ambient pad", "--seconds", "3", "--steps", "2", "-o", str(out),
+                 "--weights", str(weights), "--threads", "1", "--no-progress", "--tempo", "90", "--key", "D",
+                 "--scale", "minor", "--loudness", "-18")
+    assert result.returncode == 0, result.stderr
+    audio, rate = soundfile.read(out)
+    assert rate == 44100 and audio.shape == (3 * 44100, 2) and np.isfinite(audio).all()
+    assert "wrote" in result.stdout
+
+
+def test_render_refuses_bad_input_clearly(tmp_path: Path) -> None:
+    weights = _debug_diffusion_weights(tmp_path)
+    empty = run("render", "  ", "--seconds", "1", "-o", str(tmp_path / "x.flac"), "--weights", str(weights))
+    assert empty.returncode == 2 and "empty prompt" in empty.stderr
+    sampler = run("render", "jazz", "--sampler", "magic", "-o", str(tmp_path / "x.flac"), "--weights", str(weights))
+    assert sampler.returncode == 2 and "unknown sampler" in sampler.stderr
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a model")
+    missing = run("render", "jazz", "-o", str(tmp_path / "x.flac"), "--weights", str(broken))
+    assert missing.returncode == 2 and "error:" in missing.stderr
+    assert not (tmp_path / "x.flac").exists()

@@ -1,0 +1,222 @@
+"""Latency and robustness of the live instrument. Prints a table.
+
+    .venv/bin/python benchmarks/latency.py [--minutes 10] [--threads 2] [--probes 12] [--output jack|none]
+
+What it measures, in this order, in one process:
+  start to first sound   from before the models load (process already running, torch imported) to the
+                         first engine sample taken by the output callback
+  knob-to-sound latency  a MIDI CC (through a virtual JACK MIDI port when JACK runs, else a store write)
+                         moving cfg_scale -> the first output sample generated with the new value taken by
+                         the output callback; one probe at a time, random 0.6-1.6 s apart
+  effect latency         a CC moving the filter cutoff -> the first sample processed with it taken by the
+                         output callback
+  underruns              output callbacks that found the ring short + blocks the engine had not delivered,
+                         during --minutes of random MIDI-like traffic (knob twists on 6 controls, including
+                         prompt morphs and seeds, ~8 messages/s in bursts)
+The output is a JACK dummy server started here (44.1 kHz, period 512) when jackd is installed, else a
+software clock. Latencies end when the callback takes the sample; the device's own buffer (one JACK
+period, 11.6 ms here) comes on top. Uses the shipped diffusion model when it exists, else the "small"
+U-Net preset with random weights (same size and speed as the model being trained; says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+CONTROLS = {21: "cfg_scale", 22: "xy_x", 23: "variation", 24: "fx_filter_cutoff_hz", 25: "fx_reverb_mix", 26: "seed"}
+
+
+def start_jack() -> tuple[subprocess.Popen | None, str | None]:
+    if shutil.which("jackd") is None:
+        return None, None
+    name = f"cascade-bench-{uuid.uuid4().hex[:8]}"
+    os.environ.update({"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1", "JACK_NO_AUDIO_RESERVATION": "1"})
+    process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "44100", "-p", "512"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout
+        if "system:playback_1" in ports:
+            return process, name
+        time.sleep(0.05)
+    process.terminate()
+    return None, None
+
+
+def load_generator(device: str):  # noqa: ANN201
+    from dataclasses import replace
+
+    from engine.codec.checkpoint import load_autoencoder
+    from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
+    from engine.diffusion.text import PromptEncoder
+    from engine.diffusion.unet import MODEL_PRESETS, UNet1D
+    from engine.generate import Generator
+
+    if DEFAULT_DIFFUSION_WEIGHTS.exists():
+        return Generator.load(device=device), "shipped"
+    autoencoder = load_autoencoder(device=device)
+    torch.manual_seed(0)
+    network = UNet1D(replace(MODEL_PRESETS["small"], latent_channels=autoencoder.config.latent_channels))
+    return (Generator(autoencoder, network, PromptEncoder(device=device), device, "small-random"),
+            "NO shipped diffusion weights yet: 'small' U-Net preset with random weights (same size/speed)")
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(np.ceil(0.95 * len(ordered))) - 1)]
+    return f"{1e3 * statistics.median(ordered):.0f} / {1e3 * p95:.0f} ms (n={len(ordered)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=0.5, help="random-traffic run length (issue: 10)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--probes", type=int, default=12, help="knob-to-sound and effect probes")
+    parser.add_argument("--output", choices=("jack", "none"), default="jack")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    sys.setswitchinterval(0.001)  # the pump thread gets the GIL back within 1 ms of the engine's Python code
+    rng = random.Random(args.seed)
+    jack, server = start_jack() if args.output == "jack" else (None, None)
+
+    from instrument.live import LiveSession
+    from instrument.midi import CcMapping, MidiMapper
+    from instrument.parameters import ParameterStore
+    from instrument.presets import apply_preset, factory_preset_dir, load_preset_file
+
+    import sounddevice
+
+    sounddevice._terminate()  # PortAudio scans devices at initialisation: see the server just started
+    sounddevice._initialize()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    load_start_s = time.monotonic()
+    generator, model_note = load_generator(device)
+    store = ParameterStore()
+    apply_preset(store, load_preset_file(factory_preset_dir() / "default.json")[0])
+    mapper = MidiMapper(store, [CcMapping(None, cc, name) for cc, name in CONTROLS.items()])
+    session = LiveSession(generator, store, output="auto" if jack else "none")
+    session.start()
+    midi_out = midi_in = None
+    if jack:
+        import rtmidi
+
+        from instrument.midi import open_midi_input
+
+        midi_out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="Bench")
+        midi_out.open_virtual_port("knobs")
+        midi_in = open_midi_input("Bench:knobs", mapper=mapper)
+
+    def send(cc: int, value: int) -> float:
+        sent_s = time.monotonic()
+        if midi_out is not None:
+            midi_out.send_message([0xB0, cc, value])
+        else:
+            mapper.handle([0xB0, cc, value], sent_s)
+        return sent_s
+
+    try:
+        while session.status().start_to_first_sound_seconds is None and time.monotonic() - load_start_s < 60:
+            time.sleep(0.01)
+        first = session.pump.status_copy().first_sound_time_s
+        start_to_sound = None if first is None else first - load_start_s
+        time.sleep(2.0)  # settle: the buffer fills, the engine measures its speed
+
+        knob: list[float] = []
+        for probe in range(args.probes):
+            sent_s = send(21, 20 + (probe * 37) % 100)
+            deadline_s = sent_s + 5.0
+            heard = None
+            while heard is None and time.monotonic() < deadline_s:
+                changes = session.pump.status_copy().heard_changes
+                heard = next((h for c, h in changes if c >= sent_s - 0.002), None)
+                time.sleep(0.002)
+            if heard is not None:
+                knob.append(heard - sent_s)
+            time.sleep(rng.uniform(0.6, 1.6))
+        effect_before = len(session.pump.status_copy().effect_latencies_s)
+        for probe in range(args.probes):
+            send(24, 30 + (probe * 53) % 97)
+            time.sleep(rng.uniform(0.2, 0.5))
+        effect = session.pump.status_copy().effect_latencies_s[effect_before:]
+
+        status = session.status()
+        under_before = status.output_underruns + status.dry_underruns
+        steps_seen: list[int] = []
+        rtf: list[float] = []
+        messages = 0
+        end_s = time.monotonic() + 60 * args.minutes
+        next_status_s = time.monotonic() + 1
+        while time.monotonic() < end_s:
+            cc = rng.choice(list(CONTROLS))  # a burst on one knob, like a hand turning it
+            value = rng.randrange(128)
+            for _ in range(rng.randint(1, 8)):
+                value = max(0, min(127, value + rng.randint(-6, 6)))
+                send(cc, value)
+                messages += 1
+                time.sleep(rng.uniform(0.01, 0.05))
+            time.sleep(rng.expovariate(3.0))
+            if time.monotonic() >= next_status_s:
+                s = session.status().engine
+                if s.steps_used is not None:
+                    steps_seen.append(s.steps_used)
+                if s.real_time_factor is not None:
+                    rtf.append(s.real_time_factor)
+                next_status_s += 1
+        status = session.status()
+        underruns = status.output_underruns + status.dry_underruns - under_before
+        traffic_latency = session.pump.status_copy().control_latencies_s
+    finally:
+        session.stop()
+        if midi_in is not None:
+            midi_in.close()
+        if midi_out is not None:
+            midi_out.close_port()
+            midi_out.delete()
+        sounddevice._terminate()
+        if jack is not None:
+            jack.terminate()
+            jack.wait(5)
+
+    load = os.getloadavg()
+    rows = [
+        ("model", f"{generator.model_id} on {device}, {args.threads} torch threads ({model_note})"),
+        ("output", f"{status.output}"),
+        ("machine load (1/5 min, 2 cores)", f"{load[0]:.2f} / {load[1]:.2f}"),
+        ("start to first sound (model load included)", "-" if start_to_sound is None else f"{start_to_sound:.2f} s"),
+        ("knob-to-sound latency, median / p95 (goal <= 500 ms median)", percentiles(knob)),
+        ("effect-parameter latency, median / p95 (goal <= 20 ms)", percentiles(effect)),
+        (f"underruns in {args.minutes:g} min of random MIDI traffic ({messages} CCs) (goal 0)",
+         f"{underruns} (output {status.output_underruns}, engine {status.dry_underruns}, whole run)"),
+        ("control latency under that traffic, median / p95", percentiles(traffic_latency)),
+        ("real-time factor (compute / audio), median", "-" if not rtf else f"{statistics.median(rtf):.2f}"),
+        ("steps used under traffic, min / median (requested 8)",
+         "-" if not steps_seen else f"{min(steps_seen)} / {statistics.median(steps_seen):.0f}"),
+        ("chunks / rollbacks / late splices / errors",
+         f"{status.engine.chunks} / {status.engine.rollbacks} / {status.engine.late_splices} / {status.engine.errors}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"{'measure'.ljust(width)}  value")
+    print(f"{'-' * width}  -----")
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+
+
+if __name__ == "__main__":
+    main()

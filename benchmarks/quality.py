@@ -1,0 +1,338 @@
+"""Stage-2 quality benchmark in the form of seed 000's Table 1, on prompts never used in training. Prints tables.
+
+    .venv/bin/python benchmarks/quality.py --dataset data/ds10h [--n 100] [--steps 16] [--json docs/quality.json]
+
+Prompts: the held-out paraphrases of test-split clips (templates never used for training captions) and
+new style/tempo/key/scale combinations that appear in no training clip, worded with the same held-out
+paraphrase templates. Each prompt is rendered (--seconds, chunked continuation) in three settings:
+  text + controls: the prompt, plus tempo/key/scale through their explicit controls, CFG --cfg;
+  text only:       the prompt alone (tempo and key only as words), CFG --cfg;
+  CFG off:         the unconditional model (scale 0: no text, tempo or key), to show what conditioning adds.
+Measured on the generated audio by essentia (not by our model): tempo Acc1 (within 4%), Acc2 (also x2, x3,
+1/2, 1/3), key+scale accuracy (major/minor prompts); style accuracy by a small classifier (log-mel
+statistics, logistic regression) trained on real renders (1,200 training-split clips + the valid split),
+its own accuracy on real test-split audio (pieces it never saw) reported beside it. Descriptor adherence: Pearson r between requested and measured
+(our numba descriptors) loudness / brightness curves, smoothed over 1 s, for gesture-like curves (rises,
+falls, swells), with the curve given and, as the control, not given. Seam ratio: mean spectral flux at
+chunk joins / mean flux elsewhere, over 30 s renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import platform
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+import torch
+
+from engine.codec.spectral import mel_filterbank
+from engine.dataset import captions
+from engine.dataset.descriptors import frame_descriptors
+from engine.dataset.score import PITCH_CLASS_NAMES
+from engine.dataset.validate import _ESSENTIA_PITCH_CLASS, estimate_audio, tempo_relation
+from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
+from engine.diffusion.controls import smooth_curves
+from engine.generate import GenerationRequest, Generator
+
+SAMPLE_RATE = 44100
+TONAL = ("major", "minor")
+
+
+# --- prompts ----------------------------------------------------------------------------------------
+def load_rows(dataset: Path) -> tuple[list[dict], dict[str, str]]:
+    rows = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    paraphrases = {}
+    for line in (dataset / "paraphrases.jsonl").read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            paraphrases[record["clip_id"]] = record["prompt"]
+    return rows, paraphrases
+
+
+def evaluation_prompts(rows: list[dict], paraphrases: dict[str, str], n: int, seed: int) -> list[dict]:
+    """~60% held-out paraphrases of test clips, ~40% unseen style/tempo/key/scale combinations."""
+    rng = np.random.default_rng(seed)
+    test_rows = [r for r in rows if r["split"] == "test" and r["clip_id"] in paraphrases]
+    chosen = rng.choice(len(test_rows), min(len(test_rows), int(round(0.6 * n))), replace=False)
+    prompts = [{"prompt": paraphrases[test_rows[i]["clip_id"]], "tempo": float(test_rows[i]["tempo"]),
+                "key": test_rows[i]["key"], "scale": test_rows[i]["scale"], "style": test_rows[i]["style"],
+                "kind": "paraphrase"} for i in chosen]
+    train_rows = [r for r in rows if r["split"] == "train"]
+    seen = {(r["style"], round(float(r["tempo"])), r["key"], r["scale"]) for r in train_rows}
+    by_style: dict[str, list[dict]] = {}
+    for r in train_rows:
+        by_style.setdefault(r["style"], []).append(r)
+    styles = sorted(by_style)
+    while len(prompts) < n:
+        style = styles[int(rng.integers(len(styles)))]
+        template = by_style[style][int(rng.integers(len(by_style[style])))]
+        low, high = np.percentile([float(r["tempo"]) for r in by_style[style]], [5, 95])
+        tempo = float(round(rng.uniform(low, high)))
+        key = PITCH_CLASS_NAMES[int(rng.integers(12))]
+        scale = TONAL[int(rng.integers(2))]
+        if (style, round(tempo), key, scale) in seen:
+            continue
+        facts = captions.CaptionFacts(style=style, tempo_bpm=tempo, key_tonic=key, scale=scale,
+                                      instruments=tuple(template["instruments"]), mood=template["mood"],
+                                      energy=template["energy"], effects=tuple(template["effects"]),
+                                      beats_per_bar=int(template["beats_per_bar"]))
+        prompts.append({"prompt": captions.make_paraphrase(facts, rng), "tempo": tempo, "key": key, "scale": scale,
+                        "style": style, "kind": "unseen combination"})
+    return prompts[:n]
+
+
+# --- style classifier ---------------------------------------------------------------------------------
+class StyleClassifier:
+    """Multinomial logistic regression on log-mel mean and standard deviation (64 bands, 2048/1024)."""
+
+    def __init__(self, styles: list[str]) -> None:
+        self.styles = styles
+        self.filterbank = mel_filterbank(2048, 64, SAMPLE_RATE).numpy()
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+        self.weights: torch.Tensor | None = None
+
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        mono = audio.mean(axis=0)
+        frames = max(1, (mono.size - 2048) // 1024)
+        window = np.hanning(2048).astype(np.float32)
+        stacked = np.lib.stride_tricks.sliding_window_view(mono, 2048)[::1024][:frames] * window
+        magnitude = np.abs(np.fft.rfft(stacked, axis=1))
+        log_mel = np.log(magnitude @ self.filterbank.T + 1e-5)
+        return np.concatenate([log_mel.mean(0), log_mel.std(0)])
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, l2: float = 1e-4) -> None:
+        self.mean, self.scale = features.mean(0), features.std(0) + 1e-6
+        x = torch.from_numpy((features - self.mean) / self.scale).float()
+        y = torch.from_numpy(labels).long()
+        w = torch.zeros(x.shape[1] + 1, len(self.styles), requires_grad=True)
+        optimiser = torch.optim.LBFGS([w], max_iter=300, line_search_fn="strong_wolfe")
+        xb = torch.cat([x, torch.ones(len(x), 1)], 1)
+
+        def closure() -> torch.Tensor:
+            optimiser.zero_grad()
+            loss = torch.nn.functional.cross_entropy(xb @ w, y) + l2 * w[:-1].pow(2).sum()
+            loss.backward()
+            return loss
+
+        optimiser.step(closure)
+        self.weights = w.detach()
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        assert self.weights is not None and self.mean is not None and self.scale is not None
+        x = torch.from_numpy((features - self.mean) / self.scale).float()
+        return (torch.cat([x, torch.ones(len(x), 1)], 1) @ self.weights).argmax(1).numpy()
+
+
+def read_excerpt(path: Path, samples: int) -> np.ndarray:
+    audio, _ = soundfile.read(path, dtype="float32", always_2d=True, frames=samples)
+    return audio.T
+
+
+# --- measurements -------------------------------------------------------------------------------------
+def _essentia_worker(audio: np.ndarray) -> dict[str, Any]:
+    return estimate_audio(audio)
+
+
+def tempo_key_scores(prompts: list[dict], estimates: list[dict]) -> dict[str, float]:
+    relations = [tempo_relation(p["tempo"], e["estimated_bpm"]) for p, e in zip(prompts, estimates)]
+    tonal = [(p, e) for p, e in zip(prompts, estimates) if p["scale"] in TONAL]
+    key_hits = [_ESSENTIA_PITCH_CLASS.get(e["estimated_key"]) == PITCH_CLASS_NAMES.index(p["key"])
+                and e["estimated_scale"] == p["scale"] for p, e in tonal]
+    return {"tempo_acc1": float(np.mean([r == "exact" for r in relations])),
+            "tempo_acc2": float(np.mean([r != "wrong" for r in relations])),
+            "key_scale": float(np.mean(key_hits)) if key_hits else float("nan"), "tonal_prompts": len(tonal)}
+
+
+def gesture_curve(rng: np.random.Generator, frames: int, low: float, high: float) -> np.ndarray:
+    """A performer-like curve: a rise, a fall, a swell or a dip between low and high."""
+    shape = rng.integers(4)
+    x = np.linspace(0, 1, frames)
+    base = [x, 1 - x, np.sin(np.pi * x), 1 - np.sin(np.pi * x)][shape]
+    return (low + (high - low) * base).astype(np.float32)
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    denominator = math.sqrt(float((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denominator) if denominator > 0 else 0.0
+
+
+def smoothed(curve: np.ndarray, frames: int = 43) -> np.ndarray:
+    return smooth_curves(torch.from_numpy(curve.astype(np.float32))[None, None], frames)[0, 0].numpy()
+
+
+def seam_ratio(audio: np.ndarray, join_frames: list[int], hop: int = 1024) -> tuple[float, float]:
+    """Mean positive log-spectral flux at the joins (±1 frame) / mean elsewhere; and the per-join ratio spread."""
+    mono = audio.mean(axis=0)
+    window = np.hanning(2048).astype(np.float32)
+    frames = (mono.size - 2048) // hop
+    stacked = np.lib.stride_tricks.sliding_window_view(mono, 2048)[::hop][:frames] * window
+    log_magnitude = np.log(np.abs(np.fft.rfft(stacked, axis=1)) + 1e-4)
+    flux = np.maximum(np.diff(log_magnitude, axis=0), 0).mean(axis=1)  # flux[i]: frame i -> i+1
+    at_join = np.zeros(flux.size, dtype=bool)
+    for join in join_frames:
+        # the join between latent frames join-1 and join lies in STFT frames around join - 1 .. join
+        for i in (join - 2, join - 1, join):
+            if 0 <= i < flux.size:
+                at_join[i] = True
+    return float(flux[at_join].mean() / flux[~at_join].mean()), float(flux[~at_join].std() / flux[~at_join].mean())
+
+
+# --- main ---------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, default=DEFAULT_DIFFUSION_WEIGHTS)
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--cfg", type=float, default=3.0)
+    parser.add_argument("--descriptor-trials", type=int, default=20)
+    parser.add_argument("--seam-renders", type=int, default=8)
+    parser.add_argument("--seam-seconds", type=float, default=30.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None, help="write all numbers and per-prompt rows here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.monotonic()
+    generator = Generator.load(args.weights)
+    rows, paraphrases = load_rows(args.dataset)
+    prompts = evaluation_prompts(rows, paraphrases, args.n, args.seed)
+    styles = sorted({r["style"] for r in rows})
+    excerpt = int(args.seconds * SAMPLE_RATE)
+
+    # 1. the style classifier, trained on real renders (1,200 random training-split clips and the valid
+    #    split); its own accuracy is measured on the test split, whose pieces neither it nor the diffusion
+    #    model saw.
+    classifier = StyleClassifier(styles)
+    pick = np.random.default_rng(args.seed + 5)
+    train_rows = [r for r in rows if r["split"] == "train"]
+    fit_rows = [train_rows[i] for i in pick.choice(len(train_rows), min(1200, len(train_rows)), replace=False)]
+    fit_rows += [r for r in rows if r["split"] == "valid"]
+    test_rows = [r for r in rows if r["split"] == "test"]
+
+    def features_of(chosen: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        feats = np.stack([classifier.features(read_excerpt(args.dataset / r["path"], excerpt)) for r in chosen])
+        return feats, np.array([styles.index(r["style"]) for r in chosen])
+
+    classifier.fit(*features_of(fit_rows))
+    test_features, test_labels = features_of(test_rows)
+    real_style_accuracy = float(np.mean(classifier.predict(test_features) == test_labels))
+    print(f"[{time.monotonic() - started:.0f} s] style classifier: {real_style_accuracy:.3f} on real test audio", flush=True)
+
+    # 2. prompt renders in three settings
+    settings = {
+        "text + controls": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps,
+                                                       tempo_bpm=p["tempo"], key=p["key"], scale=p["scale"]),
+        "text only": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps),
+        "CFG off": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=0.0, steps=args.steps),
+    }
+    results: dict[str, dict[str, Any]] = {}
+    per_prompt: list[dict[str, Any]] = [dict(p) for p in prompts]
+    generation_seconds = 0.0
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        for name, make in settings.items():
+            audios = []
+            for index, prompt in enumerate(prompts):
+                t0 = time.monotonic()
+                audio = generator.render(replace(make(prompt), seed=args.seed + index), args.seconds)
+                generation_seconds += time.monotonic() - t0
+                audios.append(audio)
+            estimates = pool.map(_essentia_worker, audios)
+            scores = tempo_key_scores(prompts, estimates)
+            predicted = classifier.predict(np.stack([classifier.features(a) for a in audios]))
+            scores["style"] = float(np.mean(predicted == np.array([styles.index(p["style"]) for p in prompts])))
+            results[name] = scores
+            for row, estimate, style in zip(per_prompt, estimates, predicted):
+                row[name] = {"bpm": round(estimate["estimated_bpm"], 1),
+                             "key": f"{estimate['estimated_key']} {estimate['estimated_scale']}",
+                             "style": styles[int(style)]}
+            print(f"[{time.monotonic() - started:.0f} s] {name}: {json.dumps(scores)}", flush=True)
+
+    # 3. descriptor adherence: requested vs measured curves
+    rng = np.random.default_rng(args.seed + 1)
+    adherence: dict[str, dict[str, list[float]]] = {"loudness": {"given": [], "not given": []},
+                                                     "brightness": {"given": [], "not given": []}}
+    frames = excerpt // generator.hop_frames
+    for trial in range(args.descriptor_trials):
+        prompt = prompts[trial % len(prompts)]
+        for descriptor, field_name, (low, high) in (("loudness", "loudness_db", (-32.0, -14.0)),
+                                                    ("brightness", "centroid_hz", (700.0, 5000.0))):
+            curve = gesture_curve(rng, frames, low, high)
+            if descriptor == "brightness":
+                curve = np.exp(gesture_curve(rng, frames, math.log(low), math.log(high)))
+            base = GenerationRequest(prompts=(prompt["prompt"],), cfg_scale=args.cfg, steps=args.steps,
+                                     seed=args.seed + 1000 + trial)
+            for given in ("given", "not given"):
+                request = replace(base, descriptors={descriptor: curve}) if given == "given" else base
+                audio = generator.render(request, args.seconds)
+                measured = frame_descriptors(audio, SAMPLE_RATE)[field_name][:frames]
+                requested = curve[:measured.size]
+                if descriptor == "brightness":
+                    measured, requested = np.log(np.maximum(measured, 1.0)), np.log(requested)
+                adherence[descriptor][given].append(pearson(smoothed(requested), smoothed(measured)))
+        print(f"[{time.monotonic() - started:.0f} s] descriptor trial {trial + 1}/{args.descriptor_trials}", flush=True)
+
+    # 4. seams in long renders
+    seam_ratios = []
+    window, context = 128, 32
+    for index in range(args.seam_renders):
+        prompt = prompts[index % len(prompts)]
+        request = GenerationRequest(prompts=(prompt["prompt"],), cfg_scale=args.cfg, steps=args.steps,
+                                    tempo_bpm=prompt["tempo"], key=prompt["key"], scale=prompt["scale"],
+                                    seed=args.seed + 2000 + index)
+        audio = generator.render(request, args.seam_seconds, window_frames=window, context_frames=context)
+        total = audio.shape[1] // generator.hop_frames
+        joins = list(range(window, total, window - context))
+        seam_ratios.append(seam_ratio(audio, joins)[0])
+    print(f"[{time.monotonic() - started:.0f} s] seams done", flush=True)
+
+    table = {
+        "settings": results,
+        "style_classifier_real_test_accuracy": real_style_accuracy,
+        "style_chance": float(max(Counter(r["style"] for r in rows if r["split"] == "test").values())
+                              / sum(r["split"] == "test" for r in rows)),
+        "descriptor_r": {d: {g: float(np.mean(v)) for g, v in by.items()} for d, by in adherence.items()},
+        "seam_ratio_mean": float(np.mean(seam_ratios)), "seam_ratio_max": float(np.max(seam_ratios)),
+        "n_prompts": len(prompts), "prompt_kinds": dict(Counter(p["kind"] for p in prompts)),
+        "seconds": args.seconds, "steps": args.steps, "cfg": args.cfg, "sampler": "dpmpp_2m",
+        "model": generator.model_id, "generation_seconds": round(generation_seconds, 1),
+        "wall_seconds": round(time.monotonic() - started, 1), "machine": f"{platform.machine()}, {args.threads} threads",
+    }
+    print()
+    print(f"Quality on {len(prompts)} unseen prompts ({table['prompt_kinds']}), {args.seconds:.0f} s renders, "
+          f"{args.steps} steps dpmpp_2m, model {generator.model_id}")
+    print("| setting | tempo Acc1 | tempo Acc2 | key+scale | style (classifier) |")
+    print("|---|---|---|---|---|")
+    for name, s in results.items():
+        print(f"| {name} | {s['tempo_acc1']:.3f} | {s['tempo_acc2']:.3f} | {s['key_scale']:.3f} "
+              f"(n={s['tonal_prompts']}) | {s['style']:.3f} |")
+    print(f"| real test audio (classifier's own accuracy) | | | | {real_style_accuracy:.3f} |")
+    print(f"| targets | | >= 0.95 | >= 0.5 | |")
+    print()
+    print("| descriptor adherence (Pearson r, 1 s smoothing) | curve given | curve not given | target |")
+    print("|---|---|---|---|")
+    for d, by in table["descriptor_r"].items():
+        print(f"| {d} ({args.descriptor_trials} gestures) | {by['given']:.3f} | {by['not given']:.3f} | >= 0.8 |")
+    print()
+    print(f"| seam ratio ({args.seam_renders} x {args.seam_seconds:.0f} s renders, window {window}, context {context}) | "
+          f"mean {table['seam_ratio_mean']:.3f} | max {table['seam_ratio_max']:.3f} | target <= 1.3 |")
+    print(f"\nwall {table['wall_seconds']:.0f} s, of which generation {generation_seconds:.0f} s ({table['machine']})")
+    if args.json:
+        args.json.write_text(json.dumps({"table": table, "prompts": per_prompt,
+                                         "descriptor_trials": adherence, "seam_ratios": seam_ratios}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

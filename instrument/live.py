@@ -1,0 +1,754 @@
+"""The live instrument: parameter store -> engine thread -> dry queue -> output pump (effects) -> ring buffer
+-> PortAudio (or a software clock when there is no audio device), with takes recorded and re-rendered.
+
+Where the effects run, and why: the engine thread works 1-2 chunks (1-3 s) ahead of the playhead, so
+effects applied there would answer a knob seconds late. The `OutputPump` thread reads the engine's dry
+audio in small blocks (256 frames, 5.8 ms), applies the pedalboard chain with the current effect
+parameters, and keeps the ring buffer in front of the audio callback only `ring_target_frames` full
+(768 frames, 17 ms at 44.1 kHz): an effect knob is heard within about one pump poll plus that fill.
+The same pump feeds the take writer (post-effects, pre-master-gain: the master gain is the monitor level).
+
+Timelines: the engine's *stream* counts dry samples from the start of the session; the pump reads it
+in order. When the dry queue runs short the pump plays silence (a dry underrun) without advancing the
+stream, so a take's frames = stream samples + logged underrun gaps. The take's automation log holds
+the state at the start, every parameter change at its take frame, every engine chunk (request, seed,
+chunk index, where it landed) and every underrun: enough for `rerender_take` to replay the performance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.generate import GenerationRequest, Generator
+from engine.realtime import (ChunkRecord, DryAudioQueue, EngineConfig, EngineStatus, EngineThread, StreamGeometry,
+                             render_chunk_log)
+from instrument.effects import EffectsChain
+from instrument.output import CEILING, AudioOutput, OutputDevice, choose_output_device
+from instrument.parameters import (DELAY_BEATS, KEY_TONICS, N_PROMPT_SLOTS, SAMPLERS, SCALES, ParameterSnapshot,
+                                   ParameterStore, prompt_text_name)
+from instrument.ringbuffer import AudioRingBuffer
+from instrument.takes import AutomationEvent, TakeStatus, TakeWriter
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 44100
+DEFAULT_PROMPT = "music"  # used only when every prompt slot is empty (the model needs some text)
+GENERATION_GROUPS = frozenset({"generation", "prompts", "descriptors"})
+EFFECT_PARAMETERS: tuple[str, ...] = ("fx_reverb_mix", "fx_reverb_room", "fx_delay_mix", "fx_delay_beats",
+                                      "fx_delay_feedback", "fx_chorus_mix", "fx_filter_cutoff_hz",
+                                      "fx_compressor_threshold_db", "fx_limiter_enabled", "tempo_bpm")
+DESCRIPTOR_PARAMETERS: dict[str, str] = {"loudness": "loudness_db", "brightness": "brightness_hz",
+                                         "noisiness": "noisiness", "density": "density"}
+
+
+# --- parameters -> request -----------------------------------------------------------------------------
+
+
+def xy_corner_weights(x: float, y: float) -> tuple[float, float, float, float]:
+    """Bilinear weights of the XY pad's corners: (0,0) slot 1, (1,0) slot 2, (0,1) slot 3, (1,1) slot 4."""
+    x, y = min(1.0, max(0.0, x)), min(1.0, max(0.0, y))
+    return ((1 - x) * (1 - y), x * (1 - y), (1 - x) * y, x * y)
+
+
+def blend_weights(values: Mapping[str, float], prompt_texts: tuple[str, ...]) -> tuple[float, ...]:
+    """The four prompt-slot weights the engine uses.
+
+    At the pad's origin (0, 0) the slot weights rule (note triggers and weight knobs set them); moving
+    the pad away from the origin morphs towards the pad's corner mix: w = (1 - d) * slot weights +
+    d * corner weights, d = max(x, y). So (1, 0) is prompt 2 alone, (1, 1) prompt 4, and the path
+    is continuous everywhere. Empty slots get weight 0.
+    """
+    x, y = float(values.get("xy_x", 0.0)), float(values.get("xy_y", 0.0))
+    distance = min(1.0, max(x, y, 0.0))
+    slots = [float(values.get(f"prompt_{i + 1}_weight", 0.0)) for i in range(N_PROMPT_SLOTS)]
+    total = sum(slots)
+    slots = [w / total for w in slots] if total > 0 else slots
+    corners = xy_corner_weights(x, y)
+    weights = [(1 - distance) * s + distance * c for s, c in zip(slots, corners)]
+    return tuple(w if prompt_texts[i].strip() else 0.0 for i, w in enumerate(weights))
+
+
+def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:
+    """Parameter values (real units) -> the GenerationRequest for the next chunk."""
+    values = snapshot.values
+    texts = snapshot.prompt_texts
+    weights = blend_weights(values, texts)
+    pairs = [(t, w) for t, w in zip(texts, weights) if t.strip() and w > 0]
+    if not pairs:  # every weight at 0: fall back to the non-empty prompts equally, then to a neutral one
+        pairs = [(t, 1.0) for t in texts if t.strip()] or [(DEFAULT_PROMPT, 1.0)]
+    descriptors = {name: float(values[parameter]) for name, parameter in DESCRIPTOR_PARAMETERS.items()
+                   if values.get(f"{parameter}_enabled", 0.0) >= 0.5}
+    return GenerationRequest(prompts=tuple(t for t, _ in pairs), weights=tuple(w for _, w in pairs),
+                             cfg_scale=float(values["cfg_scale"]), steps=int(values["steps"]),
+                             sampler=SAMPLERS[int(values["sampler"])], seed=int(values["seed"]),
+                             variation=float(values["variation"]), tempo_bpm=float(values["tempo_bpm"]),
+                             key=KEY_TONICS[int(values["key"])], scale=SCALES[int(values["scale"])],
+                             descriptors=descriptors)
+
+
+def make_generation_filter(store: ParameterStore) -> Callable[[str], bool]:
+    """name -> whether a change to it needs new audio from the engine (effects and gain do not)."""
+    texts = {prompt_text_name(slot) for slot in range(N_PROMPT_SLOTS)}
+    generation = {name for name, spec in store.specs.items() if spec.group in GENERATION_GROUPS}
+    return lambda name: name in generation or name in texts
+
+
+# --- effects automation (shared by the pump and the offline re-render) ----------------------------------------
+
+
+class EffectsAutomation:
+    """Effect parameter targets -> the EffectsChain, with the store's smoothing applied per block (a
+    one-pole glide with the spec's smoothing_seconds, so a 7-bit MIDI step does not zipper)."""
+
+    def __init__(self, store_specs: Mapping[str, Any], effects: EffectsChain, values: Mapping[str, float]) -> None:
+        self.specs = store_specs
+        self.effects = effects
+        self.targets = {name: float(values[name]) for name in EFFECT_PARAMETERS}
+        self.current = dict(self.targets)
+        self._dirty = True
+
+    def set(self, name: str, value: float) -> None:
+        if name in self.targets:
+            self.targets[name] = float(value)
+            smoothing = self.specs[name].smoothing_seconds
+            if smoothing <= 0:
+                self.current[name] = float(value)
+            self._dirty = True
+
+    def advance(self, block_seconds: float) -> None:
+        """Move smoothed values one block towards their targets and update the plugins if anything moved."""
+        if not self._dirty:
+            return
+        moving = False
+        for name, target in self.targets.items():
+            current = self.current[name]
+            if current == target:
+                continue
+            smoothing = self.specs[name].smoothing_seconds
+            step = 1.0 if smoothing <= 0 else min(1.0, block_seconds / smoothing)
+            value = current + (target - current) * step
+            if abs(target - value) <= 1e-4 * max(1.0, abs(target)):
+                value = target
+            self.current[name] = value
+            moving = moving or value != target
+        label = DELAY_BEATS[int(round(self.current["fx_delay_beats"]))]
+        self.effects.update(self.current, label)
+        self._dirty = moving
+
+
+# --- the output pump ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PumpConfig:
+    block_frames: int = 256  # effects block: 5.8 ms
+    ring_target_frames: int = 768  # what the pump keeps in the ring in front of the callback (17.4 ms)
+    poll_seconds: float = 0.001
+
+
+@dataclass
+class PumpStatus:
+    dry_underruns: int = 0  # blocks the engine had not delivered in time (silence played, stream paused)
+    dry_underrun_frames: int = 0
+    blocks: int = 0
+    first_sound_time_s: float | None = None  # time.monotonic() when the first engine sample was played
+    control_latencies_s: list[float] = field(default_factory=list)  # generation change -> its first sample played
+    effect_latencies_s: list[float] = field(default_factory=list)  # effect change -> first processed sample played
+    heard_changes: list[tuple[float, float]] = field(default_factory=list)  # (change time, played time)
+
+
+class OutputPump:
+    """Dry queue -> effects (small blocks) -> ring buffer (+ take). Owns the EffectsChain. One thread."""
+
+    def __init__(self, queue: DryAudioQueue, ring: AudioRingBuffer, store: ParameterStore,
+                 config: PumpConfig = PumpConfig(), *, set_gain_db: Callable[[float], None] | None = None,
+                 output_rate: int = SAMPLE_RATE, stream_started: Callable[[], bool] = lambda: True,
+                 on_first_sound: Callable[[], None] | None = None) -> None:
+        self.queue = queue
+        self.ring = ring
+        self.store = store
+        self.config = config
+        self.set_gain_db = set_gain_db
+        self.output_rate = output_rate
+        self.stream_started = stream_started
+        self.on_first_sound = on_first_sound
+        snapshot = store.snapshot()
+        self.effects = EffectsChain(SAMPLE_RATE)
+        self.automation = EffectsAutomation(store.specs, self.effects, snapshot.values)
+        self._version = snapshot.version
+        if set_gain_db is not None:
+            set_gain_db(snapshot["master_gain_db"])
+        self._resampler: Any = None
+        if output_rate != SAMPLE_RATE:
+            from pedalboard.io import StreamResampler
+
+            self._resampler = StreamResampler(SAMPLE_RATE, output_rate, 2)
+        self.status = PumpStatus()
+        self._status_lock = threading.Lock()
+        self._pending: deque[tuple[int, float, str]] = deque()  # (ring frame index, change time, kind)
+        self._first_sound_index: int | None = None
+        self._seen_audio = False
+        self._dry = np.zeros((2, config.block_frames), dtype=np.float32)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._take: TakeWriter | None = None
+        self._take_frames = 0
+        self._take_request: tuple[TakeWriter, Callable[[int], None]] | None = None
+        self._take_lock = threading.Lock()
+
+    # --- control ---------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="cascade-pump", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+
+    def attach_take(self, take: TakeWriter, on_attached: Callable[[int], None]) -> None:
+        """Start feeding `take` at the next block boundary; on_attached(stream sample) runs on the pump
+        thread right before the first block is written (log the take's start state there)."""
+        with self._take_lock:
+            if self._thread is None:  # not pumping: nothing can race, attach at once
+                self._take_frames = 0
+                on_attached(self.queue.read_position)
+                self._take = take
+                return
+            self._take_request = (take, on_attached)
+
+    def detach_take(self) -> TakeWriter | None:
+        with self._take_lock:
+            take, self._take, self._take_request = self._take, None, None
+        return take
+
+    @property
+    def take_frames(self) -> int:
+        return self._take_frames
+
+    def status_copy(self) -> PumpStatus:
+        with self._status_lock:
+            return PumpStatus(**{k: (list(v) if isinstance(v, list) else v) for k, v in asdict(self.status).items()})
+
+    @property
+    def latency_samples(self) -> int:
+        """Dry samples between the pump's read position and the speaker: the ring's target fill."""
+        return self.config.ring_target_frames + self.config.block_frames
+
+    # --- the loop --------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.ring.fill_frames < self.config.ring_target_frames and self.ring.free_frames >= 2 * self.config.block_frames:
+                    self._pump_block()
+                    continue
+                self._check_played()
+            except Exception:  # keep pumping: a broken block must not stop the audio
+                logger.exception("output pump block failed")
+            self._stop.wait(self.config.poll_seconds)
+
+    def _apply_changes(self, block_index: int) -> None:
+        version = self.store.version
+        if version == self._version:
+            return
+        changes = self.store.changes_since(self._version)
+        self._version = version
+        take = self._take
+        for change in changes:
+            if change.name in self.automation.targets:
+                self.automation.set(change.name, float(change.value))
+                if change.name != "tempo_bpm":
+                    self._pending.append((block_index, change.time_monotonic_s, "effect"))
+            elif change.name == "master_gain_db" and self.set_gain_db is not None:
+                self.set_gain_db(float(change.value))
+            if take is not None:
+                take.log(AutomationEvent(self._take_frames, change.name, change.value, change.source))
+
+    def _pump_block(self) -> None:
+        with self._take_lock:
+            if self._take_request is not None:
+                take, on_attached = self._take_request
+                self._take_request = None
+                self._take_frames = 0
+                on_attached(self.queue.read_position)
+                self._take = take
+        ring_index = self.ring.frames_written
+        self._apply_changes(ring_index)
+        block_seconds = self.config.block_frames / SAMPLE_RATE
+        self.automation.advance(block_seconds)
+        dry = self._dry
+        stream_sample = self.queue.read_position
+        got, markers = self.queue.read_into(dry)
+        if got > 0 and not self._seen_audio:
+            self._seen_audio = True
+            self._first_sound_index = ring_index + int(np.argmax(np.any(dry[:, :got] != 0, axis=0)))
+        if got < dry.shape[-1]:
+            if self._seen_audio and self.stream_started():  # silence before the first chunk is no underrun
+                with self._status_lock:
+                    self.status.dry_underruns += 1
+                    self.status.dry_underrun_frames += dry.shape[-1] - got
+            if self._take is not None:  # the take's timeline got silence the stream did not have
+                self._take.log(AutomationEvent(self._take_frames + got, "underrun",
+                                               {"stream_sample": stream_sample + got, "frames": dry.shape[-1] - got},
+                                               "pump"))
+        for position, change_s in markers:
+            self._pending.append((ring_index + max(0, position - stream_sample), change_s, "control"))
+        wet = self.effects.process(dry)
+        np.clip(wet, -CEILING, CEILING, out=wet)
+        if self._take is not None:
+            self._take.write(wet.T)
+            self._take_frames += wet.shape[-1]
+        out = wet if self._resampler is None else self._resampler.process(wet)
+        if out.shape[-1]:
+            self.ring.write(np.ascontiguousarray(out.T))
+        with self._status_lock:
+            self.status.blocks += 1
+        self._check_played()
+
+    def _check_played(self) -> None:
+        """Turn markers whose sample the consumer has taken into latencies (resolution: one poll)."""
+        played = self.ring.frames_read
+        now_s = time.monotonic()
+        if self._first_sound_index is not None and played > self._first_sound_index:
+            with self._status_lock:
+                self.status.first_sound_time_s = now_s
+            self._first_sound_index = None
+            if self.on_first_sound is not None:
+                self.on_first_sound()
+        while self._pending and played > self._pending[0][0]:
+            _, change_s, kind = self._pending.popleft()
+            with self._status_lock:
+                if kind == "effect":
+                    self.status.effect_latencies_s.append(now_s - change_s)
+                else:
+                    self.status.control_latencies_s.append(now_s - change_s)
+                    self.status.heard_changes.append((change_s, now_s))
+        if len(self._pending) > 1 and self._pending[-1][0] < self._pending[0][0]:  # keep order (rollbacks)
+            self._pending = deque(sorted(self._pending))
+
+
+# --- a software clock in place of an audio device ----------------------------------------------------------------
+
+
+class PacedSink:
+    """Consumes the ring buffer at the real-time rate without a sound card ("no audio device": the
+    performance still runs in real time, MIDI still steers it, takes still record)."""
+
+    def __init__(self, ring: AudioRingBuffer, sample_rate: int = SAMPLE_RATE, block_frames: int = 512) -> None:
+        self.ring = ring
+        self.sample_rate = sample_rate
+        self.block_frames = block_frames
+        self.underruns = 0
+        self.callbacks = 0
+        self.peak = 0.0
+        self.stream_lost = False
+        self._out = np.zeros((block_frames, ring.channels), dtype=np.float32)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def set_gain_db(self, gain_db: float) -> None:  # nothing is heard: the take is recorded pre-gain anyway
+        pass
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="cascade-paced-sink", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+            self._thread = None
+
+    @property
+    def active(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        start_s = time.monotonic()
+        consumed = 0
+        while not self._stop.is_set():
+            due = int((time.monotonic() - start_s) * self.sample_rate)
+            while consumed + self.block_frames <= due:
+                got = self.ring.read_into(self._out)
+                self.callbacks += 1
+                if got < self.block_frames:
+                    self.underruns += 1
+                self.peak = float(np.abs(self._out).max())
+                consumed += self.block_frames
+            self._stop.wait(self.block_frames / self.sample_rate / 2)
+
+
+# --- the session ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SessionStatus:
+    engine: EngineStatus
+    output: str  # device name, or "no audio device (software clock)"
+    output_underruns: int
+    dry_underruns: int
+    nonfinite_blocks: int
+    buffer_fill_seconds: float  # dry lead + ring fill
+    control_latency_seconds: float | None  # the latest generation change -> heard
+    effect_latency_seconds: float | None
+    start_to_first_sound_seconds: float | None
+    output_lost: bool
+    recording: bool
+    take_frames: int
+
+    def line(self) -> str:
+        e = self.engine
+        rtf = "-" if e.real_time_factor is None else f"{e.real_time_factor:.2f}"
+        lat = "-" if self.control_latency_seconds is None else f"{self.control_latency_seconds * 1000:.0f} ms"
+        return (f"rtf {rtf}  steps {e.steps_used}/{e.steps_requested}  buffer {self.buffer_fill_seconds:.2f} s  "
+                f"control latency {lat}  underruns {self.output_underruns}+{self.dry_underruns}  chunks {e.chunks} "
+                f"(rollbacks {e.rollbacks})  errors {e.errors}" + (f"  last error: {e.last_error}" if e.last_error else ""))
+
+
+class LiveSession:
+    """Wires one instrument: store -> EngineThread -> DryAudioQueue -> OutputPump -> ring -> output.
+
+    output: "auto" (the best device: JACK when a server runs; none -> software clock), "none" (software
+    clock), or a device index / name substring. midi_clock: an instrument.midi.MidiClock whose phase sets
+    each chunk's beat offset while it runs.
+    """
+
+    def __init__(self, generator: Generator, store: ParameterStore | None = None, *,
+                 engine_config: EngineConfig = EngineConfig(), pump_config: PumpConfig = PumpConfig(),
+                 output: str | int | None = "auto", output_block_frames: int = 512, midi_clock: Any = None,
+                 client_name: str = "Cascade") -> None:
+        self.created_s = time.monotonic()
+        self.generator = generator
+        self.store = store or ParameterStore()
+        self.engine_config = engine_config
+        self.pump_config = pump_config
+        self.midi_clock = midi_clock
+        self.client_name = client_name
+        self.output_block_frames = output_block_frames
+        self.queue = DryAudioQueue(int(engine_config.queue_seconds * generator.sample_rate))
+        self.ring = AudioRingBuffer(max(16384, 8 * output_block_frames))
+        self.device: OutputDevice | None = None
+        self.output_error: str | None = None
+        self.sink: AudioOutput | PacedSink = self._open_output(output)
+        self.engine = EngineThread(generator, self.store, self.queue, request_from_snapshot, config=engine_config,
+                                   is_generation_change=make_generation_filter(self.store),
+                                   beat_offset_for=self._beat_offset if midi_clock is not None else None,
+                                   on_record=self._on_record, extra_latency_samples=lambda: self.pump.latency_samples)
+        self.pump = OutputPump(self.queue, self.ring, self.store, pump_config, set_gain_db=self.sink.set_gain_db,
+                               output_rate=self.output_rate, stream_started=lambda: self.engine.alive,
+                               on_first_sound=self._on_first_sound)
+        self._underruns_before_sound: int | None = None
+        self._take_lock = threading.Lock()
+        self._take: TakeWriter | None = None
+        self._records_logged = 0
+        self._take_start_sample = 0
+        self.started_s: float | None = None
+
+    # --- output ------------------------------------------------------------------------------------------------
+
+    @property
+    def output_rate(self) -> int:
+        if isinstance(self.sink, AudioOutput):
+            return self.sink.sample_rate
+        return SAMPLE_RATE
+
+    @property
+    def output_name(self) -> str:
+        if self.device is not None:
+            return f"{self.device.name} ({self.device.host_api})"
+        return "no audio device (software clock)" + (f": {self.output_error}" if self.output_error else "")
+
+    def _open_output(self, output: str | int | None) -> AudioOutput | PacedSink:
+        if output in ("none", None):
+            return PacedSink(self.ring, SAMPLE_RATE, self.output_block_frames)
+        try:
+            device = choose_output_device(None if output == "auto" else output)
+        except Exception as error:  # noqa: BLE001 - PortAudio missing or broken: play to the clock instead
+            if output != "auto":
+                raise
+            self.output_error = f"{type(error).__name__}: {error}"
+            device = None
+        if device is None:
+            return PacedSink(self.ring, SAMPLE_RATE, self.output_block_frames)
+        self.device = device
+        # JACK runs at the server's rate; elsewhere PortAudio/ALSA converts 44.1 kHz itself.
+        rate = int(device.default_sample_rate) if "JACK" in device.host_api else SAMPLE_RATE
+        return AudioOutput(self.ring, sample_rate=rate, device=device, block_frames=self.output_block_frames,
+                           client_name=self.client_name)
+
+    def _on_first_sound(self) -> None:
+        # Callbacks before the first chunk arrived played silence on purpose: not underruns.
+        self._underruns_before_sound = self.sink.underruns
+
+    @property
+    def output_underruns(self) -> int:
+        """Output callbacks that found the ring short since the first sound."""
+        if self._underruns_before_sound is None:
+            return 0
+        return self.sink.underruns - self._underruns_before_sound
+
+    def restart_output(self) -> None:
+        """After a lost device: reopen the stream (the engine never stopped)."""
+        self.sink.stop()
+        self.sink.start()
+
+    # --- life cycle -----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.started_s = time.monotonic()
+        self.engine.start()
+        self.pump.start()
+        try:
+            self.sink.start()
+        except Exception as error:  # noqa: BLE001 - the device refused: keep playing to the software clock
+            logger.warning("cannot open %s: %s; playing to a software clock", self.output_name, error)
+            self.output_error = f"{type(error).__name__}: {error}"
+            self.device = None
+            self.sink = PacedSink(self.ring, SAMPLE_RATE, self.output_block_frames)
+            self.sink.start()
+
+    def stop(self) -> None:
+        self.stop_recording()
+        self.engine.stop()
+        self.pump.stop()
+        self.sink.stop()
+
+    def __enter__(self) -> LiveSession:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def status(self) -> SessionStatus:
+        engine = self.engine.status()
+        pump = self.pump.status_copy()
+        first = None
+        if pump.first_sound_time_s is not None and self.started_s is not None:
+            first = pump.first_sound_time_s - self.started_s
+        return SessionStatus(
+            engine=engine, output=self.output_name, output_underruns=self.output_underruns,
+            dry_underruns=pump.dry_underruns, nonfinite_blocks=getattr(self.sink, "nonfinite_blocks", 0),
+            buffer_fill_seconds=self.queue.queued_samples / SAMPLE_RATE + self.ring.fill_frames / self.output_rate,
+            control_latency_seconds=pump.control_latencies_s[-1] if pump.control_latencies_s else None,
+            effect_latency_seconds=pump.effect_latencies_s[-1] if pump.effect_latencies_s else None,
+            start_to_first_sound_seconds=first, output_lost=bool(getattr(self.sink, "stream_lost", False)),
+            recording=self._take is not None, take_frames=self.pump.take_frames)
+
+    # --- MIDI clock ---------------------------------------------------------------------------------------------
+
+    def _beat_offset(self, start_sample: int) -> float | None:
+        """beat_offset so that the chunk's beat clock matches the MIDI clock when its first sample plays."""
+        clock = self.midi_clock
+        tempo = clock.tempo_bpm if clock is not None else None
+        if clock is None or not clock.running or not tempo:
+            return None
+        beats_now = clock.position_ticks / 24.0
+        ahead_samples = start_sample - self.queue.read_position + self.pump.latency_samples
+        beat_at_start = beats_now + ahead_samples / SAMPLE_RATE * tempo / 60.0
+        return beat_at_start - start_sample / SAMPLE_RATE * tempo / 60.0
+
+    # --- takes ----------------------------------------------------------------------------------------------------
+
+    def start_recording(self, directory: Path, name: str | None = None) -> TakeWriter:
+        """Record the output (post-effects, pre-master-gain) with an automation log that can be re-rendered."""
+        if self._take is not None:
+            raise RuntimeError("already recording")
+        g = self.engine_config.geometry
+        metadata = {"model_id": self.generator.model_id, "seed": int(self.store.get("seed")),
+                    "engine": {"window_frames": g.window_frames, "context_frames": g.context_frames,
+                               "crossfade_frames": g.crossfade_frames, "hop_frames": self.generator.hop_frames}}
+        take = TakeWriter(Path(directory), name=name, metadata=metadata)
+        take.start()
+        attached = threading.Event()
+
+        def on_attached(stream_sample: int) -> None:  # on the pump thread, before the take's first block
+            snapshot = self.store.snapshot()
+            with self._take_lock:
+                self._take_start_sample = stream_sample
+                take.metadata["take_start_sample"] = stream_sample
+                take.log(AutomationEvent(0, "take_start", {"stream_sample": stream_sample,
+                                                           "values": dict(snapshot.values),
+                                                           "prompts": list(snapshot.prompt_texts),
+                                                           "version": snapshot.version}, "engine"))
+                self._records_logged = 0
+                self._take = take
+                self._log_new_records()
+            attached.set()
+
+        self.pump.attach_take(take, on_attached)
+        attached.wait(2.0)
+        return take
+
+    def stop_recording(self) -> TakeStatus | None:
+        with self._take_lock:
+            take, self._take = self._take, None
+        self.pump.detach_take()
+        if take is None:
+            return None
+        return take.close()
+
+    def _on_record(self, record: ChunkRecord) -> None:
+        with self._take_lock:
+            if self._take is not None:
+                self._log_new_records()
+
+    def _log_new_records(self) -> None:
+        """Called under _take_lock: log every engine record not logged yet (exactly once, in order)."""
+        take = self._take
+        if take is None:
+            return
+        for record in self.engine.records_since(self._records_logged):
+            data = record.to_json()
+            take.log(AutomationEvent(record.sample - self._take_start_sample, record.kind, data, "engine"))
+            self._records_logged += 1
+
+
+# --- re-rendering a take -----------------------------------------------------------------------------------------
+
+
+class TakeError(ValueError):
+    """A take that cannot be re-rendered (missing files, not a Cascade take, no engine log)."""
+
+
+@dataclass
+class TakeLog:
+    sidecar: dict[str, Any]
+    take_start_sample: int
+    start_values: dict[str, float]
+    records: list[dict[str, Any]]
+    parameter_events: list[dict[str, Any]]  # {"frame", "name", "value"} in take frames
+    underruns: list[dict[str, Any]]  # {"frame", "stream_sample", "frames"}
+    geometry: StreamGeometry
+    frames: int
+
+
+def read_take_log(sidecar_path: Path) -> TakeLog:
+    sidecar_path = Path(sidecar_path)
+    try:
+        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise TakeError(f"{sidecar_path}: cannot read the take sidecar: {error}") from None
+    if not isinstance(sidecar, dict) or sidecar.get("format") != "cascade-take":
+        raise TakeError(f"{sidecar_path}: not a Cascade take sidecar")
+    log_path = sidecar_path.parent / str(sidecar.get("automation", ""))
+    events: list[dict[str, Any]] = []
+    try:
+        for number, line in enumerate(log_path.read_text(encoding="utf-8").splitlines()):
+            if line.strip():
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:  # a crash may cut the last line short
+                    logger.warning("%s:%d: unreadable automation line skipped", log_path, number + 1)
+    except OSError as error:
+        raise TakeError(f"{log_path}: cannot read the automation log: {error}") from None
+    start = next((e for e in events if e.get("name") == "take_start"), None)
+    if start is None:
+        raise TakeError(f"{log_path}: no take_start event (not recorded by `cascade play`?)")
+    records = [e["value"] for e in events if e.get("name") in ("chunk", "gap") and isinstance(e.get("value"), dict)]
+    if not records:
+        raise TakeError(f"{log_path}: no engine chunks logged")
+    engine = sidecar.get("engine", {})
+    geometry = StreamGeometry(int(engine.get("window_frames", 64)), int(engine.get("context_frames", 16)),
+                              int(engine.get("crossfade_frames", 4)))
+    parameters = [e for e in events if e.get("name") not in ("take_start", "chunk", "gap", "underrun")]
+    underruns = [{"frame": int(e["frame"]), **e["value"]} for e in events if e.get("name") == "underrun"]
+    frames = int(sidecar.get("frames", 0))
+    if sidecar.get("state") == "recording" or frames <= 0:  # crashed take: count what the FLAC holds
+        from instrument.takes import read_take_audio
+
+        try:
+            frames = read_take_audio(sidecar_path.parent / sidecar["audio"])[0].shape[1]
+        except Exception:  # noqa: BLE001
+            pass
+    return TakeLog(sidecar, int(start["value"]["stream_sample"]), dict(start["value"]["values"]), records,
+                   parameters, underruns, geometry, frames)
+
+
+def rerender_take(sidecar_path: Path, generator: Generator, output_path: Path, *, steps: int | None = 32,
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Re-render a recorded take offline (same prompts, seeds, chunk layout, knob moves and effects; more
+    steps) into a 24-bit file of the take's length. Returns a summary."""
+    import soundfile
+
+    log = read_take_log(sidecar_path)
+    model_id = log.sidecar.get("model_id")
+    if model_id and model_id != generator.model_id:
+        logger.warning("take was played with model %s, re-rendering with %s", model_id, generator.model_id)
+    stream_end = log.take_start_sample + log.frames
+    dry_stream = render_chunk_log(generator, log.records, log.geometry, steps=steps, end_sample=stream_end,
+                                  progress=progress)
+    # The take's timeline: the stream from the take's start, with the logged dry underruns as silence.
+    dry = np.zeros((2, log.frames), dtype=np.float32)
+    take_frame, stream_sample = 0, log.take_start_sample
+    for underrun in sorted(log.underruns, key=lambda u: u["frame"]) + [{"frame": log.frames, "frames": 0}]:
+        until = min(int(underrun["frame"]), log.frames)
+        n = max(0, until - take_frame)
+        piece = dry_stream[:, stream_sample:stream_sample + n]
+        dry[:, take_frame:take_frame + piece.shape[-1]] = piece
+        take_frame += n
+        stream_sample += n
+        take_frame = min(log.frames, take_frame + int(underrun["frames"]))
+    wet = apply_effects_automation(dry, log.start_values, log.parameter_events)
+    output_path = Path(output_path)
+    soundfile.write(str(output_path), wet.T, SAMPLE_RATE, subtype="PCM_24")
+    return {"output": str(output_path), "frames": log.frames, "seconds": log.frames / SAMPLE_RATE,
+            "chunks": sum(1 for r in log.records if r.get("kind", "chunk") == "chunk"), "steps": steps,
+            "model_id": generator.model_id, "take_model_id": model_id,
+            "peak": float(np.abs(wet).max()) if wet.size else 0.0}
+
+
+def apply_effects_automation(dry: np.ndarray, start_values: Mapping[str, float], events: list[dict[str, Any]],
+                             block_frames: int = PumpConfig.block_frames) -> np.ndarray:
+    """The pump's effects, offline: (2, n) dry -> wet, parameter events applied at their take frames (at the
+    block boundary the pump would have seen them), with the same smoothing."""
+    store = ParameterStore()
+    values = {name: float(start_values.get(name, spec.default)) for name, spec in store.specs.items()}
+    effects = EffectsChain(SAMPLE_RATE)
+    automation = EffectsAutomation(store.specs, effects, values)
+    pending = sorted((e for e in events if e.get("name") in automation.targets), key=lambda e: int(e["frame"]))
+    out = np.zeros_like(dry)
+    index = 0
+    for start in range(0, dry.shape[-1], block_frames):
+        while index < len(pending) and int(pending[index]["frame"]) <= start:
+            automation.set(pending[index]["name"], float(pending[index]["value"]))
+            index += 1
+        automation.advance(block_frames / SAMPLE_RATE)
+        block = np.ascontiguousarray(dry[:, start:start + block_frames])
+        if block.shape[-1] < block_frames:
+            padded = np.zeros((2, block_frames), dtype=np.float32)
+            padded[:, :block.shape[-1]] = block
+            out[:, start:] = effects.process(padded)[:, :block.shape[-1]]
+        else:
+            out[:, start:start + block_frames] = effects.process(block)
+    np.clip(out, -CEILING, CEILING, out=out)
+    return out
+
+
+def status_json(status: SessionStatus) -> dict[str, Any]:
+    data = asdict(status)
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in data.items()}
+
+
+def median_p95(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    ordered = sorted(values)
+    return float(np.median(ordered)), float(ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)])

@@ -1,0 +1,116 @@
+"""Latent cache, diffusion trainer (debug config) and checkpoint files (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from engine.codec.checkpoint import save_autoencoder
+from engine.codec.model import DEBUG_CONFIG, MagnitudeAutoencoder
+from engine.dataset.descriptors import frame_descriptors
+from engine.diffusion.checkpoint import CheckpointError, load_diffusion, save_diffusion
+from engine.diffusion.latents import build_latent_cache, key_index, load_latent_cache, scale_index
+from engine.diffusion.train import DiffusionTrainConfig, train_diffusion
+from engine.diffusion.unet import MODEL_PRESETS, UNet1D
+
+CLIP_SECONDS = 2.0
+
+
+def _tiny_dataset(folder: Path, clips: int = 6) -> Path:
+    (folder / "audio").mkdir(parents=True)
+    (folder / "descriptors").mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    for index in range(clips):
+        t = np.arange(int(CLIP_SECONDS * 44100)) / 44100
+        tone = 0.2 * np.sin(2 * np.pi * (220 + 40 * index) * t) * (1 + np.sign(np.sin(2 * np.pi * 2 * t))) / 2
+        audio = np.stack([tone, tone]).astype(np.float32) + 0.01 * rng.standard_normal((2, t.size)).astype(np.float32)
+        clip_id = f"p{index:06d}_c00"
+        soundfile.write(folder / "audio" / f"{clip_id}.flac", audio.T, 44100)
+        np.savez(folder / "descriptors" / f"{clip_id}.npz",
+                 **{k: v.astype(np.float16) for k, v in frame_descriptors(audio, 44100).items()})
+        rows.append({"clip_id": clip_id, "path": f"audio/{clip_id}.flac", "descriptors": f"descriptors/{clip_id}.npz",
+                     "caption": f"a test tone number {index} in A minor, 120 bpm", "style": "techno" if index % 2 else "ambient",
+                     "tempo": 120.0, "key": "A", "scale": "minor", "beats_per_bar": 4, "instruments": ["piano"],
+                     "energy": "low", "mood": "calm", "effects": [], "split": "valid" if index == clips - 1 else "train",
+                     "seconds_start": 0.0, "seconds_total": CLIP_SECONDS})
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cache_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("diffusion")
+    dataset = _tiny_dataset(root / "dataset")
+    torch.manual_seed(0)
+    autoencoder_path = root / "ae.safetensors"
+    save_autoencoder(MagnitudeAutoencoder(DEBUG_CONFIG), autoencoder_path)
+    return build_latent_cache(dataset, root / "cache.safetensors", autoencoder_path, extra_captions=2, log=False)
+
+
+def test_cache_holds_every_clip_aligned_with_its_descriptors(cache_path: Path) -> None:
+    cache = load_latent_cache(cache_path)
+    a = cache.arrays
+    assert cache.clip_count == 6
+    frames = int(CLIP_SECONDS * 44100) // 1024
+    assert a["latents"].shape == (6 * frames, DEBUG_CONFIG.latent_channels)
+    assert a["descriptors"].shape == (6 * frames, 4)
+    assert torch.equal(a["clip_offsets"], torch.arange(7) * frames)
+    assert torch.isfinite(a["latents"].float()).all()
+    assert a["token_offsets"][-1] == a["tokens"].shape[0]
+    assert a["pooled"].shape[0] == a["caption_clip"].shape[0] >= 6  # manifest caption + generated ones
+    assert set(a["caption_clip"].tolist()) == set(range(6))
+    assert a["key"].tolist() == [9] * 6 and a["scale"].tolist() == [1] * 6
+    assert list(cache.clips_in_split("valid")) == [5]
+    assert cache.metadata["styles"] == ["ambient", "techno"]
+
+
+def test_key_and_scale_names() -> None:
+    assert key_index("Bb") == key_index("A#") == 10
+    assert key_index("c") == 0
+    assert scale_index("Dorian") == 2
+    with pytest.raises(ValueError):
+        key_index("H")
+
+
+def test_training_lowers_the_loss_and_resumes(cache_path: Path, tmp_path: Path) -> None:
+    config = DiffusionTrainConfig(cache=cache_path, out_dir=tmp_path / "run", model="debug", steps=60, batch_size=8,
+                                  window_frames=32, learning_rate=2e-3, warmup_steps=5, log_every=10,
+                                  checkpoint_every=30, threads=1)
+    result = train_diffusion(config)
+    losses = [h["loss"] for h in result["history"]]
+    assert np.mean(losses[-2:]) < losses[0]
+    network = load_diffusion(tmp_path / "run" / "diffusion.safetensors")
+    assert network.config.latent_channels == DEBUG_CONFIG.latent_channels
+    # a rerun with more steps continues from the saved state, not from scratch
+    resumed = train_diffusion(DiffusionTrainConfig(**{**config.__dict__, "steps": 70}))
+    assert [h["step"] for h in resumed["history"]] == [70]
+
+
+def test_checkpoint_rejects_broken_files(tmp_path: Path) -> None:
+    network = UNet1D(MODEL_PRESETS["debug"])
+    path = tmp_path / "model.safetensors"
+    save_diffusion(network, path)
+    assert isinstance(load_diffusion(path), UNet1D)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(CheckpointError):
+        load_diffusion(truncated)
+    with pytest.raises(CheckpointError, match="no such"):
+        load_diffusion(tmp_path / "missing.safetensors")
+    foreign = tmp_path / "autoencoder.safetensors"
+    save_autoencoder(MagnitudeAutoencoder(DEBUG_CONFIG), foreign)
+    with pytest.raises(CheckpointError, match="not a Cascade diffusion model"):
+        load_diffusion(foreign)
+    with torch.no_grad():
+        network.output.bias.fill_(float("nan"))
+    poisoned = tmp_path / "nan.safetensors"
+    save_diffusion(network, poisoned)
+    with pytest.raises(CheckpointError, match="NaN"):
+        load_diffusion(poisoned)

@@ -1,0 +1,400 @@
+"""The engine thread and its parts, on the tiny random debug model (CPU, one thread): crossfades, the dry
+queue's splices, chunk continuation, adaptive steps, rollbacks, generation errors and NaN."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from engine.generate import GenerationError, GenerationRequest, Generator
+from engine.realtime import (ChunkStitcher, DryAudioQueue, EngineConfig, EngineThread, StreamGeometry, choose_steps,
+                             debug_generator, equal_power_crossfade, render_chunk_log)
+from instrument.live import make_generation_filter, request_from_snapshot
+from instrument.parameters import ParameterStore
+
+RATE = 44100
+HOP = 1024
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the machine has 2 cores and other work
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    return debug_generator(0)
+
+
+def sine(seconds: float, hz: float = 220.0, phase: float = 0.0, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    wave = amplitude * np.sin(2 * np.pi * hz * t + phase)
+    return np.stack([wave, wave]).astype(np.float32)
+
+
+def max_jump(audio: np.ndarray) -> float:
+    return float(np.abs(np.diff(audio, axis=-1)).max())
+
+
+def burst_ratio(audio: np.ndarray, positions: list[int], window: int = 220) -> float:
+    """Click detector for noise-like audio: high-frequency energy (second difference) in the 5 ms windows
+    at `positions`, over the 99th percentile of that energy in all windows."""
+    hf = np.sum(np.diff(audio, n=2, axis=-1) ** 2, axis=0)
+    windows = hf[:len(hf) // window * window].reshape(-1, window).sum(axis=1)
+    reference = np.percentile(windows, 99)
+    at = [hf[max(0, p - window):p + window].sum() / 2 for p in positions]
+    return float(max(at) / reference)
+
+
+# --- pure parts ---------------------------------------------------------------------------------------------
+
+
+def test_crossfade_keeps_power_for_any_correlation() -> None:
+    same = sine(0.1)
+    # Identical material: the correlation-compensated law becomes equal gain, so the signal passes unchanged
+    # (the textbook sin/cos law would swell it by 3 dB mid-fade).
+    np.testing.assert_allclose(equal_power_crossfade(same, same), same, atol=1e-5)
+    plain = equal_power_crossfade(same, same, compensate_correlation=False)
+    assert np.abs(plain).max() > 1.35 * np.abs(same).max()
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 0.3, (2, 44100)).astype(np.float32)
+    b = rng.normal(0, 0.3, (2, 44100)).astype(np.float32)
+    mixed = equal_power_crossfade(a, b)
+    rms = np.sqrt((mixed.reshape(2, 10, -1) ** 2).mean(axis=(0, 2)))
+    assert np.all(np.abs(rms / 0.3 - 1) < 0.1), "uncorrelated: equal power all through the fade"
+
+
+def test_splice_crossfades_phase_jumps_away() -> None:
+    queue = DryAudioQueue(RATE * 4)
+    queue.append(sine(1.0))
+    join = RATE // 2
+    other = sine(1.0, phase=np.pi / 2)[:, join:]  # a quarter-cycle jump at the join
+    result = queue.splice(join, other, crossfade_samples=4096)
+    assert result is not None and result.position == join and result.crossfade_samples == 4096
+    out = np.zeros((2, queue.end), np.float32)
+    queue.read_into(out)
+    assert queue.end == RATE
+    smooth = max_jump(sine(1.0))
+    assert max_jump(out) <= 1.05 * smooth, "crossfaded: no step bigger than the sine's own"
+    hard = np.concatenate([sine(1.0)[:, :join], other], axis=1)
+    assert max_jump(hard) > 10 * smooth
+
+
+def test_late_splice_lands_after_the_read_position_and_markers_follow() -> None:
+    queue = DryAudioQueue(RATE * 4)
+    queue.append(sine(1.0))
+    queue.splice(RATE // 2, sine(0.5, phase=1.0), 4096, marker_time_s=10.0)
+    block = np.zeros((2, RATE // 2 + 1000), np.float32)
+    got, markers = queue.read_into(block)
+    assert got == block.shape[1] and markers == [(RATE // 2, 10.0)]
+    # A chunk meant for 0.25 s arrives when the consumer is already at 0.52 s: it lands at the read position.
+    result = queue.splice(RATE // 4, sine(1.0, phase=2.0), 4096, marker_time_s=11.0)
+    assert result is not None and result.position == queue.read_position and result.late_samples > 0
+    assert queue.end == RATE // 4 + RATE
+    # A rollback over a queued marker keeps the earliest change time (it is heard with the new chunk).
+    queue.splice(RATE, sine(0.5), 2048, marker_time_s=12.0)
+    queue.splice(RATE - 5000, sine(0.5), 2048, marker_time_s=13.0)
+    rest = np.zeros((2, queue.end - queue.read_position), np.float32)
+    _, markers = queue.read_into(rest)
+    assert [t for _, t in markers] == [11.0, 12.0]
+    assert queue.splice(0, sine(0.1), 100) is None, "entirely in the past"
+
+
+def test_fade_out_and_overflow() -> None:
+    queue = DryAudioQueue(RATE)
+    queue.append(sine(0.5))
+    queue.fade_out_from(RATE // 4)
+    out = np.zeros((2, RATE // 2), np.float32)
+    queue.read_into(out)
+    assert np.abs(out[:, -200:]).max() < 0.01 and max_jump(out) <= 1.05 * max_jump(sine(0.5))
+    with pytest.raises(OverflowError):
+        queue.append(sine(1.5))
+
+
+def test_choose_steps() -> None:
+    assert choose_steps(8, 1.0, None, 0.0) == 8, "unknown speed: as asked"
+    assert choose_steps(8, 1.0, 0.05, 0.1) == 8
+    assert choose_steps(16, 0.5, 0.05, 0.1) == 8
+    assert choose_steps(16, 0.01, 0.05, 0.1, min_steps=2) == 2
+
+
+# --- the stitcher on the real (tiny) model ----------------------------------------------------------------
+
+
+def test_chunks_continue_and_joins_are_click_free(generator: Generator) -> None:
+    geometry = StreamGeometry(window_frames=32, context_frames=12, crossfade_frames=4)
+    stitcher = ChunkStitcher(generator, geometry)
+    queue = DryAudioQueue(RATE * 20)
+    request = GenerationRequest(prompts=("warm pad",), steps=3)
+    joins = []
+    for _ in range(6):
+        chunk = stitcher.generate(request)
+        if chunk.crossfade_samples:
+            # The pinned context lands exactly on the stream's frames: continuation, not a fresh start.
+            offset = chunk.window_start_frame - stitcher.history_start
+            torch.testing.assert_close(chunk.latent[:, :geometry.pin_frames],
+                                       stitcher.history[:, offset:offset + geometry.pin_frames])
+            joins.append(chunk.start_sample)
+        queue.splice(chunk.start_sample, chunk.audio, chunk.crossfade_samples)
+        stitcher.commit(chunk)
+    out = np.zeros((2, queue.end), np.float32)
+    queue.read_into(out)
+    assert queue.end == (5 * geometry.new_frames + geometry.window_frames) * HOP
+    assert np.isfinite(out).all() and 0.001 < np.abs(out).max() < 1.0
+    ends = [j + geometry.crossfade_frames * HOP for j in joins]
+    assert burst_ratio(out, joins + ends) < 1.5, "no high-frequency burst where chunks meet"
+    assert np.abs(out[:, :4]).max() < 0.01, "a fresh stream fades in"
+
+
+def test_rollback_splice_regenerates_from_an_earlier_frame(generator: Generator) -> None:
+    geometry = StreamGeometry(window_frames=32, context_frames=12, crossfade_frames=4)
+    stitcher = ChunkStitcher(generator, geometry)
+    request = GenerationRequest(prompts=("warm pad",), steps=2)
+    for _ in range(3):
+        stitcher.commit(stitcher.generate(request))
+    end = stitcher.end_frame
+    frame = stitcher.earliest_splice_frame() + 10
+    chunk = stitcher.generate(GenerationRequest(prompts=("noisy drums",), steps=2, cfg_scale=7.0), splice_frame=frame)
+    assert chunk.crossfade_frame == frame and chunk.start_sample == frame * HOP
+    assert chunk.audio.shape[-1] == (frame - geometry.pin_frames + geometry.window_frames - frame) * HOP
+    stitcher.commit(chunk)
+    assert stitcher.end_frame == frame - geometry.pin_frames + geometry.window_frames < end
+    with pytest.raises(ValueError):
+        stitcher.generate(request, splice_frame=stitcher.end_frame)
+
+
+# --- the engine thread ----------------------------------------------------------------------------------------
+
+
+class Consumer:
+    """Reads the dry queue at the real-time rate, like the output pump (no effects), and keeps the audio."""
+
+    def __init__(self, queue: DryAudioQueue, block: int = 512) -> None:
+        self.queue = queue
+        self.block = block
+        self.parts: list[np.ndarray] = []
+        self.short_blocks = 0
+        self.markers: list[tuple[int, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Consumer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        start_s, consumed, seen = time.monotonic(), 0, False
+        out = np.zeros((2, self.block), np.float32)
+        while not self._stop.is_set():
+            while consumed + self.block <= (time.monotonic() - start_s) * RATE:
+                got, markers = self.queue.read_into(out)
+                seen = seen or got > 0
+                self.short_blocks += int(seen and got < self.block)
+                self.markers += markers
+                self.parts.append(out[:, :got].copy())
+                consumed += self.block
+            time.sleep(0.002)
+
+    @property
+    def audio(self) -> np.ndarray:
+        return np.concatenate(self.parts, axis=1) if self.parts else np.zeros((2, 0), np.float32)
+
+
+def make_engine(generator: Generator, store: ParameterStore, config: EngineConfig | None = None,
+                **kwargs: object) -> tuple[EngineThread, DryAudioQueue]:
+    queue = DryAudioQueue(RATE * 20)
+    engine = EngineThread(generator, store, queue, request_from_snapshot,
+                          config=config or EngineConfig(geometry=StreamGeometry(32, 12, 4)),
+                          is_generation_change=make_generation_filter(store), **kwargs)
+    return engine, queue
+
+
+def playing_store(steps: int = 3) -> ParameterStore:
+    store = ParameterStore()
+    store.set_prompt_text(0, "warm pad")
+    store.set("steps", steps)
+    return store
+
+
+def wait_for(predicate, timeout_s: float = 5.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_engine_keeps_ahead_and_a_change_reaches_the_next_chunk(generator: Generator) -> None:
+    store = playing_store()
+    engine, queue = make_engine(generator, store)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            assert wait_for(lambda: engine.status().chunks >= 2)
+            time.sleep(0.8)
+            changed_s = time.monotonic()
+            store.set("cfg_scale", 9.0)
+            store.set("fx_reverb_mix", 0.9)  # an effect: never makes the engine regenerate
+            assert wait_for(lambda: any(r.request and r.request["cfg_scale"] == 9.0 for r in engine.records))
+            assert wait_for(lambda: consumer.markers, timeout_s=3.0)
+            time.sleep(0.5)
+            status = engine.status()
+    finally:
+        engine.stop()
+    records = [r for r in engine.records if r.kind == "chunk"]
+    first_new = next(r for r in records if r.request["cfg_scale"] == 9.0)
+    assert all(r.request["cfg_scale"] == 4.0 for r in records[:records.index(first_new)])
+    assert first_new.version == store.version - 1 or first_new.version >= store.version - 1
+    # The change was heard from a splice point ahead of the consumer, not after the whole buffer.
+    position, change_s = consumer.markers[0]
+    assert change_s >= changed_s - 0.01 and position == first_new.sample
+    assert status.real_time_factor is not None and 0 < status.real_time_factor < 1
+    assert status.lead_seconds > 0.2 and status.errors == 0 and consumer.short_blocks == 0
+    audio = consumer.audio
+    assert np.isfinite(audio).all() and 0.001 < np.abs(audio).max() < 1.0
+
+
+def test_rollback_answers_before_the_buffer_has_played(generator: Generator) -> None:
+    store = playing_store()
+    config = EngineConfig(geometry=StreamGeometry(32, 12, 4), lead_chunks=3.0, rollback_min_gain_s=0.1)
+    engine, queue = make_engine(generator, store, config)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            assert wait_for(lambda: engine.status().lead_seconds > 1.5)
+            lead_s = engine.status().lead_seconds
+            store.set("seed", 42)
+            assert wait_for(lambda: consumer.markers, timeout_s=3.0)
+            heard_s = time.monotonic()
+            position, change_s = consumer.markers[0]
+    finally:
+        engine.stop()
+    assert engine.status().rollbacks >= 1
+    assert heard_s - change_s < 0.6 * lead_s, f"heard after {heard_s - change_s:.2f} s with {lead_s:.2f} s queued"
+
+
+class SlowGenerator(Generator):
+    """The debug model made as slow per step as a big one (sleep per step), to exercise adaptive steps."""
+
+    seconds_per_step = 0.04
+
+    def generate_chunk(self, request, window_frames, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        time.sleep(self.seconds_per_step * request.steps)
+        return super().generate_chunk(request, window_frames, **kwargs)
+
+
+def _clone(generator: Generator, cls: type[Generator]) -> Generator:
+    return cls(generator.autoencoder, generator.network, generator.prompt_encoder, model_id=generator.model_id)
+
+
+def test_adaptive_steps_keep_the_buffer_from_running_dry(generator: Generator) -> None:
+    slow = _clone(generator, SlowGenerator)
+    store = playing_store(steps=32)  # 32 x 40 ms = 1.3 s per chunk of 0.93 s: cannot keep up at full steps
+    engine, queue = make_engine(slow, store)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            time.sleep(4.0)
+            status = engine.status()
+    finally:
+        engine.stop()
+    assert status.steps_requested == 32 and status.steps_used < 32
+    assert consumer.short_blocks == 0, "fewer steps instead of an underrun"
+
+
+class FailingGenerator(Generator):
+    """Fault injection: chunks with index in `fail` raise, as a CUDA or model error would."""
+
+    fail: set[int] = set()
+
+    def generate_chunk(self, request, window_frames, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        if kwargs.get("chunk_index") in self.fail:
+            raise RuntimeError("injected failure")
+        return super().generate_chunk(request, window_frames, **kwargs)
+
+
+def test_generation_error_audio_continues_and_error_is_reported(generator: Generator) -> None:
+    failing = _clone(generator, FailingGenerator)
+    failing.fail = {2, 3}
+    store = playing_store()
+    engine, queue = make_engine(failing, store)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            assert wait_for(lambda: engine.status().errors >= 1)
+            assert "injected failure" in engine.status().last_error
+            assert wait_for(lambda: engine.status().chunks >= 4, timeout_s=8.0), "it recovers"
+            time.sleep(0.3)
+    finally:
+        engine.stop()
+    gaps = [r for r in engine.records if r.kind == "gap"]
+    assert gaps and all("injected" in (g.error or "injected") for g in gaps)
+    assert consumer.short_blocks == 0, "silence was queued: the stream never ran dry"
+    audio = consumer.audio
+    assert np.isfinite(audio).all()
+    gap = gaps[0].sample
+    assert np.abs(audio[:, gap + gaps[0].gap_samples - 2048:gap + gaps[0].gap_samples]).max() == 0.0
+    assert np.abs(audio[:, gap - 30000:gap]).max() > 0.001, "the audio before the failure plays out"
+    after = next(r for r in engine.records if r.kind == "chunk" and r.sample > gap)
+    assert np.abs(audio[:, after.sample + 4096:after.sample + 20000]).max() > 0.001, "and sound comes back"
+
+
+def test_nan_from_the_model_never_reaches_the_queue(generator: Generator) -> None:
+    poisoned = debug_generator(0)
+    store = playing_store()
+    engine, queue = make_engine(poisoned, store)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            assert wait_for(lambda: engine.status().chunks >= 1)
+            with torch.no_grad():
+                saved = poisoned.network.output.weight.clone()
+                poisoned.network.output.weight.fill_(float("nan"))
+            assert wait_for(lambda: engine.status().errors >= 1, timeout_s=5.0)
+            assert "NaN" in engine.status().last_error
+            time.sleep(0.5)
+            with torch.no_grad():
+                poisoned.network.output.weight.copy_(saved)
+            chunks = engine.status().chunks
+            assert wait_for(lambda: engine.status().chunks > chunks, timeout_s=5.0)
+    finally:
+        engine.stop()
+    assert np.isfinite(consumer.audio).all()
+    rest = np.zeros((2, queue.queued_samples), np.float32)
+    queue.read_into(rest)
+    assert np.isfinite(rest).all()
+
+
+def test_chunk_log_replays_the_live_stream_exactly(generator: Generator) -> None:
+    store = playing_store()
+    config = EngineConfig(geometry=StreamGeometry(32, 12, 4), lead_chunks=2.0, rollback_min_gain_s=0.1)
+    engine, queue = make_engine(generator, store, config)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            assert wait_for(lambda: engine.status().lead_seconds > 1.0)
+            store.set("cfg_scale", 8.0)
+            time.sleep(1.0)
+            store.set_prompt_text(1, "bright bells")
+            store.set("xy_x", 1.0)
+            time.sleep(1.0)
+    finally:
+        engine.stop()
+    live = consumer.audio
+    assert any(r.rollback for r in engine.records)
+    replay = render_chunk_log(generator, [r.to_json() for r in engine.records], config.geometry,
+                              end_sample=live.shape[1])
+    np.testing.assert_allclose(replay, live, atol=1e-6)

@@ -1,0 +1,60 @@
+"""`cascade play`, `cascade devices` and `cascade rerender` as a user runs them (subprocesses, debug model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import soundfile
+
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "instrument.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=os.environ | {"OMP_NUM_THREADS": "1"})
+
+
+def summary_of(result: subprocess.CompletedProcess[str]) -> dict:
+    return json.loads(result.stdout[result.stdout.index("{"):])
+
+
+def test_devices_lists_audio_and_midi() -> None:
+    result = run("devices")
+    assert result.returncode == 0, result.stderr
+    assert "audio outputs" in result.stdout and "MIDI inputs" in result.stdout
+
+
+def test_play_records_without_a_device_and_rerender_upgrades_the_take(tmp_path: Path) -> None:
+    played = run("play", "--headless", "--debug-model", "--output", "none", "--seconds", "2.5", "--record",
+                 str(tmp_path), "--threads", "1", "--preset", "ambient-drift")
+    assert played.returncode == 0, played.stderr
+    summary = summary_of(played)
+    assert summary["output"].startswith("no audio device") and summary["engine"]["chunks"] >= 2
+    assert summary["start_to_first_sound_seconds"] < 3.0 and summary["engine"]["errors"] == 0
+    take = Path(summary["take"])
+    assert json.loads(take.read_text())["state"] == "complete"
+    out = tmp_path / "better.flac"
+    rendered = run("rerender", str(take), "--steps", "6", "-o", str(out), "--debug-model", "--threads", "1",
+                   "--no-progress")
+    assert rendered.returncode == 0, rendered.stderr
+    info = soundfile.info(out)
+    assert info.frames == soundfile.info(take.with_suffix(".flac")).frames and info.subtype == "PCM_24"
+
+
+def test_play_with_no_options_picks_jack(jack_server, tmp_path: Path) -> None:
+    played = run("play", "--headless", "--debug-model", "--seconds", "1.5", "--threads", "1", "--quiet")
+    assert played.returncode == 0, played.stderr
+    summary = summary_of(played)
+    assert "JACK" in summary["output"] and summary["nonfinite_blocks"] == 0
+
+
+def test_play_refuses_bad_input_clearly(tmp_path: Path) -> None:
+    missing = run("play", "--headless", "--weights", str(tmp_path / "nothing.safetensors"), "--seconds", "1")
+    assert missing.returncode == 2 and "no diffusion model" in missing.stderr
+    preset = run("play", "--headless", "--debug-model", "--preset", "no-such-preset", "--seconds", "1")
+    assert preset.returncode == 2 and "no preset named" in preset.stderr and "default" in preset.stderr
+    take = run("rerender", str(tmp_path / "missing.json"), "--debug-model")
+    assert take.returncode == 2 and "cannot read the take sidecar" in take.stderr

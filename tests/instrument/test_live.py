@@ -1,0 +1,213 @@
+"""The live instrument end to end on the tiny random debug model: parameters -> engine -> output pump
+(effects) -> ring -> a real output (a JACK dummy server captured with jack_rec, or the software clock),
+MIDI over a virtual JACK port, takes and their re-render. No mocks of the audio or MIDI layer."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from engine.generate import Generator
+from engine.realtime import EngineConfig, StreamGeometry, debug_generator
+from instrument.live import (LiveSession, PumpConfig, apply_effects_automation, blend_weights, read_take_log,
+                             request_from_snapshot, rerender_take)
+from instrument.parameters import ParameterStore
+from instrument.takes import read_take_audio
+
+RATE = 44100
+GEOMETRY = StreamGeometry(32, 12, 4)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    return debug_generator(0)
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def playing_store() -> ParameterStore:
+    store = ParameterStore()
+    store.set_prompt_text(0, "warm analog pad")
+    store.set("steps", 3)
+    return store
+
+
+def session(generator: Generator, store: ParameterStore, output: str = "none", **kwargs: object) -> LiveSession:
+    return LiveSession(generator, store, engine_config=EngineConfig(geometry=GEOMETRY), output=output, **kwargs)
+
+
+# --- parameters -> request --------------------------------------------------------------------------------
+
+
+def test_request_from_parameters() -> None:
+    store = ParameterStore()
+    store.set_many({"cfg_scale": 6.5, "steps": 12, "sampler": 2, "seed": 7, "tempo_bpm": 96.0, "key": 9,
+                    "scale": 1, "loudness_db": -14.0, "loudness_db_enabled": 1, "prompt_2_weight": 0.5},
+                   ["deep house", "rain on a window", "", ""])
+    request = request_from_snapshot(store.snapshot())
+    assert request.prompts == ("deep house", "rain on a window") and request.weights == pytest.approx((2 / 3, 1 / 3))
+    assert (request.cfg_scale, request.steps, request.sampler, request.seed) == (6.5, 12, "euler", 7)
+    assert (request.tempo_bpm, request.key, request.scale) == (96.0, "A", "minor")
+    assert request.descriptors == {"loudness": -14.0}
+    request.validated()
+    # The XY pad morphs to its corner's prompt; empty slots never get weight.
+    store.set_many({"xy_x": 1.0, "xy_y": 0.0})
+    assert blend_weights(store.snapshot().values, store.prompt_texts()) == pytest.approx((0, 1, 0, 0))
+    store.set_many({"xy_x": 1.0, "xy_y": 1.0})
+    fallback = request_from_snapshot(store.snapshot())  # slot 4 is empty: the non-empty prompts, equally
+    assert fallback.prompts == ("deep house", "rain on a window") and fallback.weights == (1.0, 1.0)
+    empty = ParameterStore()
+    assert request_from_snapshot(empty.snapshot()).prompts == ("music",)
+
+
+# --- a session without an audio device ----------------------------------------------------------------------
+
+
+def test_plays_without_a_device_and_records_a_take_that_rerenders(generator: Generator, tmp_path: Path) -> None:
+    store = playing_store()
+    live = session(generator, store)
+    live.start()
+    try:
+        take = live.start_recording(tmp_path, "take")
+        assert wait_for(lambda: live.status().start_to_first_sound_seconds is not None)
+        time.sleep(0.8)
+        store.set("cfg_scale", 9.0)  # a generation change, heard at the next chunk (or sooner)
+        store.set("fx_filter_cutoff_hz", 300.0)  # an effect, heard within a few blocks
+        assert wait_for(lambda: live.status().control_latency_seconds is not None, timeout_s=3.0)
+        time.sleep(0.5)
+        status = live.status()
+    finally:
+        live.stop()
+    assert status.output.startswith("no audio device") and status.start_to_first_sound_seconds < 3.0
+    assert status.engine.real_time_factor < 1.0 and status.buffer_fill_seconds > 0.2
+    assert status.output_underruns == 0 and status.dry_underruns == 0 and status.engine.errors == 0
+    assert 0 < status.control_latency_seconds < 1.5
+    assert 0 < status.effect_latency_seconds < 0.1
+    audio, rate = read_take_audio(take.audio_path)
+    assert rate == RATE and audio.shape[1] > RATE and np.isfinite(audio).all()
+    assert 0.001 < np.abs(audio).max() < 1.0, "non-silent, under 0 dBFS"
+    log = read_take_log(take.sidecar_path)
+    assert log.sidecar["state"] == "complete" and log.sidecar["model_id"] == generator.model_id
+    assert any(r["request"]["cfg_scale"] == 9.0 for r in log.records if r["kind"] == "chunk")
+    assert any(e["name"] == "fx_filter_cutoff_hz" for e in log.parameter_events)
+    # The same steps re-render the performance exactly (seeds, chunk layout, knob moves, effects)...
+    same = rerender_take(take.sidecar_path, generator, tmp_path / "same.flac", steps=None)
+    again, _ = read_take_audio(tmp_path / "same.flac")
+    assert same["frames"] == audio.shape[1]
+    np.testing.assert_allclose(again, audio, atol=2e-6)  # 24-bit FLAC both times
+    # ... and more steps render the same timeline at another quality.
+    rerender_take(take.sidecar_path, generator, tmp_path / "more.flac", steps=6)
+    more, _ = read_take_audio(tmp_path / "more.flac")
+    assert more.shape == audio.shape and np.isfinite(more).all() and not np.allclose(more, audio, atol=1e-3)
+
+
+def test_effects_automation_offline_matches_blockwise_changes() -> None:
+    rng = np.random.default_rng(1)
+    dry = rng.normal(0, 0.1, (2, RATE)).astype(np.float32)
+    store = ParameterStore()
+    wet = apply_effects_automation(dry, dict(store.snapshot().values),
+                                   [{"frame": RATE // 2, "name": "fx_filter_cutoff_hz", "value": 200.0}])
+    first, second = wet[:, :RATE // 2], wet[:, RATE // 2 + 4096:]
+    high = lambda x: np.mean(np.diff(x, axis=-1) ** 2)  # noqa: E731
+    assert high(second) < 0.05 * high(first), "the low-pass took effect at its frame"
+
+
+# --- JACK: a real audio graph and real MIDI ports -------------------------------------------------------------
+
+
+def _click_ratio(audio: np.ndarray, window: int = 220) -> float:
+    """Largest 5 ms burst of high-frequency energy over the 99th percentile of all windows."""
+    hf = np.sum(np.diff(audio, n=2, axis=0) ** 2, axis=1)
+    windows = hf[:len(hf) // window * window].reshape(-1, window).sum(axis=1)
+    return float(windows.max() / np.percentile(windows, 99))
+
+
+def test_plays_into_jack_and_jack_rec_captures_it(jack_server, generator: Generator, tmp_path: Path) -> None:
+    store = playing_store()
+    live = session(generator, store, output="auto", pump_config=PumpConfig())
+    assert live.device is not None and "JACK" in live.device.host_api
+    live.start()
+    try:
+        assert wait_for(lambda: live.status().start_to_first_sound_seconds is not None)
+        ours = [p for p in jack_server.ports() if (p.startswith("PortAudio") or "Cascade" in p) and "out" in p.lower()]
+        assert len(ours) >= 2, jack_server.ports()
+        capture = tmp_path / "capture.wav"
+        subprocess.run(["jack_rec", "-f", str(capture), "-d", "2", "-b", "32", *ours[:2]], check=True, timeout=30,
+                       capture_output=True)
+        status = live.status()
+    finally:
+        live.stop()
+    audio, rate = soundfile.read(capture, always_2d=True)
+    assert rate == jack_server.sample_rate and len(audio) > 1.5 * rate
+    assert np.all(np.isfinite(audio)) and 0.001 < np.abs(audio).max() < 1.0
+    assert _click_ratio(audio) < 3.0, "no click bursts in what JACK played"
+    assert status.nonfinite_blocks == 0 and status.engine.chunks >= 2
+    assert status.output_underruns <= 2, f"{status.output_underruns} underruns on the dummy server"
+
+
+@pytest.fixture()
+def knobs(jack_server: object) -> Iterator[object]:
+    import rtmidi
+
+    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="Knobs")
+    out.open_virtual_port("ctl")
+    try:
+        yield out
+    finally:
+        out.close_port()
+        out.delete()
+
+
+def test_midi_cc_over_jack_moves_parameters_and_the_audio(knobs, generator: Generator, tmp_path: Path) -> None:
+    from instrument.midi import CcMapping, MidiClock, MidiMapper, open_midi_input
+
+    store = playing_store()
+    mapper = MidiMapper(store, [CcMapping(None, 21, "fx_filter_cutoff_hz"), CcMapping(None, 22, "cfg_scale")])
+    clock = MidiClock(store)
+    midi = open_midi_input("Knobs:ctl", mapper=mapper, clock=clock)
+    live = session(generator, store, midi_clock=clock)
+    live.start()
+    try:
+        take = live.start_recording(tmp_path, "midi")
+        assert wait_for(lambda: live.status().start_to_first_sound_seconds is not None)
+        time.sleep(0.8)
+        moved_frame = live.pump.take_frames
+        knobs.send_message([0xB0, 21, 0])  # filter fully closed: 20 Hz
+        knobs.send_message([0xB0, 22, 127])  # guidance to the top: 12
+        assert wait_for(lambda: store.get("cfg_scale") == 12.0 and store.get("fx_filter_cutoff_hz") == 20.0)
+        assert wait_for(lambda: any(r.request and r.request["cfg_scale"] == 12.0 for r in live.engine.records))
+        time.sleep(0.8)
+        status = live.status()
+    finally:
+        live.stop()
+        midi.close()
+    assert status.effect_latency_seconds is not None and status.effect_latency_seconds < 0.1
+    audio, _ = read_take_audio(take.audio_path)
+    high = lambda x: float(np.mean(np.diff(x, axis=-1) ** 2))  # noqa: E731
+    before = audio[:, moved_frame - RATE // 2:moved_frame]
+    after = audio[:, moved_frame + RATE // 4:]
+    assert high(after) < 0.01 * high(before), "the CC closed the filter: the highs are gone"
+    events = read_take_log(take.sidecar_path).parameter_events
+    assert {"cfg_scale", "fx_filter_cutoff_hz"} <= {e["name"] for e in events if e["source"] == "midi"}
