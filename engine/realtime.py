@@ -453,6 +453,8 @@ class EngineConfig:
     guard_factor: float = 1.5  # rollback splice point: playhead + guard_factor x estimated chunk compute
     guard_extra_s: float = 0.05  # + this (pump ring, scheduling)
     latency_target_s: float | None = 0.3  # a rollback chunk may use fewer steps to be heard within this
+    rollback_min_steps: int = 2  # ... but not fewer than this (one step of a few-step sampler sounds raw)
+    change_debounce_s: float = 0.003  # settle after a change: a note trigger writes four weights at once
     min_steps: int = 1
     safety: float = 0.7  # adaptive steps: plan to use at most this fraction of the time left
     error_silence_s: float = 0.25  # silence queued per failed attempt (audio continues, it does not stop)
@@ -638,6 +640,9 @@ class EngineThread:
             changes = [c for c in self.store.changes_since(self._applied_version) if self.is_generation_change(c.name)]
             if changes:
                 changed = True
+                settle_s = self.config.change_debounce_s - (time.monotonic() - changes[-1].time_monotonic_s)
+                if settle_s > 0:
+                    time.sleep(settle_s)  # the snapshot below then holds the whole gesture
                 first_s = min(c.time_monotonic_s for c in changes)
                 self._pending_change_s = first_s if self._pending_change_s is None else min(self._pending_change_s,
                                                                                             first_s)
@@ -668,7 +673,7 @@ class EngineThread:
         pump_s = self.extra_latency_samples() / self.sample_rate
         if self.config.latency_target_s is not None:
             budget = (self.config.latency_target_s - pump_s - self.config.guard_extra_s) / self.config.guard_factor
-            steps = self._steps_for_budget(requested, budget)
+            steps = max(min(requested, self.config.rollback_min_steps), self._steps_for_budget(requested, budget))
         estimate = self.estimated_chunk_seconds(steps)
         if estimate is None:
             return False
@@ -850,17 +855,3 @@ def render_chunk_log(generator: Generator, records: Sequence[dict[str, Any]], ge
         return np.zeros((2, 0), dtype=np.float32)
     return np.concatenate(parts, axis=-1)
 
-
-def debug_generator(seed: int = 0, device: str | torch.device = "cpu") -> Generator:
-    """A Generator with random debug-size weights (deterministic per seed): hears the engine work with no
-    trained model (tests, `cascade play --debug-model`). Its sound is noise-like, not music."""
-    from engine.codec.model import DEBUG_CONFIG, MagnitudeAutoencoder
-    from engine.diffusion.text import PromptEncoder
-    from engine.diffusion.unet import MODEL_PRESETS, UNet1D
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        autoencoder = MagnitudeAutoencoder(DEBUG_CONFIG)
-        config = replace(MODEL_PRESETS["debug"], latent_channels=DEBUG_CONFIG.latent_channels)
-        network = UNet1D(config)
-    return Generator(autoencoder, network, PromptEncoder(device=str(device)), device, f"debug-random-seed{seed}")

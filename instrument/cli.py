@@ -216,16 +216,14 @@ def _load_play_generator(args: argparse.Namespace):  # noqa: ANN202 - engine.gen
     import torch
 
     from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
+    from engine.generate import Generator, debug_generator
 
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.debug_model:
-        from engine.realtime import debug_generator
-
-        return debug_generator(0, device)
-    from engine.generate import Generator
-
+        tiny = debug_generator(0)
+        return Generator(tiny.autoencoder, tiny.network, tiny.prompt_encoder, device, tiny.model_id)
     weights = Path(args.weights) if args.weights else DEFAULT_DIFFUSION_WEIGHTS
     if not weights.exists():
         raise FileNotFoundError(f"no diffusion model at {weights}: the trained model has not shipped yet. "
@@ -257,6 +255,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
     from instrument.presets import PresetError, apply_preset
 
     started_s = time.monotonic()
+    sys.setswitchinterval(0.001)  # the output pump gets the GIL back within 1 ms of the engine's Python code
     if not args.headless:
         print("the desktop app is not built yet: playing headless (Ctrl-C stops)", file=sys.stderr)
     store = ParameterStore()

@@ -335,12 +335,16 @@ class OutputPump:
             _, change_s, kind = self._pending.popleft()
             with self._status_lock:
                 if kind == "effect":
-                    self.status.effect_latencies_s.append(now_s - change_s)
+                    _append_bounded(self.status.effect_latencies_s, now_s - change_s)
                 else:
-                    self.status.control_latencies_s.append(now_s - change_s)
-                    self.status.heard_changes.append((change_s, now_s))
-        if len(self._pending) > 1 and self._pending[-1][0] < self._pending[0][0]:  # keep order (rollbacks)
-            self._pending = deque(sorted(self._pending))
+                    _append_bounded(self.status.control_latencies_s, now_s - change_s)
+                    _append_bounded(self.status.heard_changes, (change_s, now_s))
+
+
+def _append_bounded(values: list, value: object, limit: int = 4096) -> None:
+    values.append(value)
+    if len(values) > limit:
+        del values[:len(values) - limit // 2]
 
 
 # --- a software clock in place of an audio device ----------------------------------------------------------------

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.generate import GenerationError, GenerationRequest, Generator
+from engine.generate import GenerationRequest, Generator, debug_generator
 from engine.realtime import (ChunkStitcher, DryAudioQueue, EngineConfig, EngineThread, StreamGeometry, choose_steps,
-                             debug_generator, equal_power_crossfade, render_chunk_log)
+                             equal_power_crossfade, render_chunk_log)
 from instrument.live import make_generation_filter, request_from_snapshot
 from instrument.parameters import ParameterStore
 

@@ -14,8 +14,8 @@ import pytest
 import soundfile
 import torch
 
-from engine.generate import Generator
-from engine.realtime import EngineConfig, StreamGeometry, debug_generator
+from engine.generate import Generator, debug_generator
+from engine.realtime import EngineConfig, StreamGeometry
 from instrument.live import (LiveSession, PumpConfig, apply_effects_automation, blend_weights, read_take_log,
                              request_from_snapshot, rerender_take)
 from instrument.parameters import ParameterStore
@@ -211,3 +211,31 @@ def test_midi_cc_over_jack_moves_parameters_and_the_audio(knobs, generator: Gene
     assert high(after) < 0.01 * high(before), "the CC closed the filter: the highs are gone"
     events = read_take_log(take.sidecar_path).parameter_events
     assert {"cfg_scale", "fx_filter_cutoff_hz"} <= {e["name"] for e in events if e["source"] == "midi"}
+
+
+def test_pump_resamples_to_the_device_rate() -> None:
+    from engine.realtime import DryAudioQueue
+    from instrument.live import OutputPump
+    from instrument.ringbuffer import AudioRingBuffer
+
+    queue = DryAudioQueue(RATE * 2)
+    t = np.arange(RATE) / RATE
+    tone = (0.3 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    queue.append(np.stack([tone, tone]))
+    ring = AudioRingBuffer(96000)
+    store = ParameterStore()
+    store.set("fx_reverb_mix", 0.0)
+    pump = OutputPump(queue, ring, store, PumpConfig(ring_target_frames=80000), output_rate=48000)
+    pump.start()
+    try:
+        assert wait_for(lambda: queue.queued_samples == 0)
+        time.sleep(0.05)
+    finally:
+        pump.stop()
+    out = np.zeros((ring.fill_frames, 2), np.float32)
+    ring.read_into(out)
+    sounding = np.nonzero(np.abs(out[:, 0]) > 1e-3)[0]  # after the tone the pump keeps the ring full of silence
+    assert abs(sounding[-1] - sounding[0] - 48000) < 1024, "1 s at 44.1 kHz became 1 s at 48 kHz"
+    body = out[sounding[0] + 4096:sounding[-1] - 4096, 0]
+    peak_hz = np.argmax(np.abs(np.fft.rfft(body * np.hanning(len(body))))) * 48000 / len(body)
+    assert abs(peak_hz - 1000.0) < 5.0
