@@ -208,7 +208,8 @@ class UNet1D(nn.Module):
         if token_weights is not None:
             # Relative to the heaviest token, so an even blend is plain attention over the concatenation and
             # the null token's share does not grow with the number of prompts.
-            relative = token_weights / token_weights.amax(dim=1, keepdim=True).clamp_min(1e-6)
+            heaviest = token_weights.masked_fill(~token_mask, 0.0).amax(dim=1, keepdim=True)  # padding has no say
+            relative = token_weights / heaviest.clamp_min(1e-6)
             bias = bias + torch.log(relative.clamp_min(1e-6)).to(x.dtype)
         token_bias = torch.cat([torch.zeros(batch, 1, dtype=x.dtype, device=x.device), bias], dim=1)
         h = self.input(torch.cat([x, controls], dim=1))
