@@ -17,11 +17,13 @@ What works today:
   cascade reconstruct IN -o OUT                        round-trip audio through the shipped autoencoder
   cascade train autoencoder --dataset DIR --out RUN    train (or resume training) the autoencoder
   cascade doctor                                       check the system packages the instrument needs
+  cascade devices                                      list audio outputs and MIDI inputs
+  cascade play --headless [--midi PORT] [--record DIR] play live (JACK when a server runs); needs the model
+  cascade rerender TAKE.json --steps 32 -o OUT.flac    re-render a recorded take at more steps
 
-Not built yet (tracked as issues): the text-conditioned diffusion model (its samplers, U-Net and prompt
-encoder exist, untrained), so `cascade` cannot play music yet; the real-time engine thread and
-`cascade play` (the parameter store, presets, audio output, MIDI, effects and take writer exist and are
-tested, but nothing drives them yet); the desktop app.
+Not built yet (tracked as issues): the trained text-conditioned diffusion model (until it ships,
+`cascade play --debug-model` runs the real-time engine on random weights: it works, but plays noise);
+the desktop app.
 """
 
 

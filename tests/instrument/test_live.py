@@ -239,3 +239,23 @@ def test_pump_resamples_to_the_device_rate() -> None:
     body = out[sounding[0] + 4096:sounding[-1] - 4096, 0]
     peak_hz = np.argmax(np.abs(np.fft.rfft(body * np.hanning(len(body))))) * 48000 / len(body)
     assert abs(peak_hz - 1000.0) < 5.0
+
+
+def test_midi_clock_phase_sets_each_chunks_beat_offset(generator: Generator) -> None:
+    from instrument.midi import MidiClock
+
+    store = playing_store()
+    clock = MidiClock(store)
+    clock.handle([0xFA], 0.0)  # start: the next tick is beat 0
+    for tick in range(49):  # two beats at 120 BPM
+        clock.handle([0xF8], tick * 0.5 / 24)
+    assert clock.running and clock.position_ticks == 48 and store.get("tempo_bpm") == pytest.approx(120.0, abs=0.5)
+    live = session(generator, store, midi_clock=clock)
+    tempo = clock.tempo_bpm
+    latency_s = live.pump.latency_samples / RATE
+    # A chunk starting one second ahead of the playhead lands on beat 2 + (1 s + output latency) x 2 beats/s;
+    # its clock runs from its stream time, so the offset is that beat minus the stream time in beats.
+    offset = live._beat_offset(RATE)
+    assert offset == pytest.approx(2 + (1 + latency_s) * tempo / 60 - 1 * tempo / 60, abs=1e-6)
+    clock.handle([0xFC], 2.0)
+    assert live._beat_offset(RATE) is None, "a stopped clock leaves the engine's own clock alone"
