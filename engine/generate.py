@@ -307,10 +307,37 @@ class Generator:
         return torch.cat(parts, dim=-1)[:, :frames]
 
     @torch.no_grad()
-    def decode(self, latent: torch.Tensor) -> np.ndarray:
-        """(latent_channels, frames) normalised -> (2, frames * hop) float32, finite."""
+    def decode(self, latent: torch.Tensor, history: torch.Tensor | None = None, strict: bool = False) -> np.ndarray:
+        """(latent_channels, frames) normalised -> (2, frames * hop) float32, finite.
+
+        NaN/inf samples are zeroed, or with `strict` raise GenerationError (the live engine reports them).
+
+        history: normalised latent frames (latent_channels, h) that precede `latent` in the stream. The
+        decoder is causal, so with at least its receptive field of history the returned audio equals what
+        an uninterrupted decode of the whole stream gives for these frames (no seam at a chunk join).
+        """
+        skip = 0
+        if history is not None and history.shape[-1] > 0:
+            skip = history.shape[-1]
+            latent = torch.cat([history.to(latent.device), latent], dim=-1)
         audio = self.autoencoder.decode(self.autoencoder.denormalise(latent.to(self.device))[None])[0]
-        return np.nan_to_num(audio.float().cpu().numpy(), nan=0.0, posinf=0.0, neginf=0.0)
+        audio = audio[:, skip * self.hop_frames:].float().cpu().numpy()
+        if strict and not np.isfinite(audio).all():
+            raise GenerationError("the decoder produced NaN or inf")
+        return np.ascontiguousarray(np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0), dtype=np.float32)
+
+    @property
+    def decoder_receptive_frames(self) -> int:
+        """Latent frames of history the causal decoder needs for a seamless chunked decode."""
+        return int(self.autoencoder.decoder.receptive_field_frames)
+
+    def use_traced_network(self) -> None:
+        """Switch CPU inference to the TorchScript-frozen U-Net (engine.optimise; same outputs)."""
+        from engine.optimise import TracedNetwork
+
+        if not isinstance(self.network, TracedNetwork):
+            self.network = TracedNetwork(self.network)  # type: ignore[assignment]
+            self.denoiser.network = self.network  # type: ignore[assignment]
 
     @torch.no_grad()
     def encode(self, audio: np.ndarray) -> torch.Tensor:
@@ -384,7 +411,8 @@ class Generator:
         return SAMPLERS["euler"](denoiser, noise_latent[None].to(self.device), sigmas, extra_args=extra)[0]
 
 
-def debug_generator(seed: int = 0, prompt_encoder: PromptEncoder | None = None) -> Generator:
+def debug_generator(seed: int = 0, prompt_encoder: PromptEncoder | None = None,
+                    device: str | torch.device = "cpu") -> Generator:
     """A Generator on tiny random models (debug configs): for tests and smoke runs, not for music.
 
     The U-Net's zero-initialised output layers get small random weights so that every conditioning
@@ -392,12 +420,13 @@ def debug_generator(seed: int = 0, prompt_encoder: PromptEncoder | None = None) 
     from engine.codec.model import DEBUG_CONFIG
     from engine.diffusion.unet import MODEL_PRESETS, AdaGNResBlock
 
-    torch.manual_seed(seed)
-    autoencoder = MagnitudeAutoencoder(DEBUG_CONFIG)
-    network = UNet1D(replace(MODEL_PRESETS["debug"], latent_channels=DEBUG_CONFIG.latent_channels))
-    with torch.no_grad():
-        network.output.weight.normal_(0, 0.05)
-        for module in network.modules():
-            if isinstance(module, AdaGNResBlock):
-                module.conv2.weight.normal_(0, 0.05)
-    return Generator(autoencoder, network, prompt_encoder or PromptEncoder(), model_id=f"debug-{seed}")
+    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG as it was
+        torch.manual_seed(seed)
+        autoencoder = MagnitudeAutoencoder(DEBUG_CONFIG)
+        network = UNet1D(replace(MODEL_PRESETS["debug"], latent_channels=DEBUG_CONFIG.latent_channels))
+        with torch.no_grad():
+            network.output.weight.normal_(0, 0.05)
+            for module in network.modules():
+                if isinstance(module, AdaGNResBlock):
+                    module.conv2.weight.normal_(0, 0.05)
+    return Generator(autoencoder, network, prompt_encoder or PromptEncoder(), device=device, model_id=f"debug-{seed}")

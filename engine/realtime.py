@@ -311,7 +311,7 @@ class ChunkStitcher:
         self.generator = generator
         self.geometry = geometry.validate(generator.frame_multiple)
         self.hop = generator.hop_frames
-        self.decoder_history_frames = int(getattr(generator.autoencoder.decoder, "receptive_field_frames", 32)) + 2
+        self.decoder_history_frames = generator.decoder_receptive_frames + 2
         self.max_history_frames = max(max_history_frames, 4 * geometry.window_frames + self.decoder_history_frames)
         self.history: torch.Tensor | None = None
         self.history_start = 0
@@ -391,15 +391,7 @@ class ChunkStitcher:
     @torch.no_grad()
     def _decode(self, latent: torch.Tensor, prefix: torch.Tensor | None) -> np.ndarray:
         """Normalised latent (C, n) with optional true history (C, p) before it -> audio (2, n * hop)."""
-        autoencoder = self.generator.autoencoder
-        device = self.generator.device
-        frames = latent if prefix is None or prefix.shape[-1] == 0 else torch.cat([prefix, latent], dim=-1)
-        skip = frames.shape[-1] - latent.shape[-1]
-        audio = autoencoder.decode(autoencoder.denormalise(frames.to(device))[None])[0]
-        audio = audio[:, skip * self.hop:].float().cpu().numpy()
-        if not np.isfinite(audio).all():
-            raise GenerationError("the decoder produced NaN or inf")
-        return np.ascontiguousarray(audio, dtype=np.float32)
+        return self.generator.decode(latent, prefix, strict=True)
 
 
 def _with_steps(request: GenerationRequest, steps: int) -> GenerationRequest:

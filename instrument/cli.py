@@ -224,8 +224,7 @@ def _load_play_generator(args: argparse.Namespace):  # noqa: ANN202 - engine.gen
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.debug_model:
-        tiny = debug_generator(0)
-        return Generator(tiny.autoencoder, tiny.network, tiny.prompt_encoder, device, tiny.model_id)
+        return debug_generator(0, device=device)
     weights = Path(args.weights) if args.weights else DEFAULT_DIFFUSION_WEIGHTS
     if not weights.exists():
         raise FileNotFoundError(f"no diffusion model at {weights}: the trained model has not shipped yet. "

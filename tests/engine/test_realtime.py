@@ -3,6 +3,7 @@ queue's splices, chunk continuation, adaptive steps, rollbacks, generation error
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -307,7 +308,7 @@ def test_adaptive_steps_keep_the_buffer_from_running_dry(generator: Generator) -
     engine.start()
     try:
         with Consumer(queue) as consumer:
-            time.sleep(4.0)
+            assert wait_for(lambda: engine.status().chunks >= 3, timeout_s=30.0)
             status = engine.status()
     finally:
         engine.stop()
