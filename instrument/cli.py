@@ -12,18 +12,23 @@ from pathlib import Path
 STATUS_TEXT = """Cascade {version}: a real-time music instrument driven by a cascaded latent diffusion model.
 
 What works today:
+  cascade play --headless [--preset NAME] [--midi PORT] [--record DIR]
+                                                       play live (JACK when a server runs), MIDI knobs steer it
+  cascade render "PROMPT" [PROMPT2 ...] --seconds 30 -o OUT.flac
+                                                       render offline (prompt blends, --tempo, --key, --scale,
+                                                       --loudness, --brightness, --cfg, --input for audio-to-audio)
+  cascade rerender TAKE.json --steps 32 -o OUT.flac    re-render a recorded take at more steps
+  cascade devices                                      list audio outputs and MIDI inputs
+  cascade reconstruct IN -o OUT                        round-trip audio through the shipped autoencoder
   cascade dataset build --hours H --out DIR --seed S   build the training set (MIDI -> FluidSynth -> FLAC)
   cascade dataset check DIR                            check it against an independent estimator (essentia)
-  cascade reconstruct IN -o OUT                        round-trip audio through the shipped autoencoder
   cascade train autoencoder --dataset DIR --out RUN    train (or resume training) the autoencoder
+  cascade train diffusion --cache FILE --out RUN       train (or resume training) the diffusion model
   cascade doctor                                       check the system packages the instrument needs
-  cascade devices                                      list audio outputs and MIDI inputs
-  cascade play --headless [--midi PORT] [--record DIR] play live (JACK when a server runs); needs the model
-  cascade rerender TAKE.json --steps 32 -o OUT.flac    re-render a recorded take at more steps
 
-Not built yet (tracked as issues): the trained text-conditioned diffusion model (until it ships,
-`cascade play --debug-model` runs the real-time engine on random weights: it works, but plays noise);
-the desktop app.
+Not built yet (tracked as issues): the desktop app (today `cascade` with no arguments prints this screen).
+The shipped diffusion model was trained for a few hours on a 2-core CPU: it follows tempo, loudness and
+brightness, and its sound is rough; see docs/diffusion.md for what it does and does not do yet.
 """
 
 

@@ -14,7 +14,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_no_arguments_prints_an_honest_status() -> None:
     result = run()
     assert result.returncode == 0
-    assert "cascade dataset build" in result.stdout and "Not built yet" in result.stdout
+    assert "cascade render" in result.stdout and "Not built yet" in result.stdout
 
 
 def test_doctor_finds_the_system_packages() -> None:
