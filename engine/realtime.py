@@ -28,6 +28,12 @@ Each chunk is decoded with R frames of true latent history before the splice poi
 decoder's receptive field), so the decoded audio is what an uninterrupted decode of the stream gives.
 
 Everything is fed one request per chunk; parameter changes take effect at the next chunk.
+
+Under an external clock (a `BarGrid`: a MIDI clock's beats on the stream's sample axis) the engine plans
+each chunk's join so that a crossfade *ends* on a bar line whenever one is within the chunk's reach (and
+splits the way to the next bar line evenly otherwise), so every downbeat is played by one chunk, never by a
+blend; and it holds "quantised" changes (prompt morphs) back until the next bar line, where they land as a
+join: the chunks before it keep the old prompts, the chunk from the bar line on has the new ones.
 """
 
 from __future__ import annotations
@@ -107,6 +113,69 @@ def fade_in(audio: np.ndarray, samples: int) -> None:
     n = min(samples, audio.shape[-1])
     if n > 0:
         audio[..., :n] *= (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class BarGrid:
+    """External musical time on the stream's sample axis: beat(s) = beat_at_zero + s * beats_per_sample, with
+    a bar line every `beats_per_bar` beats from beat 0 (a MIDI clock's song position 0)."""
+
+    beat_at_zero: float  # beats (quarter notes) at stream sample 0
+    beats_per_sample: float  # tempo / 60 / sample rate
+    beats_per_bar: int = 4
+
+    def beat_at(self, sample: float) -> float:
+        return self.beat_at_zero + sample * self.beats_per_sample
+
+    def sample_at(self, beat: float) -> float:
+        return (beat - self.beat_at_zero) / self.beats_per_sample
+
+    def bar_samples(self, from_sample: float, to_sample: float) -> list[float]:
+        """Bar lines in [from_sample, to_sample] (fractional samples)."""
+        if self.beats_per_sample <= 0 or to_sample < from_sample:
+            return []
+        bar = math.ceil(self.beat_at(from_sample) / self.beats_per_bar - 1e-9)
+        samples = []
+        while (sample := self.sample_at(bar * self.beats_per_bar)) <= to_sample:
+            if sample >= from_sample:
+                samples.append(sample)
+            bar += 1
+        return samples
+
+    def next_bar_sample(self, at_or_after: float) -> float:
+        """The first bar line at or after `at_or_after` (fractional samples)."""
+        bar = math.ceil(self.beat_at(at_or_after) / self.beats_per_bar - 1e-9)
+        return self.sample_at(bar * self.beats_per_bar)
+
+
+def plan_join_sample(content_start: int, reach_end: int, grid: BarGrid, *, min_new_samples: int,
+                     target: int | None = None, bar_slack_samples: int = 0) -> int | None:
+    """Where the next join's crossfade should end (a stream sample), for a chunk whose own audio runs
+    (uncrossfaded) from `content_start` and may run up to `reach_end` (its window's end); None: the normal
+    join at the window's end.
+
+    `target` (a pending quantised morph's bar line) wins when within reach, however close (a short chunk
+    rather than a late morph), and so does any bar line within reach (the farthest, when several are);
+    otherwise the way to the next bar line (or target) is split into the fewest chunks that can cover it,
+    evenly, and this chunk takes the first share, so that a later join can land on it. Such split joins
+    closer than `min_new_samples` to the chunk's start are not planned (a chunk adds at least that). A bar
+    line within `bar_slack_samples` of the chunk's start counts as met by it (no chunk of a few samples).
+    """
+    max_new = reach_end - content_start
+    if max_new <= 0:
+        return None
+    if target is not None and content_start < target <= reach_end:
+        return int(target)
+    bars = [round(b) for b in grid.bar_samples(content_start + 0.5, reach_end + 0.5)]
+    bars = [b for b in bars if content_start + bar_slack_samples < b <= reach_end]
+    if bars:
+        return max(bars)
+    goal = round(grid.next_bar_sample(max(reach_end, content_start + bar_slack_samples) + 0.5))
+    if target is not None and target > reach_end:
+        goal = min(goal, int(target))
+    distance = goal - content_start
+    join = content_start + round(distance / math.ceil(distance / max_new))
+    return join if content_start + min_new_samples <= join < reach_end else None
 
 
 def choose_steps(requested: int, budget_s: float, seconds_per_step: float | None, overhead_s: float,
@@ -317,11 +386,41 @@ class ChunkStitcher:
         self.history_start = 0
         self.end_frame = 0
         self.chunk_index = 0
+        # Where the next chunk of the normal flow splices (its crossfade start), when planned earlier than the
+        # window's end (a bar-line join): a frame, and 0..hop-1 samples into it where the crossfade starts so
+        # that it ends exactly on the bar line; None: end_frame - K. Cleared by commit and reset.
+        self.planned_splice_frame: int | None = None
+        self.planned_offset_samples = 0
+
+    @property
+    def next_splice_frame(self) -> int:
+        """The normal flow's next splice: the planned one, or the window end minus the crossfade."""
+        if self.planned_splice_frame is not None:
+            return self.planned_splice_frame
+        return self.end_frame - self.geometry.crossfade_frames
 
     @property
     def firm_end_frame(self) -> int:
-        """End of the audio no future chunk of the normal flow will crossfade over."""
-        return self.end_frame - (self.geometry.crossfade_frames if self.history is not None else 0)
+        """End of the audio no future chunk of the normal flow will crossfade over (frame resolution)."""
+        return self.next_splice_frame if self.history is not None else self.end_frame
+
+    @property
+    def firm_end_sample(self) -> int:
+        """firm_end_frame in samples, with the planned join's offset."""
+        planned = self.history is not None and self.planned_splice_frame is not None
+        return self.firm_end_frame * self.hop + (self.planned_offset_samples if planned else 0)
+
+    def plan_join(self, crossfade_end_sample: int | None) -> None:
+        """The normal flow's next join: its crossfade ends at `crossfade_end_sample` (None: the window end)."""
+        self.planned_splice_frame, self.planned_offset_samples = None, 0
+        if crossfade_end_sample is None or self.history is None:
+            return
+        k = self.geometry.crossfade_frames
+        splice_sample = crossfade_end_sample - k * self.hop
+        frame, offset = divmod(splice_sample, self.hop)
+        earliest = self.earliest_splice_frame()
+        if earliest is not None and earliest <= frame < self.end_frame - k:
+            self.planned_splice_frame, self.planned_offset_samples = int(frame), int(offset)
 
     def earliest_splice_frame(self) -> int | None:
         """The earliest frame a rollback may splice at (it needs C - K pinned frames of history)."""
@@ -334,6 +433,7 @@ class ChunkStitcher:
         self.history = None
         self.history_start = at_frame
         self.end_frame = at_frame
+        self.planned_splice_frame, self.planned_offset_samples = None, 0
 
     @torch.no_grad()
     def generate(self, request: GenerationRequest, splice_frame: int | None = None,
@@ -355,7 +455,7 @@ class ChunkStitcher:
             decoded = time.perf_counter()
             return ChunkAudio(start * self.hop, audio, 0, result.latent, start, start, self.chunk_index,
                               request.steps, generated - started, decoded - generated)
-        f = self.end_frame - g.crossfade_frames if splice_frame is None else int(splice_frame)
+        f = self.next_splice_frame if splice_frame is None else int(splice_frame)
         earliest = self.earliest_splice_frame()
         if earliest is None or not earliest <= f <= self.end_frame - g.crossfade_frames:
             raise ValueError(f"splice frame {f} outside [{earliest}, {self.end_frame - g.crossfade_frames}]")
@@ -382,6 +482,7 @@ class ChunkStitcher:
             keep = self.history[:, :chunk.crossfade_frame - self.history_start]
             self.history = torch.cat([keep, latent[:, g.pin_frames:]], dim=-1)
         self.end_frame = chunk.window_start_frame + g.window_frames
+        self.planned_splice_frame, self.planned_offset_samples = None, 0
         excess = self.history.shape[-1] - self.max_history_frames
         if excess > 0:
             self.history = self.history[:, excess:]
@@ -474,6 +575,8 @@ class ChunkRecord:
     gap_samples: int = 0
     error: str | None = None
     request: dict[str, Any] | None = None
+    morph: bool = False  # this chunk landed a quantised (bar-line) prompt morph
+    splice_offset: int = 0  # samples after the crossfade frame where the crossfade started (a bar-line join)
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -497,6 +600,8 @@ class EngineStatus:
     last_error: str | None = None
     last_error_time_s: float | None = None
     applied_version: int = -1
+    morphs: int = 0  # quantised prompt morphs landed on a bar line
+    pending_morph_sample: int | None = None  # the bar line (stream sample) a held prompt morph will land on
 
 
 class EngineThread:
@@ -509,12 +614,23 @@ class EngineThread:
     parameter names); `is_generation_change(name)` says which changes need new audio (effects do not).
     `beat_offset_for(start_sample)` (optional) returns GenerationRequest.beat_offset for a chunk starting
     at that stream sample (a MIDI clock's phase).
+
+    `bar_grid_for()` (optional) returns the external clock's BarGrid, or None while there is none. With a
+    grid, the chunk's beat offset follows it (unless beat_offset_for is given), joins are planned onto its
+    bar lines (`plan_join_sample`; exactly: a crossfade may start inside a frame), and changes for which
+    `is_quantised_change(name)` holds are held back until the next bar line that can still be reached:
+    chunks before it are generated from `hold_quantised(current snapshot, held snapshot)` (the held one's
+    prompts, everything else current, so other knobs keep their latency), and the chunk whose crossfade
+    ends on that bar line takes them all.
     """
 
     def __init__(self, generator: Generator, store: ParameterSource, queue: DryAudioQueue,
                  request_for: Callable[[Any], GenerationRequest], *, config: EngineConfig = EngineConfig(),
                  is_generation_change: Callable[[str], bool] = lambda name: True,
                  beat_offset_for: Callable[[int], float | None] | None = None,
+                 bar_grid_for: Callable[[], BarGrid | None] | None = None,
+                 is_quantised_change: Callable[[str], bool] = lambda name: False,
+                 hold_quantised: Callable[[Any, Any], Any] | None = None,
                  on_record: Callable[[ChunkRecord], None] | None = None,
                  extra_latency_samples: Callable[[], int] = lambda: 0) -> None:
         self.generator = generator
@@ -524,6 +640,9 @@ class EngineThread:
         self.config = config
         self.is_generation_change = is_generation_change
         self.beat_offset_for = beat_offset_for
+        self.bar_grid_for = bar_grid_for
+        self.is_quantised_change = is_quantised_change
+        self.hold_quantised = hold_quantised
         self.on_record = on_record
         self.extra_latency_samples = extra_latency_samples
         self.stitcher = ChunkStitcher(generator, config.geometry)
@@ -546,6 +665,10 @@ class EngineThread:
         self._error_backoff_s = config.error_backoff_s
         self._retry_at_s = 0.0
         self._rollback_checked_version = -1
+        self._on_air_snapshot: Any = None  # the effective snapshot of the latest chunk
+        self._held_snapshot: Any = None  # its prompts play until the pending morph's bar line (None: no morph)
+        self._morph_sample: int | None = None  # the bar line (stream sample) where the pending morph's crossfade ends
+        self._morph_seen_version = -1  # the newest quantised change already scheduled
 
     # --- control ----------------------------------------------------------------------------------------
 
@@ -587,7 +710,7 @@ class EngineThread:
 
     @property
     def firm_end_sample(self) -> int:
-        return self.stitcher.firm_end_frame * self.hop
+        return self.stitcher.firm_end_sample
 
     def _on_change(self, name: str, value: object, source: str) -> None:
         # Called on whichever thread changed the store: only wake the engine (no work here).
@@ -621,27 +744,54 @@ class EngineThread:
                 self._wake.wait(self.config.idle_wait_s)
                 self._wake.clear()
 
+    def _grid(self) -> BarGrid | None:
+        if self.bar_grid_for is None:
+            return None
+        try:
+            return self.bar_grid_for()
+        except Exception:  # noqa: BLE001 - a broken clock must not stop the stream: play unquantised
+            logger.exception("bar grid failed")
+            return None
+
     def _step(self) -> bool:
         """Generate one chunk (or queue silence while failing) if one is due; returns whether it worked."""
         if self._applied_version < 0:  # the first chunk: full steps, nothing plays yet
             self._generate(None, self.queue.read_position, self.firm_end_sample, rollback=False)
             return True
+        grid = self._grid()
+        quantise = grid is not None and self.hold_quantised is not None
         version = self.store.version
         changed = False
+        if self._held_snapshot is not None and not quantise:
+            # The clock stopped (or lost its tempo) with a morph pending: it takes effect now, like any change.
+            self._clear_morph()
+            changed = True
+            self._rollback_checked_version = -1
         if version != self._applied_version:
             changes = [c for c in self.store.changes_since(self._applied_version) if self.is_generation_change(c.name)]
             if changes:
-                changed = True
                 settle_s = self.config.change_debounce_s - (time.monotonic() - changes[-1].time_monotonic_s)
                 if settle_s > 0:
                     time.sleep(settle_s)  # the snapshot below then holds the whole gesture
-                first_s = min(c.time_monotonic_s for c in changes)
-                self._pending_change_s = first_s if self._pending_change_s is None else min(self._pending_change_s,
-                                                                                            first_s)
+                deferred = [c for c in changes if quantise and self.is_quantised_change(c.name)]
+                immediate = [c for c in changes if not (quantise and self.is_quantised_change(c.name))]
+                if immediate:
+                    changed = True
+                    first_s = min(c.time_monotonic_s for c in immediate)
+                    self._pending_change_s = (first_s if self._pending_change_s is None
+                                              else min(self._pending_change_s, first_s))
+                fresh_morph = [c for c in deferred if c.version > self._morph_seen_version]
+                if fresh_morph:
+                    self._morph_seen_version = max(c.version for c in fresh_morph)
+                    if self._held_snapshot is None:
+                        self._held_snapshot = self._on_air_snapshot
+                    self._morph_sample = None  # scheduled below: the next bar line that can be reached
             else:
                 self._applied_version = version  # effects/output only: nothing to regenerate
         read = self.queue.read_position
         firm_end = self.firm_end_sample
+        if self._held_snapshot is not None and grid is not None and self._schedule_morph(grid, read, firm_end):
+            return True
         due = firm_end - read < self.config.lead_chunks * self.chunk_samples
         if time.monotonic() < self._retry_at_s and not changed:
             if due:  # failing: keep the stream going with silence rather than let the pump run dry
@@ -656,6 +806,44 @@ class EngineThread:
         if due:
             self._generate(None, read, firm_end, rollback=False)
             return True
+        return False
+
+    def _clear_morph(self) -> None:
+        self._held_snapshot = None
+        self._morph_sample = None
+        with self._status_lock:
+            self._status.pending_morph_sample = None
+
+    def _schedule_morph(self, grid: BarGrid, read: int, firm_end: int) -> bool:
+        """Pick the bar line a held morph lands on (the first whose crossfade can still start a guard ahead of
+        the playhead); if that bar line lies in audio already firmly queued, regenerate from it now (returns
+        True). Otherwise the normal flow plans a join onto it (plan_join_sample's target)."""
+        crossfade = self.config.geometry.crossfade_frames * self.hop
+        if self._morph_sample is not None and self._morph_sample - crossfade < read:
+            logger.info("a held morph missed its bar line: moved to the next")
+            self._morph_sample = None
+        if self._morph_sample is None:
+            try:
+                requested = int(self.request_for(self.store.snapshot()).steps)
+            except Exception:  # noqa: BLE001 - a bad request fails (and is reported) when generated
+                requested = 1
+            estimate = self.estimated_chunk_seconds(requested)
+            compute_s = estimate if estimate is not None else self.chunk_samples / self.sample_rate
+            guard = int((self.config.guard_factor * compute_s + self.config.guard_extra_s) * self.sample_rate)
+            earliest = read + guard
+            if self.stitcher.history is not None:
+                earliest = max(earliest, (self.stitcher.earliest_splice_frame() or 0) * self.hop)
+            self._morph_sample = round(grid.next_bar_sample(earliest + crossfade))
+            with self._status_lock:
+                self._status.pending_morph_sample = self._morph_sample
+        splice_sample = self._morph_sample - crossfade
+        if self.stitcher.history is not None and splice_sample < firm_end:
+            frame, offset = divmod(splice_sample, self.hop)
+            earliest_splice = self.stitcher.earliest_splice_frame()
+            if earliest_splice is not None and earliest_splice <= frame <= self.stitcher.end_frame - \
+                    self.config.geometry.crossfade_frames:
+                self._generate(int(frame), read, firm_end, rollback=True, offset_samples=int(offset))
+                return True
         return False
 
     def _try_rollback(self, read: int, firm_end: int) -> bool:
@@ -685,21 +873,41 @@ class EngineThread:
         return True
 
     def _generate(self, splice_frame: int | None, read: int, firm_end: int, *, rollback: bool,
-                  snapshot: Any = None, steps: int | None = None) -> None:
+                  snapshot: Any = None, steps: int | None = None, offset_samples: int = 0) -> None:
+        """One chunk spliced at `splice_frame` (+ `offset_samples` into it: where the crossfade starts), or
+        at the normal flow's next (planned) join when None."""
         snapshot = snapshot if snapshot is not None else self.store.snapshot()
         pending_change_s = self._pending_change_s
         self._pending_change_s = None
         fresh = self.stitcher.history is None
+        k = self.config.geometry.crossfade_frames
+        if fresh:
+            splice, offset_samples = self.stitcher.end_frame, 0
+        elif splice_frame is None:
+            splice, offset_samples = self.stitcher.next_splice_frame, self.stitcher.planned_offset_samples
+        else:
+            splice = splice_frame
+        # This chunk's own (uncrossfaded) audio starts here:
+        crossfade_end = splice * self.hop + offset_samples + (0 if fresh else k * self.hop)
+        effective = snapshot
+        lands_morph = False
+        if self._held_snapshot is not None and self.hold_quantised is not None:
+            if self._morph_sample is not None and crossfade_end >= self._morph_sample:
+                lands_morph = True  # the bar line (or, missed, later): the held changes take effect here
+            else:
+                effective = self.hold_quantised(snapshot, self._held_snapshot)
+        grid = self._grid()
         try:
-            request = self.request_for(snapshot)
+            request = self.request_for(effective)
             requested_steps = request.steps
-            start_frame = (self.stitcher.end_frame if fresh else
-                           (splice_frame if splice_frame is not None else self.stitcher.end_frame
-                            - self.config.geometry.crossfade_frames) - self.config.geometry.pin_frames)
+            start_frame = splice if fresh else splice - self.config.geometry.pin_frames
+            offset = None
             if self.beat_offset_for is not None:
                 offset = self.beat_offset_for(start_frame * self.hop)
-                if offset is not None:
-                    request = replace(request, beat_offset=float(offset))
+            elif grid is not None:
+                offset = grid.beat_at(0)  # the model's clock runs from stream time: the beat at sample 0
+            if offset is not None:
+                request = replace(request, beat_offset=float(offset))
             if steps is None:
                 if fresh and self._applied_version < 0:
                     steps = requested_steps  # the first chunk: nothing plays yet, no deadline
@@ -714,13 +922,22 @@ class EngineThread:
             self._applied_version = snapshot.version
             self._handle_generation_error(error)
             return
-        result = self.queue.splice(chunk.start_sample, chunk.audio, chunk.crossfade_samples,
-                                   marker_time_s=pending_change_s)
+        result = self.queue.splice(chunk.start_sample + offset_samples, chunk.audio[:, offset_samples:],
+                                   chunk.crossfade_samples, marker_time_s=pending_change_s)
         self.stitcher.commit(chunk)
+        if lands_morph:
+            self._clear_morph()
+        self._on_air_snapshot = effective
+        if grid is not None:
+            target = self._morph_sample if self._held_snapshot is not None else None
+            self.stitcher.plan_join(plan_join_sample(crossfade_end, self.stitcher.end_frame * self.hop, grid,
+                                                     min_new_samples=k * self.hop, target=target,
+                                                     bar_slack_samples=self.hop // 2))
         compute_s = chunk.generate_seconds + chunk.decode_seconds
         self._seconds_per_step.append(chunk.generate_seconds / max(1, chunk.steps))
         self._overhead_s.append(chunk.decode_seconds)
-        self._timing.append((compute_s, self.chunk_samples / self.sample_rate))
+        added_samples = self.stitcher.firm_end_sample - (chunk.start_sample + offset_samples)
+        self._timing.append((compute_s, max(self.hop, added_samples) / self.sample_rate))
         self._error_backoff_s = self.config.error_backoff_s
         self._retry_at_s = 0.0
         if result is None or result.position >= chunk.start_sample + chunk.audio.shape[-1]:
@@ -729,7 +946,8 @@ class EngineThread:
         record = ChunkRecord("chunk", chunk.chunk_index, result.position if result else chunk.start_sample,
                              chunk.start_sample, result.read_position if result else self.queue.read_position,
                              chunk.window_start_frame, chunk.crossfade_frame, fresh, chunk.steps, requested_steps,
-                             snapshot.version, rollback, request=request_to_json(request))
+                             snapshot.version, rollback, request=request_to_json(request), morph=lands_morph,
+                             splice_offset=offset_samples)
         self._add_record(record)
         self._applied_version = snapshot.version
         compute_total = sum(c for c, _ in self._timing)
@@ -744,6 +962,7 @@ class EngineThread:
             s.steps_used = chunk.steps
             s.steps_requested = requested_steps
             s.applied_version = snapshot.version
+            s.morphs += int(lands_morph)
 
     def _handle_generation_error(self, error: BaseException) -> None:
         """Audio continues: the provisional tail fades out, silence follows; the error is reported."""
@@ -838,7 +1057,8 @@ def render_chunk_log(generator: Generator, records: Sequence[dict[str, Any]], ge
                 chunk = stitcher.generate(request, None, chunk_steps)
             else:
                 chunk = stitcher.generate(request, int(record["crossfade_frame"]), chunk_steps)
-            queue.splice(chunk.start_sample, chunk.audio, chunk.crossfade_samples)
+            offset = int(record.get("splice_offset", 0))
+            queue.splice(chunk.start_sample + offset, chunk.audio[:, offset:], chunk.crossfade_samples)
             stitcher.commit(chunk)
         if progress:
             progress(number + 1, len(records))

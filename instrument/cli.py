@@ -301,8 +301,11 @@ def _cmd_play(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     stop = threading.Event()
+    reopen = threading.Event()  # SIGUSR1: reopen the audio output (after a lost JACK server, say)
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, lambda *_: reopen.set())
     session.start()
     take = None
     if args.record:
@@ -310,10 +313,18 @@ def _cmd_play(args: argparse.Namespace) -> int:
     print(f"playing on {session.output_name}; model {generator.model_id} on {generator.device}"
           + (f"; recording {take.audio_path}" if take else ""), file=sys.stderr)
     deadline_s = None if args.seconds is None else time.monotonic() + args.seconds
+    next_status_s = time.monotonic() + args.status_every
     try:
         while not stop.is_set() and (deadline_s is None or time.monotonic() < deadline_s):
-            stop.wait(min(args.status_every, max(0.01, (deadline_s or 1e18) - time.monotonic())))
-            if not args.quiet and not stop.is_set():
+            stop.wait(min(0.25, next_status_s - time.monotonic(),
+                          max(0.01, (deadline_s or 1e18) - time.monotonic())))
+            if reopen.is_set() and not stop.is_set():
+                reopen.clear()
+                reopened = session.restart_output()
+                print(f"output: {session.output_name}" if reopened else
+                      f"output: cannot reopen ({session.output_error}); still on the software clock", file=sys.stderr)
+            if not args.quiet and not stop.is_set() and time.monotonic() >= next_status_s:
+                next_status_s = time.monotonic() + args.status_every
                 print(session.status().line(), file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -465,7 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--no-progress", action="store_true")
     render.set_defaults(func=_cmd_render)
 
-    play = commands.add_parser("play", help="play the instrument (headless): engine, effects, output, MIDI, takes")
+    play = commands.add_parser("play", help="play the instrument (headless): engine, effects, output, MIDI, takes",
+                               epilog="If the audio output is lost (a JACK server stops), playing and recording go "
+                               "on to a software clock; `kill -USR1 PID` reopens the output.")
     play.add_argument("--headless", action="store_true", help="no window (the desktop app is not built yet)")
     play.add_argument("--preset", default="default", help="factory/user preset name or a .json file")
     play.add_argument("--midi", nargs="?", const="", default=None,

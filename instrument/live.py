@@ -1,5 +1,6 @@
 """The live instrument: parameter store -> engine thread -> dry queue -> output pump (effects) -> ring buffer
--> PortAudio (or a software clock when there is no audio device), with takes recorded and re-rendered.
+-> PortAudio in an output process (or a software clock when there is no audio device, or while a lost one is
+away), with takes recorded and re-rendered, and a MIDI clock's bar lines steering joins and prompt morphs.
 
 Where the effects run, and why: the engine thread works 1-2 chunks (1-3 s) ahead of the playhead, so
 effects applied there would answer a knob seconds late. The `OutputPump` thread reads the engine's dry
@@ -20,23 +21,26 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from engine.generate import GenerationRequest, Generator
-from engine.realtime import (ChunkRecord, DryAudioQueue, EngineConfig, EngineStatus, EngineThread, StreamGeometry,
-                             render_chunk_log)
+from engine.realtime import (BarGrid, ChunkRecord, DryAudioQueue, EngineConfig, EngineStatus, EngineThread,
+                             StreamGeometry, render_chunk_log)
 from instrument.effects import EffectsChain
 from instrument.output import CEILING, AudioOutput, OutputDevice, choose_output_device
-from instrument.parameters import (DELAY_BEATS, KEY_TONICS, N_PROMPT_SLOTS, SAMPLERS, SCALES, ParameterSnapshot,
-                                   ParameterStore, prompt_text_name)
+from instrument.output_process import OutputProcess, SharedOutputMemory
+from instrument.parameters import (DELAY_BEATS, KEY_TONICS, N_PROMPT_SLOTS, PARAMETER_SPECS, SAMPLERS, SCALES,
+                                   ParameterSnapshot, ParameterStore, prompt_text_name)
 from instrument.ringbuffer import AudioRingBuffer
 from instrument.takes import AutomationEvent, TakeStatus, TakeWriter
 
@@ -161,6 +165,8 @@ class PumpConfig:
 class PumpStatus:
     dry_underruns: int = 0  # blocks the engine had not delivered in time (silence played, stream paused)
     dry_underrun_frames: int = 0
+    silent_frames: int = 0  # all frames written to the ring without stream audio (before the first sound too):
+    #                         ring frame = stream sample + silent_frames, while nothing is resampled
     blocks: int = 0
     first_sound_time_s: float | None = None  # time.monotonic() when the first engine sample was played
     control_latencies_s: list[float] = field(default_factory=list)  # generation change -> its first sample played
@@ -190,10 +196,11 @@ class OutputPump:
         if set_gain_db is not None:
             set_gain_db(snapshot["master_gain_db"])
         self._resampler: Any = None
-        if output_rate != SAMPLE_RATE:
-            from pedalboard.io import StreamResampler
-
-            self._resampler = StreamResampler(SAMPLE_RATE, output_rate, 2)
+        self._pending_output_rate: int | None = None
+        self._set_resampler(output_rate)
+        # (ring frame, stream sample) at the start of the latest block that was all stream audio: how the
+        # stream's timeline maps onto the ring's (one tuple store; read whole by the engine thread).
+        self.stream_anchor: tuple[int, int] | None = None
         self.status = PumpStatus()
         self._status_lock = threading.Lock()
         self._pending: deque[tuple[int, float, str]] = deque()  # (ring frame index, change time, kind)
@@ -207,7 +214,20 @@ class OutputPump:
         self._take_request: tuple[TakeWriter, Callable[[int], None]] | None = None
         self._take_lock = threading.Lock()
 
+    def _set_resampler(self, output_rate: int) -> None:
+        self.output_rate = output_rate
+        self._resampler = None
+        if output_rate != SAMPLE_RATE:
+            from pedalboard.io import StreamResampler
+
+            self._resampler = StreamResampler(SAMPLE_RATE, output_rate, 2)
+
     # --- control ---------------------------------------------------------------------------------------------
+
+    def set_output_rate(self, output_rate: int) -> None:
+        """A new output device at another rate: resample to it from the next block on (pump thread)."""
+        if int(output_rate) != self.output_rate:
+            self._pending_output_rate = int(output_rate)
 
     def start(self) -> None:
         if self._thread is None:
@@ -288,6 +308,10 @@ class OutputPump:
                 self._take_frames = 0
                 on_attached(self.queue.read_position)
                 self._take = take
+        if self._pending_output_rate is not None:
+            rate, self._pending_output_rate = self._pending_output_rate, None
+            self._set_resampler(rate)
+            self.stream_anchor = None
         ring_index = self.ring.frames_written
         self._apply_changes(ring_index)
         block_seconds = self.config.block_frames / SAMPLE_RATE
@@ -298,9 +322,12 @@ class OutputPump:
         if got > 0 and not self._seen_audio:
             self._seen_audio = True
             self._first_sound_index = ring_index + int(np.argmax(np.any(dry[:, :got] != 0, axis=0)))
-        if got < dry.shape[-1]:
-            if self._seen_audio and self.stream_started():  # silence before the first chunk is no underrun
-                with self._status_lock:
+        if got == dry.shape[-1]:
+            self.stream_anchor = (ring_index, stream_sample)
+        else:
+            with self._status_lock:
+                self.status.silent_frames += dry.shape[-1] - got
+                if self._seen_audio and self.stream_started():  # silence before the first chunk is no underrun
                     self.status.dry_underruns += 1
                     self.status.dry_underrun_frames += dry.shape[-1] - got
             if self._take is not None:  # the take's timeline got silence the stream did not have
@@ -352,7 +379,8 @@ def _append_bounded(values: list, value: object, limit: int = 4096) -> None:
 
 class PacedSink:
     """Consumes the ring buffer at the real-time rate without a sound card ("no audio device": the
-    performance still runs in real time, MIDI still steers it, takes still record)."""
+    performance still runs in real time, MIDI still steers it, takes still record). Also what the session
+    falls back to while a lost output is away, so the engine and a take keep their timeline."""
 
     def __init__(self, ring: AudioRingBuffer, sample_rate: int = SAMPLE_RATE, block_frames: int = 512) -> None:
         self.ring = ring
@@ -362,6 +390,9 @@ class PacedSink:
         self.callbacks = 0
         self.peak = 0.0
         self.stream_lost = False
+        self.started_s: float | None = None  # time.monotonic() at start
+        # (time.monotonic() seconds, ring frame) heard then: this clock's ideal timeline (see AudioOutput)
+        self.play_anchor: tuple[float, int] | None = None
         self._out = np.zeros((block_frames, ring.channels), dtype=np.float32)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -371,6 +402,8 @@ class PacedSink:
 
     def start(self) -> None:
         self._stop.clear()
+        self.started_s = time.monotonic()
+        self.play_anchor = (self.started_s, self.ring.frames_read)
         self._thread = threading.Thread(target=self._run, name="cascade-paced-sink", daemon=True)
         self._thread.start()
 
@@ -385,7 +418,7 @@ class PacedSink:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
-        start_s = time.monotonic()
+        start_s = self.started_s if self.started_s is not None else time.monotonic()
         consumed = 0
         while not self._stop.is_set():
             due = int((time.monotonic() - start_s) * self.sample_rate)
@@ -405,7 +438,7 @@ class PacedSink:
 @dataclass
 class SessionStatus:
     engine: EngineStatus
-    output: str  # device name, or "no audio device (software clock)"
+    output: str  # device name, or "no audio device (software clock)", or "software clock (output lost: ...)"
     output_underruns: int
     dry_underruns: int
     nonfinite_blocks: int
@@ -413,31 +446,61 @@ class SessionStatus:
     control_latency_seconds: float | None  # the latest generation change -> heard
     effect_latency_seconds: float | None
     start_to_first_sound_seconds: float | None
-    output_lost: bool
+    output_lost: bool  # the audio device/server went away; playing to a software clock until restart_output()
     recording: bool
     take_frames: int
+    output_lost_reason: str | None = None
+    output_losses: int = 0  # how often the output was lost this session
 
     def line(self) -> str:
         e = self.engine
         rtf = "-" if e.real_time_factor is None else f"{e.real_time_factor:.2f}"
         lat = "-" if self.control_latency_seconds is None else f"{self.control_latency_seconds * 1000:.0f} ms"
-        return (f"rtf {rtf}  steps {e.steps_used}/{e.steps_requested}  buffer {self.buffer_fill_seconds:.2f} s  "
+        return (("OUTPUT LOST: " + str(self.output_lost_reason) + "  " if self.output_lost else "")
+                + f"rtf {rtf}  steps {e.steps_used}/{e.steps_requested}  buffer {self.buffer_fill_seconds:.2f} s  "
                 f"control latency {lat}  underruns {self.output_underruns}+{self.dry_underruns}  chunks {e.chunks} "
                 f"(rollbacks {e.rollbacks})  errors {e.errors}" + (f"  last error: {e.last_error}" if e.last_error else ""))
+
+
+def make_quantised_filter(store: ParameterStore) -> Callable[[str], bool]:
+    """name -> whether a change to it is a prompt morph (texts, weights, XY pad): under a running MIDI clock
+    those land on the next bar line; every other knob keeps its rollback latency."""
+    texts = {prompt_text_name(slot) for slot in range(N_PROMPT_SLOTS)}
+    prompts = {name for name, spec in store.specs.items() if spec.group == "prompts"}
+    return lambda name: name in prompts or name in texts
+
+
+PROMPT_PARAMETERS: tuple[str, ...] = tuple(spec.name for spec in PARAMETER_SPECS if spec.group == "prompts")
+
+
+def hold_prompts(current: ParameterSnapshot, held: ParameterSnapshot) -> ParameterSnapshot:
+    """`current` with the prompt texts, weights and XY pad of `held` (what plays until the morph's bar line)."""
+    values = dict(current.values)
+    for name in PROMPT_PARAMETERS:
+        if name in held.values:
+            values[name] = held.values[name]
+    return ParameterSnapshot(MappingProxyType(values), held.prompt_texts, current.version)
 
 
 class LiveSession:
     """Wires one instrument: store -> EngineThread -> DryAudioQueue -> OutputPump -> ring -> output.
 
     output: "auto" (the best device: JACK when a server runs; none -> software clock), "none" (software
-    clock), or a device index / name substring. midi_clock: an instrument.midi.MidiClock whose phase sets
-    each chunk's beat offset while it runs.
+    clock), or a device index / name substring. The device is played by a child process
+    (instrument.output_process) that shares the ring buffer: losing the audio server kills at most that
+    child. A watch thread notices a lost output (`status().output_lost`), switches to a software clock (the
+    engine and a take keep running) and `restart_output()` reopens a device when asked.
+
+    midi_clock: an instrument.midi.MidiClock. While it runs, each chunk's beat offset follows its phase,
+    chunk joins are planned onto its bar lines, and prompt morphs (texts, weights, XY pad) take effect at the
+    next bar line (`quantise_morphs`).
     """
 
     def __init__(self, generator: Generator, store: ParameterStore | None = None, *,
                  engine_config: EngineConfig = EngineConfig(), pump_config: PumpConfig = PumpConfig(),
                  output: str | int | None = "auto", output_block_frames: int = 512, midi_clock: Any = None,
-                 client_name: str = "Cascade") -> None:
+                 client_name: str = "Cascade", isolate_output: bool = os.name == "posix",
+                 output_stall_seconds: float = 2.0, quantise_morphs: bool = True) -> None:
         self.created_s = time.monotonic()
         self.generator = generator
         self.store = store or ParameterStore()
@@ -446,56 +509,112 @@ class LiveSession:
         self.midi_clock = midi_clock
         self.client_name = client_name
         self.output_block_frames = output_block_frames
+        self.output_stall_seconds = output_stall_seconds
         self.queue = DryAudioQueue(int(engine_config.queue_seconds * generator.sample_rate))
-        self.ring = AudioRingBuffer(max(16384, 8 * output_block_frames))
+        ring_frames = max(16384, 8 * output_block_frames)
+        self._output_spec = output
+        self._memory: SharedOutputMemory | None = None
+        if output not in ("none", None) and isolate_output:
+            self._memory = SharedOutputMemory(ring_frames)
+            self.ring = self._memory.ring
+        else:
+            self.ring = AudioRingBuffer(ring_frames)
         self.device: OutputDevice | None = None
         self.output_error: str | None = None
-        self.sink: AudioOutput | PacedSink = self._open_output(output)
+        self.output_lost_reason: str | None = None
+        self.output_losses = 0
+        self._gain_db = float(self.store.get("master_gain_db"))
+        self._output_lock = threading.RLock()  # one output change (loss, restart, stop) at a time
+        self._abandoned: list[Any] = []  # in-process streams lost under us: never touched again
+        self._underruns_before_sound: int | None = None
+        self._underruns_retired = 0  # counted by outputs that have been replaced
+        self._nonfinite_retired = 0
+        self.sink: AudioOutput | OutputProcess | PacedSink = self._open_output(output)
+        quantised = make_quantised_filter(self.store) if quantise_morphs else (lambda name: False)
         self.engine = EngineThread(generator, self.store, self.queue, request_from_snapshot, config=engine_config,
                                    is_generation_change=make_generation_filter(self.store),
-                                   beat_offset_for=self._beat_offset if midi_clock is not None else None,
+                                   bar_grid_for=self.bar_grid if midi_clock is not None else None,
+                                   is_quantised_change=quantised, hold_quantised=hold_prompts,
                                    on_record=self._on_record, extra_latency_samples=lambda: self.pump.latency_samples)
-        self.pump = OutputPump(self.queue, self.ring, self.store, pump_config, set_gain_db=self.sink.set_gain_db,
+        self.pump = OutputPump(self.queue, self.ring, self.store, pump_config, set_gain_db=self._set_gain_db,
                                output_rate=self.output_rate, stream_started=lambda: self.engine.alive,
                                on_first_sound=self._on_first_sound)
-        self._underruns_before_sound: int | None = None
         self._take_lock = threading.Lock()
         self._take: TakeWriter | None = None
         self._records_logged = 0
         self._take_start_sample = 0
+        self._watch_stop = threading.Event()
+        self._watch: threading.Thread | None = None
         self.started_s: float | None = None
 
     # --- output ------------------------------------------------------------------------------------------------
 
     @property
     def output_rate(self) -> int:
-        if isinstance(self.sink, AudioOutput):
-            return self.sink.sample_rate
-        return SAMPLE_RATE
+        return int(getattr(self.sink, "sample_rate", SAMPLE_RATE))
+
+    @property
+    def output_lost(self) -> bool:
+        return self.output_lost_reason is not None
 
     @property
     def output_name(self) -> str:
-        if self.device is not None:
+        if self.output_lost_reason is not None:
+            return f"software clock (output lost: {self.output_lost_reason})"
+        if self.device is not None and not isinstance(self.sink, PacedSink):
             return f"{self.device.name} ({self.device.host_api})"
         return "no audio device (software clock)" + (f": {self.output_error}" if self.output_error else "")
 
-    def _open_output(self, output: str | int | None) -> AudioOutput | PacedSink:
+    def _clock(self) -> PacedSink:
+        """A software clock at the rate the pump delivers (so the stream keeps real time)."""
+        rate = self.pump.output_rate if hasattr(self, "pump") else SAMPLE_RATE
+        return PacedSink(self.ring, rate, self.output_block_frames)
+
+    def _open_output(self, output: str | int | None) -> AudioOutput | OutputProcess | PacedSink:
         if output in ("none", None):
-            return PacedSink(self.ring, SAMPLE_RATE, self.output_block_frames)
-        try:
+            return self._clock()
+        if self._memory is not None:
+            try:
+                sink = OutputProcess(self._memory, output, block_frames=self.output_block_frames,
+                                     stall_seconds=self.output_stall_seconds, gain=10 ** (self._gain_db / 20))
+            except Exception as error:  # noqa: BLE001 - PortAudio missing or broken: play to the clock instead
+                if output != "auto":
+                    self._memory.close()
+                    raise
+                self.output_error = f"{type(error).__name__}: {error}"
+                return self._clock()
+            if sink.device is None:
+                sink.stop()
+                return self._clock()
+            self.device = sink.device
+            return sink
+        try:  # in-process PortAudio (platforms without the output process)
             device = choose_output_device(None if output == "auto" else output)
-        except Exception as error:  # noqa: BLE001 - PortAudio missing or broken: play to the clock instead
+        except Exception as error:  # noqa: BLE001
             if output != "auto":
                 raise
             self.output_error = f"{type(error).__name__}: {error}"
             device = None
         if device is None:
-            return PacedSink(self.ring, SAMPLE_RATE, self.output_block_frames)
+            return self._clock()
         self.device = device
         # JACK runs at the server's rate; elsewhere PortAudio/ALSA converts 44.1 kHz itself.
         rate = int(device.default_sample_rate) if "JACK" in device.host_api else SAMPLE_RATE
         return AudioOutput(self.ring, sample_rate=rate, device=device, block_frames=self.output_block_frames,
                            client_name=self.client_name)
+
+    def _set_gain_db(self, gain_db: float) -> None:
+        self._gain_db = float(gain_db)
+        self.sink.set_gain_db(gain_db)
+
+    def _swap_sink(self, old: Any, new: Any) -> None:
+        """Make `new` the output (not started here); counters of `old` are kept in the session's totals."""
+        if self._underruns_before_sound is not None:
+            self._underruns_retired += old.underruns - self._underruns_before_sound
+            self._underruns_before_sound = 0  # the new output counts from zero, after the first sound
+        self._nonfinite_retired += getattr(old, "nonfinite_blocks", 0)
+        new.set_gain_db(self._gain_db)
+        self.sink = new
 
     def _on_first_sound(self) -> None:
         # Callbacks before the first chunk arrived played silence on purpose: not underruns.
@@ -503,15 +622,92 @@ class LiveSession:
 
     @property
     def output_underruns(self) -> int:
-        """Output callbacks that found the ring short since the first sound."""
+        """Output callbacks that found the ring short since the first sound (all outputs this session)."""
         if self._underruns_before_sound is None:
             return 0
-        return self.sink.underruns - self._underruns_before_sound
+        return self._underruns_retired + self.sink.underruns - self._underruns_before_sound
 
-    def restart_output(self) -> None:
-        """After a lost device: reopen the stream (the engine never stopped)."""
-        self.sink.stop()
-        self.sink.start()
+    def _watch_output(self) -> None:
+        """Watch thread: a lost output is replaced by a software clock within one poll (20 ms)."""
+        while not self._watch_stop.wait(0.02):
+            sink = self.sink
+            try:
+                reason = sink.check_lost() if isinstance(sink, (OutputProcess, AudioOutput)) else None
+                if reason is not None:
+                    self._on_output_lost(sink, reason)
+            except Exception:  # noqa: BLE001 - the watch must outlive any one failure
+                logger.exception("output watch failed")
+
+    def _on_output_lost(self, sink: Any, reason: str) -> None:
+        with self._output_lock:
+            if self.sink is not sink or self._watch_stop.is_set():
+                return
+            logger.warning("audio output lost (%s): the engine keeps running on a software clock; "
+                           "restart_output() reopens it", reason)
+            if isinstance(sink, OutputProcess):
+                sink.stop(timeout_s=1.0)  # reaps the child (killed if stuck in PortAudio)
+            else:
+                self._abandoned.append(sink)  # an in-process stream: any PortAudio call on it could hang
+            clock = self._clock()
+            self._swap_sink(sink, clock)
+            clock.start()
+            self.output_lost_reason = reason
+            self.output_losses += 1
+
+    def restart_output(self, output: str | int | None = None) -> bool:
+        """Reopen the audio output (after a loss, or to pick up a server started since): a fresh output
+        process scans the devices there are now. The engine never stops; while the device opens the software
+        clock keeps the stream (and a take) going. Returns whether a device plays now; on failure the session
+        stays on the software clock and `output_error` says why. output: as for the constructor (default: the
+        constructor's)."""
+        spec = self._output_spec if output is None else output
+        with self._output_lock:
+            if spec in ("none", None):
+                return False
+            if self._memory is None:  # in-process PortAudio cannot be re-initialised safely after a loss
+                if self.output_lost_reason is not None:
+                    self.output_error = "cannot reopen an in-process output after a loss"
+                    return False
+                self.sink.stop()
+                self.sink.start()
+                return True
+            if isinstance(self.sink, OutputProcess):  # reopening a working output: clock while it reopens
+                old = self.sink
+                old.stop()
+                interim = self._clock()
+                self._swap_sink(old, interim)
+                interim.start()
+            try:
+                new = OutputProcess(self._memory, spec, block_frames=self.output_block_frames,
+                                    stall_seconds=self.output_stall_seconds, gain=10 ** (self._gain_db / 20))
+            except Exception as error:  # noqa: BLE001 - stays on the software clock
+                self.output_error = f"{type(error).__name__}: {error}"
+                logger.warning("cannot reopen the audio output: %s", self.output_error)
+                return False
+            if new.device is None:
+                new.stop()
+                self.output_error = "no audio output device"
+                return False
+            clock = self.sink
+            clock.stop()  # the ring has one consumer at a time
+            if new.sample_rate != self.pump.output_rate:
+                self.pump.set_output_rate(new.sample_rate)
+                self.ring.clear()  # blocks resampled for the old rate would play at the wrong speed
+            try:
+                new.start()
+            except Exception as error:  # noqa: BLE001
+                self.output_error = f"{type(error).__name__}: {error}"
+                logger.warning("cannot start the audio output: %s", self.output_error)
+                fallback = self._clock()
+                self._swap_sink(clock, fallback)
+                fallback.start()
+                return False
+            self._swap_sink(clock, new)
+            self.device = new.device
+            self.output_error = None
+            self.output_lost_reason = None
+            logger.info("audio output reopened: %s", self.output_name)
+            return True
 
     # --- life cycle -----------------------------------------------------------------------------------------------
 
@@ -519,20 +715,35 @@ class LiveSession:
         self.started_s = time.monotonic()
         self.engine.start()
         self.pump.start()
-        try:
-            self.sink.start()
-        except Exception as error:  # noqa: BLE001 - the device refused: keep playing to the software clock
-            logger.warning("cannot open %s: %s; playing to a software clock", self.output_name, error)
-            self.output_error = f"{type(error).__name__}: {error}"
-            self.device = None
-            self.sink = PacedSink(self.ring, SAMPLE_RATE, self.output_block_frames)
-            self.sink.start()
+        with self._output_lock:
+            try:
+                self.sink.start()
+            except Exception as error:  # noqa: BLE001 - the device refused: keep playing to the software clock
+                logger.warning("cannot open %s: %s; playing to a software clock", self.output_name, error)
+                self.output_error = f"{type(error).__name__}: {error}"
+                self.device = None
+                if isinstance(self.sink, OutputProcess):
+                    self.sink.stop()
+                clock = self._clock()
+                self._swap_sink(self.sink, clock)
+                clock.start()
+        self._watch_stop.clear()
+        self._watch = threading.Thread(target=self._watch_output, name="cascade-output-watch", daemon=True)
+        self._watch.start()
 
     def stop(self) -> None:
+        self._watch_stop.set()
+        if self._watch is not None:
+            self._watch.join(2.0)
+            self._watch = None
         self.stop_recording()
         self.engine.stop()
         self.pump.stop()
-        self.sink.stop()
+        with self._output_lock:
+            if not any(self.sink is lost for lost in self._abandoned):
+                self.sink.stop()
+        if self._memory is not None:
+            self._memory.close()
 
     def __enter__(self) -> LiveSession:
         self.start()
@@ -549,25 +760,50 @@ class LiveSession:
             first = pump.first_sound_time_s - self.started_s
         return SessionStatus(
             engine=engine, output=self.output_name, output_underruns=self.output_underruns,
-            dry_underruns=pump.dry_underruns, nonfinite_blocks=getattr(self.sink, "nonfinite_blocks", 0),
+            dry_underruns=pump.dry_underruns,
+            nonfinite_blocks=self._nonfinite_retired + getattr(self.sink, "nonfinite_blocks", 0),
             buffer_fill_seconds=self.queue.queued_samples / SAMPLE_RATE + self.ring.fill_frames / self.output_rate,
             control_latency_seconds=pump.control_latencies_s[-1] if pump.control_latencies_s else None,
             effect_latency_seconds=pump.effect_latencies_s[-1] if pump.effect_latencies_s else None,
-            start_to_first_sound_seconds=first, output_lost=bool(getattr(self.sink, "stream_lost", False)),
-            recording=self._take is not None, take_frames=self.pump.take_frames)
+            start_to_first_sound_seconds=first, output_lost=self.output_lost,
+            recording=self._take is not None, take_frames=self.pump.take_frames,
+            output_lost_reason=self.output_lost_reason, output_losses=self.output_losses)
 
     # --- MIDI clock ---------------------------------------------------------------------------------------------
 
-    def _beat_offset(self, start_sample: int) -> float | None:
-        """beat_offset so that the chunk's beat clock matches the MIDI clock when its first sample plays."""
+    def stream_sample_at(self, time_s: float) -> float:
+        """The stream sample heard at `time_s` (time.monotonic()): the output's play anchor (a ring frame and
+        when it reaches the DAC) mapped onto the stream through the pump's ring/stream anchor. Before the output
+        has played anything: the pump's read position minus what waits in front of the output."""
+        sink_anchor = getattr(self.sink, "play_anchor", None)
+        pump_anchor = self.pump.stream_anchor
+        if sink_anchor is None or pump_anchor is None:
+            return self.queue.read_position - self.pump.latency_samples + (time_s - time.monotonic()) * SAMPLE_RATE
+        anchor_s, anchor_frame = sink_anchor
+        ring_frame, stream_sample = pump_anchor
+        rate = self.pump.output_rate
+        heard_frame = anchor_frame + (time_s - anchor_s) * rate
+        return stream_sample + (heard_frame - ring_frame) * SAMPLE_RATE / rate
+
+    def bar_grid(self) -> BarGrid | None:
+        """The MIDI clock's beats and bars on the stream's sample axis (None unless the clock runs with a
+        known tempo): the engine's beat offset, bar-line joins and quantised morphs all use it."""
         clock = self.midi_clock
-        tempo = clock.tempo_bpm if clock is not None else None
-        if clock is None or not clock.running or not tempo:
+        anchor = clock.phase_anchor() if clock is not None else None
+        if anchor is None:
             return None
-        beats_now = clock.position_ticks / 24.0
-        ahead_samples = start_sample - self.queue.read_position + self.pump.latency_samples
-        beat_at_start = beats_now + ahead_samples / SAMPLE_RATE * tempo / 60.0
-        return beat_at_start - start_sample / SAMPLE_RATE * tempo / 60.0
+        tick_time_s, tick_beats, beats_per_second = anchor
+        now_s = time.monotonic()
+        beats_per_sample = beats_per_second / SAMPLE_RATE
+        beat_now = tick_beats + (now_s - tick_time_s) * beats_per_second
+        return BarGrid(beat_now - self.stream_sample_at(now_s) * beats_per_sample, beats_per_sample,
+                       int(clock.beats_per_bar))
+
+    def _beat_offset(self, start_sample: int) -> float | None:
+        """beat_offset so that the chunk's beat clock matches the MIDI clock when its first sample plays
+        (the model's clock runs from stream time, so this is the external beat at stream sample 0)."""
+        grid = self.bar_grid()
+        return None if grid is None else grid.beat_at(0)
 
     # --- takes ----------------------------------------------------------------------------------------------------
 

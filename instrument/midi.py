@@ -505,9 +505,14 @@ class MidiClock:
     Phase is tick-quantised (1/24 beat). Per the MIDI spec, after start (0xFA) the *next* tick is
     beat 0; ticks while stopped update the tempo but do not advance the position. A song position
     pointer (0xF2) sets where the next tick lands. All timestamps are seconds on one monotonic timeline.
+
+    Between ticks, `phase_anchor()` says where the beat is in time (for the engine's bar grid): the arrival
+    times of the recent running ticks (`arrival_s`, time.monotonic(); the timestamp when not given) are
+    fitted with the tempo's slope, so one late tick (a JACK period, a busy poll thread) moves the anchor by
+    1/window of its lateness, not by all of it.
     """
 
-    def __init__(self, store: ParameterStore | None = None, beats_per_bar: int = 4, window_ticks: int = 48,
+    def __init__(self, store: ParameterStore | None = None, beats_per_bar: int = 4, window_ticks: int = 96,
                  min_ticks_for_tempo: int = 24, publish_threshold_bpm: float = 0.5,
                  gap_reset_s: float = 0.5) -> None:
         if beats_per_bar < 1 or window_ticks < 3 or not 2 <= min_ticks_for_tempo <= window_ticks:
@@ -524,6 +529,7 @@ class MidiClock:
         self._running = False
         self._position_ticks = 0  # ticks since song position 0 (24 per quarter note)
         self._next_position: int | None = None  # where the next tick lands after start / SPP
+        self._phase_ticks: deque[tuple[int, float]] = deque(maxlen=window_ticks)  # (position, arrival s), running
         self.tick_count = 0
         self.ignored_count = 0
 
@@ -555,52 +561,74 @@ class MidiClock:
         with self._lock:
             return (self._position_ticks % ticks_per_bar) / ticks_per_bar
 
-    def handle(self, message: Sequence[int], timestamp_seconds: float) -> None:
-        """Apply one raw MIDI message; everything but clock/transport/SPP is ignored. Never raises."""
+    def phase_anchor(self) -> tuple[float, float, float] | None:
+        """(time_s, beats, beats_per_second): the clock was at `beats` (quarter notes since song position 0)
+        at `time_s` on the arrival timeline and moves on at `beats_per_second`; None unless it runs with a
+        known tempo and has ticked since the last start/continue/song position."""
+        with self._lock:
+            if not self._running or not self._tempo_bpm or not self._phase_ticks:
+                return None
+            seconds_per_tick = 60.0 / (self._tempo_bpm * TICKS_PER_QUARTER)
+            position = self._position_ticks
+            ticks = self._phase_ticks
+            # Least squares for the intercept with the slope fixed: the mean of each tick's arrival moved to
+            # where `position` would have arrived.
+            time_s = sum(t + (position - p) * seconds_per_tick for p, t in ticks) / len(ticks)
+            return time_s, position / TICKS_PER_QUARTER, self._tempo_bpm / 60.0
+
+    def handle(self, message: Sequence[int], timestamp_seconds: float, arrival_s: float | None = None) -> None:
+        """Apply one raw MIDI message; everything but clock/transport/SPP is ignored. Never raises.
+        timestamp_seconds: the wire-like timeline (tempo); arrival_s: time.monotonic() at arrival (phase)."""
         try:
-            self._handle(message, timestamp_seconds)
+            self._handle(message, timestamp_seconds, timestamp_seconds if arrival_s is None else arrival_s)
         except Exception:
             logger.debug("MIDI clock message %r failed", message, exc_info=True)
             self.ignored_count += 1
 
-    def _handle(self, message: Sequence[int], timestamp_seconds: float) -> None:
+    def _handle(self, message: Sequence[int], timestamp_seconds: float, arrival_s: float) -> None:
         if not isinstance(message, (list, tuple, bytes, bytearray)) or not message:
             return
         status = message[0]
         publish: float | None = None
         with self._lock:
             if status == CLOCK_TICK and len(message) == 1:
-                publish = self._tick(float(timestamp_seconds))
+                publish = self._tick(float(timestamp_seconds), float(arrival_s))
             elif status == CLOCK_START and len(message) == 1:
                 self._running = True
                 self._position_ticks = 0
                 self._next_position = 0
+                self._phase_ticks.clear()
             elif status == CLOCK_CONTINUE and len(message) == 1:
                 self._running = True
+                self._phase_ticks.clear()
             elif status == CLOCK_STOP and len(message) == 1:
                 self._running = False
+                self._phase_ticks.clear()
             elif (status == SONG_POSITION and len(message) == 3 and all(_is_int(b) and 0 <= b < 0x80
                                                                           for b in message[1:])):
                 sixteenths = message[1] | (message[2] << 7)
                 self._position_ticks = sixteenths * (TICKS_PER_QUARTER // 4)
                 self._next_position = self._position_ticks
+                self._phase_ticks.clear()
         if publish is not None and self._store is not None:
             try:
                 self._store.set("tempo_bpm", publish, source="midi_clock")
             except KeyError:  # a store without a tempo parameter: the clock still tracks it
                 pass
 
-    def _tick(self, time_s: float) -> float | None:
+    def _tick(self, time_s: float, arrival_s: float) -> float | None:
         """Called under the lock; returns a tempo to publish, if any."""
         self.tick_count += 1
+        times = self._tick_times_s
+        if times and not 0.0 < time_s - times[-1] <= self.gap_reset_s:
+            times.clear()  # a paused clock (or a timestamp going backwards): start a fresh estimate
+            self._phase_ticks.clear()
         if self._running:
             if self._next_position is not None:
                 self._position_ticks, self._next_position = self._next_position, None
             else:
                 self._position_ticks += 1
-        times = self._tick_times_s
-        if times and not 0.0 < time_s - times[-1] <= self.gap_reset_s:
-            times.clear()  # a paused clock (or a timestamp going backwards): start a fresh estimate
+            self._phase_ticks.append((self._position_ticks, arrival_s))
         times.append(time_s)
         if len(times) < self._min_ticks + 1:
             return None
@@ -754,7 +782,7 @@ class MidiInput:
         status = message[0] if message else None
         if status in _CLOCK_STATUSES:
             if self.clock is not None:
-                self.clock.handle(message, timeline_s)
+                self.clock.handle(message, timeline_s, arrival_s)
         elif self.mapper is not None:
             self.mapper.handle(message, arrival_s)
 

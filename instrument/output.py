@@ -9,6 +9,7 @@ threads read.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import monotonic as _monotonic
 from typing import Any
 
 import numpy as np
@@ -84,6 +85,10 @@ class AudioOutput:
         self.callbacks = 0
         self.peak = 0.0  # last block's peak after gain, for meters
         self.stream_lost = False
+        # (time.monotonic() seconds, ring frame): that ring frame reaches the DAC at that time. Set by each
+        # callback from PortAudio's timing (one tuple store, read whole by other threads); None before the
+        # first callback. Maps stream samples to wall-clock time for the MIDI clock's bar grid.
+        self.play_anchor: tuple[float, int] | None = None
         self._target_gain = 1.0
         self._gain = 1.0
         self._gain_step_per_frame = 1.0 / max(1.0, gain_smoothing_seconds * sample_rate)
@@ -96,7 +101,11 @@ class AudioOutput:
         """Master gain, smoothed in the callback (no zipper noise)."""
         if not np.isfinite(gain_db):
             raise ValueError("gain must be finite")
-        self._target_gain = float(10 ** (min(gain_db, 6.0) / 20))
+        self.set_gain_linear(float(10 ** (min(gain_db, 6.0) / 20)))
+
+    def set_gain_linear(self, gain: float) -> None:
+        """Master gain as a factor (the output process hands it over this way)."""
+        self._target_gain = float(gain)
 
     def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         self.callbacks += 1
@@ -105,6 +114,11 @@ class AudioOutput:
         if frames > MAX_BLOCK_FRAMES:  # never expected; stay safe rather than allocate
             outdata.fill(0.0)
             return
+        first_frame = self.ring.frames_read
+        dac_delay_s = 0.0
+        if time is not None:  # PortAudio's stream clock: how long until this block is heard
+            dac_delay_s = min(1.0, max(0.0, time.outputBufferDacTime - time.currentTime))
+        self.play_anchor = (_monotonic() + dac_delay_s, first_frame)
         got = self.ring.read_into(outdata)
         if got < frames:
             self.underruns += 1
@@ -159,3 +173,14 @@ class AudioOutput:
     @property
     def active(self) -> bool:
         return self._stream is not None and bool(self._stream.active)
+
+    def check_lost(self) -> str | None:
+        """Why the stream died under us, or None. A JACK server that goes away only clears the stream's active
+        flag (no status flag, no finished callback), so "inactive though nobody stopped it" is the test.
+        Pa_IsStreamActive does not block; stop/close on such a stream would (see instrument.output_process)."""
+        if self._stream is None or getattr(self, "_stopping", False):
+            return None
+        if self.stream_lost or not self._stream.active:
+            self.stream_lost = True
+            return "the audio stream stopped (server or device gone)"
+        return None

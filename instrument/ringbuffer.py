@@ -1,29 +1,65 @@
 """A single-producer / single-consumer audio ring buffer, preallocated, lock-free.
 
-The engine thread writes; the PortAudio callback reads. Each side only advances its own counter, and a
-Python int assignment is atomic under the GIL, so no lock is needed and the callback never blocks or
-allocates: `read_into` copies into the caller's preallocated output array with at most two slice copies.
+The output pump writes; the PortAudio callback reads. Each side only advances its own counter, so no lock
+is needed and the callback never blocks or allocates: `read_into` copies into the caller's preallocated
+output array with at most two slice copies.
+
+The counters and the samples live in one flat buffer (`nbytes(capacity, channels)` bytes). By default that
+is private memory; `buffer=` puts them in shared memory instead, so the consumer may be another process
+(instrument.output_process plays the ring from a child process that a lost JACK server can take down
+without taking the instrument with it). Each counter is one aligned int64, written only by its owner with
+a single store after the samples it publishes (a store the other side sees whole). Within one process the
+GIL orders the two stores; across processes x86-64 keeps stores in order (TSO). On a weakly ordered CPU
+(ARM) a consumer could in principle see a counter before the samples it covers: one stale block, never a
+crash, since positions are always taken modulo the capacity.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+COUNTER_STRIDE_BYTES = 64  # the producer's and the consumer's counters on separate cache lines
+HEADER_BYTES = 2 * COUNTER_STRIDE_BYTES
 
 
 class AudioRingBuffer:
     """float32 frames, shape (capacity_frames, channels) (PortAudio's interleaved layout).
 
-    Counters grow without wrapping (Python ints); positions are taken modulo the capacity.
+    Counters grow without wrapping (int64: 6.6 million years at 44.1 kHz); positions are taken modulo the
+    capacity. `buffer`: a writable buffer of at least nbytes(...) bytes to live in (shared memory), whose
+    counters and samples are taken as they are (attaching to a ring another process already uses).
     """
 
-    def __init__(self, capacity_frames: int, channels: int = 2) -> None:
+    def __init__(self, capacity_frames: int, channels: int = 2, *, buffer: Any = None) -> None:
         if capacity_frames <= 0 or channels <= 0:
             raise ValueError("capacity_frames and channels must be positive")
         self.capacity_frames = capacity_frames
         self.channels = channels
-        self._data = np.zeros((capacity_frames, channels), dtype=np.float32)
-        self._written = 0  # owned by the producer
-        self._read = 0  # owned by the consumer
+        size = self.nbytes(capacity_frames, channels)
+        if buffer is None:
+            buffer = np.zeros(size, dtype=np.uint8)  # numpy aligns this: the int64 counters are aligned
+        elif len(memoryview(buffer).cast("B")) < size:
+            raise ValueError(f"buffer too small for the ring: {len(memoryview(buffer).cast('B'))} < {size} bytes")
+        self._buffer = buffer  # keep it alive as long as the views below
+        self._written_cell = np.frombuffer(buffer, dtype=np.int64, count=1, offset=0)  # owned by the producer
+        self._read_cell = np.frombuffer(buffer, dtype=np.int64, count=1, offset=COUNTER_STRIDE_BYTES)  # consumer
+        self._data = np.frombuffer(buffer, dtype=np.float32, count=capacity_frames * channels,
+                                   offset=HEADER_BYTES).reshape(capacity_frames, channels)
+
+    @staticmethod
+    def nbytes(capacity_frames: int, channels: int = 2) -> int:
+        """Bytes a ring of this size needs (counters + samples), for sizing shared memory."""
+        return HEADER_BYTES + 4 * capacity_frames * channels
+
+    @property
+    def _written(self) -> int:
+        return int(self._written_cell[0])
+
+    @property
+    def _read(self) -> int:
+        return int(self._read_cell[0])
 
     @property
     def fill_frames(self) -> int:
@@ -47,32 +83,34 @@ class AudioRingBuffer:
         """Producer: copy (n, channels) frames in; returns how many fit (the rest is for the caller to retry)."""
         if frames.ndim != 2 or frames.shape[1] != self.channels:
             raise ValueError(f"expected (frames, {self.channels}), got {frames.shape}")
-        count = min(len(frames), self.free_frames)
-        if count == 0:
+        written = self._written
+        count = min(len(frames), self.capacity_frames - (written - self._read))
+        if count <= 0:
             return 0
-        start = self._written % self.capacity_frames
+        start = written % self.capacity_frames
         first = min(count, self.capacity_frames - start)
         self._data[start:start + first] = frames[:first]
         if count > first:
             self._data[:count - first] = frames[first:count]
-        self._written += count  # publish after the copy
+        self._written_cell[0] = written + count  # publish after the copy (one int64 store)
         return count
 
     def read_into(self, out: np.ndarray) -> int:
         """Consumer: fill `out` (frames, channels) in place; returns frames read. A shortfall is zero-filled
         (silence) so the caller can count it as an underrun. Allocates nothing."""
         wanted = out.shape[0]
-        count = min(wanted, self.fill_frames)
-        start = self._read % self.capacity_frames
+        read = self._read
+        count = min(wanted, self._written - read)
+        start = read % self.capacity_frames
         first = min(count, self.capacity_frames - start)
         out[:first] = self._data[start:start + first]
         if count > first:
             out[first:count] = self._data[:count - first]
         if count < wanted:
             out[count:] = 0.0
-        self._read += count  # release the space after the copy
+        self._read_cell[0] = read + count  # release the space after the copy (one int64 store)
         return count
 
     def clear(self) -> None:
         """Consumer side: drop everything buffered (e.g. on a hard stop)."""
-        self._read = self._written
+        self._read_cell[0] = self._written

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from engine.generate import GenerationRequest, Generator, debug_generator
-from engine.realtime import (ChunkStitcher, DryAudioQueue, EngineConfig, EngineThread, StreamGeometry, choose_steps,
-                             equal_power_crossfade, render_chunk_log)
+from engine.realtime import (BarGrid, ChunkStitcher, DryAudioQueue, EngineConfig, EngineThread, StreamGeometry,
+                             choose_steps, equal_power_crossfade, plan_join_sample, render_chunk_log)
 from instrument.live import make_generation_filter, request_from_snapshot
 from instrument.parameters import ParameterStore
 
@@ -396,6 +396,74 @@ def test_chunk_log_replays_the_live_stream_exactly(generator: Generator) -> None
         engine.stop()
     live = consumer.audio
     assert any(r.rollback for r in engine.records)
+    replay = render_chunk_log(generator, [r.to_json() for r in engine.records], config.geometry,
+                              end_sample=live.shape[1])
+    np.testing.assert_allclose(replay, live, atol=1e-6)
+
+
+# --- an external clock: bar-line joins and quantised morphs ---------------------------------------------------
+
+
+def test_bar_grid_and_join_planning() -> None:
+    grid = BarGrid(beat_at_zero=0.0, beats_per_sample=2.0 / RATE, beats_per_bar=4)  # 120 BPM: bars every 2 s
+    bar = 2 * RATE
+    assert grid.sample_at(grid.beat_at(12345.0)) == pytest.approx(12345.0)
+    assert grid.bar_samples(0.5, 3 * bar) == pytest.approx([bar, 2 * bar, 3 * bar])
+    assert grid.next_bar_sample(bar) == pytest.approx(bar) and grid.next_bar_sample(bar + 1) == pytest.approx(2 * bar)
+    reach = 48 * HOP
+    # A bar line within reach: the join's crossfade ends exactly on it (not on a frame boundary).
+    assert plan_join_sample(bar - 20000, bar - 20000 + reach, grid, min_new_samples=4 * HOP) == bar
+    # None within reach: the way to the next bar line in the fewest equal shares (88200 / 5 chunks of <= 20 frames).
+    assert plan_join_sample(0, 20 * HOP, grid, min_new_samples=4 * HOP) == bar // 5
+    # Short bars (two within reach): the farthest.
+    fast = BarGrid(0.0, 8.0 / RATE, 4)  # 480 BPM: bars every 0.5 s
+    assert plan_join_sample(1000, 1000 + reach, fast, min_new_samples=4 * HOP) == RATE
+    # A morph's target wins, however close; a bar line a few samples after the start counts as met.
+    assert plan_join_sample(bar - 20000, bar - 20000 + reach, grid, min_new_samples=4 * HOP, target=bar - 19000) \
+        == bar - 19000
+    # (then halfway to the bar line after: two chunks reach it)
+    assert plan_join_sample(bar - 100, bar - 100 + reach, grid, min_new_samples=4 * HOP, bar_slack_samples=512) \
+        == bar - 100 + (bar + 100) // 2
+    # Already at the end of reach: the normal join.
+    assert plan_join_sample(bar - reach, bar, grid, min_new_samples=4 * HOP) == bar
+
+
+def test_bar_line_joins_and_a_held_morph_replay_exactly(generator: Generator) -> None:
+    """A fixed external grid (bars not on frame boundaries): the joins' crossfades end on the bar lines, a
+    prompt morph waits for the next reachable bar line while a CFG change does not, and the chunk log (with
+    its in-frame splice offsets) still re-renders the live stream exactly."""
+    from instrument.live import hold_prompts, make_quantised_filter
+
+    store = playing_store()
+    store.set_prompt_text(1, "bright bells")
+    grid = BarGrid(beat_at_zero=-0.37, beats_per_sample=2.5 / RATE, beats_per_bar=4)  # 150 BPM, bars 1.6 s apart
+    config = EngineConfig(geometry=StreamGeometry(32, 12, 4))
+    engine, queue = make_engine(generator, store, config, bar_grid_for=lambda: grid,
+                                is_quantised_change=make_quantised_filter(store), hold_quantised=hold_prompts)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            assert wait_for(lambda: queue.read_position > 2.0 * RATE, 10.0)
+            store.set("xy_x", 1.0)  # to prompt 2: a morph, held to a bar line
+            assert wait_for(lambda: engine.status().morphs == 1, 10.0)
+            store.set("cfg_scale", 8.0)  # not a prompt: answered by a rollback, not held
+            assert wait_for(lambda: any(r.request and r.request["cfg_scale"] == 8.0 for r in engine.records), 5.0)
+            time.sleep(1.0)
+    finally:
+        engine.stop()
+    live = consumer.audio
+    bars = [round(b) for b in grid.bar_samples(1, queue.end)]
+    regular = [r for r in engine.records if r.kind == "chunk" and not r.fresh and not r.rollback]
+    ends = {r.crossfade_frame * HOP + r.splice_offset + 4 * HOP for r in regular}
+    assert {b for b in bars if 32 * HOP < b < max(ends)} <= ends, "each bar line after the first chunk: a join"
+    assert any(e % HOP for e in ends), "joins land inside frames (the bar lines are not frame-aligned)"
+    morph = next(r for r in engine.records if r.morph)
+    assert morph.crossfade_frame * HOP + morph.splice_offset + 4 * HOP in bars
+    assert morph.request["prompts"] == ["bright bells"]
+    assert all(r.request["prompts"] == ["warm pad"] for r in engine.records[:engine.records.index(morph)]
+               if r.kind == "chunk")
+    cfg = next(r for r in engine.records if r.request and r.request["cfg_scale"] == 8.0)
+    assert cfg.rollback and not cfg.morph
     replay = render_chunk_log(generator, [r.to_json() for r in engine.records], config.geometry,
                               end_sample=live.shape[1])
     np.testing.assert_allclose(replay, live, atol=1e-6)

@@ -4,8 +4,12 @@ MIDI over a virtual JACK port, takes and their re-render. No mocks of the audio 
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,12 +20,13 @@ import torch
 
 from engine.generate import Generator, debug_generator
 from engine.realtime import EngineConfig, StreamGeometry
-from instrument.live import (LiveSession, PumpConfig, apply_effects_automation, blend_weights, read_take_log,
-                             request_from_snapshot, rerender_take)
+from instrument.live import (LiveSession, PacedSink, PumpConfig, apply_effects_automation, blend_weights,
+                             read_take_log, request_from_snapshot, rerender_take)
 from instrument.parameters import ParameterStore
 from instrument.takes import read_take_audio
 
 RATE = 44100
+HOP = 1024
 GEOMETRY = StreamGeometry(32, 12, 4)
 
 
@@ -246,16 +251,226 @@ def test_midi_clock_phase_sets_each_chunks_beat_offset(generator: Generator) -> 
 
     store = playing_store()
     clock = MidiClock(store)
-    clock.handle([0xFA], 0.0)  # start: the next tick is beat 0
-    for tick in range(49):  # two beats at 120 BPM
-        clock.handle([0xF8], tick * 0.5 / 24)
+    last_tick_s = time.monotonic()
+    clock.handle([0xFA], last_tick_s - 1.1)  # start: the next tick is beat 0
+    for tick in range(49):  # two beats at 120 BPM, the last tick just now
+        clock.handle([0xF8], last_tick_s - (48 - tick) * 0.5 / 24)
     assert clock.running and clock.position_ticks == 48 and store.get("tempo_bpm") == pytest.approx(120.0, abs=0.5)
     live = session(generator, store, midi_clock=clock)
     tempo = clock.tempo_bpm
     latency_s = live.pump.latency_samples / RATE
-    # A chunk starting one second ahead of the playhead lands on beat 2 + (1 s + output latency) x 2 beats/s;
-    # its clock runs from its stream time, so the offset is that beat minus the stream time in beats.
+    # Before the output plays, the sample heard now is the pump's position (0) minus what waits in front of the
+    # output; the clock is at beat 2 now. The model's beat clock runs from stream time, so the offset is the
+    # external beat at stream sample 0: 2 + latency x 2 beats/s (+ the moments this test took since the tick).
     offset = live._beat_offset(RATE)
-    assert offset == pytest.approx(2 + (1 + latency_s) * tempo / 60 - 1 * tempo / 60, abs=1e-6)
-    clock.handle([0xFC], 2.0)
-    assert live._beat_offset(RATE) is None, "a stopped clock leaves the engine's own clock alone"
+    elapsed_s = time.monotonic() - last_tick_s
+    assert offset == pytest.approx(2 + latency_s * tempo / 60 + elapsed_s, abs=elapsed_s + 1e-3)
+    grid = live.bar_grid()
+    assert grid is not None and grid.beats_per_bar == 4
+    assert grid.beats_per_sample == pytest.approx(tempo / 60 / RATE)
+    clock.handle([0xFC], time.monotonic())
+    assert live._beat_offset(RATE) is None and live.bar_grid() is None, "a stopped clock: the engine's own clock"
+
+
+# --- the audio server dies mid-stream ------------------------------------------------------------------------
+
+
+def _start_jackd(name: str) -> subprocess.Popen[bytes]:
+    """A JACK dummy server this test may kill. PortAudio in *this* process must never see it: a process whose
+    PortAudio knew a server that died aborts at exit (pa_jack.c asserts), which is why the session plays
+    through an output process; so no sounddevice here, only JACK's own tools."""
+    if shutil.which("jackd") is None:
+        pytest.fail("jackd is not installed (apt-get install jackd2): scripts/setup.sh installs it")
+    process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", "512"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: "system:playback_1" in _jack_ports(name) or process.poll() is not None, 15.0)
+    assert process.poll() is None, f"jackd {name} exited with {process.returncode}"
+    return process
+
+
+def _jack_ports(name: str) -> list[str]:
+    result = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10,
+                            env=os.environ | {"JACK_DEFAULT_SERVER": name})
+    return result.stdout.split()
+
+
+def _capture(server: str, seconds: float, path: Path) -> np.ndarray:
+    ours = [p for p in _jack_ports(server) if p.startswith("PortAudio") and "out" in p.lower()][:2]
+    assert len(ours) == 2, _jack_ports(server)
+    subprocess.run(["jack_rec", "-f", str(path), "-d", str(seconds), "-b", "32", *ours], check=True, timeout=30,
+                   capture_output=True, env=os.environ | {"JACK_DEFAULT_SERVER": server})
+    return soundfile.read(path, always_2d=True)[0]
+
+
+def test_jack_server_killed_mid_stream_engine_and_take_go_on_output_resumes(
+        generator: Generator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {"JACK_NO_START_SERVER": "1", "JACK_NO_AUDIO_RESERVATION": "1"}.items():
+        monkeypatch.setenv(key, value)
+    name = f"cascade-lost-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)  # the output process finds the server through this
+    server = _start_jackd(name)
+    restarted = False
+    try:
+        store = playing_store()
+        live = session(generator, store, output="auto")
+        assert live.device is not None and "JACK" in live.device.host_api
+        child = live.sink
+        live.start()
+        try:
+            take = live.start_recording(tmp_path, "lost")
+            recording_s = time.monotonic()
+            assert wait_for(lambda: live.status().start_to_first_sound_seconds is not None, 10.0)
+            assert wait_for(lambda: child.callbacks > 40, 10.0), "playing into JACK"
+            before = live.status()
+            assert not before.output_lost and "JACK" in before.output
+            server.kill()  # the audio server crashes under the running stream
+            server.wait(10)
+            assert wait_for(lambda: live.status().output_lost, 10.0), "the loss is reported"
+            lost = live.status()
+            assert lost.output.startswith("software clock (output lost") and lost.output_losses == 1
+            assert "stopped" in lost.output_lost_reason or "callbacks" in lost.output_lost_reason
+            with pytest.raises(ProcessLookupError):  # the output process is gone (reaped), we are not
+                os.kill(child.pid, 0)
+            # The engine and the take keep going on the software clock.
+            frames, chunks = live.pump.take_frames, lost.engine.chunks
+            assert wait_for(lambda: live.pump.take_frames > frames + RATE, 10.0)
+            assert wait_for(lambda: live.status().engine.chunks > chunks + 1, 10.0)
+            # Asked while no server runs: it says so and stays on the clock. ("system" is JACK's device: "auto"
+            # could pick an ALSA card on a machine that has one.)
+            assert live.restart_output("system") is False and live.status().output_lost
+            assert "system" in live.output_error
+            # The server comes back (same name: that also frees the crashed one's entry in JACK's registry);
+            # asked, the output resumes on it.
+            server = _start_jackd(name)
+            restarted = True
+            assert live.restart_output(), live.output_error
+            resumed = live.status()
+            assert not resumed.output_lost and "JACK" in resumed.output and resumed.output_losses == 1
+            assert wait_for(lambda: live.sink.callbacks > 20, 10.0)
+            audio = _capture(name, 1.0, tmp_path / "after.wav")
+            final = live.status()
+        finally:
+            live.stop()
+        stopped_s = time.monotonic()
+    finally:
+        if server.poll() is None:
+            server.terminate()  # a clean stop unregisters it
+            server.wait(10)
+        elif not restarted:  # killed and never restarted: reclaim its registry entry (JACK allows 8 servers)
+            reclaim = _start_jackd(name)
+            reclaim.terminate()
+            reclaim.wait(10)
+    assert np.all(np.isfinite(audio)) and 0.001 < np.abs(audio).max() < 1.0, "the restarted server plays our audio"
+    assert final.engine.errors == 0 and final.nonfinite_blocks == 0
+    recorded, _ = read_take_audio(take.audio_path)
+    assert read_take_log(take.sidecar_path).sidecar["state"] == "complete"
+    assert np.isfinite(recorded).all() and np.abs(recorded).max() > 0.001
+    # The take kept real time through the loss (less the moments the ring waited for a new output).
+    assert recorded.shape[1] > 0.7 * (stopped_s - recording_s) * RATE
+
+
+# --- MIDI clock: joins and prompt morphs on bar lines --------------------------------------------------------
+
+
+def _final_joins(records: list) -> list[tuple[int, dict]]:
+    """(crossfade end sample, request) of the chunk joins the stream really has: a later chunk that splices
+    earlier replaced everything after its splice."""
+    joins: list[tuple[int, int, dict]] = []  # (crossfade start, crossfade end, request), samples
+    for record in records:
+        if record.kind != "chunk":
+            continue
+        start = record.crossfade_frame * HOP + record.splice_offset
+        joins = [j for j in joins if j[0] < start]
+        joins.append((start, start + (0 if record.fresh else GEOMETRY.crossfade_frames * HOP), record.request))
+    return [(end, request) for _, end, request in joins]
+
+
+def test_midi_clock_lands_joins_and_prompt_morphs_on_bar_lines(jack_server, generator: Generator) -> None:
+    """A drum machine's clock over a real JACK MIDI port: every bar line gets a chunk join, a prompt morph
+    waits for the next bar line, a CFG change does not. Checked against the bar lines the sender played
+    (tick send times) mapped onto the stream through the software clock (tolerance: one latent frame)."""
+    import rtmidi
+
+    from instrument.midi import MidiClock, open_midi_input
+
+    bpm, ticks_per_bar = 150.0, 96  # 4/4: a bar is 1.6 s = 69 frames, 3.4 chunks of this geometry
+    drums = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="Drums")
+    drums.open_virtual_port("clock")
+    store = playing_store()
+    store.set_prompt_text(1, "dry drum machine groove")
+    clock = MidiClock(store)
+    midi = open_midi_input("Drums:clock", clock=clock)
+    sent_s: list[float] = []  # when each tick went out: tick 96 k is bar k's downbeat
+    stop = threading.Event()
+
+    def drum_machine() -> None:
+        drums.send_message([0xFA])
+        start_s = time.monotonic() + 0.05
+        tick = 0
+        while not stop.is_set():
+            delay_s = start_s + tick * 60.0 / (bpm * 24) - time.monotonic()
+            if delay_s > 0:  # absolute deadlines: sleep overshoot does not accumulate
+                time.sleep(delay_s)
+            drums.send_message([0xF8])
+            sent_s.append(time.monotonic())
+            tick += 1
+
+    sender = threading.Thread(target=drum_machine, daemon=True)
+    live = session(generator, store, midi_clock=clock)
+    live.start()
+    sender.start()
+    try:
+        assert wait_for(lambda: live.status().start_to_first_sound_seconds is not None, 10.0)
+        assert wait_for(lambda: live.bar_grid() is not None, 10.0), "the clock's tempo and phase are known"
+        time.sleep(2 * 1.6)  # two bars of bar-line joins
+        # A prompt morph a third into a bar: held until the next bar line that can still be reached.
+        assert wait_for(lambda: 0.3 < clock.bar_phase < 0.4, 5.0)
+        store.set_many({"prompt_1_weight": 0.0, "prompt_2_weight": 1.0}, source="midi")
+        morph_s = time.monotonic()
+        morph_bar = len(sent_s) // ticks_per_bar + 1
+        assert wait_for(lambda: live.status().engine.morphs >= 1, 10.0)
+        # A non-prompt knob right after a bar line keeps its rollback latency (it does not wait a bar).
+        assert wait_for(lambda: clock.bar_phase < 0.1 and len(sent_s) // ticks_per_bar > morph_bar, 10.0)
+        cfg_s = time.monotonic()
+        cfg_bar = len(sent_s) // ticks_per_bar + 1
+        store.set("cfg_scale", 9.0)
+        assert wait_for(lambda: any(r.request and r.request["cfg_scale"] == 9.0 for r in live.engine.records), 5.0)
+        time.sleep(1.6)
+        status = live.status()
+        records = list(live.engine.records)
+    finally:
+        stop.set()
+        sender.join(2.0)
+        live.stop()
+        midi.close()
+        drums.close_port()
+        drums.delete()
+    assert status.engine.errors == 0 and status.dry_underruns == 0, "the mapping below assumes no dry underruns"
+    pump = live.pump.status_copy()
+    paced = live.sink
+    assert isinstance(paced, PacedSink) and paced.started_s is not None
+
+    def stream_sample(time_s: float) -> float:  # heard at time_s: ring frame on the software clock, less silence
+        return (time_s - paced.started_s) * RATE - pump.silent_frames
+
+    bars = {k: stream_sample(sent_s[k * ticks_per_bar]) for k in range((len(sent_s) - 1) // ticks_per_bar + 1)}
+    joins = _final_joins(records)
+    generated_until = max(end for end, _ in joins)
+    checked = [k for k, sample in bars.items() if k >= 2 and sample <= generated_until + HOP // 2]
+    assert len(checked) >= 3, (bars, generated_until)
+    for k in checked:
+        nearest = min(abs(end - bars[k]) for end, _ in joins)
+        assert nearest <= HOP, f"bar {k} at sample {bars[k]:.0f}: nearest join {nearest:.0f} samples away"
+    # The morph: one join on its bar line; every chunk before it still has the old prompt, every one after the new.
+    morphs = [r for r in records if r.morph]
+    assert len(morphs) == 1
+    landed = (morphs[0].crossfade_frame + GEOMETRY.crossfade_frames) * HOP + morphs[0].splice_offset
+    assert abs(landed - bars[morph_bar]) <= HOP, (landed, bars[morph_bar], morph_bar)
+    assert stream_sample(morph_s) < landed
+    for end, request in joins:
+        new_prompt = request["prompts"] == ["dry drum machine groove"]
+        assert new_prompt == (end >= landed), (end, landed, request["prompts"])
+    # CFG: heard long before the next bar line (a rollback splice a chunk's compute ahead of the playhead).
+    first_cfg = next(r for r in records if r.request and r.request["cfg_scale"] == 9.0)
+    assert first_cfg.rollback and not first_cfg.morph
+    assert first_cfg.sample < bars[cfg_bar] - 0.5 * RATE, (first_cfg.sample, bars[cfg_bar], stream_sample(cfg_s))

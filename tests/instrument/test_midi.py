@@ -237,6 +237,26 @@ def test_clock_with_synthetic_jittered_timestamps() -> None:
     assert clock.beat_phase == pytest.approx(23 / 24) and clock.bar_phase == pytest.approx(95 / 96)
 
 
+def test_clock_phase_anchor_averages_late_arrivals() -> None:
+    """Ticks on time on the wire, arriving 4-16 ms late (a JACK period, a busy poll): the phase anchor is
+    the fitted arrival of the latest tick, within a millisecond of its mean lateness, not one tick's."""
+    clock = MidiClock()
+    rng = random.Random(3)
+    period_s = 60.0 / (120.0 * 24)
+    assert clock.phase_anchor() is None
+    clock.handle([0xFA], 0.99)
+    for i in range(96):
+        wire_s = 1.0 + i * period_s
+        clock.handle([0xF8], wire_s, arrival_s=wire_s + 0.004 + rng.uniform(0.0, 0.0116))
+    time_s, beats, beats_per_second = clock.phase_anchor()
+    assert beats == pytest.approx(95 / 24) and beats_per_second == pytest.approx(2.0, rel=1e-6)
+    assert time_s == pytest.approx(1.0 + 95 * period_s + 0.004 + 0.0058, abs=0.001)
+    clock.handle([0xFC], 3.0)
+    assert clock.phase_anchor() is None, "stopped: no phase"
+    clock.handle([0xFB], 3.1)
+    assert clock.phase_anchor() is None, "continued: no phase until the next tick"
+
+
 def test_clock_transport_and_song_position() -> None:
     clock = MidiClock()
     assert clock.tempo_bpm is None and not clock.running

@@ -1,0 +1,372 @@
+"""The audio output in a child process, so that losing the audio server never takes the instrument down.
+
+Why a process. PortAudio's JACK host API (19.6, and 19.7's pa_jack.c reads the same) cannot outlive its JACK
+server in the process that initialised it. Measured here (jackd -d dummy killed, SIGTERM or SIGKILL, under a
+running sounddevice OutputStream):
+
+- the callbacks just stop; `stream.active` turns False while `stream.stopped` stays False; no status flag
+  and no finished_callback ever arrive (pa_jack's shutdown handler only clears the stream's active flag);
+- `stream.stop()`, `abort()` and `close()`, and `Pa_Terminate` (sounddevice's atexit handler, which closes
+  open streams first), block in pa_jack.c's WaitCondition for its 10-minute timeout: JACK's shutdown callback
+  signalled the condition once, before anyone waited on it;
+- with PortAudio initialised against a server that has gone, `Pa_Terminate` asserts in `jack_deactivate`
+  (pa_jack.c:820, SIGABRT) even with no stream open; PortAudio 19.6 asserts are compiled in on Debian.
+
+So no call sequence re-initialises PortAudio, or even exits cleanly, in that process once its server has
+gone. The child owns PortAudio instead: when its stream goes inactive without being stopped it says so and
+leaves with os._exit (no PortAudio call, no atexit handler); the parent kills it if it does not leave. The
+parent never initialises PortAudio during a session, so its exit stays clean, and a fresh child initialises
+a fresh PortAudio that sees the server running now (`LiveSession.restart_output`).
+
+Shared memory (one anonymous mapping, inherited by file descriptor): a status block of float64 slots
+(start/stop requests, master gain, counters, the play anchor), then the AudioRingBuffer that the parent's
+output pump writes and the child's PortAudio callback reads, exactly as it would in one process: the
+callback still only copies. Events (device chosen, started, errors, lost) come back as JSON lines on the
+child's stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import mmap
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from instrument.output import AudioOutput, OutputDevice, choose_output_device
+from instrument.ringbuffer import AudioRingBuffer
+
+logger = logging.getLogger(__name__)
+
+STATUS_SLOTS = 32
+STATUS_BYTES = 8 * STATUS_SLOTS  # a multiple of 64: the ring's counters stay cache-line aligned after it
+(HEARTBEAT, STATE, START_REQUEST, STOP_REQUEST, GAIN, CALLBACKS, UNDERRUNS, PORTAUDIO_UNDERFLOWS, NONFINITE_BLOCKS,
+ PEAK, ANCHOR_SEQUENCE, ANCHOR_TIME_S, ANCHOR_FRAME) = range(13)
+STATE_OPENING, STATE_READY, STATE_RUNNING, STATE_STOPPED, STATE_LOST, STATE_FAILED = range(6)
+EXIT_LOST = 3
+MONITOR_SECONDS = 0.005  # the child's bookkeeping loop: counters, gain, loss check
+
+
+class OutputProcessError(RuntimeError):
+    """The output process could not open or start its device (the message says why)."""
+
+
+# --- shared memory ---------------------------------------------------------------------------------------
+
+
+def _anonymous_fd(size_bytes: int) -> int:
+    """A file descriptor of `size_bytes` of zeroed memory that a child can map: memfd on Linux, else an
+    unlinked temporary file."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("cascade-output")
+    else:  # pragma: no cover - macOS/BSD
+        with tempfile.TemporaryFile() as handle:
+            fd = os.dup(handle.fileno())
+    os.ftruncate(fd, size_bytes)
+    return fd
+
+
+class SharedOutputMemory:
+    """The status block and the ring buffer, in memory the output process maps too. Owned by the session;
+    outlives any one output process (a restarted output continues the same ring)."""
+
+    def __init__(self, ring_frames: int, channels: int = 2) -> None:
+        self.ring_frames = ring_frames
+        self.channels = channels
+        self.size_bytes = STATUS_BYTES + AudioRingBuffer.nbytes(ring_frames, channels)
+        self.fd = _anonymous_fd(self.size_bytes)
+        self._map = mmap.mmap(self.fd, self.size_bytes)
+        self.status = np.frombuffer(self._map, dtype=np.float64, count=STATUS_SLOTS)
+        self.ring = AudioRingBuffer(ring_frames, channels, buffer=memoryview(self._map)[STATUS_BYTES:])
+
+    def reset_status(self, gain: float = 1.0) -> None:
+        """Before a new output process starts: zero its counters and requests."""
+        self.status[:] = 0.0
+        self.status[GAIN] = gain
+
+    def close(self) -> None:
+        """Drop the descriptor (the mapping stays valid while anything still uses the ring)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _read_anchor(status: np.ndarray) -> tuple[float, int] | None:
+    """The play anchor under its sequence counter (the child writes it from one thread: odd = writing)."""
+    for _ in range(100):
+        before = status[ANCHOR_SEQUENCE]
+        if before == 0:
+            return None
+        if int(before) % 2:
+            continue
+        time_s, frame = float(status[ANCHOR_TIME_S]), int(status[ANCHOR_FRAME])
+        if status[ANCHOR_SEQUENCE] == before:
+            return time_s, frame
+    return None
+
+
+# --- the parent's handle ------------------------------------------------------------------------------------
+
+
+class OutputProcess:
+    """An audio output (the AudioOutput interface the session uses) played by a child process.
+
+    Construction spawns the child, which initialises PortAudio, chooses the device (`device`: "auto", an
+    index or a name substring, as choose_output_device) and reports it; `device` is None when there is none.
+    `start()` opens and starts the stream there; `stop()` stops it, killing the child if it does not answer.
+    `lost_reason` becomes a text once the stream died under it (server gone, child exited, or no callbacks
+    for `stall_seconds`); the session then plays to a software clock until `restart_output`.
+    """
+
+    def __init__(self, memory: SharedOutputMemory, device: str | int | None = "auto", *, block_frames: int = 512,
+                 open_timeout_s: float = 20.0, stall_seconds: float = 2.0, gain: float = 1.0) -> None:
+        self.memory = memory
+        self.ring = memory.ring
+        self.block_frames = block_frames
+        self.stall_seconds = stall_seconds
+        self.lost_reason: str | None = None
+        self.started = False
+        self._stopping = False
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._progress: tuple[float, float] = (time.monotonic(), 0.0)  # (time, callbacks) of the last progress
+        memory.reset_status(gain)
+        root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        command = [sys.executable, "-m", "instrument.output_process", "--fd", str(memory.fd), "--ring-frames",
+                   str(memory.ring_frames), "--channels", str(memory.channels), "--block-frames", str(block_frames),
+                   "--device", json.dumps(device)]
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+                                         pass_fds=(memory.fd,), env=env)
+        self._reader = threading.Thread(target=self._read_events, name="cascade-output-events", daemon=True)
+        self._reader.start()
+        event = self._wait_event(("device", "error"), open_timeout_s)
+        if event is None:
+            self._kill()
+            raise OutputProcessError(f"the output process did not report a device within {open_timeout_s:.0f} s")
+        if event["event"] == "error":
+            self._process.wait(5.0)
+            if event.get("type") == "ValueError":
+                raise ValueError(event["message"])
+            raise OutputProcessError(event["message"])
+        self.device: OutputDevice | None = OutputDevice(**event["device"]) if event["device"] else None
+        self.sample_rate = int(event.get("sample_rate") or 44100)
+
+    # --- events -------------------------------------------------------------------------------------------
+
+    def _read_events(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                self._events.put(json.loads(line))
+            except json.JSONDecodeError:
+                logger.debug("output process: unreadable line %r", line)
+
+    def _wait_event(self, kinds: tuple[str, ...], timeout_s: float) -> dict[str, Any] | None:
+        deadline_s = time.monotonic() + timeout_s
+        while True:
+            left_s = deadline_s - time.monotonic()
+            if left_s <= 0:
+                return None
+            try:
+                event = self._events.get(timeout=min(0.05, left_s))
+            except queue.Empty:
+                if self._process.poll() is not None and self._events.empty():
+                    self._reader.join(0.5)  # the last lines may still be on their way
+                    if self._events.empty():
+                        return None
+                continue
+            if event.get("event") == "lost":
+                self.lost_reason = str(event.get("reason") or "output lost")
+            if event.get("event") in kinds:
+                return event
+
+    # --- control ----------------------------------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 15.0) -> None:
+        if self.device is None:
+            raise OutputProcessError("no audio output device")
+        self.memory.status[START_REQUEST] = 1.0
+        event = self._wait_event(("started", "error"), timeout_s)
+        if event is None or event["event"] == "error":
+            message = "no answer" if event is None else event["message"]
+            self.stop()
+            raise OutputProcessError(f"cannot start {self.device.name}: {message}")
+        self.started = True
+        self._progress = (time.monotonic(), self.memory.status[CALLBACKS])
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Stop and reap the child; a child that does not leave in time (a stop stuck in PortAudio after the
+        server went) is killed."""
+        self._stopping = True
+        self.memory.status[STOP_REQUEST] = 1.0
+        try:
+            self._process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            logger.warning("output process did not stop in %.0f s: killed", timeout_s)
+            self._kill()
+        self._reader.join(1.0)
+
+    def _kill(self) -> None:
+        self._process.kill()
+        self._process.wait(5.0)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    # --- state ------------------------------------------------------------------------------------------------
+
+    def check_lost(self) -> str | None:
+        """Whether the stream died under us (and why); cheap, call it often (the session's watch thread)."""
+        if self.lost_reason is not None or not self.started or self._stopping:
+            return self.lost_reason
+        status = self.memory.status
+        code = self._process.poll()
+        if status[STATE] == STATE_LOST or code == EXIT_LOST:
+            if self.lost_reason is None:
+                self._wait_event(("lost",), 0.5)  # the child's own words, when they come
+            self.lost_reason = self.lost_reason or "the audio stream stopped (server or device gone)"
+        elif code is not None:
+            self.lost_reason = f"the output process exited (code {code})"
+        else:
+            now_s = time.monotonic()
+            callbacks = status[CALLBACKS]
+            if callbacks != self._progress[1]:
+                self._progress = (now_s, callbacks)
+            elif now_s - self._progress[0] > self.stall_seconds:
+                self.lost_reason = f"no audio callbacks for {self.stall_seconds:.1f} s"
+        return self.lost_reason
+
+    @property
+    def stream_lost(self) -> bool:
+        return self.check_lost() is not None
+
+    @property
+    def active(self) -> bool:
+        return self.started and not self._stopping and self._process.poll() is None and self.lost_reason is None
+
+    def set_gain_db(self, gain_db: float) -> None:
+        if not np.isfinite(gain_db):
+            raise ValueError("gain must be finite")
+        self.memory.status[GAIN] = float(10 ** (min(gain_db, 6.0) / 20))
+
+    @property
+    def play_anchor(self) -> tuple[float, int] | None:
+        return _read_anchor(self.memory.status)
+
+    @property
+    def callbacks(self) -> int:
+        return int(self.memory.status[CALLBACKS])
+
+    @property
+    def underruns(self) -> int:
+        return int(self.memory.status[UNDERRUNS])
+
+    @property
+    def portaudio_underflows(self) -> int:
+        return int(self.memory.status[PORTAUDIO_UNDERFLOWS])
+
+    @property
+    def nonfinite_blocks(self) -> int:
+        return int(self.memory.status[NONFINITE_BLOCKS])
+
+    @property
+    def peak(self) -> float:
+        return float(self.memory.status[PEAK])
+
+
+# --- the child ---------------------------------------------------------------------------------------------------
+
+
+def _emit(**event: Any) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def _child_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m instrument.output_process",
+                                     description="Cascade's audio output process (started by LiveSession).")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--ring-frames", type=int, required=True)
+    parser.add_argument("--channels", type=int, default=2)
+    parser.add_argument("--block-frames", type=int, default=512)
+    parser.add_argument("--device", default='"auto"', help="JSON: \"auto\", a device index or a name substring")
+    args = parser.parse_args(argv)
+    parent_pid = os.getppid()
+    size = STATUS_BYTES + AudioRingBuffer.nbytes(args.ring_frames, args.channels)
+    shared = mmap.mmap(args.fd, size)
+    status = np.frombuffer(shared, dtype=np.float64, count=STATUS_SLOTS)
+    ring = AudioRingBuffer(args.ring_frames, args.channels, buffer=memoryview(shared)[STATUS_BYTES:])
+    requested = json.loads(args.device)
+    try:  # importing sounddevice initialises PortAudio: it sees the servers running now
+        device = choose_output_device(None if requested in ("auto", None) else requested)
+    except Exception as error:  # noqa: BLE001 - reported to the parent, which decides
+        status[STATE] = STATE_FAILED
+        _emit(event="error", type=type(error).__name__, message=f"{type(error).__name__}: {error}")
+        return 2
+    if device is None:
+        status[STATE] = STATE_FAILED
+        _emit(event="device", device=None)
+        return 0
+    # JACK runs at the server's rate; elsewhere PortAudio/ALSA converts 44.1 kHz itself.
+    rate = int(device.default_sample_rate) if "JACK" in device.host_api else 44100
+    output = AudioOutput(ring, sample_rate=rate, device=device, block_frames=args.block_frames)
+    status[STATE] = STATE_READY
+    _emit(event="device", device=asdict(device), sample_rate=rate)
+    while not status[START_REQUEST]:
+        if status[STOP_REQUEST] or os.getppid() != parent_pid:
+            return 0
+        time.sleep(MONITOR_SECONDS)
+    output.set_gain_linear(float(status[GAIN]))
+    try:
+        output.start()
+    except Exception as error:  # noqa: BLE001
+        status[STATE] = STATE_FAILED
+        _emit(event="error", type=type(error).__name__, message=f"{type(error).__name__}: {error}")
+        return 2
+    status[STATE] = STATE_RUNNING
+    _emit(event="started")
+    while True:
+        status[HEARTBEAT] += 1
+        output.set_gain_linear(float(status[GAIN]))
+        status[CALLBACKS] = output.callbacks
+        status[UNDERRUNS] = output.underruns
+        status[PORTAUDIO_UNDERFLOWS] = output.portaudio_underflows
+        status[NONFINITE_BLOCKS] = output.nonfinite_blocks
+        status[PEAK] = output.peak
+        anchor = output.play_anchor
+        if anchor is not None:
+            status[ANCHOR_SEQUENCE] += 1  # odd: writing
+            status[ANCHOR_TIME_S], status[ANCHOR_FRAME] = anchor
+            status[ANCHOR_SEQUENCE] += 1
+        if not output.active:
+            # The stream ended although nobody stopped it: the server (or device) has gone. Any further
+            # PortAudio call (stop, close, Pa_Terminate at exit) would block ~10 minutes and then abort.
+            status[STATE] = STATE_LOST
+            _emit(event="lost", reason=f"{device.name} ({device.host_api}) stopped: the audio server or device "
+                                       "has gone")
+            os._exit(EXIT_LOST)
+        if status[STOP_REQUEST] or os.getppid() != parent_pid:
+            output.stop()  # the server is alive: a clean stop (the parent kills us if this hangs)
+            status[STATE] = STATE_STOPPED
+            return 0  # sounddevice's atexit handler terminates PortAudio
+        time.sleep(MONITOR_SECONDS)
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())
