@@ -7,6 +7,8 @@ new trace. It is a drop-in for `UNet1D` inside `VDenoiser` (same call, same outp
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -38,7 +40,11 @@ class TracedNetwork(nn.Module):
         signature = (batch, x.shape[-1], padded)
         module = self._traced.get(signature)
         if module is None:
-            with torch.no_grad():
+            # The trace records the shape checks as constants (right: one trace per shape) and torch marks
+            # TorchScript deprecated; neither warning is news to a user rendering a file.
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+                warnings.simplefilter("ignore", category=DeprecationWarning)
                 traced = torch.jit.trace(self.network, inputs, check_trace=False)
                 module = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
             self._traced[signature] = module

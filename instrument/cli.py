@@ -170,7 +170,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
                                 descriptors=_parse_descriptor_args(args))
     try:
         request.validated()
-        kwargs = {"device": "cuda" if torch.cuda.is_available() else "cpu"}
+        kwargs = {"device": "cuda" if torch.cuda.is_available() else "cpu", "traced": True}
         if args.weights:
             kwargs["diffusion_path"] = args.weights
         generator = Generator.load(**kwargs)
