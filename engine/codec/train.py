@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import nn
 from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
 from engine.codec.spectral import MultiResolutionSTFTLoss, log_spectral_distance_db
+from engine.training import start_training_process, update_ema
 
 
 @dataclass(frozen=True)
@@ -94,15 +94,8 @@ def latent_statistics(model: MagnitudeAutoencoder, segments: ManifestSegments, b
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = 0
-    if distributed:
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        rank = torch.distributed.get_rank()
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed + rank)
+    process = start_training_process(config.threads, config.seed)
+    distributed, rank, device = process.distributed, process.rank, process.device
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_config = DEBUG_CONFIG if config.debug_model else AutoencoderConfig()
@@ -160,9 +153,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         if not math.isfinite(total.item()):
             raise FloatingPointError(f"non-finite loss at step {step}; resume from the last checkpoint")
         optimiser.step()
-        with torch.no_grad():
-            for ema_param, param in zip(ema.parameters(), model.parameters()):
-                ema_param.lerp_(param, 1.0 - config.ema_decay)
+        update_ema(ema, model, config.ema_decay)
         step += 1
         if rank == 0 and (step % config.log_every == 0 or step == config.steps):
             now = time.monotonic()
@@ -184,8 +175,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             save_state()
     if rank == 0:
         export(ema, train_data, out / "autoencoder.safetensors", step)
-    if distributed:
-        torch.distributed.destroy_process_group()
+    process.finish()
     return {"steps": step, "seconds": time.monotonic() - started, "history": history}
 
 

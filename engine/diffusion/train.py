@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from engine.diffusion.checkpoint import save_diffusion
 from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors, smooth_curves
 from engine.diffusion.latents import LatentCache, load_latent_cache
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
+from engine.training import start_training_process, update_ema
 
 
 @dataclass(frozen=True)
@@ -146,15 +146,8 @@ def model_config_for(name: str) -> UNetConfig:
 
 
 def train_diffusion(config: DiffusionTrainConfig) -> dict[str, Any]:
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = 0
-    if distributed:
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        rank = torch.distributed.get_rank()
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed + rank)
+    process = start_training_process(config.threads, config.seed)
+    distributed, rank, device = process.distributed, process.rank, process.device
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = load_latent_cache(config.cache)
@@ -223,10 +216,7 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict[str, Any]:
         loss.backward()
         grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), 1.0))
         optimiser.step()
-        with torch.no_grad():
-            decay = min(config.ema_decay, (1 + step) / (10 + step))  # short warm-up of the average
-            for ema_param, param in zip(ema.parameters(), model.parameters()):
-                ema_param.lerp_(param, 1.0 - decay)
+        update_ema(ema, model, min(config.ema_decay, (1 + step) / (10 + step)))  # short warm-up of the average
         step += 1
         if rank == 0 and (step % config.log_every == 0 or step == config.steps):
             now = time.monotonic()
@@ -244,6 +234,5 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict[str, Any]:
             save_diffusion(ema.network, out / "diffusion.safetensors",
                            extra={"steps": step, "cache": str(config.cache), "train": config.model,
                                   "styles": cache.metadata.get("styles", [])})
-    if distributed:
-        torch.distributed.destroy_process_group()
+    process.finish()
     return {"steps": step, "seconds": time.monotonic() - started, "history": history}

@@ -17,6 +17,7 @@ from engine.realtime import (BarGrid, ChunkStitcher, DryAudioQueue, EngineConfig
                              choose_steps, equal_power_crossfade, plan_join_sample, render_chunk_log)
 from instrument.live import make_generation_filter, request_from_snapshot
 from instrument.parameters import ParameterStore
+from tests.helpers import wait_for
 
 RATE = 44100
 HOP = 1024
@@ -229,13 +230,6 @@ def playing_store(steps: int = 3) -> ParameterStore:
     return store
 
 
-def wait_for(predicate, timeout_s: float = 5.0) -> bool:  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def test_engine_keeps_ahead_and_a_change_reaches_the_next_chunk(generator: Generator) -> None:

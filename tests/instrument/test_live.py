@@ -24,6 +24,7 @@ from instrument.live import (LiveSession, PacedSink, PumpConfig, apply_effects_a
                              read_take_log, request_from_snapshot, rerender_take)
 from instrument.parameters import ParameterStore
 from instrument.takes import read_take_audio
+from tests.helpers import wait_for
 
 RATE = 44100
 HOP = 1024
@@ -43,13 +44,6 @@ def generator() -> Generator:
     return debug_generator(0)
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def playing_store() -> ParameterStore:

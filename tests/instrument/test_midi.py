@@ -25,17 +25,11 @@ from instrument.midi import (
     save_mapping_file,
 )
 from instrument.parameters import ParameterStore
+from tests.helpers import wait_for
 
 CC0 = 0xB0  # control change, channel 1
 
 
-def _wait_for(predicate: Callable[[], bool], timeout_s: float = 1.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 # --- pure unit tests ----------------------------------------------------------------------------------
@@ -320,7 +314,7 @@ def test_cc_over_jack_moves_parameter_and_records_arrival(connected: tuple) -> N
     out, midi_input, store = connected
     before_s = time.monotonic()
     out.send_message([CC0, 21, 127])
-    assert _wait_for(lambda: store.get("cfg_scale") == 12.0)
+    assert wait_for(lambda: store.get("cfg_scale") == 12.0)
     arrival_s = midi_input.last_change_time("cfg_scale")
     assert arrival_s is not None and before_s <= arrival_s <= time.monotonic()
     assert midi_input.alive and not midi_input.lost
@@ -332,10 +326,10 @@ def test_learn_over_jack(connected: tuple) -> None:
     midi_input.mapper.add_learn_listener(learned.append)
     midi_input.mapper.arm_learn("xy_y")
     out.send_message([CC0 | 3, 40, 127])
-    assert _wait_for(lambda: store.get("xy_y") == 1.0)
+    assert wait_for(lambda: store.get("xy_y") == 1.0)
     assert learned == [CcMapping(3, 40, "xy_y")]
     out.send_message([CC0 | 3, 40, 0])
-    assert _wait_for(lambda: store.get("xy_y") == 0.0)
+    assert wait_for(lambda: store.get("xy_y") == 0.0)
 
 
 def _send_clock(out: object, bpm: float, beats: float) -> None:
@@ -354,14 +348,14 @@ def test_clock_over_jack_sets_tempo(connected: tuple, bpm: float) -> None:
     out.send_message([0xFA])
     _send_clock(out, bpm, 2.0)
     clock = midi_input.clock
-    assert _wait_for(lambda: clock.tick_count >= 49)
+    assert wait_for(lambda: clock.tick_count >= 49)
     assert clock.tempo_bpm == pytest.approx(bpm, abs=2.0)
     assert store.get("tempo_bpm") == pytest.approx(bpm, abs=2.0)
     assert clock.running and clock.position_ticks == 48 and clock.bar_phase == pytest.approx(0.5)
     out.send_message([0xFC])
-    assert _wait_for(lambda: not clock.running)
+    assert wait_for(lambda: not clock.running)
     out.send_message([0xFB])
-    assert _wait_for(lambda: clock.running)
+    assert wait_for(lambda: clock.running)
 
 
 def test_flood_of_sysex_and_garbage_then_cc_still_works(connected: tuple) -> None:
@@ -374,7 +368,7 @@ def test_flood_of_sysex_and_garbage_then_cc_still_works(connected: tuple) -> Non
             out.send_message(rng.choice([[0xFE], [0xD0, 5], [0xE0, 1, 64], [0xC0, 2], [0x90, 60, 0], [0xF6],
                                          [CC0, 124, 0], [0xB5, 99, 1]]))
     out.send_message([CC0, 21, 0])
-    assert _wait_for(lambda: store.get("cfg_scale") == 1.0, timeout_s=3.0)
+    assert wait_for(lambda: store.get("cfg_scale") == 1.0, timeout_s=3.0)
     assert midi_input.alive and not midi_input.lost
     assert midi_input.mapper.ignored_count > 0
 
@@ -389,13 +383,13 @@ def test_port_disappearing_sets_lost_and_reopens(jack_server: object) -> None:
     try:
         out.close_port()  # the device is unplugged
         out.delete()
-        assert _wait_for(lambda: midi_input.lost, timeout_s=2.0)
+        assert wait_for(lambda: midi_input.lost, timeout_s=2.0)
         assert midi_input.alive
         out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="Gone")  # and plugged back in
         out.open_virtual_port("knobs")
-        assert _wait_for(lambda: not midi_input.lost, timeout_s=2.0)
+        assert wait_for(lambda: not midi_input.lost, timeout_s=2.0)
         out.send_message([CC0, 21, 127])
-        assert _wait_for(lambda: store.get("variation") == 1.0)
+        assert wait_for(lambda: store.get("variation") == 1.0)
     finally:
         midi_input.close()
         out.delete()
