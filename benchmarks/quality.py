@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--descriptor-trials", type=int, default=20)
     parser.add_argument("--seam-renders", type=int, default=8)
     parser.add_argument("--seam-seconds", type=float, default=30.0)
+    parser.add_argument("--crossfade-frames", type=int, default=8, help="latent crossfade at chunk joins")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="write all numbers and per-prompt rows here")
@@ -292,7 +293,8 @@ def main() -> None:
         request = GenerationRequest(prompts=(prompt["prompt"],), cfg_scale=args.cfg, steps=args.steps,
                                     tempo_bpm=prompt["tempo"], key=prompt["key"], scale=prompt["scale"],
                                     seed=args.seed + 2000 + index)
-        audio = generator.render(request, args.seam_seconds, window_frames=window, context_frames=context)
+        audio = generator.render(request, args.seam_seconds, window_frames=window, context_frames=context,
+                                 crossfade_frames=args.crossfade_frames)
         total = audio.shape[1] // generator.hop_frames
         joins = list(range(window, total, window - context))
         seam_ratios.append(seam_ratio(audio, joins)[0])

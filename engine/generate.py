@@ -292,28 +292,36 @@ class Generator:
 
     @torch.no_grad()
     def generate_latent(self, request: GenerationRequest, frames: int, *, window_frames: int = 128,
-                        context_frames: int = 32, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                        context_frames: int = 32, crossfade_frames: int = 0,
+                        progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """`frames` latent frames by chunked continuation: each window's first `context_frames` are the
-        previous window's last frames. Returns (latent_channels, frames), normalised."""
+        stream's last frames. With crossfade_frames K > 0 only the first C - K context frames are pinned;
+        the model regenerates the last K and they are blended into the stream with a linear ramp (a
+        latent crossfade over K * 23 ms). Returns (latent_channels, frames), normalised."""
         if not 0 < context_frames < window_frames:
             raise GenerationError("context_frames must be in 1..window_frames-1")
-        parts: list[torch.Tensor] = []
-        produced = 0
+        if not 0 <= crossfade_frames < context_frames:
+            raise GenerationError("crossfade_frames must be in 0..context_frames-1")
+        stream: torch.Tensor | None = None
         chunk = 0
         total_chunks = 1 + max(0, math.ceil((frames - window_frames) / (window_frames - context_frames)))
-        previous: torch.Tensor | None = None
-        while produced < frames:
-            context = None if previous is None else previous[:, -context_frames:]
-            start = produced - (0 if context is None else context_frames)
-            result = self.generate_chunk(request, window_frames, context=context, start_frame=start, chunk_index=chunk)
-            new = result.latent[:, -result.new_frames:]
-            parts.append(new)
-            produced += new.shape[-1]
-            previous = result.latent
+        while stream is None or stream.shape[-1] < frames:
+            context = None if stream is None else stream[:, -context_frames:]
+            start = 0 if stream is None else stream.shape[-1] - context_frames
+            result = self.generate_chunk(request, window_frames, context=context, start_frame=start, chunk_index=chunk,
+                                         pin_frames=None if context is None else context_frames - crossfade_frames)
+            if stream is None:
+                stream = result.latent
+            else:
+                if crossfade_frames:
+                    ramp = torch.linspace(0, 1, crossfade_frames + 2, device=stream.device)[1:-1]
+                    overlap = result.latent[:, context_frames - crossfade_frames:context_frames]
+                    stream[:, -crossfade_frames:] = stream[:, -crossfade_frames:] * (1 - ramp) + overlap * ramp
+                stream = torch.cat([stream, result.latent[:, context_frames:]], dim=-1)
             chunk += 1
             if progress:
                 progress(min(chunk, total_chunks), total_chunks)
-        return torch.cat(parts, dim=-1)[:, :frames]
+        return stream[:, :frames]
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor, history: torch.Tensor | None = None, strict: bool = False) -> np.ndarray:
@@ -358,7 +366,7 @@ class Generator:
         return self.autoencoder.normalise(self.autoencoder.encode(wave.to(self.device)))[0]
 
     def render(self, request: GenerationRequest, seconds: float, *, window_frames: int = 128, context_frames: int = 32,
-               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+               crossfade_frames: int = 8, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Audio (2, round(seconds * 44100)) of any length by chunked continuation."""
         if not (math.isfinite(seconds) and 0 < seconds <= 3600):
             raise GenerationError(f"seconds must be in (0, 3600], got {seconds}")
@@ -367,7 +375,7 @@ class Generator:
         if request.seconds_total is None:
             request = replace(request, seconds_total=float(seconds))
         latent = self.generate_latent(request, frames, window_frames=window_frames, context_frames=context_frames,
-                                      progress=progress)
+                                      crossfade_frames=crossfade_frames, progress=progress)
         return self.decode(latent)[:, :samples]
 
     def audio_to_audio(self, audio: np.ndarray, request: GenerationRequest, strength: float) -> np.ndarray:
