@@ -374,6 +374,8 @@ class Generator:
         frames = math.ceil(samples / self.hop_frames)
         if request.seconds_total is None:
             request = replace(request, seconds_total=float(seconds))
+        # The crossfade never takes the whole context: at least one frame stays pinned to anchor the chunk.
+        crossfade_frames = max(0, min(crossfade_frames, context_frames - 1))
         latent = self.generate_latent(request, frames, window_frames=window_frames, context_frames=context_frames,
                                       crossfade_frames=crossfade_frames, progress=progress)
         return self.decode(latent)[:, :samples]

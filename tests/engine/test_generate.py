@@ -170,3 +170,14 @@ def test_model_nan_is_reported_not_returned() -> None:
         broken.network.output.bias.fill_(float("nan"))
     with pytest.raises(GenerationError, match="NaN"):
         broken.generate_chunk(BASE, WINDOW)
+
+
+def test_crossfaded_continuation_keeps_length_and_the_unpinned_stream_prefix(generator: Generator) -> None:
+    plain = generator.generate_latent(BASE, 70, window_frames=WINDOW, context_frames=8)
+    faded = generator.generate_latent(BASE, 70, window_frames=WINDOW, context_frames=8, crossfade_frames=3)
+    assert faded.shape == plain.shape
+    # the first window's frames before its crossfade region are untouched; the joins differ
+    assert torch.equal(faded[:, :WINDOW - 3], plain[:, :WINDOW - 3])
+    assert not torch.allclose(faded[:, WINDOW - 3:], plain[:, WINDOW - 3:])
+    with pytest.raises(GenerationError):
+        generator.generate_latent(BASE, 70, window_frames=WINDOW, context_frames=8, crossfade_frames=8)
