@@ -27,8 +27,9 @@ What works today:
   cascade doctor                                       check the system packages the instrument needs
 
 Not built yet (tracked as issues): the desktop app (today `cascade` with no arguments prints this screen).
-The shipped diffusion model was trained for a few hours on a 2-core CPU: it follows tempo, loudness and
-brightness, and its sound is rough; see docs/diffusion.md for what it does and does not do yet.
+The shipped diffusion model was trained for 96 minutes on a 2-core CPU: it follows tempo (as a control),
+loudness, brightness and the prompt's style, not yet key or scale, and its sound is rough; see
+docs/diffusion.md for what it does and does not do yet.
 """
 
 
