@@ -292,12 +292,15 @@ class Generator:
 
     @torch.no_grad()
     def generate_latent(self, request: GenerationRequest, frames: int, *, window_frames: int = 128,
-                        context_frames: int = 32, crossfade_frames: int = 0,
+                        context_frames: int = 32, crossfade_frames: int = 0, source: torch.Tensor | None = None,
+                        sigma_start: float = SIGMA_MAX,
                         progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """`frames` latent frames by chunked continuation: each window's first `context_frames` are the
         stream's last frames. With crossfade_frames K > 0 only the first C - K context frames are pinned;
         the model regenerates the last K and they are blended into the stream with a linear ramp (a
-        latent crossfade over K * 23 ms). Returns (latent_channels, frames), normalised."""
+        latent crossfade over K * 23 ms). source: a normalised latent (latent_channels, >= 1 frames) each
+        window starts from at sigma_start instead of pure noise (audio-to-audio; zeros past its end).
+        Returns (latent_channels, frames), normalised."""
         if not 0 < context_frames < window_frames:
             raise GenerationError("context_frames must be in 1..window_frames-1")
         if not 0 <= crossfade_frames < context_frames:
@@ -308,8 +311,14 @@ class Generator:
         while stream is None or stream.shape[-1] < frames:
             context = None if stream is None else stream[:, -context_frames:]
             start = 0 if stream is None else stream.shape[-1] - context_frames
+            initial = None
+            if source is not None:
+                initial = torch.zeros(self.latent_channels, window_frames, device=self.device)
+                piece = source[:, start:start + window_frames]
+                initial[:, :piece.shape[-1]] = piece
             result = self.generate_chunk(request, window_frames, context=context, start_frame=start, chunk_index=chunk,
-                                         pin_frames=None if context is None else context_frames - crossfade_frames)
+                                         pin_frames=None if context is None else context_frames - crossfade_frames,
+                                         initial=initial, sigma_start=sigma_start)
             if stream is None:
                 stream = result.latent
             else:
@@ -387,25 +396,8 @@ class Generator:
             raise GenerationError(f"strength must be in (0, 1], got {strength}")
         sigma_start = float(np.clip(math.tan(strength * math.pi / 2), SIGMA_MIN * 2, SIGMA_MAX))
         source = self.encode(audio)
-        total = source.shape[-1]
-        window = 128
-        context_frames = 32
-        parts: list[torch.Tensor] = []
-        produced, chunk = 0, 0
-        previous: torch.Tensor | None = None
-        while produced < total:
-            context = None if previous is None else previous[:, -context_frames:]
-            start = produced - (0 if context is None else context_frames)
-            initial = torch.zeros(self.latent_channels, window, device=self.device)
-            piece = source[:, start:start + window]
-            initial[:, :piece.shape[-1]] = piece
-            result = self.generate_chunk(request, window, context=context, start_frame=start, chunk_index=chunk,
-                                         initial=initial, sigma_start=sigma_start)
-            parts.append(result.latent[:, -result.new_frames:])
-            produced += result.new_frames
-            previous = result.latent
-            chunk += 1
-        latent = torch.cat(parts, dim=-1)[:, :total]
+        latent = self.generate_latent(request, source.shape[-1], window_frames=128, context_frames=32, source=source,
+                                      sigma_start=sigma_start)
         out = np.zeros_like(audio[:2], dtype=np.float32)
         decoded = self.decode(latent)
         out[:, :decoded.shape[-1]] = decoded[:, :out.shape[-1]]  # the tail under one latent frame stays silent

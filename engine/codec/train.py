@@ -24,7 +24,8 @@ from torch import nn
 from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
 from engine.codec.spectral import MultiResolutionSTFTLoss, log_spectral_distance_db
-from engine.training import start_training_process, update_ema
+from engine.training import (data_parallel, restore_training_state, save_training_state, start_training_process,
+                             update_ema)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def latent_statistics(model: MagnitudeAutoencoder, segments: ManifestSegments, b
 
 def train(config: TrainConfig) -> dict[str, Any]:
     process = start_training_process(config.threads, config.seed)
-    distributed, rank, device = process.distributed, process.rank, process.device
+    rank, device = process.rank, process.device
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_config = DEBUG_CONFIG if config.debug_model else AutoencoderConfig()
@@ -111,28 +112,20 @@ def train(config: TrainConfig) -> dict[str, Any]:
     step = 0
     state_path = out / "train_state.pt"
     log_path = out / "train_log.jsonl"
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimiser.load_state_dict(state["optimiser"])
+    state = restore_training_state(state_path, device, model, ema, optimiser)
+    if state is not None:
         step = state["step"]
         train_data.rng = np.random.default_rng(state["data_rng"])
         torch.set_rng_state(state["torch_rng"])
         if rank == 0:
             print(f"resumed from step {step}")
-    wrapped: nn.Module = model
-    if distributed:
-        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    wrapped = data_parallel(process, model)
 
     def save_state() -> None:
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimiser": optimiser.state_dict(),
-                    "step": step, "data_rng": train_data.rng.bit_generator.state["state"]["state"] % (2**63),
-                    "torch_rng": torch.get_rng_state(), "config": asdict(config) | {"dataset": str(config.dataset),
-                                                                                   "out_dir": str(config.out_dir)}},
-                   tmp)
-        tmp.replace(state_path)
+        save_training_state(state_path, model, ema, optimiser, step=step,
+                            data_rng=train_data.rng.bit_generator.state["state"]["state"] % (2**63),
+                            torch_rng=torch.get_rng_state(),
+                            config=asdict(config) | {"dataset": str(config.dataset), "out_dir": str(config.out_dir)})
 
     started = time.monotonic()
     last_log = started

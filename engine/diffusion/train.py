@@ -29,7 +29,8 @@ from engine.diffusion.checkpoint import save_diffusion
 from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors, smooth_curves
 from engine.diffusion.latents import LatentCache, load_latent_cache
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
-from engine.training import start_training_process, update_ema
+from engine.training import (data_parallel, restore_training_state, save_training_state, start_training_process,
+                             update_ema)
 
 
 @dataclass(frozen=True)
@@ -170,27 +171,19 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict[str, Any]:
     step = 0
     state_path = out / "train_state.pt"
     log_path = out / "train_log.jsonl"
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimiser.load_state_dict(state["optimiser"])
+    state = restore_training_state(state_path, device, model, ema, optimiser)
+    if state is not None:
         step = state["step"]
         train_data.rng = np.random.default_rng(state["data_rng"])
         noise_generator.set_state(state["noise_rng"])
         if rank == 0:
             print(f"resumed from step {step}", flush=True)
-    wrapped: nn.Module = model
-    if distributed:
-        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    wrapped = data_parallel(process, model)
 
     def save_state() -> None:
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimiser": optimiser.state_dict(),
-                    "step": step, "data_rng": int(train_data.rng.integers(2**62)),
-                    "noise_rng": noise_generator.get_state(), "model_config": model_config.to_dict(),
-                    "config": asdict(config) | {"cache": str(config.cache), "out_dir": str(config.out_dir)}}, tmp)
-        tmp.replace(state_path)
+        save_training_state(state_path, model, ema, optimiser, step=step, data_rng=int(train_data.rng.integers(2**62)),
+                            noise_rng=noise_generator.get_state(), model_config=model_config.to_dict(),
+                            config=asdict(config) | {"cache": str(config.cache), "out_dir": str(config.out_dir)})
 
     def valid_loss() -> float:
         with torch.no_grad():
