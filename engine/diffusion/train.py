@@ -130,6 +130,18 @@ class CacheBatches:
         return x0, cond
 
 
+class VLoss(nn.Module):
+    """forward(x0, noise, sigma, **cond) -> per-example v-loss (batch,): the denoiser's loss as a forward,
+    so DistributedDataParallel (which hooks forward) averages the gradients across ranks."""
+
+    def __init__(self, denoiser: VDenoiser) -> None:
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(self, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
+        return self.denoiser.loss(x0, noise, sigma, **cond)
+
+
 def sample_sigmas(size: int, generator: torch.Generator, sigma_max: float = 80.0) -> torch.Tensor:
     """Noise levels for training: t ~ U(0, 1) on the cosine schedule, sigma = tan(t pi / 2) (clipped)."""
     t = torch.rand(size, generator=generator)
@@ -148,7 +160,7 @@ def model_config_for(name: str) -> UNetConfig:
 
 def train_diffusion(config: DiffusionTrainConfig) -> dict[str, Any]:
     process = start_training_process(config.threads, config.seed)
-    distributed, rank, device = process.distributed, process.rank, process.device
+    rank, device = process.rank, process.device
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = load_latent_cache(config.cache)
@@ -178,7 +190,8 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict[str, Any]:
         noise_generator.set_state(state["noise_rng"])
         if rank == 0:
             print(f"resumed from step {step}", flush=True)
-    wrapped = data_parallel(process, model)
+    # DDP syncs gradients only through forward(), so the training step calls a module whose forward is the loss.
+    wrapped = data_parallel(process, VLoss(model))
 
     def save_state() -> None:
         save_training_state(state_path, model, ema, optimiser, step=step, data_rng=int(train_data.rng.integers(2**62)),
@@ -202,7 +215,7 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict[str, Any]:
         sigma = sample_sigmas(config.batch_size, noise_generator).to(device)
         noise = torch.randn(x0.shape, generator=noise_generator).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = (wrapped.module if distributed else wrapped).loss(x0, noise, sigma, **cond).float().mean()
+            loss = wrapped(x0, noise, sigma, **cond).float().mean()
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"non-finite loss at step {step}; resume from the last checkpoint")
         optimiser.zero_grad(set_to_none=True)
