@@ -37,6 +37,7 @@ from engine.generate import GenerationRequest, Generator
 from engine.realtime import (BarGrid, ChunkRecord, DryAudioQueue, EngineConfig, EngineStatus, EngineThread,
                              StreamGeometry, render_chunk_log)
 from instrument.effects import EffectsChain
+from instrument.monitor import MonitorTap
 from instrument.output import CEILING, AudioOutput, OutputDevice, choose_output_device
 from instrument.output_process import OutputProcess, SharedOutputMemory
 from instrument.parameters import (DELAY_BEATS, KEY_TONICS, N_PROMPT_SLOTS, PARAMETER_SPECS, SAMPLERS, SCALES,
@@ -213,6 +214,7 @@ class OutputPump:
         self._take_frames = 0
         self._take_request: tuple[TakeWriter, Callable[[int], None]] | None = None
         self._take_lock = threading.Lock()
+        self.monitor: MonitorTap | None = None  # the app's live view reads post-effects audio here
 
     def _set_resampler(self, output_rate: int) -> None:
         self.output_rate = output_rate
@@ -338,6 +340,8 @@ class OutputPump:
             self._pending.append((ring_index + max(0, position - stream_sample), change_s, "control"))
         wet = self.effects.process(dry)
         np.clip(wet, -CEILING, CEILING, out=wet)
+        if self.monitor is not None:  # a copy into a preallocated ring: never blocks the pump
+            self.monitor.write(wet)
         if self._take is not None:
             self._take.write(wet.T)
             self._take_frames += wet.shape[-1]
