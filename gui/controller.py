@@ -1,0 +1,495 @@
+"""The app's instrument controller: owns the parameter store, MIDI, the live session, presets and takes, and
+runs everything that can block (loading the model, starting/stopping the session, opening ports,
+starting/stopping a take) on one operations thread. No Qt: the window calls these methods on user
+actions and reads the published state on its display timer, so the GUI thread never waits.
+
+Threads: the GUI thread (calls, reads), the operations thread (one at a time, in order), the MIDI
+thread (store writes, learn notifications), the session's own threads. Messages for the error banner
+arrive from any of them through a deque (append/popleft are atomic).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from instrument.midi import (CcMapping, MidiClock, MidiError, MidiInput, MidiMapper, MidiMappingError,
+                             factory_mapping_dir, list_midi_inputs, load_mapping_file, open_midi_input,
+                             save_mapping_file)
+from instrument.monitor import MonitorTap
+from instrument.parameters import ParameterStore
+from instrument.presets import (PresetError, PresetInfo, apply_preset, list_presets, load_preset_file,
+                                preset_file_name, preset_from_store, save_preset_file, user_preset_dir)
+
+logger = logging.getLogger(__name__)
+
+NO_DEVICE_MESSAGE = ("No audio device: Cascade plays to a software clock (nothing is heard). "
+                     "Recording to a file still works.")
+
+
+def user_data_dir() -> Path:
+    """$CASCADE_USER_DIR, else the platform's data folder for cascade (as instrument.presets uses)."""
+    import platformdirs
+
+    return Path(os.environ.get("CASCADE_USER_DIR") or platformdirs.user_data_dir("cascade"))
+
+
+def default_takes_dir() -> Path:
+    return user_data_dir() / "takes"
+
+
+def user_mapping_dir() -> Path:
+    return user_data_dir() / "midi"
+
+
+@dataclass
+class AppConfig:
+    """How `cascade app` starts. generator_factory replaces model loading (tests pass a debug generator)."""
+
+    preset: str = "default"
+    output: str | int = "auto"
+    debug_model: bool = False
+    weights: str | None = None
+    threads: int = 0
+    midi: str | None = None  # a port to open at start ("" = the first port), None = none
+    midi_map: str = "generic-8-knobs"
+    takes_dir: Path | None = None
+    autoplay: bool = True
+    generator_factory: Callable[[], Any] | None = None
+    session_options: dict[str, Any] = field(default_factory=dict)  # extra LiveSession keyword arguments
+
+
+@dataclass(frozen=True)
+class Message:
+    level: str  # "error", "warning", "info"
+    text: str
+    time_s: float
+
+
+@dataclass(frozen=True)
+class TakeEntry:
+    sidecar: Path
+    audio: Path
+    seconds: float
+    state: str
+    rerenders: tuple[Path, ...]
+
+
+class Instrument:
+    """Everything the window drives, minus widgets. States: loading -> stopped <-> playing (+ recording)."""
+
+    def __init__(self, config: AppConfig | None = None, store: ParameterStore | None = None) -> None:
+        self.config = config or AppConfig()
+        self.store = store or ParameterStore()
+        self.mapper = MidiMapper(self.store)
+        self.clock = MidiClock(self.store)
+        self.midi_input: MidiInput | None = None
+        self.midi_ports: list[str] = []
+        self.midi_ports_version = 0
+        self.mapping_version = 0  # bumped when mappings change (learn, controller preset, removal)
+        self.controller_preset = ""
+        self.generator: Any = None
+        self.session: Any = None  # instrument.live.LiveSession while playing
+        self.monitor: MonitorTap | None = None
+        self.state = "loading"
+        self.busy = False  # an operation is running (buttons show it)
+        self.take: Any = None  # the TakeWriter while recording
+        self.takes_dir = Path(self.config.takes_dir) if self.config.takes_dir else default_takes_dir()
+        self.takes_version = 0
+        self.messages: deque[Message] = deque(maxlen=50)
+        self.current_preset: PresetInfo | None = None
+        self.current_preset_data: dict | None = None
+        self.preset_version = -1  # store version right after the preset was applied or saved
+        self._last_engine_error_s: float | None = None
+        self._rerenders: dict[Path, tuple[subprocess.Popen, Path]] = {}
+        self._ops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cascade-app-ops")
+        self._closed = False
+        self.mapper.add_learn_listener(self._on_learned)
+
+    # --- messages ---------------------------------------------------------------------------------------------
+
+    def post(self, level: str, text: str) -> None:
+        """Queue a banner message (any thread)."""
+        (logger.warning if level != "info" else logger.info)("%s", text)
+        self.messages.append(Message(level, text, time.monotonic()))
+
+    def _submit(self, what: str, function: Callable[[], Any]) -> Future:
+        def run() -> Any:
+            self.busy = True
+            try:
+                return function()
+            except Exception as error:  # noqa: BLE001 - reported on the banner, the app keeps running
+                logger.exception("%s failed", what)
+                self.post("error", f"{what} failed: {error}")
+                return None
+            finally:
+                self.busy = False
+
+        if self._closed:
+            future: Future = Future()
+            future.set_result(None)
+            return future
+        return self._ops.submit(run)
+
+    # --- start-up ---------------------------------------------------------------------------------------------
+
+    def start(self) -> Future:
+        """Apply the start preset and open MIDI at once; load the model (and play) on the operations thread."""
+        try:
+            self.load_preset_named(self.config.preset)
+        except PresetError as error:
+            self.post("error", str(error))
+        self.load_controller_preset(self.config.midi_map)
+        if self.config.midi is not None:
+            self.open_midi(self.config.midi or None)
+        else:
+            self.refresh_midi_ports()
+        return self._submit("loading the model", self._load_and_play)
+
+    def _load_and_play(self) -> None:
+        started_s = time.monotonic()
+        if self.config.generator_factory is not None:
+            self.generator = self.config.generator_factory()
+        else:
+            from argparse import Namespace
+
+            from instrument.cli import _load_play_generator
+
+            self.generator = _load_play_generator(Namespace(debug_model=self.config.debug_model,
+                                                            weights=self.config.weights, threads=self.config.threads))
+        logger.info("model %s loaded in %.2f s", self.generator.model_id, time.monotonic() - started_s)
+        self.state = "stopped"
+        if self.config.autoplay:
+            self._start_session()
+
+    # --- transport --------------------------------------------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        return self.session is not None
+
+    @property
+    def recording(self) -> bool:
+        return self.take is not None
+
+    def play(self) -> Future:
+        return self._submit("starting playback", self._start_session)
+
+    def stop(self) -> Future:
+        return self._submit("stopping playback", self._stop_session)
+
+    def toggle_play(self) -> Future:
+        return self.stop() if self.playing else self.play()
+
+    def _start_session(self) -> None:
+        if self.session is not None or self.generator is None:
+            return
+        from instrument.live import LiveSession
+
+        output = self.config.output
+        session = LiveSession(self.generator, self.store, output=int(output) if str(output).isdigit() else output,
+                              midi_clock=self.clock, **self.config.session_options)
+        monitor = MonitorTap(sample_rate=self.generator.sample_rate)
+        session.pump.monitor = monitor
+        session.start()
+        self.monitor = monitor
+        self.session = session
+        self.state = "playing"
+        if session.device is None or session.output_error:
+            self.post("warning", NO_DEVICE_MESSAGE + (f" ({session.output_error})" if session.output_error else ""))
+
+    def _stop_session(self) -> None:
+        self._stop_take()
+        session, self.session = self.session, None
+        if session is not None:
+            session.stop()
+        self.state = "stopped" if self.generator is not None else self.state
+
+    def restart_output(self) -> Future:
+        def reopen() -> None:
+            if self.session is not None:
+                if self.session.restart_output():
+                    self.post("info", f"audio output: {self.session.output_name}")
+                else:
+                    self.post("warning", f"cannot reopen the audio output: {self.session.output_error}")
+        return self._submit("reopening the audio output", reopen)
+
+    # --- takes ------------------------------------------------------------------------------------------------
+
+    def toggle_record(self) -> Future:
+        return self._submit("recording", self._stop_take if self.take is not None else self._start_take)
+
+    def _start_take(self) -> None:
+        if self.take is not None:
+            return
+        if self.session is None:  # Record while stopped: start playing, then record
+            self._start_session()
+            if self.session is None:
+                return
+        self.take = self.session.start_recording(self.takes_dir)
+        self.takes_version += 1
+
+    def _stop_take(self) -> None:
+        if self.take is None or self.session is None:
+            self.take = None
+            return
+        take, self.take = self.take, None
+        status = self.session.stop_recording()
+        self.takes_version += 1
+        if status is not None and status.error:
+            self.post("error", f"take {take.audio_path.name}: {status.error}")
+        elif status is not None and status.blocks_dropped:
+            self.post("warning", f"take {take.audio_path.name}: {status.blocks_dropped} blocks dropped (disk slow)")
+        else:
+            self.post("info", f"take saved: {take.audio_path}")
+
+    def list_takes(self) -> list[TakeEntry]:
+        """Takes in the takes folder, newest first (reads the small JSON sidecars only)."""
+        import json
+
+        entries: list[TakeEntry] = []
+        if not self.takes_dir.is_dir():
+            return entries
+        for sidecar in sorted(self.takes_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+            try:
+                data = json.loads(sidecar.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(data, dict) or data.get("format") != "cascade-take":
+                continue
+            audio = sidecar.with_name(str(data.get("audio", sidecar.stem + ".flac")))
+            rate = float(data.get("sample_rate", 44100) or 44100)
+            rerenders = tuple(sorted(sidecar.parent.glob(f"{sidecar.stem}-*steps.flac")))
+            entries.append(TakeEntry(sidecar, audio, float(data.get("frames", 0)) / rate, str(data.get("state", "?")),
+                                     rerenders))
+        return entries
+
+    def rerender_take(self, sidecar: Path, steps: int = 32) -> Path:
+        """Re-render a take at more steps in a separate process (the live engine owns this process's model;
+        a child keeps the GUI and the engine free). Returns the output path; poll_rerenders() reports."""
+        output = sidecar.with_name(f"{sidecar.stem}-{steps}steps.flac")
+        if sidecar in self._rerenders:
+            raise RuntimeError(f"{sidecar.name} is already being re-rendered")
+        command = [sys.executable, "-m", "instrument.cli", "rerender", str(sidecar), "--steps", str(steps), "-o",
+                   str(output), "--no-progress", "--threads", "1"]
+        if self.config.debug_model or self.config.generator_factory is not None:
+            command.append("--debug-model")
+        elif self.config.weights:
+            command += ["--weights", str(self.config.weights)]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: os.nice(10) if hasattr(os, "nice") else None)
+        self._rerenders[sidecar] = (process, output)
+        return output
+
+    @property
+    def rerendering(self) -> tuple[Path, ...]:
+        return tuple(self._rerenders)
+
+    def poll_rerenders(self) -> list[tuple[Path, int]]:
+        """Finished re-renders since the last call: (output, return code); posts a banner message each."""
+        finished: list[tuple[Path, int]] = []
+        for sidecar, (process, output) in list(self._rerenders.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            del self._rerenders[sidecar]
+            finished.append((output, code))
+            if code == 0:
+                self.post("info", f"re-rendered: {output.name}")
+            else:
+                tail = (process.stderr.read() if process.stderr else "").strip().splitlines()[-1:] or ["?"]
+                self.post("error", f"re-render of {sidecar.name} failed: {tail[0]}")
+            self.takes_version += 1
+        return finished
+
+    # --- presets ----------------------------------------------------------------------------------------------
+
+    def presets(self) -> list[PresetInfo]:
+        return list_presets()
+
+    def load_preset_named(self, name: str) -> None:
+        """A factory/user preset by name or file stem, or a .json path; PresetError if none."""
+        candidate = Path(name)
+        if candidate.suffix == ".json" and candidate.exists():
+            self.load_preset(PresetInfo(candidate.stem, candidate, False))
+            return
+        for info in list_presets():
+            if info.error is None and (info.name.casefold() == name.casefold() or info.path.stem == name):
+                self.load_preset(info)
+                return
+        raise PresetError(f"no preset named {name!r}")
+
+    def load_preset(self, info: PresetInfo) -> None:
+        """Apply a preset, all or nothing: a broken file raises PresetError and leaves the sound as it was."""
+        preset, warnings = load_preset_file(info.path)
+        apply_preset(self.store, preset)
+        for warning in warnings:
+            self.post("warning", warning)
+        self.current_preset = PresetInfo(preset["name"], info.path, info.is_factory, preset["description"])
+        self.current_preset_data = preset
+        self.preset_version = self.store.version
+
+    @property
+    def preset_modified(self) -> bool:
+        return self.current_preset is not None and self.store.version != self.preset_version
+
+    def revert_preset(self) -> None:
+        if self.current_preset_data is None:
+            raise PresetError("no preset loaded to revert to")
+        apply_preset(self.store, self.current_preset_data)
+        self.preset_version = self.store.version
+
+    def save_preset(self) -> Path:
+        """Overwrite the current user preset; a factory preset is saved as a user copy of the same name."""
+        if self.current_preset is None:
+            raise PresetError("no preset loaded: use Save As")
+        if self.current_preset.is_factory:
+            return self.save_preset_as(self.current_preset.name)
+        return self._save(self.current_preset.path, self.current_preset.name, self.current_preset.description)
+
+    def save_preset_as(self, name: str, description: str = "") -> Path:
+        name = name.strip()
+        if not name:
+            raise PresetError("a preset needs a name")
+        return self._save(user_preset_dir() / preset_file_name(name), name, description)
+
+    def _save(self, path: Path, name: str, description: str) -> Path:
+        preset = preset_from_store(self.store, name, description)
+        save_preset_file(path, preset)
+        self.current_preset = PresetInfo(preset["name"], path, False, preset["description"])
+        self.current_preset_data = preset
+        self.preset_version = self.store.version
+        return path
+
+    # --- MIDI -------------------------------------------------------------------------------------------------
+
+    def refresh_midi_ports(self) -> Future:
+        def scan() -> None:
+            self.midi_ports = list_midi_inputs()
+            self.midi_ports_version += 1
+        return self._submit("listing MIDI inputs", scan)
+
+    def open_midi(self, port: str | int | None) -> Future:
+        """Open an input port (None: the first there is; "" or "none" closes the current one)."""
+        def swap() -> None:
+            old, self.midi_input = self.midi_input, None
+            if old is not None:
+                old.close()
+            if port in ("", "none"):
+                return
+            try:
+                self.midi_input = open_midi_input(port, mapper=self.mapper, clock=self.clock)
+            except MidiError as error:
+                self.post("error", str(error))
+            self.midi_ports = list_midi_inputs()
+            self.midi_ports_version += 1
+        return self._submit("opening the MIDI input", swap)
+
+    @property
+    def midi_port_name(self) -> str | None:
+        return None if self.midi_input is None else self.midi_input.port_name
+
+    def controller_presets(self) -> list[tuple[str, Path]]:
+        """(name, path) of factory then user controller mappings."""
+        found = [(p.stem, p) for p in sorted(factory_mapping_dir().glob("*.json"))]
+        user = user_mapping_dir()
+        if user.is_dir():
+            found += [(f"{p.stem} (user)", p) for p in sorted(user.glob("*.json"))]
+        return found
+
+    def load_controller_preset(self, name: str) -> bool:
+        """Replace the CC mappings with a controller preset (name from controller_presets(), a stem, or a path)."""
+        path = next((p for n, p in self.controller_presets() if name in (n, p.stem)), Path(name))
+        try:
+            self.mapper.load_mappings(load_mapping_file(path), source=str(path))
+        except MidiMappingError as error:
+            self.post("error", str(error))
+            return False
+        self.controller_preset = name
+        self.mapping_version += 1
+        return True
+
+    def save_controller_preset(self, name: str) -> Path:
+        path = user_mapping_dir() / preset_file_name(name)
+        save_mapping_file(path, self.mapper.mappings_to_json(name=name))
+        self.controller_preset = f"{path.stem} (user)"
+        return path
+
+    def arm_learn(self, parameter: str) -> None:
+        self.mapper.arm_learn(parameter)
+        self.mapping_version += 1
+
+    def cancel_learn(self) -> None:
+        self.mapper.cancel_learn()
+        self.mapping_version += 1
+
+    def forget_mappings(self, parameter: str) -> int:
+        removed = self.mapper.remove_mappings(parameter=parameter)
+        self.mapping_version += 1
+        return removed
+
+    def remove_mapping(self, mapping: CcMapping) -> None:
+        self.mapper.remove_mappings(parameter=mapping.parameter, control=mapping.control)
+        self.mapping_version += 1
+
+    def _on_learned(self, mapping: CcMapping) -> None:  # MIDI thread
+        channel = "any channel" if mapping.channel is None else f"channel {mapping.channel + 1}"
+        self.post("info", f"MIDI learn: CC {mapping.control} ({channel}) -> {mapping.parameter}")
+        self.mapping_version += 1
+
+    # --- status for the meters --------------------------------------------------------------------------------
+
+    def session_status(self) -> Any:
+        """The session's status (called by the analysis thread, not the GUI thread); engine errors -> banner."""
+        session = self.session
+        if session is None:
+            return None
+        status = session.status()
+        error_s = status.engine.last_error_time_s
+        if status.engine.last_error and error_s != self._last_engine_error_s:
+            self._last_engine_error_s = error_s
+            self.post("error", f"engine: {status.engine.last_error}")
+        return status
+
+    def requested_descriptors(self) -> dict[str, float | None]:
+        """Descriptor targets that are switched on (None where off), for the requested-vs-measured curves."""
+        snapshot = self.store.snapshot().values
+        names = {"loudness": "loudness_db", "brightness": "brightness_hz", "noisiness": "noisiness",
+                 "density": "density"}
+        return {key: (float(snapshot[name]) if snapshot[f"{name}_enabled"] >= 0.5 else None)
+                for key, name in names.items()}
+
+    # --- shutdown ---------------------------------------------------------------------------------------------
+
+    def shutdown(self, timeout_s: float = 15.0) -> None:
+        """Stop recording, playback and MIDI; wait for running operations. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        done = threading.Event()
+
+        def close() -> None:
+            try:
+                self._stop_session()
+                if self.midi_input is not None:
+                    self.midi_input.close()
+                    self.midi_input = None
+            finally:
+                done.set()
+
+        self._ops.submit(close)
+        self._ops.shutdown(wait=False)
+        if not done.wait(timeout_s):
+            logger.warning("shutdown did not finish within %.0f s", timeout_s)
+        for process, _ in self._rerenders.values():  # a re-render keeps running on its own; it was asked for
+            logger.info("re-render %s continues in the background (pid %d)", process.args[4], process.pid)

@@ -1,0 +1,850 @@
+"""The main window: transport and preset bar on top, prompts and the XY pad on the left, the live view in the
+middle, meters and the library (presets, takes, MIDI) on the right, generation / descriptor / effect knobs
+along the bottom.
+
+One display timer (`DISPLAY_HZ`) does all redrawing: it mirrors the parameter store into the widgets
+(only when the store's version moved), hands the analysis thread's latest frame to the live view and
+the meters, shows banner messages and plays drawn curves. Widgets write straight into the store on a
+gesture. Nothing on this thread waits for the engine, the output, MIDI or the disk: those run on the
+instrument's operations thread (gui.controller) or their own threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPointF, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QMainWindow, QMenu, QPushButton, QSpinBox, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QToolButton, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from gui import theme
+from gui.analysis import LiveAnalysis
+from gui.controller import Instrument, TakeEntry
+from gui.liveview import LiveView
+from gui.widgets import ChoiceBox, CurveLane, IntBox, Knob, Meter, ToggleButton, XYPad, format_value
+from instrument.live import blend_weights
+from instrument.midi import CcMapping
+from instrument.parameters import N_PROMPT_SLOTS, PARAMETER_SPECS, ParameterSpec
+from instrument.presets import PresetError, PresetInfo
+
+logger = logging.getLogger(__name__)
+
+DISPLAY_HZ = 30
+BANNER_INFO_SECONDS = 6.0  # info messages fade after this; errors and warnings stay until dismissed
+CURVE_BEATS = 16  # a drawn curve loops every 4 bars of 4/4 at the current tempo
+SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER_SPECS}
+DESCRIPTORS: tuple[tuple[str, str], ...] = (("loudness_db", "Loudness"), ("brightness_hz", "Brightness"),
+                                            ("noisiness", "Noisiness"), ("density", "Density"))
+LABELS: dict[str, str] = {
+    "cfg_scale": "CFG", "steps": "Steps", "sampler": "Sampler", "seed": "Seed", "variation": "Variation",
+    "tempo_bpm": "Tempo", "key": "Key", "scale": "Scale", "xy_x": "Pad X", "xy_y": "Pad Y",
+    "loudness_db": "Loudness", "brightness_hz": "Brightness", "noisiness": "Noisiness", "density": "Density",
+    "loudness_db_enabled": "Loudness", "brightness_hz_enabled": "Brightness", "noisiness_enabled": "Noisiness",
+    "density_enabled": "Density", "fx_reverb_mix": "Reverb", "fx_reverb_room": "Room", "fx_delay_mix": "Delay",
+    "fx_delay_beats": "Delay time", "fx_delay_feedback": "Feedback", "fx_chorus_mix": "Chorus",
+    "fx_filter_cutoff_hz": "Low-pass", "fx_compressor_threshold_db": "Comp", "fx_limiter_enabled": "Limiter",
+    "master_gain_db": "Master", **{f"prompt_{i + 1}_weight": f"Weight {i + 1}" for i in range(N_PROMPT_SLOTS)},
+}
+
+
+def parameter_label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def mapping_text(mapping: CcMapping) -> str:
+    return f"CC{mapping.control}" + ("" if mapping.channel is None else f" ch{mapping.channel + 1}")
+
+
+class Banner(QFrame):
+    """A thin message strip above everything: the newest message, coloured by level, dismissable."""
+
+    COLOURS = {"error": ("#4a1f22", theme.RECORD), "warning": ("#44351d", theme.ACCENT_WARM),
+               "info": ("#1d3a3d", theme.ACCENT)}
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 4, 4, 4)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.dismiss)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.level = ""
+        self.shown_s = 0.0
+        self.hide()
+
+    @property
+    def text(self) -> str:
+        return self.label.text()
+
+    def show_message(self, level: str, text: str) -> None:
+        background, edge = self.COLOURS.get(level, self.COLOURS["info"])
+        self.setStyleSheet(f"QFrame#banner {{ background: {background}; border: 1px solid {edge}; }}")
+        self.label.setText(text)
+        self.level = level
+        self.shown_s = time.monotonic()
+        self.show()
+
+    def dismiss(self) -> None:
+        self.level = ""
+        self.hide()
+
+    def expire(self, now_s: float) -> None:
+        if self.level == "info" and now_s - self.shown_s > BANNER_INFO_SECONDS:
+            self.dismiss()
+
+
+class MainWindow(QMainWindow):
+    """The instrument's window. `controls` maps every parameter name to the widget that mirrors it."""
+
+    tick_done = Signal()
+
+    def __init__(self, instrument: Instrument, display_hz: int = DISPLAY_HZ) -> None:
+        super().__init__()
+        self.instrument = instrument
+        self.store = instrument.store
+        self.setWindowTitle("Cascade")
+        self.controls: dict[str, Any] = {}
+        self.curves: dict[str, CurveLane] = {}
+        self.curve_buttons: dict[str, QPushButton] = {}
+        self._curve_started_s = time.monotonic()
+        self._curve_written: dict[str, float] = {}
+        self._shown_version = -1
+        self._shown_mapping_version = -1
+        self._shown_takes_version = -1
+        self._shown_ports_version = -1
+        self._shown_presets: list[PresetInfo] = []
+        self._status_line = ""
+        self.last_midi_menu: QMenu | None = None
+        self.ticks = 0
+        self.tick_seconds_max = 0.0
+
+        central = QWidget()
+        self.setCentralWidget(central)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(10, 8, 10, 8)
+        outer.setSpacing(8)
+        self.banner = Banner()
+        outer.addWidget(self.banner)
+        outer.addLayout(self._build_top_bar())
+        middle = QHBoxLayout()
+        middle.setSpacing(8)
+        middle.addWidget(self._build_prompts(), 0)
+        live = QGroupBox("LIVE")
+        live_layout = QVBoxLayout(live)
+        self.live_view = LiveView()
+        live_layout.addWidget(self.live_view)
+        middle.addWidget(live, 1)
+        middle.addWidget(self._build_right_column(), 0)
+        outer.addLayout(middle, 1)
+        bottom = QHBoxLayout()
+        bottom.setSpacing(8)
+        bottom.addWidget(self._build_generation(), 0)
+        bottom.addWidget(self._build_descriptors(), 1)
+        bottom.addWidget(self._build_effects(), 0)
+        outer.addLayout(bottom, 0)
+        self.status_label = QLabel()
+        self.status_label.setObjectName("dim")
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().setSizeGripEnabled(False)
+
+        for name in SPECS:
+            if name not in ("xy_x", "xy_y") and name not in self.controls:  # a spec without a widget is a bug
+                raise RuntimeError(f"no control for parameter {name}")
+        QShortcut(QKeySequence(Qt.Key_Space), self, activated=self.instrument.toggle_play)
+        QShortcut(QKeySequence("R"), self, activated=self.instrument.toggle_record)
+
+        self.analysis = LiveAnalysis(lambda: instrument.monitor, instrument.session_status,
+                                     instrument.requested_descriptors)
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.PreciseTimer)
+        self.timer.setInterval(round(1000 / display_hz))
+        self.timer.timeout.connect(self.tick)
+        self.resize(1560, 960)
+
+    # --- building -------------------------------------------------------------------------------------------
+
+    def _bind(self, control: Any) -> Any:
+        """Register a parameter control: player edits go to the store, right-click opens the MIDI menu."""
+        self.controls[control.parameter] = control
+        name = control.parameter
+        control.edited.connect(lambda value, name=name: self.store.set(name, value, "gui"))
+        control.midi_menu_requested.connect(self.show_midi_menu)
+        return control
+
+    def _knob(self, name: str, colour: str = theme.ACCENT, diameter: int = 46) -> Knob:
+        return self._bind(Knob(SPECS[name], parameter_label(name), colour, diameter=diameter))
+
+    def _build_top_bar(self) -> QHBoxLayout:
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        title = QLabel("CASCADE")
+        title.setObjectName("title")
+        bar.addWidget(title)
+        bar.addSpacing(12)
+        self.play_button = QPushButton("▶  Play")
+        self.play_button.setObjectName("play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Play / stop (Space)")
+        self.play_button.clicked.connect(lambda: self.instrument.toggle_play())
+        self.record_button = QPushButton("●  Record")
+        self.record_button.setObjectName("record")
+        self.record_button.setCheckable(True)
+        self.record_button.setToolTip("Record a take to the takes folder (R); works without an audio device too")
+        self.record_button.clicked.connect(lambda: self.instrument.toggle_record())
+        self.time_label = QLabel("")
+        self.time_label.setMinimumWidth(70)
+        for widget in (self.play_button, self.record_button, self.time_label):
+            bar.addWidget(widget)
+        bar.addSpacing(16)
+        tempo = self._knob("tempo_bpm", diameter=34)
+        bar.addWidget(tempo)
+        for name in ("key", "scale"):
+            box = self._bind(ChoiceBox(SPECS[name], parameter_label(name)))
+            box.setMinimumWidth(64 if name == "key" else 104)
+            bar.addWidget(box)
+        bar.addStretch(1)
+        preset_caption = QLabel("PRESET")
+        preset_caption.setObjectName("dim")
+        self.preset_label = QLabel("–")
+        self.preset_label.setMinimumWidth(160)
+        self.preset_label.setStyleSheet("font-weight: bold;")
+        bar.addWidget(preset_caption)
+        bar.addWidget(self.preset_label)
+        self.save_button = QPushButton("Save")
+        self.save_button.setToolTip("Save over the current user preset (a factory preset is saved as a user copy)")
+        self.save_button.clicked.connect(self.save_preset)
+        self.save_as_button = QPushButton("Save as…")
+        self.save_as_button.clicked.connect(self.save_preset_as_dialog)
+        self.revert_button = QPushButton("Revert")
+        self.revert_button.setToolTip("Back to the preset as it was loaded or saved")
+        self.revert_button.clicked.connect(self.revert_preset)
+        for widget in (self.save_button, self.save_as_button, self.revert_button):
+            bar.addWidget(widget)
+        return bar
+
+    def _build_prompts(self) -> QGroupBox:
+        group = QGroupBox("PROMPTS")
+        group.setFixedWidth(380)
+        layout = QVBoxLayout(group)
+        self.prompt_edits: list[QLineEdit] = []
+        for slot in range(N_PROMPT_SLOTS):
+            row = QHBoxLayout()
+            chip = QLabel(str(slot + 1))
+            chip.setFixedSize(22, 22)
+            chip.setAlignment(Qt.AlignCenter)
+            chip.setStyleSheet(f"background: {theme.SLOT_COLOURS[slot]}; color: {theme.BACKGROUND}; "
+                               "border-radius: 11px; font-weight: bold;")
+            edit = QLineEdit()
+            edit.setPlaceholderText(f"Prompt {slot + 1}: describe the music…")
+            edit.setToolTip("Type a description and press Enter. Weight: how much of the blend it gets.")
+            edit.editingFinished.connect(lambda slot=slot: self._commit_prompt(slot))
+            self.prompt_edits.append(edit)
+            weight = self._bind(Knob(SPECS[f"prompt_{slot + 1}_weight"], "Weight", theme.SLOT_COLOURS[slot],
+                                     diameter=30))
+            row.addWidget(chip)
+            row.addWidget(edit, 1)
+            row.addWidget(weight)
+            layout.addLayout(row)
+        pad_caption = QLabel("MORPH  ·  drag between the four prompts")
+        pad_caption.setObjectName("dim")
+        layout.addWidget(pad_caption)
+        self.xy_pad = XYPad()
+        self.xy_pad.moved.connect(lambda x, y: self.store.set_many({"xy_x": x, "xy_y": y}, source="gui"))
+        self.xy_pad.midi_menu_requested.connect(self.show_midi_menu)
+        layout.addWidget(self.xy_pad, 1)
+        return group
+
+    def _build_right_column(self) -> QWidget:
+        column = QWidget()
+        column.setFixedWidth(330)
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        output = QGroupBox("OUTPUT")
+        grid = QGridLayout(output)
+        self.level_meter = Meter("Level", 0.85, 0.97, tooltip="Output peak level (after master gain), dBFS")
+        self.buffer_meter = Meter("Buffer", 2.0, 2.0, tooltip="Audio generated ahead of the speaker")
+        self.rtf_meter = Meter("Real-time factor", 0.8, 1.0,
+                               tooltip="Compute time per second of audio: below 1 the engine keeps up")
+        self.latency_meter = Meter("Control latency", 0.5, 0.8,
+                                   tooltip="From your last prompt/knob change to hearing it")
+        self.underrun_meter = Meter("Underruns", 0.01, 0.5, tooltip="Audio dropouts since Play")
+        meters = (self.level_meter, self.buffer_meter, self.rtf_meter, self.latency_meter, self.underrun_meter)
+        for row, meter in enumerate(meters):
+            grid.addWidget(meter, row, 0)
+        master = self._knob("master_gain_db", diameter=52)
+        grid.addWidget(master, 0, 1, 3, 1, Qt.AlignCenter)
+        self.output_label = QLabel("–")
+        self.output_label.setObjectName("dim")
+        self.output_label.setWordWrap(True)
+        grid.addWidget(self.output_label, len(meters), 0, 1, 2)
+        self.reopen_button = QPushButton("Reopen audio output")
+        self.reopen_button.setToolTip("Look for an audio device again (after plugging one in or starting JACK)")
+        self.reopen_button.clicked.connect(lambda: self.instrument.restart_output())
+        grid.addWidget(self.reopen_button, len(meters) + 1, 0, 1, 2)
+        layout.addWidget(output)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_presets_tab(), "Presets")
+        self.tabs.addTab(self._build_takes_tab(), "Takes")
+        self.tabs.addTab(self._build_midi_tab(), "MIDI")
+        layout.addWidget(self.tabs, 1)
+        return column
+
+    def _build_presets_tab(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.preset_tree = QTreeWidget()
+        self.preset_tree.setHeaderHidden(True)
+        self.preset_tree.itemActivated.connect(lambda item, _col: self._load_preset_item(item))
+        layout.addWidget(self.preset_tree, 1)
+        row = QHBoxLayout()
+        load = QPushButton("Load")
+        load.clicked.connect(lambda: self._load_preset_item(self.preset_tree.currentItem()))
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.refresh_presets)
+        row.addWidget(load)
+        row.addWidget(refresh)
+        layout.addLayout(row)
+        return page
+
+    def _build_takes_tab(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.takes_list = QListWidget()
+        self.takes_list.setAlternatingRowColors(True)
+        self.takes_list.itemActivated.connect(lambda _item: self.play_selected_take())
+        layout.addWidget(self.takes_list, 1)
+        row = QHBoxLayout()
+        play = QPushButton("▶ Play")
+        play.setToolTip("Open the take in your audio player")
+        play.clicked.connect(self.play_selected_take)
+        reveal = QPushButton("Show folder")
+        reveal.clicked.connect(self.reveal_selected_take)
+        row.addWidget(play)
+        row.addWidget(reveal)
+        layout.addLayout(row)
+        row = QHBoxLayout()
+        self.rerender_steps = QSpinBox()
+        self.rerender_steps.setRange(2, 64)
+        self.rerender_steps.setValue(32)
+        self.rerender_steps.setSuffix(" steps")
+        rerender = QPushButton("Re-render")
+        rerender.setToolTip("Render the take again offline with more denoising steps (cleaner sound)")
+        rerender.clicked.connect(self.rerender_selected_take)
+        row.addWidget(rerender, 1)
+        row.addWidget(self.rerender_steps)
+        layout.addLayout(row)
+        return page
+
+    def _build_midi_tab(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        grid = QGridLayout()
+        grid.addWidget(QLabel("Input"), 0, 0)
+        self.midi_port_box = QComboBox()
+        self.midi_port_box.activated.connect(self._on_midi_port_chosen)
+        grid.addWidget(self.midi_port_box, 0, 1)
+        rescan = QPushButton("Rescan")
+        rescan.clicked.connect(lambda: self.instrument.refresh_midi_ports())
+        grid.addWidget(rescan, 0, 2)
+        grid.addWidget(QLabel("Controller"), 1, 0)
+        self.controller_box = QComboBox()
+        for name, _path in self.instrument.controller_presets():
+            self.controller_box.addItem(name)
+        self.controller_box.activated.connect(
+            lambda index: self.instrument.load_controller_preset(self.controller_box.itemText(index)))
+        grid.addWidget(self.controller_box, 1, 1)
+        save = QPushButton("Save…")
+        save.setToolTip("Save these mappings as a controller preset")
+        save.clicked.connect(self.save_controller_dialog)
+        grid.addWidget(save, 1, 2)
+        grid.setColumnStretch(1, 1)
+        layout.addLayout(grid)
+        self.learn_label = QLabel("Right-click any control → MIDI learn, then move a knob on your controller.")
+        self.learn_label.setObjectName("dim")
+        self.learn_label.setWordWrap(True)
+        layout.addWidget(self.learn_label)
+        self.mapping_table = QTableWidget(0, 3)
+        self.mapping_table.setHorizontalHeaderLabels(["Control", "Parameter", "Range"])
+        self.mapping_table.verticalHeader().hide()
+        self.mapping_table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.mapping_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.mapping_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+        layout.addWidget(self.mapping_table, 1)
+        remove = QPushButton("Remove selected mapping")
+        remove.clicked.connect(self.remove_selected_mapping)
+        layout.addWidget(remove)
+        return page
+
+    def _build_generation(self) -> QGroupBox:
+        group = QGroupBox("GENERATION")
+        grid = QGridLayout(group)
+        grid.addWidget(self._knob("cfg_scale"), 0, 0)
+        grid.addWidget(self._knob("steps"), 0, 1)
+        grid.addWidget(self._knob("variation"), 0, 2)
+        sampler_caption = QLabel("Sampler")
+        sampler_caption.setObjectName("dim")
+        grid.addWidget(sampler_caption, 1, 0)
+        grid.addWidget(self._bind(ChoiceBox(SPECS["sampler"], "Sampler")), 1, 1, 1, 2)
+        seed_caption = QLabel("Seed")
+        seed_caption.setObjectName("dim")
+        grid.addWidget(seed_caption, 2, 0)
+        seed = self._bind(IntBox(SPECS["seed"], "Seed"))
+        grid.addWidget(seed, 2, 1)
+        dice = QPushButton("Random")
+        dice.setToolTip("A new random seed")
+        dice.clicked.connect(self.new_seed)
+        grid.addWidget(dice, 2, 2)
+        return group
+
+    def _build_descriptors(self) -> QGroupBox:
+        group = QGroupBox("DESCRIPTORS  ·  switch a target on, set it, or draw a 4-bar curve")
+        grid = QGridLayout(group)
+        grid.setHorizontalSpacing(10)
+        grid.setVerticalSpacing(2)
+        for index, (name, label) in enumerate(DESCRIPTORS):
+            row, column = divmod(index, 2)
+            toggle = self._bind(ToggleButton(SPECS[f"{name}_enabled"], label))
+            toggle.setMinimumWidth(96)
+            knob = self._bind(Knob(SPECS[name], "Target", diameter=34))
+            lane = CurveLane(SPECS[name])
+            lane.edited.connect(lambda name=name: self._curve_drawn(name))
+            play_curve = QPushButton("∿")
+            play_curve.setCheckable(True)
+            play_curve.setFixedWidth(30)
+            play_curve.setToolTip("Play the drawn curve (turns the target on)")
+            play_curve.toggled.connect(lambda on, name=name: self.set_curve_active(name, on))
+            self.curves[name] = lane
+            self.curve_buttons[name] = play_curve
+            cell = QHBoxLayout()
+            cell.addWidget(toggle)
+            cell.addWidget(knob)
+            cell.addWidget(lane, 1)
+            cell.addWidget(play_curve)
+            grid.addLayout(cell, row, column)
+        return group
+
+    def _build_effects(self) -> QGroupBox:
+        group = QGroupBox("EFFECTS")
+        grid = QGridLayout(group)
+        grid.setHorizontalSpacing(2)
+        for column, name in enumerate(("fx_reverb_mix", "fx_reverb_room", "fx_chorus_mix", "fx_filter_cutoff_hz",
+                                       "fx_compressor_threshold_db")):
+            grid.addWidget(self._knob(name, diameter=38), 0, column)
+        for column, name in enumerate(("fx_delay_mix", "fx_delay_feedback")):
+            grid.addWidget(self._knob(name, diameter=38), 1, column)
+        delay_time = self._bind(ChoiceBox(SPECS["fx_delay_beats"], "Delay time"))
+        delay_time.setToolTip("Delay time (note value at the current tempo)")
+        grid.addWidget(delay_time, 1, 2, Qt.AlignVCenter)
+        grid.addWidget(self._bind(ToggleButton(SPECS["fx_limiter_enabled"], "Limiter")), 1, 3, 1, 2, Qt.AlignVCenter)
+        return group
+
+    # --- life cycle -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the display timer and the analysis thread (after the instrument started loading)."""
+        self.refresh_presets()
+        self.analysis.start()
+        self.timer.start()
+        self.tick()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.timer.stop()
+        self.analysis.stop()
+        self.instrument.shutdown()
+        event.accept()
+
+    # --- the display tick -------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Mirror the store and the analysis into the widgets; O(widgets) when something changed, else O(1)."""
+        started_s = time.perf_counter()
+        now_s = time.monotonic()
+        self._play_curves(now_s)
+        snapshot = self.store.snapshot()
+        if snapshot.version != self._shown_version:
+            self._shown_version = snapshot.version
+            for name, control in self.controls.items():
+                control.show_value(snapshot.values[name])
+            self.xy_pad.show_position(snapshot.values["xy_x"], snapshot.values["xy_y"])
+            texts = snapshot.prompt_texts
+            for slot, edit in enumerate(self.prompt_edits):
+                # A text the player is typing (modified since the last commit) is theirs until Enter/focus-out.
+                if not edit.isModified() and edit.text() != texts[slot]:
+                    edit.setText(texts[slot])
+                    edit.setCursorPosition(0)  # show a long prompt's beginning, not its end
+                    edit.setToolTip(texts[slot] or "Type a description and press Enter")
+            self.xy_pad.show_corners(list(texts), blend_weights(snapshot.values, texts))
+            self._show_preset_state()
+        if self.instrument.mapping_version != self._shown_mapping_version:
+            self._shown_mapping_version = self.instrument.mapping_version
+            self._show_mappings()
+        if self.instrument.takes_version != self._shown_takes_version:
+            self._shown_takes_version = self.instrument.takes_version
+            self.refresh_takes()
+        if self.instrument.midi_ports_version != self._shown_ports_version:
+            self._shown_ports_version = self.instrument.midi_ports_version
+            self._show_midi_ports()
+        if self.ticks % DISPLAY_HZ == 0:
+            self.instrument.poll_rerenders()
+        while self.instrument.messages:
+            message = self.instrument.messages.popleft()
+            self.banner.show_message(message.level, message.text)
+        self.banner.expire(now_s)
+        frame = self.analysis.latest
+        self.live_view.draw(frame)
+        self._show_meters(frame)
+        self._show_transport(frame.status)
+        self.ticks += 1
+        self.tick_seconds_max = max(self.tick_seconds_max, time.perf_counter() - started_s)
+        self.tick_done.emit()
+
+    def _show_meters(self, frame: Any) -> None:
+        status = frame.status
+        gain_db = self.store.get("master_gain_db")
+        peak_db = frame.peak_db + gain_db if status is not None else -100.0
+        self.level_meter.set_level((peak_db + 60.0) / 60.0, f"{peak_db:.1f} dBFS" if peak_db > -99 else "–")
+        if status is None:
+            for meter in (self.buffer_meter, self.rtf_meter, self.latency_meter, self.underrun_meter):
+                meter.set_level(0.0, "–")
+            return
+        self.buffer_meter.set_level(status.buffer_fill_seconds / 4.0, f"{status.buffer_fill_seconds:.2f} s")
+        rtf = status.engine.real_time_factor
+        self.rtf_meter.set_level(0.0 if rtf is None else rtf / 1.25,
+                                 "–" if rtf is None else f"{rtf:.2f}  ({status.engine.steps_used}/"
+                                 f"{status.engine.steps_requested} steps)")
+        latency = status.control_latency_seconds
+        self.latency_meter.set_level(0.0 if latency is None else latency / 4.0,
+                                     "–" if latency is None else f"{latency * 1000:.0f} ms")
+        underruns = status.output_underruns + status.dry_underruns
+        self.underrun_meter.set_level(min(1.0, underruns / 10.0), str(underruns))
+
+    def _show_transport(self, status: Any) -> None:
+        instrument = self.instrument
+        playing, recording = instrument.playing, instrument.recording
+        if self.play_button.isChecked() != playing:
+            self.play_button.setChecked(playing)
+        self.play_button.setText("■  Stop" if playing else "▶  Play")
+        if self.record_button.isChecked() != recording:
+            self.record_button.setChecked(recording)
+        self.play_button.setEnabled(instrument.state != "loading")
+        self.record_button.setEnabled(instrument.state != "loading")
+        if recording and status is not None:
+            seconds = status.take_frames / 44100
+            self.time_label.setText(f"● {int(seconds // 60)}:{seconds % 60:04.1f}")
+            self.time_label.setStyleSheet(f"color: {theme.RECORD}; font-weight: bold;")
+        else:
+            self.time_label.setText("")
+        if instrument.state == "loading":
+            output = "Loading the model…"
+        elif status is None:
+            output = "Stopped"
+        else:
+            output = f"Output: {status.output}"
+        if output != self.output_label.text():
+            self.output_label.setText(output)
+        session = instrument.session
+        model = instrument.generator.model_id if instrument.generator is not None else "loading"
+        line = (f"Model {model}   ·   MIDI: {instrument.midi_port_name or 'none'}"
+                + (f" ({instrument.controller_preset})" if instrument.midi_port_name else "")
+                + (f"   ·   takes: {instrument.takes_dir}" if session is not None else "")
+                + (f"   ·   re-rendering {len(instrument.rerendering)}" if instrument.rerendering else ""))
+        if line != self._status_line:
+            self._status_line = line
+            self.status_label.setText(line)
+
+    # --- prompts, pad, seed -------------------------------------------------------------------------------------
+
+    def _commit_prompt(self, slot: int) -> None:
+        edit = self.prompt_edits[slot]
+        if not edit.isModified():  # focus left an untouched field: the store may hold a newer text (a preset)
+            return
+        edit.setModified(False)
+        text = edit.text()
+        if text != self.store.prompt_texts()[slot]:
+            try:
+                self.store.set_prompt_text(slot, text, "gui")
+            except (TypeError, ValueError) as error:
+                self.banner.show_message("error", f"prompt {slot + 1}: {error}")
+
+    def new_seed(self) -> None:
+        import random
+
+        self.store.set("seed", random.randrange(0, 2**31 - 1), "gui")
+
+    # --- drawn curves -------------------------------------------------------------------------------------------
+
+    def _curve_drawn(self, name: str) -> None:
+        if not self.curve_buttons[name].isChecked():
+            self.curve_buttons[name].setChecked(True)
+
+    def set_curve_active(self, name: str, active: bool) -> None:
+        lane = self.curves[name]
+        lane.active = active
+        lane.update()
+        if active:
+            self.store.set(f"{name}_enabled", 1.0, "gui")
+            self._curve_written.pop(name, None)
+        if self.curve_buttons[name].isChecked() != active:
+            self.curve_buttons[name].setChecked(active)
+
+    def _play_curves(self, now_s: float) -> None:
+        """Drawn curves -> the store: O(1) per active curve. A value is written only when it moved by more
+        than 0.5% of the knob's travel (each write is a generation change the engine has to answer)."""
+        active = [name for name, lane in self.curves.items() if lane.active]
+        if not active:
+            for lane in self.curves.values():
+                lane.set_phase(None)
+            return
+        beats_per_second = self.store.get("tempo_bpm") / 60.0
+        phase = ((now_s - self._curve_started_s) * beats_per_second / CURVE_BEATS) % 1.0
+        for name in active:
+            lane = self.curves[name]
+            lane.set_phase(phase)
+            position = lane.value_at(phase)
+            if abs(position - self._curve_written.get(name, -1.0)) > 0.005:
+                self._curve_written[name] = position
+                self.store.set_normalised(name, position, "curve")
+
+    # --- presets ------------------------------------------------------------------------------------------------
+
+    def refresh_presets(self) -> None:
+        self._shown_presets = self.instrument.presets()
+        self.preset_tree.clear()
+        groups = {True: QTreeWidgetItem(["Factory"]), False: QTreeWidgetItem(["User"])}
+        for group in groups.values():
+            group.setFlags(Qt.ItemIsEnabled)
+            self.preset_tree.addTopLevelItem(group)
+        for info in self._shown_presets:
+            item = QTreeWidgetItem([info.name if info.error is None else f"{info.path.name} (broken)"])
+            item.setData(0, Qt.UserRole, info)
+            item.setToolTip(0, info.error or info.description or str(info.path))
+            if info.error is not None:
+                item.setForeground(0, Qt.gray)
+            groups[info.is_factory].addChild(item)
+        self.preset_tree.expandAll()
+
+    def _load_preset_item(self, item: QTreeWidgetItem | None) -> None:
+        info = None if item is None else item.data(0, Qt.UserRole)
+        if isinstance(info, PresetInfo):
+            self.load_preset(info)
+
+    def load_preset(self, info: PresetInfo) -> bool:
+        """Load a preset; a broken one puts its error on the banner and changes nothing."""
+        try:
+            self.instrument.load_preset(info)
+        except PresetError as error:
+            self.banner.show_message("error", f"Preset not loaded: {error}")
+            return False
+        self.banner.show_message("info", f"Preset: {self.instrument.current_preset.name}")
+        self._show_preset_state()
+        return True
+
+    def save_preset(self) -> Path | None:
+        try:
+            path = self.instrument.save_preset()
+        except (PresetError, OSError) as error:
+            self.banner.show_message("error", f"Preset not saved: {error}")
+            return None
+        self.banner.show_message("info", f"Saved preset to {path}")
+        self.refresh_presets()
+        self._show_preset_state()
+        return path
+
+    def save_preset_as(self, name: str) -> Path | None:
+        try:
+            path = self.instrument.save_preset_as(name)
+        except (PresetError, OSError) as error:
+            self.banner.show_message("error", f"Preset not saved: {error}")
+            return None
+        self.banner.show_message("info", f"Saved preset to {path}")
+        self.refresh_presets()
+        self._show_preset_state()
+        return path
+
+    def save_preset_as_dialog(self) -> None:
+        current = self.instrument.current_preset.name if self.instrument.current_preset else ""
+        name, ok = QInputDialog.getText(self, "Save preset as", "Preset name:", text=current)
+        if ok and name.strip():
+            self.save_preset_as(name)
+
+    def revert_preset(self) -> None:
+        try:
+            self.instrument.revert_preset()
+        except PresetError as error:
+            self.banner.show_message("error", str(error))
+        self._show_preset_state()
+
+    def _show_preset_state(self) -> None:
+        preset = self.instrument.current_preset
+        if preset is None:
+            text = "(none)"
+        else:
+            text = preset.name + (" (factory)" if preset.is_factory else "") + (" *" if self.instrument.preset_modified
+                                                                               else "")
+        if text != self.preset_label.text():
+            self.preset_label.setText(text)
+            self.preset_label.setToolTip("* = changed since loaded or saved" if preset else "")
+        self.revert_button.setEnabled(self.instrument.preset_modified)
+
+    # --- takes --------------------------------------------------------------------------------------------------
+
+    def refresh_takes(self) -> None:
+        selected = self._selected_take()
+        self.takes_list.clear()
+        for entry in self.instrument.list_takes():
+            extra = f"  · {len(entry.rerenders)} re-render{'s' if len(entry.rerenders) != 1 else ''}" \
+                if entry.rerenders else ""
+            state = "" if entry.state == "complete" else f"  ({entry.state})"
+            item = QListWidgetItem(f"{entry.sidecar.stem}   {entry.seconds:.1f} s{extra}{state}")
+            item.setData(Qt.UserRole, entry)
+            item.setToolTip(str(entry.audio) + "".join(f"\n{p.name}" for p in entry.rerenders))
+            self.takes_list.addItem(item)
+            if selected is not None and entry.sidecar == selected.sidecar:
+                self.takes_list.setCurrentItem(item)
+        if self.takes_list.currentItem() is None and self.takes_list.count():
+            self.takes_list.setCurrentRow(0)
+
+    def _selected_take(self) -> TakeEntry | None:
+        item = self.takes_list.currentItem()
+        entry = None if item is None else item.data(Qt.UserRole)
+        return entry if isinstance(entry, TakeEntry) else None
+
+    def play_selected_take(self) -> None:
+        entry = self._selected_take()
+        if entry is None:
+            return
+        audio = entry.rerenders[-1] if entry.rerenders else entry.audio
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(audio))):
+            self.banner.show_message("warning", f"No audio player to open {audio} with")
+
+    def reveal_selected_take(self) -> None:
+        entry = self._selected_take()
+        folder = entry.sidecar.parent if entry is not None else self.instrument.takes_dir
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.banner.show_message("info", f"Takes are in {folder}")
+
+    def rerender_selected_take(self) -> None:
+        entry = self._selected_take()
+        if entry is None:
+            self.banner.show_message("info", "Record a take first (● Record), then pick it here")
+            return
+        try:
+            output = self.instrument.rerender_take(entry.sidecar, self.rerender_steps.value())
+        except (RuntimeError, OSError) as error:
+            self.banner.show_message("error", str(error))
+            return
+        self.banner.show_message("info", f"Re-rendering {entry.sidecar.stem} at {self.rerender_steps.value()} "
+                                         f"steps → {output.name} (runs in the background)")
+
+    # --- MIDI -------------------------------------------------------------------------------------------------
+
+    def build_midi_menu(self, parameter: str) -> QMenu:
+        """The right-click menu of a control: learn, cancel learn, forget its mapping, reset to the default."""
+        menu = QMenu(self)
+        label = parameter_label(parameter)
+        learning = self.instrument.mapper.learning == parameter
+        learn = QAction(f"MIDI learn “{label}” (then move a controller knob)", menu)
+        learn.setObjectName("learn")
+        learn.triggered.connect(lambda: self.instrument.arm_learn(parameter))
+        learn.setEnabled(not learning)
+        menu.addAction(learn)
+        cancel = QAction("Cancel MIDI learn", menu)
+        cancel.setObjectName("cancel")
+        cancel.triggered.connect(self.instrument.cancel_learn)
+        cancel.setEnabled(self.instrument.mapper.learning is not None)
+        menu.addAction(cancel)
+        mapped = [m for m in self.instrument.mapper.mappings if m.parameter == parameter]
+        forget = QAction("Forget MIDI mapping" + (f" ({', '.join(mapping_text(m) for m in mapped)})" if mapped else ""),
+                         menu)
+        forget.setObjectName("forget")
+        forget.setEnabled(bool(mapped))
+        forget.triggered.connect(lambda: self.instrument.forget_mappings(parameter))
+        menu.addAction(forget)
+        menu.addSeparator()
+        spec = SPECS[parameter]
+        reset = QAction(f"Reset to default ({format_value(spec, spec.default)})", menu)
+        reset.setObjectName("reset")
+        reset.triggered.connect(lambda: self.store.set(parameter, spec.default, "gui"))
+        menu.addAction(reset)
+        return menu
+
+    def show_midi_menu(self, parameter: str, global_position: QPointF) -> None:
+        self.last_midi_menu = self.build_midi_menu(parameter)
+        self.last_midi_menu.popup(global_position.toPoint())
+
+    def _show_mappings(self) -> None:
+        mapper = self.instrument.mapper
+        mappings = mapper.mappings
+        by_parameter: dict[str, list[str]] = {}
+        for mapping in mappings:
+            by_parameter.setdefault(mapping.parameter, []).append(mapping_text(mapping))
+        learning = mapper.learning
+        for name, control in self.controls.items():
+            control.set_mapping_text(" ".join(by_parameter.get(name, [])))
+            control.set_learning(name == learning)
+        self.xy_pad.set_learning(learning if learning in ("xy_x", "xy_y") else "")
+        self.learn_label.setText(f"Learning “{parameter_label(learning)}”: move a knob or fader on your controller…"
+                                 if learning else
+                                 "Right-click any control → MIDI learn, then move a knob on your controller.")
+        self.mapping_table.setRowCount(len(mappings))
+        for row, mapping in enumerate(mappings):
+            spec = SPECS.get(mapping.parameter)
+            low = spec.minimum if mapping.minimum is None or spec is None else mapping.minimum
+            high = spec.maximum if mapping.maximum is None or spec is None else mapping.maximum
+            cells = (mapping_text(mapping), parameter_label(mapping.parameter),
+                     f"{format_value(spec, low)} … {format_value(spec, high)}" if spec else "")
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.UserRole, mapping)
+                self.mapping_table.setItem(row, column, item)
+        self.mapping_table.resizeColumnToContents(0)
+        index = self.controller_box.findText(self.instrument.controller_preset)
+        if index >= 0 and index != self.controller_box.currentIndex():
+            self.controller_box.setCurrentIndex(index)
+
+    def remove_selected_mapping(self) -> None:
+        item = self.mapping_table.item(self.mapping_table.currentRow(), 0)
+        mapping = None if item is None else item.data(Qt.UserRole)
+        if isinstance(mapping, CcMapping):
+            self.instrument.remove_mapping(mapping)
+
+    def save_controller_dialog(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save controller preset", "Name:")
+        if ok and name.strip():
+            try:
+                path = self.instrument.save_controller_preset(name.strip())
+            except OSError as error:
+                self.banner.show_message("error", f"Controller preset not saved: {error}")
+                return
+            self.controller_box.addItem(f"{path.stem} (user)")
+            self.banner.show_message("info", f"Saved controller preset to {path}")
+
+    def _show_midi_ports(self) -> None:
+        box = self.midi_port_box
+        box.blockSignals(True)
+        box.clear()
+        box.addItem("None")
+        for port in self.instrument.midi_ports:
+            box.addItem(port)
+        current = self.instrument.midi_port_name
+        box.setCurrentIndex(max(0, box.findText(current)) if current else 0)
+        box.blockSignals(False)
+
+    def _on_midi_port_chosen(self, index: int) -> None:
+        self.instrument.open_midi("none" if index <= 0 else self.midi_port_box.itemText(index))
+
