@@ -7,7 +7,11 @@ start=1
 [[ "${1:-}" == "--no-start" ]] && start=0
 
 SYSTEM_PACKAGES=(fluidsynth fluid-soundfont-gm libfluidsynth3 libportaudio2 libsndfile1 jackd2 xvfb
-                 python3-venv libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
+                 python3-venv libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3
+                 # Qt's xcb platform (the app on an X display or under xvfb-run; tests use offscreen)
+                 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
+                 libxcb-render-util0 libxcb-shape0 libxcb-sync1 libxcb-util1 libxcb-xfixes0 libxcb-xkb1
+                 libxkbcommon-x11-0 fonts-dejavu-core)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
