@@ -57,7 +57,7 @@ def start_jack() -> tuple[subprocess.Popen | None, str | None]:
     return None, None
 
 
-def load_generator(device: str):  # noqa: ANN201
+def load_generator(device: str, eager: bool = False):  # noqa: ANN201
     from dataclasses import replace
 
     from engine.codec.checkpoint import load_autoencoder
@@ -67,7 +67,10 @@ def load_generator(device: str):  # noqa: ANN201
     from engine.generate import Generator
 
     if DEFAULT_DIFFUSION_WEIGHTS.exists():
-        return Generator.load(device=device), "shipped"
+        generator = Generator.load(device=device)
+        if device == "cpu" and not eager:
+            generator.use_traced_network(background=True)  # as `cascade play` does
+        return generator, "shipped" + (", eager" if eager else ", TorchScript frozen in the background")
     autoencoder = load_autoencoder(device=device)
     torch.manual_seed(0)
     network = UNet1D(replace(MODEL_PRESETS["small"], latent_channels=autoencoder.config.latent_channels))
@@ -83,6 +86,34 @@ def percentiles(values: list[float]) -> str:
     return f"{1e3 * statistics.median(ordered):.0f} / {1e3 * p95:.0f} ms (n={len(ordered)})"
 
 
+def steps_by_played_audio(records: list, from_sample: int) -> dict[int, float]:
+    """Seconds of streamed audio per step count: each chunk plays from where it was spliced in until the
+    next chunk's splice (a rollback or refine cuts the one before it short)."""
+    chunks = [r for r in records if r.kind == "chunk"]
+    seconds: dict[int, float] = {}
+    for record, following in zip(chunks, chunks[1:]):
+        start, end = max(record.sample, from_sample), following.sample
+        if end > start:
+            seconds[record.steps] = seconds.get(record.steps, 0.0) + (end - start) / 44100
+    return seconds
+
+
+def describe_steps(seconds: dict[int, float], requested: int) -> str:
+    total = sum(seconds.values())
+    if not total:
+        return "-"
+    ordered = sorted(seconds.items())
+    cumulative, median = 0.0, ordered[-1][0]
+    for steps, value in ordered:
+        cumulative += value
+        if cumulative >= total / 2:
+            median = steps
+            break
+    full = sum(v for s, v in seconds.items() if s >= requested) / total
+    return f"median {median}, {100 * full:.0f} % at {requested}, " + ", ".join(
+        f"{s}: {100 * v / total:.0f} %" for s, v in ordered)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=0.5, help="random-traffic run length (issue: 10)")
@@ -90,13 +121,15 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=12, help="knob-to-sound and effect probes")
     parser.add_argument("--output", choices=("jack", "none"), default="jack")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eager", action="store_true", help="eager U-Net (no TorchScript), as before")
+    parser.add_argument("--no-priority", action="store_true",
+                        help="do not raise the pump thread's priority (what a user without rtprio gets)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    sys.setswitchinterval(0.001)  # the pump thread gets the GIL back within 1 ms of the engine's Python code
     rng = random.Random(args.seed)
     jack, server = start_jack() if args.output == "jack" else (None, None)
 
-    from instrument.live import LiveSession
+    from instrument.live import LiveSession, PumpConfig
     from instrument.midi import CcMapping, MidiMapper
     from instrument.parameters import ParameterStore
     from instrument.presets import apply_preset, factory_preset_dir, load_preset_file
@@ -107,11 +140,12 @@ def main() -> None:
     sounddevice._initialize()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     load_start_s = time.monotonic()
-    generator, model_note = load_generator(device)
+    generator, model_note = load_generator(device, args.eager)
     store = ParameterStore()
     apply_preset(store, load_preset_file(factory_preset_dir() / "default.json")[0])
     mapper = MidiMapper(store, [CcMapping(None, cc, name) for cc, name in CONTROLS.items()])
-    session = LiveSession(generator, store, output="auto" if jack else "none")
+    pump_config = PumpConfig(realtime_priority=0, nice=0) if args.no_priority else PumpConfig()
+    session = LiveSession(generator, store, output="auto" if jack else "none", pump_config=pump_config)
     session.start()
     midi_out = midi_in = None
     if jack:
@@ -158,10 +192,10 @@ def main() -> None:
 
         status = session.status()
         under_before = status.output_underruns + status.dry_underruns
-        steps_seen: list[int] = []
         rtf: list[float] = []
         messages = 0
         end_s = time.monotonic() + 60 * args.minutes
+        traffic_start_sample = session.queue.read_position
         next_status_s = time.monotonic() + 1
         while time.monotonic() < end_s:
             cc = rng.choice(list(CONTROLS))  # a burst on one knob, like a hand turning it
@@ -174,14 +208,13 @@ def main() -> None:
             time.sleep(rng.expovariate(3.0))
             if time.monotonic() >= next_status_s:
                 s = session.status().engine
-                if s.steps_used is not None:
-                    steps_seen.append(s.steps_used)
                 if s.real_time_factor is not None:
                     rtf.append(s.real_time_factor)
                 next_status_s += 1
         status = session.status()
         underruns = status.output_underruns + status.dry_underruns - under_before
         traffic_latency = session.pump.status_copy().control_latencies_s
+        played_steps = steps_by_played_audio(session.engine.records_since(0), traffic_start_sample)
     finally:
         session.stop()
         if midi_in is not None:
@@ -206,10 +239,14 @@ def main() -> None:
          f"{underruns} (output {status.output_underruns}, engine {status.dry_underruns}, whole run)"),
         ("control latency under that traffic, median / p95", percentiles(traffic_latency)),
         ("real-time factor (compute / audio), median", "-" if not rtf else f"{statistics.median(rtf):.2f}"),
-        ("steps used under traffic, min / median (requested 8)",
-         "-" if not steps_seen else f"{min(steps_seen)} / {statistics.median(steps_seen):.0f}"),
-        ("chunks / rollbacks / late splices / errors",
-         f"{status.engine.chunks} / {status.engine.rollbacks} / {status.engine.late_splices} / {status.engine.errors}"),
+        ("steps of the audio played under traffic (requested 8)", describe_steps(played_steps, 8)),
+        ("chunks / rollbacks / refines / late splices / errors",
+         f"{status.engine.chunks} / {status.engine.rollbacks} / {status.engine.refines} / "
+         f"{status.engine.late_splices} / {status.engine.errors}"),
+        ("pump thread priority / engine thread priority", f"{status.pump_priority} / {status.engine.priority}"),
+        ("pump's longest absence / ring low water (after first sound)",
+         f"{1e3 * status.pump_max_wake_gap_seconds:.1f} ms / "
+         + ("-" if status.ring_low_water_seconds is None else f"{1e3 * status.ring_low_water_seconds:.1f} ms")),
     ]
     width = max(len(name) for name, _ in rows)
     print(f"{'measure'.ljust(width)}  value")

@@ -3,10 +3,23 @@
 `TracedNetwork` traces the U-Net with TorchScript per input shape, freezes it (constants folded, conv +
 norm fused where possible) and pads the text tokens to a bucket so a new prompt length rarely means a
 new trace. It is a drop-in for `UNet1D` inside `VDenoiser` (same call, same outputs within float error).
+
+`background=True` is for the live engine, which must not wait for a trace mid-performance: the very
+first call (the first chunk: nothing plays yet) traces its shape inline; later a call whose shape has no
+frozen module runs the eager U-Net and hands the shape to a tracer thread, and later calls of that shape
+run frozen. Why it matters how: tracing and freezing hold the GIL for up to ~80 ms at a time (measured),
+longer than the output pump's ~17 ms ring lead, so a mid-performance trace can cost an underrun. The live
+engine therefore pads tokens to a wide bucket (128: four prompts of up to 32 word pieces) so one shape
+covers nearly every prompt blend. A new module's first two calls are TorchScript's profiling runs (~3x
+slower), so both paths warm a module with two calls before it is used.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+import time
 import warnings
 
 import torch
@@ -15,20 +28,69 @@ from torch import nn
 from engine.diffusion.unet import UNet1D
 
 TOKEN_BUCKET = 32  # token lengths are padded up to a multiple of this
+LIVE_TOKEN_BUCKET = 128  # ... in the live engine: one shape for nearly every blend of four prompts
+
+
+logger = logging.getLogger(__name__)
+
+Signature = tuple[int, int, int]  # (batch, frames, padded token length)
 
 
 class TracedNetwork(nn.Module):
-    def __init__(self, network: UNet1D) -> None:
+    """UNet1D's call, run by a TorchScript-frozen module per input signature (see the module docstring)."""
+
+    def __init__(self, network: UNet1D, *, background: bool = False, token_bucket: int = TOKEN_BUCKET) -> None:
         super().__init__()
         self.network = network.eval()
         self.config = network.config
-        self._traced: dict[tuple[int, int, int], torch.jit.ScriptModule] = {}
+        self.background = background
+        self.token_bucket = token_bucket
+        self._traced: dict[Signature, torch.jit.ScriptModule] = {}
+        self._queued: set[Signature] = set()  # handed to the tracer thread (a failed one is never retried)
+        self._failed: set[Signature] = set()
+        self._jobs: queue.SimpleQueue[tuple[Signature, tuple[torch.Tensor, ...]]] = queue.SimpleQueue()
+        self._tracer: threading.Thread | None = None
+
+    @property
+    def traced_signatures(self) -> tuple[Signature, ...]:
+        return tuple(self._traced)
+
+    def wait_until_traced(self, timeout_s: float = 30.0) -> bool:
+        """Block until every shape handed to the tracer is frozen (or failed); False on timeout."""
+        deadline_s = time.monotonic() + timeout_s
+        while any(sig not in self._traced and sig not in self._failed for sig in list(self._queued)):
+            if time.monotonic() > deadline_s:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def _trace(self, inputs: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
+        # The trace records the shape checks as constants (right: one trace per shape) and torch marks
+        # TorchScript deprecated; neither warning is news to a user rendering a file.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            traced = torch.jit.trace(self.network, inputs, check_trace=False)
+            module = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+            for _ in range(2):  # the profiling runs: slow, so not on a chunk's clock
+                module(*inputs)
+            return module
+
+    def _tracer_loop(self) -> None:
+        while True:
+            signature, inputs = self._jobs.get()
+            try:
+                self._traced[signature] = self._trace(inputs)  # one dict store: the caller sees it whole
+            except Exception:  # noqa: BLE001 - the eager path keeps working; say why once
+                logger.exception("tracing the U-Net for %s failed; that shape stays eager", signature)
+                self._failed = self._failed | {signature}
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
                 pooled: torch.Tensor, tempo_bpm: torch.Tensor, key: torch.Tensor, scale: torch.Tensor,
                 timing: torch.Tensor, controls: torch.Tensor, token_weights: torch.Tensor | None = None) -> torch.Tensor:
         batch, length = token_mask.shape
-        padded = max(TOKEN_BUCKET, -(-length // TOKEN_BUCKET) * TOKEN_BUCKET)
+        bucket = self.token_bucket
+        padded = max(bucket, -(-length // bucket) * bucket)
         if token_weights is None:
             token_weights = torch.ones(batch, length, dtype=x.dtype, device=x.device)
         if padded != length:
@@ -39,13 +101,14 @@ class TracedNetwork(nn.Module):
         inputs = (x, t, tokens, token_mask, pooled, tempo_bpm, key, scale, timing, controls, token_weights)
         signature = (batch, x.shape[-1], padded)
         module = self._traced.get(signature)
+        if module is None and self.background and self._traced:
+            if signature not in self._queued:
+                self._queued.add(signature)
+                self._jobs.put((signature, tuple(t.detach().clone() for t in inputs)))
+                if self._tracer is None:
+                    self._tracer = threading.Thread(target=self._tracer_loop, name="cascade-tracer", daemon=True)
+                    self._tracer.start()
+            return self.network(*inputs)
         if module is None:
-            # The trace records the shape checks as constants (right: one trace per shape) and torch marks
-            # TorchScript deprecated; neither warning is news to a user rendering a file.
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-                warnings.simplefilter("ignore", category=DeprecationWarning)
-                traced = torch.jit.trace(self.network, inputs, check_trace=False)
-                module = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
-            self._traced[signature] = module
+            module = self._traced[signature] = self._trace(inputs)
         return module(*inputs)

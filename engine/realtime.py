@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from engine.generate import GenerationError, GenerationRequest, Generator
+from engine.priority import lower_current_thread_priority
 
 logger = logging.getLogger(__name__)
 
@@ -547,6 +548,10 @@ class EngineConfig:
     guard_extra_s: float = 0.05  # + this (pump ring, scheduling)
     latency_target_s: float | None = 0.3  # a rollback chunk may use fewer steps to be heard within this
     rollback_min_steps: int = 2  # ... but not fewer than this (one step of a few-step sampler sounds raw)
+    rollback_min_interval_s: float = 0.15  # a knob being turned: at most one rollback per this long (the
+    #                                         changes in between go into the next one, not one rollback each)
+    refine_after_s: float | None = 0.25  # once the knobs have rested this long, audio generated with fewer
+    #                                      steps than requested is regenerated at full steps (None: never)
     change_debounce_s: float = 0.003  # settle after a change: a note trigger writes four weights at once
     min_steps: int = 1
     safety: float = 0.7  # adaptive steps: plan to use at most this fraction of the time left
@@ -576,6 +581,7 @@ class ChunkRecord:
     error: str | None = None
     request: dict[str, Any] | None = None
     morph: bool = False  # this chunk landed a quantised (bar-line) prompt morph
+    refine: bool = False  # a full-step regeneration of few-step audio (same parameters) after the knobs rested
     splice_offset: int = 0  # samples after the crossfade frame where the crossfade started (a bar-line join)
 
     def to_json(self) -> dict[str, Any]:
@@ -601,7 +607,9 @@ class EngineStatus:
     last_error_time_s: float | None = None
     applied_version: int = -1
     morphs: int = 0  # quantised prompt morphs landed on a bar line
+    refines: int = 0  # few-step audio regenerated at full steps once the knobs rested
     pending_morph_sample: int | None = None  # the bar line (stream sample) a held prompt morph will land on
+    priority: str = ""  # the engine thread's scheduling priority, in words
 
 
 class EngineThread:
@@ -665,10 +673,19 @@ class EngineThread:
         self._error_backoff_s = config.error_backoff_s
         self._retry_at_s = 0.0
         self._rollback_checked_version = -1
+        self._last_rollback_s = -math.inf  # time.monotonic() of the latest rollback (coalescing)
+        self._last_change_s = -math.inf  # time.monotonic() of the latest generation change seen
+        # The firmly queued audio by the chunk that made it: [start sample, end sample, steps used, requested]
+        # (a refine looks here for few-step audio still ahead of the playhead).
+        self._segments: list[tuple[int, int, int, int]] = []
+        self._refine_checked_chunk = -1  # the latest chunk a refine was considered for
         self._on_air_snapshot: Any = None  # the effective snapshot of the latest chunk
         self._held_snapshot: Any = None  # its prompts play until the pending morph's bar line (None: no morph)
         self._morph_sample: int | None = None  # the bar line (stream sample) where the pending morph's crossfade ends
         self._morph_seen_version = -1  # the newest quantised change already scheduled
+        # Set before start(): the engine thread raises its nice value by this much (and so do the torch
+        # workers it creates), so that the output pump, when it cannot get a higher priority, still wins.
+        self.thread_nice = 0
 
     # --- control ----------------------------------------------------------------------------------------
 
@@ -732,6 +749,9 @@ class EngineThread:
     # --- the loop -------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        granted = lower_current_thread_priority(self.thread_nice)
+        with self._status_lock:
+            self._status.priority = granted
         while not self._stop.is_set():
             try:
                 worked = self._step()
@@ -775,6 +795,7 @@ class EngineThread:
                     time.sleep(settle_s)  # the snapshot below then holds the whole gesture
                 deferred = [c for c in changes if quantise and self.is_quantised_change(c.name)]
                 immediate = [c for c in changes if not (quantise and self.is_quantised_change(c.name))]
+                self._last_change_s = max(self._last_change_s, changes[-1].time_monotonic_s)
                 if immediate:
                     changed = True
                     first_s = min(c.time_monotonic_s for c in immediate)
@@ -799,9 +820,14 @@ class EngineThread:
                 return True
             return False
         if (changed and self.config.rollback and self.stitcher.history is not None
-                and version != self._rollback_checked_version):
+                and version != self._rollback_checked_version
+                and time.monotonic() - self._last_rollback_s >= self.config.rollback_min_interval_s):
             self._rollback_checked_version = version  # the answer only gets worse as the playhead moves on
             if self._try_rollback(read, firm_end):
+                return True
+        if not changed and not due and self._refine_due():
+            self._refine_checked_chunk = self.stitcher.chunk_index
+            if self._try_rollback(read, firm_end, refine=True, refine_from=self._few_step_start(read)):
                 return True
         if due:
             self._generate(None, read, firm_end, rollback=False)
@@ -846,12 +872,34 @@ class EngineThread:
                 return True
         return False
 
-    def _try_rollback(self, read: int, firm_end: int) -> bool:
+    def _few_step_start(self, read: int) -> int | None:
+        """Where the first firmly queued audio ahead of `read` that used fewer steps than requested starts."""
+        return next((max(start, read) for start, end, used, requested in self._segments
+                     if end > read and used < requested), None)
+
+    def _refine_due(self) -> bool:
+        """Whether queued audio ahead of the playhead used fewer steps than requested (a rollback, or a
+        deadline) and the knobs have rested `refine_after_s`: then it is worth regenerating at full steps."""
+        if (self.config.refine_after_s is None or self.stitcher.history is None or self._held_snapshot is not None
+                or self._refine_checked_chunk == self.stitcher.chunk_index):
+            return False
+        return (time.monotonic() - self._last_change_s >= self.config.refine_after_s
+                and self._few_step_start(self.queue.read_position) is not None)
+
+    def _note_segment(self, start: int, end: int, used: int, requested: int) -> None:
+        read = self.queue.read_position
+        kept = [(a, min(b, start), u, r) for a, b, u, r in self._segments if a < start and min(b, start) > read]
+        self._segments = kept + [(start, end, used, requested)]
+
+    def _try_rollback(self, read: int, firm_end: int, *, refine: bool = False, refine_from: int | None = None) -> bool:
+        """Regenerate from just ahead of the playhead (a guard sized by the estimated compute). A rollback
+        answers a generation change and may use fewer steps to be heard within latency_target_s; a refine
+        regenerates few-step audio with unchanged parameters at the full requested steps."""
         snapshot = self.store.snapshot()
         requested = int(self.request_for(snapshot).steps)
         steps = requested
         pump_s = self.extra_latency_samples() / self.sample_rate
-        if self.config.latency_target_s is not None:
+        if self.config.latency_target_s is not None and not refine:
             budget = (self.config.latency_target_s - pump_s - self.config.guard_extra_s) / self.config.guard_factor
             steps = max(min(requested, self.config.rollback_min_steps), self._steps_for_budget(requested, budget))
         estimate = self.estimated_chunk_seconds(steps)
@@ -863,17 +911,20 @@ class EngineThread:
         latest = self.stitcher.end_frame - self.config.geometry.crossfade_frames
         if earliest is None:
             return False
-        frame = max(frame, earliest)
+        frame = max(frame, earliest, (refine_from or 0) // self.hop)
         if frame > latest:
             return False
         gain_s = (firm_end - frame * self.hop) / self.sample_rate
         if gain_s < self.config.rollback_min_gain_s:
             return False
-        self._generate(frame, read, firm_end, rollback=True, snapshot=snapshot, steps=steps)
+        if not refine:
+            self._last_rollback_s = time.monotonic()
+        self._generate(frame, read, firm_end, rollback=True, snapshot=snapshot, steps=steps, refine=refine)
         return True
 
     def _generate(self, splice_frame: int | None, read: int, firm_end: int, *, rollback: bool,
-                  snapshot: Any = None, steps: int | None = None, offset_samples: int = 0) -> None:
+                  snapshot: Any = None, steps: int | None = None, offset_samples: int = 0,
+                  refine: bool = False) -> None:
         """One chunk spliced at `splice_frame` (+ `offset_samples` into it: where the crossfade starts), or
         at the normal flow's next (planned) join when None."""
         snapshot = snapshot if snapshot is not None else self.store.snapshot()
@@ -947,15 +998,18 @@ class EngineThread:
                              chunk.start_sample, result.read_position if result else self.queue.read_position,
                              chunk.window_start_frame, chunk.crossfade_frame, fresh, chunk.steps, requested_steps,
                              snapshot.version, rollback, request=request_to_json(request), morph=lands_morph,
-                             splice_offset=offset_samples)
+                             refine=refine, splice_offset=offset_samples)
         self._add_record(record)
         self._applied_version = snapshot.version
+        self._note_segment(result.position if result else chunk.start_sample, self.stitcher.firm_end_sample,
+                           chunk.steps, requested_steps)
         compute_total = sum(c for c, _ in self._timing)
         audio_total = sum(a for _, a in self._timing)
         with self._status_lock:
             s = self._status
             s.chunks += 1
-            s.rollbacks += int(rollback)
+            s.rollbacks += int(rollback and not refine)
+            s.refines += int(refine)
             s.late_splices += int(result is not None and result.late_samples > 0)
             s.real_time_factor = compute_total / audio_total if audio_total else None
             s.last_chunk_seconds = compute_s
@@ -988,6 +1042,7 @@ class EngineThread:
                                      gap_samples=queue.end - gap_start,
                                      error=None if error is None else _describe(error)))
         self.stitcher.reset(queue.end // self.hop)
+        self._segments = []
 
     def _report_error(self, error: BaseException) -> None:
         with self._status_lock:

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from engine.generate import GenerationRequest, Generator
+from engine.priority import raise_current_thread_priority
 from engine.realtime import (BarGrid, ChunkRecord, DryAudioQueue, EngineConfig, EngineStatus, EngineThread,
                              StreamGeometry, render_chunk_log)
 from instrument.effects import EffectsChain
@@ -160,6 +162,8 @@ class PumpConfig:
     block_frames: int = 256  # effects block: 5.8 ms
     ring_target_frames: int = 768  # what the pump keeps in the ring in front of the callback (17.4 ms)
     poll_seconds: float = 0.001
+    realtime_priority: int = 40  # the pump thread asks for SCHED_FIFO at this priority (0: do not ask) ...
+    nice: int = -10  # ... else for this nice value; granted neither, the engine thread lowers its own priority
 
 
 @dataclass
@@ -173,6 +177,11 @@ class PumpStatus:
     control_latencies_s: list[float] = field(default_factory=list)  # generation change -> its first sample played
     effect_latencies_s: list[float] = field(default_factory=list)  # effect change -> first processed sample played
     heard_changes: list[tuple[float, float]] = field(default_factory=list)  # (change time, played time)
+    priority: str = ""  # what the pump thread was granted ("SCHED_FIFO 40", "nice -10", "unchanged")
+    # After the first sound: the longest the pump was away between two looks at the ring, and the least the
+    # ring held when it looked (near misses show here long before an underrun does).
+    max_wake_gap_s: float = 0.0
+    ring_low_water_frames: int | None = None
 
 
 class OutputPump:
@@ -210,6 +219,7 @@ class OutputPump:
         self._dry = np.zeros((2, config.block_frames), dtype=np.float32)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.priority_ready = threading.Event()  # set once the pump thread knows its priority
         self._take: TakeWriter | None = None
         self._take_frames = 0
         self._take_request: tuple[TakeWriter, Callable[[int], None]] | None = None
@@ -275,15 +285,33 @@ class OutputPump:
     # --- the loop --------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        granted = raise_current_thread_priority(self.config.realtime_priority, self.config.nice)
+        with self._status_lock:
+            self.status.priority = granted
+        self.priority_ready.set()
+        last_look_s: float | None = None
         while not self._stop.is_set():
             try:
-                if self.ring.fill_frames < self.config.ring_target_frames and self.ring.free_frames >= 2 * self.config.block_frames:
+                fill = self.ring.fill_frames
+                if self.status.first_sound_time_s is not None:
+                    self._note_wake(fill, last_look_s)
+                    last_look_s = time.monotonic()
+                if fill < self.config.ring_target_frames and self.ring.free_frames >= 2 * self.config.block_frames:
                     self._pump_block()
                     continue
                 self._check_played()
             except Exception:  # keep pumping: a broken block must not stop the audio
                 logger.exception("output pump block failed")
             self._stop.wait(self.config.poll_seconds)
+
+    def _note_wake(self, fill_frames: int, last_look_s: float | None) -> None:
+        now_s = time.monotonic()
+        with self._status_lock:
+            status = self.status
+            if last_look_s is not None and now_s - last_look_s > status.max_wake_gap_s:
+                status.max_wake_gap_s = now_s - last_look_s
+            if status.ring_low_water_frames is None or fill_frames < status.ring_low_water_frames:
+                status.ring_low_water_frames = fill_frames
 
     def _apply_changes(self, block_index: int) -> None:
         version = self.store.version
@@ -464,6 +492,9 @@ class SessionStatus:
     take_frames: int
     output_lost_reason: str | None = None
     output_losses: int = 0  # how often the output was lost this session
+    pump_priority: str = ""  # the output pump thread's scheduling priority ("SCHED_FIFO 40", "nice -10", ...)
+    pump_max_wake_gap_seconds: float = 0.0  # after the first sound: the pump's longest absence
+    ring_low_water_seconds: float | None = None  # after the first sound: the least audio the ring held
 
     def line(self) -> str:
         e = self.engine
@@ -559,6 +590,7 @@ class LiveSession:
         self._watch_stop = threading.Event()
         self._watch: threading.Thread | None = None
         self.started_s: float | None = None
+        self.engine_nice_fallback = 5  # engine nice value when the pump got no higher priority
 
     # --- output ------------------------------------------------------------------------------------------------
 
@@ -726,8 +758,14 @@ class LiveSession:
 
     def start(self) -> None:
         self.started_s = time.monotonic()
-        self.engine.start()
+        # The pump needs the GIL for a moment every block; the default 5 ms switch interval can keep it
+        # waiting behind the engine's Python code for most of the ring's ~17 ms lead.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self.pump.start()
+        self.pump.priority_ready.wait(1.0)
+        if self.pump.status_copy().priority == "unchanged":
+            self.engine.thread_nice = self.engine_nice_fallback
+        self.engine.start()
         with self._output_lock:
             try:
                 self.sink.start()
@@ -780,7 +818,10 @@ class LiveSession:
             effect_latency_seconds=pump.effect_latencies_s[-1] if pump.effect_latencies_s else None,
             start_to_first_sound_seconds=first, output_lost=self.output_lost,
             recording=self._take is not None, take_frames=self.pump.take_frames,
-            output_lost_reason=self.output_lost_reason, output_losses=self.output_losses)
+            output_lost_reason=self.output_lost_reason, output_losses=self.output_losses,
+            pump_priority=pump.priority, pump_max_wake_gap_seconds=pump.max_wake_gap_s,
+            ring_low_water_seconds=(None if pump.ring_low_water_frames is None
+                                    else pump.ring_low_water_frames / self.output_rate))
 
     # --- MIDI clock ---------------------------------------------------------------------------------------------
 

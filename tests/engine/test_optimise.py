@@ -22,3 +22,30 @@ def test_traced_network_matches_eager_generation() -> None:
     assert torch.allclose(eager, traced, atol=1e-4)
     other = generator.generate_chunk(replace(request, prompts=("a much longer prompt " * 10, "x")), 32).latent
     assert torch.isfinite(other).all() and len(generator.network._traced) == 2  # a second token bucket
+
+
+def test_background_tracing_traces_the_first_shape_inline_and_new_shapes_off_the_clock() -> None:
+    torch.set_num_threads(1)
+    generator = debug_generator(0)
+    request = GenerationRequest(prompts=("dub techno",), steps=2, tempo_bpm=120.0)
+    eager = generator.generate_chunk(request, 32).latent
+    generator.use_traced_network(background=True)
+    network = generator.network
+    assert isinstance(network, TracedNetwork) and network.background and network.token_bucket == 128
+    first = generator.generate_chunk(request, 32).latent  # the first chunk: traced inline (nothing plays yet)
+    assert torch.allclose(eager, first, atol=1e-4) and len(network.traced_signatures) == 1
+    # A new shape (another window) runs eager at once and is frozen by the tracer thread.
+    calls: list[int] = []
+    eager_forward = network.network.forward
+    network.network.forward = lambda *a, **k: calls.append(1) or eager_forward(*a, **k)  # type: ignore[method-assign]
+    longer_eager = generator.generate_chunk(request, 64).latent
+    assert calls, "a new shape must not wait for its trace: it runs eager"
+    assert network.wait_until_traced(60.0) and len(network.traced_signatures) == 2
+    network.network.forward = eager_forward  # type: ignore[method-assign]
+    calls.clear()
+    frozen = {sig: network._traced[sig] for sig in network.traced_signatures}
+    for sig, module in frozen.items():
+        network._traced[sig] = lambda *inputs, m=module: calls.append(1) or m(*inputs)
+    longer_frozen = generator.generate_chunk(request, 64).latent
+    assert calls, "once traced, that shape runs the frozen module"
+    assert torch.allclose(longer_eager, longer_frozen, atol=1e-4)

@@ -310,6 +310,57 @@ def test_adaptive_steps_keep_the_buffer_from_running_dry(generator: Generator) -
     assert consumer.short_blocks == 0, "fewer steps instead of an underrun"
 
 
+def test_a_knob_being_turned_is_answered_by_coalesced_rollbacks(generator: Generator) -> None:
+    store = playing_store()
+    config = EngineConfig(geometry=StreamGeometry(32, 12, 4), lead_chunks=2.0, rollback_min_gain_s=0.05,
+                          rollback_min_interval_s=0.15, refine_after_s=None)
+    engine, queue = make_engine(generator, store, config)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            assert wait_for(lambda: engine.status().lead_seconds > 1.0)
+            before = engine.status().rollbacks
+            turn_s = 1.5
+            start_s = time.monotonic()
+            value = 1.0
+            while time.monotonic() - start_s < turn_s:  # a hand turning the CFG knob: a change every 10 ms
+                value = 1.0 + (value + 0.1) % 9.0
+                store.set("cfg_scale", value)
+                time.sleep(0.01)
+            last_value = store.get("cfg_scale")
+            assert wait_for(lambda: any(r.request and r.request["cfg_scale"] == last_value for r in engine.records))
+            rollbacks = engine.status().rollbacks - before
+    finally:
+        engine.stop()
+    # ~150 changes: about one rollback per 150 ms of movement, not one per change; the last value is played.
+    assert 2 <= rollbacks <= turn_s / 0.15 + 2, rollbacks
+    assert consumer.short_blocks == 0
+
+
+def test_few_step_audio_is_refined_at_full_steps_once_the_knobs_rest(generator: Generator) -> None:
+    slow = _clone(generator, SlowGenerator)
+    store = playing_store(steps=8)  # 8 x 40 ms: a rollback within the 0.3 s latency target can afford ~3
+    # The live geometry: a rollback's few-step audio lasts ~1.1 s, long enough to be worth refining.
+    config = EngineConfig(geometry=StreamGeometry(64, 16, 4), refine_after_s=0.2)
+    engine, queue = make_engine(slow, store, config)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            assert wait_for(lambda: engine.status().lead_seconds > 1.2, timeout_s=30.0)
+            store.set("seed", 7)
+            assert wait_for(lambda: engine.status().refines >= 1, timeout_s=10.0)
+    finally:
+        engine.stop()
+    records = [r for r in engine.records if r.kind == "chunk"]
+    answer = next(r for r in records if r.request["seed"] == 7)
+    refine = next(r for r in records if r.refine)
+    assert answer.rollback and not answer.refine and answer.steps < 8
+    # Same performance, more steps: the refine keeps every parameter and lands later in the stream.
+    assert refine.steps == 8 and refine.request == answer.request
+    assert refine.sample > answer.sample and refine.index > answer.index
+    assert consumer.short_blocks == 0
+
+
 class FailingGenerator(Generator):
     """Fault injection: chunks with index in `fail` raise, as a CUDA or model error would."""
 
