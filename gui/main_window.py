@@ -20,7 +20,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QMainWindow, QMenu, QPushButton, QSpinBox, QTableWidget,
+                               QMainWindow, QMenu, QPushButton, QSizePolicy, QSpinBox, QTableWidget,
                                QTableWidgetItem, QTabWidget, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
@@ -63,7 +63,8 @@ def mapping_text(mapping: CcMapping) -> str:
 
 
 class Banner(QFrame):
-    """A thin message strip above everything: the newest message, coloured by level, dismissable."""
+    """The error banner: one line in the top bar's free middle (so a message never shifts the layout),
+    coloured by level, the full text in its tooltip, dismissable. Info messages fade by themselves."""
 
     COLOURS = {"error": ("#4a1f22", theme.RECORD), "warning": ("#44351d", theme.ACCENT_WARM),
                "info": ("#1d3a3d", theme.ACCENT)}
@@ -71,11 +72,12 @@ class Banner(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("banner")
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self.setFixedHeight(30)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 4, 4, 4)
+        layout.setContentsMargins(10, 0, 2, 0)
         self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         close = QToolButton()
         close.setText("✕")
         close.setAutoRaise(True)
@@ -84,24 +86,35 @@ class Banner(QFrame):
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
         self.level = ""
+        self.full_text = ""
         self.shown_s = 0.0
-        self.hide()
+        self.setVisible(False)
 
     @property
     def text(self) -> str:
-        return self.label.text()
+        return self.full_text
 
     def show_message(self, level: str, text: str) -> None:
         background, edge = self.COLOURS.get(level, self.COLOURS["info"])
         self.setStyleSheet(f"QFrame#banner {{ background: {background}; border: 1px solid {edge}; }}")
-        self.label.setText(text)
+        self.full_text = text
+        self.setToolTip(text)
         self.level = level
         self.shown_s = time.monotonic()
-        self.show()
+        self._elide()
+        self.setVisible(True)
+
+    def _elide(self) -> None:
+        width = max(50, self.label.width())
+        self.label.setText(self.label.fontMetrics().elidedText(self.full_text, Qt.ElideRight, width))
+
+    def resizeEvent(self, event: object) -> None:
+        super().resizeEvent(event)
+        self._elide()
 
     def dismiss(self) -> None:
         self.level = ""
-        self.hide()
+        self.setVisible(False)
 
     def expire(self, now_s: float) -> None:
         if self.level == "info" and now_s - self.shown_s > BANNER_INFO_SECONDS:
@@ -131,6 +144,7 @@ class MainWindow(QMainWindow):
         self._status_line = ""
         self.last_midi_menu: QMenu | None = None
         self.ticks = 0
+        self.tick_seconds_last = 0.0
         self.tick_seconds_max = 0.0
 
         central = QWidget()
@@ -139,7 +153,6 @@ class MainWindow(QMainWindow):
         outer.setContentsMargins(10, 8, 10, 8)
         outer.setSpacing(8)
         self.banner = Banner()
-        outer.addWidget(self.banner)
         outer.addLayout(self._build_top_bar())
         middle = QHBoxLayout()
         middle.setSpacing(8)
@@ -161,6 +174,7 @@ class MainWindow(QMainWindow):
         self.status_label.setObjectName("dim")
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().setSizeGripEnabled(False)
+        self.statusBar().setStyleSheet("QStatusBar { padding-left: 10px; }")
 
         for name in SPECS:
             if name not in ("xy_x", "xy_y") and name not in self.controls:  # a spec without a widget is a bug
@@ -217,7 +231,15 @@ class MainWindow(QMainWindow):
             box = self._bind(ChoiceBox(SPECS[name], parameter_label(name)))
             box.setMinimumWidth(64 if name == "key" else 104)
             bar.addWidget(box)
-        bar.addStretch(1)
+        bar.addSpacing(16)
+        # The banner lives in the bar's free middle; a spacer keeps the place when there is no message.
+        banner_slot = QWidget()
+        banner_slot.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        slot_layout = QHBoxLayout(banner_slot)
+        slot_layout.setContentsMargins(0, 0, 0, 0)
+        slot_layout.addWidget(self.banner)
+        bar.addWidget(banner_slot, 1)
+        bar.addSpacing(16)
         preset_caption = QLabel("PRESET")
         preset_caption.setObjectName("dim")
         self.preset_label = QLabel("–")
@@ -239,7 +261,7 @@ class MainWindow(QMainWindow):
 
     def _build_prompts(self) -> QGroupBox:
         group = QGroupBox("PROMPTS")
-        group.setFixedWidth(380)
+        group.setFixedWidth(410)
         layout = QVBoxLayout(group)
         self.prompt_edits: list[QLineEdit] = []
         for slot in range(N_PROMPT_SLOTS):
@@ -510,7 +532,8 @@ class MainWindow(QMainWindow):
         self._show_meters(frame)
         self._show_transport(frame.status)
         self.ticks += 1
-        self.tick_seconds_max = max(self.tick_seconds_max, time.perf_counter() - started_s)
+        self.tick_seconds_last = time.perf_counter() - started_s
+        self.tick_seconds_max = max(self.tick_seconds_max, self.tick_seconds_last)
         self.tick_done.emit()
 
     def _show_meters(self, frame: Any) -> None:

@@ -40,6 +40,12 @@ def format_value(spec: ParameterSpec, value: float) -> str:
     return f"{value:.1f}"
 
 
+def short_prompt(text: str) -> str:
+    """A caption-style prompt shortened for a label: "Genre: jazz | Instruments: piano" -> "jazz · piano"."""
+    parts = [part.split(":", 1)[1].strip() if ":" in part else part.strip() for part in text.split("|")]
+    return " · ".join(part for part in parts if part)
+
+
 class ParameterControl:
     """Mixin contract (documentation only; Qt forbids multiple QObject bases): `parameter`, `spec`,
     `show_value(value)`, `set_learning(bool)`, `set_mapping_text(str)`, signals `edited(float)` and
@@ -447,14 +453,15 @@ class XYPad(QWidget):
             painter.setBrush(glow)
             radius = 6 + 10 * weight
             painter.drawEllipse(point, radius, radius)
-            text = self.corner_labels[slot] or "(empty)"
-            text = text if len(text) <= 24 else text[:23] + "…"
+            # Labels sit outside the square (below for 1 and 2, above for 3 and 4): the puck never hides them;
+            # each gets half the width, elided in pixels so neighbours never overlap.
+            box = QRectF(square.left() if cx == 0 else square.center().x() + 4,
+                         square.bottom() + 2 if cy == 0 else square.top() - 18, square.width() / 2 - 4, 16)
+            text = short_prompt(self.corner_labels[slot]) or "(empty)"
+            text = f"{slot + 1} {text}" if cx == 0 else f"{text} {slot + 1}"
+            text = painter.fontMetrics().elidedText(text, Qt.ElideRight, int(box.width()))
             painter.setPen(colour if self.corner_labels[slot] else QColor(theme.TEXT_DIM))
-            # Labels sit outside the square (below for 1 and 2, above for 3 and 4): the puck never hides them.
-            box = QRectF(square.left() if cx == 0 else square.center().x() + 2,
-                         square.bottom() + 2 if cy == 0 else square.top() - 18, square.width() / 2 - 2, 16)
-            painter.drawText(box, (Qt.AlignLeft if cx == 0 else Qt.AlignRight) | Qt.AlignVCenter,
-                             f"{slot + 1}  {text}" if cx == 0 else f"{text}  {slot + 1}")
+            painter.drawText(box, (Qt.AlignLeft if cx == 0 else Qt.AlignRight) | Qt.AlignVCenter, text)
         puck = self.point_of(self.x_value, self.y_value)
         painter.setPen(QPen(QColor(theme.ACCENT), 1, Qt.DashLine))
         painter.drawLine(QPointF(puck.x(), square.top()), QPointF(puck.x(), square.bottom()))

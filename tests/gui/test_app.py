@@ -49,9 +49,12 @@ def test_plays_without_a_device_shows_the_live_view_and_records(qtbot: object, u
     qtbot.waitUntil(lambda: instrument.recording and window.time_label.text().startswith("●"), timeout=5000)
     qtbot.waitUntil(lambda: window.analysis.latest.status.take_frames > 44100, timeout=10000)
     qtbot.mouseClick(window.record_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: not instrument.recording and window.takes_list.count() == 1, timeout=10000)
+    # Listed while it records, then as complete once the writer finished the file.
+    qtbot.waitUntil(lambda: window.takes_list.count() == 1
+                    and window.takes_list.item(0).data(Qt.UserRole).state == "complete", timeout=10000)
+    assert not instrument.recording
     entry = window.takes_list.item(0).data(Qt.UserRole)
-    assert entry.state == "complete" and entry.seconds >= 1.0 and entry.audio.exists()
+    assert entry.seconds >= 1.0 and entry.audio.exists()
     assert "take saved" in window.banner.text
 
     # Re-render it at more steps in the background; the list shows the result.

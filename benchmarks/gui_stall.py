@@ -1,0 +1,228 @@
+"""Does the GUI thread stall while the engine generates? Runs the real app and measures a timer's lateness.
+
+    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python benchmarks/gui_stall.py [--seconds 60] [--threads 2]
+        [--output jack|none] [--screenshots docs/screenshots] [--out docs/gui_stall_benchmark.txt]
+
+What it does: starts a JACK dummy server (44.1 kHz, period 512) when --output jack and jackd is installed,
+then the app exactly as `cascade` starts it (shipped model, default preset, window shown, display timer at
+30 Hz, analysis thread, output process), plus a probe: a second QTimer on the GUI thread firing every
+10 ms (Qt.PreciseTimer). Each firing's lateness = time since the previous firing - 10 ms; a GUI thread
+that is busy or starved for the GIL shows up as lateness. Measurement starts at the first engine sample
+played and runs --seconds while a scripted player works the instrument like a person would: a knob or
+the XY pad every 1.5 s, a prompt text every 10 s, a take recorded for 15 s, tabs switched. The
+display tick's own duration is reported too (what the app itself does per frame).
+
+Works with any Qt platform: offscreen (QT_QPA_PLATFORM=offscreen) or a real X server (xvfb-run); the
+screenshots want the latter (they grab the X server's pixels of the window).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+PROBE_INTERVAL_MS = 10
+STALL_MS = 50.0
+
+PROMPTS = ("Genre: ambient | Instruments: synth pad, strings | BPM: 124 | Key: A minor",
+           "Genre: techno | Instruments: drum kit, synth bass",
+           "Genre: jazz | Instruments: piano, upright bass, brushes")
+
+
+def start_jack() -> subprocess.Popen | None:
+    if shutil.which("jackd") is None:
+        return None
+    name = f"cascade-gui-{uuid.uuid4().hex[:8]}"
+    os.environ.update({"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1", "JACK_NO_AUDIO_RESERVATION": "1"})
+    process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "44100", "-p", "512"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if "system:playback_1" in subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout:
+            return process
+        time.sleep(0.05)
+    process.terminate()
+    return None
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--output", choices=("jack", "none"), default="jack")
+    parser.add_argument("--debug-model", action="store_true", help="tiny random model (smoke runs)")
+    parser.add_argument("--screenshots", default=None, help="folder for PNG screenshots of the playing app")
+    parser.add_argument("--out", default=None, help="also write the report here")
+    args = parser.parse_args()
+
+    if "CASCADE_USER_DIR" not in os.environ:  # the take it records goes to a scratch folder, not the user's
+        import tempfile
+
+        os.environ["CASCADE_USER_DIR"] = tempfile.mkdtemp(prefix="cascade-gui-stall-")
+    jack = start_jack() if args.output == "jack" else None
+    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.app import create_window
+    from gui.controller import AppConfig
+
+    sys.setswitchinterval(0.001)  # as run_app does
+    app = QApplication(sys.argv[:1])
+    launched_s = time.monotonic()
+    config = AppConfig(output="auto" if jack is not None else "none", threads=args.threads,
+                       debug_model=args.debug_model)
+    window = create_window(config, app)
+    window.show()
+    instrument = window.instrument
+    store = instrument.store
+
+    gaps_ms: list[float] = []
+    tick_ms: list[float] = []
+    clock = QElapsedTimer()
+    state = {"measuring": False, "first_sound_s": None, "started_s": 0.0, "next_gesture": 0, "shots": 0}
+    window.tick_done.connect(lambda: tick_ms.append(window.tick_seconds_last * 1000.0) if state["measuring"] else None)
+
+    def probe() -> None:
+        if state["measuring"]:
+            gaps_ms.append(clock.nsecsElapsed() / 1e6)
+        clock.restart()
+
+    probe_timer = QTimer()
+    probe_timer.setTimerType(Qt.PreciseTimer)
+    probe_timer.setInterval(PROBE_INTERVAL_MS)
+    probe_timer.timeout.connect(probe)
+    clock.start()
+    probe_timer.start()
+
+    shots = Path(args.screenshots) if args.screenshots else None
+    rng = random.Random(0)
+
+    def screenshot(name: str) -> None:
+        if shots is None:
+            return
+        shots.mkdir(parents=True, exist_ok=True)
+        image = app.primaryScreen().grabWindow(window.winId())  # the X server's pixels, not a re-render
+        image.save(str(shots / f"{name}.png"))
+        print(f"screenshot: {shots / name}.png", file=sys.stderr)
+
+    def gesture(elapsed_s: float) -> None:
+        """The scripted player: one action every 1.5 s."""
+        step = state["next_gesture"]
+        state["next_gesture"] += 1
+        if step == 1:
+            store.set_prompt_text(1, PROMPTS[0], "gui")
+            store.set_prompt_text(2, PROMPTS[1], "gui")
+            store.set_prompt_text(3, PROMPTS[2], "gui")
+        elif step % 7 == 0:
+            store.set_prompt_text(rng.randrange(1, 4), rng.choice(PROMPTS), "gui")
+        elif step % 3 == 0:
+            window.xy_pad.set_by_player(rng.random() * 0.6, rng.random() * 0.6)
+        elif step % 3 == 1:
+            window.controls["cfg_scale"].set_by_player(rng.uniform(3.0, 7.0))
+        else:
+            window.controls[rng.choice(["fx_reverb_mix", "fx_filter_cutoff_hz", "brightness_hz"])] \
+                .set_normalised_by_player(rng.uniform(0.3, 0.9))
+        if step == 4:
+            store.set("brightness_hz_enabled", 1.0, "gui")
+            store.set("loudness_db_enabled", 1.0, "gui")
+        if step == 6:
+            instrument.toggle_record()
+            window.tabs.setCurrentIndex(1)
+        if step == 16:
+            instrument.toggle_record()
+        if step == 18:
+            window.tabs.setCurrentIndex(2)
+        if step == 20:
+            window.tabs.setCurrentIndex(0)
+
+    def driver() -> None:
+        now_s = time.monotonic()
+        status = window.analysis.latest.status
+        if not state["measuring"]:
+            if status is not None and status.start_to_first_sound_seconds is not None:
+                state["measuring"] = True
+                state["started_s"] = now_s
+                state["first_sound_s"] = now_s - launched_s
+            elif now_s - launched_s > 60:
+                print("no sound within 60 s", file=sys.stderr)
+                window.close()
+                app.quit()
+            return
+        elapsed_s = now_s - state["started_s"]
+        if elapsed_s >= 1.5 * (state["next_gesture"] + 1):
+            gesture(elapsed_s)
+        for at_s, name in ((14.0, "cascade-playing"), (22.0, "cascade-recording"), (30.0, "cascade-midi")):
+            if state["shots"] < 3 and elapsed_s >= at_s and name not in state:
+                state[name] = True
+                state["shots"] += 1
+                screenshot(name)
+        if elapsed_s >= args.seconds:
+            state["measuring"] = False
+            window.close()
+            app.quit()
+
+    driver_timer = QTimer()
+    driver_timer.setInterval(100)
+    driver_timer.timeout.connect(driver)
+    driver_timer.start()
+    app.exec()
+    final_status = window.analysis.latest.status
+    instrument.shutdown()
+    if jack is not None:
+        jack.terminate()
+        jack.wait(5)
+
+    lateness = [max(0.0, gap - PROBE_INTERVAL_MS) for gap in gaps_ms]
+    if not lateness:
+        print("no measurement (no sound?)", file=sys.stderr)
+        return 1
+    engine = final_status.engine if final_status is not None else None
+    lines = [
+        f"GUI thread stall probe: the real app ({'debug' if args.debug_model else 'shipped'} model, "
+        f"{args.threads} torch threads, output {final_status.output if final_status else '?'}), "
+        f"Qt platform {app.platformName()}",
+        f"{platform.node()}: {os.cpu_count()} CPUs, {platform.python_version()}; measured {args.seconds:.0f} s "
+        f"after the first sound ({state['first_sound_s']:.2f} s after launch), while a scripted player moved a "
+        "knob or the pad every 1.5 s, changed prompts, recorded a 15 s take and switched tabs",
+        "",
+        f"probe: a {PROBE_INTERVAL_MS} ms PreciseTimer on the GUI thread; lateness = gap between firings - "
+        f"{PROBE_INTERVAL_MS} ms",
+        f"{'':24}{'n':>7}{'median':>9}{'p99':>9}{'max':>9}{'> 50 ms':>9}",
+        f"{'timer lateness (ms)':24}{len(lateness):7d}{statistics.median(lateness):9.2f}"
+        f"{percentile(lateness, 0.99):9.2f}{max(lateness):9.2f}{sum(1 for v in lateness if v > STALL_MS):9d}",
+    ]
+    if tick_ms:
+        lines.append(f"{'display tick (ms)':24}{len(tick_ms):7d}{statistics.median(tick_ms):9.2f}"
+                     f"{percentile(tick_ms, 0.99):9.2f}{max(tick_ms):9.2f}{sum(1 for v in tick_ms if v > STALL_MS):9d}")
+    if engine is not None:
+        rtf = "-" if engine.real_time_factor is None else f"{engine.real_time_factor:.2f}"
+        lines += ["", f"engine meanwhile: {engine.chunks} chunks, real-time factor {rtf}, steps "
+                      f"{engine.steps_used}/{engine.steps_requested}, rollbacks {engine.rollbacks}, errors "
+                      f"{engine.errors}; underruns output {final_status.output_underruns} + dry "
+                      f"{final_status.dry_underruns}; analysis thread's slowest poll "
+                      f"{window.analysis.poll_seconds_max * 1000:.1f} ms"]
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        Path(args.out).write_text(report + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
