@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -58,7 +59,6 @@ def start_jack() -> tuple[subprocess.Popen | None, str | None]:
 
 
 def load_generator(device: str, eager: bool = False):  # noqa: ANN201
-    from dataclasses import replace
 
     from engine.codec.checkpoint import load_autoencoder
     from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--output", choices=("jack", "none"), default="jack")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eager", action="store_true", help="eager U-Net (no TorchScript), as before")
+    parser.add_argument("--guard-factor", type=float, default=None, help="EngineConfig.guard_factor override")
+    parser.add_argument("--latency-target", type=float, default=None, help="EngineConfig.latency_target_s override")
     parser.add_argument("--no-priority", action="store_true",
                         help="do not raise the pump thread's priority (what a user without rtprio gets)")
     args = parser.parse_args()
@@ -129,6 +131,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     jack, server = start_jack() if args.output == "jack" else (None, None)
 
+    from engine.realtime import EngineConfig
     from instrument.live import LiveSession, PumpConfig
     from instrument.midi import CcMapping, MidiMapper
     from instrument.parameters import ParameterStore
@@ -145,7 +148,13 @@ def main() -> None:
     apply_preset(store, load_preset_file(factory_preset_dir() / "default.json")[0])
     mapper = MidiMapper(store, [CcMapping(None, cc, name) for cc, name in CONTROLS.items()])
     pump_config = PumpConfig(realtime_priority=0, nice=0) if args.no_priority else PumpConfig()
-    session = LiveSession(generator, store, output="auto" if jack else "none", pump_config=pump_config)
+    engine_config = EngineConfig()
+    if args.guard_factor is not None:
+        engine_config = replace(engine_config, guard_factor=args.guard_factor)
+    if args.latency_target is not None:
+        engine_config = replace(engine_config, latency_target_s=args.latency_target)
+    session = LiveSession(generator, store, output="auto" if jack else "none", pump_config=pump_config,
+                          engine_config=engine_config)
     session.start()
     midi_out = midi_in = None
     if jack:

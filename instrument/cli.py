@@ -287,7 +287,11 @@ def _cmd_play(args: argparse.Namespace) -> int:
                                      load_mapping_file, open_midi_input)
 
         mapper = MidiMapper(store)
-        clock = MidiClock(store)
+        try:
+            clock = MidiClock(store, latency_offset_s=args.midi_latency_ms / 1000.0)
+        except ValueError as error:
+            print(f"error: --midi-latency-ms: {error}", file=sys.stderr)
+            return 2
         mapping_path = Path(args.midi_map) if args.midi_map and Path(args.midi_map).exists() else (
             factory_mapping_dir() / f"{args.midi_map or 'generic-8-knobs'}.json")
         try:
@@ -498,6 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
     play.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     play.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript freeze)")
+    play.add_argument("--midi-latency-ms", type=float, default=0.0,
+                      help="MIDI clock transport delay to compensate (JACK, 512-frame period: ~6.5); bar-line "
+                           "joins move this much earlier")
     play.add_argument("--status-every", type=float, default=1.0, help="seconds between status lines")
     play.add_argument("--quiet", action="store_true", help="no status lines")
     play.set_defaults(func=_cmd_play)

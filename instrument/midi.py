@@ -514,10 +514,11 @@ class MidiClock:
 
     def __init__(self, store: ParameterStore | None = None, beats_per_bar: int = 4, window_ticks: int = 96,
                  min_ticks_for_tempo: int = 24, publish_threshold_bpm: float = 0.5,
-                 gap_reset_s: float = 0.5) -> None:
+                 gap_reset_s: float = 0.5, latency_offset_s: float = 0.0) -> None:
         if beats_per_bar < 1 or window_ticks < 3 or not 2 <= min_ticks_for_tempo <= window_ticks:
             raise ValueError("need beats_per_bar >= 1 and 2 <= min_ticks_for_tempo <= window_ticks")
         self._store = store
+        self.latency_offset_s = latency_offset_s
         self.beats_per_bar = beats_per_bar
         self.publish_threshold_bpm = publish_threshold_bpm
         self.gap_reset_s = gap_reset_s
@@ -537,6 +538,20 @@ class MidiClock:
     def tempo_bpm(self) -> float | None:
         with self._lock:
             return self._tempo_bpm
+
+    @property
+    def latency_offset_s(self) -> float:
+        """How long a clock message takes from the sender to us (MIDI transport: JACK delivers at period
+        boundaries, ~6.5 ms measured with a 512-frame period; a USB interface adds its own). The phase
+        anchor is moved earlier by this much, so the sender's bar lines and ours coincide. Settable live."""
+        return self._latency_offset_s
+
+    @latency_offset_s.setter
+    def latency_offset_s(self, seconds: float) -> None:
+        seconds = float(seconds)
+        if not math.isfinite(seconds) or not -0.5 <= seconds <= 0.5:
+            raise ValueError(f"MIDI clock latency offset must be within +-500 ms, got {seconds!r}")
+        self._latency_offset_s = seconds
 
     @property
     def running(self) -> bool:
@@ -574,7 +589,7 @@ class MidiClock:
             # Least squares for the intercept with the slope fixed: the mean of each tick's arrival moved to
             # where `position` would have arrived.
             time_s = sum(t + (position - p) * seconds_per_tick for p, t in ticks) / len(ticks)
-            return time_s, position / TICKS_PER_QUARTER, self._tempo_bpm / 60.0
+            return time_s - self._latency_offset_s, position / TICKS_PER_QUARTER, self._tempo_bpm / 60.0
 
     def handle(self, message: Sequence[int], timestamp_seconds: float, arrival_s: float | None = None) -> None:
         """Apply one raw MIDI message; everything but clock/transport/SPP is ignored. Never raises.

@@ -245,6 +245,11 @@ def test_clock_phase_anchor_averages_late_arrivals() -> None:
     time_s, beats, beats_per_second = clock.phase_anchor()
     assert beats == pytest.approx(95 / 24) and beats_per_second == pytest.approx(2.0, rel=1e-6)
     assert time_s == pytest.approx(1.0 + 95 * period_s + 0.004 + 0.0058, abs=0.001)
+    # A known transport delay (the MIDI latency offset): the sender's beat was that much earlier.
+    clock.latency_offset_s = 0.0065
+    assert clock.phase_anchor()[0] == pytest.approx(time_s - 0.0065, abs=1e-9)
+    with pytest.raises(ValueError):
+        clock.latency_offset_s = float("nan")
     clock.handle([0xFC], 3.0)
     assert clock.phase_anchor() is None, "stopped: no phase"
     clock.handle([0xFB], 3.1)
