@@ -18,6 +18,10 @@ screenshots want the latter (they grab the X server's pixels of the window).
 
 from __future__ import annotations
 
+import time
+
+PROCESS_START_S = time.monotonic()  # before Qt, pyqtgraph and torch are imported: "launch" as a user sees it
+
 import argparse
 import os
 import platform
@@ -26,7 +30,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -75,7 +78,9 @@ def main() -> int:
         import tempfile
 
         os.environ["CASCADE_USER_DIR"] = tempfile.mkdtemp(prefix="cascade-gui-stall-")
+    jack_started_s = time.monotonic()
     jack = start_jack() if args.output == "jack" else None
+    jack_seconds = time.monotonic() - jack_started_s  # not part of the app's start: taken off "launch"
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -84,7 +89,7 @@ def main() -> int:
 
     sys.setswitchinterval(0.001)  # as run_app does
     app = QApplication(sys.argv[:1])
-    launched_s = time.monotonic()
+    launched_s = PROCESS_START_S
     config = AppConfig(output="auto" if jack is not None else "none", threads=args.threads,
                        debug_model=args.debug_model)
     window = create_window(config, app)
@@ -95,12 +100,32 @@ def main() -> int:
     gaps_ms: list[float] = []
     tick_ms: list[float] = []
     clock = QElapsedTimer()
-    state = {"measuring": False, "first_sound_s": None, "started_s": 0.0, "next_gesture": 0, "shots": 0}
+    state = {"measuring": False, "first_sound_s": None, "jack_s": jack_seconds, "started_s": 0.0, "next_gesture": 0, "shots": 0}
     window.tick_done.connect(lambda: tick_ms.append(window.tick_seconds_last * 1000.0) if state["measuring"] else None)
 
+    stalls: list[tuple[float, float, float]] = []  # (seconds after the first sound, lateness ms, run-queue wait ms)
+    events: list[tuple[float, str]] = []
+
+    def runqueue_wait_ms() -> float:
+        """Time the GUI thread has spent runnable but waiting for a CPU (Linux schedstat): a stall with as
+        much run-queue wait is the scheduler's (other processes had the cores), not this process's GIL."""
+        try:
+            with open("/proc/thread-self/schedstat", "rb") as handle:
+                return int(handle.read().split()[1]) / 1e6
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+
+    waits = {"last": runqueue_wait_ms(), "total_ms": 0.0}
+
     def probe() -> None:
+        wait_ms = runqueue_wait_ms()
+        waited_ms, waits["last"] = wait_ms - waits["last"], wait_ms
         if state["measuring"]:
-            gaps_ms.append(clock.nsecsElapsed() / 1e6)
+            gap_ms = clock.nsecsElapsed() / 1e6
+            gaps_ms.append(gap_ms)
+            waits["total_ms"] += waited_ms
+            if gap_ms - PROBE_INTERVAL_MS > STALL_MS:
+                stalls.append((time.monotonic() - state["started_s"], gap_ms - PROBE_INTERVAL_MS, waited_ms))
         clock.restart()
 
     probe_timer = QTimer()
@@ -125,6 +150,7 @@ def main() -> int:
         """The scripted player: one action every 1.5 s."""
         step = state["next_gesture"]
         state["next_gesture"] += 1
+        events.append((elapsed_s, f"g{step}"))
         if step == 1:
             store.set_prompt_text(1, PROMPTS[0], "gui")
             store.set_prompt_text(2, PROMPTS[1], "gui")
@@ -158,7 +184,7 @@ def main() -> int:
             if status is not None and status.start_to_first_sound_seconds is not None:
                 state["measuring"] = True
                 state["started_s"] = now_s
-                state["first_sound_s"] = now_s - launched_s
+                state["first_sound_s"] = now_s - launched_s - jack_seconds
             elif now_s - launched_s > 60:
                 print("no sound within 60 s", file=sys.stderr)
                 window.close()
@@ -198,7 +224,7 @@ def main() -> int:
         f"{args.threads} torch threads, output {final_status.output if final_status else '?'}), "
         f"Qt platform {app.platformName()}",
         f"{platform.node()}: {os.cpu_count()} CPUs, {platform.python_version()}; measured {args.seconds:.0f} s "
-        f"after the first sound ({state['first_sound_s']:.2f} s after launch), while a scripted player moved a "
+        f"after the first sound ({state['first_sound_s']:.2f} s after launch, imports included), while a scripted player moved a "
         "knob or the pad every 1.5 s, changed prompts, recorded a 15 s take and switched tabs",
         "",
         f"probe: a {PROBE_INTERVAL_MS} ms PreciseTimer on the GUI thread; lateness = gap between firings - "
@@ -217,6 +243,12 @@ def main() -> int:
                       f"{engine.errors}; underruns output {final_status.output_underruns} + dry "
                       f"{final_status.dry_underruns}; analysis thread's slowest poll "
                       f"{window.analysis.poll_seconds_max * 1000:.1f} ms"]
+    lines += ["", f"GUI thread's run-queue wait (runnable, no CPU free: other processes or threads had both cores): "
+                  f"{waits['total_ms']:.0f} ms in total over the {args.seconds:.0f} s"]
+    if stalls:
+        lines += ["timer firings later than 50 ms (seconds after the first sound: lateness ms / of which run-queue "
+                  "wait ms):",
+                  "  " + ", ".join(f"{t:.1f}: {ms:.0f}/{wait:.0f}" for t, ms, wait in stalls)]
     report = "\n".join(lines)
     print(report)
     if args.out:

@@ -27,8 +27,8 @@ def create_window(config: AppConfig, app: QApplication | None = None) -> MainWin
     app = app or QApplication.instance() or QApplication(sys.argv[:1])
     apply_theme(app)
     instrument = Instrument(config)
+    instrument.start()  # the model loads on the operations thread while the window is built
     window = MainWindow(instrument)
-    instrument.start()
     window.start()
     return window
 
@@ -44,7 +44,11 @@ def run_app(config: AppConfig, *, quit_after_seconds: float | None = None, scree
     app.setApplicationName("Cascade")
     app.setOrganizationName("cascade")
     window = create_window(config, app)
-    window.show()
+    available = app.primaryScreen().availableGeometry() if app.primaryScreen() is not None else None
+    if available is not None and (available.width() < window.width() or available.height() < window.height()):
+        window.showMaximized()  # a laptop screen: use all of it rather than hang off the edge
+    else:
+        window.show()
     # Ctrl-C in the terminal closes the window cleanly (Python runs signal handlers between timer ticks).
     signal.signal(signal.SIGINT, lambda *_: window.close())
     signal.signal(signal.SIGTERM, lambda *_: window.close())

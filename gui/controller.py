@@ -111,6 +111,7 @@ class Instrument:
         self.current_preset_data: dict | None = None
         self.preset_version = -1  # store version right after the preset was applied or saved
         self._last_engine_error_s: float | None = None
+        self._output_losses_seen = 0
         self._rerenders: dict[Path, tuple[subprocess.Popen, Path]] = {}
         self._ops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cascade-app-ops")
         self._closed = False
@@ -158,6 +159,17 @@ class Instrument:
 
     def _load_and_play(self) -> None:
         started_s = time.monotonic()
+        try:
+            self._load_generator()
+        except Exception:
+            self.state = "no model"  # the operations thread posts the error to the banner
+            raise
+        logger.info("model %s loaded in %.2f s", self.generator.model_id, time.monotonic() - started_s)
+        self.state = "stopped"
+        if self.config.autoplay:
+            self._start_session()
+
+    def _load_generator(self) -> None:
         if self.config.generator_factory is not None:
             self.generator = self.config.generator_factory()
         else:
@@ -167,10 +179,6 @@ class Instrument:
 
             self.generator = _load_play_generator(Namespace(debug_model=self.config.debug_model,
                                                             weights=self.config.weights, threads=self.config.threads))
-        logger.info("model %s loaded in %.2f s", self.generator.model_id, time.monotonic() - started_s)
-        self.state = "stopped"
-        if self.config.autoplay:
-            self._start_session()
 
     # --- transport --------------------------------------------------------------------------------------------
 
@@ -213,6 +221,7 @@ class Instrument:
         session, self.session = self.session, None
         if session is not None:
             session.stop()
+        self._output_losses_seen = 0  # a new session counts its losses from zero
         self.state = "stopped" if self.generator is not None else self.state
 
     def restart_output(self) -> Future:
@@ -286,8 +295,11 @@ class Instrument:
             command.append("--debug-model")
         elif self.config.weights:
             command += ["--weights", str(self.config.weights)]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=lambda: os.nice(10) if hasattr(os, "nice") else None)
+        import shutil
+
+        if shutil.which("nice"):  # below the live engine: a re-render must not cause dropouts
+            command = ["nice", "-n", "10", *command]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self._rerenders[sidecar] = (process, output)
         return output
 
@@ -455,6 +467,10 @@ class Instrument:
         if session is None:
             return None
         status = session.status()
+        if status.output_losses > self._output_losses_seen:
+            self._output_losses_seen = status.output_losses
+            self.post("warning", f"Audio output lost ({status.output_lost_reason}): playing on to a software clock "
+                                 "(a take keeps recording). “Reopen audio output” tries again.")
         error_s = status.engine.last_error_time_s
         if status.engine.last_error and error_s != self._last_engine_error_s:
             self._last_engine_error_s = error_s
@@ -491,5 +507,5 @@ class Instrument:
         self._ops.shutdown(wait=False)
         if not done.wait(timeout_s):
             logger.warning("shutdown did not finish within %.0f s", timeout_s)
-        for process, _ in self._rerenders.values():  # a re-render keeps running on its own; it was asked for
-            logger.info("re-render %s continues in the background (pid %d)", process.args[4], process.pid)
+        for process, output in self._rerenders.values():  # a re-render keeps running on its own: it was asked for
+            logger.info("re-render to %s continues in the background (pid %d)", output, process.pid)

@@ -564,8 +564,9 @@ class MainWindow(QMainWindow):
         self.play_button.setText("■  Stop" if playing else "▶  Play")
         if self.record_button.isChecked() != recording:
             self.record_button.setChecked(recording)
-        self.play_button.setEnabled(instrument.state != "loading")
-        self.record_button.setEnabled(instrument.state != "loading")
+        ready = instrument.state not in ("loading", "no model")
+        self.play_button.setEnabled(ready)
+        self.record_button.setEnabled(ready)
         if recording and status is not None:
             seconds = status.take_frames / 44100
             self.time_label.setText(f"● {int(seconds // 60)}:{seconds % 60:04.1f}")
@@ -574,6 +575,8 @@ class MainWindow(QMainWindow):
             self.time_label.setText("")
         if instrument.state == "loading":
             output = "Loading the model…"
+        elif instrument.state == "no model":
+            output = "No model loaded (see the message above)"
         elif status is None:
             output = "Stopped"
         else:

@@ -26,7 +26,8 @@ What works today:
   cascade train diffusion --cache FILE --out RUN       train (or resume training) the diffusion model
   cascade doctor                                       check the system packages the instrument needs
 
-Not built yet (tracked as issues): the desktop app (today `cascade` with no arguments prints this screen).
+The desktop app: `cascade` with no arguments (or `cascade app [--preset NAME] [--output none] [--midi PORT]`)
+opens it on the shipped model and the default preset; `cascade status` prints this screen.
 The shipped diffusion model was trained for 96 minutes on a 2-core CPU: it follows tempo (as a control),
 loudness, brightness and the prompt's style, not yet key or scale, and its sound is rough; see
 docs/diffusion.md for what it does and does not do yet.
@@ -45,6 +46,27 @@ def _version() -> str:
 def _cmd_status(_: argparse.Namespace) -> int:
     print(STATUS_TEXT.format(version=_version()))
     return 0
+
+
+def _cmd_app(args: argparse.Namespace) -> int:
+    """The desktop app. Qt is imported here only, so every headless command stays Qt-free."""
+    try:
+        from gui.app import run_app
+        from gui.controller import AppConfig
+    except ImportError as error:  # PySide6/pyqtgraph or their system libraries missing
+        print(f"error: cannot start the desktop app: {error}. `cascade doctor` checks the packages; "
+              "`cascade play --headless` plays without a window.", file=sys.stderr)
+        return 2
+    output = getattr(args, "output", None) or "auto"
+    config = AppConfig(preset=getattr(args, "preset", "default"), output=output,
+                       debug_model=getattr(args, "debug_model", False), weights=getattr(args, "weights", None),
+                       threads=getattr(args, "threads", 0), midi=getattr(args, "midi", None),
+                       midi_map=getattr(args, "midi_map", None) or "generic-8-knobs",
+                       takes_dir=Path(args.takes) if getattr(args, "takes", None) else None)
+    screenshot = getattr(args, "screenshot", None)
+    return run_app(config, quit_after_seconds=getattr(args, "quit_after", None),
+                   screenshot=Path(screenshot) if screenshot else None,
+                   screenshot_after_seconds=getattr(args, "screenshot_after", 8.0))
 
 
 def _cmd_doctor(_: argparse.Namespace) -> int:
@@ -268,7 +290,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
     started_s = time.monotonic()
     sys.setswitchinterval(0.001)  # the output pump gets the GIL back within 1 ms of the engine's Python code
     if not args.headless:
-        print("the desktop app is not built yet: playing headless (Ctrl-C stops)", file=sys.stderr)
+        print("playing headless (Ctrl-C stops); `cascade app` opens the desktop app", file=sys.stderr)
     store = ParameterStore()
     try:
         apply_preset(store, _find_preset(args.preset))
@@ -405,8 +427,24 @@ def _cmd_rerender(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cascade", description="Cascade: a real-time latent-diffusion instrument")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    parser.set_defaults(func=_cmd_status)
+    parser.set_defaults(func=_cmd_app)  # `cascade` with no arguments opens the desktop app
     commands = parser.add_subparsers(title="commands")
+
+    app = commands.add_parser("app", help="the desktop app (the default command)")
+    app.add_argument("--preset", default="default", help="factory/user preset name or a .json file")
+    app.add_argument("--output", default=None, help="audio device index or name; 'none': no device (a software "
+                     "clock; recording still works). Default: JACK if a server runs, else the default device")
+    app.add_argument("--midi", nargs="?", const="", default=None,
+                     help="open this MIDI input at start (name, substring or index; no value: the first port)")
+    app.add_argument("--midi-map", default=None, help="controller preset (default: generic-8-knobs)")
+    app.add_argument("--takes", default=None, metavar="DIR", help="where takes go (default: the user data folder)")
+    app.add_argument("--debug-model", action="store_true", help="random debug-size weights (no trained model)")
+    app.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
+    app.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    app.add_argument("--quit-after", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS)
+    app.add_argument("--screenshot", default=None, metavar="PNG", help=argparse.SUPPRESS)
+    app.add_argument("--screenshot-after", type=float, default=8.0, help=argparse.SUPPRESS)
+    app.set_defaults(func=_cmd_app)
 
     commands.add_parser("status", help="what works today").set_defaults(func=_cmd_status)
     commands.add_parser("doctor", help="check system packages").set_defaults(func=_cmd_doctor)
@@ -488,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     play = commands.add_parser("play", help="play the instrument (headless): engine, effects, output, MIDI, takes",
                                epilog="If the audio output is lost (a JACK server stops), playing and recording go "
                                "on to a software clock; `kill -USR1 PID` reopens the output.")
-    play.add_argument("--headless", action="store_true", help="no window (the desktop app is not built yet)")
+    play.add_argument("--headless", action="store_true", help="no window (the default for `play`; `cascade app` opens the window)")
     play.add_argument("--preset", default="default", help="factory/user preset name or a .json file")
     play.add_argument("--midi", nargs="?", const="", default=None,
                       help="MIDI input port (name, substring or index; no value: the first port)")

@@ -108,5 +108,6 @@ def test_a_missing_model_is_an_error_on_the_banner(qtbot: object, user_dir: Path
     instrument.start().result(timeout=60)
     window.start()
     qtbot.waitUntil(lambda: "no diffusion model" in window.banner.text, timeout=3000)
-    assert not instrument.playing and not window.play_button.isEnabled()
+    assert not instrument.playing and not window.play_button.isEnabled() and not window.record_button.isEnabled()
+    qtbot.waitUntil(lambda: window.output_label.text().startswith("No model loaded"), timeout=2000)
     window.close()

@@ -11,10 +11,22 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "instrument.cli", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_no_arguments_prints_an_honest_status() -> None:
-    result = run()
-    assert result.returncode == 0
-    assert "cascade render" in result.stdout and "Not built yet" in result.stdout
+def test_status_prints_an_honest_screen_without_importing_qt() -> None:
+    # `cascade` with no arguments opens the desktop app (tests/gui); `cascade status` prints the screen, and
+    # headless commands never import Qt (the app's import is lazy).
+    result = subprocess.run([sys.executable, "-c", "import sys; from instrument.cli import main; code = main(['status']);"
+                             " assert not any(m.startswith(('PySide6', 'pyqtgraph', 'gui')) for m in sys.modules),"
+                             " sorted(m for m in sys.modules if m.startswith(('PySide6', 'gui'))); sys.exit(code)"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "cascade render" in result.stdout and "cascade app" in result.stdout
+
+
+def test_no_arguments_means_the_app() -> None:
+    from instrument.cli import _cmd_app, build_parser
+
+    assert build_parser().parse_args([]).func is _cmd_app
+    assert build_parser().parse_args(["status"]).func.__name__ == "_cmd_status"
 
 
 def test_doctor_finds_the_system_packages() -> None:
