@@ -59,6 +59,19 @@ def start_jack() -> subprocess.Popen | None:
     return None
 
 
+def thread_cpu_seconds() -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of this process, by native thread id (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    result: dict[int, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            result[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            continue
+    return result
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))]
@@ -70,6 +83,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--output", choices=("jack", "none"), default="jack")
     parser.add_argument("--debug-model", action="store_true", help="tiny random model (smoke runs)")
+    parser.add_argument("--eager", action="store_true", help="eager U-Net (no TorchScript freezing)")
+    parser.add_argument("--engine-nice", type=int, default=5, help="engine thread nice increment (the app's default)")
     parser.add_argument("--screenshots", default=None, help="folder for PNG screenshots of the playing app")
     parser.add_argument("--out", default=None, help="also write the report here")
     args = parser.parse_args()
@@ -91,7 +106,7 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     launched_s = PROCESS_START_S
     config = AppConfig(output="auto" if jack is not None else "none", threads=args.threads,
-                       debug_model=args.debug_model)
+                       debug_model=args.debug_model, eager=args.eager, engine_nice=args.engine_nice)
     window = create_window(config, app)
     window.show()
     instrument = window.instrument
@@ -106,6 +121,18 @@ def main() -> int:
     stalls: list[tuple[float, float, float]] = []  # (seconds after the first sound, lateness ms, run-queue wait ms)
     events: list[tuple[float, str]] = []
 
+    def gil_probe() -> None:
+        """A plain Python thread waking every 5 ms: it needs the GIL to wake, so when it is late by much more
+        than its own run-queue wait, some thread held the GIL (C code that does not release it)."""
+        last_s, last_wait = time.perf_counter(), runqueue_wait_ms()
+        while not gil_stop.is_set():
+            time.sleep(0.005)
+            now_s, wait_ms = time.perf_counter(), runqueue_wait_ms()
+            late_ms = (now_s - last_s - 0.005) * 1000
+            if state["measuring"] and late_ms > STALL_MS:
+                gil_stalls.append((time.monotonic() - state["started_s"], late_ms, wait_ms - last_wait))
+            last_s, last_wait = now_s, wait_ms
+
     def runqueue_wait_ms() -> float:
         """Time the GUI thread has spent runnable but waiting for a CPU (Linux schedstat): a stall with as
         much run-queue wait is the scheduler's (other processes had the cores), not this process's GIL."""
@@ -116,8 +143,38 @@ def main() -> int:
             return float("nan")
 
     waits = {"last": runqueue_wait_ms(), "total_ms": 0.0}
+    import threading
+
+    gil_stalls: list[tuple[float, float, float]] = []
+    gil_stop = threading.Event()
+    gil_thread = threading.Thread(target=gil_probe, name="gil-probe", daemon=True)
+    gil_thread.start()
+
+    def stall_sampler() -> None:
+        """When the GUI thread has not fired the probe for 40 ms, note where it is (its Python stack; a
+        stack ending in app.exec() means Qt's C++ was running: painting, layout, X)."""
+        import collections
+        import traceback
+
+        main_id = threading.main_thread().ident
+        sampled_for = 0.0
+        while not gil_stop.is_set():
+            time.sleep(0.01)
+            seen_s = last_probe["s"]
+            if not state["measuring"] or time.perf_counter() - seen_s < 0.04 or sampled_for == seen_s:
+                continue
+            sampled_for = seen_s
+            frame = sys._current_frames().get(main_id)
+            stack = traceback.extract_stack(frame) if frame is not None else []
+            ours = [f"{Path(f.filename).stem}:{f.name}" for f in stack if "site-packages" not in f.filename]
+            where = " > ".join(ours[-3:]) or "?"
+            stall_places[where] = stall_places.get(where, 0) + 1
+
+    last_probe = {"s": time.perf_counter()}
+    stall_places: dict[str, int] = {}
 
     def probe() -> None:
+        last_probe["s"] = time.perf_counter()
         wait_ms = runqueue_wait_ms()
         waited_ms, waits["last"] = wait_ms - waits["last"], wait_ms
         if state["measuring"]:
@@ -134,6 +191,8 @@ def main() -> int:
     probe_timer.timeout.connect(probe)
     clock.start()
     probe_timer.start()
+    sampler_thread = threading.Thread(target=stall_sampler, name="stall-sampler", daemon=True)
+    sampler_thread.start()
 
     shots = Path(args.screenshots) if args.screenshots else None
     rng = random.Random(0)
@@ -182,6 +241,7 @@ def main() -> int:
         status = window.analysis.latest.status
         if not state["measuring"]:
             if status is not None and status.start_to_first_sound_seconds is not None:
+                state["cpu_before"] = thread_cpu_seconds()
                 state["measuring"] = True
                 state["started_s"] = now_s
                 state["first_sound_s"] = now_s - launched_s - jack_seconds
@@ -199,6 +259,10 @@ def main() -> int:
                 state["shots"] += 1
                 screenshot(name)
         if elapsed_s >= args.seconds:
+            import threading
+
+            state["cpu_after"] = thread_cpu_seconds()
+            state["thread_names"] = {t.native_id: t.name for t in threading.enumerate()}
             state["measuring"] = False
             window.close()
             app.quit()
@@ -208,6 +272,9 @@ def main() -> int:
     driver_timer.timeout.connect(driver)
     driver_timer.start()
     app.exec()
+    gil_stop.set()
+    gil_thread.join(1.0)
+    sampler_thread.join(1.0)
     final_status = window.analysis.latest.status
     instrument.shutdown()
     if jack is not None:
@@ -226,6 +293,10 @@ def main() -> int:
         f"{platform.node()}: {os.cpu_count()} CPUs, {platform.python_version()}; measured {args.seconds:.0f} s "
         f"after the first sound ({state['first_sound_s']:.2f} s after launch, imports included), while a scripted player moved a "
         "knob or the pad every 1.5 s, changed prompts, recorded a 15 s take and switched tabs",
+        "start-up after launch: window and instrument created " + ", ".join(
+            f"{label} {instrument.timings_s[key] - launched_s - jack_seconds:.2f} s" for key, label in
+            (("created", "at"), ("model_loaded", "model loaded"), ("session_started", "session started"))
+            if key in instrument.timings_s) + f", first sound {state['first_sound_s']:.2f} s",
         "",
         f"probe: a {PROBE_INTERVAL_MS} ms PreciseTimer on the GUI thread; lateness = gap between firings - "
         f"{PROBE_INTERVAL_MS} ms",
@@ -243,12 +314,34 @@ def main() -> int:
                       f"{engine.errors}; underruns output {final_status.output_underruns} + dry "
                       f"{final_status.dry_underruns}; analysis thread's slowest poll "
                       f"{window.analysis.poll_seconds_max * 1000:.1f} ms"]
+    if "cpu_after" in state:
+        import threading
+
+        names = state["thread_names"]
+        main_id = threading.main_thread().native_id
+        groups: dict[str, float] = {}
+        for tid, seconds in state["cpu_after"].items():
+            used = seconds - state["cpu_before"].get(tid, 0.0)
+            name = "GUI thread" if tid == main_id else names.get(tid, "unnamed (torch/OpenMP workers, Qt, PortAudio)")
+            name = "cascade-app-ops" if name.startswith("cascade-app-ops") else name
+            groups[name] = groups.get(name, 0.0) + used
+        lines += ["", "CPU use over the measurement (% of one core): " + ", ".join(
+            f"{name} {100 * used / args.seconds:.0f}%" for name, used in sorted(groups.items(), key=lambda kv: -kv[1])
+            if used / args.seconds >= 0.005)]
     lines += ["", f"GUI thread's run-queue wait (runnable, no CPU free: other processes or threads had both cores): "
                   f"{waits['total_ms']:.0f} ms in total over the {args.seconds:.0f} s"]
     if stalls:
         lines += ["timer firings later than 50 ms (seconds after the first sound: lateness ms / of which run-queue "
                   "wait ms):",
                   "  " + ", ".join(f"{t:.1f}: {ms:.0f}/{wait:.0f}" for t, ms, wait in stalls)]
+    held = [(t, ms, wait) for t, ms, wait in gil_stalls if ms - wait > STALL_MS]
+    lines += ["", f"GIL probe (a Python thread waking every 5 ms): {len(gil_stalls)} wake-ups later than 50 ms, "
+                  f"{len(held)} of them by more than 50 ms beyond its own run-queue wait (the GIL held elsewhere)"
+                  + (": " + ", ".join(f"{t:.1f}: {ms:.0f}/{wait:.0f}" for t, ms, wait in held) if held else "")]
+    if stall_places:
+        lines += ["where the GUI thread was when the probe was 40 ms overdue (count: innermost frames of ours; "
+                  "app.exec = inside Qt's C++):"] + [f"  {count:4d}  {where}" for where, count in
+                                                     sorted(stall_places.items(), key=lambda kv: -kv[1])[:8]]
     report = "\n".join(lines)
     print(report)
     if args.out:

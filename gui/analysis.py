@@ -36,10 +36,11 @@ HISTORY_SECONDS = 8.0
 SPECTROGRAM_BINS = 96
 SPECTROGRAM_LOW_HZ = 40.0
 SPECTROGRAM_HIGH_HZ = 16000.0
-ENVELOPE_SAMPLES = 256  # one min/max pair of the scrolling waveform per 256 samples (5.8 ms)
+ENVELOPE_SAMPLES = 1024  # one min/max pair of the scrolling waveform per 1024 samples: ~one per pixel column
 FLOOR_DB = -100.0
 ONSET_WINDOW_SECONDS = 2.0
 POLL_SECONDS = 0.025
+SMOOTHING = 0.25  # one-pole coefficient per column for the measured loudness, brightness and noisiness
 STATUS_EVERY_SECONDS = 0.1
 DESCRIPTOR_KEYS: tuple[str, ...] = ("loudness", "brightness", "noisiness", "density")
 
@@ -146,6 +147,7 @@ class LiveAnalysis:
         self._position = 0
         self._column = 0
         self._onsets = _OnsetState()
+        self._smoothed: dict[str, float | None] = {}
         self._peak_db = FLOOR_DB
         self._rms_db = FLOOR_DB
         self._status: Any = None
@@ -240,7 +242,9 @@ class LiveAnalysis:
         flatness = np.exp(np.mean(np.log(floored), axis=1)) / np.mean(floored, axis=1)
         density = self._onset_density(spectrum)
         requested = self.requested_source()
-        measured_now = {"loudness": loudness_db, "brightness": centroid_hz, "noisiness": flatness, "density": density}
+        measured_now = {"loudness": self._smooth("loudness", loudness_db),
+                        "brightness": self._smooth("brightness", centroid_hz),
+                        "noisiness": self._smooth("noisiness", flatness), "density": density}
         for key in DESCRIPTOR_KEYS:
             self._measured[key].push(np.asarray(measured_now[key], dtype=np.float32))
             target = requested.get(key)
@@ -249,6 +253,20 @@ class LiveAnalysis:
         peak = float(np.abs(frames[-1, -HOP_SAMPLES:]).max())
         self._peak_db = 20 * math.log10(max(peak, 1e-5))
         self._rms_db = float(loudness_db[-1])
+
+    def _smooth(self, key: str, values: np.ndarray) -> np.ndarray:
+        """One-pole smoothing over ~4 columns (~90 ms): per-frame estimates flicker more than a player hears."""
+        out = np.empty(values.shape[0], dtype=np.float32)
+        state = self._smoothed.get(key)
+        for i, value in enumerate(values):
+            if not np.isfinite(value):
+                state = None
+                out[i] = np.nan
+                continue
+            state = float(value) if state is None else state + SMOOTHING * (float(value) - state)
+            out[i] = state
+        self._smoothed[key] = state
+        return out
 
     def _onset_density(self, spectrum: np.ndarray) -> np.ndarray:
         """Causal spectral-flux peak picking; onsets per second over the last ONSET_WINDOW_SECONDS."""

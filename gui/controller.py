@@ -66,6 +66,10 @@ class AppConfig:
     takes_dir: Path | None = None
     autoplay: bool = True
     generator_factory: Callable[[], Any] | None = None
+    eager: bool = False  # run the U-Net eagerly instead of the TorchScript-frozen one (diagnostics)
+    # The engine thread (and the torch workers it starts) runs this much nicer than the GUI thread, so a
+    # chunk being generated on both cores cannot keep the display timer waiting for a CPU.
+    engine_nice: int = 5
     session_options: dict[str, Any] = field(default_factory=dict)  # extra LiveSession keyword arguments
 
 
@@ -112,6 +116,7 @@ class Instrument:
         self.preset_version = -1  # store version right after the preset was applied or saved
         self._last_engine_error_s: float | None = None
         self._output_losses_seen = 0
+        self.timings_s: dict[str, float] = {"created": time.monotonic()}  # start-up milestones (time.monotonic())
         self._rerenders: dict[Path, tuple[subprocess.Popen, Path]] = {}
         self._ops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cascade-app-ops")
         self._closed = False
@@ -164,6 +169,7 @@ class Instrument:
         except Exception:
             self.state = "no model"  # the operations thread posts the error to the banner
             raise
+        self.timings_s["model_loaded"] = time.monotonic()
         logger.info("model %s loaded in %.2f s", self.generator.model_id, time.monotonic() - started_s)
         self.state = "stopped"
         if self.config.autoplay:
@@ -177,7 +183,7 @@ class Instrument:
 
             from instrument.cli import _load_play_generator
 
-            self.generator = _load_play_generator(Namespace(debug_model=self.config.debug_model,
+            self.generator = _load_play_generator(Namespace(debug_model=self.config.debug_model, eager=self.config.eager,
                                                             weights=self.config.weights, threads=self.config.threads))
 
     # --- transport --------------------------------------------------------------------------------------------
@@ -209,7 +215,10 @@ class Instrument:
                               midi_clock=self.clock, **self.config.session_options)
         monitor = MonitorTap(sample_rate=self.generator.sample_rate)
         session.pump.monitor = monitor
+        session.engine.thread_nice = max(session.engine.thread_nice, self.config.engine_nice)
+        session.engine_nice_fallback = max(session.engine_nice_fallback, self.config.engine_nice)
         session.start()
+        self.timings_s["session_started"] = time.monotonic()
         self.monitor = monitor
         self.session = session
         self.state = "playing"

@@ -15,6 +15,8 @@ from gui.analysis import (DESCRIPTOR_KEYS, ENVELOPE_SAMPLES, HISTORY_SECONDS, SP
 
 pg.setConfigOptions(antialias=False, background=theme.PANEL, foreground=theme.TEXT_DIM, imageAxisOrder="col-major")
 
+DESCRIPTOR_EVERY = 3  # descriptor curves at 10 Hz with the 30 Hz display timer
+SPECTROGRAM_LEVELS_DB = (-90.0, 0.0)  # dB re a full-scale sine: black .. white (music at -15 dBFS stays below white)
 DESCRIPTOR_TITLES: dict[str, tuple[str, str, tuple[float, float]]] = {
     # key -> (title, unit, y range)
     "loudness": ("Loudness", "dB", (-60.0, 0.0)),
@@ -47,6 +49,7 @@ class LiveView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.sequence_shown = -1
+        self.frames_drawn = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
@@ -104,14 +107,19 @@ class LiveView(QWidget):
         layout.addLayout(grid, 0)
 
     def draw(self, frame: AnalysisFrame) -> bool:
-        """Draw `frame` if it is new; returns whether anything was drawn."""
+        """Draw `frame` if it is new; returns whether anything was drawn. The spectrogram and waveform
+        scroll at the display rate; the slow descriptor curves redraw every DESCRIPTOR_EVERY-th frame
+        (half the live view's paint time goes there otherwise)."""
         if frame.sequence == self.sequence_shown:
             return False
         self.sequence_shown = frame.sequence
-        self.spectrogram.setImage(frame.spectrogram_db, autoLevels=False, levels=(-100.0, -20.0),
+        self.frames_drawn += 1
+        self.spectrogram.setImage(frame.spectrogram_db, autoLevels=False, levels=SPECTROGRAM_LEVELS_DB,
                                   rect=self._spectrogram_rect)
         envelope = frame.envelope
         self.waveform.setData(self._envelope_x[:envelope.size], envelope.reshape(-1))
+        if self.frames_drawn % DESCRIPTOR_EVERY:
+            return True
         columns = frame.spectrogram_db.shape[0]
         x = np.linspace(-HISTORY_SECONDS, 0, columns, dtype=np.float32)
         for key in DESCRIPTOR_KEYS:

@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
         self.record_button.setToolTip("Record a take to the takes folder (R); works without an audio device too")
         self.record_button.clicked.connect(lambda: self.instrument.toggle_record())
         self.time_label = QLabel("")
-        self.time_label.setMinimumWidth(70)
+        self.time_label.setFixedWidth(76)  # fixed: a label whose width follows its text relayouts the window
         for widget in (self.play_button, self.record_button, self.time_label):
             bar.addWidget(widget)
         bar.addSpacing(16)
@@ -735,8 +735,11 @@ class MainWindow(QMainWindow):
         for entry in self.instrument.list_takes():
             extra = f"  · {len(entry.rerenders)} re-render{'s' if len(entry.rerenders) != 1 else ''}" \
                 if entry.rerenders else ""
-            state = "" if entry.state == "complete" else f"  ({entry.state})"
-            item = QListWidgetItem(f"{entry.sidecar.stem}   {entry.seconds:.1f} s{extra}{state}")
+            if entry.state == "recording":
+                item = QListWidgetItem(f"{entry.sidecar.stem}   ● recording…")
+            else:
+                state = "" if entry.state == "complete" else f"  ({entry.state})"
+                item = QListWidgetItem(f"{entry.sidecar.stem}   {entry.seconds:.1f} s{extra}{state}")
             item.setData(Qt.UserRole, entry)
             item.setToolTip(str(entry.audio) + "".join(f"\n{p.name}" for p in entry.rerenders))
             self.takes_list.addItem(item)

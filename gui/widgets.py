@@ -457,9 +457,11 @@ class XYPad(QWidget):
             # each gets half the width, elided in pixels so neighbours never overlap.
             box = QRectF(square.left() if cx == 0 else square.center().x() + 4,
                          square.bottom() + 2 if cy == 0 else square.top() - 18, square.width() / 2 - 4, 16)
-            text = short_prompt(self.corner_labels[slot]) or "(empty)"
-            text = f"{slot + 1} {text}" if cx == 0 else f"{text} {slot + 1}"
-            text = painter.fontMetrics().elidedText(text, Qt.ElideRight, int(box.width()))
+            metrics = painter.fontMetrics()
+            number = f"{slot + 1}"
+            room = int(box.width()) - metrics.horizontalAdvance(number + "  ")
+            text = metrics.elidedText(short_prompt(self.corner_labels[slot]) or "(empty)", Qt.ElideRight, room)
+            text = f"{number}  {text}" if cx == 0 else f"{text}  {number}"  # the slot number always shows
             painter.setPen(colour if self.corner_labels[slot] else QColor(theme.TEXT_DIM))
             painter.drawText(box, (Qt.AlignLeft if cx == 0 else Qt.AlignRight) | Qt.AlignVCenter, text)
         puck = self.point_of(self.x_value, self.y_value)
@@ -536,6 +538,7 @@ class CurveLane(QWidget):
         self.values = [spec.to_normalised(spec.default)] * self.STEPS
         self.phase: float | None = None  # playhead 0..1 while the curve plays
         self.active = False
+        self.drawn = False
         self._last_step: int | None = None
         self.setMinimumSize(140, 38)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
@@ -565,6 +568,7 @@ class CurveLane(QWidget):
         for index in range(low, high + 1):
             self.values[index] = value
         self._last_step = step
+        self.drawn = True
         self.update()
         self.edited.emit()
 
@@ -585,6 +589,14 @@ class CurveLane(QWidget):
         painter.setPen(QPen(QColor(theme.PANEL_EDGE), 1))
         painter.setBrush(QColor("#191c22"))
         painter.drawRoundedRect(QRectF(0.5, 0.5, self.width() - 1, self.height() - 1), 4, 4)
+        if not self.drawn:  # an untouched lane explains itself instead of showing a bare line
+            painter.setPen(QColor(theme.TEXT_DIM))
+            small = QFont(self.font())
+            small.setPointSizeF(8.0)
+            painter.setFont(small)
+            painter.drawText(self.rect().adjusted(6, 0, -6, 0), Qt.AlignCenter, "draw a 4-bar curve here")
+            painter.end()
+            return
         path = QPainterPath()
         w, h = self.width(), self.height() - 4
         for index, value in enumerate(self.values + [self.values[0]]):

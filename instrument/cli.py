@@ -62,7 +62,8 @@ def _cmd_app(args: argparse.Namespace) -> int:
                        debug_model=getattr(args, "debug_model", False), weights=getattr(args, "weights", None),
                        threads=getattr(args, "threads", 0), midi=getattr(args, "midi", None),
                        midi_map=getattr(args, "midi_map", None) or "generic-8-knobs",
-                       takes_dir=Path(args.takes) if getattr(args, "takes", None) else None)
+                       takes_dir=Path(args.takes) if getattr(args, "takes", None) else None,
+                       eager=getattr(args, "eager", False))
     screenshot = getattr(args, "screenshot", None)
     return run_app(config, quit_after_seconds=getattr(args, "quit_after", None),
                    screenshot=Path(screenshot) if screenshot else None,
@@ -441,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--debug-model", action="store_true", help="random debug-size weights (no trained model)")
     app.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
     app.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    app.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript freeze)")
     app.add_argument("--quit-after", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS)
     app.add_argument("--screenshot", default=None, metavar="PNG", help=argparse.SUPPRESS)
     app.add_argument("--screenshot-after", type=float, default=8.0, help=argparse.SUPPRESS)
