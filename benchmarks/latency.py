@@ -193,11 +193,14 @@ def main() -> None:
             if heard is not None:
                 knob.append(heard - sent_s)
             time.sleep(rng.uniform(0.6, 1.6))
-        effect_before = len(session.pump.status_copy().effect_latencies_s)
-        for probe in range(args.probes):
-            send(24, 30 + (probe * 53) % 97)
-            time.sleep(rng.uniform(0.2, 0.5))
-        effect = session.pump.status_copy().effect_latencies_s[effect_before:]
+        def effect_probes() -> list[float]:
+            before = len(session.pump.status_copy().effect_latencies_s)
+            for probe in range(args.probes):
+                send(24, 30 + (probe * 53) % 97)
+                time.sleep(rng.uniform(0.2, 0.5))
+            return session.pump.status_copy().effect_latencies_s[before:]
+
+        effect = effect_probes()
 
         status = session.status()
         under_before = status.output_underruns + status.dry_underruns
@@ -224,6 +227,7 @@ def main() -> None:
         underruns = status.output_underruns + status.dry_underruns - under_before
         traffic_latency = session.pump.status_copy().control_latencies_s
         played_steps = steps_by_played_audio(session.engine.records_since(0), traffic_start_sample)
+        effect_after = effect_probes()  # the ring lead may have grown during the traffic
     finally:
         session.stop()
         if midi_in is not None:
@@ -244,6 +248,7 @@ def main() -> None:
         ("start to first sound (model load included)", "-" if start_to_sound is None else f"{start_to_sound:.2f} s"),
         ("knob-to-sound latency, median / p95 (goal <= 500 ms median)", percentiles(knob)),
         ("effect-parameter latency, median / p95 (goal <= 20 ms)", percentiles(effect)),
+        ("effect-parameter latency after the traffic run, median / p95", percentiles(effect_after)),
         (f"underruns in {args.minutes:g} min of random MIDI traffic ({messages} CCs) (goal 0)",
          f"{underruns} (output {status.output_underruns}, engine {status.dry_underruns}, whole run)"),
         ("control latency under that traffic, median / p95", percentiles(traffic_latency)),
@@ -256,6 +261,8 @@ def main() -> None:
         ("pump's longest absence / ring low water (after first sound)",
          f"{1e3 * status.pump_max_wake_gap_seconds:.1f} ms / "
          + ("-" if status.ring_low_water_seconds is None else f"{1e3 * status.ring_low_water_seconds:.1f} ms")),
+        ("ring lead at the end (starts at 17.4 ms) / near misses",
+         f"{1e3 * status.ring_target_seconds:.1f} ms / {status.near_misses}"),
     ]
     width = max(len(name) for name, _ in rows)
     print(f"{'measure'.ljust(width)}  value")

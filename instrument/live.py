@@ -6,7 +6,8 @@ Where the effects run, and why: the engine thread works 1-2 chunks (1-3 s) ahead
 effects applied there would answer a knob seconds late. The `OutputPump` thread reads the engine's dry
 audio in small blocks (256 frames, 5.8 ms), applies the pedalboard chain with the current effect
 parameters, and keeps the ring buffer in front of the audio callback only `ring_target_frames` full
-(768 frames, 17 ms at 44.1 kHz): an effect knob is heard within about one pump poll plus that fill.
+(768 frames, 17 ms at 44.1 kHz; raised in steps up to 46 ms after near misses on a busy machine): an
+effect knob is heard within about one pump poll plus that fill.
 The same pump feeds the take writer (post-effects, pre-master-gain: the master gain is the monitor level).
 
 Timelines: the engine's *stream* counts dry samples from the start of the session; the pump reads it
@@ -160,7 +161,16 @@ class EffectsAutomation:
 @dataclass(frozen=True)
 class PumpConfig:
     block_frames: int = 256  # effects block: 5.8 ms
-    ring_target_frames: int = 768  # what the pump keeps in the ring in front of the callback (17.4 ms)
+    ring_target_frames: int = 768  # what the pump keeps in the ring in front of the callback (17.4 ms) ...
+    # ... at first: a near miss (the pump found less than `near_miss_frames` left: it came back late, the
+    # machine is busy) raises the target by `ring_step_frames`, at most once per `ring_raise_cooldown_s`,
+    # up to `ring_target_max_frames` (46 ms). Effect latency grows with it; it never shrinks back within a
+    # session, so the latency a player gets used to stays put. Why: the pump shares the GIL with the
+    # engine, and on a loaded 2-core machine a descheduled GIL holder can keep it away 10-60 ms.
+    ring_target_max_frames: int = 2048
+    ring_step_frames: int = 256
+    near_miss_frames: int = 128
+    ring_raise_cooldown_s: float = 1.0
     poll_seconds: float = 0.001
     realtime_priority: int = 40  # the pump thread asks for SCHED_FIFO at this priority (0: do not ask) ...
     nice: int = -10  # ... else for this nice value; granted neither, the engine thread lowers its own priority
@@ -182,6 +192,8 @@ class PumpStatus:
     # ring held when it looked (near misses show here long before an underrun does).
     max_wake_gap_s: float = 0.0
     ring_low_water_frames: int | None = None
+    ring_target_frames: int = 0  # the ring fill the pump keeps now (PumpConfig: raised after near misses)
+    near_misses: int = 0
 
 
 class OutputPump:
@@ -220,6 +232,9 @@ class OutputPump:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.priority_ready = threading.Event()  # set once the pump thread knows its priority
+        self.ring_target_frames = config.ring_target_frames  # raised by near misses (pump thread writes)
+        self._last_raise_s = -math.inf
+        self.status.ring_target_frames = self.ring_target_frames
         self._take: TakeWriter | None = None
         self._take_frames = 0
         self._take_request: tuple[TakeWriter, Callable[[int], None]] | None = None
@@ -280,7 +295,7 @@ class OutputPump:
     @property
     def latency_samples(self) -> int:
         """Dry samples between the pump's read position and the speaker: the ring's target fill."""
-        return self.config.ring_target_frames + self.config.block_frames
+        return self.ring_target_frames + self.config.block_frames
 
     # --- the loop --------------------------------------------------------------------------------------------
 
@@ -296,7 +311,7 @@ class OutputPump:
                 if self.status.first_sound_time_s is not None:
                     self._note_wake(fill, last_look_s)
                     last_look_s = time.monotonic()
-                if fill < self.config.ring_target_frames and self.ring.free_frames >= 2 * self.config.block_frames:
+                if fill < self.ring_target_frames and self.ring.free_frames >= 2 * self.config.block_frames:
                     self._pump_block()
                     continue
                 self._check_played()
@@ -312,6 +327,14 @@ class OutputPump:
                 status.max_wake_gap_s = now_s - last_look_s
             if status.ring_low_water_frames is None or fill_frames < status.ring_low_water_frames:
                 status.ring_low_water_frames = fill_frames
+            if fill_frames < self.config.near_miss_frames:
+                status.near_misses += 1
+                if (self.ring_target_frames < self.config.ring_target_max_frames
+                        and now_s - self._last_raise_s >= self.config.ring_raise_cooldown_s):
+                    self._last_raise_s = now_s
+                    self.ring_target_frames = min(self.config.ring_target_max_frames,
+                                                  self.ring_target_frames + self.config.ring_step_frames)
+                    status.ring_target_frames = self.ring_target_frames
 
     def _apply_changes(self, block_index: int) -> None:
         version = self.store.version
@@ -495,6 +518,8 @@ class SessionStatus:
     pump_priority: str = ""  # the output pump thread's scheduling priority ("SCHED_FIFO 40", "nice -10", ...)
     pump_max_wake_gap_seconds: float = 0.0  # after the first sound: the pump's longest absence
     ring_low_water_seconds: float | None = None  # after the first sound: the least audio the ring held
+    ring_target_seconds: float = 0.0  # the ring lead the pump keeps now (raised after near misses)
+    near_misses: int = 0  # pump wakes that found the ring almost empty
 
     def line(self) -> str:
         e = self.engine
@@ -821,7 +846,8 @@ class LiveSession:
             output_lost_reason=self.output_lost_reason, output_losses=self.output_losses,
             pump_priority=pump.priority, pump_max_wake_gap_seconds=pump.max_wake_gap_s,
             ring_low_water_seconds=(None if pump.ring_low_water_frames is None
-                                    else pump.ring_low_water_frames / self.output_rate))
+                                    else pump.ring_low_water_frames / self.output_rate),
+            ring_target_seconds=pump.ring_target_frames / self.output_rate, near_misses=pump.near_misses)
 
     # --- MIDI clock ---------------------------------------------------------------------------------------------
 

@@ -240,6 +240,35 @@ def test_pump_resamples_to_the_device_rate() -> None:
     assert abs(peak_hz - 1000.0) < 5.0
 
 
+def test_pump_raises_its_ring_lead_after_near_misses_and_reports_them() -> None:
+    """A consumer that takes 1024 frames at a time from a ring kept 768 frames full finds it nearly empty:
+    the pump raises its target in 256-frame steps (one per cooldown) until the ring covers the reads."""
+    from engine.realtime import DryAudioQueue
+    from instrument.live import OutputPump
+    from instrument.ringbuffer import AudioRingBuffer
+
+    queue = DryAudioQueue(RATE * 10)
+    queue.append(np.full((2, RATE * 8), 0.1, np.float32))
+    ring = AudioRingBuffer(8192)
+    config = PumpConfig(ring_raise_cooldown_s=0.05, realtime_priority=0, nice=0)
+    pump = OutputPump(queue, ring, ParameterStore(), config)
+    pump.status.first_sound_time_s = time.monotonic()  # count from the start (nothing else reads it here)
+    assert pump.ring_target_frames == 768 and pump.latency_samples == 768 + 256
+    out = np.zeros((1024, 2), np.float32)
+    pump.start()
+    try:
+        deadline_s = time.monotonic() + 3.0
+        while time.monotonic() < deadline_s and pump.ring_target_frames < 1280:
+            time.sleep(1024 / RATE)
+            ring.read_into(out)  # a device with a 1024-frame period
+    finally:
+        pump.stop()
+    status = pump.status_copy()
+    assert status.near_misses >= 2 and status.ring_target_frames == pump.ring_target_frames >= 1280
+    assert pump.ring_target_frames <= config.ring_target_max_frames
+    assert pump.latency_samples == pump.ring_target_frames + 256
+
+
 def test_midi_clock_phase_sets_each_chunks_beat_offset(generator: Generator) -> None:
     from instrument.midi import MidiClock
 
