@@ -96,6 +96,15 @@ def main() -> int:
     jack_started_s = time.monotonic()
     jack = start_jack() if args.output == "jack" else None
     jack_seconds = time.monotonic() - jack_started_s  # not part of the app's start: taken off "launch"
+    # As `cascade` does (instrument.cli._cmd_app): the model loads on a thread while Qt and pyqtgraph import.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from instrument.cli import _load_play_generator
+
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cascade-model-load")
+    generator_future = loader.submit(_load_play_generator, argparse.Namespace(
+        debug_model=args.debug_model, eager=args.eager, weights=None, threads=args.threads))
+    loader.shutdown(wait=False)
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -106,7 +115,8 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     launched_s = PROCESS_START_S
     config = AppConfig(output="auto" if jack is not None else "none", threads=args.threads,
-                       debug_model=args.debug_model, eager=args.eager, engine_nice=args.engine_nice)
+                       debug_model=args.debug_model, eager=args.eager, engine_nice=args.engine_nice,
+                       generator_future=generator_future)
     window = create_window(config, app)
     window.show()
     instrument = window.instrument
@@ -195,15 +205,15 @@ def main() -> int:
     sampler_thread.start()
 
     shots = Path(args.screenshots) if args.screenshots else None
+    grabbed: list[tuple[str, object]] = []
     rng = random.Random(0)
 
     def screenshot(name: str) -> None:
         if shots is None:
             return
-        shots.mkdir(parents=True, exist_ok=True)
-        image = app.primaryScreen().grabWindow(window.winId())  # the X server's pixels, not a re-render
-        image.save(str(shots / f"{name}.png"))
-        print(f"screenshot: {shots / name}.png", file=sys.stderr)
+        # The X server's pixels, not a re-render; PNG-encoded after the run (encoding holds the GIL ~100 ms,
+        # which would stall the GUI and starve the pump: the screenshots would show underruns they caused).
+        grabbed.append((name, app.primaryScreen().grabWindow(window.winId()).toImage()))
 
     def gesture(elapsed_s: float) -> None:
         """The scripted player: one action every 1.5 s."""
@@ -223,8 +233,14 @@ def main() -> int:
         else:
             window.controls[rng.choice(["fx_reverb_mix", "fx_filter_cutoff_hz", "brightness_hz"])] \
                 .set_normalised_by_player(rng.uniform(0.3, 0.9))
+        if step == 2:  # a drawn brightness curve (a slow rise and fall over 4 bars), played back
+            import math
+
+            lane = window.curves["brightness_hz"]
+            lane.values = [0.35 + 0.3 * math.sin(2 * math.pi * i / lane.STEPS) for i in range(lane.STEPS)]
+            lane.drawn = True
+            window.set_curve_active("brightness_hz", True)
         if step == 4:
-            store.set("brightness_hz_enabled", 1.0, "gui")
             store.set("loudness_db_enabled", 1.0, "gui")
         if step == 6:
             instrument.toggle_record()
@@ -233,6 +249,10 @@ def main() -> int:
             instrument.toggle_record()
         if step == 18:
             window.tabs.setCurrentIndex(2)
+        if step == 19:  # a control armed for MIDI learn (no controller here: it stays armed until cancelled)
+            instrument.arm_learn("fx_reverb_mix")
+        if step == 21:
+            instrument.cancel_learn()
         if step == 20:
             window.tabs.setCurrentIndex(0)
 
@@ -253,7 +273,7 @@ def main() -> int:
         elapsed_s = now_s - state["started_s"]
         if elapsed_s >= 1.5 * (state["next_gesture"] + 1):
             gesture(elapsed_s)
-        for at_s, name in ((14.0, "cascade-playing"), (22.0, "cascade-recording"), (30.0, "cascade-midi")):
+        for at_s, name in ((8.0, "cascade-playing"), (20.0, "cascade-recording"), (31.5, "cascade-midi")):
             if state["shots"] < 3 and elapsed_s >= at_s and name not in state:
                 state[name] = True
                 state["shots"] += 1
@@ -277,6 +297,11 @@ def main() -> int:
     sampler_thread.join(1.0)
     final_status = window.analysis.latest.status
     instrument.shutdown()
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+        for name, image in grabbed:
+            image.save(str(shots / f"{name}.png"))
+            print(f"screenshot: {shots / name}.png", file=sys.stderr)
     if jack is not None:
         jack.terminate()
         jack.wait(5)

@@ -66,6 +66,7 @@ class AppConfig:
     takes_dir: Path | None = None
     autoplay: bool = True
     generator_factory: Callable[[], Any] | None = None
+    generator_future: Future | None = None  # a model already loading (cascade app starts it before Qt imports)
     eager: bool = False  # run the U-Net eagerly instead of the TorchScript-frozen one (diagnostics)
     # The engine thread (and the torch workers it starts) runs this much nicer than the GUI thread, so a
     # chunk being generated on both cores cannot keep the display timer waiting for a CPU.
@@ -176,7 +177,9 @@ class Instrument:
             self._start_session()
 
     def _load_generator(self) -> None:
-        if self.config.generator_factory is not None:
+        if self.config.generator_future is not None:
+            self.generator = self.config.generator_future.result()
+        elif self.config.generator_factory is not None:
             self.generator = self.config.generator_factory()
         else:
             from argparse import Namespace

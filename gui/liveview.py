@@ -16,7 +16,7 @@ from gui.analysis import (DESCRIPTOR_KEYS, ENVELOPE_SAMPLES, HISTORY_SECONDS, SP
 pg.setConfigOptions(antialias=False, background=theme.PANEL, foreground=theme.TEXT_DIM, imageAxisOrder="col-major")
 
 DESCRIPTOR_EVERY = 3  # descriptor curves at 10 Hz with the 30 Hz display timer
-SPECTROGRAM_LEVELS_DB = (-90.0, 0.0)  # dB re a full-scale sine: black .. white (music at -15 dBFS stays below white)
+SPECTROGRAM_LEVELS_DB = (-85.0, 5.0)  # dB re a full-scale sine: black .. white (music at -15 dBFS stays below white)
 DESCRIPTOR_TITLES: dict[str, tuple[str, str, tuple[float, float]]] = {
     # key -> (title, unit, y range)
     "loudness": ("Loudness", "dB", (-60.0, 0.0)),

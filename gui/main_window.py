@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 DISPLAY_HZ = 30
 BANNER_INFO_SECONDS = 6.0  # info messages fade after this; errors and warnings stay until dismissed
 CURVE_BEATS = 16  # a drawn curve loops every 4 bars of 4/4 at the current tempo
+CURVE_WRITE_SECONDS = 1.0  # a playing curve updates its parameter at most this often ...
+CURVE_WRITE_TRAVEL = 0.02  # ... and only when it moved by more than this fraction of the knob's travel
 SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER_SPECS}
 DESCRIPTORS: tuple[tuple[str, str], ...] = (("loudness_db", "Loudness"), ("brightness_hz", "Brightness"),
                                             ("noisiness", "Noisiness"), ("density", "Density"))
@@ -135,7 +137,7 @@ class MainWindow(QMainWindow):
         self.curves: dict[str, CurveLane] = {}
         self.curve_buttons: dict[str, QPushButton] = {}
         self._curve_started_s = time.monotonic()
-        self._curve_written: dict[str, float] = {}
+        self._curve_written: dict[str, tuple[float, float]] = {}  # name -> (knob position, time.monotonic())
         self._shown_version = -1
         self._shown_mapping_version = -1
         self._shown_takes_version = -1
@@ -261,7 +263,7 @@ class MainWindow(QMainWindow):
 
     def _build_prompts(self) -> QGroupBox:
         group = QGroupBox("PROMPTS")
-        group.setFixedWidth(410)
+        group.setFixedWidth(440)
         layout = QVBoxLayout(group)
         self.prompt_edits: list[QLineEdit] = []
         for slot in range(N_PROMPT_SLOTS):
@@ -629,8 +631,10 @@ class MainWindow(QMainWindow):
             self.curve_buttons[name].setChecked(active)
 
     def _play_curves(self, now_s: float) -> None:
-        """Drawn curves -> the store: O(1) per active curve. A value is written only when it moved by more
-        than 0.5% of the knob's travel (each write is a generation change the engine has to answer)."""
+        """Drawn curves -> the store: O(1) per active curve. Each write is a generation change the engine
+        answers by regenerating (a rollback), so a curve writes at most every CURVE_WRITE_SECONDS and only
+        when it moved by more than CURVE_WRITE_TRAVEL of the knob's travel: a staircase the engine can keep
+        up with (written every tick, a curve kept the engine rolling back at 2 steps with dropouts)."""
         active = [name for name, lane in self.curves.items() if lane.active]
         if not active:
             for lane in self.curves.values():
@@ -642,8 +646,9 @@ class MainWindow(QMainWindow):
             lane = self.curves[name]
             lane.set_phase(phase)
             position = lane.value_at(phase)
-            if abs(position - self._curve_written.get(name, -1.0)) > 0.005:
-                self._curve_written[name] = position
+            written, written_s = self._curve_written.get(name, (-1.0, -1e9))
+            if abs(position - written) > CURVE_WRITE_TRAVEL and now_s - written_s >= CURVE_WRITE_SECONDS:
+                self._curve_written[name] = (position, now_s)
                 self.store.set_normalised(name, position, "curve")
 
     # --- presets ------------------------------------------------------------------------------------------------

@@ -149,3 +149,18 @@ def test_xy_pad_mouse_drag(window: object, qtbot: object) -> None:
     assert window.store.get("xy_x") > 0.95 and window.store.get("xy_y") > 0.95
     qtbot.mouseRelease(pad, Qt.LeftButton, pos=target.toPoint())
     assert pad.position_at(QPointF(-50, 10_000)) == (0.0, 0.0)  # off the pad clamps to the corner
+
+
+def test_a_playing_curve_writes_at_most_once_a_second(window: object, qtbot: object) -> None:
+    # Every write is a regeneration for the engine: a curve that moves all the time must not flood it.
+    store = window.store
+    lane = window.curves["noisiness"]
+    lane.values = [float(i % 2) for i in range(lane.STEPS)]  # jumps between the extremes at every step
+    lane.drawn = True
+    version = store.version
+    window.set_curve_active("noisiness", True)
+    qtbot.wait(2600)
+    writes = [c for c in store.changes_since(version) if c.name == "noisiness" and c.source == "curve"]
+    assert 2 <= len(writes) <= 3, writes
+    gaps = [b.time_monotonic_s - a.time_monotonic_s for a, b in zip(writes, writes[1:])]
+    assert all(gap >= 0.99 for gap in gaps), gaps
