@@ -153,6 +153,20 @@ def main() -> int:
             return float("nan")
 
     waits = {"last": runqueue_wait_ms(), "total_ms": 0.0}
+    import gc
+
+    gc_pauses: list[tuple[float, int, float, int]] = []  # (seconds after first sound, generation, ms, collected)
+    gc_started = {"s": 0.0}
+
+    def on_gc(phase: str, info: dict) -> None:
+        # Python's cyclic collector holds the GIL for its whole run: a long one stalls every thread.
+        if phase == "start":
+            gc_started["s"] = time.perf_counter()
+        elif state["measuring"]:
+            gc_pauses.append((time.monotonic() - state["started_s"], int(info.get("generation", -1)),
+                              (time.perf_counter() - gc_started["s"]) * 1000, int(info.get("collected", 0))))
+
+    gc.callbacks.append(on_gc)
     import threading
 
     gil_stalls: list[tuple[float, float, float]] = []
@@ -174,14 +188,26 @@ def main() -> int:
             if not state["measuring"] or time.perf_counter() - seen_s < 0.04 or sampled_for == seen_s:
                 continue
             sampled_for = seen_s
-            frame = sys._current_frames().get(main_id)
+            frames = sys._current_frames()
+            frame = frames.get(main_id)
             stack = traceback.extract_stack(frame) if frame is not None else []
             ours = [f"{Path(f.filename).stem}:{f.name}" for f in stack if "site-packages" not in f.filename]
             where = " > ".join(ours[-3:]) or "?"
             stall_places[where] = stall_places.get(where, 0) + 1
+            # What the engine's threads were doing as the GUI thread got going again (a GIL holder in C code
+            # is usually still inside the same call when this thread finally gets the GIL).
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, other in frames.items():
+                name = names.get(ident, "")
+                if name.startswith(("cascade-engine", "cascade-tracer", "cascade-pump")):
+                    inner = traceback.extract_stack(other)[-2:]
+                    doing = " > ".join(f"{Path(f.filename).stem}:{f.name}" for f in inner)
+                    key = f"{name}: {doing}"
+                    others_at_stalls[key] = others_at_stalls.get(key, 0) + 1
 
     last_probe = {"s": time.perf_counter()}
     stall_places: dict[str, int] = {}
+    others_at_stalls: dict[str, int] = {}
 
     def probe() -> None:
         last_probe["s"] = time.perf_counter()
@@ -367,6 +393,14 @@ def main() -> int:
         lines += ["where the GUI thread was when the probe was 40 ms overdue (count: innermost frames of ours; "
                   "app.exec = inside Qt's C++):"] + [f"  {count:4d}  {where}" for where, count in
                                                      sorted(stall_places.items(), key=lambda kv: -kv[1])[:8]]
+    if gc_pauses:
+        slow = [p for p in gc_pauses if p[2] > 20]
+        lines += [f"Python garbage collections meanwhile: {len(gc_pauses)}, longest {max(p[2] for p in gc_pauses):.0f} ms"
+                  + (" (over 20 ms, seconds after the first sound: ms, generation): " + ", ".join(
+                      f"{t:.1f}: {ms:.0f} ms gen {gen}" for t, gen, ms, _ in slow) if slow else "")]
+    if others_at_stalls:
+        lines += ["the engine's threads at those moments (count: thread: innermost two frames):"] + [
+            f"  {count:4d}  {where}" for where, count in sorted(others_at_stalls.items(), key=lambda kv: -kv[1])[:8]]
     report = "\n".join(lines)
     print(report)
     if args.out:

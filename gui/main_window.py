@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         self._shown_presets: list[PresetInfo] = []
         self._status_line = ""
         self.last_midi_menu: QMenu | None = None
+        self.gc_frozen = False
         self.ticks = 0
         self.tick_seconds_last = 0.0
         self.tick_seconds_max = 0.0
@@ -498,6 +499,8 @@ class MainWindow(QMainWindow):
         """Mirror the store and the analysis into the widgets; O(widgets) when something changed, else O(1)."""
         started_s = time.perf_counter()
         now_s = time.monotonic()
+        if not self.gc_frozen and self.instrument.state in ("playing", "stopped"):
+            self._freeze_startup_objects()
         self._play_curves(now_s)
         snapshot = self.store.snapshot()
         if snapshot.version != self._shown_version:
@@ -537,6 +540,17 @@ class MainWindow(QMainWindow):
         self.tick_seconds_last = time.perf_counter() - started_s
         self.tick_seconds_max = max(self.tick_seconds_max, self.tick_seconds_last)
         self.tick_done.emit()
+
+    def _freeze_startup_objects(self) -> None:
+        """Move everything alive after start-up (torch, the model, Qt wrappers, pyqtgraph) out of the cyclic
+        garbage collector's reach. Why: a full collection walks every tracked object while holding the GIL;
+        with the model and the window loaded that took ~190 ms (benchmarks/gui_stall.py), stalling the GUI
+        and starving the output pump. Frozen, the collector only walks what was made since."""
+        import gc
+
+        gc.freeze()
+        self.gc_frozen = True
+        logger.info("froze %d start-up objects out of the garbage collector", gc.get_freeze_count())
 
     def _show_meters(self, frame: Any) -> None:
         status = frame.status
