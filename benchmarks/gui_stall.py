@@ -96,15 +96,6 @@ def main() -> int:
     jack_started_s = time.monotonic()
     jack = start_jack() if args.output == "jack" else None
     jack_seconds = time.monotonic() - jack_started_s  # not part of the app's start: taken off "launch"
-    # As `cascade` does (instrument.cli._cmd_app): the model loads on a thread while Qt and pyqtgraph import.
-    from concurrent.futures import ThreadPoolExecutor
-
-    from instrument.cli import _load_play_generator
-
-    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cascade-model-load")
-    generator_future = loader.submit(_load_play_generator, argparse.Namespace(
-        debug_model=args.debug_model, eager=args.eager, weights=None, threads=args.threads))
-    loader.shutdown(wait=False)
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -115,8 +106,7 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     launched_s = PROCESS_START_S
     config = AppConfig(output="auto" if jack is not None else "none", threads=args.threads,
-                       debug_model=args.debug_model, eager=args.eager, engine_nice=args.engine_nice,
-                       generator_future=generator_future)
+                       debug_model=args.debug_model, eager=args.eager, engine_nice=args.engine_nice)
     window = create_window(config, app)
     window.show()
     instrument = window.instrument

@@ -33,8 +33,7 @@ from instrument.presets import (PresetError, PresetInfo, apply_preset, list_pres
 
 logger = logging.getLogger(__name__)
 
-NO_DEVICE_MESSAGE = ("No audio device: Cascade plays to a software clock (nothing is heard). "
-                     "Recording to a file still works.")
+NO_DEVICE_MESSAGE = "No audio device: nothing is heard, but Record still saves takes."
 
 
 def user_data_dir() -> Path:
@@ -66,7 +65,6 @@ class AppConfig:
     takes_dir: Path | None = None
     autoplay: bool = True
     generator_factory: Callable[[], Any] | None = None
-    generator_future: Future | None = None  # a model already loading (cascade app starts it before Qt imports)
     eager: bool = False  # run the U-Net eagerly instead of the TorchScript-frozen one (diagnostics)
     # The engine thread (and the torch workers it starts) runs this much nicer than the GUI thread, so a
     # chunk being generated on both cores cannot keep the display timer waiting for a CPU.
@@ -177,9 +175,7 @@ class Instrument:
             self._start_session()
 
     def _load_generator(self) -> None:
-        if self.config.generator_future is not None:
-            self.generator = self.config.generator_future.result()
-        elif self.config.generator_factory is not None:
+        if self.config.generator_factory is not None:
             self.generator = self.config.generator_factory()
         else:
             from argparse import Namespace

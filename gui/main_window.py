@@ -75,10 +75,11 @@ class Banner(QFrame):
         super().__init__(parent)
         self.setObjectName("banner")
         self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-        self.setFixedHeight(30)
+        self.setFixedHeight(44)  # two lines of text
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 0, 2, 0)
         self.label = QLabel()
+        self.label.setWordWrap(True)
         self.label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         close = QToolButton()
         close.setText("✕")
@@ -107,8 +108,9 @@ class Banner(QFrame):
         self.setVisible(True)
 
     def _elide(self) -> None:
+        # Two wrapped lines fit: elide to about twice the width so a long path does not spill out.
         width = max(50, self.label.width())
-        self.label.setText(self.label.fontMetrics().elidedText(self.full_text, Qt.ElideRight, width))
+        self.label.setText(self.label.fontMetrics().elidedText(self.full_text, Qt.ElideRight, int(1.9 * width)))
 
     def resizeEvent(self, event: object) -> None:
         super().resizeEvent(event)
@@ -595,6 +597,9 @@ class MainWindow(QMainWindow):
             output = "No model loaded (see the message above)"
         elif status is None:
             output = "Stopped"
+        elif instrument.session is not None and instrument.session.device is None and not status.output_lost:
+            output = ("Output: no audio device. Cascade plays to a software clock (nothing is heard); "
+                      "Record still saves takes. Start JACK or plug in a device, then Reopen.")
         else:
             output = f"Output: {status.output}"
         if output != self.output_label.text():

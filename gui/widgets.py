@@ -356,7 +356,7 @@ class XYPad(QWidget):
     midi_menu_requested = Signal(str, QPointF)
 
     MARGIN_X = 12
-    MARGIN_Y = 20  # room for the corner labels above and below the square
+    MARGIN_Y = 30  # room for the corner labels above and below the square (clear of the puck at a corner)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -456,7 +456,7 @@ class XYPad(QWidget):
             # Labels sit outside the square (below for 1 and 2, above for 3 and 4): the puck never hides them;
             # each gets half the width, elided in pixels so neighbours never overlap.
             box = QRectF(square.left() if cx == 0 else square.center().x() + 4,
-                         square.bottom() + 2 if cy == 0 else square.top() - 18, square.width() / 2 - 4, 16)
+                         square.bottom() + 11 if cy == 0 else square.top() - 27, square.width() / 2 - 4, 16)
             metrics = painter.fontMetrics()
             number = f"{slot + 1}"
             room = int(box.width()) - metrics.horizontalAdvance(number + "  ")

@@ -50,14 +50,9 @@ def _cmd_status(_: argparse.Namespace) -> int:
 
 def _cmd_app(args: argparse.Namespace) -> int:
     """The desktop app. Qt is imported here only, so every headless command stays Qt-free."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    # The model loads (torch included) on a thread while Qt and pyqtgraph import here: sound comes sooner.
-    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cascade-model-load")
-    load_args = argparse.Namespace(debug_model=getattr(args, "debug_model", False), eager=getattr(args, "eager", False),
-                                   weights=getattr(args, "weights", None), threads=getattr(args, "threads", 0))
-    generator_future = loader.submit(_load_play_generator, load_args)
-    loader.shutdown(wait=False)
+    # Imports stay on this thread and come first: PySide6 installs an import hook while it is imported, and
+    # a model loading on another thread meanwhile failed its own imports ("No module named 'socket'"). The
+    # model loads on the app's operations thread while the window is built (gui.app.create_window).
     try:
         from gui.app import run_app
         from gui.controller import AppConfig
@@ -71,7 +66,7 @@ def _cmd_app(args: argparse.Namespace) -> int:
                        threads=getattr(args, "threads", 0), midi=getattr(args, "midi", None),
                        midi_map=getattr(args, "midi_map", None) or "generic-8-knobs",
                        takes_dir=Path(args.takes) if getattr(args, "takes", None) else None,
-                       eager=getattr(args, "eager", False), generator_future=generator_future)
+                       eager=getattr(args, "eager", False))
     screenshot = getattr(args, "screenshot", None)
     return run_app(config, quit_after_seconds=getattr(args, "quit_after", None),
                    screenshot=Path(screenshot) if screenshot else None,
