@@ -606,7 +606,9 @@ class MainWindow(QMainWindow):
             self.output_label.setText(output)
         session = instrument.session
         model = instrument.generator.model_id if instrument.generator is not None else "loading"
+        midi_lost = instrument.midi_input is not None and instrument.midi_input.lost
         line = (f"Model {model}   ·   MIDI: {instrument.midi_port_name or 'none'}"
+                + (" (disconnected: it reconnects when the port is back)" if midi_lost else "")
                 + (f" ({instrument.controller_preset})" if instrument.midi_port_name else "")
                 + (f"   ·   takes: {instrument.takes_dir}" if session is not None else "")
                 + (f"   ·   re-rendering {len(instrument.rerendering)}" if instrument.rerendering else ""))

@@ -164,3 +164,18 @@ def test_a_playing_curve_writes_at_most_once_a_second(window: object, qtbot: obj
     assert 2 <= len(writes) <= 3, writes
     gaps = [b.time_monotonic_s - a.time_monotonic_s for a, b in zip(writes, writes[1:])]
     assert all(gap >= 0.99 for gap in gaps), gaps
+
+
+def test_typing_r_and_space_in_a_prompt_types_them(window: object, qtbot: object) -> None:
+    # Space and R are the transport's shortcuts, but never while a text field has the keyboard.
+    edit = window.prompt_edits[1]
+    edit.setFocus()
+    qtbot.keyClicks(edit, "Rock r n roll")
+    assert edit.text().endswith("Rock r n roll")
+    qtbot.wait(100)
+    assert not window.instrument.recording and not window.instrument.playing
+    window.controls["cfg_scale"].setFocus()
+    qtbot.keyClick(window.controls["cfg_scale"], Qt.Key_Space)  # on a knob: the shortcut
+    qtbot.waitUntil(lambda: window.instrument.playing, timeout=20000)
+    qtbot.keyClick(window.controls["cfg_scale"], Qt.Key_Space)
+    qtbot.waitUntil(lambda: not window.instrument.playing, timeout=20000)
