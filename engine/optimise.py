@@ -8,9 +8,12 @@ new trace. It is a drop-in for `UNet1D` inside `VDenoiser` (same call, same outp
 first call (the first chunk: nothing plays yet) traces its shape inline; later a call whose shape has no
 frozen module runs the eager U-Net and hands the shape to a tracer thread, and later calls of that shape
 run frozen. Why it matters how: tracing and freezing hold the GIL for up to ~80 ms at a time (measured),
-longer than the output pump's ~17 ms ring lead, so a mid-performance trace can cost an underrun. The live
-engine therefore pads tokens to a wide bucket (128: four prompts of up to 32 word pieces) so one shape
-covers nearly every prompt blend. A new module's first two calls are TorchScript's profiling runs (~3x
+longer than the output pump's ring lead, so a mid-performance trace costs underruns (measured: four
+30-37-token prompts of the default preset blended past a 128-token bucket, and each such trace cost ~7
+underruns). The live engine therefore pads tokens to the widest blend there can be (256: four prompts of
+at most 64 word pieces), so its one shape is traced before the first sound; a smaller batch (CFG at exactly
+1 has no unconditional pass) runs padded inside the traced one, and the background path is a fallback
+(another window, a wider batch) that the instrument does not take. A new module's first two calls are TorchScript's profiling runs (~3x
 slower), so both paths warm a module with two calls before it is used.
 """
 
@@ -28,7 +31,9 @@ from torch import nn
 from engine.diffusion.unet import UNet1D
 
 TOKEN_BUCKET = 32  # token lengths are padded up to a multiple of this
-LIVE_TOKEN_BUCKET = 128  # ... in the live engine: one shape for nearly every blend of four prompts
+# ... in the live engine: 4 prompt slots x 64 word pieces (PromptEncoder's max_tokens), so every blend the
+# instrument can make is one shape, traced before the first sound (~10 % more compute a step than 32).
+LIVE_TOKEN_BUCKET = 256
 
 
 logger = logging.getLogger(__name__)
@@ -54,6 +59,11 @@ class TracedNetwork(nn.Module):
     @property
     def traced_signatures(self) -> tuple[Signature, ...]:
         return tuple(self._traced)
+
+    def _wider_batch(self, signature: Signature) -> Signature | None:
+        batch, frames, tokens = signature
+        wider = [sig for sig in list(self._traced) if sig[1:] == (frames, tokens) and sig[0] > batch]
+        return min(wider) if wider else None
 
     def wait_until_traced(self, timeout_s: float = 30.0) -> bool:
         """Block until every shape handed to the tracer is frozen (or failed); False on timeout."""
@@ -101,6 +111,14 @@ class TracedNetwork(nn.Module):
         inputs = (x, t, tokens, token_mask, pooled, tempo_bpm, key, scale, timing, controls, token_weights)
         signature = (batch, x.shape[-1], padded)
         module = self._traced.get(signature)
+        if module is None and self.background:
+            wider = self._wider_batch(signature)
+            if wider is not None:
+                # A smaller batch (CFG at exactly 1 needs no unconditional pass) runs in the traced wider
+                # one, padded with copies of its last row: the same compute as the usual chunk, no new trace.
+                extra_rows = wider[0] - batch
+                padded_inputs = tuple(torch.cat([t, t[-1:].expand(extra_rows, *t.shape[1:])]) for t in inputs)
+                return self._traced[wider](*padded_inputs)[:batch]
         if module is None and self.background and self._traced:
             if signature not in self._queued:
                 self._queued.add(signature)

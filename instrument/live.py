@@ -19,6 +19,7 @@ chunk index, where it landed) and every underrun: enough for `rerender_take` to 
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -689,6 +690,7 @@ class LiveSession:
     def _on_first_sound(self) -> None:
         # Callbacks before the first chunk arrived played silence on purpose: not underruns.
         self._underruns_before_sound = self.sink.underruns
+        gc.freeze()
 
     @property
     def output_underruns(self) -> int:
@@ -786,10 +788,14 @@ class LiveSession:
         # The pump needs the GIL for a moment every block; the default 5 ms switch interval can keep it
         # waiting behind the engine's Python code for most of the ring's ~17 ms lead.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        # A full cyclic-GC pass walks every tracked object with the GIL held: with torch and the models
+        # loaded that took ~190 ms (measured in the app), far beyond the pump's ring lead. Frozen objects
+        # are never walked; the first sound freezes what the first chunk made too.
+        gc.freeze()
         self.pump.start()
         self.pump.priority_ready.wait(1.0)
         if self.pump.status_copy().priority == "unchanged":
-            self.engine.thread_nice = self.engine_nice_fallback
+            self.engine.thread_nice = max(self.engine.thread_nice, self.engine_nice_fallback)
         self.engine.start()
         with self._output_lock:
             try:

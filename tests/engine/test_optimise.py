@@ -31,7 +31,7 @@ def test_background_tracing_traces_the_first_shape_inline_and_new_shapes_off_the
     eager = generator.generate_chunk(request, 32).latent
     generator.use_traced_network(background=True)
     network = generator.network
-    assert isinstance(network, TracedNetwork) and network.background and network.token_bucket == 128
+    assert isinstance(network, TracedNetwork) and network.background and network.token_bucket == 256
     first = generator.generate_chunk(request, 32).latent  # the first chunk: traced inline (nothing plays yet)
     assert torch.allclose(eager, first, atol=1e-4) and len(network.traced_signatures) == 1
     # A new shape (another window) runs eager at once and is frozen by the tracer thread.
@@ -49,3 +49,19 @@ def test_background_tracing_traces_the_first_shape_inline_and_new_shapes_off_the
     longer_frozen = generator.generate_chunk(request, 64).latent
     assert calls, "once traced, that shape runs the frozen module"
     assert torch.allclose(longer_eager, longer_frozen, atol=1e-4)
+
+
+def test_background_mode_runs_a_smaller_batch_inside_the_traced_one() -> None:
+    """CFG at exactly 1 has no unconditional pass (batch 1): live, that must not be a new shape to trace."""
+    torch.set_num_threads(1)
+    generator = debug_generator(0)
+    guided = GenerationRequest(prompts=("dub techno",), steps=2, cfg_scale=3.0)
+    plain = replace(guided, cfg_scale=1.0)
+    eager_plain = generator.generate_chunk(plain, 32).latent
+    generator.use_traced_network(background=True)
+    network = generator.network
+    generator.generate_chunk(guided, 32)  # traces batch 2
+    assert [sig[0] for sig in network.traced_signatures] == [2]
+    traced_plain = generator.generate_chunk(plain, 32).latent
+    assert network.traced_signatures == network.traced_signatures[:1] and not network._queued, "no new trace"
+    assert torch.allclose(eager_plain, traced_plain, atol=1e-4)
