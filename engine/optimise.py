@@ -54,7 +54,8 @@ class TracedNetwork(nn.Module):
         self._queued: set[Signature] = set()  # handed to the tracer thread (a failed one is never retried)
         self._failed: set[Signature] = set()
         self._jobs: queue.SimpleQueue[tuple[Signature, tuple[torch.Tensor, ...]]] = queue.SimpleQueue()
-        self._tracer: threading.Thread | None = None
+        self._tracer: threading.Thread | None = None  # runs while there are jobs, then ends
+        self._tracer_lock = threading.Lock()
 
     @property
     def traced_signatures(self) -> tuple[Signature, ...]:
@@ -88,7 +89,11 @@ class TracedNetwork(nn.Module):
 
     def _tracer_loop(self) -> None:
         while True:
-            signature, inputs = self._jobs.get()
+            with self._tracer_lock:
+                if self._jobs.empty():  # nothing left: the thread ends (a later job starts a new one)
+                    self._tracer = None
+                    return
+                signature, inputs = self._jobs.get()
             try:
                 self._traced[signature] = self._trace(inputs)  # one dict store: the caller sees it whole
             except Exception:  # noqa: BLE001 - the eager path keeps working; say why once
@@ -122,10 +127,12 @@ class TracedNetwork(nn.Module):
         if module is None and self.background and self._traced:
             if signature not in self._queued:
                 self._queued.add(signature)
-                self._jobs.put((signature, tuple(t.detach().clone() for t in inputs)))
-                if self._tracer is None:
-                    self._tracer = threading.Thread(target=self._tracer_loop, name="cascade-tracer", daemon=True)
-                    self._tracer.start()
+                with self._tracer_lock:
+                    self._jobs.put((signature, tuple(t.detach().clone() for t in inputs)))
+                    if self._tracer is None:
+                        self._tracer = threading.Thread(target=self._tracer_loop, name="cascade-tracer",
+                                                        daemon=True)
+                        self._tracer.start()
             return self.network(*inputs)
         if module is None:
             module = self._traced[signature] = self._trace(inputs)

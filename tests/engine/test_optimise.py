@@ -8,6 +8,7 @@ import torch
 
 from engine.generate import GenerationRequest, debug_generator
 from engine.optimise import TracedNetwork
+from tests.helpers import wait_for
 
 
 def test_traced_network_matches_eager_generation() -> None:
@@ -41,6 +42,7 @@ def test_background_tracing_traces_the_first_shape_inline_and_new_shapes_off_the
     longer_eager = generator.generate_chunk(request, 64).latent
     assert calls, "a new shape must not wait for its trace: it runs eager"
     assert network.wait_until_traced(60.0) and len(network.traced_signatures) == 2
+    assert wait_for(lambda: network._tracer is None), "the tracer thread ends when it has nothing to do"
     network.network.forward = eager_forward  # type: ignore[method-assign]
     calls.clear()
     frozen = {sig: network._traced[sig] for sig in network.traced_signatures}
