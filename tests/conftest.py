@@ -57,3 +57,17 @@ def jack_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[JackServer]:
         except subprocess.TimeoutExpired:
             process.kill()
         sounddevice._initialize()  # back to the devices there are without this server
+
+
+@pytest.fixture()
+def virtual_out(jack_server: JackServer) -> Iterator[object]:
+    """A virtual MIDI controller: a JACK MIDI output port "Ctl:knobs" that the code under test can open."""
+    import rtmidi
+
+    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="Ctl")
+    out.open_virtual_port("knobs")
+    try:
+        yield out
+    finally:
+        out.close_port()
+        out.delete()

@@ -14,17 +14,9 @@ CC = 0xB0
 
 
 @pytest.fixture()
-def controller(jack_server: object) -> Iterator[object]:
-    """A virtual controller: a JACK MIDI output port "Ctl:knobs" the app can open."""
-    import rtmidi
-
-    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="Ctl")
-    out.open_virtual_port("knobs")
-    try:
-        yield out
-    finally:
-        out.close_port()
-        out.delete()
+def controller(virtual_out: object) -> object:
+    """A virtual controller: the JACK MIDI output port "Ctl:knobs" (tests/conftest.py) the app can open."""
+    return virtual_out
 
 
 def _open_port(window: object, qtbot: object) -> None:

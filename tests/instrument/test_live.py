@@ -166,26 +166,13 @@ def test_plays_into_jack_and_jack_rec_captures_it(jack_server, generator: Genera
     assert status.output_underruns <= 2, f"{status.output_underruns} underruns on the dummy server"
 
 
-@pytest.fixture()
-def knobs(jack_server: object) -> Iterator[object]:
-    import rtmidi
-
-    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="Knobs")
-    out.open_virtual_port("ctl")
-    try:
-        yield out
-    finally:
-        out.close_port()
-        out.delete()
-
-
-def test_midi_cc_over_jack_moves_parameters_and_the_audio(knobs, generator: Generator, tmp_path: Path) -> None:
+def test_midi_cc_over_jack_moves_parameters_and_the_audio(virtual_out, generator: Generator, tmp_path: Path) -> None:
     from instrument.midi import CcMapping, MidiClock, MidiMapper, open_midi_input
 
     store = playing_store()
     mapper = MidiMapper(store, [CcMapping(None, 21, "fx_filter_cutoff_hz"), CcMapping(None, 22, "cfg_scale")])
     clock = MidiClock(store)
-    midi = open_midi_input("Knobs:ctl", mapper=mapper, clock=clock)
+    midi = open_midi_input("Ctl:knobs", mapper=mapper, clock=clock)
     live = session(generator, store, midi_clock=clock)
     live.start()
     try:
@@ -193,8 +180,8 @@ def test_midi_cc_over_jack_moves_parameters_and_the_audio(knobs, generator: Gene
         assert wait_for(lambda: live.status().start_to_first_sound_seconds is not None)
         time.sleep(0.8)
         moved_frame = live.pump.take_frames
-        knobs.send_message([0xB0, 21, 0])  # filter fully closed: 20 Hz
-        knobs.send_message([0xB0, 22, 127])  # guidance to the top: 12
+        virtual_out.send_message([0xB0, 21, 0])  # filter fully closed: 20 Hz
+        virtual_out.send_message([0xB0, 22, 127])  # guidance to the top: 12
         assert wait_for(lambda: store.get("cfg_scale") == 12.0 and store.get("fx_filter_cutoff_hz") == 20.0)
         assert wait_for(lambda: any(r.request and r.request["cfg_scale"] == 12.0 for r in live.engine.records))
         time.sleep(0.8)

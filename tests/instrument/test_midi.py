@@ -282,17 +282,6 @@ def test_clock_transport_and_song_position() -> None:
 # --- real virtual JACK ports --------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def virtual_out(jack_server: object) -> Iterator[object]:
-    import rtmidi
-
-    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="Ctl")
-    out.open_virtual_port("knobs")
-    try:
-        yield out
-    finally:
-        out.close_port()
-        out.delete()
 
 
 @pytest.fixture()
