@@ -102,7 +102,6 @@ def main() -> int:
     from gui.app import create_window
     from gui.controller import AppConfig
 
-    sys.setswitchinterval(0.001)  # as run_app does
     app = QApplication(sys.argv[:1])
     launched_s = PROCESS_START_S
     config = AppConfig(output="auto" if jack is not None else "none", threads=args.threads,

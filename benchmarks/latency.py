@@ -59,7 +59,6 @@ def start_jack() -> tuple[subprocess.Popen | None, str | None]:
 
 
 def load_generator(device: str, eager: bool = False):  # noqa: ANN201
-
     from engine.codec.checkpoint import load_autoencoder
     from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
     from engine.diffusion.text import PromptEncoder

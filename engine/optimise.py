@@ -122,13 +122,14 @@ class TracedNetwork(nn.Module):
                 # A smaller batch (CFG at exactly 1 needs no unconditional pass) runs in the traced wider
                 # one, padded with copies of its last row: the same compute as the usual chunk, no new trace.
                 extra_rows = wider[0] - batch
-                padded_inputs = tuple(torch.cat([t, t[-1:].expand(extra_rows, *t.shape[1:])]) for t in inputs)
+                padded_inputs = tuple(torch.cat([tensor, tensor[-1:].expand(extra_rows, *tensor.shape[1:])])
+                                      for tensor in inputs)
                 return self._traced[wider](*padded_inputs)[:batch]
         if module is None and self.background and self._traced:
             if signature not in self._queued:
                 self._queued.add(signature)
                 with self._tracer_lock:
-                    self._jobs.put((signature, tuple(t.detach().clone() for t in inputs)))
+                    self._jobs.put((signature, tuple(tensor.detach().clone() for tensor in inputs)))
                     if self._tracer is None:
                         self._tracer = threading.Thread(target=self._tracer_loop, name="cascade-tracer",
                                                         daemon=True)

@@ -44,14 +44,3 @@ def lower_current_thread_priority(nice_increment: int) -> str:
     except OSError:
         return "unchanged"
 
-
-def current_thread_priority() -> str:
-    """The calling thread's policy and nice value, in words (for status lines and tests)."""
-    if not hasattr(os, "sched_getscheduler"):
-        return "unknown"
-    tid = threading.get_native_id()
-    policy = os.sched_getscheduler(tid)
-    if policy in (os.SCHED_FIFO, os.SCHED_RR):
-        name = "SCHED_FIFO" if policy == os.SCHED_FIFO else "SCHED_RR"
-        return f"{name} {os.sched_getparam(tid).sched_priority}"
-    return f"nice {os.getpriority(os.PRIO_PROCESS, tid)}"

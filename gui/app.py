@@ -39,7 +39,6 @@ def run_app(config: AppConfig, *, quit_after_seconds: float | None = None, scree
 
     quit_after_seconds: close by itself (smoke tests, benchmarks). screenshot: grab the window to this PNG
     after screenshot_after_seconds (for docs; under Xvfb the real xcb platform renders it)."""
-    sys.setswitchinterval(0.001)  # the pump and the GUI get the GIL back within 1 ms of the engine's Python
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Cascade")
     app.setOrganizationName("cascade")

@@ -292,7 +292,6 @@ def _cmd_play(args: argparse.Namespace) -> int:
     from instrument.presets import PresetError, apply_preset
 
     started_s = time.monotonic()
-    sys.setswitchinterval(0.001)  # the output pump gets the GIL back within 1 ms of the engine's Python code
     if not args.headless:
         print("playing headless (Ctrl-C stops); `cascade app` opens the desktop app", file=sys.stderr)
     store = ParameterStore()

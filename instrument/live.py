@@ -193,7 +193,7 @@ class PumpStatus:
     # ring held when it looked (near misses show here long before an underrun does).
     max_wake_gap_s: float = 0.0
     ring_low_water_frames: int | None = None
-    ring_target_frames: int = 0  # the ring fill the pump keeps now (PumpConfig: raised after near misses)
+    ring_target_frames: int = 0  # the ring fill the pump keeps now (filled in by status_copy from the pump)
     near_misses: int = 0
 
 
@@ -235,7 +235,6 @@ class OutputPump:
         self.priority_ready = threading.Event()  # set once the pump thread knows its priority
         self.ring_target_frames = config.ring_target_frames  # raised by near misses (pump thread writes)
         self._last_raise_s = -math.inf
-        self.status.ring_target_frames = self.ring_target_frames
         self._take: TakeWriter | None = None
         self._take_frames = 0
         self._take_request: tuple[TakeWriter, Callable[[int], None]] | None = None
@@ -291,7 +290,9 @@ class OutputPump:
 
     def status_copy(self) -> PumpStatus:
         with self._status_lock:
-            return PumpStatus(**{k: (list(v) if isinstance(v, list) else v) for k, v in asdict(self.status).items()})
+            copy = PumpStatus(**{k: (list(v) if isinstance(v, list) else v) for k, v in asdict(self.status).items()})
+        copy.ring_target_frames = self.ring_target_frames
+        return copy
 
     @property
     def latency_samples(self) -> int:
@@ -335,7 +336,6 @@ class OutputPump:
                     self._last_raise_s = now_s
                     self.ring_target_frames = min(self.config.ring_target_max_frames,
                                                   self.ring_target_frames + self.config.ring_step_frames)
-                    status.ring_target_frames = self.ring_target_frames
 
     def _apply_changes(self, block_index: int) -> None:
         version = self.store.version
