@@ -29,7 +29,9 @@ from instrument.midi import (CcMapping, MidiClock, MidiError, MidiInput, MidiMap
 from instrument.monitor import MonitorTap
 from instrument.parameters import ParameterStore
 from instrument.presets import (PresetError, PresetInfo, apply_preset, list_presets, load_preset_file,
-                                preset_file_name, preset_from_store, save_preset_file, user_preset_dir)
+                                preset_file_name, preset_from_store, save_preset_file, user_preset_dir,
+                                validate_curves)
+from instrument.take_player import TakePlayer
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +119,17 @@ class Instrument:
         self._output_losses_seen = 0
         self.timings_s: dict[str, float] = {"created": time.monotonic()}  # start-up milestones (time.monotonic())
         self._rerenders: dict[Path, tuple[subprocess.Popen, Path]] = {}
+        # Drawn descriptor curves (what presets save): parameter -> {"points": [real units], "playing": bool}.
+        # The window's curve lanes mirror this on curves_version, and write it on a stroke or the play switch.
+        self.curves: dict[str, dict[str, Any]] = {}
+        self.curves_version = 0
+        self._preset_curves_version = 0
+        # The in-app take player: a child process per playback (the app never initialises PortAudio itself).
+        self.take_player = TakePlayer(on_event=self._on_player_event)
+        self.player_version = 0  # bumped on every take-player event (the Takes tab redraws its button)
+        self.player_path: Path | None = None  # the file the player plays (None when it does not)
+        self._player_error_seen = False
+        self._player_ops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cascade-take-player")
         self._ops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cascade-app-ops")
         self._closed = False
         self.mapper.add_learn_listener(self._on_learned)
@@ -332,6 +345,66 @@ class Instrument:
             self.takes_version += 1
         return finished
 
+    # --- the take player ---------------------------------------------------------------------------------------
+
+    @property
+    def take_playing(self) -> bool:
+        """The take player's child runs (opening, playing or stopping)."""
+        return self.player_path is not None
+
+    def play_take(self, audio: Path) -> Future:
+        """Play a take's audio in a child process (python -m instrument.take_player) on the output device
+        (JACK when a server runs); errors (missing or broken file, no device) come back as banner messages."""
+        output = self.config.output
+        device: str | int = "auto" if output in ("auto", "none", None) else (int(output) if str(output).isdigit()
+                                                                              else str(output))
+
+        def start() -> None:
+            self.take_player.stop()  # the previous playback's last events arrive before the new path is set
+            self._player_error_seen = False
+            self.player_path = Path(audio)
+            self.player_version += 1
+            self.take_player.start(audio, device)
+        return self._submit_player("playing the take", start)
+
+    def stop_take_playback(self) -> Future:
+        return self._submit_player("stopping the take", self.take_player.stop)
+
+    def toggle_take_playback(self, audio: Path) -> Future:
+        return self.stop_take_playback() if self.take_playing else self.play_take(audio)
+
+    def _submit_player(self, what: str, function: Callable[[], Any]) -> Future:
+        # Its own thread: the operations thread may be loading the model or starting the session for seconds.
+        def run() -> Any:
+            try:
+                return function()
+            except Exception as error:  # noqa: BLE001 - reported on the banner, the app keeps running
+                logger.exception("%s failed", what)
+                self.post("error", f"{what} failed: {error}")
+                self.player_path = None
+                self.player_version += 1
+                return None
+
+        if self._closed:
+            future: Future = Future()
+            future.set_result(None)
+            return future
+        return self._player_ops.submit(run)
+
+    def _on_player_event(self, event: dict[str, Any]) -> None:  # the player's reader thread
+        kind = event.get("event")
+        name = self.player_path.name if self.player_path is not None else "the take"
+        if kind == "error":
+            self._player_error_seen = True
+            self.post("error", f"Take not played: {event.get('message')}")
+        elif kind == "exited":
+            code = event.get("code")
+            if code not in (0, None) and not self._player_error_seen and code != -15:  # -15: our own SIGTERM
+                tail = (str(event.get("stderr") or "").strip().splitlines() or [f"exit code {code}"])[-1]
+                self.post("error", f"Take player for {name} failed: {tail}")
+            self.player_path = None
+        self.player_version += 1
+
     # --- presets ----------------------------------------------------------------------------------------------
 
     def presets(self) -> list[PresetInfo]:
@@ -351,8 +424,9 @@ class Instrument:
 
     def load_preset(self, info: PresetInfo) -> None:
         """Apply a preset, all or nothing: a broken file raises PresetError and leaves the sound as it was."""
-        preset, warnings = load_preset_file(info.path)
+        preset, warnings = load_preset_file(info.path)  # a broken curve raises here: nothing changed yet
         apply_preset(self.store, preset)
+        self._set_preset_curves(preset)
         for warning in warnings:
             self.post("warning", warning)
         self.current_preset = PresetInfo(preset["name"], info.path, info.is_factory, preset["description"])
@@ -361,13 +435,36 @@ class Instrument:
 
     @property
     def preset_modified(self) -> bool:
-        return self.current_preset is not None and self.store.version != self.preset_version
+        return self.current_preset is not None and (self.store.version != self.preset_version
+                                                    or self.curves_version != self._preset_curves_version)
 
     def revert_preset(self) -> None:
         if self.current_preset_data is None:
             raise PresetError("no preset loaded to revert to")
         apply_preset(self.store, self.current_preset_data)
+        self._set_preset_curves(self.current_preset_data)
         self.preset_version = self.store.version
+
+    def _set_preset_curves(self, preset: dict) -> None:
+        """A preset is a whole sound: its curves replace the drawn ones (none drawn when it has none)."""
+        self.curves = {name: {"points": list(curve["points"]), "playing": bool(curve["playing"])}
+                       for name, curve in preset.get("curves", {}).items()}
+        self.curves_version += 1
+        self._preset_curves_version = self.curves_version
+
+    def set_curve(self, name: str, points: list[float] | None = None, playing: bool | None = None) -> None:
+        """A drawn curve (real units, validated and clamped as a preset's) or its play switch changed (GUI
+        thread). Raises PresetError for a curve a preset could not hold; nothing changes then."""
+        current = self.curves.get(name)
+        curve = {"points": list(points) if points is not None else (current["points"] if current else None),
+                 "playing": bool(playing) if playing is not None else bool(current and current["playing"])}
+        if curve["points"] is None:  # the play switch of a lane never drawn: nothing a preset needs to keep
+            return
+        clean, _warnings = validate_curves({name: curve}, "<drawn curve>")
+        if self.curves.get(name) == clean[name]:
+            return
+        self.curves = {**self.curves, name: clean[name]}
+        self.curves_version += 1
 
     def save_preset(self) -> Path:
         """Overwrite the current user preset; a factory preset is saved as a user copy of the same name."""
@@ -384,11 +481,12 @@ class Instrument:
         return self._save(user_preset_dir() / preset_file_name(name), name, description)
 
     def _save(self, path: Path, name: str, description: str) -> Path:
-        preset = preset_from_store(self.store, name, description)
+        preset = preset_from_store(self.store, name, description, curves=self.curves)
         save_preset_file(path, preset)
         self.current_preset = PresetInfo(preset["name"], path, False, preset["description"])
         self.current_preset_data = preset
         self.preset_version = self.store.version
+        self._preset_curves_version = self.curves_version
         return path
 
     # --- MIDI -------------------------------------------------------------------------------------------------
@@ -513,6 +611,8 @@ class Instrument:
 
         self._ops.submit(close)
         self._ops.shutdown(wait=False)
+        self._player_ops.shutdown(wait=True)
+        self.take_player.stop()
         if not done.wait(timeout_s):
             logger.warning("shutdown did not finish within %.0f s", timeout_s)
         for process, output in self._rerenders.values():  # a re-render keeps running on its own: it was asked for

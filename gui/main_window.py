@@ -41,6 +41,7 @@ BANNER_INFO_SECONDS = 6.0  # info messages fade after this; errors and warnings 
 CURVE_BEATS = 16  # a drawn curve loops every 4 bars of 4/4 at the current tempo
 CURVE_WRITE_SECONDS = 1.0  # a playing curve updates its parameter at most this often ...
 CURVE_WRITE_TRAVEL = 0.02  # ... and only when it moved by more than this fraction of the knob's travel
+CLOCK_SILENT_SECONDS = 1.0  # a running MIDI clock whose ticks stopped this long ago says so
 SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER_SPECS}
 DESCRIPTORS: tuple[tuple[str, str], ...] = (("loudness_db", "Loudness"), ("brightness_hz", "Brightness"),
                                             ("noisiness", "Noisiness"), ("density", "Density"))
@@ -144,6 +145,10 @@ class MainWindow(QMainWindow):
         self._shown_mapping_version = -1
         self._shown_takes_version = -1
         self._shown_ports_version = -1
+        self._shown_curves_version = -1
+        self._shown_player_version = -1
+        self._mirroring_curves = False
+        self._clock_text = ""
         self._shown_presets: list[PresetInfo] = []
         self._status_line = ""
         self.last_midi_menu: QMenu | None = None
@@ -236,7 +241,15 @@ class MainWindow(QMainWindow):
             box = self._bind(ChoiceBox(SPECS[name], parameter_label(name)))
             box.setMinimumWidth(64 if name == "key" else 104)
             bar.addWidget(box)
-        bar.addSpacing(16)
+        bar.addSpacing(10)
+        # The external MIDI clock, when one is present: transport, its tempo, bar and beat. Fixed size: a label
+        # whose size followed its text would relayout the window on every beat.
+        self.clock_label = QLabel("")
+        self.clock_label.setObjectName("dim")
+        self.clock_label.setFixedSize(150, 40)
+        self.clock_label.setToolTip("MIDI clock from the MIDI input: transport, tempo, bar and beat")
+        bar.addWidget(self.clock_label)
+        bar.addSpacing(6)
         # The banner lives in the bar's free middle; a spacer keeps the place when there is no message.
         banner_slot = QWidget()
         banner_slot.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
@@ -356,14 +369,19 @@ class MainWindow(QMainWindow):
         self.takes_list.itemActivated.connect(lambda _item: self.play_selected_take())
         layout.addWidget(self.takes_list, 1)
         row = QHBoxLayout()
-        play = QPushButton("▶ Play")
-        play.setToolTip("Open the take in your audio player")
-        play.clicked.connect(self.play_selected_take)
+        self.take_play_button = QPushButton("▶ Play")
+        self.take_play_button.setToolTip("Play the take (its latest re-render, if any) on the audio output; "
+                                         "again to stop")
+        self.take_play_button.clicked.connect(self.play_selected_take)
         reveal = QPushButton("Show folder")
         reveal.clicked.connect(self.reveal_selected_take)
-        row.addWidget(play)
+        row.addWidget(self.take_play_button)
         row.addWidget(reveal)
         layout.addLayout(row)
+        self.take_player_label = QLabel("")
+        self.take_player_label.setObjectName("dim")
+        self.take_player_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        layout.addWidget(self.take_player_label)
         row = QHBoxLayout()
         self.rerender_steps = QSpinBox()
         self.rerender_steps.setRange(2, 64)
@@ -528,6 +546,13 @@ class MainWindow(QMainWindow):
         if self.instrument.midi_ports_version != self._shown_ports_version:
             self._shown_ports_version = self.instrument.midi_ports_version
             self._show_midi_ports()
+        if self.instrument.curves_version != self._shown_curves_version:
+            self._shown_curves_version = self.instrument.curves_version
+            self._show_curves()
+        if self.instrument.player_version != self._shown_player_version or self.instrument.take_playing:
+            self._shown_player_version = self.instrument.player_version
+            self._show_take_player()
+        self._show_clock(now_s)
         if self.ticks % DISPLAY_HZ == 0:
             self.instrument.poll_rerenders()
         while self.instrument.messages:
@@ -553,6 +578,26 @@ class MainWindow(QMainWindow):
         gc.freeze()
         self.gc_frozen = True
         logger.info("froze %d start-up objects out of the garbage collector", gc.get_freeze_count())
+
+    def _show_clock(self, now_s: float) -> None:
+        """The external MIDI clock: nothing until one has ticked or started since the input opened; then
+        running / stopped, the tempo measured from its ticks, and bar · beat (1-based, 4/4)."""
+        clock = self.instrument.clock
+        state = clock.display_state(now_s)
+        if state is None:
+            text = ""
+        else:
+            tempo = "– BPM" if state.tempo_bpm is None else f"{state.tempo_bpm:.1f} BPM"
+            if state.running and state.silent_s is not None and state.silent_s > CLOCK_SILENT_SECONDS:
+                transport = f"<span style='color:{theme.ACCENT_WARM}'>no ticks {state.silent_s:.0f} s</span>"
+            elif state.running:
+                transport = f"<span style='color:{theme.ACCENT}'>▶ running</span>"
+            else:
+                transport = "■ stopped"
+            text = (f"MIDI CLOCK {transport}<br><b>{tempo}</b> · bar {state.bar} · beat {state.beat}")
+        if text != self._clock_text:
+            self._clock_text = text
+            self.clock_label.setText(text)
 
     def _show_meters(self, frame: Any) -> None:
         status = frame.status
@@ -639,17 +684,52 @@ class MainWindow(QMainWindow):
 
     def _curve_drawn(self, name: str) -> None:
         if not self.curve_buttons[name].isChecked():
-            self.curve_buttons[name].setChecked(True)
+            self.curve_buttons[name].setChecked(True)  # -> set_curve_active, which hands the points over
+        else:
+            self._publish_curve(name)
+
+    def _publish_curve(self, name: str) -> None:
+        """The lane's points (real units) and play switch -> the instrument, which presets save."""
+        if self._mirroring_curves:
+            return
+        lane = self.curves[name]
+        try:
+            self.instrument.set_curve(name, [lane.spec.from_normalised(v) for v in lane.values] if lane.drawn else None,
+                                      lane.active)
+        except PresetError as error:  # not expected from a lane (its points stay in 0..1); say so, keep going
+            self.banner.show_message("error", f"curve {name}: {error}")
+        self._shown_curves_version = self.instrument.curves_version  # ours: no need to mirror it back
 
     def set_curve_active(self, name: str, active: bool) -> None:
         lane = self.curves[name]
         lane.active = active
         lane.update()
         if active:
-            self.store.set(f"{name}_enabled", 1.0, "gui")
+            if self.store.get(f"{name}_enabled") < 0.5:
+                self.store.set(f"{name}_enabled", 1.0, "gui")
             self._curve_written.pop(name, None)
         if self.curve_buttons[name].isChecked() != active:
             self.curve_buttons[name].setChecked(active)
+        self._publish_curve(name)
+
+    def _show_curves(self) -> None:
+        """The instrument's curves (a preset loaded or reverted) -> the lanes; a lane it has no curve for is
+        cleared and stopped (a preset is a whole sound)."""
+        self._mirroring_curves = True
+        try:
+            for name, lane in self.curves.items():
+                curve = self.instrument.curves.get(name)
+                if curve is None:
+                    lane.values = [lane.spec.to_normalised(lane.spec.default)] * lane.STEPS
+                    lane.drawn = False
+                    self.set_curve_active(name, False)
+                else:
+                    lane.values = [lane.spec.to_normalised(point) for point in curve["points"]]
+                    lane.drawn = True
+                    self.set_curve_active(name, bool(curve["playing"]))
+                lane.update()
+        finally:
+            self._mirroring_curves = False
 
     def _play_curves(self, now_s: float) -> None:
         """Drawn curves -> the store: O(1) per active curve. Each write is a generation change the engine
@@ -780,12 +860,36 @@ class MainWindow(QMainWindow):
         return entry if isinstance(entry, TakeEntry) else None
 
     def play_selected_take(self) -> None:
+        """Play / stop: the selected take (its latest re-render, if any) plays in a child process
+        (instrument.take_player); a missing or broken file comes back as an error on the banner."""
+        if self.instrument.take_playing:
+            self.instrument.stop_take_playback()
+            return
         entry = self._selected_take()
         if entry is None:
+            self.banner.show_message("info", "Record a take first (● Record), then pick it here")
             return
         audio = entry.rerenders[-1] if entry.rerenders else entry.audio
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(audio))):
-            self.banner.show_message("warning", f"No audio player to open {audio} with")
+        self.instrument.play_take(audio)
+
+    def _show_take_player(self) -> None:
+        instrument = self.instrument
+        player = instrument.take_player
+        if instrument.take_playing:
+            self.take_play_button.setText("■ Stop")
+            elapsed, total = player.elapsed_s, player.seconds
+            name = instrument.player_path.name if instrument.player_path is not None else ""
+            if elapsed is None:
+                text = f"Opening {name}…"
+            else:
+                shown = min(elapsed, total) if total else elapsed
+                text = f"▶ {name}  {int(shown // 60)}:{int(shown % 60):02d}" + (
+                    f" / {int(total // 60)}:{int(total % 60):02d}" if total else "")
+        else:
+            self.take_play_button.setText("▶ Play")
+            text = ""
+        if text != self.take_player_label.text():
+            self.take_player_label.setText(text)
 
     def reveal_selected_take(self) -> None:
         entry = self._selected_take()

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QComboBox, QPushButton, QSizePolicy, QSpinBox, QWi
 
 from gui import theme
 from instrument.parameters import ParameterSpec
+from instrument.presets import CURVE_STEPS
 
 KNOB_DRAG_PIXELS = 180.0  # a 180-pixel drag sweeps the whole range (shift: ten times finer)
 
@@ -529,7 +530,7 @@ class CurveLane(QWidget):
 
     edited = Signal()
 
-    STEPS = 64
+    STEPS = CURVE_STEPS  # what a preset saves
 
     def __init__(self, spec: ParameterSpec, colour: str = theme.ACCENT, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -494,6 +494,17 @@ def save_mapping_file(path: str | os.PathLike[str], data: Mapping[str, Any]) -> 
 # --- MIDI clock -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ClockDisplay:
+    """What the app shows of an external MIDI clock (MidiClock.display_state)."""
+
+    running: bool
+    tempo_bpm: float | None  # measured from the ticks; None until enough ticks came
+    bar: int  # 1-based, bars of beats_per_bar quarter notes since song position 0
+    beat: int  # 1-based within the bar
+    silent_s: float | None  # seconds since the last tick (None: no tick yet)
+
+
 class MidiClock:
     """Follows an external MIDI clock: tempo from 0xF8 ticks, transport from start/continue/stop.
 
@@ -533,6 +544,20 @@ class MidiClock:
         self._phase_ticks: deque[tuple[int, float]] = deque(maxlen=window_ticks)  # (position, arrival s), running
         self.tick_count = 0
         self.ignored_count = 0
+        self.messages_seen = 0  # clock, transport and song position messages handled
+        self._last_tick_arrival_s: float | None = None
+
+    def display_state(self, now_s: float | None = None) -> ClockDisplay | None:
+        """Transport, tempo and bar/beat for a display; None while no clock message has arrived at all.
+        now_s: time.monotonic() (the arrival timeline) for `silent_s`."""
+        now_s = time.monotonic() if now_s is None else now_s
+        with self._lock:
+            if not self.messages_seen:
+                return None
+            beats = self._position_ticks // TICKS_PER_QUARTER
+            last = self._last_tick_arrival_s
+            return ClockDisplay(self._running, self._tempo_bpm, beats // self.beats_per_bar + 1,
+                                beats % self.beats_per_bar + 1, None if last is None else max(0.0, now_s - last))
 
     @property
     def tempo_bpm(self) -> float | None:
@@ -606,7 +631,10 @@ class MidiClock:
         status = message[0]
         publish: float | None = None
         with self._lock:
+            if status in (CLOCK_TICK, CLOCK_START, CLOCK_CONTINUE, CLOCK_STOP, SONG_POSITION):
+                self.messages_seen += 1
             if status == CLOCK_TICK and len(message) == 1:
+                self._last_tick_arrival_s = float(arrival_s)
                 publish = self._tick(float(timestamp_seconds), float(arrival_s))
             elif status == CLOCK_START and len(message) == 1:
                 self._running = True

@@ -2,9 +2,16 @@
 
 A preset file looks like::
 
-    {"format": "cascade-preset", "version": 1, "name": "Default", "description": "...",
+    {"format": "cascade-preset", "version": 2, "name": "Default", "description": "...",
      "parameters": {"cfg_scale": 4.0, "sampler": "dpmpp_2m", "fx_limiter_enabled": true, ...},
-     "prompts": ["Genre: house | ...", "", "", ""]}
+     "prompts": ["Genre: house | ...", "", "", ""],
+     "curves": {"brightness_hz": {"points": [800.0, 950.0, ...64 values], "playing": true}}}
+
+"curves" (version 2; optional, so version 1 presets load unchanged) holds the app's drawn descriptor
+curves: CURVE_STEPS points over a 4-bar loop in the parameter's real units, and whether the curve plays.
+A curve value out of range is clamped with a warning; a curve that is not a list of CURVE_STEPS finite
+numbers, or a play flag that is not true/false, makes the whole preset unusable (PresetError naming the
+curve and the point), so nothing of it is applied.
 
 Choice parameters are stored by label ("dpmpp_2m", "A", "minor"), so reordering a choice list in a later
 version does not silently change old presets. Loading is forgiving about values (unknown names and bad
@@ -42,13 +49,15 @@ from instrument.parameters import (
 logger = logging.getLogger(__name__)
 
 PRESET_FORMAT = "cascade-preset"
-PRESET_VERSION = 1  # the newest format version this code reads and writes
+PRESET_VERSION = 2  # the newest format version this code reads and writes (2: drawn curves)
 MAX_PRESET_BYTES = 1024 * 1024  # a real preset is ~2 kB; anything huge is not a preset
 MAX_NAME_CHARS = 200
 USER_DIR_ENV = "CASCADE_USER_DIR"
 
 _SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER_SPECS}
-_TOP_LEVEL_KEYS = frozenset({"format", "version", "name", "description", "parameters", "prompts"})
+_TOP_LEVEL_KEYS = frozenset({"format", "version", "name", "description", "parameters", "prompts", "curves"})
+CURVE_PARAMETERS: tuple[str, ...] = ("loudness_db", "brightness_hz", "noisiness", "density")  # drawable
+CURVE_STEPS = 64  # points per drawn curve (one per 16th note of the 4-bar loop; gui.widgets.CurveLane.STEPS)
 # Flat spellings of tonics (captions use them now and then); stored labels are the sharp names.
 _FLAT_TONICS: dict[str, str] = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#"}
 
@@ -88,8 +97,10 @@ def _to_json_value(spec: ParameterSpec, value: float) -> float | int | bool | st
     return float(value)
 
 
-def preset_from_store(store: ParameterStore, name: str, description: str = "") -> dict:
-    """The store's current state as a preset dict (every parameter, all four prompt texts)."""
+def preset_from_store(store: ParameterStore, name: str, description: str = "",
+                      curves: Mapping[str, Mapping] | None = None) -> dict:
+    """The store's current state as a preset dict (every parameter, all four prompt texts, and the drawn
+    `curves` when given: parameter -> {"points": [real units], "playing": bool})."""
     snapshot = store.snapshot()
     parameters = {}
     for param_name, value in snapshot.values.items():
@@ -103,6 +114,8 @@ def preset_from_store(store: ParameterStore, name: str, description: str = "") -
         "description": _clean_label(description, MAX_PROMPT_CHARS),
         "parameters": parameters,
         "prompts": list(snapshot.prompt_texts),
+        "curves": {name: {"points": [float(p) for p in curve["points"]], "playing": bool(curve["playing"])}
+                   for name, curve in (curves or {}).items()},
     }
 
 
@@ -150,13 +163,69 @@ def _validate_parameter(spec: ParameterSpec, raw: object, where: str, warnings: 
     return stored
 
 
+def validate_curves(raw: object, source: str = "<preset>") -> tuple[dict[str, dict], list[str]]:
+    """(clean curves, warnings) for a preset's "curves" value; PresetError for a broken curve.
+
+    Clean: parameter -> {"points": CURVE_STEPS floats clamped to the parameter's range, "playing": bool}.
+    Unknown parameter names are dropped with a warning (as unknown parameters are); out-of-range points are
+    clamped with one warning per curve; anything else wrong is an error that names the curve and the point.
+    """
+    if not isinstance(raw, dict):
+        raise PresetError(f"{source}: 'curves' must be an object (parameter -> curve), got {type(raw).__name__}")
+    curves: dict[str, dict] = {}
+    warnings: list[str] = []
+    for name, curve in raw.items():
+        if not isinstance(name, str) or name not in CURVE_PARAMETERS:
+            warnings.append(f"{source}: curve for unknown parameter {_short_repr.repr(name)} ignored "
+                            f"(curves can drive {', '.join(CURVE_PARAMETERS)})")
+            continue
+        spec = _SPECS[name]
+        if isinstance(curve, list):  # the bare list of points is accepted too (not playing)
+            curve = {"points": curve}
+        if not isinstance(curve, dict):
+            raise PresetError(f"{source}: curve {name} must be an object with 'points' and 'playing', "
+                              f"got {_short_repr.repr(curve)}")
+        for key in curve:
+            if key not in ("points", "playing"):
+                warnings.append(f"{source}: curve {name}: unknown field {_short_repr.repr(key)} ignored")
+        points = curve.get("points")
+        if not isinstance(points, list) or len(points) != CURVE_STEPS:
+            count = f"{len(points)} values" if isinstance(points, list) else _short_repr.repr(points)
+            raise PresetError(f"{source}: curve {name} must have {CURVE_STEPS} points, got {count}")
+        clean_points: list[float] = []
+        clamped = 0
+        for index, point in enumerate(points):
+            number: float | None = None
+            if isinstance(point, numbers.Real) and not isinstance(point, bool):
+                try:
+                    number = float(point)
+                except OverflowError:
+                    number = None
+            if number is None or not math.isfinite(number):
+                raise PresetError(f"{source}: curve {name}, point {index + 1}: "
+                                  f"{_short_repr.repr(point)} is not a finite number")
+            stored = spec.clamp(number)
+            clamped += stored != number
+            clean_points.append(float(stored))
+        if clamped:
+            unit = f" {spec.unit}" if spec.unit else ""
+            warnings.append(f"{source}: curve {name}: {clamped} point{'s' if clamped > 1 else ''} outside "
+                            f"[{spec.minimum:g}, {spec.maximum:g}]{unit}; clamped")
+        playing = curve.get("playing", False)
+        if not isinstance(playing, bool):
+            raise PresetError(f"{source}: curve {name}: 'playing' must be true or false, "
+                              f"got {_short_repr.repr(playing)}")
+        curves[name] = {"points": clean_points, "playing": playing}
+    return curves, warnings
+
+
 def validate_preset(data: object, source: str = "<preset>") -> tuple[dict, list[str]]:
     """(clean preset, warnings) for any JSON-like value; PresetError when it is not a usable preset.
 
     The clean preset has the same layout as the file, with "parameters" holding only known names and
-    clamped values in real units (float; int for int parameters; bool; choice parameters as their label)
-    and "prompts" exactly four
-    cleaned strings. Parameters a preset leaves out are not filled in here (see apply_preset).
+    clamped values in real units (float; int for int parameters; bool; choice parameters as their label),
+    "prompts" exactly four cleaned strings and "curves" the validated drawn curves ({} when there are none).
+    Parameters a preset leaves out are not filled in here (see apply_preset).
     """
     if not isinstance(data, dict):
         raise PresetError(f"{source}: a preset must be a JSON object, got {type(data).__name__}")
@@ -215,6 +284,9 @@ def validate_preset(data: object, source: str = "<preset>") -> tuple[dict, list[
         if stored is not None:
             parameters[param_name] = _to_json_value(spec, stored)
 
+    curves, curve_warnings = validate_curves(data.get("curves", {}), source)
+    warnings += curve_warnings
+
     clean = {
         "format": PRESET_FORMAT,
         "version": PRESET_VERSION,
@@ -222,6 +294,7 @@ def validate_preset(data: object, source: str = "<preset>") -> tuple[dict, list[
         "description": _clean_label(description, MAX_PROMPT_CHARS),
         "parameters": parameters,
         "prompts": prompts,
+        "curves": curves,
     }
     return clean, warnings
 

@@ -11,8 +11,11 @@ import pytest
 
 from instrument.parameters import PARAMETER_SPECS, ParameterStore
 from instrument.presets import (
+    CURVE_PARAMETERS,
+    CURVE_STEPS,
     MAX_PRESET_BYTES,
     PRESET_FORMAT,
+    PRESET_VERSION,
     PresetError,
     apply_preset,
     factory_preset_dir,
@@ -22,6 +25,7 @@ from instrument.presets import (
     preset_from_store,
     save_preset_file,
     user_preset_dir,
+    validate_curves,
     validate_preset,
 )
 
@@ -104,7 +108,7 @@ def test_apply_resets_unspecified_parameters_unless_merging() -> None:
 def test_apply_is_all_or_nothing() -> None:
     store = _changed_store()
     before = store.snapshot()
-    for bad in [None, [], {"format": "other"}, {**_minimal(), "version": 2}, {**_minimal(), "prompts": [1]},
+    for bad in [None, [], {"format": "other"}, {**_minimal(), "version": PRESET_VERSION + 1}, {**_minimal(), "prompts": [1]},
                 {**_minimal(), "prompts": ["a"] * 5}, {**_minimal(), "parameters": []}]:
         with pytest.raises(PresetError):
             apply_preset(store, bad)  # type: ignore[arg-type]
@@ -247,3 +251,82 @@ def test_list_presets_includes_factory_user_and_broken(_user_dir: Path) -> None:
     assert user["my-sound.json"].name == "My Sound!" and user["my-sound.json"].error is None
     assert user["broken.json"].error is not None and "broken.json" in user["broken.json"].error
     assert user["broken.json"].name == "broken"
+
+
+# --- drawn curves (format version 2) -----------------------------------------------------------------------
+
+
+def _ramp(low: float, high: float) -> list[float]:
+    return [low + (high - low) * i / (CURVE_STEPS - 1) for i in range(CURVE_STEPS)]
+
+
+def test_curves_round_trip_through_a_file(tmp_path: Path) -> None:
+    curves = {"brightness_hz": {"points": _ramp(300.0, 6000.0), "playing": True},
+              "density": {"points": [2.0, 8.0] * (CURVE_STEPS // 2), "playing": False}}
+    preset = preset_from_store(ParameterStore(), "Curvy", curves=curves)
+    assert preset["version"] == PRESET_VERSION == 2
+    path = tmp_path / "curvy.json"
+    save_preset_file(path, preset)
+    loaded, warnings = load_preset_file(path)
+    assert warnings == []
+    assert loaded["curves"] == curves
+    assert json.loads(path.read_text())["curves"]["brightness_hz"]["playing"] is True
+
+
+def test_version_1_preset_without_curves_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(_minimal(cfg_scale=5.0)))
+    preset, warnings = load_preset_file(path)
+    assert warnings == [] and preset["curves"] == {} and preset["parameters"] == {"cfg_scale": 5.0}
+    for factory in sorted(factory_preset_dir().glob("*.json")):  # the shipped (version 1) presets too
+        assert load_preset_file(factory)[0]["curves"] == {}
+
+
+def test_curve_points_out_of_range_clamp_with_a_warning() -> None:
+    points = _ramp(-100.0, 20.0)  # loudness_db is -40..0 dB
+    curves, warnings = validate_curves({"loudness_db": {"points": points, "playing": True},
+                                        "tempo_bpm": {"points": _ramp(60, 120)}}, "x.json")
+    assert min(curves["loudness_db"]["points"]) == -40.0 and max(curves["loudness_db"]["points"]) == 0.0
+    assert "tempo_bpm" not in curves
+    joined = "\n".join(warnings)
+    assert "curve loudness_db" in joined and "clamped" in joined and "tempo_bpm" in joined
+
+
+@pytest.mark.parametrize(("curve", "message"), [
+    ({"points": _ramp(0.0, 1.0)[:-1]}, "must have 64 points, got 63 values"),
+    ({"points": _ramp(0.0, 1.0)[:5] + ["loud"] + _ramp(0.0, 1.0)[6:]}, "point 6: 'loud' is not a finite number"),
+    ({"points": [math.nan] * CURVE_STEPS}, "point 1: nan is not a finite number"),
+    ({"points": [True] * CURVE_STEPS}, "point 1: True is not a finite number"),
+    ({"points": _ramp(0.0, 1.0), "playing": "yes"}, "'playing' must be true or false"),
+    ("wiggly", "curve noisiness must be an object"),
+])
+def test_a_broken_curve_is_a_clear_error(curve: object, message: str) -> None:
+    data = {**_minimal(cfg_scale=7.0), "version": 2, "curves": {"noisiness": curve}}
+    with pytest.raises(PresetError, match="curve noisiness") as caught:
+        validate_preset(data, "broken.json")
+    assert message in str(caught.value) and "broken.json" in str(caught.value)
+    with pytest.raises(PresetError, match="'curves' must be an object"):
+        validate_preset({**_minimal(), "curves": [1, 2]}, "broken.json")
+
+
+def test_fuzzed_curves_never_raise_anything_but_preset_error() -> None:
+    rng = random.Random(99)
+    accepted = 0
+    for _ in range(300):
+        curve: object = rng.choice([
+            {"points": [rng.choice([rng.uniform(-1e4, 1e4), 0, None, "x", math.inf]) if rng.random() < 0.02
+                        else rng.uniform(-50, 9000) for _ in range(rng.choice([CURVE_STEPS, CURVE_STEPS, 3, 0]))],
+             "playing": rng.choice([True, False, False, 1, None])},
+            _random_json(rng, 2), [rng.uniform(0, 1)] * CURVE_STEPS])
+        name = rng.choice([*CURVE_PARAMETERS, "junk", "cfg_scale"])
+        try:
+            preset, _warnings = validate_preset({**_minimal(), "version": 2, "curves": {name: curve}}, "fuzz")
+        except PresetError:
+            continue
+        json.dumps(preset, allow_nan=False)
+        for clean_name, clean in preset["curves"].items():
+            spec = next(s for s in PARAMETER_SPECS if s.name == clean_name)
+            assert len(clean["points"]) == CURVE_STEPS and isinstance(clean["playing"], bool)
+            assert all(spec.minimum <= p <= spec.maximum for p in clean["points"])
+        accepted += 1
+    assert accepted > 50
