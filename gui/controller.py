@@ -435,8 +435,18 @@ class Instrument:
 
     @property
     def preset_modified(self) -> bool:
-        return self.current_preset is not None and (self.store.version != self.preset_version
-                                                    or self.curves_version != self._preset_curves_version)
+        """Changed since loaded or saved: a drawn curve, or a parameter changed by anything but a playing curve
+        (the curve is what the preset keeps, so its writes are the preset playing, not a change)."""
+        if self.current_preset is None:
+            return False
+        if self.curves_version != self._preset_curves_version:
+            return True
+        if self.store.version == self.preset_version:
+            return False
+        changes = self.store.changes_since(self.preset_version)
+        if not changes or changes[0].version > self.preset_version + 1:  # the history no longer reaches back
+            return True
+        return any(change.source != "curve" for change in changes)
 
     def revert_preset(self) -> None:
         if self.current_preset_data is None:

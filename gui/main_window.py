@@ -146,6 +146,7 @@ class MainWindow(QMainWindow):
         self._shown_takes_version = -1
         self._shown_ports_version = -1
         self._shown_curves_version = -1
+        self._preset_state_curves_version = -1
         self._shown_player_version = -1
         self._mirroring_curves = False
         self._clock_text = ""
@@ -549,6 +550,9 @@ class MainWindow(QMainWindow):
         if self.instrument.curves_version != self._shown_curves_version:
             self._shown_curves_version = self.instrument.curves_version
             self._show_curves()
+        if self.instrument.curves_version != self._preset_state_curves_version:  # a drawn curve: the "*" marker
+            self._preset_state_curves_version = self.instrument.curves_version
+            self._show_preset_state()
         if self.instrument.player_version != self._shown_player_version or self.instrument.take_playing:
             self._shown_player_version = self.instrument.player_version
             self._show_take_player()

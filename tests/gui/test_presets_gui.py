@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 from instrument.presets import PresetInfo
@@ -92,3 +93,87 @@ def test_a_broken_preset_shows_an_error_and_keeps_the_sound(window: object, qtbo
     assert window.store.snapshot().values == snapshot.values
     assert window.instrument.current_preset.name == "Default"
     assert window.save_preset_as("   ") is None and "needs a name" in window.banner.text
+
+
+# --- drawn curves in presets ------------------------------------------------------------------------------
+
+
+def _draw(lane: object, qtbot: object, y_of_x: object) -> None:
+    """Draw on a lane with the mouse, left to right, y = y_of_x(x) in pixels."""
+    from PySide6.QtCore import QPoint
+
+    lane.resize(200, 40)
+    qtbot.mousePress(lane, Qt.LeftButton, pos=QPoint(0, y_of_x(0)))
+    for x in range(0, 200, 3):
+        qtbot.mouseMove(lane, QPoint(x, y_of_x(x)))
+    qtbot.mouseRelease(lane, Qt.LeftButton, pos=QPoint(199, y_of_x(199)))
+
+
+def test_drawn_curves_are_saved_in_the_preset_and_restored(window: object, qtbot: object, user_dir: Path) -> None:
+    bright, loud = window.curves["brightness_hz"], window.curves["loudness_db"]
+    _draw(bright, qtbot, lambda x: 39 - x // 5)  # a rising ramp, playing once drawn
+    _draw(loud, qtbot, lambda x: 5 if (x // 25) % 2 else 35)  # a square wave ...
+    window.curve_buttons["loudness_db"].setChecked(False)  # ... that does not play
+    drawn_bright, drawn_loud = list(bright.values), list(loud.values)
+    assert drawn_bright[0] < 0.1 and drawn_bright[-1] > 0.9 and len(set(drawn_loud)) == 2
+    qtbot.waitUntil(lambda: window.preset_label.text().endswith("*"), timeout=2000)
+
+    path = window.save_preset_as("Curves")
+    saved = json.loads(path.read_text())
+    assert saved["version"] == 2
+    assert set(saved["curves"]) == {"brightness_hz", "loudness_db"}
+    assert saved["curves"]["brightness_hz"]["playing"] is True and saved["curves"]["loudness_db"]["playing"] is False
+    spec = bright.spec
+    assert saved["curves"]["brightness_hz"]["points"] == [spec.from_normalised(v) for v in drawn_bright]
+    assert all(-40.0 <= p <= 0.0 for p in saved["curves"]["loudness_db"]["points"])  # dB, not 0..1
+    qtbot.waitUntil(lambda: window.preset_label.text() == "Curves", timeout=2000)
+
+    # Another preset (no curves) clears the lanes; loading ours brings them back, playing as saved.
+    assert window.load_preset(next(i for i in window.instrument.presets() if i.name == "Ambient Drift"))
+    qtbot.waitUntil(lambda: not bright.drawn and not loud.drawn, timeout=2000)
+    assert not bright.active and not window.curve_buttons["brightness_hz"].isChecked()
+    assert window.load_preset(PresetInfo("Curves", path, False))
+    qtbot.waitUntil(lambda: bright.drawn and loud.drawn, timeout=2000)
+    assert bright.values == pytest.approx(drawn_bright, abs=1e-9) and loud.values == pytest.approx(drawn_loud, abs=1e-9)
+    assert bright.active and window.curve_buttons["brightness_hz"].isChecked()
+    assert not loud.active and not window.curve_buttons["loudness_db"].isChecked()
+    qtbot.waitUntil(lambda: window.preset_label.text() == "Curves", timeout=2000)  # loading is not a change
+    qtbot.waitUntil(lambda: window.store.get("brightness_hz_enabled") == 1.0, timeout=2000)
+    version = window.store.version
+    qtbot.wait(1300)  # the playing curve writes its parameter: that is the preset playing, not a change
+    assert any(c.source == "curve" for c in window.store.changes_since(version))
+    assert window.preset_label.text() == "Curves" and not window.revert_button.isEnabled()
+
+    # Redrawing marks the preset modified; Revert puts the saved curve back.
+    _draw(bright, qtbot, lambda x: 20)
+    qtbot.waitUntil(lambda: window.preset_label.text() == "Curves *", timeout=2000)
+    qtbot.mouseClick(window.revert_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: bright.values == pytest.approx(drawn_bright, abs=1e-9), timeout=2000)
+
+
+def test_a_broken_curve_in_a_preset_is_an_error_and_keeps_the_state(window: object, qtbot: object,
+                                                                      user_dir: Path) -> None:
+    lane = window.curves["noisiness"]
+    _draw(lane, qtbot, lambda x: 30)
+    window.curve_buttons["noisiness"].setChecked(False)  # drawn, not playing (a playing curve moves the store)
+    drawn = list(lane.values)
+    window.controls["cfg_scale"].set_by_player(7.5)
+    folder = user_dir / "presets"
+    folder.mkdir(parents=True, exist_ok=True)
+    points = [0.5] * 64
+    points[9] = "loud"
+    (folder / "bad-curve.json").write_text(json.dumps({
+        "format": "cascade-preset", "version": 2, "name": "Bad curve", "parameters": {"cfg_scale": 2.0},
+        "prompts": ["x"], "curves": {"noisiness": {"points": points, "playing": True}}}))
+    window.refresh_presets()
+    assert "curve noisiness, point 10" in _item(window, "User", "bad-curve.json (broken)").toolTip(0)
+    snapshot = window.store.snapshot()
+    assert not window.load_preset(PresetInfo("Bad curve", folder / "bad-curve.json", False))
+    assert window.banner.level == "error"
+    assert "Preset not loaded" in window.banner.text and "curve noisiness, point 10: 'loud' is not a finite number" \
+        in window.banner.text
+    qtbot.wait(100)  # a few display ticks: nothing of the broken preset reaches the store or the lanes
+    assert window.store.snapshot().values == snapshot.values and window.store.get("cfg_scale") == 7.5
+    assert lane.drawn and lane.values == drawn and not lane.active
+    assert window.instrument.curves["noisiness"]["playing"] is False  # what a save would keep
+    assert window.instrument.current_preset.name == "Default"
