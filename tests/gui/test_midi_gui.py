@@ -115,3 +115,51 @@ def test_a_missing_port_is_an_error_on_the_banner(window: object, qtbot: object)
     window.instrument.open_midi("no-such-controller").result(timeout=10)
     qtbot.waitUntil(lambda: "no MIDI input port matches" in window.banner.text, timeout=2000)
     assert window.instrument.midi_input is None and window.banner.level == "error"
+
+
+def _send_clock(out: object, bpm: float, ticks: int) -> None:
+    """A drum machine's clock: start, then `ticks` 0xF8 at `bpm` on absolute deadlines (as tests/instrument)."""
+    import time
+
+    interval_s = 60.0 / (bpm * 24)
+    out.send_message([0xFA])
+    start_s = time.monotonic()
+    for i in range(ticks):
+        delay_s = start_s + i * interval_s - time.monotonic()
+        if delay_s > 0:
+            time.sleep(delay_s)
+        out.send_message([0xF8])
+
+
+def _shown_tempo(window: object) -> float | None:
+    import re
+
+    match = re.search(r"<b>([\d.]+) BPM</b>", window.clock_label.text())
+    return None if match is None else float(match.group(1))
+
+
+def test_the_midi_clock_is_shown(window: object, qtbot: object, controller: object) -> None:
+    import threading
+
+    _open_port(window, qtbot)
+    qtbot.wait(100)
+    assert window.clock_label.text() == ""  # no clock on the input yet: nothing shown
+    # 121 ticks after start: positions 0..120 = 5 beats = bar 2, beat 2 (4/4), at 130 BPM (~2.3 s).
+    sender = threading.Thread(target=_send_clock, args=(controller, 130.0, 121))
+    sender.start()
+    try:
+        qtbot.waitUntil(lambda: "running" in window.clock_label.text() and _shown_tempo(window) is not None,
+                        timeout=5000)
+        assert sender.is_alive(), "shown while the clock runs"
+    finally:
+        sender.join(10)
+    clock = window.instrument.clock
+    qtbot.waitUntil(lambda: clock.tick_count >= 121, timeout=3000)
+    qtbot.waitUntil(lambda: "bar 2 · beat 2" in window.clock_label.text(), timeout=2000)
+    assert _shown_tempo(window) == pytest.approx(130.0, abs=2.0)
+    assert window.controls["tempo_bpm"].value == pytest.approx(130.0, abs=2.0)  # the clock sets the tempo knob
+    controller.send_message([0xFC])  # stop
+    qtbot.waitUntil(lambda: "stopped" in window.clock_label.text(), timeout=3000)
+    assert "bar 2 · beat 2" in window.clock_label.text() and _shown_tempo(window) == pytest.approx(130.0, abs=2.0)
+    controller.send_message([0xFB])  # continue, but the ticks never come: the label says so
+    qtbot.waitUntil(lambda: "no ticks" in window.clock_label.text(), timeout=4000)

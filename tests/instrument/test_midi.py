@@ -256,6 +256,24 @@ def test_clock_phase_anchor_averages_late_arrivals() -> None:
     assert clock.phase_anchor() is None, "continued: no phase until the next tick"
 
 
+def test_clock_display_state() -> None:
+    clock = MidiClock()
+    assert clock.display_state(0.0) is None  # no clock message yet: nothing to show
+    clock.handle([0xFA], 1.0)
+    state = clock.display_state(1.0)
+    assert state is not None and state.running and state.tempo_bpm is None and state.silent_s is None
+    assert (state.bar, state.beat) == (1, 1)
+    for i in range(24 * 6 + 1):  # positions 0..144 at 100 BPM: 6 beats = bar 2, beat 3
+        clock.handle([0xF8], 1.0 + i * 0.025)
+    last_s = 1.0 + 144 * 0.025
+    state = clock.display_state(last_s + 0.5)
+    assert state.tempo_bpm == pytest.approx(100.0, abs=0.01) and (state.bar, state.beat) == (2, 3)
+    assert state.silent_s == pytest.approx(0.5)
+    clock.handle([0xFC], last_s + 1.0)
+    state = clock.display_state(last_s + 1.0)
+    assert not state.running and (state.bar, state.beat) == (2, 3)
+
+
 def test_clock_transport_and_song_position() -> None:
     clock = MidiClock()
     assert clock.tempo_bpm is None and not clock.running
