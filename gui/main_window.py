@@ -247,8 +247,10 @@ class MainWindow(QMainWindow):
         # whose size followed its text would relayout the window on every beat.
         self.clock_label = QLabel("")
         self.clock_label.setObjectName("dim")
-        self.clock_label.setFixedSize(150, 40)
+        self.clock_label.setFixedSize(158, 40)
+        self.clock_label.setStyleSheet("font-size: 11px;")
         self.clock_label.setToolTip("MIDI clock from the MIDI input: transport, tempo, bar and beat")
+        self.clock_label.setVisible(False)  # shown (taking its place in the bar) once a clock message came
         bar.addWidget(self.clock_label)
         bar.addSpacing(6)
         # The banner lives in the bar's free middle; a spacer keeps the place when there is no message.
@@ -602,6 +604,8 @@ class MainWindow(QMainWindow):
         if text != self._clock_text:
             self._clock_text = text
             self.clock_label.setText(text)
+            if self.clock_label.isVisible() != bool(text):
+                self.clock_label.setVisible(bool(text))
 
     def _show_meters(self, frame: Any) -> None:
         status = frame.status

@@ -143,7 +143,7 @@ def test_the_midi_clock_is_shown(window: object, qtbot: object, controller: obje
 
     _open_port(window, qtbot)
     qtbot.wait(100)
-    assert window.clock_label.text() == ""  # no clock on the input yet: nothing shown
+    assert window.clock_label.text() == "" and not window.clock_label.isVisible()  # no clock yet: nothing shown
     # 121 ticks after start: positions 0..120 = 5 beats = bar 2, beat 2 (4/4), at 130 BPM (~2.3 s).
     sender = threading.Thread(target=_send_clock, args=(controller, 130.0, 121))
     sender.start()
@@ -151,6 +151,7 @@ def test_the_midi_clock_is_shown(window: object, qtbot: object, controller: obje
         qtbot.waitUntil(lambda: "running" in window.clock_label.text() and _shown_tempo(window) is not None,
                         timeout=5000)
         assert sender.is_alive(), "shown while the clock runs"
+        assert window.clock_label.isVisible()
     finally:
         sender.join(10)
     clock = window.instrument.clock
