@@ -108,8 +108,8 @@ def test_apply_resets_unspecified_parameters_unless_merging() -> None:
 def test_apply_is_all_or_nothing() -> None:
     store = _changed_store()
     before = store.snapshot()
-    for bad in [None, [], {"format": "other"}, {**_minimal(), "version": PRESET_VERSION + 1}, {**_minimal(), "prompts": [1]},
-                {**_minimal(), "prompts": ["a"] * 5}, {**_minimal(), "parameters": []}]:
+    for bad in [None, [], {"format": "other"}, {**_minimal(), "version": PRESET_VERSION + 1},
+                {**_minimal(), "prompts": [1]}, {**_minimal(), "prompts": ["a"] * 5}, {**_minimal(), "parameters": []}]:
         with pytest.raises(PresetError):
             apply_preset(store, bad)  # type: ignore[arg-type]
     after = store.snapshot()
