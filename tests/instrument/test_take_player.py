@@ -66,16 +66,27 @@ def own_jackd(monkeypatch: pytest.MonkeyPatch) -> object:
     for key, value in {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1",
                        "JACK_NO_AUDIO_RESERVATION": "1"}.items():
         monkeypatch.setenv(key, value)
-    server = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "44100", "-p", "512"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_for(lambda: "system:playback_1" in _ports(name) or server.poll() is not None, 15.0)
-    assert server.poll() is None
+    server = _start_jackd(name)
     try:
         yield server, name
     finally:
         if server.poll() is None:
             server.terminate()
             server.wait(10)
+        elif server.returncode < 0:
+            # A killed server leaves its entry in JACK's server registry (a few at most may be registered:
+            # "Too many servers already active"); a server of the same name that exits cleanly frees it.
+            again = _start_jackd(name)
+            again.terminate()
+            again.wait(10)
+
+
+def _start_jackd(name: str) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "44100", "-p", "512"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: "system:playback_1" in _ports(name) or server.poll() is not None, 15.0)
+    assert server.poll() is None, "jackd did not start"
+    return server
 
 
 def test_a_cut_short_file_plays_what_is_there_then_reports(own_jackd: tuple, tmp_path: Path) -> None:
