@@ -13,7 +13,7 @@ What it measures, in this order, in one process:
   underruns              output callbacks that found the ring short + blocks the engine had not delivered,
                          during --minutes of random MIDI-like traffic (knob twists on 6 controls, including
                          prompt morphs and seeds, ~8 messages/s in bursts)
-The output is a JACK dummy server started here (44.1 kHz, period 512) when jackd is installed, else a
+The output is a JACK dummy server started here (44.1 kHz, period --period: 256 by default) when jackd is installed, else a
 software clock. Latencies end when the callback takes the sample; the device's own buffer (one JACK
 period, 11.6 ms here) comes on top. Uses the shipped diffusion model when it exists, else the "small"
 U-Net preset with random weights (same size and speed as the model being trained; says so).
@@ -41,12 +41,12 @@ import torch  # noqa: E402
 CONTROLS = {21: "cfg_scale", 22: "xy_x", 23: "variation", 24: "fx_filter_cutoff_hz", 25: "fx_reverb_mix", 26: "seed"}
 
 
-def start_jack() -> tuple[subprocess.Popen | None, str | None]:
+def start_jack(period_frames: int = 512) -> tuple[subprocess.Popen | None, str | None]:
     if shutil.which("jackd") is None:
         return None, None
     name = f"cascade-bench-{uuid.uuid4().hex[:8]}"
     os.environ.update({"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1", "JACK_NO_AUDIO_RESERVATION": "1"})
-    process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "44100", "-p", "512"],
+    process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "44100", "-p", str(period_frames)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -56,6 +56,15 @@ def start_jack() -> tuple[subprocess.Popen | None, str | None]:
         time.sleep(0.05)
     process.terminate()
     return None, None
+
+
+def stolen_seconds() -> float:
+    """CPU time the hypervisor gave to others while this VM wanted it (/proc/stat steal; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def load_generator(device: str, eager: bool = False):  # noqa: ANN201
@@ -119,18 +128,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--probes", type=int, default=12, help="knob-to-sound and effect probes")
     parser.add_argument("--output", choices=("jack", "none"), default="jack")
+    parser.add_argument("--period", type=int, default=256, help="JACK period (frames per callback)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eager", action="store_true", help="eager U-Net (no TorchScript), as before")
     parser.add_argument("--guard-factor", type=float, default=None, help="EngineConfig.guard_factor override")
     parser.add_argument("--latency-target", type=float, default=None, help="EngineConfig.latency_target_s override")
     parser.add_argument("--no-priority", action="store_true",
-                        help="do not raise the pump thread's priority (what a user without rtprio gets)")
+                        help="do not raise the pump's and the feeder's priority (a user without rtprio)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
-    jack, server = start_jack() if args.output == "jack" else (None, None)
+    jack, server = start_jack(args.period) if args.output == "jack" else (None, None)
 
     from engine.realtime import EngineConfig
+    from instrument.effects_pump import LONG_WAKE_GAPS, MAX_WAKE_GAP_AT_S
     from instrument.live import LiveSession, PumpConfig
     from instrument.midi import CcMapping, MidiMapper
     from instrument.parameters import ParameterStore
@@ -146,7 +157,8 @@ def main() -> None:
     store = ParameterStore()
     apply_preset(store, load_preset_file(factory_preset_dir() / "default.json")[0])
     mapper = MidiMapper(store, [CcMapping(None, cc, name) for cc, name in CONTROLS.items()])
-    pump_config = PumpConfig(realtime_priority=0, nice=0) if args.no_priority else PumpConfig()
+    pump_config = (PumpConfig(realtime_priority=0, nice=0, feeder_realtime_priority=0, feeder_nice=0)
+                   if args.no_priority else PumpConfig())
     engine_config = EngineConfig()
     if args.guard_factor is not None:
         engine_config = replace(engine_config, guard_factor=args.guard_factor)
@@ -154,6 +166,7 @@ def main() -> None:
         engine_config = replace(engine_config, latency_target_s=args.latency_target)
     session = LiveSession(generator, store, output="auto" if jack else "none", pump_config=pump_config,
                           engine_config=engine_config)
+    steal_before = stolen_seconds()
     session.start()
     midi_out = midi_in = None
     if jack:
@@ -223,6 +236,7 @@ def main() -> None:
                     rtf.append(s.real_time_factor)
                 next_status_s += 1
         status = session.status()
+        feeder = session.pump.status_copy()
         underruns = status.output_underruns + status.dry_underruns - under_before
         traffic_latency = session.pump.status_copy().control_latencies_s
         played_steps = steps_by_played_audio(session.engine.records_since(0), traffic_start_sample)
@@ -240,9 +254,11 @@ def main() -> None:
             jack.wait(5)
 
     load = os.getloadavg()
+    steal_s = stolen_seconds() - steal_before
     rows = [
         ("model", f"{generator.model_id} on {device}, {args.threads} torch threads ({model_note})"),
-        ("output", f"{status.output}"),
+        ("output", f"{status.output}" + (f", period {args.period} frames ({1e3 * args.period / 44100:.1f} ms)"
+                                         if jack is not None else "")),
         ("machine load (1/5 min, 2 cores)", f"{load[0]:.2f} / {load[1]:.2f}"),
         ("start to first sound (model load included)", "-" if start_to_sound is None else f"{start_to_sound:.2f} s"),
         ("knob-to-sound latency, median / p95 (goal <= 500 ms median)", percentiles(knob)),
@@ -256,12 +272,22 @@ def main() -> None:
         ("chunks / rollbacks / refines / late splices / errors",
          f"{status.engine.chunks} / {status.engine.rollbacks} / {status.engine.refines} / "
          f"{status.engine.late_splices} / {status.engine.errors}"),
-        ("pump thread priority / engine thread priority", f"{status.pump_priority} / {status.engine.priority}"),
-        ("pump's longest absence / ring low water (after first sound)",
+        ("effects pump / feeder / engine thread priority",
+         f"{status.pump_priority} / {feeder.feeder_priority} / {status.engine.priority}"),
+        ("effects pump (output process): longest absence / output ring low water",
          f"{1e3 * status.pump_max_wake_gap_seconds:.1f} ms / "
          + ("-" if status.ring_low_water_seconds is None else f"{1e3 * status.ring_low_water_seconds:.1f} ms")),
-        ("ring lead at the end (starts at 17.4 ms) / near misses",
+        ("effects pump: absences over 5 ms / the longest ended (s after the first sound)",
+         f"{int(session._memory.pump.slots[LONG_WAKE_GAPS])} / "
+         f"{session._memory.pump.slots[MAX_WAKE_GAP_AT_S] - (feeder.first_sound_time_s or 0):.1f} s"),
+        ("CPU time stolen by the hypervisor during the run (both cores)", f"{steal_s:.2f} s"),
+        ("output ring lead at the end (one period + 2.9 ms at first) / pump near misses",
          f"{1e3 * status.ring_target_seconds:.1f} ms / {status.near_misses}"),
+        ("feeder (main process): longest absence / dry ring low water",
+         f"{1e3 * status.feeder_max_wake_gap_seconds:.1f} ms / "
+         + ("-" if feeder.dry_low_water_frames is None else f"{1e3 * feeder.dry_low_water_frames / 44100:.1f} ms")),
+        ("dry lead at the end (starts at 34.8 ms) / feeder near misses",
+         f"{1e3 * status.dry_lead_seconds:.1f} ms / {status.feeder_near_misses}"),
     ]
     width = max(len(name) for name, _ in rows)
     print(f"{'measure'.ljust(width)}  value")

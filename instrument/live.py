@@ -1,17 +1,18 @@
-"""The live instrument: parameter store -> engine thread -> dry queue -> output pump (effects) -> ring buffer
--> PortAudio in an output process (or a software clock when there is no audio device, or while a lost one is
-away), with takes recorded and re-rendered, and a MIDI clock's bar lines steering joins and prompt morphs.
+"""The live instrument: parameter store -> engine thread -> dry queue -> feeder -> dry ring -> effects pump ->
+output ring -> PortAudio, the pump and PortAudio in an output process (or, with no audio device or while a lost
+one is away, a software clock and the pump in this process), with takes recorded and re-rendered, and a MIDI
+clock's bar lines steering joins and prompt morphs.
 
 Where the effects run, and why: the engine thread works 1-2 chunks (1-3 s) ahead of the playhead, so
-effects applied there would answer a knob seconds late. The `OutputPump` thread reads the engine's dry
-audio in small blocks (256 frames, 5.8 ms), applies the pedalboard chain with the current effect
-parameters, and keeps the ring buffer in front of the audio callback only `ring_target_frames` full
-(768 frames, 17 ms at 44.1 kHz; raised in steps up to 46 ms after near misses on a busy machine): an
-effect knob is heard within about one pump poll plus that fill.
-The same pump feeds the take writer (post-effects, pre-master-gain: the master gain is the monitor level).
+effects applied there would answer a knob seconds late. The effects pump (instrument.effects_pump) applies the
+pedalboard chain in 128-frame blocks right before an output ring that holds one device period plus 2.9 ms, in
+the output process with its own GIL; this process's `OutputPump` feeds it dry audio 35 ms ahead (absorbing
+this process's GIL stalls), publishes effect parameters to it the moment the store changes, and takes the wet
+audio it returns into the take (post-effects, pre-master-gain: the master gain is the monitor level) and the
+monitor tap.
 
-Timelines: the engine's *stream* counts dry samples from the start of the session; the pump reads it
-in order. When the dry queue runs short the pump plays silence (a dry underrun) without advancing the
+Timelines: the engine's *stream* counts dry samples from the start of the session; the feeder reads it
+in order. When the dry queue runs short the feeder feeds silence (a dry underrun) without advancing the
 stream, so a take's frames = stream samples + logged underrun gaps. The take's automation log holds
 the state at the start, every parameter change at its take frame, every engine chunk (request, seed,
 chunk index, where it landed) and every underrun: enough for `rerender_take` to replay the performance.
@@ -41,10 +42,12 @@ from engine.priority import raise_current_thread_priority
 from engine.realtime import (BarGrid, ChunkRecord, DryAudioQueue, EngineConfig, EngineStatus, EngineThread,
                              StreamGeometry, render_chunk_log)
 from instrument.effects import EffectsChain
+from instrument.effects_pump import (BLOCKS, EFFECT_PARAMETERS, FIRST_SOUND, MAX_WAKE_GAP_S, NEAR_MISSES,
+                                     RETURN_DROPPED_FRAMES, RING_LOW_WATER, EffectsAutomation, EffectsPump, PumpConfig)
 from instrument.monitor import MonitorTap
 from instrument.output import CEILING, AudioOutput, OutputDevice, choose_output_device
 from instrument.output_process import OutputProcess, SharedOutputMemory
-from instrument.parameters import (DELAY_BEATS, KEY_TONICS, N_PROMPT_SLOTS, PARAMETER_SPECS, SAMPLERS, SCALES,
+from instrument.parameters import (KEY_TONICS, N_PROMPT_SLOTS, PARAMETER_SPECS, SAMPLERS, SCALES,
                                    ParameterSnapshot, ParameterStore, prompt_text_name)
 from instrument.ringbuffer import AudioRingBuffer
 from instrument.takes import AutomationEvent, TakeStatus, TakeWriter
@@ -54,9 +57,6 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 44100
 DEFAULT_PROMPT = "music"  # used only when every prompt slot is empty (the model needs some text)
 GENERATION_GROUPS = frozenset({"generation", "prompts", "descriptors"})
-EFFECT_PARAMETERS: tuple[str, ...] = ("fx_reverb_mix", "fx_reverb_room", "fx_delay_mix", "fx_delay_beats",
-                                      "fx_delay_feedback", "fx_chorus_mix", "fx_filter_cutoff_hz",
-                                      "fx_compressor_threshold_db", "fx_limiter_enabled", "tempo_bpm")
 DESCRIPTOR_PARAMETERS: dict[str, str] = {"loudness": "loudness_db", "brightness": "brightness_hz",
                                          "noisiness": "noisiness", "density": "density"}
 
@@ -113,153 +113,101 @@ def make_generation_filter(store: ParameterStore) -> Callable[[str], bool]:
     return lambda name: name in generation or name in texts
 
 
-# --- effects automation (shared by the pump and the offline re-render) ----------------------------------------
-
-
-class EffectsAutomation:
-    """Effect parameter targets -> the EffectsChain, with the store's smoothing applied per block (a
-    one-pole glide with the spec's smoothing_seconds, so a 7-bit MIDI step does not zipper)."""
-
-    def __init__(self, store_specs: Mapping[str, Any], effects: EffectsChain, values: Mapping[str, float]) -> None:
-        self.specs = store_specs
-        self.effects = effects
-        self.targets = {name: float(values[name]) for name in EFFECT_PARAMETERS}
-        self.current = dict(self.targets)
-        self._dirty = True
-
-    def set(self, name: str, value: float) -> None:
-        if name in self.targets:
-            self.targets[name] = float(value)
-            smoothing = self.specs[name].smoothing_seconds
-            if smoothing <= 0:
-                self.current[name] = float(value)
-            self._dirty = True
-
-    def advance(self, block_seconds: float) -> None:
-        """Move smoothed values one block towards their targets and update the plugins if anything moved."""
-        if not self._dirty:
-            return
-        moving = False
-        for name, target in self.targets.items():
-            current = self.current[name]
-            if current == target:
-                continue
-            smoothing = self.specs[name].smoothing_seconds
-            step = 1.0 if smoothing <= 0 else min(1.0, block_seconds / smoothing)
-            value = current + (target - current) * step
-            if abs(target - value) <= 1e-4 * max(1.0, abs(target)):
-                value = target
-            self.current[name] = value
-            moving = moving or value != target
-        label = DELAY_BEATS[int(round(self.current["fx_delay_beats"]))]
-        self.effects.update(self.current, label)
-        self._dirty = moving
-
-
-# --- the output pump ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PumpConfig:
-    block_frames: int = 256  # effects block: 5.8 ms
-    ring_target_frames: int = 768  # what the pump keeps in the ring in front of the callback (17.4 ms) ...
-    # ... at first: a near miss (the pump found less than `near_miss_frames` left: it came back late, the
-    # machine is busy) raises the target by `ring_step_frames`, at most once per `ring_raise_cooldown_s`,
-    # up to `ring_target_max_frames` (46 ms). Effect latency grows with it; it never shrinks back within a
-    # session, so the latency a player gets used to stays put. Why: the pump shares the GIL with the
-    # engine, and on a loaded 2-core machine a descheduled GIL holder can keep it away 10-60 ms.
-    ring_target_max_frames: int = 2048
-    ring_step_frames: int = 256
-    near_miss_frames: int = 128
-    ring_raise_cooldown_s: float = 1.0
-    poll_seconds: float = 0.001
-    realtime_priority: int = 40  # the pump thread asks for SCHED_FIFO at this priority (0: do not ask) ...
-    nice: int = -10  # ... else for this nice value; granted neither, the engine thread lowers its own priority
+# --- the session's side of the effects pump ------------------------------------------------------------------
 
 
 @dataclass
 class PumpStatus:
     dry_underruns: int = 0  # blocks the engine had not delivered in time (silence played, stream paused)
     dry_underrun_frames: int = 0
-    silent_frames: int = 0  # all frames written to the ring without stream audio (before the first sound too):
-    #                         ring frame = stream sample + silent_frames, while nothing is resampled
-    blocks: int = 0
+    silent_frames: int = 0  # all frames fed without stream audio (before the first sound too):
+    #                         dry ring frame = stream sample + silent_frames
+    blocks: int = 0  # blocks the effects pump processed
     first_sound_time_s: float | None = None  # time.monotonic() when the first engine sample was played
     control_latencies_s: list[float] = field(default_factory=list)  # generation change -> its first sample played
     effect_latencies_s: list[float] = field(default_factory=list)  # effect change -> first processed sample played
     heard_changes: list[tuple[float, float]] = field(default_factory=list)  # (change time, played time)
-    priority: str = ""  # what the pump thread was granted ("SCHED_FIFO 40", "nice -10", "unchanged")
-    # After the first sound: the longest the pump was away between two looks at the ring, and the least the
-    # ring held when it looked (near misses show here long before an underrun does).
+    priority: str = ""  # what the effects pump thread was granted ("SCHED_FIFO 45", "nice -10", "unchanged")
+    # After the first sound: the effects pump's longest absence between two looks at the output ring, the
+    # least that ring held when it looked (near misses show here long before an underrun does).
     max_wake_gap_s: float = 0.0
     ring_low_water_frames: int | None = None
-    ring_target_frames: int = 0  # the ring fill the pump keeps now (filled in by status_copy from the pump)
+    ring_target_frames: int = 0  # the output ring fill the effects pump keeps now
     near_misses: int = 0
+    # The feeder (main process): its priority, its longest absence, the least dry audio it found queued in
+    # front of the effects pump, its near misses and the dry lead it keeps now (raised after near misses).
+    feeder_priority: str = ""
+    feeder_max_wake_gap_s: float = 0.0
+    dry_low_water_frames: int | None = None
+    feeder_near_misses: int = 0
+    dry_lead_frames: int = 0
+    return_dropped_frames: int = 0  # wet frames the take lost because the feeder fell seconds behind
 
 
 class OutputPump:
-    """Dry queue -> effects (small blocks) -> ring buffer (+ take). Owns the EffectsChain. One thread."""
+    """The session's side of the effects pump (instrument.effects_pump), one thread in the main process:
 
-    def __init__(self, queue: DryAudioQueue, ring: AudioRingBuffer, store: ParameterStore,
+    - feeds the dry queue's audio into the shared dry ring in 256-frame blocks, `dry_lead_frames` ahead of
+      the effects pump (silence when the engine is late: a dry underrun, logged for the take);
+    - publishes effect parameters and the master gain the moment the store changes them (a store callback,
+      on the changing thread), not on its own poll;
+    - reads the wet audio the pump returns into the take and the monitor tap, and logs each effect change in
+      the take at the dry frame where the pump applied it;
+    - turns the pump's playhead (the dry frame heard) into control latencies and the first sound.
+    """
+
+    def __init__(self, queue: DryAudioQueue, memory: SharedOutputMemory, store: ParameterStore,
                  config: PumpConfig = PumpConfig(), *, set_gain_db: Callable[[float], None] | None = None,
-                 output_rate: int = SAMPLE_RATE, stream_started: Callable[[], bool] = lambda: True,
+                 stream_started: Callable[[], bool] = lambda: True,
                  on_first_sound: Callable[[], None] | None = None) -> None:
         self.queue = queue
-        self.ring = ring
+        self.memory = memory
+        self.dry = memory.dry_ring
+        self.returned = memory.return_ring
+        self.shared = memory.pump
         self.store = store
         self.config = config
         self.set_gain_db = set_gain_db
-        self.output_rate = output_rate
         self.stream_started = stream_started
         self.on_first_sound = on_first_sound
         snapshot = store.snapshot()
-        self.effects = EffectsChain(SAMPLE_RATE)
-        self.automation = EffectsAutomation(store.specs, self.effects, snapshot.values)
+        self.shared.reset(snapshot.values)
         self._version = snapshot.version
         if set_gain_db is not None:
             set_gain_db(snapshot["master_gain_db"])
-        self._resampler: Any = None
-        self._pending_output_rate: int | None = None
-        self._set_resampler(output_rate)
-        # (ring frame, stream sample) at the start of the latest block that was all stream audio: how the
-        # stream's timeline maps onto the ring's (one tuple store; read whole by the engine thread).
+        self._unsubscribe = store.subscribe(self._on_change)
+        # (dry ring frame, stream sample) at the start of the latest block that was all stream audio: how the
+        # stream's timeline maps onto the dry ring's (one tuple store; read whole by the engine thread).
         self.stream_anchor: tuple[int, int] | None = None
-        self.status = PumpStatus()
+        self.status = PumpStatus(dry_lead_frames=config.dry_lead_frames)
         self._status_lock = threading.Lock()
-        self._pending: deque[tuple[int, float, str]] = deque()  # (ring frame index, change time, kind)
-        self._first_sound_index: int | None = None
+        self._pending: deque[tuple[int, float]] = deque()  # (dry frame, change time) of generation changes
+        self._first_sound_frame: int | None = None
         self._seen_audio = False
-        self._dry = np.zeros((2, config.block_frames), dtype=np.float32)
+        self._dry_block = np.zeros((2, config.block_frames), dtype=np.float32)
+        self._tap = np.zeros((4096, 2), dtype=np.float32)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.priority_ready = threading.Event()  # set once the pump thread knows its priority
-        self.ring_target_frames = config.ring_target_frames  # raised by near misses (pump thread writes)
+        self.priority_ready = threading.Event()  # set once the feeder thread knows its priority
+        self.dry_lead_frames = config.dry_lead_frames  # raised by the feeder's near misses (feeder thread)
         self._last_raise_s = -math.inf
+        self._latency_count = 0
+        self._applied_count = 0
+        self._effect_events: deque[tuple[int, AutomationEvent]] = deque()  # (parameter sequence, event)
         self._take: TakeWriter | None = None
+        self._take_start_frame = 0  # dry frame of the take's first frame
+        self._take_end_frame: int | None = None  # set by detach: the tap writes up to here, then lets go
         self._take_frames = 0
         self._take_request: tuple[TakeWriter, Callable[[int], None]] | None = None
         self._take_lock = threading.Lock()
         self.monitor: MonitorTap | None = None  # the app's live view reads post-effects audio here
 
-    def _set_resampler(self, output_rate: int) -> None:
-        self.output_rate = output_rate
-        self._resampler = None
-        if output_rate != SAMPLE_RATE:
-            from pedalboard.io import StreamResampler
-
-            self._resampler = StreamResampler(SAMPLE_RATE, output_rate, 2)
-
     # --- control ---------------------------------------------------------------------------------------------
-
-    def set_output_rate(self, output_rate: int) -> None:
-        """A new output device at another rate: resample to it from the next block on (pump thread)."""
-        if int(output_rate) != self.output_rate:
-            self._pending_output_rate = int(output_rate)
 
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="cascade-pump", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="cascade-feeder", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
@@ -267,161 +215,211 @@ class OutputPump:
         if self._thread is not None:
             self._thread.join(5.0)
             self._thread = None
+        self._unsubscribe()
 
     def attach_take(self, take: TakeWriter, on_attached: Callable[[int], None]) -> None:
-        """Start feeding `take` at the next block boundary; on_attached(stream sample) runs on the pump
-        thread right before the first block is written (log the take's start state there)."""
+        """Start the take at the next dry block boundary; on_attached(stream sample) runs on the feeder thread
+        right before that block is fed (log the take's start state there)."""
         with self._take_lock:
-            if self._thread is None:  # not pumping: nothing can race, attach at once
-                self._take_frames = 0
-                on_attached(self.queue.read_position)
-                self._take = take
+            if self._thread is None:  # not feeding: nothing can race, attach at once
+                self._attach(take, on_attached)
                 return
             self._take_request = (take, on_attached)
 
-    def detach_take(self) -> TakeWriter | None:
+    def _attach(self, take: TakeWriter, on_attached: Callable[[int], None]) -> None:
+        self._take_frames = 0
+        self._take_start_frame = self.dry.frames_written
+        self._take_end_frame = None
+        on_attached(self.queue.read_position)
+        self._take = take
+
+    def detach_take(self, wait_s: float = 0.5) -> TakeWriter | None:
+        """Stop the take at the audio fed so far; waits (at most `wait_s`) until the wet audio of that much has
+        come back from the pump and is in the take."""
         with self._take_lock:
-            take, self._take, self._take_request = self._take, None, None
+            take, self._take_request = self._take, None
+            if take is None:
+                return None
+            self._take_end_frame = self.dry.frames_written
+        deadline_s = time.monotonic() + wait_s
+        while (self._thread is not None and self.returned.frames_read < self._take_end_frame
+               and time.monotonic() < deadline_s):
+            time.sleep(0.005)
+        with self._take_lock:
+            self._take = None
         return take
 
     @property
     def take_frames(self) -> int:
         return self._take_frames
 
+    @property
+    def output_rate(self) -> int:
+        return self.shared.output_rate
+
     def status_copy(self) -> PumpStatus:
+        slots = self.shared.slots
         with self._status_lock:
             copy = PumpStatus(**{k: (list(v) if isinstance(v, list) else v) for k, v in asdict(self.status).items()})
-        copy.ring_target_frames = self.ring_target_frames
+        copy.priority = self.shared.priority
+        copy.blocks = int(slots[BLOCKS])
+        copy.max_wake_gap_s = float(slots[MAX_WAKE_GAP_S])
+        copy.ring_low_water_frames = None if slots[RING_LOW_WATER] < 0 else int(slots[RING_LOW_WATER])
+        copy.ring_target_frames = self.shared.ring_target_frames
+        copy.near_misses = int(slots[NEAR_MISSES])
+        copy.dry_lead_frames = self.dry_lead_frames
+        copy.return_dropped_frames = int(slots[RETURN_DROPPED_FRAMES])
         return copy
 
     @property
     def latency_samples(self) -> int:
-        """Dry samples between the pump's read position and the speaker: the ring's target fill."""
-        return self.ring_target_frames + self.config.block_frames
+        """Dry samples between the feeder's read position and the speaker: both leads and a block."""
+        rate = self.shared.output_rate
+        return self.dry_lead_frames + round(self.shared.ring_target_frames * SAMPLE_RATE / rate) \
+            + self.config.block_frames
+
+    # --- the store's callback (any thread) ------------------------------------------------------------------------
+
+    def _on_change(self, name: str, value: object, source: str) -> None:
+        if name in EFFECT_PARAMETERS:
+            sequence = self.shared.publish(name, float(value), time.monotonic())  # type: ignore[arg-type]
+            if self._take is not None:
+                self._effect_events.append((sequence, AutomationEvent(0, name, value, source)))
+        elif name == "master_gain_db" and self.set_gain_db is not None:
+            self.set_gain_db(float(value))  # type: ignore[arg-type]
 
     # --- the loop --------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        granted = raise_current_thread_priority(self.config.realtime_priority, self.config.nice)
+        granted = raise_current_thread_priority(self.config.feeder_realtime_priority, self.config.feeder_nice)
         with self._status_lock:
-            self.status.priority = granted
+            self.status.feeder_priority = granted
         self.priority_ready.set()
         last_look_s: float | None = None
         while not self._stop.is_set():
             try:
-                fill = self.ring.fill_frames
+                fill = self.dry.fill_frames
                 if self.status.first_sound_time_s is not None:
                     self._note_wake(fill, last_look_s)
                     last_look_s = time.monotonic()
-                if fill < self.ring_target_frames and self.ring.free_frames >= 2 * self.config.block_frames:
-                    self._pump_block()
-                    continue
+                while fill < self.dry_lead_frames and self.dry.free_frames >= self.config.block_frames:
+                    self._feed_block()
+                    fill += self.config.block_frames
+                self._drain_returned()
+                self._log_changes()
                 self._check_played()
-            except Exception:  # keep pumping: a broken block must not stop the audio
-                logger.exception("output pump block failed")
-            self._stop.wait(self.config.poll_seconds)
+            except Exception:  # keep feeding: a broken block must not stop the audio
+                logger.exception("feeder block failed")
+            self._stop.wait(self.config.feeder_poll_seconds)
 
     def _note_wake(self, fill_frames: int, last_look_s: float | None) -> None:
         now_s = time.monotonic()
         with self._status_lock:
             status = self.status
-            if last_look_s is not None and now_s - last_look_s > status.max_wake_gap_s:
-                status.max_wake_gap_s = now_s - last_look_s
-            if status.ring_low_water_frames is None or fill_frames < status.ring_low_water_frames:
-                status.ring_low_water_frames = fill_frames
-            if fill_frames < self.config.near_miss_frames:
-                status.near_misses += 1
-                if (self.ring_target_frames < self.config.ring_target_max_frames
+            if last_look_s is not None and now_s - last_look_s > status.feeder_max_wake_gap_s:
+                status.feeder_max_wake_gap_s = now_s - last_look_s
+            if status.dry_low_water_frames is None or fill_frames < status.dry_low_water_frames:
+                status.dry_low_water_frames = fill_frames
+            if fill_frames < self.config.dry_near_miss_frames:
+                status.feeder_near_misses += 1
+                if (self.dry_lead_frames < self.config.dry_lead_max_frames
                         and now_s - self._last_raise_s >= self.config.ring_raise_cooldown_s):
                     self._last_raise_s = now_s
-                    self.ring_target_frames = min(self.config.ring_target_max_frames,
-                                                  self.ring_target_frames + self.config.ring_step_frames)
+                    self.dry_lead_frames = min(self.config.dry_lead_max_frames,
+                                               self.dry_lead_frames + self.config.dry_step_frames)
 
-    def _apply_changes(self, block_index: int) -> None:
+    def _feed_block(self) -> None:
+        with self._take_lock:
+            if self._take_request is not None:
+                take, on_attached = self._take_request
+                self._take_request = None
+                self._attach(take, on_attached)
+        dry_frame = self.dry.frames_written
+        block = self._dry_block
+        stream_sample = self.queue.read_position
+        got, markers = self.queue.read_into(block)
+        if got > 0 and not self._seen_audio:
+            self._seen_audio = True
+            self._first_sound_frame = dry_frame + int(np.argmax(np.any(block[:, :got] != 0, axis=0)))
+        if got == block.shape[-1]:
+            self.stream_anchor = (dry_frame, stream_sample)
+        else:
+            with self._status_lock:
+                self.status.silent_frames += block.shape[-1] - got
+                if self._seen_audio and self.stream_started():  # silence before the first chunk is no underrun
+                    self.status.dry_underruns += 1
+                    self.status.dry_underrun_frames += block.shape[-1] - got
+            take = self._take
+            if take is not None and self._take_end_frame is None:  # silence the stream did not have
+                take.log(AutomationEvent(dry_frame + got - self._take_start_frame, "underrun",
+                                         {"stream_sample": stream_sample + got, "frames": block.shape[-1] - got},
+                                         "pump"))
+        for position, change_s in markers:
+            self._pending.append((dry_frame + max(0, position - stream_sample), change_s))
+        self.dry.write(block.T)
+
+    def _drain_returned(self) -> None:
+        """The pump's wet audio -> the monitor tap and the take (the return ring's frames are dry frames)."""
+        while self.returned.fill_frames > 0:
+            first = self.returned.frames_read
+            got = self.returned.read_into(self._tap[:min(len(self._tap), self.returned.fill_frames)])
+            wet = self._tap[:got]
+            if self.monitor is not None:  # a copy into a preallocated ring: never blocks
+                self.monitor.write(wet.T)
+            with self._take_lock:
+                take = self._take
+                if take is None:
+                    continue
+                end = first + got if self._take_end_frame is None else min(first + got, self._take_end_frame)
+                start = max(first, self._take_start_frame)
+                if end > start:
+                    take.write(wet[start - first:end - first])
+                    self._take_frames += end - start
+
+    def _log_changes(self) -> None:
+        """Log store changes in the take: effect changes at the dry frame where the pump applied them, others
+        at the frame being fed now. Collect the effect latencies the pump measured."""
+        self._latency_count, latencies = self.shared.latencies_since(self._latency_count)
+        if latencies:
+            with self._status_lock:
+                for seconds in latencies:
+                    _append_bounded(self.status.effect_latencies_s, seconds)
+        self._applied_count, applied = self.shared.applied_since(self._applied_count)
+        take = self._take
+        for sequence, dry_frame in applied:
+            while self._effect_events and self._effect_events[0][0] <= sequence:
+                event = self._effect_events.popleft()[1]
+                if take is not None:
+                    take.log(AutomationEvent(max(0, dry_frame - self._take_start_frame), event.name, event.value,
+                                             event.source))
         version = self.store.version
         if version == self._version:
             return
         changes = self.store.changes_since(self._version)
         self._version = version
-        take = self._take
+        if take is None:
+            return
+        frame = self.dry.frames_written - self._take_start_frame
         for change in changes:
-            if change.name in self.automation.targets:
-                self.automation.set(change.name, float(change.value))
-                if change.name != "tempo_bpm":
-                    self._pending.append((block_index, change.time_monotonic_s, "effect"))
-            elif change.name == "master_gain_db" and self.set_gain_db is not None:
-                self.set_gain_db(float(change.value))
-            if take is not None:
-                take.log(AutomationEvent(self._take_frames, change.name, change.value, change.source))
-
-    def _pump_block(self) -> None:
-        with self._take_lock:
-            if self._take_request is not None:
-                take, on_attached = self._take_request
-                self._take_request = None
-                self._take_frames = 0
-                on_attached(self.queue.read_position)
-                self._take = take
-        if self._pending_output_rate is not None:
-            rate, self._pending_output_rate = self._pending_output_rate, None
-            self._set_resampler(rate)
-            self.stream_anchor = None
-        ring_index = self.ring.frames_written
-        self._apply_changes(ring_index)
-        block_seconds = self.config.block_frames / SAMPLE_RATE
-        self.automation.advance(block_seconds)
-        dry = self._dry
-        stream_sample = self.queue.read_position
-        got, markers = self.queue.read_into(dry)
-        if got > 0 and not self._seen_audio:
-            self._seen_audio = True
-            self._first_sound_index = ring_index + int(np.argmax(np.any(dry[:, :got] != 0, axis=0)))
-        if got == dry.shape[-1]:
-            self.stream_anchor = (ring_index, stream_sample)
-        else:
-            with self._status_lock:
-                self.status.silent_frames += dry.shape[-1] - got
-                if self._seen_audio and self.stream_started():  # silence before the first chunk is no underrun
-                    self.status.dry_underruns += 1
-                    self.status.dry_underrun_frames += dry.shape[-1] - got
-            if self._take is not None:  # the take's timeline got silence the stream did not have
-                self._take.log(AutomationEvent(self._take_frames + got, "underrun",
-                                               {"stream_sample": stream_sample + got, "frames": dry.shape[-1] - got},
-                                               "pump"))
-        for position, change_s in markers:
-            self._pending.append((ring_index + max(0, position - stream_sample), change_s, "control"))
-        wet = self.effects.process(dry)
-        np.clip(wet, -CEILING, CEILING, out=wet)
-        if self.monitor is not None:  # a copy into a preallocated ring: never blocks the pump
-            self.monitor.write(wet)
-        if self._take is not None:
-            self._take.write(wet.T)
-            self._take_frames += wet.shape[-1]
-        out = wet if self._resampler is None else self._resampler.process(wet)
-        if out.shape[-1]:
-            self.ring.write(np.ascontiguousarray(out.T))
-        with self._status_lock:
-            self.status.blocks += 1
-        self._check_played()
+            if change.name not in EFFECT_PARAMETERS:
+                take.log(AutomationEvent(frame, change.name, change.value, change.source))
 
     def _check_played(self) -> None:
-        """Turn markers whose sample the consumer has taken into latencies (resolution: one poll)."""
-        played = self.ring.frames_read
+        """Turn markers whose dry frame the output has played into latencies (resolution: one pump block)."""
+        heard = self.shared.heard_dry_frame
         now_s = time.monotonic()
-        if self._first_sound_index is not None and played > self._first_sound_index:
+        if self._first_sound_frame is not None and heard > self._first_sound_frame:
             with self._status_lock:
                 self.status.first_sound_time_s = now_s
-            self._first_sound_index = None
+            self.shared.slots[FIRST_SOUND] = 1.0
+            self._first_sound_frame = None
             if self.on_first_sound is not None:
                 self.on_first_sound()
-        while self._pending and played > self._pending[0][0]:
-            _, change_s, kind = self._pending.popleft()
+        while self._pending and heard > self._pending[0][0]:
+            _, change_s = self._pending.popleft()
             with self._status_lock:
-                if kind == "effect":
-                    _append_bounded(self.status.effect_latencies_s, now_s - change_s)
-                else:
-                    _append_bounded(self.status.control_latencies_s, now_s - change_s)
-                    _append_bounded(self.status.heard_changes, (change_s, now_s))
+                _append_bounded(self.status.control_latencies_s, now_s - change_s)
+                _append_bounded(self.status.heard_changes, (change_s, now_s))
 
 
 def _append_bounded(values: list, value: object, limit: int = 4096) -> None:
@@ -516,11 +514,14 @@ class SessionStatus:
     take_frames: int
     output_lost_reason: str | None = None
     output_losses: int = 0  # how often the output was lost this session
-    pump_priority: str = ""  # the output pump thread's scheduling priority ("SCHED_FIFO 40", "nice -10", ...)
-    pump_max_wake_gap_seconds: float = 0.0  # after the first sound: the pump's longest absence
-    ring_low_water_seconds: float | None = None  # after the first sound: the least audio the ring held
-    ring_target_seconds: float = 0.0  # the ring lead the pump keeps now (raised after near misses)
-    near_misses: int = 0  # pump wakes that found the ring almost empty
+    pump_priority: str = ""  # the effects pump thread's scheduling priority ("SCHED_FIFO 45", "nice -10", ...)
+    pump_max_wake_gap_seconds: float = 0.0  # after the first sound: the effects pump's longest absence
+    ring_low_water_seconds: float | None = None  # after the first sound: the least audio the output ring held
+    ring_target_seconds: float = 0.0  # the output ring lead the effects pump keeps now (raised after near misses)
+    near_misses: int = 0  # effects pump wakes that found the output ring almost empty
+    feeder_max_wake_gap_seconds: float = 0.0  # after the first sound: the feeder's longest absence (main process)
+    dry_lead_seconds: float = 0.0  # dry audio the feeder keeps in front of the effects pump now
+    feeder_near_misses: int = 0  # feeder wakes that found the dry ring almost empty
 
     def line(self) -> str:
         e = self.engine
@@ -553,12 +554,13 @@ def hold_prompts(current: ParameterSnapshot, held: ParameterSnapshot) -> Paramet
 
 
 class LiveSession:
-    """Wires one instrument: store -> EngineThread -> DryAudioQueue -> OutputPump -> ring -> output.
+    """Wires one instrument: store -> EngineThread -> DryAudioQueue -> OutputPump (feeder) -> dry ring ->
+    EffectsPump -> output ring -> output.
 
     output: "auto" (the best device: JACK when a server runs; none -> software clock), "none" (software
     clock), or a device index / name substring. The device is played by a child process
-    (instrument.output_process) that shares the ring buffer: losing the audio server kills at most that
-    child. A watch thread notices a lost output (`status().output_lost`), switches to a software clock (the
+    (instrument.output_process) that shares the rings and runs the effects pump: losing the audio server kills
+    at most that child. A watch thread notices a lost output (`status().output_lost`), switches to a software clock (the
     engine and a take keep running) and `restart_output()` reopens a device when asked.
 
     midi_clock: an instrument.midi.MidiClock. While it runs, each chunk's beat offset follows its phase,
@@ -581,14 +583,12 @@ class LiveSession:
         self.output_block_frames = output_block_frames
         self.output_stall_seconds = output_stall_seconds
         self.queue = DryAudioQueue(int(engine_config.queue_seconds * generator.sample_rate))
-        ring_frames = max(16384, 8 * output_block_frames)
         self._output_spec = output
-        self._memory: SharedOutputMemory | None = None
-        if output not in ("none", None) and isolate_output:
-            self._memory = SharedOutputMemory(ring_frames)
-            self.ring = self._memory.ring
-        else:
-            self.ring = AudioRingBuffer(ring_frames)
+        self._isolate_output = isolate_output
+        # The rings and the effects pump's block, in memory an output process can map (used in-process too).
+        self._memory = SharedOutputMemory(max(16384, 8 * output_block_frames))
+        self.ring = self._memory.ring
+        self._local_pump: EffectsPump | None = None  # the effects pump when no output process runs it
         self.device: OutputDevice | None = None
         self.output_error: str | None = None
         self.output_lost_reason: str | None = None
@@ -606,9 +606,8 @@ class LiveSession:
                                    bar_grid_for=self.bar_grid if midi_clock is not None else None,
                                    is_quantised_change=quantised, hold_quantised=hold_prompts,
                                    on_record=self._on_record, extra_latency_samples=lambda: self.pump.latency_samples)
-        self.pump = OutputPump(self.queue, self.ring, self.store, pump_config, set_gain_db=self._set_gain_db,
-                               output_rate=self.output_rate, stream_started=lambda: self.engine.alive,
-                               on_first_sound=self._on_first_sound)
+        self.pump = OutputPump(self.queue, self._memory, self.store, pump_config, set_gain_db=self._set_gain_db,
+                               stream_started=lambda: self.engine.alive, on_first_sound=self._on_first_sound)
         self._take_lock = threading.Lock()
         self._take: TakeWriter | None = None
         self._records_logged = 0
@@ -616,7 +615,7 @@ class LiveSession:
         self._watch_stop = threading.Event()
         self._watch: threading.Thread | None = None
         self.started_s: float | None = None
-        self.engine_nice_fallback = 5  # engine nice value when the pump got no higher priority
+        self.engine_nice_fallback = 5  # engine nice value when the feeder got no higher priority
 
     # --- output ------------------------------------------------------------------------------------------------
 
@@ -637,17 +636,37 @@ class LiveSession:
         return "no audio device (software clock)" + (f": {self.output_error}" if self.output_error else "")
 
     def _clock(self) -> PacedSink:
-        """A software clock at the rate the pump delivers (so the stream keeps real time)."""
-        rate = self.pump.output_rate if hasattr(self, "pump") else SAMPLE_RATE
+        """A software clock at the rate the local effects pump delivers (so the stream keeps real time)."""
+        rate = self._local_pump.output_rate if self._local_pump is not None else SAMPLE_RATE
         return PacedSink(self.ring, rate, self.output_block_frames)
+
+    def _start_local_pump(self, output_rate: int = SAMPLE_RATE) -> None:
+        """Run the effects pump in this process (no output process runs it): before a clock or an in-process
+        stream starts, after any output process that ran it has gone (one pump on the rings at a time)."""
+        if self._local_pump is None:
+            sink = getattr(self, "sink", None)
+            clock = (lambda: sink.last_callback) if isinstance(sink, AudioOutput) else None  # in-process stream
+            self._local_pump = EffectsPump(self._memory.dry_ring, self.ring, self._memory.return_ring,
+                                           self._memory.pump, self.pump_config, output_rate=output_rate,
+                                           device_clock=clock)
+            self._local_pump.start()
+
+    def _stop_local_pump(self) -> None:
+        if self._local_pump is not None:
+            self._local_pump.stop()
+            self._local_pump = None
+
+    def _new_output_process(self, output: str | int | None) -> OutputProcess:
+        return OutputProcess(self._memory, output, block_frames=self.output_block_frames,
+                             stall_seconds=self.output_stall_seconds, gain=10 ** (self._gain_db / 20),
+                             pump_config=self.pump_config)
 
     def _open_output(self, output: str | int | None) -> AudioOutput | OutputProcess | PacedSink:
         if output in ("none", None):
             return self._clock()
-        if self._memory is not None:
+        if self._isolate_output:
             try:
-                sink = OutputProcess(self._memory, output, block_frames=self.output_block_frames,
-                                     stall_seconds=self.output_stall_seconds, gain=10 ** (self._gain_db / 20))
+                sink = self._new_output_process(output)
             except Exception as error:  # noqa: BLE001 - PortAudio missing or broken: play to the clock instead
                 if output != "auto":
                     self._memory.close()
@@ -717,7 +736,8 @@ class LiveSession:
             logger.warning("audio output lost (%s): the engine keeps running on a software clock; "
                            "restart_output() reopens it", reason)
             if isinstance(sink, OutputProcess):
-                sink.stop(timeout_s=1.0)  # reaps the child (killed if stuck in PortAudio)
+                sink.stop(timeout_s=1.0)  # reaps the child (killed if stuck in PortAudio), and its pump with it
+                self._start_local_pump()
             else:
                 self._abandoned.append(sink)  # an in-process stream: any PortAudio call on it could hang
             clock = self._clock()
@@ -736,7 +756,7 @@ class LiveSession:
         with self._output_lock:
             if spec in ("none", None):
                 return False
-            if self._memory is None:  # in-process PortAudio cannot be re-initialised safely after a loss
+            if not self._isolate_output:  # in-process PortAudio cannot be re-initialised safely after a loss
                 if self.output_lost_reason is not None:
                     self.output_error = "cannot reopen an in-process output after a loss"
                     return False
@@ -746,12 +766,12 @@ class LiveSession:
             if isinstance(self.sink, OutputProcess):  # reopening a working output: clock while it reopens
                 old = self.sink
                 old.stop()
+                self._start_local_pump()
                 interim = self._clock()
                 self._swap_sink(old, interim)
                 interim.start()
             try:
-                new = OutputProcess(self._memory, spec, block_frames=self.output_block_frames,
-                                    stall_seconds=self.output_stall_seconds, gain=10 ** (self._gain_db / 20))
+                new = self._new_output_process(spec)
             except Exception as error:  # noqa: BLE001 - stays on the software clock
                 self.output_error = f"{type(error).__name__}: {error}"
                 logger.warning("cannot reopen the audio output: %s", self.output_error)
@@ -761,15 +781,17 @@ class LiveSession:
                 self.output_error = "no audio output device"
                 return False
             clock = self.sink
-            clock.stop()  # the ring has one consumer at a time
-            if new.sample_rate != self.pump.output_rate:
-                self.pump.set_output_rate(new.sample_rate)
-                self.ring.clear()  # blocks resampled for the old rate would play at the wrong speed
+            clock.stop()  # the ring has one consumer at a time ...
+            old_rate = self._local_pump.output_rate if self._local_pump is not None else SAMPLE_RATE
+            self._stop_local_pump()  # ... and one pump: the new output process runs its own
+            if new.sample_rate != old_rate:
+                self.ring.clear()  # blocks made for the old rate would play at the wrong speed
             try:
                 new.start()
             except Exception as error:  # noqa: BLE001
                 self.output_error = f"{type(error).__name__}: {error}"
                 logger.warning("cannot start the audio output: %s", self.output_error)
+                self._start_local_pump()
                 fallback = self._clock()
                 self._swap_sink(clock, fallback)
                 fallback.start()
@@ -794,10 +816,12 @@ class LiveSession:
         gc.freeze()
         self.pump.start()
         self.pump.priority_ready.wait(1.0)
-        if self.pump.status_copy().priority == "unchanged":
+        if self.pump.status_copy().feeder_priority == "unchanged":
             self.engine.thread_nice = max(self.engine.thread_nice, self.engine_nice_fallback)
         self.engine.start()
         with self._output_lock:
+            if not isinstance(self.sink, OutputProcess):
+                self._start_local_pump(self.output_rate)
             try:
                 self.sink.start()
             except Exception as error:  # noqa: BLE001 - the device refused: keep playing to the software clock
@@ -806,6 +830,8 @@ class LiveSession:
                 self.device = None
                 if isinstance(self.sink, OutputProcess):
                     self.sink.stop()
+                self._stop_local_pump()  # an in-process stream's rate may not be the clock's
+                self._start_local_pump()
                 clock = self._clock()
                 self._swap_sink(self.sink, clock)
                 clock.start()
@@ -824,8 +850,8 @@ class LiveSession:
         with self._output_lock:
             if not any(self.sink is lost for lost in self._abandoned):
                 self.sink.stop()
-        if self._memory is not None:
-            self._memory.close()
+            self._stop_local_pump()
+        self._memory.close()
 
     def __enter__(self) -> LiveSession:
         self.start()
@@ -844,7 +870,8 @@ class LiveSession:
             engine=engine, output=self.output_name, output_underruns=self.output_underruns,
             dry_underruns=pump.dry_underruns,
             nonfinite_blocks=self._nonfinite_retired + getattr(self.sink, "nonfinite_blocks", 0),
-            buffer_fill_seconds=self.queue.queued_samples / SAMPLE_RATE + self.ring.fill_frames / self.output_rate,
+            buffer_fill_seconds=(self.queue.queued_samples + self._memory.dry_ring.fill_frames) / SAMPLE_RATE
+            + self.ring.fill_frames / self.output_rate,
             control_latency_seconds=pump.control_latencies_s[-1] if pump.control_latencies_s else None,
             effect_latency_seconds=pump.effect_latencies_s[-1] if pump.effect_latencies_s else None,
             start_to_first_sound_seconds=first, output_lost=self.output_lost,
@@ -853,23 +880,29 @@ class LiveSession:
             pump_priority=pump.priority, pump_max_wake_gap_seconds=pump.max_wake_gap_s,
             ring_low_water_seconds=(None if pump.ring_low_water_frames is None
                                     else pump.ring_low_water_frames / self.output_rate),
-            ring_target_seconds=pump.ring_target_frames / self.output_rate, near_misses=pump.near_misses)
+            ring_target_seconds=pump.ring_target_frames / self.output_rate, near_misses=pump.near_misses,
+            feeder_max_wake_gap_seconds=pump.feeder_max_wake_gap_s, dry_lead_seconds=pump.dry_lead_frames / SAMPLE_RATE,
+            feeder_near_misses=pump.feeder_near_misses)
 
     # --- MIDI clock ---------------------------------------------------------------------------------------------
 
     def stream_sample_at(self, time_s: float) -> float:
-        """The stream sample heard at `time_s` (time.monotonic()): the output's play anchor (a ring frame and
-        when it reaches the DAC) mapped onto the stream through the pump's ring/stream anchor. Before the output
-        has played anything: the pump's read position minus what waits in front of the output."""
+        """The stream sample heard at `time_s` (time.monotonic()): the output's play anchor (an output ring frame
+        and when it reaches the DAC), mapped onto the dry ring through the effects pump's (output frame, dry
+        frame) anchor and onto the stream through the feeder's (dry frame, stream sample) anchor. Before the
+        output has played anything: the feeder's read position minus what waits in front of the output."""
         sink_anchor = getattr(self.sink, "play_anchor", None)
-        pump_anchor = self.pump.stream_anchor
-        if sink_anchor is None or pump_anchor is None:
+        pump_anchor = self._memory.pump.anchor()
+        feeder_anchor = self.pump.stream_anchor
+        if sink_anchor is None or pump_anchor is None or feeder_anchor is None:
             return self.queue.read_position - self.pump.latency_samples + (time_s - time.monotonic()) * SAMPLE_RATE
         anchor_s, anchor_frame = sink_anchor
-        ring_frame, stream_sample = pump_anchor
+        out_frame, pump_dry_frame = pump_anchor
+        dry_frame, stream_sample = feeder_anchor
         rate = self.pump.output_rate
-        heard_frame = anchor_frame + (time_s - anchor_s) * rate
-        return stream_sample + (heard_frame - ring_frame) * SAMPLE_RATE / rate
+        heard_out_frame = anchor_frame + (time_s - anchor_s) * rate
+        heard_dry_frame = pump_dry_frame + (heard_out_frame - out_frame) * SAMPLE_RATE / rate
+        return stream_sample + heard_dry_frame - dry_frame
 
     def bar_grid(self) -> BarGrid | None:
         """The MIDI clock's beats and bars on the stream's sample axis (None unless the clock runs with a
@@ -905,7 +938,7 @@ class LiveSession:
         take.start()
         attached = threading.Event()
 
-        def on_attached(stream_sample: int) -> None:  # on the pump thread, before the take's first block
+        def on_attached(stream_sample: int) -> None:  # on the feeder thread, before the take's first block
             snapshot = self.store.snapshot()
             with self._take_lock:
                 self._take_start_sample = stream_sample
@@ -1043,7 +1076,7 @@ def rerender_take(sidecar_path: Path, generator: Generator, output_path: Path, *
 
 def apply_effects_automation(dry: np.ndarray, start_values: Mapping[str, float], events: list[dict[str, Any]],
                              block_frames: int = PumpConfig.block_frames) -> np.ndarray:
-    """The pump's effects, offline: (2, n) dry -> wet, parameter events applied at their take frames (at the
+    """The effects pump's effects, offline: (2, n) dry -> wet, parameter events applied at their take frames (at the
     block boundary the pump would have seen them), with the same smoothing."""
     store = ParameterStore()
     values = {name: float(start_values.get(name, spec.default)) for name, spec in store.specs.items()}

@@ -89,6 +89,7 @@ class AudioOutput:
         # callback from PortAudio's timing (one tuple store, read whole by other threads); None before the
         # first callback. Maps stream samples to wall-clock time for the MIDI clock's bar grid.
         self.play_anchor: tuple[float, int] | None = None
+        self.last_callback: tuple[float, int] | None = None  # (time.monotonic(), frames) of the latest callback
         self._target_gain = 1.0
         self._gain = 1.0
         self._gain_step_per_frame = 1.0 / max(1.0, gain_smoothing_seconds * sample_rate)
@@ -118,7 +119,11 @@ class AudioOutput:
         dac_delay_s = 0.0
         if time is not None:  # PortAudio's stream clock: how long until this block is heard
             dac_delay_s = min(1.0, max(0.0, time.outputBufferDacTime - time.currentTime))
-        self.play_anchor = (_monotonic() + dac_delay_s, first_frame)
+        now_s = _monotonic()
+        # When the device last took a period, and how many frames: the effects pump renders each period's
+        # audio just before it is due (instrument.effects_pump), so an effect knob makes the next period.
+        self.last_callback = (now_s, frames)
+        self.play_anchor = (now_s + dac_delay_s, first_frame)
         got = self.ring.read_into(outdata)
         if got < frames:
             self.underruns += 1
@@ -153,10 +158,14 @@ class AudioOutput:
         self.stream_lost = False
         self._stopping = False
         extra = None
+        block_frames = self.block_frames
         if self.device is not None and "JACK" in self.device.host_api:
             extra = sounddevice.default.extra_settings
+            # JACK's own period (0: unspecified): a fixed larger block makes PortAudio buffer whole extra
+            # JACK cycles (512 on a 256-frame server: every other cycle, a period of latency more).
+            block_frames = 0
         self._stream = sounddevice.OutputStream(
-            samplerate=self.sample_rate, blocksize=self.block_frames, device=self.device.index if self.device else None,
+            samplerate=self.sample_rate, blocksize=block_frames, device=self.device.index if self.device else None,
             channels=self.ring.channels, dtype="float32", callback=self._callback,
             finished_callback=self._finished, extra_settings=extra)
         self._stream.start()

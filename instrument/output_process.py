@@ -18,16 +18,21 @@ leaves with os._exit (no PortAudio call, no atexit handler); the parent kills it
 parent never initialises PortAudio during a session, so its exit stays clean, and a fresh child initialises
 a fresh PortAudio that sees the server running now (`LiveSession.restart_output`).
 
+The child also runs the effects pump (instrument.effects_pump: why there, see that module): its own GIL, so
+the main process's engine, MIDI and GUI threads cannot keep it from the output ring.
+
 Shared memory (one anonymous mapping, inherited by file descriptor): a status block of float64 slots
-(start/stop requests, master gain, counters, the play anchor), then the AudioRingBuffer that the parent's
-output pump writes and the child's PortAudio callback reads, exactly as it would in one process: the
-callback still only copies. Events (device chosen, started, errors, lost) come back as JSON lines on the
-child's stdout.
+(start/stop requests, master gain, counters, the play anchor), the effects pump's block (effect parameters,
+its counters), then three AudioRingBuffers: the output ring (the pump writes, the PortAudio callback reads and
+only copies), the dry ring (the session's feeder writes dry audio, the pump reads) and the return ring (the
+pump writes the wet audio back for the take and the monitor). Events (device chosen, started, errors, lost)
+come back as JSON lines on the child's stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import mmap
@@ -44,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.priority import raise_current_thread_priority
+from instrument.effects_pump import PUMP_BYTES, EffectsPump, PumpConfig, PumpShared
 from instrument.output import AudioOutput, OutputDevice, choose_output_device
 from instrument.ringbuffer import AudioRingBuffer
 
@@ -77,18 +84,47 @@ def _anonymous_fd(size_bytes: int) -> int:
     return fd
 
 
+DRY_RING_FRAMES = 1 << 14  # 0.37 s: the feeder's lead is at most 4096 frames
+RETURN_RING_FRAMES = 1 << 19  # 11.9 s of wet audio for the take: the session may fall seconds behind
+
+
+def memory_size_bytes(ring_frames: int, channels: int) -> int:
+    return (STATUS_BYTES + PUMP_BYTES + AudioRingBuffer.nbytes(ring_frames, channels)
+            + AudioRingBuffer.nbytes(DRY_RING_FRAMES, channels) + AudioRingBuffer.nbytes(RETURN_RING_FRAMES, channels))
+
+
+class _Layout:
+    """The views over one mapping, the same in the session and in the output process."""
+
+    def __init__(self, buffer: Any, ring_frames: int, channels: int) -> None:
+        view = memoryview(buffer)
+        self.status = np.frombuffer(buffer, dtype=np.float64, count=STATUS_SLOTS)
+        self.pump = PumpShared(view[STATUS_BYTES:STATUS_BYTES + PUMP_BYTES])
+        offset = STATUS_BYTES + PUMP_BYTES
+        self.ring = AudioRingBuffer(ring_frames, channels, buffer=view[offset:])
+        offset += AudioRingBuffer.nbytes(ring_frames, channels)
+        self.dry_ring = AudioRingBuffer(DRY_RING_FRAMES, channels, buffer=view[offset:])
+        offset += AudioRingBuffer.nbytes(DRY_RING_FRAMES, channels)
+        self.return_ring = AudioRingBuffer(RETURN_RING_FRAMES, channels, buffer=view[offset:])
+
+
 class SharedOutputMemory:
-    """The status block and the ring buffer, in memory the output process maps too. Owned by the session;
-    outlives any one output process (a restarted output continues the same ring)."""
+    """The status block, the effects pump's block and the three rings (output, dry, return), in memory the
+    output process maps too. Owned by the session; outlives any one output process (a restarted output
+    continues the same rings)."""
 
     def __init__(self, ring_frames: int, channels: int = 2) -> None:
         self.ring_frames = ring_frames
         self.channels = channels
-        self.size_bytes = STATUS_BYTES + AudioRingBuffer.nbytes(ring_frames, channels)
+        self.size_bytes = memory_size_bytes(ring_frames, channels)
         self.fd = _anonymous_fd(self.size_bytes)
         self._map = mmap.mmap(self.fd, self.size_bytes)
-        self.status = np.frombuffer(self._map, dtype=np.float64, count=STATUS_SLOTS)
-        self.ring = AudioRingBuffer(ring_frames, channels, buffer=memoryview(self._map)[STATUS_BYTES:])
+        layout = _Layout(self._map, ring_frames, channels)
+        self.status = layout.status
+        self.pump = layout.pump
+        self.ring = layout.ring
+        self.dry_ring = layout.dry_ring
+        self.return_ring = layout.return_ring
 
     def reset_status(self, gain: float = 1.0) -> None:
         """Before a new output process starts: zero its counters and requests."""
@@ -130,7 +166,8 @@ class OutputProcess:
     """
 
     def __init__(self, memory: SharedOutputMemory, device: str | int | None = "auto", *, block_frames: int = 512,
-                 open_timeout_s: float = 20.0, stall_seconds: float = 2.0, gain: float = 1.0) -> None:
+                 open_timeout_s: float = 20.0, stall_seconds: float = 2.0, gain: float = 1.0,
+                 pump_config: PumpConfig = PumpConfig()) -> None:
         self.memory = memory
         self.ring = memory.ring
         self.block_frames = block_frames
@@ -146,7 +183,7 @@ class OutputProcess:
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         command = [sys.executable, "-m", "instrument.output_process", "--fd", str(memory.fd), "--ring-frames",
                    str(memory.ring_frames), "--channels", str(memory.channels), "--block-frames", str(block_frames),
-                   "--device", json.dumps(device)]
+                   "--device", json.dumps(device), "--pump-config", json.dumps(asdict(pump_config))]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                                          pass_fds=(memory.fd,), env=env)
         self._reader = threading.Thread(target=self._read_events, name="cascade-output-events", daemon=True)
@@ -306,12 +343,17 @@ def _child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channels", type=int, default=2)
     parser.add_argument("--block-frames", type=int, default=512)
     parser.add_argument("--device", default='"auto"', help="JSON: \"auto\", a device index or a name substring")
+    parser.add_argument("--pump-config", default="{}", help="JSON: PumpConfig fields")
     args = parser.parse_args(argv)
     parent_pid = os.getppid()
-    size = STATUS_BYTES + AudioRingBuffer.nbytes(args.ring_frames, args.channels)
-    shared = mmap.mmap(args.fd, size)
-    status = np.frombuffer(shared, dtype=np.float64, count=STATUS_SLOTS)
-    ring = AudioRingBuffer(args.ring_frames, args.channels, buffer=memoryview(shared)[STATUS_BYTES:])
+    shared = mmap.mmap(args.fd, memory_size_bytes(args.ring_frames, args.channels))
+    layout = _Layout(shared, args.ring_frames, args.channels)
+    status, ring = layout.status, layout.ring
+    pump_config = PumpConfig(**json.loads(args.pump_config))
+    # This thread's bookkeeping loop takes the GIL every 5 ms: at an ordinary priority the engine's torch
+    # threads could preempt it while it holds the GIL and so keep the real-time pump waiting behind it (a
+    # priority inversion: 38 ms measured). Just below the pump, then; threads started later inherit it.
+    raise_current_thread_priority(max(0, pump_config.realtime_priority - 1), pump_config.nice)
     requested = json.loads(args.device)
     try:  # importing sounddevice initialises PortAudio: it sees the servers running now
         device = choose_output_device(None if requested in ("auto", None) else requested)
@@ -333,9 +375,18 @@ def _child_main(argv: list[str] | None = None) -> int:
             return 0
         time.sleep(MONITOR_SECONDS)
     output.set_gain_linear(float(status[GAIN]))
+    # The pump starts first, so the ring holds a block or two before the first callback.
+    pump = EffectsPump(layout.dry_ring, ring, layout.return_ring, layout.pump, pump_config, output_rate=rate,
+                       device_clock=lambda: output.last_callback)
+    # A full cyclic-GC pass over this process's ~24,000 objects (numpy, pedalboard, sounddevice) holds the
+    # GIL ~9 ms, which the pump would wait out: frozen objects are never walked again.
+    gc.freeze()
+    pump.start()
+    pump.started.wait(1.0)
     try:
         output.start()
     except Exception as error:  # noqa: BLE001
+        pump.stop()
         status[STATE] = STATE_FAILED
         _emit(event="error", type=type(error).__name__, message=f"{type(error).__name__}: {error}")
         return 2
@@ -362,6 +413,7 @@ def _child_main(argv: list[str] | None = None) -> int:
                                        "has gone")
             os._exit(EXIT_LOST)
         if status[STOP_REQUEST] or os.getppid() != parent_pid:
+            pump.stop()  # first: the session may start its own pump on the dry ring once we are gone
             output.stop()  # the server is alive: a clean stop (the parent kills us if this hangs)
             status[STATE] = STATE_STOPPED
             return 0  # sounddevice's atexit handler terminates PortAudio

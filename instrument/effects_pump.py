@@ -1,0 +1,469 @@
+"""The effects pump: dry audio -> pedalboard effects in 5.8 ms blocks -> the output ring in front of the callback.
+
+Where it runs, and why. An effect knob must be heard within ~20 ms, so the pump keeps the output ring only
+~17 ms full and must run within a few milliseconds of every wake. In the main process it shared the GIL with
+the engine (torch), the MIDI thread and (in the app) Qt, and even at SCHED_FIFO it waited 20-100 ms whenever a
+GIL holder was descheduled or inside a long call: 2-30 underruns per 10 minutes. So the pump runs in the output
+process (instrument.output_process), whose only other Python threads are the PortAudio callback and a 5 ms
+bookkeeping loop: its own GIL. The output ring holds one device period plus 128 frames (8.7 ms at JACK's 256),
+so an effect knob is heard within about two periods. The main process feeds it dry audio through a second shared ring with a longer
+lead (`dry_lead_frames`, 35 ms, grown after near misses): a main-process stall up to that long costs nothing,
+and only generation knobs pay that lead (they take ~400 ms anyway). Effect parameters do not wait for the main
+process's feeder: the store's change callback writes them into the shared block at once (`PumpShared`), on the
+thread that changed them (the MIDI thread for a CC).
+
+Where there is no output process (no audio device: a software clock; a lost output; platforms without it) the
+session runs the same `EffectsPump` as a thread of its own, over the same shared memory.
+
+The pump also copies every wet block (44.1 kHz, before any resampling to the device rate) into a *return ring*
+that the session reads for the take (post-effects, pre-master-gain) and the app's live view: one frame of the
+return ring is one frame of the dry ring, so the take's timeline is the dry ring's.
+
+Shared state (`PumpShared`): float64 slots. The session writes the effect parameters under a sequence lock
+(odd while writing) and a "first sound" flag; the pump writes everything else: which parameter sequence it
+applied at which dry frame (a small log, for the take's automation), the dry frame heard now (for control
+latency and first sound), its (output frame, dry frame) anchor, counters and the effect latencies it measured
+(a small ring). Each slot has one writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.priority import raise_current_thread_priority
+from instrument.effects import EffectsChain
+from instrument.output import CEILING
+from instrument.parameters import DELAY_BEATS, PARAMETER_SPECS, ParameterSpec
+from instrument.ringbuffer import AudioRingBuffer
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 44100
+EFFECT_PARAMETERS: tuple[str, ...] = ("fx_reverb_mix", "fx_reverb_room", "fx_delay_mix", "fx_delay_beats",
+                                      "fx_delay_feedback", "fx_chorus_mix", "fx_filter_cutoff_hz",
+                                      "fx_compressor_threshold_db", "fx_limiter_enabled", "tempo_bpm")
+UNMEASURED_EFFECT_PARAMETERS = frozenset({"tempo_bpm"})  # a generation knob too: its latency is the engine's
+
+
+# --- configuration ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PumpConfig:
+    block_frames: int = 128  # effects block: 2.9 ms (the effect latency moves in steps of one block)
+    # What the pump keeps in the output ring in front of the callback: one device period (the callback takes
+    # that much at once) plus `ring_margin_frames`; `ring_target_frames` until the device's period is known
+    # (and for a software clock). A near miss (the pump found less than `near_miss_frames` left although dry
+    # audio was waiting: it came back late, or the device called early) adds `ring_step_frames`, at most once
+    # per `ring_raise_cooldown_s`, up to `ring_extra_max_frames`. Effect latency grows with it; it never
+    # shrinks back within a session, so the latency a player gets used to stays put.
+    ring_target_frames: int = 640
+    ring_margin_frames: int = 128
+    ring_extra_max_frames: int = 1536
+    ring_step_frames: int = 256
+    near_miss_frames: int = 128
+    ring_raise_cooldown_s: float = 1.0
+    poll_seconds: float = 0.0005
+    realtime_priority: int = 45  # the pump thread asks for SCHED_FIFO at this priority (0: do not ask) ...
+    nice: int = -10  # ... else for this nice value
+    # The session's feeder (main process): dry audio it keeps queued in front of the pump, raised by
+    # `dry_step_frames` after a near miss of its own (less than `dry_near_miss_frames` left when it looked).
+    dry_lead_frames: int = 1536  # 35 ms: absorbs main-process stalls; adds to generation-knob latency only
+    dry_lead_max_frames: int = 4096
+    dry_step_frames: int = 512
+    dry_near_miss_frames: int = 512
+    feeder_poll_seconds: float = 0.002
+    feeder_realtime_priority: int = 40
+    feeder_nice: int = -10
+
+
+# --- the shared block ---------------------------------------------------------------------------------------
+
+# Written by the session:
+PARAM_SEQUENCE = 0  # sequence lock over PARAM_CHANGE_TIME_S and the values: odd while being written
+PARAM_CHANGE_TIME_S = 1  # time.monotonic() of the earliest measured change the pump has not applied (0: none)
+FIRST_SOUND = 2  # 1 once the first engine sample was heard: the pump starts its wake statistics
+# Written by the pump:
+APPLIED_SEQUENCE = 3
+HEARD_DRY_FRAME = 4  # dry frames whose audio the output has taken (the playhead, on the dry ring's axis)
+ANCHOR_SEQUENCE, ANCHOR_OUT_FRAME, ANCHOR_DRY_FRAME = 5, 6, 7  # (output frame, dry frame) of the latest block
+BLOCKS = 8
+MAX_WAKE_GAP_S = 9
+RING_LOW_WATER = 10  # -1: not measured yet
+NEAR_MISSES = 11
+RING_TARGET_FRAMES = 12
+PRIORITY = 13  # index into PRIORITY_WORDS, or the nice value + 100
+RETURN_DROPPED_FRAMES = 14  # wet frames the return ring had no room for (the session fell seconds behind)
+OUTPUT_RATE = 15
+EFFECT_LATENCY_COUNT = 16
+APPLIED_COUNT = 17
+NONFINITE_BLOCKS = 18
+RING_EXTRA_FRAMES = 19  # what near misses added to the output ring's target
+DEVICE_PERIOD_FRAMES = 20  # frames the device takes per callback (0: not known)
+LONG_WAKE_GAPS = 21  # absences over 5 ms
+MAX_WAKE_GAP_AT_S = 22  # time.monotonic() when the longest absence ended
+PARAM_VALUES = 24
+EFFECT_LATENCIES = PARAM_VALUES + len(EFFECT_PARAMETERS) + 6  # 40
+EFFECT_LATENCY_SLOTS = 64
+APPLIED_LOG = EFFECT_LATENCIES + EFFECT_LATENCY_SLOTS  # (sequence, dry frame) pairs
+APPLIED_LOG_SLOTS = 64
+PUMP_SLOTS = 256
+PUMP_BYTES = 8 * PUMP_SLOTS  # a multiple of 64: what follows stays cache-line aligned
+assert APPLIED_LOG + 2 * APPLIED_LOG_SLOTS <= PUMP_SLOTS
+
+
+def _priority_code(words: str) -> float:
+    if words.startswith("SCHED_FIFO"):
+        return 1000.0 + int(words.split()[-1])
+    if words.startswith("nice"):
+        return 100.0 + int(words.split()[-1])
+    return 1.0 if words == "unchanged" else 0.0
+
+
+def _priority_words(code: float) -> str:
+    if code >= 900:
+        return f"SCHED_FIFO {int(code) - 1000}"
+    if code >= 50:
+        return f"nice {int(code) - 100}"
+    return "unchanged" if code == 1.0 else ""
+
+
+class PumpShared:
+    """The pump's shared slots (`PUMP_SLOTS` float64 over `buffer`: shared memory, or private for a pump
+    thread in the session's own process). Methods say which side calls them."""
+
+    def __init__(self, buffer: Any) -> None:
+        self.slots = np.frombuffer(buffer, dtype=np.float64, count=PUMP_SLOTS)
+        self._write_lock = threading.Lock()  # the store's callbacks may run on several threads
+
+    def reset(self, values: Mapping[str, float]) -> None:
+        """Session, before any pump runs: zero everything and publish the effect values."""
+        self.slots[:] = 0.0
+        self.slots[RING_LOW_WATER] = -1.0
+        for index, name in enumerate(EFFECT_PARAMETERS):
+            self.slots[PARAM_VALUES + index] = float(values[name])
+        self.slots[PARAM_SEQUENCE] = 2.0
+
+    # --- the session's side ---------------------------------------------------------------------------------
+
+    def publish(self, name: str, value: float, change_time_s: float) -> int:
+        """Session (any thread): one effect parameter's new value; the pump applies it at its next block.
+        Returns the sequence number that carries it."""
+        index = EFFECT_PARAMETERS.index(name)
+        slots = self.slots
+        with self._write_lock:
+            caught_up = slots[APPLIED_SEQUENCE] >= slots[PARAM_SEQUENCE]
+            slots[PARAM_SEQUENCE] += 1  # odd: writing
+            slots[PARAM_VALUES + index] = float(value)
+            if name not in UNMEASURED_EFFECT_PARAMETERS and (caught_up or slots[PARAM_CHANGE_TIME_S] == 0):
+                slots[PARAM_CHANGE_TIME_S] = change_time_s
+            elif caught_up:
+                slots[PARAM_CHANGE_TIME_S] = 0.0
+            slots[PARAM_SEQUENCE] += 1
+            return int(slots[PARAM_SEQUENCE])
+
+    def applied_since(self, count: int) -> tuple[int, list[tuple[int, int]]]:
+        """Session: the (sequence, dry frame) applications logged after the first `count`; returns the new
+        count and them (the log holds the latest APPLIED_LOG_SLOTS)."""
+        total = int(self.slots[APPLIED_COUNT])
+        pairs = []
+        for n in range(max(count, total - APPLIED_LOG_SLOTS), total):
+            slot = APPLIED_LOG + 2 * (n % APPLIED_LOG_SLOTS)
+            pairs.append((int(self.slots[slot]), int(self.slots[slot + 1])))
+        return total, pairs
+
+    def latencies_since(self, count: int) -> tuple[int, list[float]]:
+        """Session: effect latencies (seconds) measured after the first `count`; returns the new count too."""
+        total = int(self.slots[EFFECT_LATENCY_COUNT])
+        return total, [float(self.slots[EFFECT_LATENCIES + n % EFFECT_LATENCY_SLOTS])
+                       for n in range(max(count, total - EFFECT_LATENCY_SLOTS), total)]
+
+    def anchor(self) -> tuple[int, int] | None:
+        """(output ring frame, dry ring frame) at the start of the pump's latest block."""
+        slots = self.slots
+        for _ in range(100):
+            before = slots[ANCHOR_SEQUENCE]
+            if before == 0:
+                return None
+            if int(before) % 2:
+                continue
+            out_frame, dry_frame = int(slots[ANCHOR_OUT_FRAME]), int(slots[ANCHOR_DRY_FRAME])
+            if slots[ANCHOR_SEQUENCE] == before:
+                return out_frame, dry_frame
+        return None
+
+    @property
+    def heard_dry_frame(self) -> int:
+        return int(self.slots[HEARD_DRY_FRAME])
+
+    @property
+    def priority(self) -> str:
+        return _priority_words(float(self.slots[PRIORITY]))
+
+    @property
+    def ring_target_frames(self) -> int:
+        return int(self.slots[RING_TARGET_FRAMES])
+
+    @property
+    def output_rate(self) -> int:
+        return int(self.slots[OUTPUT_RATE]) or SAMPLE_RATE
+
+    # --- the pump's side --------------------------------------------------------------------------------------
+
+    def read_parameters(self) -> tuple[int, float, list[float]] | None:
+        """Pump: (sequence, change time, values) under the sequence lock; None if a writer kept it busy."""
+        slots = self.slots
+        for _ in range(1000):
+            before = slots[PARAM_SEQUENCE]
+            if int(before) % 2:
+                continue
+            change_time_s = float(slots[PARAM_CHANGE_TIME_S])
+            values = slots[PARAM_VALUES:PARAM_VALUES + len(EFFECT_PARAMETERS)].tolist()
+            if slots[PARAM_SEQUENCE] == before:
+                return int(before), change_time_s, values
+        return None
+
+    def log_applied(self, sequence: int, dry_frame: int) -> None:
+        n = int(self.slots[APPLIED_COUNT])
+        slot = APPLIED_LOG + 2 * (n % APPLIED_LOG_SLOTS)
+        self.slots[slot], self.slots[slot + 1] = sequence, dry_frame
+        self.slots[APPLIED_COUNT] = n + 1  # publish after the pair
+        self.slots[APPLIED_SEQUENCE] = sequence
+
+    def log_latency(self, seconds: float) -> None:
+        n = int(self.slots[EFFECT_LATENCY_COUNT])
+        self.slots[EFFECT_LATENCIES + n % EFFECT_LATENCY_SLOTS] = seconds
+        self.slots[EFFECT_LATENCY_COUNT] = n + 1
+
+    def set_anchor(self, out_frame: int, dry_frame: int) -> None:
+        self.slots[ANCHOR_SEQUENCE] += 1  # odd: writing
+        self.slots[ANCHOR_OUT_FRAME], self.slots[ANCHOR_DRY_FRAME] = out_frame, dry_frame
+        self.slots[ANCHOR_SEQUENCE] += 1
+
+
+# --- effects automation (shared by the pump and the offline re-render) ----------------------------------------
+
+
+class EffectsAutomation:
+    """Effect parameter targets -> the EffectsChain, with the store's smoothing applied per block (a
+    one-pole glide with the spec's smoothing_seconds, so a 7-bit MIDI step does not zipper)."""
+
+    def __init__(self, store_specs: Mapping[str, ParameterSpec], effects: EffectsChain,
+                 values: Mapping[str, float]) -> None:
+        self.specs = store_specs
+        self.effects = effects
+        self.targets = {name: float(values[name]) for name in EFFECT_PARAMETERS}
+        self.current = dict(self.targets)
+        self._dirty = True
+
+    def set(self, name: str, value: float) -> None:
+        if name in self.targets:
+            self.targets[name] = float(value)
+            smoothing = self.specs[name].smoothing_seconds
+            if smoothing <= 0:
+                self.current[name] = float(value)
+            self._dirty = True
+
+    def advance(self, block_seconds: float) -> None:
+        """Move smoothed values one block towards their targets and update the plugins if anything moved."""
+        if not self._dirty:
+            return
+        moving = False
+        for name, target in self.targets.items():
+            current = self.current[name]
+            if current == target:
+                continue
+            smoothing = self.specs[name].smoothing_seconds
+            step = 1.0 if smoothing <= 0 else min(1.0, block_seconds / smoothing)
+            value = current + (target - current) * step
+            if abs(target - value) <= 1e-4 * max(1.0, abs(target)):
+                value = target
+            self.current[name] = value
+            moving = moving or value != target
+        label = DELAY_BEATS[int(round(self.current["fx_delay_beats"]))]
+        self.effects.update(self.current, label)
+        self._dirty = moving
+
+
+SPECS: Mapping[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER_SPECS}
+
+
+# --- the pump ---------------------------------------------------------------------------------------------------
+
+
+class EffectsPump:
+    """Dry ring -> EffectsAutomation/EffectsChain -> clip -> return ring (take, monitor) and, resampled to the
+    device rate when it differs, the output ring. One thread; the only producer of the output ring and the
+    return ring and the only consumer of the dry ring while it runs."""
+
+    def __init__(self, dry: AudioRingBuffer, out: AudioRingBuffer, returned: AudioRingBuffer, shared: PumpShared,
+                 config: PumpConfig = PumpConfig(), *, output_rate: int = SAMPLE_RATE,
+                 device_clock: Callable[[], tuple[float, int] | None] | None = None) -> None:
+        """device_clock: () -> (time.monotonic(), frames) of the device's latest callback (AudioOutput's
+        `last_callback`): the ring's target follows the device's period; None for a software clock."""
+        self.dry = dry
+        self.out = out
+        self.returned = returned
+        self.shared = shared
+        self.config = config
+        self.output_rate = int(output_rate)
+        self.device_clock = device_clock
+        self.effects = EffectsChain(SAMPLE_RATE)
+        parameters = shared.read_parameters()
+        values = dict(zip(EFFECT_PARAMETERS, parameters[2])) if parameters else \
+            {name: float(SPECS[name].default) for name in EFFECT_PARAMETERS}
+        self.automation = EffectsAutomation(SPECS, self.effects, values)
+        self._sequence = parameters[0] if parameters else 0
+        self._resampler: Any = None
+        if self.output_rate != SAMPLE_RATE:
+            from pedalboard.io import StreamResampler
+
+            self._resampler = StreamResampler(SAMPLE_RATE, self.output_rate, 2)
+        self._block = np.zeros((config.block_frames, 2), dtype=np.float32)
+        self._blocks: deque[tuple[int, int]] = deque()  # (output frame end, dry frame end) not yet heard
+        self._pending_latency: deque[tuple[int, float]] = deque()  # (output frame, change time)
+        # A restarted output keeps what near misses added before: the lead players got used to.
+        self.ring_extra_frames = int(shared.slots[RING_EXTRA_FRAMES])
+        self.period_frames = 0
+        self.ring_target_frames = 0
+        self._set_target()
+        shared.slots[OUTPUT_RATE] = self.output_rate
+        self._last_raise_s = -math.inf
+        self._last_look_s: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.started = threading.Event()  # set once the thread knows its priority
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="cascade-effects-pump", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        granted = raise_current_thread_priority(self.config.realtime_priority, self.config.nice)
+        self.shared.slots[PRIORITY] = _priority_code(granted)
+        self.started.set()
+        while not self._stop.is_set():
+            try:
+                self._note_heard()
+                fill = self.out.fill_frames
+                dry_waiting = self.dry.fill_frames >= self.config.block_frames
+                if self.shared.slots[FIRST_SOUND]:
+                    self._note_wake(fill, dry_waiting)
+                if self.device_clock is not None and not self.period_frames:
+                    self._learn_period()
+                if (dry_waiting and fill < self.ring_target_frames
+                        and self.out.free_frames >= 2 * self.config.block_frames):
+                    self.pump_block()
+                    continue
+            except Exception:  # keep pumping: a broken block must not stop the audio
+                logger.exception("effects pump block failed")
+            self._stop.wait(self.config.poll_seconds)
+
+    def _set_target(self) -> None:
+        base = (self.period_frames + self.config.ring_margin_frames if self.period_frames
+                else self.config.ring_target_frames)
+        self.ring_target_frames = base + self.ring_extra_frames
+        self.shared.slots[RING_TARGET_FRAMES] = self.ring_target_frames
+        self.shared.slots[RING_EXTRA_FRAMES] = self.ring_extra_frames
+        self.shared.slots[DEVICE_PERIOD_FRAMES] = self.period_frames
+
+    def _learn_period(self) -> None:
+        last = self.device_clock() if self.device_clock is not None else None
+        if last is not None and last[1] > 0:
+            self.period_frames = int(last[1])
+            self._set_target()
+
+    def _note_wake(self, fill_frames: int, dry_waiting: bool) -> None:
+        now_s = time.monotonic()
+        slots = self.shared.slots
+        if self._last_look_s is not None:
+            gap_s = now_s - self._last_look_s
+            if gap_s > 0.005:
+                slots[LONG_WAKE_GAPS] += 1
+            if gap_s > slots[MAX_WAKE_GAP_S]:
+                slots[MAX_WAKE_GAP_S] = gap_s
+                slots[MAX_WAKE_GAP_AT_S] = now_s
+        self._last_look_s = now_s
+        if slots[RING_LOW_WATER] < 0 or fill_frames < slots[RING_LOW_WATER]:
+            slots[RING_LOW_WATER] = fill_frames
+        # A near miss is the pump's own lateness: dry audio was there to write, the output ring nearly empty.
+        # (An empty dry ring is the feeder's miss; a longer output lead would not help it.)
+        if fill_frames < self.config.near_miss_frames and dry_waiting:
+            slots[NEAR_MISSES] += 1
+            if (self.ring_extra_frames < self.config.ring_extra_max_frames
+                    and now_s - self._last_raise_s >= self.config.ring_raise_cooldown_s):
+                self._last_raise_s = now_s
+                self.ring_extra_frames = min(self.config.ring_extra_max_frames,
+                                             self.ring_extra_frames + self.config.ring_step_frames)
+                self._set_target()
+
+    def _apply_parameters(self) -> None:
+        if self.shared.slots[PARAM_SEQUENCE] == self._sequence:
+            return
+        parameters = self.shared.read_parameters()
+        if parameters is None:
+            return
+        sequence, change_time_s, values = parameters
+        for name, value in zip(EFFECT_PARAMETERS, values):
+            if value != self.automation.targets[name]:
+                self.automation.set(name, value)
+        self._sequence = sequence
+        self.shared.log_applied(sequence, self.dry.frames_read)
+        if change_time_s > 0:
+            self._pending_latency.append((self.out.frames_written, change_time_s))
+
+    def pump_block(self) -> None:
+        """One block: read, process, write both rings (the pump thread; tests may call it directly)."""
+        self._apply_parameters()
+        self.automation.advance(self.config.block_frames / SAMPLE_RATE)
+        dry_frame = self.dry.frames_read
+        out_frame = self.out.frames_written
+        got = self.dry.read_into(self._block)  # a short read (only when called directly) is zero-filled
+        wet = self.effects.process(self._block.T)
+        np.clip(wet, -CEILING, CEILING, out=wet)
+        frames = np.ascontiguousarray(wet.T)
+        kept = self.returned.write(frames)
+        if kept < len(frames):
+            self.shared.slots[RETURN_DROPPED_FRAMES] += len(frames) - kept
+        out = frames if self._resampler is None else np.ascontiguousarray(self._resampler.process(wet).T)
+        if len(out):
+            self.out.write(out)
+        self.shared.set_anchor(out_frame, dry_frame)
+        self._blocks.append((self.out.frames_written, dry_frame + got))
+        self.shared.slots[BLOCKS] += 1
+        self.shared.slots[NONFINITE_BLOCKS] = self.effects.nonfinite_blocks
+        self._note_heard()
+
+    def _note_heard(self) -> None:
+        """Publish how far the output has played, on the dry axis, and turn effect changes heard into
+        latencies (resolution: one poll)."""
+        played = self.out.frames_read
+        heard = None
+        while self._blocks and played >= self._blocks[0][0]:
+            heard = self._blocks.popleft()[1]
+        if heard is not None:
+            self.shared.slots[HEARD_DRY_FRAME] = heard
+        while self._pending_latency and played > self._pending_latency[0][0]:
+            _, change_s = self._pending_latency.popleft()
+            self.shared.log_latency(time.monotonic() - change_s)

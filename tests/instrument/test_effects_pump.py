@@ -1,0 +1,147 @@
+"""The effects pump (instrument.effects_pump) on its own: rings in memory, a consumer driven by the test."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from instrument.effects_pump import (EFFECT_PARAMETERS, PUMP_BYTES, EffectsPump, PumpConfig, PumpShared,
+                                     FIRST_SOUND)
+from instrument.parameters import PARAMETER_SPECS
+from instrument.ringbuffer import AudioRingBuffer
+from tests.helpers import wait_for
+
+RATE = 44100
+DEFAULTS = {spec.name: float(spec.default) for spec in PARAMETER_SPECS}
+
+
+def rings(dry_frames: int, out_frames: int) -> tuple[AudioRingBuffer, AudioRingBuffer, AudioRingBuffer, PumpShared]:
+    shared = PumpShared(np.zeros(PUMP_BYTES, np.uint8))
+    shared.reset({**DEFAULTS, "fx_reverb_mix": 0.0})
+    return AudioRingBuffer(dry_frames), AudioRingBuffer(out_frames), AudioRingBuffer(1 << 18), shared
+
+
+def test_pump_resamples_to_the_device_rate_and_returns_the_44k_audio() -> None:
+    dry, out, returned, shared = rings(1 << 17, 96000)
+    t = np.arange(RATE) / RATE
+    tone = (0.3 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    dry.write(np.stack([tone, tone], axis=1))
+    pump = EffectsPump(dry, out, returned, shared, PumpConfig(ring_target_frames=80000, realtime_priority=0, nice=0),
+                       output_rate=48000)
+    pump.start()
+    try:
+        assert wait_for(lambda: dry.fill_frames < 256)
+        time.sleep(0.05)
+    finally:
+        pump.stop()
+    played = np.zeros((out.fill_frames, 2), np.float32)
+    out.read_into(played)
+    assert abs(len(played) - 48000) < 512, "1 s at 44.1 kHz became 1 s at 48 kHz"
+    body = played[4096:-4096, 0]
+    peak_hz = np.argmax(np.abs(np.fft.rfft(body * np.hanning(len(body))))) * 48000 / len(body)
+    assert abs(peak_hz - 1000.0) < 5.0
+    back = np.zeros((returned.fill_frames, 2), np.float32)
+    returned.read_into(back)
+    assert len(back) == RATE - RATE % 256, "the return ring carries the wet audio at 44.1 kHz, frame for frame"
+    from instrument.live import apply_effects_automation
+
+    expected = apply_effects_automation(np.stack([tone, tone])[:, :len(back)], {**DEFAULTS, "fx_reverb_mix": 0.0}, [])
+    assert np.allclose(back.T, expected, atol=1e-5), "what the take gets is the offline effects chain's output"
+
+
+def test_pump_applies_a_published_effect_at_its_next_block_and_measures_the_latency() -> None:
+    dry, out, returned, shared = rings(1 << 17, 1 << 16)
+    noise = np.random.default_rng(0).uniform(-0.3, 0.3, (RATE, 2)).astype(np.float32)
+    dry.write(noise)
+    pump = EffectsPump(dry, out, returned, shared, PumpConfig(realtime_priority=0, nice=0))
+    for _ in range(8):
+        pump.pump_block()
+    taken = np.zeros((512, 2), np.float32)
+    out.read_into(taken)
+    sequence = shared.publish("fx_filter_cutoff_hz", 20.0, time.monotonic())
+    at_dry_frame = dry.frames_read
+    pump.pump_block()
+    count, applied = shared.applied_since(0)
+    assert count == 1 and applied == [(sequence, at_dry_frame)], "the change is logged at the block it took effect"
+    for _ in range(160):  # 0.46 s
+        pump.pump_block()
+    assert shared.latencies_since(0) == (0, []), "not measured before the output has taken the changed block"
+    rest = np.zeros((out.fill_frames, 2), np.float32)
+    out.read_into(rest)
+    pump.pump_block()
+    total, latencies = shared.latencies_since(0)
+    assert total == 1 and 0 < latencies[0] < 1.0
+    back = np.zeros((returned.fill_frames, 2), np.float32)
+    returned.read_into(back)
+    high = lambda x: float(np.mean(np.diff(x, axis=0) ** 2))  # noqa: E731
+    # The filter glides to its target (smoothing): a few blocks on, the highs are gone.
+    assert high(back[at_dry_frame + 8192:]) < 0.01 * high(back[:at_dry_frame])
+
+
+def test_tempo_is_applied_but_not_measured_as_an_effect_latency() -> None:
+    dry, out, returned, shared = rings(1 << 16, 8192)
+    dry.write(np.zeros((8192, 2), np.float32))
+    pump = EffectsPump(dry, out, returned, shared, PumpConfig(realtime_priority=0, nice=0))
+    shared.publish("tempo_bpm", 90.0, time.monotonic())
+    pump.pump_block()
+    out.read_into(np.zeros((out.fill_frames, 2), np.float32))
+    pump.pump_block()
+    assert pump.automation.targets["tempo_bpm"] == 90.0 and shared.latencies_since(0) == (0, [])
+    assert set(EFFECT_PARAMETERS) == set(pump.automation.targets)
+
+
+def test_pump_raises_its_ring_lead_after_near_misses_and_reports_them() -> None:
+    """A consumer that takes 1024 frames at a time from a ring kept 640 frames full finds it nearly empty:
+    the pump raises its target in 256-frame steps (one per cooldown) until the ring covers the reads."""
+    dry, out, returned, shared = rings(1 << 19, 8192)
+    dry.write(np.full((RATE * 8, 2), 0.1, np.float32))
+    config = PumpConfig(ring_raise_cooldown_s=0.05, realtime_priority=0, nice=0)
+    pump = EffectsPump(dry, out, returned, shared, config)
+    shared.slots[FIRST_SOUND] = 1.0  # count from the start
+    assert pump.ring_target_frames == shared.ring_target_frames == 640, "no device period: the default target"
+    taken = np.zeros((1024, 2), np.float32)
+    pump.start()
+    try:
+        deadline_s = time.monotonic() + 3.0
+        while time.monotonic() < deadline_s and shared.ring_target_frames < 1152:
+            time.sleep(1024 / RATE)
+            out.read_into(taken)  # a device with a 1024-frame period
+    finally:
+        pump.stop()
+    from instrument.effects_pump import NEAR_MISSES
+
+    assert shared.slots[NEAR_MISSES] >= 2 and shared.ring_target_frames == pump.ring_target_frames >= 1152
+    assert pump.ring_target_frames <= config.ring_target_frames + config.ring_extra_max_frames
+    again = EffectsPump(dry, out, returned, shared, config)
+    assert again.ring_target_frames == pump.ring_target_frames, "a restarted output keeps the lead it grew to"
+
+
+def test_an_empty_dry_ring_is_not_the_pumps_near_miss() -> None:
+    dry, out, returned, shared = rings(1 << 16, 8192)
+    pump = EffectsPump(dry, out, returned, shared, PumpConfig(realtime_priority=0, nice=0))
+    shared.slots[FIRST_SOUND] = 1.0
+    pump.start()
+    try:
+        time.sleep(0.1)
+    finally:
+        pump.stop()
+    from instrument.effects_pump import NEAR_MISSES
+
+    assert shared.slots[NEAR_MISSES] == 0 and out.fill_frames == 0
+
+
+def test_the_output_ring_target_follows_the_device_period() -> None:
+    """A device that takes 256 frames per callback: one period plus the margin; 1024: the same rule."""
+    for period in (256, 1024):
+        dry, out, returned, shared = rings(1 << 16, 8192)
+        dry.write(np.zeros((RATE, 2), np.float32))
+        pump = EffectsPump(dry, out, returned, shared, PumpConfig(realtime_priority=0, nice=0),
+                           device_clock=lambda period=period: (time.monotonic(), period))
+        pump.start()
+        try:
+            assert wait_for(lambda: pump.ring_target_frames == period + 128, 2.0)
+            assert wait_for(lambda: out.fill_frames >= period + 128, 2.0)
+        finally:
+            pump.stop()
+        assert shared.ring_target_frames == period + 128
