@@ -77,8 +77,9 @@ def load_generator(device: str, eager: bool = False):  # noqa: ANN201
     if DEFAULT_DIFFUSION_WEIGHTS.exists():
         generator = Generator.load(device=device)
         if device == "cpu" and not eager:
-            generator.use_traced_network(background=True)  # as `cascade play` does
-        return generator, "shipped" + (", eager" if eager else ", TorchScript frozen in the background")
+            generator.use_traced_network(background=True, trace_first_inline=False)  # as `cascade play` does
+        return generator, "shipped" + (", eager" if eager else ", TorchScript frozen in the background after the "
+                                                                "first sound")
     autoencoder = load_autoencoder(device=device)
     torch.manual_seed(0)
     network = UNet1D(replace(MODEL_PRESETS["small"], latent_channels=autoencoder.config.latent_channels))

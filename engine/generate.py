@@ -357,17 +357,19 @@ class Generator:
         """Latent frames of history the causal decoder needs for a seamless chunked decode."""
         return int(self.autoencoder.decoder.receptive_field_frames)
 
-    def use_traced_network(self, background: bool = False) -> None:
+    def use_traced_network(self, background: bool = False, trace_first_inline: bool = True) -> None:
         """Switch CPU inference to the TorchScript-frozen U-Net (engine.optimise; same outputs).
 
-        background (the live engine): the first call traces inline, later new shapes run eager while a
-        tracer thread freezes them, and tokens pad to one wide bucket so new shapes are rare. Otherwise
-        the first call of each shape traces it inline (offline rendering)."""
+        background (the live engine): new shapes run eager while a tracer thread freezes them (the first one
+        inline unless trace_first_inline is False: then the tracer waits for `release_tracer()`), and tokens
+        pad to one wide bucket so new shapes are rare. Otherwise the first call of each shape traces it
+        inline (offline rendering)."""
         from engine.optimise import LIVE_TOKEN_BUCKET, TOKEN_BUCKET, TracedNetwork
 
         if not isinstance(self.network, TracedNetwork):
             self.network = TracedNetwork(self.network, background=background,  # type: ignore[assignment]
-                                         token_bucket=LIVE_TOKEN_BUCKET if background else TOKEN_BUCKET)
+                                         token_bucket=LIVE_TOKEN_BUCKET if background else TOKEN_BUCKET,
+                                         trace_first_inline=trace_first_inline)
             self.denoiser.network = self.network  # type: ignore[assignment]
 
     @torch.no_grad()

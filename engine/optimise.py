@@ -4,17 +4,20 @@
 norm fused where possible) and pads the text tokens to a bucket so a new prompt length rarely means a
 new trace. It is a drop-in for `UNet1D` inside `VDenoiser` (same call, same outputs within float error).
 
-`background=True` is for the live engine, which must not wait for a trace mid-performance: the very
-first call (the first chunk: nothing plays yet) traces its shape inline; later a call whose shape has no
-frozen module runs the eager U-Net and hands the shape to a tracer thread, and later calls of that shape
-run frozen. Why it matters how: tracing and freezing hold the GIL for up to ~80 ms at a time (measured),
-longer than the output pump's ring lead, so a mid-performance trace costs underruns (measured: four
-30-37-token prompts of the default preset blended past a 128-token bucket, and each such trace cost ~7
-underruns). The live engine therefore pads tokens to the widest blend there can be (256: four prompts of
-at most 64 word pieces), so its one shape is traced before the first sound; a smaller batch (CFG at exactly
-1 has no unconditional pass) runs padded inside the traced one, and the background path is a fallback
-(another window, a wider batch) that the instrument does not take. A new module's first two calls are TorchScript's profiling runs (~3x
-slower), so both paths warm a module with two calls before it is used.
+`background=True` is for the live engine, which must not wait for a trace mid-performance: a call whose
+shape has no frozen module runs the eager U-Net and hands the shape to a tracer thread, and later calls of
+that shape run frozen. With `trace_first_inline` (the default) the very first shape is traced inline instead;
+the live instrument turns that off: its first chunk runs eager (~1 s sooner to the first sound than trace +
+chunk) and the tracer waits for `release_tracer()`, which the session calls at the first sound. Why it
+matters how: tracing and freezing hold the GIL for 67-130 ms at a time (measured), so the session's feeder
+keeps a longer dry lead while `tracing` (the effects pump itself runs in the output process, out of reach);
+mid-performance traces used to cost underruns (measured: four 30-37-token prompts of the default preset
+blended past a 128-token bucket, and each such trace cost ~7 underruns). The live engine therefore pads
+tokens to the widest blend there can be (256: four prompts of at most 64 word pieces), so its one shape is
+traced once, right after the first sound; a smaller batch (CFG at exactly 1 has no unconditional pass) runs
+padded inside the traced one, and other shapes (another window, a wider batch) are a fallback the instrument
+does not take. A new module's first two calls are TorchScript's profiling runs (~3x slower), so the tracer
+warms a module with two calls before it is used.
 """
 
 from __future__ import annotations
@@ -44,12 +47,20 @@ Signature = tuple[int, int, int]  # (batch, frames, padded token length)
 class TracedNetwork(nn.Module):
     """UNet1D's call, run by a TorchScript-frozen module per input signature (see the module docstring)."""
 
-    def __init__(self, network: UNet1D, *, background: bool = False, token_bucket: int = TOKEN_BUCKET) -> None:
+    def __init__(self, network: UNet1D, *, background: bool = False, token_bucket: int = TOKEN_BUCKET,
+                 trace_first_inline: bool = True) -> None:
+        """trace_first_inline=False (background only): even the first shape runs eager, and the tracer thread
+        waits for `release_tracer()` (the live session calls it at the first sound: tracing beside the first
+        chunk would slow that chunk down, and the first sound is what a player waits for)."""
         super().__init__()
         self.network = network.eval()
         self.config = network.config
         self.background = background
         self.token_bucket = token_bucket
+        self.trace_first_inline = trace_first_inline
+        self._tracer_gate = threading.Event()
+        if trace_first_inline or not background:
+            self._tracer_gate.set()
         self._traced: dict[Signature, torch.jit.ScriptModule] = {}
         self._queued: set[Signature] = set()  # handed to the tracer thread (a failed one is never retried)
         self._failed: set[Signature] = set()
@@ -60,6 +71,17 @@ class TracedNetwork(nn.Module):
     @property
     def traced_signatures(self) -> tuple[Signature, ...]:
         return tuple(self._traced)
+
+    def release_tracer(self) -> None:
+        """Let the tracer thread start freezing the shapes queued so far (and any later)."""
+        self._tracer_gate.set()
+
+    @property
+    def tracing(self) -> bool:
+        """Whether shapes are queued or being frozen: the main process's GIL is then held for up to ~130 ms at
+        a time, and the live session lengthens its dry lead meanwhile."""
+        return self._tracer_gate.is_set() and any(sig not in self._traced and sig not in self._failed
+                                                  for sig in list(self._queued))
 
     def _wider_batch(self, signature: Signature) -> Signature | None:
         batch, frames, tokens = signature
@@ -88,6 +110,7 @@ class TracedNetwork(nn.Module):
             return module
 
     def _tracer_loop(self) -> None:
+        self._tracer_gate.wait()
         while True:
             with self._tracer_lock:
                 if self._jobs.empty():  # nothing left: the thread ends (a later job starts a new one)
@@ -125,7 +148,7 @@ class TracedNetwork(nn.Module):
                 padded_inputs = tuple(torch.cat([tensor, tensor[-1:].expand(extra_rows, *tensor.shape[1:])])
                                       for tensor in inputs)
                 return self._traced[wider](*padded_inputs)[:batch]
-        if module is None and self.background and self._traced:
+        if module is None and self.background and (self._traced or not self.trace_first_inline):
             if signature not in self._queued:
                 self._queued.add(signature)
                 with self._tracer_lock:

@@ -81,6 +81,7 @@ class PumpConfig:
     dry_lead_max_frames: int = 4096
     dry_step_frames: int = 512
     dry_near_miss_frames: int = 512
+    dry_lead_busy_frames: int = 8192  # 186 ms, while the engine's network is being traced (the GIL held ~130 ms)
     feeder_poll_seconds: float = 0.002
     feeder_realtime_priority: int = 40
     feeder_nice: int = -10
@@ -111,6 +112,7 @@ RING_EXTRA_FRAMES = 19  # what near misses added to the output ring's target
 DEVICE_PERIOD_FRAMES = 20  # frames the device takes per callback (0: not known)
 LONG_WAKE_GAPS = 21  # absences over 5 ms
 MAX_WAKE_GAP_AT_S = 22  # time.monotonic() when the longest absence ended
+VERY_LONG_WAKE_GAPS = 23  # absences over 20 ms
 PARAM_VALUES = 24
 EFFECT_LATENCIES = PARAM_VALUES + len(EFFECT_PARAMETERS) + 6  # 40
 EFFECT_LATENCY_SLOTS = 64
@@ -401,6 +403,8 @@ class EffectsPump:
             gap_s = now_s - self._last_look_s
             if gap_s > 0.005:
                 slots[LONG_WAKE_GAPS] += 1
+                if gap_s > 0.02:
+                    slots[VERY_LONG_WAKE_GAPS] += 1
             if gap_s > slots[MAX_WAKE_GAP_S]:
                 slots[MAX_WAKE_GAP_S] = gap_s
                 slots[MAX_WAKE_GAP_AT_S] = now_s

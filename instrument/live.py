@@ -159,7 +159,9 @@ class OutputPump:
     def __init__(self, queue: DryAudioQueue, memory: SharedOutputMemory, store: ParameterStore,
                  config: PumpConfig = PumpConfig(), *, set_gain_db: Callable[[float], None] | None = None,
                  stream_started: Callable[[], bool] = lambda: True,
-                 on_first_sound: Callable[[], None] | None = None) -> None:
+                 on_first_sound: Callable[[], None] | None = None, gil_busy: Callable[[], bool] = lambda: False) -> None:
+        """gil_busy: whether something in this process holds the GIL for long stretches now (the engine's
+        tracer): the feeder then keeps `dry_lead_busy_frames` in the dry ring instead of its usual lead."""
         self.queue = queue
         self.memory = memory
         self.dry = memory.dry_ring
@@ -170,6 +172,7 @@ class OutputPump:
         self.set_gain_db = set_gain_db
         self.stream_started = stream_started
         self.on_first_sound = on_first_sound
+        self.gil_busy = gil_busy
         snapshot = store.snapshot()
         self.shared.reset(snapshot.values)
         self._version = snapshot.version
@@ -302,7 +305,8 @@ class OutputPump:
                 if self.status.first_sound_time_s is not None:
                     self._note_wake(fill, last_look_s)
                     last_look_s = time.monotonic()
-                while fill < self.dry_lead_frames and self.dry.free_frames >= self.config.block_frames:
+                lead = max(self.dry_lead_frames, self.config.dry_lead_busy_frames if self.gil_busy() else 0)
+                while fill < lead and self.dry.free_frames >= self.config.block_frames:
                     self._feed_block()
                     fill += self.config.block_frames
                 self._drain_returned()
@@ -607,7 +611,8 @@ class LiveSession:
                                    is_quantised_change=quantised, hold_quantised=hold_prompts,
                                    on_record=self._on_record, extra_latency_samples=lambda: self.pump.latency_samples)
         self.pump = OutputPump(self.queue, self._memory, self.store, pump_config, set_gain_db=self._set_gain_db,
-                               stream_started=lambda: self.engine.alive, on_first_sound=self._on_first_sound)
+                               stream_started=lambda: self.engine.alive, on_first_sound=self._on_first_sound,
+                               gil_busy=lambda: bool(getattr(generator.network, "tracing", False)))
         self._take_lock = threading.Lock()
         self._take: TakeWriter | None = None
         self._records_logged = 0
@@ -710,6 +715,9 @@ class LiveSession:
         # Callbacks before the first chunk arrived played silence on purpose: not underruns.
         self._underruns_before_sound = self.sink.underruns
         gc.freeze()
+        release = getattr(self.generator.network, "release_tracer", None)
+        if release is not None:  # a network traced in the background waits for the first sound (engine.optimise)
+            release()
 
     @property
     def output_underruns(self) -> int:

@@ -67,3 +67,21 @@ def test_background_mode_runs_a_smaller_batch_inside_the_traced_one() -> None:
     traced_plain = generator.generate_chunk(plain, 32).latent
     assert network.traced_signatures == network.traced_signatures[:1] and not network._queued, "no new trace"
     assert torch.allclose(eager_plain, traced_plain, atol=1e-4)
+
+
+def test_deferred_first_trace_runs_eager_until_released() -> None:
+    """The live instrument's start: the first chunk runs eager (no trace on the way to the first sound), the
+    tracer waits for release_tracer() and reports `tracing` only while it may hold the GIL."""
+    torch.set_num_threads(1)
+    generator = debug_generator(0)
+    request = GenerationRequest(prompts=("dub techno",), steps=2, tempo_bpm=120.0)
+    eager = generator.generate_chunk(request, 32).latent
+    generator.use_traced_network(background=True, trace_first_inline=False)
+    network = generator.network
+    first = generator.generate_chunk(request, 32).latent
+    assert torch.allclose(eager, first, atol=1e-5) and network.traced_signatures == ()
+    assert len(network._queued) == 1 and not network.tracing, "queued, held until the first sound"
+    assert not network.wait_until_traced(0.3), "the tracer waits for its release"
+    network.release_tracer()
+    assert network.wait_until_traced(60.0) and len(network.traced_signatures) == 1 and not network.tracing
+    assert torch.allclose(eager, generator.generate_chunk(request, 32).latent, atol=1e-4)
