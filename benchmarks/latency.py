@@ -271,7 +271,8 @@ def main() -> None:
         ("real-time factor (compute / audio), median", "-" if not rtf else f"{statistics.median(rtf):.2f}"),
         ("steps of the audio played under traffic (requested 8)", describe_steps(played_steps, 8)),
         ("chunks / rollbacks / refines / late splices / errors",
-         f"{status.engine.chunks} / {status.engine.rollbacks} / {status.engine.refines} / "
+         f"{status.engine.chunks} / {status.engine.rollbacks} / {status.engine.refines} "
+         f"({status.engine.refines_abandoned} abandoned for a knob) / "
          f"{status.engine.late_splices} / {status.engine.errors}"),
         ("effects pump / feeder / engine thread priority",
          f"{status.pump_priority} / {feeder.feeder_priority} / {status.engine.priority}"),

@@ -368,6 +368,10 @@ class ChunkAudio:
     decode_seconds: float
 
 
+class RefineAbandoned(Exception):
+    """Raised from a sampler step to give up a refine chunk (see EngineThread._abandon_on_change)."""
+
+
 class ChunkStitcher:
     """The stream's latent state and the chunk logic, without threads: the engine thread drives it live,
     `render_chunk_log` drives it offline. Owned by one thread.
@@ -438,9 +442,10 @@ class ChunkStitcher:
 
     @torch.no_grad()
     def generate(self, request: GenerationRequest, splice_frame: int | None = None,
-                 steps: int | None = None) -> ChunkAudio:
+                 steps: int | None = None, step_callback: Callable[[int], None] | None = None) -> ChunkAudio:
         """The next chunk: continuing the stream at `splice_frame` (default: the normal join, end - K), or a
-        fresh start at end_frame when there is no history. Does not change state: `commit` does."""
+        fresh start at end_frame when there is no history. Does not change state: `commit` does, so an
+        exception from `step_callback` (called after each sampler step) abandons the chunk cleanly."""
         g = self.geometry
         generator = self.generator
         if steps is not None and steps != request.steps:
@@ -449,7 +454,7 @@ class ChunkStitcher:
         if self.history is None:
             start = self.end_frame
             result = generator.generate_chunk(request, g.window_frames, start_frame=start,
-                                              chunk_index=self.chunk_index)
+                                              chunk_index=self.chunk_index, step_callback=step_callback)
             generated = time.perf_counter()
             audio = self._decode(result.latent, None)
             fade_in(audio, FADE_IN_SAMPLES)
@@ -464,7 +469,8 @@ class ChunkStitcher:
         offset = start - self.history_start
         context = self.history[:, offset:offset + g.context_frames]
         result = generator.generate_chunk(request, g.window_frames, context=context, start_frame=start,
-                                          chunk_index=self.chunk_index, pin_frames=g.pin_frames)
+                                          chunk_index=self.chunk_index, pin_frames=g.pin_frames,
+                                          step_callback=step_callback)
         generated = time.perf_counter()
         prefix_start = max(self.history_start, f - self.decoder_history_frames)
         prefix = self.history[:, prefix_start - self.history_start:f - self.history_start]
@@ -608,6 +614,7 @@ class EngineStatus:
     applied_version: int = -1
     morphs: int = 0  # quantised prompt morphs landed on a bar line
     refines: int = 0  # few-step audio regenerated at full steps once the knobs rested
+    refines_abandoned: int = 0  # refines given up half-way because a knob moved (its change answered at once)
     pending_morph_sample: int | None = None  # the bar line (stream sample) a held prompt morph will land on
     priority: str = ""  # the engine thread's scheduling priority, in words
 
@@ -891,6 +898,16 @@ class EngineThread:
         kept = [(a, min(b, start), u, r) for a, b, u, r in self._segments if a < start and min(b, start) > read]
         self._segments = kept + [(start, end, used, requested)]
 
+    def _abandon_on_change(self, version: int) -> Callable[[int], None]:
+        """A sampler-step callback that abandons a refine once a generation change has come since `version`:
+        a refine is optional work (its few-step audio already plays), and finishing it first would add up
+        to its whole compute (~0.5 s at 8 steps) to that change's latency."""
+        def check(_step: int) -> None:
+            if self.store.version != version and any(
+                    self.is_generation_change(c.name) for c in self.store.changes_since(version)):
+                raise RefineAbandoned
+        return check
+
     def _try_rollback(self, read: int, firm_end: int, *, refine: bool = False, refine_from: int | None = None) -> bool:
         """Regenerate from just ahead of the playhead (a guard sized by the estimated compute). A rollback
         answers a generation change and may use fewer steps to be heard within latency_target_s; a refine
@@ -966,7 +983,14 @@ class EngineThread:
                     target = splice_frame * self.hop if splice_frame is not None else firm_end
                     budget_s = self.config.safety * max(0, target - read) / self.sample_rate
                     steps = self._steps_for_budget(requested_steps, budget_s)
-            chunk = self.stitcher.generate(request, None if fresh else splice_frame, steps)
+            chunk = self.stitcher.generate(request, None if fresh else splice_frame, steps,
+                                           step_callback=self._abandon_on_change(snapshot.version) if refine else None)
+        except RefineAbandoned:  # a knob moved during a refine: answer it now, the few-step audio stays queued
+            if pending_change_s is not None:
+                self._pending_change_s = pending_change_s
+            with self._status_lock:
+                self._status.refines_abandoned += 1
+            return
         except Exception as error:  # GenerationError, NaN, a broken prompt, CUDA errors...
             if pending_change_s is not None:
                 self._pending_change_s = pending_change_s

@@ -361,6 +361,62 @@ def test_few_step_audio_is_refined_at_full_steps_once_the_knobs_rest(generator: 
     assert consumer.short_blocks == 0
 
 
+class SlowStepsGenerator(Generator):
+    """Each sampler step takes `seconds_per_step` longer (through the step callback), and the step count of
+    the chunk being generated shows in `generating_steps` (0 between chunks)."""
+
+    seconds_per_step = 0.06
+    generating_steps = 0
+
+    def generate_chunk(self, request: GenerationRequest, window_frames: int, **kwargs: object):  # type: ignore[override]
+        callback = kwargs.get("step_callback")
+
+        def slow_step(step: int) -> None:
+            time.sleep(self.seconds_per_step)
+            if callback is not None:
+                callback(step)  # type: ignore[operator]
+
+        kwargs["step_callback"] = slow_step
+        self.generating_steps = request.steps
+        try:
+            return super().generate_chunk(request, window_frames, **kwargs)  # type: ignore[arg-type]
+        finally:
+            self.generating_steps = 0
+
+
+def test_a_knob_moved_during_a_refine_abandons_it_and_is_answered_at_once(generator: Generator) -> None:
+    slow = _clone(generator, SlowStepsGenerator)
+    store = playing_store(steps=8)  # 8 x 60 ms: a refine takes ~0.5 s
+    config = EngineConfig(geometry=StreamGeometry(64, 16, 4), refine_after_s=0.2)
+    engine, queue = make_engine(slow, store, config)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            assert wait_for(lambda: engine.status().lead_seconds > 1.2, timeout_s=30.0)
+            for seed in range(7, 12):  # a knob move, then another while the next 8-step chunk runs
+                store.set("seed", seed)
+                assert wait_for(lambda: any(r.request and r.request["seed"] == seed for r in engine.records), 10.0)
+                answered = len(engine.records)
+                if not wait_for(lambda: engine.status().refines_abandoned == 0 and slow.generating_steps == 8, 5.0):
+                    continue
+                time.sleep(0.1)  # two steps into it
+                moved_s = time.monotonic()
+                store.set("seed", seed + 100)
+                assert wait_for(lambda: any(r.request and r.request["seed"] == seed + 100
+                                            for r in engine.records[answered:]), 10.0)
+                if engine.status().refines_abandoned:
+                    break
+            status = engine.status()
+            answer_s = time.monotonic() - moved_s
+    finally:
+        engine.stop()
+    assert status.refines_abandoned >= 1, "a refine was running when the knob moved: it was given up"
+    answer = next(r for r in engine.records if r.request and r.request["seed"] == seed + 100)
+    assert answer.rollback and not answer.refine
+    assert answer_s < 0.45, f"answered {answer_s:.2f} s after the move: not behind the rest of the refine"
+    assert consumer.short_blocks == 0
+
+
 class FailingGenerator(Generator):
     """Fault injection: chunks with index in `fail` raise, as a CUDA or model error would."""
 
