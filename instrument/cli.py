@@ -265,8 +265,10 @@ def _load_play_generator(args: argparse.Namespace):  # noqa: ANN202 - engine.gen
     if generator.device.type == "cpu" and not getattr(args, "eager", False):
         # ~1.5-1.8x a step and no GIL held while the U-Net runs; shapes freeze in the background, the first
         # one once the first sound plays (the session releases the tracer then and lengthens its dry lead
-        # while the trace holds the GIL): the first chunk runs eager, ~1 s sooner than trace + chunk.
-        generator.use_traced_network(background=True, trace_first_inline=False)
+        # while the trace holds the GIL): the first chunk runs eager, ~1 s sooner than trace + chunk. The app
+        # traces first (trace_first_inline): a trace while playing stalls its window.
+        generator.use_traced_network(background=True,
+                                     trace_first_inline=bool(getattr(args, "trace_first_inline", False)))
     return generator
 
 
