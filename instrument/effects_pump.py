@@ -44,6 +44,7 @@ from instrument.effects import EffectsChain
 from instrument.output import CEILING
 from instrument.parameters import DELAY_BEATS, PARAMETER_SPECS, ParameterSpec
 from instrument.ringbuffer import AudioRingBuffer
+from instrument.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -302,16 +303,19 @@ SPECS: Mapping[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER_SPEC
 # --- the pump ---------------------------------------------------------------------------------------------------
 
 
-class EffectsPump:
+class EffectsPump(Worker):
     """Dry ring -> EffectsAutomation/EffectsChain -> clip -> return ring (take, monitor) and, resampled to the
     device rate when it differs, the output ring. One thread; the only producer of the output ring and the
     return ring and the only consumer of the dry ring while it runs."""
+
+    thread_name = "cascade-effects-pump"
 
     def __init__(self, dry: AudioRingBuffer, out: AudioRingBuffer, returned: AudioRingBuffer, shared: PumpShared,
                  config: PumpConfig = PumpConfig(), *, output_rate: int = SAMPLE_RATE,
                  device_clock: Callable[[], tuple[float, int] | None] | None = None) -> None:
         """device_clock: () -> (time.monotonic(), frames) of the device's latest callback (AudioOutput's
         `last_callback`): the ring's target follows the device's period; None for a software clock."""
+        super().__init__()
         self.dry = dry
         self.out = out
         self.returned = returned
@@ -341,25 +345,7 @@ class EffectsPump:
         shared.slots[OUTPUT_RATE] = self.output_rate
         self._last_raise_s = -math.inf
         self._last_look_s: float | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.started = threading.Event()  # set once the thread knows its priority
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="cascade-effects-pump", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
         granted = raise_current_thread_priority(self.config.realtime_priority, self.config.nice)

@@ -51,6 +51,7 @@ from instrument.parameters import (KEY_TONICS, N_PROMPT_SLOTS, PARAMETER_SPECS, 
                                    ParameterSnapshot, ParameterStore, prompt_text_name)
 from instrument.ringbuffer import AudioRingBuffer
 from instrument.takes import AutomationEvent, TakeStatus, TakeWriter
+from instrument.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class PumpStatus:
     return_dropped_frames: int = 0  # wet frames the take lost because the feeder fell seconds behind
 
 
-class OutputPump:
+class OutputPump(Worker):
     """The session's side of the effects pump (instrument.effects_pump), one thread in the main process:
 
     - feeds the dry queue's audio into the shared dry ring in 256-frame blocks, `dry_lead_frames` ahead of
@@ -156,12 +157,15 @@ class OutputPump:
     - turns the pump's playhead (the dry frame heard) into control latencies and the first sound.
     """
 
+    thread_name = "cascade-feeder"
+
     def __init__(self, queue: DryAudioQueue, memory: SharedOutputMemory, store: ParameterStore,
                  config: PumpConfig = PumpConfig(), *, set_gain_db: Callable[[float], None] | None = None,
                  stream_started: Callable[[], bool] = lambda: True,
                  on_first_sound: Callable[[], None] | None = None, gil_busy: Callable[[], bool] = lambda: False) -> None:
         """gil_busy: whether something in this process holds the GIL for long stretches now (the engine's
         tracer): the feeder then keeps `dry_lead_busy_frames` in the dry ring instead of its usual lead."""
+        super().__init__()
         self.queue = queue
         self.memory = memory
         self.dry = memory.dry_ring
@@ -189,8 +193,6 @@ class OutputPump:
         self._seen_audio = False
         self._dry_block = np.zeros((2, config.block_frames), dtype=np.float32)
         self._tap = np.zeros((4096, 2), dtype=np.float32)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.priority_ready = threading.Event()  # set once the feeder thread knows its priority
         self.dry_lead_frames = config.dry_lead_frames  # raised by the feeder's near misses (feeder thread)
         self._last_raise_s = -math.inf
@@ -207,17 +209,8 @@ class OutputPump:
 
     # --- control ---------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="cascade-feeder", daemon=True)
-            self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
+        super().stop()
         self._unsubscribe()
 
     def attach_take(self, take: TakeWriter, on_attached: Callable[[int], None]) -> None:
@@ -435,14 +428,17 @@ def _append_bounded(values: list, value: object, limit: int = 4096) -> None:
 # --- a software clock in place of an audio device ----------------------------------------------------------------
 
 
-class PacedSink:
+class PacedSink(Worker):
     """Consumes the ring buffer at the real-time rate without a sound card ("no audio device": the
     performance still runs in real time, MIDI still steers it, takes still record). Also what the session
     falls back to while a lost output is away, so the engine and a take keep their timeline."""
 
     MAX_SLIP_SECONDS = 0.1
+    thread_name = "cascade-paced-sink"
+    join_timeout_s = 2.0
 
     def __init__(self, ring: AudioRingBuffer, sample_rate: int = SAMPLE_RATE, block_frames: int = 512) -> None:
+        super().__init__()
         self.ring = ring
         self.sample_rate = sample_rate
         self.block_frames = block_frames
@@ -455,28 +451,18 @@ class PacedSink:
         # (time.monotonic() seconds, ring frame) heard then: this clock's ideal timeline (see AudioOutput)
         self.play_anchor: tuple[float, int] | None = None
         self._out = np.zeros((block_frames, ring.channels), dtype=np.float32)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def set_gain_db(self, gain_db: float) -> None:  # nothing is heard: the take is recorded pre-gain anyway
         pass
 
     def start(self) -> None:
-        self._stop.clear()
         self.started_s = time.monotonic()
         self.play_anchor = (self.started_s, self.ring.frames_read)
-        self._thread = threading.Thread(target=self._run, name="cascade-paced-sink", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
-            self._thread = None
+        super().start()
 
     @property
     def active(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.running
 
     def _run(self) -> None:
         start_s = self.started_s if self.started_s is not None else time.monotonic()
