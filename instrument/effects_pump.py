@@ -124,6 +124,20 @@ PUMP_BYTES = 8 * PUMP_SLOTS  # a multiple of 64: what follows stays cache-line a
 assert APPLIED_LOG + 2 * APPLIED_LOG_SLOTS <= PUMP_SLOTS
 
 
+def read_pair_under_sequence(slots: np.ndarray, sequence: int, first: int, second: int) -> tuple[float, float] | None:
+    """Two slots written under a sequence counter by one writer (odd while writing; 0: never written)."""
+    for _ in range(100):
+        before = slots[sequence]
+        if before == 0:
+            return None
+        if int(before) % 2:
+            continue
+        pair = float(slots[first]), float(slots[second])
+        if slots[sequence] == before:
+            return pair
+    return None
+
+
 def _priority_code(words: str) -> float:
     if words.startswith("SCHED_FIFO"):
         return 1000.0 + int(words.split()[-1])
@@ -192,17 +206,8 @@ class PumpShared:
 
     def anchor(self) -> tuple[int, int] | None:
         """(output ring frame, dry ring frame) at the start of the pump's latest block."""
-        slots = self.slots
-        for _ in range(100):
-            before = slots[ANCHOR_SEQUENCE]
-            if before == 0:
-                return None
-            if int(before) % 2:
-                continue
-            out_frame, dry_frame = int(slots[ANCHOR_OUT_FRAME]), int(slots[ANCHOR_DRY_FRAME])
-            if slots[ANCHOR_SEQUENCE] == before:
-                return out_frame, dry_frame
-        return None
+        pair = read_pair_under_sequence(self.slots, ANCHOR_SEQUENCE, ANCHOR_OUT_FRAME, ANCHOR_DRY_FRAME)
+        return None if pair is None else (int(pair[0]), int(pair[1]))
 
     @property
     def heard_dry_frame(self) -> int:

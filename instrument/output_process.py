@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from engine.priority import raise_current_thread_priority
-from instrument.effects_pump import PUMP_BYTES, EffectsPump, PumpConfig, PumpShared
+from instrument.effects_pump import PUMP_BYTES, EffectsPump, PumpConfig, PumpShared, read_pair_under_sequence
 from instrument.output import AudioOutput, OutputDevice, choose_output_device
 from instrument.ringbuffer import AudioRingBuffer
 
@@ -139,17 +139,9 @@ class SharedOutputMemory:
 
 
 def _read_anchor(status: np.ndarray) -> tuple[float, int] | None:
-    """The play anchor under its sequence counter (the child writes it from one thread: odd = writing)."""
-    for _ in range(100):
-        before = status[ANCHOR_SEQUENCE]
-        if before == 0:
-            return None
-        if int(before) % 2:
-            continue
-        time_s, frame = float(status[ANCHOR_TIME_S]), int(status[ANCHOR_FRAME])
-        if status[ANCHOR_SEQUENCE] == before:
-            return time_s, frame
-    return None
+    """The play anchor under its sequence counter (the child writes it from one thread)."""
+    pair = read_pair_under_sequence(status, ANCHOR_SEQUENCE, ANCHOR_TIME_S, ANCHOR_FRAME)
+    return None if pair is None else (pair[0], int(pair[1]))
 
 
 # --- the parent's handle ------------------------------------------------------------------------------------
