@@ -3,33 +3,13 @@ playing goes on to a software clock, and "Reopen audio output" brings the device
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.helpers import wait_for
-
-
-def _ports(name: str) -> list[str]:
-    return subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10,
-                          env=os.environ | {"JACK_DEFAULT_SERVER": name}).stdout.split()
-
-
-def _start_jackd(name: str) -> subprocess.Popen[bytes]:
-    # No sounddevice in this process (the session plays through its output process): a PortAudio that knew a
-    # server which then died aborts at exit.
-    if shutil.which("jackd") is None:
-        pytest.fail("jackd is not installed (apt-get install jackd2): scripts/setup.sh installs it")
-    process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "44100", "-p", "512"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_for(lambda: "system:playback_1" in _ports(name) or process.poll() is not None, 15.0)
-    assert process.poll() is None
-    return process
+from tests.helpers import start_jackd
 
 
 def test_lost_output_is_reported_and_reopened(qtbot: object, user_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,7 +21,7 @@ def test_lost_output_is_reported_and_reopened(qtbot: object, user_dir: Path, mon
     for key, value in {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1",
                        "JACK_NO_AUDIO_RESERVATION": "1"}.items():
         monkeypatch.setenv(key, value)
-    server = _start_jackd(name)
+    server = start_jackd(name)
     try:
         instrument = Instrument(AppConfig(output="auto", takes_dir=user_dir / "takes",
                                           generator_factory=lambda: debug_generator(0)))
@@ -57,7 +37,7 @@ def test_lost_output_is_reported_and_reopened(qtbot: object, user_dir: Path, mon
         qtbot.waitUntil(lambda: "Audio output lost" in window.banner.text, timeout=10000)
         assert window.banner.level == "warning"
         qtbot.waitUntil(lambda: "output lost" in window.output_label.text(), timeout=3000)
-        server = _start_jackd(name)  # same name: also frees the crashed server's registry entry
+        server = start_jackd(name)  # same name: also frees the crashed server's registry entry
         qtbot.mouseClick(window.reopen_button, Qt.LeftButton)
         qtbot.waitUntil(lambda: "audio output: system" in window.banner.text, timeout=15000)
         qtbot.waitUntil(lambda: window.output_label.text().startswith("Output: system"), timeout=3000)

@@ -5,7 +5,6 @@ MIDI over a virtual JACK port, takes and their re-render. No mocks of the audio 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -26,7 +25,7 @@ from instrument.effects_pump import VERY_LONG_WAKE_GAPS
 from instrument.output_process import OutputProcess
 from instrument.parameters import ParameterStore
 from instrument.takes import read_take_audio
-from tests.helpers import wait_for
+from tests.helpers import jack_ports, start_jackd, wait_for
 
 RATE = 44100
 HOP = 1024
@@ -230,7 +229,7 @@ def test_main_process_gil_stalls_reach_the_feeder_not_the_effects_pump(jack_serv
     try:
         assert wait_for(lambda: live.status().start_to_first_sound_seconds is not None, 20.0)
         time.sleep(0.3)
-        before, gaps_before = live.status(), long_gaps()
+        gaps_before = long_gaps()
         for _ in range(30):
             burst()
             time.sleep(0.07)
@@ -276,28 +275,9 @@ def test_midi_clock_phase_sets_each_chunks_beat_offset(generator: Generator) -> 
 # --- the audio server dies mid-stream ------------------------------------------------------------------------
 
 
-def _start_jackd(name: str) -> subprocess.Popen[bytes]:
-    """A JACK dummy server this test may kill. PortAudio in *this* process must never see it: a process whose
-    PortAudio knew a server that died aborts at exit (pa_jack.c asserts), which is why the session plays
-    through an output process; so no sounddevice here, only JACK's own tools."""
-    if shutil.which("jackd") is None:
-        pytest.fail("jackd is not installed (apt-get install jackd2): scripts/setup.sh installs it")
-    process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", "512"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_for(lambda: "system:playback_1" in _jack_ports(name) or process.poll() is not None, 15.0)
-    assert process.poll() is None, f"jackd {name} exited with {process.returncode}"
-    return process
-
-
-def _jack_ports(name: str) -> list[str]:
-    result = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10,
-                            env=os.environ | {"JACK_DEFAULT_SERVER": name})
-    return result.stdout.split()
-
-
 def _capture(server: str, seconds: float, path: Path) -> np.ndarray:
-    ours = [p for p in _jack_ports(server) if p.startswith("PortAudio") and "out" in p.lower()][:2]
-    assert len(ours) == 2, _jack_ports(server)
+    ours = [p for p in jack_ports(server) if p.startswith("PortAudio") and "out" in p.lower()][:2]
+    assert len(ours) == 2, jack_ports(server)
     subprocess.run(["jack_rec", "-f", str(path), "-d", str(seconds), "-b", "32", *ours], check=True, timeout=30,
                    capture_output=True, env=os.environ | {"JACK_DEFAULT_SERVER": server})
     return soundfile.read(path, always_2d=True)[0]
@@ -309,7 +289,7 @@ def test_jack_server_killed_mid_stream_engine_and_take_go_on_output_resumes(
         monkeypatch.setenv(key, value)
     name = f"cascade-lost-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("JACK_DEFAULT_SERVER", name)  # the output process finds the server through this
-    server = _start_jackd(name)
+    server = start_jackd(name)
     restarted = False
     try:
         store = playing_store()
@@ -342,7 +322,7 @@ def test_jack_server_killed_mid_stream_engine_and_take_go_on_output_resumes(
             assert "system" in live.output_error
             # The server comes back (same name: that also frees the crashed one's entry in JACK's registry);
             # asked, the output resumes on it.
-            server = _start_jackd(name)
+            server = start_jackd(name)
             restarted = True
             assert live.restart_output(), live.output_error
             resumed = live.status()
@@ -358,7 +338,7 @@ def test_jack_server_killed_mid_stream_engine_and_take_go_on_output_resumes(
             server.terminate()  # a clean stop unregisters it
             server.wait(10)
         elif not restarted:  # killed and never restarted: reclaim its registry entry (JACK allows 8 servers)
-            reclaim = _start_jackd(name)
+            reclaim = start_jackd(name)
             reclaim.terminate()
             reclaim.wait(10)
     assert np.all(np.isfinite(audio)) and 0.001 < np.abs(audio).max() < 1.0, "the restarted server plays our audio"

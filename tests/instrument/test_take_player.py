@@ -5,9 +5,7 @@ its sound with jack_rec."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import threading
 import uuid
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 import soundfile
 
 from instrument.take_player import EXIT_ERROR, EXIT_LOST, TakePlayer
-from tests.helpers import wait_for
+from tests.helpers import jack_ports, start_jackd, wait_for
 
 
 class Recorder:
@@ -51,11 +49,6 @@ def test_a_missing_file_is_an_error_event(tmp_path: Path) -> None:
     assert recorder.events[1]["code"] == EXIT_ERROR and not player.playing
 
 
-def _ports(name: str) -> list[str]:
-    return subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10,
-                          env=os.environ | {"JACK_DEFAULT_SERVER": name}).stdout.split()
-
-
 @pytest.fixture()
 def own_jackd(monkeypatch: pytest.MonkeyPatch) -> object:
     """A JACK dummy server this test may kill (tests/conftest.py's jack_server must outlive PortAudio in this
@@ -66,7 +59,7 @@ def own_jackd(monkeypatch: pytest.MonkeyPatch) -> object:
     for key, value in {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1",
                        "JACK_NO_AUDIO_RESERVATION": "1"}.items():
         monkeypatch.setenv(key, value)
-    server = _start_jackd(name)
+    server = start_jackd(name)
     try:
         yield server, name
     finally:
@@ -76,17 +69,9 @@ def own_jackd(monkeypatch: pytest.MonkeyPatch) -> object:
         elif server.returncode < 0:
             # A killed server leaves its entry in JACK's server registry (a few at most may be registered:
             # "Too many servers already active"); a server of the same name that exits cleanly frees it.
-            again = _start_jackd(name)
+            again = start_jackd(name)
             again.terminate()
             again.wait(10)
-
-
-def _start_jackd(name: str) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "44100", "-p", "512"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_for(lambda: "system:playback_1" in _ports(name) or server.poll() is not None, 15.0)
-    assert server.poll() is None, "jackd did not start"
-    return server
 
 
 def test_a_cut_short_file_plays_what_is_there_then_reports(own_jackd: tuple, tmp_path: Path) -> None:
@@ -108,7 +93,7 @@ def test_the_server_dying_under_the_player_ends_the_child_not_us(own_jackd: tupl
     player = TakePlayer(on_event=recorder)
     player.start(_tone(tmp_path / "long.flac", 30.0))
     assert wait_for(lambda: "started" in recorder.kinds(), 20.0), recorder.events
-    assert wait_for(lambda: any(p.startswith("PortAudio") for p in _ports(name)), 5.0)
+    assert wait_for(lambda: any(p.startswith("PortAudio") for p in jack_ports(name)), 5.0)
     server.kill()
     server.wait(10)
     assert recorder.exited.wait(20), recorder.events
