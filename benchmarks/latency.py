@@ -67,6 +67,28 @@ def stolen_seconds() -> float:
         return 0.0
 
 
+def _per_second(seconds: list[tuple[float, int, int, int]]) -> list[tuple[float, int, int, int]]:
+    return [(1e3 * (b[0] - a[0]), b[1] - a[1], b[2] - a[2], b[3] - a[3]) for a, b in zip(seconds, seconds[1:])]
+
+
+def underrun_seconds_vs_steal(seconds: list[tuple[float, int, int, int]]) -> str:
+    """Do underruns come with the hypervisor's steal? The steal in the seconds that had an output underrun,
+    against the steal in all seconds of the traffic."""
+    deltas = _per_second(seconds)
+    if not deltas:
+        return "-"
+    hit = [steal for steal, output, _, _ in deltas if output > 0]
+    every = statistics.median(steal for steal, _, _, _ in deltas)
+    return (f"{len(hit)} seconds: median {statistics.median(hit):.0f} ms vs {every:.0f} ms"
+            if hit else f"none (all seconds: median {every:.0f} ms)")
+
+
+def gap_seconds_vs_steal(seconds: list[tuple[float, int, int, int]]) -> str:
+    deltas = _per_second(seconds)
+    hit = [steal for steal, _, _, gaps in deltas if gaps > 0]
+    return f"{statistics.median(hit):.0f} ms / {len(hit)}" if hit else "none"
+
+
 def load_generator(device: str, eager: bool = False):  # noqa: ANN201
     from engine.codec.checkpoint import load_autoencoder
     from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
@@ -142,7 +164,7 @@ def main() -> None:
     jack, server = start_jack(args.period) if args.output == "jack" else (None, None)
 
     from engine.realtime import EngineConfig
-    from instrument.effects_pump import LONG_WAKE_GAPS, MAX_WAKE_GAP_AT_S
+    from instrument.effects_pump import LONG_WAKE_GAPS, MAX_WAKE_GAP_AT_S, VERY_LONG_WAKE_GAPS
     from instrument.live import LiveSession, PumpConfig
     from instrument.midi import CcMapping, MidiMapper
     from instrument.parameters import ParameterStore
@@ -222,6 +244,7 @@ def main() -> None:
         end_s = time.monotonic() + 60 * args.minutes
         traffic_start_sample = session.queue.read_position
         next_status_s = time.monotonic() + 1
+        seconds: list[tuple[float, int, int, int]] = []  # each second: (steal s, output und., dry und., pump gaps)
         while time.monotonic() < end_s:
             cc = rng.choice(list(CONTROLS))  # a burst on one knob, like a hand turning it
             value = rng.randrange(128)
@@ -232,9 +255,12 @@ def main() -> None:
                 time.sleep(rng.uniform(0.01, 0.05))
             time.sleep(rng.expovariate(3.0))
             if time.monotonic() >= next_status_s:
-                s = session.status().engine
+                full = session.status()
+                s = full.engine
                 if s.real_time_factor is not None:
                     rtf.append(s.real_time_factor)
+                seconds.append((stolen_seconds(), full.output_underruns, full.dry_underruns,
+                                int(session._memory.pump.slots[VERY_LONG_WAKE_GAPS])))
                 next_status_s += 1
         status = session.status()
         feeder = session.pump.status_copy()
@@ -283,6 +309,10 @@ def main() -> None:
          f"{int(session._memory.pump.slots[LONG_WAKE_GAPS])} / "
          f"{session._memory.pump.slots[MAX_WAKE_GAP_AT_S] - (feeder.first_sound_time_s or 0):.1f} s"),
         ("CPU time stolen by the hypervisor during the run (both cores)", f"{steal_s:.2f} s"),
+        ("traffic seconds with an output underrun: their steal vs all seconds' (median ms of CPU per s)",
+         underrun_seconds_vs_steal(seconds)),
+        ("traffic seconds with a pump absence over 20 ms: their steal (median ms per s) / count",
+         gap_seconds_vs_steal(seconds)),
         ("output ring lead at the end (one period + 2.9 ms at first) / pump near misses",
          f"{1e3 * status.ring_target_seconds:.1f} ms / {status.near_misses}"),
         ("feeder (main process): longest absence / dry ring low water",
