@@ -65,17 +65,14 @@ class PumpConfig:
     # that much at once) plus `ring_margin_frames`; `ring_target_frames` until the device's period is known
     # (and for a software clock). A near miss (the pump found less than `near_miss_frames` left although dry
     # audio was waiting: it came back late, or the device called early) adds `ring_step_frames`, at most once
-    # per `ring_raise_cooldown_s`, up to `ring_extra_max_frames`. Effect latency grows with it, so it shrinks
-    # back one step after each `ring_decay_after_s` without a near miss: on a VM, near misses come in bursts
-    # (the hypervisor taking the CPU away) that no small ring rides out anyway, and a ring grown for good
-    # kept the effect latency at 23-28 ms for the rest of a session instead of 11 ms.
+    # per `ring_raise_cooldown_s`, up to `ring_extra_max_frames`. Effect latency grows with it; it never
+    # shrinks back within a session, so the latency a player gets used to stays put.
     ring_target_frames: int = 640
     ring_margin_frames: int = 128
     ring_extra_max_frames: int = 1536
     ring_step_frames: int = 256
     near_miss_frames: int = 128
     ring_raise_cooldown_s: float = 1.0
-    ring_decay_after_s: float = 30.0
     poll_seconds: float = 0.0005
     realtime_priority: int = 45  # the pump thread asks for SCHED_FIFO at this priority (0: do not ask) ...
     nice: int = -10  # ... else for this nice value
@@ -352,7 +349,6 @@ class EffectsPump(Worker):
         self._set_target()
         shared.slots[OUTPUT_RATE] = self.output_rate
         self._last_raise_s = -math.inf
-        self._last_near_miss_s = self._last_decay_s = time.monotonic()
         self._last_look_s: float | None = None
         self.started = threading.Event()  # set once the thread knows its priority
 
@@ -410,18 +406,12 @@ class EffectsPump(Worker):
         # (An empty dry ring is the feeder's miss; a longer output lead would not help it.)
         if fill_frames < self.config.near_miss_frames and dry_waiting:
             slots[NEAR_MISSES] += 1
-            self._last_near_miss_s = now_s
             if (self.ring_extra_frames < self.config.ring_extra_max_frames
                     and now_s - self._last_raise_s >= self.config.ring_raise_cooldown_s):
                 self._last_raise_s = now_s
                 self.ring_extra_frames = min(self.config.ring_extra_max_frames,
                                              self.ring_extra_frames + self.config.ring_step_frames)
                 self._set_target()
-        elif (self.ring_extra_frames > 0
-              and now_s - max(self._last_near_miss_s, self._last_decay_s) >= self.config.ring_decay_after_s):
-            self._last_decay_s = now_s
-            self.ring_extra_frames = max(0, self.ring_extra_frames - self.config.ring_step_frames)
-            self._set_target()
 
     def _apply_parameters(self) -> None:
         if self.shared.slots[PARAM_SEQUENCE] == self._sequence:
