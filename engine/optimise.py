@@ -80,8 +80,11 @@ class TracedNetwork(nn.Module):
     def tracing(self) -> bool:
         """Whether shapes are queued or being frozen: the main process's GIL is then held for up to ~130 ms at
         a time, and the live session lengthens its dry lead meanwhile."""
-        return self._tracer_gate.is_set() and any(sig not in self._traced and sig not in self._failed
-                                                  for sig in list(self._queued))
+        return self._tracer_gate.is_set() and self._shapes_pending()
+
+    def _shapes_pending(self) -> bool:
+        """Whether a shape handed to the tracer is neither frozen nor failed yet."""
+        return any(sig not in self._traced and sig not in self._failed for sig in list(self._queued))
 
     def _wider_batch(self, signature: Signature) -> Signature | None:
         batch, frames, tokens = signature
@@ -91,7 +94,7 @@ class TracedNetwork(nn.Module):
     def wait_until_traced(self, timeout_s: float = 30.0) -> bool:
         """Block until every shape handed to the tracer is frozen (or failed); False on timeout."""
         deadline_s = time.monotonic() + timeout_s
-        while any(sig not in self._traced and sig not in self._failed for sig in list(self._queued)):
+        while self._shapes_pending():
             if time.monotonic() > deadline_s:
                 return False
             time.sleep(0.01)

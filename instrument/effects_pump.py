@@ -103,12 +103,11 @@ MAX_WAKE_GAP_S = 9
 RING_LOW_WATER = 10  # -1: not measured yet
 NEAR_MISSES = 11
 RING_TARGET_FRAMES = 12
-PRIORITY = 13  # index into PRIORITY_WORDS, or the nice value + 100
+PRIORITY = 13  # the granted priority, coded by _priority_code
 RETURN_DROPPED_FRAMES = 14  # wet frames the return ring had no room for (the session fell seconds behind)
 OUTPUT_RATE = 15
 EFFECT_LATENCY_COUNT = 16
 APPLIED_COUNT = 17
-NONFINITE_BLOCKS = 18
 RING_EXTRA_FRAMES = 19  # what near misses added to the output ring's target
 DEVICE_PERIOD_FRAMES = 20  # frames the device takes per callback (0: not known)
 LONG_WAKE_GAPS = 21  # absences over 5 ms
@@ -317,9 +316,9 @@ class EffectsPump(Worker):
 
     def __init__(self, dry: AudioRingBuffer, out: AudioRingBuffer, returned: AudioRingBuffer, shared: PumpShared,
                  config: PumpConfig = PumpConfig(), *, output_rate: int = SAMPLE_RATE,
-                 device_clock: Callable[[], tuple[float, int] | None] | None = None) -> None:
-        """device_clock: () -> (time.monotonic(), frames) of the device's latest callback (AudioOutput's
-        `last_callback`): the ring's target follows the device's period; None for a software clock."""
+                 device_period: Callable[[], int] | None = None) -> None:
+        """device_period: () -> frames the device takes per callback (AudioOutput's `callback_frames`; 0 until
+        its first callback): the ring's target follows it; None for a software clock."""
         super().__init__()
         self.dry = dry
         self.out = out
@@ -327,7 +326,7 @@ class EffectsPump(Worker):
         self.shared = shared
         self.config = config
         self.output_rate = int(output_rate)
-        self.device_clock = device_clock
+        self.device_period = device_period
         self.effects = EffectsChain(SAMPLE_RATE)
         parameters = shared.read_parameters()
         values = dict(zip(EFFECT_PARAMETERS, parameters[2])) if parameters else \
@@ -363,8 +362,8 @@ class EffectsPump(Worker):
                 dry_waiting = self.dry.fill_frames >= self.config.block_frames
                 if self.shared.slots[FIRST_SOUND]:
                     self._note_wake(fill, dry_waiting)
-                if self.device_clock is not None and not self.period_frames:
-                    self._learn_period()
+                if self.device_period is not None and not self.period_frames:
+                    self._learn_period(self.device_period())
                 if (dry_waiting and fill < self.ring_target_frames
                         and self.out.free_frames >= 2 * self.config.block_frames):
                     self.pump_block()
@@ -381,10 +380,9 @@ class EffectsPump(Worker):
         self.shared.slots[RING_EXTRA_FRAMES] = self.ring_extra_frames
         self.shared.slots[DEVICE_PERIOD_FRAMES] = self.period_frames
 
-    def _learn_period(self) -> None:
-        last = self.device_clock() if self.device_clock is not None else None
-        if last is not None and last[1] > 0:
-            self.period_frames = int(last[1])
+    def _learn_period(self, period_frames: int) -> None:
+        if period_frames > 0:
+            self.period_frames = int(period_frames)
             self._set_target()
 
     def _note_wake(self, fill_frames: int, dry_waiting: bool) -> None:
@@ -447,7 +445,6 @@ class EffectsPump(Worker):
         self.shared.set_anchor(out_frame, dry_frame)
         self._blocks.append((self.out.frames_written, dry_frame + got))
         self.shared.slots[BLOCKS] += 1
-        self.shared.slots[NONFINITE_BLOCKS] = self.effects.nonfinite_blocks
         self._note_heard()
 
     def _note_heard(self) -> None:

@@ -167,7 +167,6 @@ class OutputPump(Worker):
         tracer): the feeder then keeps `dry_lead_busy_frames` in the dry ring instead of its usual lead."""
         super().__init__()
         self.queue = queue
-        self.memory = memory
         self.dry = memory.dry_ring
         self.returned = memory.return_ring
         self.shared = memory.pump
@@ -186,7 +185,7 @@ class OutputPump(Worker):
         # (dry ring frame, stream sample) at the start of the latest block that was all stream audio: how the
         # stream's timeline maps onto the dry ring's (one tuple store; read whole by the engine thread).
         self.stream_anchor: tuple[int, int] | None = None
-        self.status = PumpStatus(dry_lead_frames=config.dry_lead_frames)
+        self.status = PumpStatus()  # the effects pump's fields and the leads are filled in by status_copy
         self._status_lock = threading.Lock()
         self._pending: deque[tuple[int, float]] = deque()  # (dry frame, change time) of generation changes
         self._first_sound_frame: int | None = None
@@ -636,10 +635,10 @@ class LiveSession:
         stream starts, after any output process that ran it has gone (one pump on the rings at a time)."""
         if self._local_pump is None:
             sink = getattr(self, "sink", None)
-            clock = (lambda: sink.last_callback) if isinstance(sink, AudioOutput) else None  # in-process stream
+            period = (lambda: sink.callback_frames) if isinstance(sink, AudioOutput) else None  # in-process stream
             self._local_pump = EffectsPump(self._memory.dry_ring, self.ring, self._memory.return_ring,
                                            self._memory.pump, self.pump_config, output_rate=output_rate,
-                                           device_clock=clock)
+                                           device_period=period)
             self._local_pump.start()
 
     def _stop_local_pump(self) -> None:

@@ -89,7 +89,7 @@ class AudioOutput:
         # callback from PortAudio's timing (one tuple store, read whole by other threads); None before the
         # first callback. Maps stream samples to wall-clock time for the MIDI clock's bar grid.
         self.play_anchor: tuple[float, int] | None = None
-        self.last_callback: tuple[float, int] | None = None  # (time.monotonic(), frames) of the latest callback
+        self.callback_frames = 0  # frames the device took in its latest callback: its period (0: none yet)
         self._target_gain = 1.0
         self._gain = 1.0
         self._gain_step_per_frame = 1.0 / max(1.0, gain_smoothing_seconds * sample_rate)
@@ -119,11 +119,8 @@ class AudioOutput:
         dac_delay_s = 0.0
         if time is not None:  # PortAudio's stream clock: how long until this block is heard
             dac_delay_s = min(1.0, max(0.0, time.outputBufferDacTime - time.currentTime))
-        now_s = _monotonic()
-        # When the device last took a period, and how many frames: the effects pump renders each period's
-        # audio just before it is due (instrument.effects_pump), so an effect knob makes the next period.
-        self.last_callback = (now_s, frames)
-        self.play_anchor = (now_s + dac_delay_s, first_frame)
+        self.callback_frames = frames  # the effects pump sizes its ring by the device's period
+        self.play_anchor = (_monotonic() + dac_delay_s, first_frame)
         got = self.ring.read_into(outdata)
         if got < frames:
             self.underruns += 1

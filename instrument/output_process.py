@@ -369,7 +369,7 @@ def _child_main(argv: list[str] | None = None) -> int:
     output.set_gain_linear(float(status[GAIN]))
     # The pump starts first, so the ring holds a block or two before the first callback.
     pump = EffectsPump(layout.dry_ring, ring, layout.return_ring, layout.pump, pump_config, output_rate=rate,
-                       device_clock=lambda: output.last_callback)
+                       device_period=lambda: output.callback_frames)
     # A full cyclic-GC pass over this process's ~24,000 objects (numpy, pedalboard, sounddevice) holds the
     # GIL ~9 ms, which the pump would wait out: frozen objects are never walked again.
     gc.freeze()

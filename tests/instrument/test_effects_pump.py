@@ -137,7 +137,7 @@ def test_the_output_ring_target_follows_the_device_period() -> None:
         dry, out, returned, shared = rings(1 << 16, 8192)
         dry.write(np.zeros((RATE, 2), np.float32))
         pump = EffectsPump(dry, out, returned, shared, PumpConfig(realtime_priority=0, nice=0),
-                           device_clock=lambda period=period: (time.monotonic(), period))
+                           device_period=lambda period=period: period)
         pump.start()
         try:
             assert wait_for(lambda: pump.ring_target_frames == period + 128, 2.0)
