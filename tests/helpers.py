@@ -44,3 +44,52 @@ def start_jackd(name: str, sample_rate: int = 44100, period_frames: int = 512): 
     assert wait_for(lambda: "system:playback_1" in jack_ports(name) or process.poll() is not None, 15.0)
     assert process.poll() is None, f"jackd {name} exited with {process.returncode}"
     return process
+
+
+class KillableJack:
+    """A JACK dummy server of its own (see start_jackd) that a test may kill and start again under the same name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.process = start_jackd(name)
+
+    def kill(self) -> None:
+        """The server crashes (SIGKILL)."""
+        self.process.kill()
+        self.process.wait(10)
+
+    def restart(self) -> None:
+        """Start it again (the same name also frees the crashed server's entry in JACK's registry)."""
+        self.process = start_jackd(self.name)
+
+    def close(self) -> None:
+        """Stop it cleanly; a server killed and never restarted leaves a registry entry (JACK holds 8), which a
+        server of the same name that exits cleanly frees."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        elif self.process.returncode < 0:
+            reclaim = start_jackd(self.name)
+            reclaim.terminate()
+            reclaim.wait(10)
+
+
+def killable_jackd(monkeypatch, prefix: str):  # noqa: ANN001, ANN201 - pytest.MonkeyPatch -> Iterator[KillableJack]
+    """A context manager: a KillableJack named `prefix-<random>` that this process's JACK clients (and child
+    processes) use by default, closed (or its registry entry freed) at the end."""
+    import contextlib
+    import uuid
+
+    @contextlib.contextmanager
+    def server():  # noqa: ANN202
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        for key, value in {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1",
+                           "JACK_NO_AUDIO_RESERVATION": "1"}.items():
+            monkeypatch.setenv(key, value)
+        jack = KillableJack(name)
+        try:
+            yield jack
+        finally:
+            jack.close()
+
+    return server()

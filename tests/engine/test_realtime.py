@@ -337,12 +337,14 @@ def test_a_knob_being_turned_is_answered_by_coalesced_rollbacks(generator: Gener
     assert consumer.short_blocks == 0
 
 
+# The live geometry: a rollback's few-step audio lasts ~1.1 s, long enough to be worth refining.
+REFINING = EngineConfig(geometry=StreamGeometry(64, 16, 4), refine_after_s=0.2)
+
+
 def test_few_step_audio_is_refined_at_full_steps_once_the_knobs_rest(generator: Generator) -> None:
     slow = _clone(generator, SlowGenerator)
     store = playing_store(steps=8)  # 8 x 40 ms: a rollback within the 0.3 s latency target can afford ~3
-    # The live geometry: a rollback's few-step audio lasts ~1.1 s, long enough to be worth refining.
-    config = EngineConfig(geometry=StreamGeometry(64, 16, 4), refine_after_s=0.2)
-    engine, queue = make_engine(slow, store, config)
+    engine, queue = make_engine(slow, store, REFINING)
     engine.start()
     try:
         with Consumer(queue) as consumer:
@@ -387,8 +389,7 @@ class SlowStepsGenerator(Generator):
 def test_a_knob_moved_during_a_refine_abandons_it_and_is_answered_at_once(generator: Generator) -> None:
     slow = _clone(generator, SlowStepsGenerator)
     store = playing_store(steps=8)  # 8 x 60 ms: a refine takes ~0.5 s
-    config = EngineConfig(geometry=StreamGeometry(64, 16, 4), refine_after_s=0.2)
-    engine, queue = make_engine(slow, store, config)
+    engine, queue = make_engine(slow, store, REFINING)
     engine.start()
     try:
         with Consumer(queue) as consumer:

@@ -3,13 +3,12 @@ playing goes on to a software clock, and "Reopen audio output" brings the device
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.helpers import start_jackd
+from tests.helpers import killable_jackd
 
 
 def test_lost_output_is_reported_and_reopened(qtbot: object, user_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -17,12 +16,7 @@ def test_lost_output_is_reported_and_reopened(qtbot: object, user_dir: Path, mon
     from gui.controller import AppConfig, Instrument
     from gui.main_window import MainWindow
 
-    name = f"cascade-gui-{uuid.uuid4().hex[:8]}"
-    for key, value in {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1",
-                       "JACK_NO_AUDIO_RESERVATION": "1"}.items():
-        monkeypatch.setenv(key, value)
-    server = start_jackd(name)
-    try:
+    with killable_jackd(monkeypatch, "cascade-gui") as jack:
         instrument = Instrument(AppConfig(output="auto", takes_dir=user_dir / "takes",
                                           generator_factory=lambda: debug_generator(0)))
         window = MainWindow(instrument)
@@ -32,17 +26,12 @@ def test_lost_output_is_reported_and_reopened(qtbot: object, user_dir: Path, mon
         qtbot.waitUntil(lambda: "JACK" in window.output_label.text(), timeout=10000)
         assert "No audio device" not in window.banner.text
         qtbot.waitUntil(lambda: window.level_meter.text.endswith("dBFS"), timeout=10000)
-        server.kill()  # the audio server crashes under the running stream
-        server.wait(10)
+        jack.kill()  # the audio server crashes under the running stream
         qtbot.waitUntil(lambda: "Audio output lost" in window.banner.text, timeout=10000)
         assert window.banner.level == "warning"
         qtbot.waitUntil(lambda: "output lost" in window.output_label.text(), timeout=3000)
-        server = start_jackd(name)  # same name: also frees the crashed server's registry entry
+        jack.restart()
         qtbot.mouseClick(window.reopen_button, Qt.LeftButton)
         qtbot.waitUntil(lambda: "audio output: system" in window.banner.text, timeout=15000)
         qtbot.waitUntil(lambda: window.output_label.text().startswith("Output: system"), timeout=3000)
         window.close()
-    finally:
-        if server.poll() is None:
-            server.terminate()
-            server.wait(10)

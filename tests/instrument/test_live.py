@@ -8,7 +8,6 @@ import os
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from instrument.effects_pump import VERY_LONG_WAKE_GAPS
 from instrument.output_process import OutputProcess
 from instrument.parameters import ParameterStore
 from instrument.takes import read_take_audio
-from tests.helpers import jack_ports, start_jackd, wait_for
+from tests.helpers import jack_ports, killable_jackd, wait_for
 
 RATE = 44100
 HOP = 1024
@@ -285,13 +284,8 @@ def _capture(server: str, seconds: float, path: Path) -> np.ndarray:
 
 def test_jack_server_killed_mid_stream_engine_and_take_go_on_output_resumes(
         generator: Generator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"JACK_NO_START_SERVER": "1", "JACK_NO_AUDIO_RESERVATION": "1"}.items():
-        monkeypatch.setenv(key, value)
-    name = f"cascade-lost-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)  # the output process finds the server through this
-    server = start_jackd(name)
-    restarted = False
-    try:
+    # The output process finds the server through JACK_DEFAULT_SERVER, which killable_jackd sets.
+    with killable_jackd(monkeypatch, "cascade-lost") as jack:
         store = playing_store()
         live = session(generator, store, output="auto")
         assert live.device is not None and "JACK" in live.device.host_api
@@ -304,8 +298,7 @@ def test_jack_server_killed_mid_stream_engine_and_take_go_on_output_resumes(
             assert wait_for(lambda: child.callbacks > 40, 10.0), "playing into JACK"
             before = live.status()
             assert not before.output_lost and "JACK" in before.output
-            server.kill()  # the audio server crashes under the running stream
-            server.wait(10)
+            jack.kill()  # the audio server crashes under the running stream
             assert wait_for(lambda: live.status().output_lost, 10.0), "the loss is reported"
             lost = live.status()
             assert lost.output.startswith("software clock (output lost") and lost.output_losses == 1
@@ -322,25 +315,16 @@ def test_jack_server_killed_mid_stream_engine_and_take_go_on_output_resumes(
             assert "system" in live.output_error
             # The server comes back (same name: that also frees the crashed one's entry in JACK's registry);
             # asked, the output resumes on it.
-            server = start_jackd(name)
-            restarted = True
+            jack.restart()
             assert live.restart_output(), live.output_error
             resumed = live.status()
             assert not resumed.output_lost and "JACK" in resumed.output and resumed.output_losses == 1
             assert wait_for(lambda: live.sink.callbacks > 20, 10.0)
-            audio = _capture(name, 1.0, tmp_path / "after.wav")
+            audio = _capture(jack.name, 1.0, tmp_path / "after.wav")
             final = live.status()
         finally:
             live.stop()
         stopped_s = time.monotonic()
-    finally:
-        if server.poll() is None:
-            server.terminate()  # a clean stop unregisters it
-            server.wait(10)
-        elif not restarted:  # killed and never restarted: reclaim its registry entry (JACK allows 8 servers)
-            reclaim = start_jackd(name)
-            reclaim.terminate()
-            reclaim.wait(10)
     assert np.all(np.isfinite(audio)) and 0.001 < np.abs(audio).max() < 1.0, "the restarted server plays our audio"
     assert final.engine.errors == 0 and final.nonfinite_blocks == 0
     recorded, _ = read_take_audio(take.audio_path)

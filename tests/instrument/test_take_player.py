@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import pytest
 import soundfile
 
 from instrument.take_player import EXIT_ERROR, EXIT_LOST, TakePlayer
-from tests.helpers import jack_ports, start_jackd, wait_for
+from tests.helpers import KillableJack, jack_ports, killable_jackd, wait_for
 
 
 class Recorder:
@@ -50,31 +50,16 @@ def test_a_missing_file_is_an_error_event(tmp_path: Path) -> None:
 
 
 @pytest.fixture()
-def own_jackd(monkeypatch: pytest.MonkeyPatch) -> object:
+def own_jackd(monkeypatch: pytest.MonkeyPatch) -> Iterator[KillableJack]:
     """A JACK dummy server this test may kill (tests/conftest.py's jack_server must outlive PortAudio in this
     process; this one is only ever used by the child)."""
     if shutil.which("jackd") is None:
         pytest.fail("jackd is not installed (apt-get install jackd2): scripts/setup.sh installs it")
-    name = f"cascade-player-{uuid.uuid4().hex[:8]}"
-    for key, value in {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1",
-                       "JACK_NO_AUDIO_RESERVATION": "1"}.items():
-        monkeypatch.setenv(key, value)
-    server = start_jackd(name)
-    try:
-        yield server, name
-    finally:
-        if server.poll() is None:
-            server.terminate()
-            server.wait(10)
-        elif server.returncode < 0:
-            # A killed server leaves its entry in JACK's server registry (a few at most may be registered:
-            # "Too many servers already active"); a server of the same name that exits cleanly frees it.
-            again = start_jackd(name)
-            again.terminate()
-            again.wait(10)
+    with killable_jackd(monkeypatch, "cascade-player") as jack:
+        yield jack
 
 
-def test_a_cut_short_file_plays_what_is_there_then_reports(own_jackd: tuple, tmp_path: Path) -> None:
+def test_a_cut_short_file_plays_what_is_there_then_reports(own_jackd: KillableJack, tmp_path: Path) -> None:
     whole = _tone(tmp_path / "whole.flac", 3.0)
     cut = tmp_path / "cut.flac"
     cut.write_bytes(whole.read_bytes()[:30000])  # a take whose writer died: header says 3 s, data ends early
@@ -87,15 +72,14 @@ def test_a_cut_short_file_plays_what_is_there_then_reports(own_jackd: tuple, tmp
     assert recorder.events[-1]["code"] == EXIT_ERROR
 
 
-def test_the_server_dying_under_the_player_ends_the_child_not_us(own_jackd: tuple, tmp_path: Path) -> None:
-    server, name = own_jackd
+def test_the_server_dying_under_the_player_ends_the_child_not_us(own_jackd: KillableJack, tmp_path: Path) -> None:
+    jack = own_jackd
     recorder = Recorder()
     player = TakePlayer(on_event=recorder)
     player.start(_tone(tmp_path / "long.flac", 30.0))
     assert wait_for(lambda: "started" in recorder.kinds(), 20.0), recorder.events
-    assert wait_for(lambda: any(p.startswith("PortAudio") for p in jack_ports(name)), 5.0)
-    server.kill()
-    server.wait(10)
+    assert wait_for(lambda: any(p.startswith("PortAudio") for p in jack_ports(jack.name)), 5.0)
+    jack.kill()
     assert recorder.exited.wait(20), recorder.events
     assert recorder.kinds()[-2:] == ["error", "exited"], recorder.events
     assert "has gone" in recorder.events[-2]["message"] and recorder.events[-1]["code"] == EXIT_LOST
@@ -103,7 +87,7 @@ def test_the_server_dying_under_the_player_ends_the_child_not_us(own_jackd: tupl
     player.stop()  # nothing left to stop: returns at once
 
 
-def test_stop_ends_a_playing_child(own_jackd: tuple, tmp_path: Path) -> None:
+def test_stop_ends_a_playing_child(own_jackd: KillableJack, tmp_path: Path) -> None:
     recorder = Recorder()
     player = TakePlayer(on_event=recorder)
     player.start(_tone(tmp_path / "long.flac", 30.0))
