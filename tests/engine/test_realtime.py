@@ -3,7 +3,6 @@ queue's splices, chunk continuation, adaptive steps, rollbacks, generation error
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Iterator
