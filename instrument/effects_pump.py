@@ -69,6 +69,11 @@ class PumpConfig:
     # shrinks back within a session, so the latency a player gets used to stays put.
     ring_target_frames: int = 640
     ring_margin_frames: int = 128
+    # A pump without SCHED_FIFO (no rtprio for this user) waits behind runnable threads for a scheduler slice,
+    # and so does a time-shared audio server, whose late cycles then come back to back: measured on a host that
+    # refused real-time scheduling to every process, the 128-frame margin underran at the start (near misses
+    # grew it by 256 within the first minute in both runs). 384 frames: 8.7 ms, effect latency ~17 ms at 256.
+    timeshared_ring_margin_frames: int = 384
     ring_extra_max_frames: int = 1536
     ring_step_frames: int = 256
     near_miss_frames: int = 128
@@ -345,6 +350,7 @@ class EffectsPump(Worker):
         self.ring_extra_frames = int(shared.slots[RING_EXTRA_FRAMES])
         self.period_frames = 0
         self.ring_target_frames = 0
+        self.ring_margin_frames = config.ring_margin_frames  # until the thread knows its scheduling
         self._set_target()
         shared.slots[OUTPUT_RATE] = self.output_rate
         self._last_raise_s = -math.inf
@@ -354,6 +360,9 @@ class EffectsPump(Worker):
     def _run(self) -> None:
         granted = raise_current_thread_priority(self.config.realtime_priority, self.config.nice)
         self.shared.slots[PRIORITY] = _priority_code(granted)
+        if not granted.startswith("SCHED_FIFO"):
+            self.ring_margin_frames = self.config.timeshared_ring_margin_frames
+            self._set_target()
         self.started.set()
         while not self._stop.is_set():
             try:
@@ -373,7 +382,7 @@ class EffectsPump(Worker):
             self._stop.wait(self.config.poll_seconds)
 
     def _set_target(self) -> None:
-        base = (self.period_frames + self.config.ring_margin_frames if self.period_frames
+        base = (self.period_frames + self.ring_margin_frames if self.period_frames
                 else self.config.ring_target_frames)
         self.ring_target_frames = base + self.ring_extra_frames
         self.shared.slots[RING_TARGET_FRAMES] = self.ring_target_frames

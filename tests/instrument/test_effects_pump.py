@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from instrument.effects_pump import (EFFECT_PARAMETERS, PUMP_BYTES, EffectsPump, PumpConfig, PumpShared,
                                      FIRST_SOUND)
@@ -132,16 +133,34 @@ def test_an_empty_dry_ring_is_not_the_pumps_near_miss() -> None:
 
 
 def test_the_output_ring_target_follows_the_device_period() -> None:
-    """A device that takes 256 frames per callback: one period plus the margin; 1024: the same rule."""
+    """A device that takes 256 frames per callback: one period plus the margin; 1024: the same rule. A pump
+    that got no real-time scheduling keeps the wider time-shared margin."""
     for period in (256, 1024):
         dry, out, returned, shared = rings(1 << 16, 8192)
         dry.write(np.zeros((RATE, 2), np.float32))
-        pump = EffectsPump(dry, out, returned, shared, PumpConfig(realtime_priority=0, nice=0),
-                           device_period=lambda period=period: period)
+        config = PumpConfig(realtime_priority=0, nice=0)
+        pump = EffectsPump(dry, out, returned, shared, config, device_period=lambda period=period: period)
         pump.start()
         try:
-            assert wait_for(lambda: pump.ring_target_frames == period + 128, 2.0)
-            assert wait_for(lambda: out.fill_frames >= period + 128, 2.0)
+            expected = period + config.timeshared_ring_margin_frames
+            assert wait_for(lambda: pump.ring_target_frames == expected, 2.0)
+            assert wait_for(lambda: out.fill_frames >= expected, 2.0)
         finally:
             pump.stop()
-        assert shared.ring_target_frames == period + 128
+        assert shared.ring_target_frames == expected and shared.priority == "unchanged"
+
+
+def test_a_real_time_pump_keeps_the_narrow_margin() -> None:
+    dry, out, returned, shared = rings(1 << 16, 8192)
+    dry.write(np.zeros((RATE, 2), np.float32))
+    config = PumpConfig(realtime_priority=45)
+    pump = EffectsPump(dry, out, returned, shared, config, device_period=lambda: 256)
+    pump.start()
+    try:
+        assert pump.started.wait(2.0)
+        if not shared.priority.startswith("SCHED_FIFO"):
+            pytest.skip(f"this process may not use SCHED_FIFO (got {shared.priority})")
+        assert wait_for(lambda: pump.ring_target_frames == 256 + config.ring_margin_frames, 2.0)
+    finally:
+        pump.stop()
+    assert config.ring_margin_frames < config.timeshared_ring_margin_frames

@@ -1,0 +1,1 @@
+cd "$(git rev-parse --show-toplevel)" && git rm --cached -q engine/weights/autoencoder.safetensors engine/weights/diffusion.safetensors && echo '/engine/weights/*.safetensors' >> .git/info/exclude && git status --short | head
