@@ -1,8 +1,8 @@
 """Faster CPU inference paths for the U-Net, kept beside the plain torch module (which training and GPUs use).
 
-`TracedNetwork` traces the U-Net with TorchScript per input shape, freezes it (constants folded, conv +
-norm fused where possible) and pads the text tokens to a bucket so a new prompt length rarely means a
-new trace. It is a drop-in for `UNet1D` inside `VDenoiser` (same call, same outputs within float error).
+`TracedNetwork` traces the U-Net with TorchScript per input shape, for offline rendering also freezes it
+(constants folded, conv + norm fused where possible), and pads the text tokens to a bucket so a new prompt
+length rarely means a new trace. It is a drop-in for `UNet1D` inside `VDenoiser` (same call, same outputs within float error).
 
 `background=True` is for the live engine, which must not wait for a trace mid-performance: a call whose
 shape has no frozen module runs the eager U-Net and hands the shape to a tracer thread, and later calls of
@@ -16,7 +16,10 @@ blended past a 128-token bucket, and each such trace cost ~7 underruns). The liv
 tokens to the widest blend there can be (256: four prompts of at most 64 word pieces), so its one shape is
 traced once, right after the first sound; a smaller batch (CFG at exactly 1 has no unconditional pass) runs
 padded inside the traced one, and other shapes (another window, a wider batch) are a fallback the instrument
-does not take. A new module's first two calls are TorchScript's profiling runs (~3x slower), so the tracer
+does not take. The live engine's modules are traced, not frozen: for its shape (batch 2, 64 frames, 256
+tokens) freezing gave no speed (traced 28-49 ms a call, frozen 35-55 ms, frozen + optimised 38-42 ms, eager
+42-89 ms; three runs on the 2-core VM) and held the GIL 102 ms in one piece; offline rendering's shape (128
+frames, 32 tokens) still gains from it (frozen 36-39 ms, traced 45-65 ms). A new module's first two calls are TorchScript's profiling runs (~3x slower), so the tracer
 warms a module with two calls before it is used.
 """
 
@@ -106,8 +109,9 @@ class TracedNetwork(nn.Module):
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
             warnings.simplefilter("ignore", category=DeprecationWarning)
-            traced = torch.jit.trace(self.network, inputs, check_trace=False)
-            module = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+            module = torch.jit.trace(self.network, inputs, check_trace=False)
+            if not self.background:
+                module = torch.jit.optimize_for_inference(torch.jit.freeze(module.eval()))
             for _ in range(2):  # the profiling runs: slow, so not on a chunk's clock
                 module(*inputs)
             return module
