@@ -100,7 +100,7 @@ def load_generator(device: str, eager: bool = False):  # noqa: ANN201
         generator = Generator.load(device=device)
         if device == "cpu" and not eager:
             generator.use_traced_network(background=True, trace_first_inline=False)  # as `cascade play` does
-        return generator, "shipped" + (", eager" if eager else ", TorchScript frozen in the background after the "
+        return generator, "shipped" + (", eager" if eager else ", TorchScript traced in the background after the "
                                                                 "first sound")
     autoencoder = load_autoencoder(device=device)
     torch.manual_seed(0)

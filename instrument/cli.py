@@ -448,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--debug-model", action="store_true", help="random debug-size weights (no trained model)")
     app.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
     app.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    app.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript freeze)")
+    app.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript)")
     app.add_argument("--quit-after", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS)
     app.add_argument("--screenshot", default=None, metavar="PNG", help=argparse.SUPPRESS)
     app.add_argument("--screenshot-after", type=float, default=8.0, help=argparse.SUPPRESS)
@@ -547,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--debug-model", action="store_true", help="random debug-size weights (no trained model)")
     play.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
     play.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    play.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript freeze)")
+    play.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript)")
     play.add_argument("--midi-latency-ms", type=float, default=0.0,
                       help="MIDI clock transport delay to compensate (JACK, 512-frame period: ~6.5); bar-line "
                            "joins move this much earlier")
