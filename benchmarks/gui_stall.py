@@ -96,16 +96,22 @@ def main() -> int:
     jack_started_s = time.monotonic()
     jack = start_jack() if args.output == "jack" else None
     jack_seconds = time.monotonic() - jack_started_s  # not part of the app's start: taken off "launch"
+    from instrument.cli import _start_app_preload
+
+    preload = _start_app_preload(args)  # as `cascade` does: the model loads while Qt is imported
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.app import create_window
     from gui.controller import AppConfig
 
+    preload.imports_done()
+
     app = QApplication(sys.argv[:1])
     launched_s = PROCESS_START_S
     config = AppConfig(output="auto" if jack is not None else "none", threads=args.threads,
-                       debug_model=args.debug_model, eager=args.eager, engine_nice=args.engine_nice)
+                       debug_model=args.debug_model, eager=args.eager, engine_nice=args.engine_nice,
+                       generator_factory=preload.result)
     window = create_window(config, app)
     window.show()
     instrument = window.instrument
@@ -336,7 +342,10 @@ def main() -> int:
         "start-up after launch: window and instrument created " + ", ".join(
             f"{label} {instrument.timings_s[key] - launched_s - jack_seconds:.2f} s" for key, label in
             (("created", "at"), ("model_loaded", "model loaded"), ("session_started", "session started"))
-            if key in instrument.timings_s) + f", first sound {state['first_sound_s']:.2f} s",
+            if key in instrument.timings_s) + f", first sound {state['first_sound_s']:.2f} s"
+        + "; the preload thread: " + ", ".join(
+            f"{key} {preload.timings_s[key] - launched_s - jack_seconds:.2f} s" for key in ("started", "loaded", "warmed_up")
+            if key in preload.timings_s),
         "",
         f"probe: a {PROBE_INTERVAL_MS} ms PreciseTimer on the GUI thread; lateness = gap between firings - "
         f"{PROBE_INTERVAL_MS} ms",

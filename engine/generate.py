@@ -357,6 +357,12 @@ class Generator:
         """Latent frames of history the causal decoder needs for a seamless chunked decode."""
         return int(self.autoencoder.decoder.receptive_field_frames)
 
+    def warm_up(self, window_frames: int) -> None:
+        """Two sampler steps of a guided chunk of `window_frames`: a TorchScript U-Net that traces its first
+        shape inline traces the live engine's shape now (batch 2, the token bucket), not in the first chunk
+        a player waits for; torch's other first-call costs are paid here too. The result is thrown away."""
+        self.generate_chunk(GenerationRequest(prompts=("warm up",), cfg_scale=2.0, steps=2), window_frames)
+
     def use_traced_network(self, background: bool = False, trace_first_inline: bool = True) -> None:
         """Switch CPU inference to the TorchScript-frozen U-Net (engine.optimise; same outputs).
 

@@ -195,9 +195,8 @@ class Instrument:
 
             from instrument.cli import _load_play_generator
 
-            # The first shape is traced before the first sound here, not after it as `cascade play` does: traced
-            # while playing, it held the GIL 70-300 ms at a time and stalled the window (measured with
-            # benchmarks/gui_stall.py), and the eager engine beside it fell behind (256 dry underruns).
+            # No preload (tests, scripts): load here. The first shape is traced before the first sound, not
+            # after it as `cascade play` does: traced while playing, it stalled the window (docs/gui.md).
             self.generator = _load_play_generator(Namespace(debug_model=self.config.debug_model, eager=self.config.eager,
                                                             weights=self.config.weights, threads=self.config.threads,
                                                             trace_first_inline=True))

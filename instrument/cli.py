@@ -50,9 +50,7 @@ def _cmd_status(_: argparse.Namespace) -> int:
 
 def _cmd_app(args: argparse.Namespace) -> int:
     """The desktop app. Qt is imported here only, so every headless command stays Qt-free."""
-    # Imports stay on this thread and come first: PySide6 installs an import hook while it is imported, and
-    # a model loading on another thread meanwhile failed its own imports ("No module named 'socket'"). The
-    # model loads on the app's operations thread while the window is built (gui.app.create_window).
+    preload = _start_app_preload(args)  # the model loads while Qt is imported and the window is built
     try:
         from gui.app import run_app
         from gui.controller import AppConfig
@@ -60,13 +58,14 @@ def _cmd_app(args: argparse.Namespace) -> int:
         print(f"error: cannot start the desktop app: {error}. `cascade doctor` checks the packages; "
               "`cascade play --headless` plays without a window.", file=sys.stderr)
         return 2
+    preload.imports_done()
     output = getattr(args, "output", None) or "auto"
     config = AppConfig(preset=getattr(args, "preset", "default"), output=output,
                        debug_model=getattr(args, "debug_model", False), weights=getattr(args, "weights", None),
                        threads=getattr(args, "threads", 0), midi=getattr(args, "midi", None),
                        midi_map=getattr(args, "midi_map", None) or "generic-8-knobs",
                        takes_dir=Path(args.takes) if getattr(args, "takes", None) else None,
-                       eager=getattr(args, "eager", False))
+                       eager=getattr(args, "eager", False), generator_factory=preload.result)
     screenshot = getattr(args, "screenshot", None)
     return run_app(config, quit_after_seconds=getattr(args, "quit_after", None),
                    screenshot=Path(screenshot) if screenshot else None,
@@ -243,6 +242,20 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _start_app_preload(args: argparse.Namespace):  # noqa: ANN202 - instrument.preload.ModelPreload
+    """The app's model, loading on a thread from now on and traced for the live shape by a warm-up chunk before
+    the first sound (instrument/preload.py says why, and why Qt must be imported after this)."""
+    from instrument.preload import ModelPreload, import_load_modules
+
+    import_load_modules()
+    from engine.realtime import EngineConfig
+
+    options = argparse.Namespace(debug_model=getattr(args, "debug_model", False), eager=getattr(args, "eager", False),
+                                 weights=getattr(args, "weights", None), threads=getattr(args, "threads", 0),
+                                 trace_first_inline=True)
+    return ModelPreload(lambda: _load_play_generator(options), EngineConfig().geometry.window_frames)
 
 
 def _load_play_generator(args: argparse.Namespace):  # noqa: ANN202 - engine.generate.Generator
