@@ -172,7 +172,6 @@ def main() -> int:
     def stall_sampler() -> None:
         """When the GUI thread has not fired the probe for 40 ms, note where it is (its Python stack; a
         stack ending in app.exec() means Qt's C++ was running: painting, layout, X)."""
-        import collections
         import traceback
 
         main_id = threading.main_thread().ident
