@@ -29,6 +29,7 @@ from gui.analysis import LiveAnalysis
 from gui.controller import Instrument, TakeEntry
 from gui.liveview import LiveView
 from gui.widgets import ChoiceBox, CurveLane, IntBox, Knob, Meter, ToggleButton, XYPad, format_value
+from instrument.curves import CurvePlayer
 from instrument.live import blend_weights
 from instrument.midi import CcMapping
 from instrument.parameters import N_PROMPT_SLOTS, PARAMETER_SPECS, ParameterSpec
@@ -38,9 +39,6 @@ logger = logging.getLogger(__name__)
 
 DISPLAY_HZ = 30
 BANNER_INFO_SECONDS = 6.0  # info messages fade after this; errors and warnings stay until dismissed
-CURVE_BEATS = 16  # a drawn curve loops every 4 bars of 4/4 at the current tempo
-CURVE_WRITE_SECONDS = 1.0  # a playing curve updates its parameter at most this often ...
-CURVE_WRITE_TRAVEL = 0.02  # ... and only when it moved by more than this fraction of the knob's travel
 CLOCK_SILENT_SECONDS = 1.0  # a running MIDI clock whose ticks stopped this long ago says so
 SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER_SPECS}
 DESCRIPTORS: tuple[tuple[str, str], ...] = (("loudness_db", "Loudness"), ("brightness_hz", "Brightness"),
@@ -139,8 +137,7 @@ class MainWindow(QMainWindow):
         self.controls: dict[str, Any] = {}
         self.curves: dict[str, CurveLane] = {}
         self.curve_buttons: dict[str, QPushButton] = {}
-        self._curve_started_s = time.monotonic()
-        self._curve_written: dict[str, tuple[float, float]] = {}  # name -> (knob position, time.monotonic())
+        self.curve_player = CurvePlayer(self.store)  # the drawn curves' loop (instrument/curves.py)
         self._shown_version = -1
         self._shown_mapping_version = -1
         self._shown_takes_version = -1
@@ -715,7 +712,7 @@ class MainWindow(QMainWindow):
         if active:
             if self.store.get(f"{name}_enabled") < 0.5:
                 self.store.set(f"{name}_enabled", 1.0, "gui")
-            self._curve_written.pop(name, None)
+            self.curve_player.forget(name)
         if self.curve_buttons[name].isChecked() != active:
             self.curve_buttons[name].setChecked(active)
         self._publish_curve(name)
@@ -740,25 +737,11 @@ class MainWindow(QMainWindow):
             self._mirroring_curves = False
 
     def _play_curves(self, now_s: float) -> None:
-        """Drawn curves -> the store: O(1) per active curve. Each write is a generation change the engine
-        answers by regenerating (a rollback), so a curve writes at most every CURVE_WRITE_SECONDS and only
-        when it moved by more than CURVE_WRITE_TRAVEL of the knob's travel: a staircase the engine can keep
-        up with (written every tick, a curve kept the engine rolling back at 2 steps with dropouts)."""
-        active = [name for name, lane in self.curves.items() if lane.active]
-        if not active:
-            for lane in self.curves.values():
-                lane.set_phase(None)
-            return
-        beats_per_second = self.store.get("tempo_bpm") / 60.0
-        phase = ((now_s - self._curve_started_s) * beats_per_second / CURVE_BEATS) % 1.0
-        for name in active:
-            lane = self.curves[name]
-            lane.set_phase(phase)
-            position = lane.value_at(phase)
-            written, written_s = self._curve_written.get(name, (-1.0, -1e9))
-            if abs(position - written) > CURVE_WRITE_TRAVEL and now_s - written_s >= CURVE_WRITE_SECONDS:
-                self._curve_written[name] = (position, now_s)
-                self.store.set_normalised(name, position, "curve")
+        """The switched-on lanes -> the store, throttled by the curve player (instrument/curves.py says why)."""
+        playing = {name: lane.values for name, lane in self.curves.items() if lane.active}
+        phase = self.curve_player.tick(playing, now_s)
+        for name, lane in self.curves.items():
+            lane.set_phase(phase if name in playing else None)
 
     # --- presets ------------------------------------------------------------------------------------------------
 

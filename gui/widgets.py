@@ -548,13 +548,6 @@ class CurveLane(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(200, 42)
 
-    def value_at(self, phase: float) -> float:
-        """The curve's knob position at loop phase 0..1 (linear between steps, wrapping)."""
-        position = (phase % 1.0) * self.STEPS
-        index = int(position)
-        fraction = position - index
-        return self.values[index] * (1 - fraction) + self.values[(index + 1) % self.STEPS] * fraction
-
     def set_phase(self, phase: float | None) -> None:
         if phase != self.phase:
             self.phase = phase

@@ -304,6 +304,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
     import threading
     import time
 
+    from instrument.curves import CurvePlayer, start_preset_curves
     from instrument.live import LiveSession, status_json
     from instrument.parameters import ParameterStore
     from instrument.presets import PresetError, apply_preset
@@ -313,10 +314,13 @@ def _cmd_play(args: argparse.Namespace) -> int:
         print("playing headless (Ctrl-C stops); `cascade app` opens the desktop app", file=sys.stderr)
     store = ParameterStore()
     try:
-        apply_preset(store, _find_preset(args.preset))
+        preset = _find_preset(args.preset)
+        apply_preset(store, preset)
     except PresetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    curves = start_preset_curves(preset.get("curves", {}), store)  # the preset's drawn curves play as in the app
+    curve_player = CurvePlayer(store)
     try:
         generator = _load_play_generator(args)
     except Exception as error:  # noqa: BLE001 - missing or broken weights: a clear message, not a trace
@@ -362,13 +366,15 @@ def _cmd_play(args: argparse.Namespace) -> int:
     if args.record:
         take = session.start_recording(Path(args.record))
     print(f"playing on {session.output_name}; model {generator.model_id} on {generator.device}"
+          + (f"; curves: {', '.join(curves)}" if curves else "")
           + (f"; recording {take.audio_path}" if take else ""), file=sys.stderr)
     deadline_s = None if args.seconds is None else time.monotonic() + args.seconds
     next_status_s = time.monotonic() + args.status_every
     try:
         while not stop.is_set() and (deadline_s is None or time.monotonic() < deadline_s):
-            stop.wait(min(0.25, next_status_s - time.monotonic(),
+            stop.wait(min(0.1 if curves else 0.25, next_status_s - time.monotonic(),
                           max(0.01, (deadline_s or 1e18) - time.monotonic())))
+            curve_player.tick(curves, time.monotonic())
             if reopen.is_set() and not stop.is_set():
                 reopen.clear()
                 reopened = session.restart_output()

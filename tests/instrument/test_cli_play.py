@@ -58,3 +58,28 @@ def test_play_refuses_bad_input_clearly(tmp_path: Path) -> None:
     assert preset.returncode == 2 and "no preset named" in preset.stderr and "default" in preset.stderr
     take = run("rerender", str(tmp_path / "missing.json"), "--debug-model")
     assert take.returncode == 2 and "cannot read the take sidecar" in take.stderr
+
+
+def test_headless_play_plays_a_presets_drawn_curve(tmp_path: Path) -> None:
+    """A preset saved with a playing curve (the app's format v2) drives its parameter headless too: the take's
+    automation log shows the curve's writes, at most one a second, and the target switched on."""
+    from instrument.parameters import ParameterStore
+    from instrument.presets import CURVE_STEPS, preset_from_store
+
+    store = ParameterStore()
+    spec = store.spec("brightness_hz")
+    rising = [spec.from_normalised(i / (CURVE_STEPS - 1)) for i in range(CURVE_STEPS)]
+    store.set("tempo_bpm", 240.0)  # 16 beats = a 4 s loop: the curve sweeps a quarter of its travel a second
+    preset = preset_from_store(store, "Rising", curves={"brightness_hz": {"points": rising, "playing": True}})
+    path = tmp_path / "rising.json"
+    path.write_text(json.dumps(preset))
+    played = run("play", "--headless", "--debug-model", "--output", "none", "--seconds", "3.5", "--record",
+                 str(tmp_path / "takes"), "--threads", "1", "--preset", str(path))
+    assert played.returncode == 0, played.stderr
+    assert "curves: brightness_hz" in played.stderr
+    take = json.loads(Path(summary_of(played)["take"]).read_text())
+    log = [json.loads(line) for line in (tmp_path / "takes" / take["automation"]).read_text().splitlines()]
+    curve_writes = [entry for entry in log if entry.get("name") == "brightness_hz" and entry.get("source") == "curve"]
+    assert 2 <= len(curve_writes) <= 4, curve_writes
+    values = [entry["value"] for entry in curve_writes]
+    assert values == sorted(values) and values[-1] > values[0], "a rising curve writes rising values"
