@@ -111,6 +111,7 @@ class Generator:
         self.denoiser = VDenoiser(self.network)
         self.prompt_encoder = prompt_encoder
         self.model_id = model_id
+        self.is_debug = False  # debug_generator's tiny random models (a re-render must use the same)
         self.latent_channels = network.config.latent_channels
         self.frame_multiple = network.config.frame_multiple
         self.hop_frames = autoencoder.config.hop_frames
@@ -453,4 +454,7 @@ def debug_generator(seed: int = 0, prompt_encoder: PromptEncoder | None = None,
             for module in network.modules():
                 if isinstance(module, AdaGNResBlock):
                     module.conv2.weight.normal_(0, 0.05)
-    return Generator(autoencoder, network, prompt_encoder or PromptEncoder(), device=device, model_id=f"debug-{seed}")
+    generator = Generator(autoencoder, network, prompt_encoder or PromptEncoder(), device=device,
+                          model_id=f"debug-{seed}")
+    generator.is_debug = True
+    return generator

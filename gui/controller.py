@@ -307,18 +307,24 @@ class Instrument:
                                      rerenders))
         return entries
 
+    def rerender_command(self, sidecar: Path, steps: int, output: Path) -> list[str]:
+        """`cascade rerender` on the model that is playing: the debug model when that is what runs (tests,
+        --debug-model), the --weights file when one was given, else the shipped model."""
+        command = [sys.executable, "-m", "instrument.cli", "rerender", str(sidecar), "--steps", str(steps), "-o",
+                   str(output), "--no-progress", "--threads", "1"]
+        if self.config.debug_model or getattr(self.generator, "is_debug", False):
+            command.append("--debug-model")
+        elif self.config.weights:
+            command += ["--weights", str(self.config.weights)]
+        return command
+
     def rerender_take(self, sidecar: Path, steps: int = 32) -> Path:
         """Re-render a take at more steps in a separate process (the live engine owns this process's model;
         a child keeps the GUI and the engine free). Returns the output path; poll_rerenders() reports."""
         output = sidecar.with_name(f"{sidecar.stem}-{steps}steps.flac")
         if sidecar in self._rerenders:
             raise RuntimeError(f"{sidecar.name} is already being re-rendered")
-        command = [sys.executable, "-m", "instrument.cli", "rerender", str(sidecar), "--steps", str(steps), "-o",
-                   str(output), "--no-progress", "--threads", "1"]
-        if self.config.debug_model or self.config.generator_factory is not None:
-            command.append("--debug-model")
-        elif self.config.weights:
-            command += ["--weights", str(self.config.weights)]
+        command = self.rerender_command(sidecar, steps, output)
         import shutil
 
         if shutil.which("nice"):  # below the live engine: a re-render must not cause dropouts

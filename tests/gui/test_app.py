@@ -117,3 +117,21 @@ def test_a_missing_model_is_an_error_on_the_banner(qtbot: object, user_dir: Path
     assert not instrument.playing and not window.play_button.isEnabled() and not window.record_button.isEnabled()
     qtbot.waitUntil(lambda: window.output_label.text().startswith("No model loaded"), timeout=2000)
     window.close()
+
+
+def test_a_take_is_rerendered_on_the_model_that_plays(user_dir: Path) -> None:
+    """`cascade` hands the app its model through a factory (the preload): a re-render must still use the
+    shipped model then, and the debug model only when the debug model plays."""
+    from engine.generate import Generator, debug_generator
+    from gui.controller import AppConfig, Instrument
+
+    for factory, debug in ((Generator.load, False), (lambda: debug_generator(0), True)):
+        instrument = Instrument(AppConfig(output="none", autoplay=False, generator_factory=factory))
+        try:
+            instrument.start().result(timeout=60)
+            assert instrument.generator is not None
+            command = instrument.rerender_command(user_dir / "take.json", 16, user_dir / "take-16steps.flac")
+        finally:
+            instrument.shutdown()
+        assert ("--debug-model" in command) is debug and "--weights" not in command
+        assert command[command.index("--steps") + 1] == "16"
