@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/realtime.py [--threads 2] [--repeats 5] [--weights PATH]
 
-For each inference path (eager fp32; eager with bf16 autocast; TorchScript trace + freeze) and each
+For each inference path (eager fp32; eager with bf16 autocast; TorchScript trace + freeze, as offline
+rendering runs it; TorchScript trace with the 256-token bucket, not frozen, as the live engine runs it) and each
 step count (4, 8, 16), one chunk is generated repeatedly through `Generator.generate_chunk` (CFG batch 2,
 DPM-Solver++(2M)) and decoded; the real-time factor is compute seconds per second of NEW audio in the
 chunk (window minus context). Two chunk shapes: the offline render's (128-frame window, 32 context ->
@@ -23,7 +24,7 @@ import torch
 
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
 from engine.generate import GenerationRequest, Generator
-from engine.optimise import TracedNetwork
+from engine.optimise import LIVE_TOKEN_BUCKET, TracedNetwork
 
 REQUEST = GenerationRequest(prompts=("deep house groove with a warm pad and 808 drums, 122 bpm, A minor",),
                             cfg_scale=3.0, tempo_bpm=122.0, key="A", scale="minor",
@@ -66,12 +67,20 @@ def main() -> None:
     print()
     print("| path | window / context | steps | generate ms | per step ms | decode ms | RTF (compute s / audio s) |")
     print("|---|---|---|---|---|---|---|")
-    paths = [("eager fp32", False, False), ("eager bf16 autocast", True, False), ("TorchScript freeze fp32", False, True)]
+    both, live = ((128, 32), (64, 16)), ((64, 16),)
+    paths = [("eager fp32", False, lambda: eager_network, both),
+             ("eager bf16 autocast", True, lambda: eager_network, both),
+             ("TorchScript freeze fp32 (offline)", False, lambda: TracedNetwork(eager_network), both),
+             # What the live engine runs: its token bucket, traced and not frozen (engine/optimise.py says why).
+             ("TorchScript trace fp32 (live)", False,
+              lambda: TracedNetwork(eager_network, background=True, token_bucket=LIVE_TOKEN_BUCKET), live),
+             ("TorchScript freeze fp32 (live bucket, for comparison)", False,
+              lambda: TracedNetwork(eager_network, token_bucket=LIVE_TOKEN_BUCKET), live)]
     best: dict[tuple[int, int], tuple[float, str]] = {}
-    for name, autocast, traced in paths:
-        generator.network = TracedNetwork(eager_network) if traced else eager_network
+    for name, autocast, network, shapes in paths:
+        generator.network = network()
         generator.denoiser.network = generator.network
-        for window, context_frames in ((128, 32), (64, 16)):
+        for window, context_frames in shapes:
             new_seconds = (window - context_frames) * generator.frame_seconds
             for steps in (4, 8, 16):
                 generate, decode, per_step = time_chunk(generator, steps, window, context_frames, args.repeats, autocast)
