@@ -688,6 +688,9 @@ class EngineThread:
         self._refine_checked_chunk = -1  # the latest chunk a refine was considered for
         self._on_air_snapshot: Any = None  # the effective snapshot of the latest chunk
         self._held_snapshot: Any = None  # its prompts play until the pending morph's bar line (None: no morph)
+        # A morph landed in audio not yet played: (the sample its chunk's own audio starts, the snapshot held
+        # before it). Until the playhead gets there, a chunk spliced earlier must not bring the morph forward.
+        self._landed_morph: tuple[int, Any] | None = None
         self._morph_sample: int | None = None  # the bar line (stream sample) where the pending morph's crossfade ends
         self._morph_seen_version = -1  # the newest quantised change already scheduled
         # Set before start(): the engine thread raises its nice value by this much (and so do the torch
@@ -794,6 +797,8 @@ class EngineThread:
             self._clear_morph()
             changed = True
             self._rollback_checked_version = -1
+        if self._landed_morph is not None and (not quantise or self.queue.read_position >= self._landed_morph[0]):
+            self._landed_morph = None  # heard (or no clock to hold it to any more)
         if version != self._applied_version:
             changes = [c for c in self.store.changes_since(self._applied_version) if self.is_generation_change(c.name)]
             if changes:
@@ -834,7 +839,10 @@ class EngineThread:
                 return True
         if not changed and not due and self._refine_due():
             self._refine_checked_chunk = self.stitcher.chunk_index
-            if self._try_rollback(read, firm_end, refine=True, refine_from=self._few_step_start(read)):
+            refine_from = self._few_step_start(read)
+            if refine_from is not None and self._landed_morph is not None:
+                refine_from = max(refine_from, self._landed_morph[0])  # a refine never crosses a landed morph
+            if self._try_rollback(read, firm_end, refine=True, refine_from=refine_from):
                 return True
         if due:
             self._generate(None, read, firm_end, rollback=False)
@@ -959,6 +967,14 @@ class EngineThread:
         crossfade_end = splice * self.hop + offset_samples + (0 if fresh else k * self.hop)
         effective = snapshot
         lands_morph = False
+        if (self._landed_morph is not None and self._held_snapshot is None and not fresh
+                and crossfade_end < self._landed_morph[0]):
+            # This chunk replaces audio before a landed morph's bar line (a rollback for another knob): the morph
+            # is pending again, so this chunk keeps the old prompts and the morph lands on its bar line anew.
+            self._morph_sample, self._held_snapshot = self._landed_morph
+            self._landed_morph = None
+            with self._status_lock:
+                self._status.pending_morph_sample = self._morph_sample
         if self._held_snapshot is not None and self.hold_quantised is not None:
             if self._morph_sample is not None and crossfade_end >= self._morph_sample:
                 lands_morph = True  # the bar line (or, missed, later): the held changes take effect here
@@ -1001,6 +1017,7 @@ class EngineThread:
                                    chunk.crossfade_samples, marker_time_s=pending_change_s)
         self.stitcher.commit(chunk)
         if lands_morph:
+            self._landed_morph = (crossfade_end, self._held_snapshot)
             self._clear_morph()
         self._on_air_snapshot = effective
         if grid is not None:

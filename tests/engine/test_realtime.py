@@ -575,3 +575,43 @@ def test_bar_line_joins_and_a_held_morph_replay_exactly(generator: Generator) ->
     replay = render_chunk_log(generator, [r.to_json() for r in engine.records], config.geometry,
                               end_sample=live.shape[1])
     np.testing.assert_allclose(replay, live, atol=1e-6)
+
+
+def test_a_rollback_before_a_landed_morph_does_not_bring_the_morph_forward(generator: Generator) -> None:
+    """A morph lands in audio the playhead has not reached; a CFG change right then rolls back to just ahead of
+    the playhead, before the bar line: that chunk keeps the old prompt and the morph lands on its bar line anew,
+    so the new prompt is never heard before the bar line (it was, when the rollback used the morphed snapshot)."""
+    from instrument.live import hold_prompts, make_quantised_filter
+
+    store = playing_store()
+    store.set_prompt_text(1, "bright bells")
+    grid = BarGrid(beat_at_zero=-0.37, beats_per_sample=2.5 / RATE, beats_per_bar=4)  # 150 BPM, bars 1.6 s apart
+    config = EngineConfig(geometry=StreamGeometry(32, 12, 4))
+    engine, queue = make_engine(generator, store, config, bar_grid_for=lambda: grid,
+                                is_quantised_change=make_quantised_filter(store), hold_quantised=hold_prompts)
+    engine.start()
+    try:
+        with Consumer(queue):
+            assert wait_for(lambda: queue.read_position > 2.0 * RATE, 10.0)
+            store.set("xy_x", 1.0)  # to prompt 2: a morph, held to a bar line
+            assert wait_for(lambda: engine.status().morphs == 1, 10.0)
+            first = next(r for r in engine.records if r.morph)
+            landing = first.crossfade_frame * HOP + first.splice_offset + 4 * HOP
+            ahead_s = (landing - queue.read_position) / RATE
+            store.set("cfg_scale", 8.0)  # answered by a rollback a guard ahead of the playhead
+            assert wait_for(lambda: any(r.request and r.request["cfg_scale"] == 8.0 for r in engine.records), 5.0)
+            time.sleep(1.0)
+    finally:
+        engine.stop()
+    assert ahead_s > 0.1, f"the morph had to be ahead of the playhead when the knob moved ({ahead_s:.2f} s)"
+    cfg = next(r for r in engine.records if r.request and r.request["cfg_scale"] == 8.0)
+    assert cfg.rollback and cfg.crossfade_frame * HOP + cfg.splice_offset + 4 * HOP < landing, "it rolled back before the bar"
+    assert cfg.request["prompts"] == ["warm pad"], "audio before the bar line keeps the old prompt"
+    # The stream as finally spliced: the old prompt up to the bar line, the new one from it, the join on it.
+    joins: list[tuple[int, list[str]]] = []
+    for record in (r for r in engine.records if r.kind == "chunk" and not r.fresh):
+        start = record.crossfade_frame * HOP + record.splice_offset
+        joins = [j for j in joins if j[0] < start + 4 * HOP] + [(start + 4 * HOP, record.request["prompts"])]
+    for end, prompts in joins:
+        assert (prompts == ["bright bells"]) == (end >= landing), (end, landing, prompts)
+    assert landing in {end for end, prompts in joins if prompts == ["bright bells"]}, "the morph is on its bar line"
