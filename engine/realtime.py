@@ -637,6 +637,10 @@ class EngineThread:
     chunks before it are generated from `hold_quantised(current snapshot, held snapshot)` (the held one's
     prompts, everything else current, so other knobs keep their latency), and the chunk whose crossfade
     ends on that bar line takes them all.
+
+    `waits_for_next_chunk(change)` (optional) marks changes that ride along with the next chunk instead of
+    rolling back: a MIDI clock's tempo, re-estimated from jittery ticks, would otherwise roll back several
+    times a second and pull joins off the bar lines it is meant to keep.
     """
 
     def __init__(self, generator: Generator, store: ParameterSource, queue: DryAudioQueue,
@@ -647,7 +651,8 @@ class EngineThread:
                  is_quantised_change: Callable[[str], bool] = lambda name: False,
                  hold_quantised: Callable[[Any, Any], Any] | None = None,
                  on_record: Callable[[ChunkRecord], None] | None = None,
-                 extra_latency_samples: Callable[[], int] = lambda: 0) -> None:
+                 extra_latency_samples: Callable[[], int] = lambda: 0,
+                 waits_for_next_chunk: Callable[[Any], bool] = lambda change: False) -> None:
         self.generator = generator
         self.store = store
         self.queue = queue
@@ -660,6 +665,7 @@ class EngineThread:
         self.hold_quantised = hold_quantised
         self.on_record = on_record
         self.extra_latency_samples = extra_latency_samples
+        self.waits_for_next_chunk = waits_for_next_chunk
         self.stitcher = ChunkStitcher(generator, config.geometry)
         self.hop = generator.hop_frames
         self.sample_rate = generator.sample_rate
@@ -806,7 +812,8 @@ class EngineThread:
                 if settle_s > 0:
                     time.sleep(settle_s)  # the snapshot below then holds the whole gesture
                 deferred = [c for c in changes if quantise and self.is_quantised_change(c.name)]
-                immediate = [c for c in changes if not (quantise and self.is_quantised_change(c.name))]
+                immediate = [c for c in changes if not (quantise and self.is_quantised_change(c.name))
+                             and not self.waits_for_next_chunk(c)]
                 self._last_change_s = max(self._last_change_s, changes[-1].time_monotonic_s)
                 if immediate:
                     changed = True

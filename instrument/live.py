@@ -47,7 +47,7 @@ from instrument.effects_pump import (BLOCKS, EFFECT_PARAMETERS, FIRST_SOUND, MAX
 from instrument.monitor import MonitorTap
 from instrument.output import CEILING, AudioOutput, OutputDevice, choose_output_device
 from instrument.output_process import OutputProcess, SharedOutputMemory
-from instrument.parameters import (KEY_TONICS, N_PROMPT_SLOTS, PARAMETER_SPECS, SAMPLERS, SCALES,
+from instrument.parameters import (CLOCK_SOURCE, KEY_TONICS, N_PROMPT_SLOTS, PARAMETER_SPECS, SAMPLERS, SCALES,
                                    ParameterSnapshot, ParameterStore, prompt_text_name)
 from instrument.ringbuffer import AudioRingBuffer
 from instrument.takes import AutomationEvent, TakeStatus, TakeWriter
@@ -594,7 +594,8 @@ class LiveSession:
                                    is_generation_change=make_generation_filter(self.store),
                                    bar_grid_for=self.bar_grid if midi_clock is not None else None,
                                    is_quantised_change=quantised, hold_quantised=hold_prompts,
-                                   on_record=self._on_record, extra_latency_samples=lambda: self.pump.latency_samples)
+                                   on_record=self._on_record, extra_latency_samples=lambda: self.pump.latency_samples,
+                                   waits_for_next_chunk=lambda change: change.source == CLOCK_SOURCE)
         self.pump = OutputPump(self.queue, self._memory, self.store, pump_config, set_gain_db=self._set_gain_db,
                                stream_started=lambda: self.engine.alive, on_first_sound=self._on_first_sound,
                                gil_busy=lambda: bool(getattr(generator.network, "tracing", False)))

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from instrument.parameters import ParameterSpec, ParameterStore
+from instrument.parameters import CLOCK_SOURCE, ParameterSpec, ParameterStore
 
 logger = logging.getLogger(__name__)
 
@@ -655,7 +655,7 @@ class MidiClock:
                 self._phase_ticks.clear()
         if publish is not None and self._store is not None:
             try:
-                self._store.set("tempo_bpm", publish, source="midi_clock")
+                self._store.set("tempo_bpm", publish, source=CLOCK_SOURCE)
             except KeyError:  # a store without a tempo parameter: the clock still tracks it
                 pass
 

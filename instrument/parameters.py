@@ -259,6 +259,9 @@ def clean_prompt_text(text: str | bytes | bytearray) -> str:
     return cleaned[:MAX_PROMPT_CHARS].strip()
 
 
+CLOCK_SOURCE = "midi_clock"  # the source of tempo changes a MIDI clock makes (they ride along with the next chunk)
+
+
 class ParameterChange(NamedTuple):
     """One effective change, as the take writer logs it."""
 

@@ -615,3 +615,34 @@ def test_a_rollback_before_a_landed_morph_does_not_bring_the_morph_forward(gener
     for end, prompts in joins:
         assert (prompts == ["bright bells"]) == (end >= landing), (end, landing, prompts)
     assert landing in {end for end, prompts in joins if prompts == ["bright bells"]}, "the morph is on its bar line"
+
+
+def test_a_clocks_tempo_rides_the_next_chunk_while_a_players_tempo_rolls_back(generator: Generator) -> None:
+    """A MIDI clock re-estimates its tempo from jittery ticks: those writes must not roll back (they pulled joins
+    off bar lines, several rollbacks a second); the next chunk takes the tempo. A player's tempo knob still rolls
+    back at once."""
+    from instrument.parameters import CLOCK_SOURCE
+
+    store = playing_store()
+    store.set("tempo_bpm", 150.0)
+    engine, queue = make_engine(generator, store, waits_for_next_chunk=lambda change: change.source == CLOCK_SOURCE)
+    engine.start()
+    try:
+        with Consumer(queue):
+            assert wait_for(lambda: queue.read_position > 1.0 * RATE, 10.0)
+            clock_from = len(engine.records)
+            for bpm in (150.6, 151.3, 150.4, 151.9):  # a wobbling estimate, 0.2 s apart
+                store.set("tempo_bpm", bpm, source=CLOCK_SOURCE)
+                time.sleep(0.2)
+            assert wait_for(lambda: any(r.request and r.request["tempo_bpm"] == 151.9
+                                        for r in engine.records[clock_from:]), 5.0)
+            clock_records = list(engine.records[clock_from:])
+            knob_from = len(engine.records)
+            store.set("tempo_bpm", 120.0, source="midi")
+            assert wait_for(lambda: any(r.request and r.request["tempo_bpm"] == 120.0
+                                        for r in engine.records[knob_from:]), 5.0)
+            knob = next(r for r in engine.records[knob_from:] if r.request and r.request["tempo_bpm"] == 120.0)
+    finally:
+        engine.stop()
+    assert not any(r.rollback and not r.refine for r in clock_records), [(r.index, r.rollback, r.refine) for r in clock_records]
+    assert knob.rollback
