@@ -536,18 +536,25 @@ def test_bar_grid_and_join_planning() -> None:
     assert plan_join_sample(bar - reach, bar, grid, min_new_samples=4 * HOP) == bar
 
 
-def test_bar_line_joins_and_a_held_morph_replay_exactly(generator: Generator) -> None:
-    """A fixed external grid (bars not on frame boundaries): the joins' crossfades end on the bar lines, a
-    prompt morph waits for the next reachable bar line while a CFG change does not, and the chunk log (with
-    its in-frame splice offsets) still re-renders the live stream exactly."""
+def morph_engine(generator: Generator) -> tuple[ParameterStore, BarGrid, EngineConfig, EngineThread, DryAudioQueue]:
+    """An engine on a fixed external grid (150 BPM, bars 1.6 s apart, not frame-aligned) that holds prompt
+    morphs to bar lines, with "warm pad" playing and "bright bells" in slot 2."""
     from instrument.live import hold_prompts, make_quantised_filter
 
     store = playing_store()
     store.set_prompt_text(1, "bright bells")
-    grid = BarGrid(beat_at_zero=-0.37, beats_per_sample=2.5 / RATE, beats_per_bar=4)  # 150 BPM, bars 1.6 s apart
+    grid = BarGrid(beat_at_zero=-0.37, beats_per_sample=2.5 / RATE, beats_per_bar=4)
     config = EngineConfig(geometry=StreamGeometry(32, 12, 4))
     engine, queue = make_engine(generator, store, config, bar_grid_for=lambda: grid,
                                 is_quantised_change=make_quantised_filter(store), hold_quantised=hold_prompts)
+    return store, grid, config, engine, queue
+
+
+def test_bar_line_joins_and_a_held_morph_replay_exactly(generator: Generator) -> None:
+    """A fixed external grid (bars not on frame boundaries): the joins' crossfades end on the bar lines, a
+    prompt morph waits for the next reachable bar line while a CFG change does not, and the chunk log (with
+    its in-frame splice offsets) still re-renders the live stream exactly."""
+    store, grid, config, engine, queue = morph_engine(generator)
     engine.start()
     try:
         with Consumer(queue) as consumer:
@@ -581,14 +588,7 @@ def test_a_rollback_before_a_landed_morph_does_not_bring_the_morph_forward(gener
     """A morph lands in audio the playhead has not reached; a CFG change right then rolls back to just ahead of
     the playhead, before the bar line: that chunk keeps the old prompt and the morph lands on its bar line anew,
     so the new prompt is never heard before the bar line (it was, when the rollback used the morphed snapshot)."""
-    from instrument.live import hold_prompts, make_quantised_filter
-
-    store = playing_store()
-    store.set_prompt_text(1, "bright bells")
-    grid = BarGrid(beat_at_zero=-0.37, beats_per_sample=2.5 / RATE, beats_per_bar=4)  # 150 BPM, bars 1.6 s apart
-    config = EngineConfig(geometry=StreamGeometry(32, 12, 4))
-    engine, queue = make_engine(generator, store, config, bar_grid_for=lambda: grid,
-                                is_quantised_change=make_quantised_filter(store), hold_quantised=hold_prompts)
+    store, grid, config, engine, queue = morph_engine(generator)
     engine.start()
     try:
         with Consumer(queue):
