@@ -83,7 +83,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--output", choices=("jack", "none"), default="jack")
     parser.add_argument("--debug-model", action="store_true", help="tiny random model (smoke runs)")
-    parser.add_argument("--eager", action="store_true", help="eager U-Net (no TorchScript freezing)")
+    parser.add_argument("--eager", action="store_true", help="eager U-Net (no TorchScript)")
     parser.add_argument("--engine-nice", type=int, default=5, help="engine thread nice increment (the app's default)")
     parser.add_argument("--screenshots", default=None, help="folder for PNG screenshots of the playing app")
     parser.add_argument("--out", default=None, help="also write the report here")

@@ -67,7 +67,7 @@ class AppConfig:
     takes_dir: Path | None = None
     autoplay: bool = True
     generator_factory: Callable[[], Any] | None = None
-    eager: bool = False  # run the U-Net eagerly instead of the TorchScript-frozen one (diagnostics)
+    eager: bool = False  # run the U-Net eagerly instead of the TorchScript-traced one (diagnostics)
     # The engine thread (and the torch workers it starts) runs this much nicer than the GUI thread, so a
     # chunk being generated on both cores cannot keep the display timer waiting for a CPU.
     engine_nice: int = 5
