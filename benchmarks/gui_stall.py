@@ -343,8 +343,8 @@ def main() -> int:
             (("created", "at"), ("model_loaded", "model loaded"), ("session_started", "session started"))
             if key in instrument.timings_s) + f", first sound {state['first_sound_s']:.2f} s"
         + "; the preload thread: " + ", ".join(
-            f"{key} {preload.timings_s[key] - launched_s - jack_seconds:.2f} s" for key in ("started", "loaded", "warmed_up")
-            if key in preload.timings_s),
+            f"{key} {preload.timings_s[key] - launched_s - jack_seconds:.2f} s"
+            for key in ("started", "loaded", "warmed_up") if key in preload.timings_s),
         "",
         f"probe: a {PROBE_INTERVAL_MS} ms PreciseTimer on the GUI thread; lateness = gap between firings - "
         f"{PROBE_INTERVAL_MS} ms",

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/realtime.py [--threads 2] [--repeats 5] [--weights PATH]
 
 For each inference path (eager fp32; eager with bf16 autocast; TorchScript trace + freeze, as offline
-rendering runs it; TorchScript trace with the 256-token bucket, not frozen, as the live engine runs it) and each
-step count (4, 8, 16), one chunk is generated repeatedly through `Generator.generate_chunk` (CFG batch 2,
+rendering runs it; TorchScript trace with the 256-token bucket, not frozen, as the live engine runs it;
+freeze at that bucket, for comparison) and each step count (4, 8, 16), one chunk is generated repeatedly through `Generator.generate_chunk` (CFG batch 2,
 DPM-Solver++(2M)) and decoded; the real-time factor is compute seconds per second of NEW audio in the
 chunk (window minus context). Two chunk shapes: the offline render's (128-frame window, 32 context ->
 2.23 s new) and the live engine's (64-frame window, 16 context -> 1.11 s new). Peak memory is the process's

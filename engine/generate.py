@@ -127,7 +127,7 @@ class Generator:
              traced: bool = False) -> "Generator":
         """The shipped (or given) models; raises CheckpointError on a missing or broken file.
 
-        traced: on a CPU, run the TorchScript-frozen U-Net (~1.8x faster a step, benchmarks/realtime.py);
+        traced: on a CPU, run the TorchScript-traced and frozen U-Net (offline; benchmarks/realtime.py);
         each new input shape (batch, frames, token bucket) pays a one-off trace (~0.6 s on 2 cores) on its
         first call; the live engine uses `use_traced_network(background=True)` instead, which never waits.
         """
@@ -365,9 +365,9 @@ class Generator:
         self.generate_chunk(GenerationRequest(prompts=("warm up",), cfg_scale=2.0, steps=2), window_frames)
 
     def use_traced_network(self, background: bool = False, trace_first_inline: bool = True) -> None:
-        """Switch CPU inference to the TorchScript-frozen U-Net (engine.optimise; same outputs).
+        """Switch CPU inference to the TorchScript U-Net (engine.optimise; same outputs).
 
-        background (the live engine): new shapes run eager while a tracer thread freezes them (the first one
+        background (the live engine): new shapes run eager while a tracer thread traces them (the first one
         inline unless trace_first_inline is False: then the tracer waits for `release_tracer()`), and tokens
         pad to one wide bucket so new shapes are rare. Otherwise the first call of each shape traces it
         inline (offline rendering)."""

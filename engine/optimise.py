@@ -1,26 +1,30 @@
 """Faster CPU inference paths for the U-Net, kept beside the plain torch module (which training and GPUs use).
 
-`TracedNetwork` traces the U-Net with TorchScript per input shape, for offline rendering also freezes it
-(constants folded, conv + norm fused where possible), and pads the text tokens to a bucket so a new prompt
-length rarely means a new trace. It is a drop-in for `UNet1D` inside `VDenoiser` (same call, same outputs within float error).
+`TracedNetwork` traces the U-Net with TorchScript per input shape (offline rendering also freezes it:
+constants folded, conv + norm fused where possible) and pads the text tokens to a bucket so a new prompt
+length rarely means a new trace. It is a drop-in for `UNet1D` inside `VDenoiser` (same call, same outputs
+within float error).
 
 `background=True` is for the live engine, which must not wait for a trace mid-performance: a call whose
-shape has no frozen module runs the eager U-Net and hands the shape to a tracer thread, and later calls of
-that shape run frozen. With `trace_first_inline` (the default) the very first shape is traced inline instead;
-the live instrument turns that off: its first chunk runs eager (~1 s sooner to the first sound than trace +
-chunk) and the tracer waits for `release_tracer()`, which the session calls at the first sound. Why it
-matters how: tracing and freezing hold the GIL for 67-130 ms at a time (measured), so the session's feeder
-keeps a longer dry lead while `tracing` (the effects pump itself runs in the output process, out of reach);
-mid-performance traces used to cost underruns (measured: four 30-37-token prompts of the default preset
-blended past a 128-token bucket, and each such trace cost ~7 underruns). The live engine therefore pads
-tokens to the widest blend there can be (256: four prompts of at most 64 word pieces), so its one shape is
-traced once, right after the first sound; a smaller batch (CFG at exactly 1 has no unconditional pass) runs
-padded inside the traced one, and other shapes (another window, a wider batch) are a fallback the instrument
-does not take. The live engine's modules are traced, not frozen: for its shape (batch 2, 64 frames, 256
-tokens) freezing gave no speed (traced 28-49 ms a call, frozen 35-55 ms, frozen + optimised 38-42 ms, eager
-42-89 ms; three runs on the 2-core VM) and held the GIL 102 ms in one piece; offline rendering's shape (128
-frames, 32 tokens) still gains from it (frozen 36-39 ms, traced 45-65 ms). A new module's first two calls are TorchScript's profiling runs (~3x slower), so the tracer
-warms a module with two calls before it is used.
+shape has no traced module runs the eager U-Net and hands the shape to a tracer thread, and later calls of
+that shape run traced. With `trace_first_inline` (the default) the very first shape is traced inline instead
+(the app, before its first sound); `cascade play` turns that off: its first chunk runs eager (~1 s sooner to
+the first sound than trace + chunk) and the tracer waits for `release_tracer()`, which the session calls at
+the first sound. Why it matters how: a trace holds the GIL up to ~56 ms at a time (freezing held it 102 ms
+more, measured with a 1 ms probe thread), so the session's feeder keeps a longer dry lead while `tracing`
+(the effects pump itself runs in the output process, out of reach); mid-performance traces used to cost
+underruns (measured: four 30-37-token prompts of the default preset blended past a 128-token bucket, and
+each such trace cost ~7 underruns). The live engine therefore pads tokens to the widest blend there can be
+(256: four prompts of at most 64 word pieces), so its one shape is traced once; a smaller batch (CFG at
+exactly 1 has no unconditional pass) runs padded inside the traced one, and other shapes (another window,
+a wider batch) are a fallback the instrument does not take.
+
+The live engine's modules are traced, not frozen: at its bucket freezing was slower (benchmarks/realtime.py,
+2026-11-22: 49 ms a step frozen, 38 ms traced; eager on the prompt's own 26 tokens 33-40 ms, so the bucket's
+padding eats most of what tracing gains there, and the live gain is mainly that no GIL is held while the
+U-Net runs). Offline rendering's shape (128 frames, 32 tokens) still gains from freezing. A new module's
+first two calls are TorchScript's profiling runs (~3x slower), so the tracer warms a module with two calls
+before it is used.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ Signature = tuple[int, int, int]  # (batch, frames, padded token length)
 
 
 class TracedNetwork(nn.Module):
-    """UNet1D's call, run by a TorchScript-frozen module per input signature (see the module docstring)."""
+    """UNet1D's call, run by a TorchScript module per input signature (see the module docstring)."""
 
     def __init__(self, network: UNet1D, *, background: bool = False, token_bucket: int = TOKEN_BUCKET,
                  trace_first_inline: bool = True) -> None:
@@ -76,17 +80,17 @@ class TracedNetwork(nn.Module):
         return tuple(self._traced)
 
     def release_tracer(self) -> None:
-        """Let the tracer thread start freezing the shapes queued so far (and any later)."""
+        """Let the tracer thread start tracing the shapes queued so far (and any later)."""
         self._tracer_gate.set()
 
     @property
     def tracing(self) -> bool:
-        """Whether shapes are queued or being frozen: the main process's GIL is then held for up to ~130 ms at
+        """Whether shapes are queued or being traced: the main process's GIL is then held for up to ~56 ms at
         a time, and the live session lengthens its dry lead meanwhile."""
         return self._tracer_gate.is_set() and self._shapes_pending()
 
     def _shapes_pending(self) -> bool:
-        """Whether a shape handed to the tracer is neither frozen nor failed yet."""
+        """Whether a shape handed to the tracer is neither traced nor failed yet."""
         return any(sig not in self._traced and sig not in self._failed for sig in list(self._queued))
 
     def _wider_batch(self, signature: Signature) -> Signature | None:
@@ -95,7 +99,7 @@ class TracedNetwork(nn.Module):
         return min(wider) if wider else None
 
     def wait_until_traced(self, timeout_s: float = 30.0) -> bool:
-        """Block until every shape handed to the tracer is frozen (or failed); False on timeout."""
+        """Block until every shape handed to the tracer is traced (or failed); False on timeout."""
         deadline_s = time.monotonic() + timeout_s
         while self._shapes_pending():
             if time.monotonic() > deadline_s:

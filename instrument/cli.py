@@ -276,10 +276,11 @@ def _load_play_generator(args: argparse.Namespace):  # noqa: ANN202 - engine.gen
                                 "Pass --weights FILE, or --debug-model to hear the engine run on random weights.")
     generator = Generator.load(weights, device=device)
     if generator.device.type == "cpu" and not getattr(args, "eager", False):
-        # ~1.5-1.8x a step and no GIL held while the U-Net runs; shapes freeze in the background, the first
-        # one once the first sound plays (the session releases the tracer then and lengthens its dry lead
-        # while the trace holds the GIL): the first chunk runs eager, ~1 s sooner than trace + chunk. The app
-        # traces first (trace_first_inline): a trace while playing stalls its window.
+        # No GIL held while the U-Net runs (and a step about as fast as eager despite the 256-token bucket:
+        # engine/optimise.py). The shape is traced in the background once the first sound plays (the session
+        # releases the tracer then and lengthens its dry lead while the trace holds the GIL): the first chunk
+        # runs eager, ~1 s sooner than trace + chunk. The app traces first (trace_first_inline; its preload
+        # does it before the window plays): a trace while playing stalls its window.
         generator.use_traced_network(background=True,
                                      trace_first_inline=bool(getattr(args, "trace_first_inline", False)))
     return generator

@@ -43,10 +43,9 @@ class ModelPreload:
     window_frames: the live engine's window (latent frames): the warm-up chunk has its shape.
     """
 
-    def __init__(self, load: Callable[[], Any], window_frames: int, *, warm_up: bool = True) -> None:
+    def __init__(self, load: Callable[[], Any], window_frames: int) -> None:
         self._load = load
         self.window_frames = int(window_frames)
-        self.warm_up = warm_up
         self._future: Future = Future()
         self._imports_done = threading.Event()
         self.timings_s: dict[str, float] = {"started": time.monotonic()}
@@ -69,9 +68,8 @@ class ModelPreload:
             generator = self._load()
             self.timings_s["loaded"] = time.monotonic()
             self._imports_done.wait()
-            if self.warm_up:
-                generator.warm_up(self.window_frames)
-                self.timings_s["warmed_up"] = time.monotonic()
+            generator.warm_up(self.window_frames)
+            self.timings_s["warmed_up"] = time.monotonic()
         except BaseException as error:  # handed to whoever asks for the result
             self._future.set_exception(error)
             return
