@@ -26,14 +26,13 @@ import argparse
 import os
 import platform
 import random
-import shutil
 import statistics
-import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.jack import start_dummy_jack  # noqa: E402
 
 PROBE_INTERVAL_MS = 10
 STALL_MS = 50.0
@@ -41,22 +40,6 @@ STALL_MS = 50.0
 PROMPTS = ("Genre: ambient | Instruments: synth pad, strings | BPM: 124 | Key: A minor",
            "Genre: techno | Instruments: drum kit, synth bass",
            "Genre: jazz | Instruments: piano, upright bass, brushes")
-
-
-def start_jack() -> subprocess.Popen | None:
-    if shutil.which("jackd") is None:
-        return None
-    name = f"cascade-gui-{uuid.uuid4().hex[:8]}"
-    os.environ.update({"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1", "JACK_NO_AUDIO_RESERVATION": "1"})
-    process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "44100", "-p", "512"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if "system:playback_1" in subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout:
-            return process
-        time.sleep(0.05)
-    process.terminate()
-    return None
 
 
 def thread_cpu_seconds() -> dict[int, float]:
@@ -94,7 +77,7 @@ def main() -> int:
 
         os.environ["CASCADE_USER_DIR"] = tempfile.mkdtemp(prefix="cascade-gui-stall-")
     jack_started_s = time.monotonic()
-    jack = start_jack() if args.output == "jack" else None
+    jack = start_dummy_jack("cascade-gui")[0] if args.output == "jack" else None
     jack_seconds = time.monotonic() - jack_started_s  # not part of the app's start: taken off "launch"
     from instrument.cli import _start_app_preload
 

@@ -24,38 +24,20 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
-import subprocess
 import sys
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.jack import start_dummy_jack  # noqa: E402
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 CONTROLS = {21: "cfg_scale", 22: "xy_x", 23: "variation", 24: "fx_filter_cutoff_hz", 25: "fx_reverb_mix", 26: "seed"}
-
-
-def start_jack(period_frames: int = 512) -> tuple[subprocess.Popen | None, str | None]:
-    if shutil.which("jackd") is None:
-        return None, None
-    name = f"cascade-bench-{uuid.uuid4().hex[:8]}"
-    os.environ.update({"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1", "JACK_NO_AUDIO_RESERVATION": "1"})
-    process = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "44100", "-p", str(period_frames)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout
-        if "system:playback_1" in ports:
-            return process, name
-        time.sleep(0.05)
-    process.terminate()
-    return None, None
 
 
 def stolen_seconds() -> float:
@@ -161,7 +143,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
-    jack, server = start_jack(args.period) if args.output == "jack" else (None, None)
+    jack, server = start_dummy_jack("cascade-bench", args.period) if args.output == "jack" else (None, None)
 
     from engine.realtime import EngineConfig
     from instrument.effects_pump import LONG_WAKE_GAPS, MAX_WAKE_GAP_AT_S, VERY_LONG_WAKE_GAPS
