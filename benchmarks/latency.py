@@ -10,9 +10,10 @@ What it measures, in this order, in one process:
                          the output callback; one probe at a time, random 0.6-1.6 s apart
   effect latency         a CC moving the filter cutoff -> the first sample processed with it taken by the
                          output callback
-  underruns              output callbacks that found the ring short + blocks the engine had not delivered,
-                         during --minutes of random MIDI-like traffic (knob twists on 6 controls, including
-                         prompt morphs and seeds, ~8 messages/s in bursts)
+  underruns              output callbacks that found the ring (and the effects pump's shadow ring) short +
+                         blocks the engine had not delivered, during --minutes of random MIDI-like traffic
+                         (knob twists on 6 controls, including prompt morphs and seeds, ~8 messages/s in
+                         bursts); callbacks that played from the shadow chain are counted apart
 The output is a JACK dummy server started here (44.1 kHz, period --period: 256 by default) when jackd is installed, else a
 software clock. Latencies end when the callback takes the sample; the device's own buffer (one JACK
 period, 11.6 ms here) comes on top. Uses the shipped diffusion model when it exists, else the "small"
@@ -221,6 +222,7 @@ def main() -> None:
 
         status = session.status()
         under_before = status.output_underruns + status.dry_underruns
+        shadow_before = (status.shadow_callbacks, status.shadow_frames)
         rtf: list[float] = []
         messages = 0
         end_s = time.monotonic() + 60 * args.minutes
@@ -275,6 +277,11 @@ def main() -> None:
         ("effect-parameter latency after the traffic run, median / p95", percentiles(effect_after)),
         (f"underruns in {args.minutes:g} min of random MIDI traffic ({messages} CCs) (goal 0)",
          f"{underruns} (output {status.output_underruns}, engine {status.dry_underruns}, whole run)"),
+        ("output callbacks in that traffic played from the shadow chain (no silence) / their frames",
+         f"{status.shadow_callbacks - shadow_before[0]} / {status.shadow_frames - shadow_before[1]} "
+         f"(whole run {status.shadow_callbacks} / {status.shadow_frames})"),
+        ("effect changes first heard from the shadow (their latency not measured) / measured",
+         f"{status.shadowed_effect_changes} / {len(feeder.effect_latencies_s)}"),
         ("control latency under that traffic, median / p95", percentiles(traffic_latency)),
         ("real-time factor (compute / audio), median", "-" if not rtf else f"{statistics.median(rtf):.2f}"),
         ("steps of the audio played under traffic (requested 8)", describe_steps(played_steps, 8)),
@@ -295,7 +302,7 @@ def main() -> None:
          underrun_seconds_vs_steal(seconds)),
         ("traffic seconds with a pump absence over 20 ms: their steal (median ms per s) / count",
          gap_seconds_vs_steal(seconds)),
-        ("output ring lead at the end (starts one period + 2.9 ms, 8.7 ms time-shared) / pump near misses",
+        ("output ring lead at the end (one period + 2.9 ms, 8.7 ms time-shared; fixed with a shadow) / near misses",
          f"{1e3 * status.ring_target_seconds:.1f} ms / {status.near_misses}"),
         ("feeder (main process): longest absence / dry ring low water",
          f"{1e3 * status.feeder_max_wake_gap_seconds:.1f} ms / "

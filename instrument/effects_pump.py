@@ -78,6 +78,11 @@ class PumpConfig:
     ring_step_frames: int = 256
     near_miss_frames: int = 128
     ring_raise_cooldown_s: float = 1.0
+    # The shadow chain (when the output has a shadow ring): a second EffectsChain over the same dry frames,
+    # run as far ahead as the dry ring allows (at most this much beyond the output ring's target), so a pump
+    # that comes back late costs no silence. With it, near misses no longer grow the output ring's lead: they
+    # cost no silence, and the effect latency a player gets used to stays put.
+    shadow_lead_frames: int = 4096
     poll_seconds: float = 0.0005
     realtime_priority: int = 45  # the pump thread asks for SCHED_FIFO at this priority (0: do not ask) ...
     nice: int = -10  # ... else for this nice value
@@ -118,6 +123,7 @@ DEVICE_PERIOD_FRAMES = 20  # frames the device takes per callback (0: not known)
 LONG_WAKE_GAPS = 21  # absences over 5 ms
 MAX_WAKE_GAP_AT_S = 22  # time.monotonic() when the longest absence ended
 VERY_LONG_WAKE_GAPS = 23  # absences over 20 ms
+SHADOWED_EFFECT_CHANGES = 18  # effect changes whose first frame was played from the shadow (latency unknown)
 PARAM_VALUES = 24
 EFFECT_LATENCIES = PARAM_VALUES + len(EFFECT_PARAMETERS) + 6  # 40
 EFFECT_LATENCY_SLOTS = 64
@@ -321,9 +327,16 @@ class EffectsPump(Worker):
 
     def __init__(self, dry: AudioRingBuffer, out: AudioRingBuffer, returned: AudioRingBuffer, shared: PumpShared,
                  config: PumpConfig = PumpConfig(), *, output_rate: int = SAMPLE_RATE,
-                 device_period: Callable[[], int] | None = None) -> None:
+                 device_period: Callable[[], int] | None = None, shadow: AudioRingBuffer | None = None,
+                 shadow_span: Callable[[], tuple[int, int]] | None = None) -> None:
         """device_period: () -> frames the device takes per callback (AudioOutput's `callback_frames`; 0 until
-        its first callback): the ring's target follows it; None for a software clock."""
+        its first callback): the ring's target follows it; None for a software clock.
+
+        shadow: the output's shadow ring (AudioOutput's `shadow`), on the output ring's frame axis: a second
+        effects chain fills it from the same dry frames, ahead of the output ring; the callback plays from it
+        what the output ring lacks. Only while neither side runs: it is aligned to the output ring here.
+        shadow_span: () -> output frames [from, until) of the latest stretch played from the shadow (the
+        callback's `shadow_span`): an effect change that first sounded there is counted, not measured."""
         super().__init__()
         self.dry = dry
         self.out = out
@@ -338,11 +351,20 @@ class EffectsPump(Worker):
             {name: float(SPECS[name].default) for name in EFFECT_PARAMETERS}
         self.automation = EffectsAutomation(SPECS, self.effects, values)
         self._sequence = parameters[0] if parameters else 0
-        self._resampler: Any = None
-        if self.output_rate != SAMPLE_RATE:
-            from pedalboard.io import StreamResampler
-
-            self._resampler = StreamResampler(SAMPLE_RATE, self.output_rate, 2)
+        self._resampler = self._new_resampler()
+        # The shadow: the same chain, parameters and resampling, over the same dry frames, further ahead. Equal
+        # input and equal parameters give bit-equal output, so playing from it is seamless unless an effect
+        # parameter moved in between (the shadow applied the move later in the stream).
+        self.shadow = shadow
+        self.shadow_span = shadow_span
+        self.shadow_effects = EffectsChain(SAMPLE_RATE)
+        self.shadow_automation = EffectsAutomation(SPECS, self.shadow_effects, values)
+        self._shadow_sequence = self._sequence
+        self._shadow_resampler = self._new_resampler()
+        self._shadow_dry_frame = dry.frames_read  # the next dry frame the shadow chain processes
+        self._shadow_block = np.zeros((config.block_frames, 2), dtype=np.float32)
+        if shadow is not None:
+            shadow.align(out.frames_written)
         self._block = np.zeros((config.block_frames, 2), dtype=np.float32)
         self._blocks: deque[tuple[int, int]] = deque()  # (output frame end, dry frame end) not yet heard
         self._pending_latency: deque[tuple[int, float]] = deque()  # (output frame, change time)
@@ -373,13 +395,25 @@ class EffectsPump(Worker):
                     self._note_wake(fill, dry_waiting)
                 if self.device_period is not None and not self.period_frames:
                     self._learn_period(self.device_period())
+                if self._shadow_wants_block():
+                    self.pump_shadow_block()
+                    continue
                 if (dry_waiting and fill < self.ring_target_frames
-                        and self.out.free_frames >= 2 * self.config.block_frames):
+                        and self.out.free_frames >= 2 * self.config.block_frames
+                        and (self.shadow is None
+                             or self._shadow_dry_frame >= self.dry.frames_read + self.config.block_frames)):
                     self.pump_block()
                     continue
             except Exception:  # keep pumping: a broken block must not stop the audio
                 logger.exception("effects pump block failed")
             self._stop.wait(self.config.poll_seconds)
+
+    def _new_resampler(self) -> Any:
+        if self.output_rate == SAMPLE_RATE:
+            return None
+        from pedalboard.io import StreamResampler
+
+        return StreamResampler(SAMPLE_RATE, self.output_rate, 2)
 
     def _set_target(self) -> None:
         base = (self.period_frames + self.ring_margin_frames if self.period_frames
@@ -413,7 +447,7 @@ class EffectsPump(Worker):
         # (An empty dry ring is the feeder's miss; a longer output lead would not help it.)
         if fill_frames < self.config.near_miss_frames and dry_waiting:
             slots[NEAR_MISSES] += 1
-            if (self.ring_extra_frames < self.config.ring_extra_max_frames
+            if (self.shadow is None and self.ring_extra_frames < self.config.ring_extra_max_frames
                     and now_s - self._last_raise_s >= self.config.ring_raise_cooldown_s):
                 self._last_raise_s = now_s
                 self.ring_extra_frames = min(self.config.ring_extra_max_frames,
@@ -435,8 +469,44 @@ class EffectsPump(Worker):
         if change_time_s > 0:
             self._pending_latency.append((self.out.frames_written, change_time_s))
 
+    def _shadow_wants_block(self) -> bool:
+        shadow = self.shadow
+        return (shadow is not None
+                and self.dry.frames_written - self._shadow_dry_frame >= self.config.block_frames
+                and shadow.fill_frames < self.ring_target_frames + self.config.shadow_lead_frames
+                and shadow.free_frames >= 2 * self.config.block_frames)
+
+    def pump_shadow_block(self) -> bool:
+        """The shadow chain's next block: peek at the dry frames (the main chain reads them later), process,
+        write the shadow ring. False when the dry ring does not hold a whole block there yet."""
+        shadow = self.shadow
+        if shadow is None:
+            return False
+        block = self._shadow_block
+        if self.dry.peek_into(self._shadow_dry_frame, block) < len(block):
+            return False
+        if self.shared.slots[PARAM_SEQUENCE] != self._shadow_sequence:
+            parameters = self.shared.read_parameters()
+            if parameters is not None:
+                self._shadow_sequence = parameters[0]
+                for name, value in zip(EFFECT_PARAMETERS, parameters[2]):
+                    if value != self.shadow_automation.targets[name]:
+                        self.shadow_automation.set(name, value)
+        self.shadow_automation.advance(self.config.block_frames / SAMPLE_RATE)
+        wet = self.shadow_effects.process(block.T)
+        np.clip(wet, -CEILING, CEILING, out=wet)
+        out = wet if self._shadow_resampler is None else self._shadow_resampler.process(wet)
+        if out.shape[-1]:
+            shadow.write(np.ascontiguousarray(out.T))
+        self._shadow_dry_frame += len(block)
+        return True
+
     def pump_block(self) -> None:
-        """One block: read, process, write both rings (the pump thread; tests may call it directly)."""
+        """One block: read, process, write both rings (the pump thread; tests may call it directly). With a
+        shadow, the shadow chain goes over these dry frames first."""
+        while self.shadow is not None and self._shadow_dry_frame < self.dry.frames_read + self.config.block_frames:
+            if not self.pump_shadow_block():
+                break
         self._apply_parameters()
         self.automation.advance(self.config.block_frames / SAMPLE_RATE)
         dry_frame = self.dry.frames_read
@@ -466,5 +536,10 @@ class EffectsPump(Worker):
         if heard is not None:
             self.shared.slots[HEARD_DRY_FRAME] = heard
         while self._pending_latency and played > self._pending_latency[0][0]:
-            _, change_s = self._pending_latency.popleft()
+            frame, change_s = self._pending_latency.popleft()
+            if self.shadow_span is not None:
+                span_from, span_until = self.shadow_span()
+                if span_from <= frame < span_until:  # the shadow played it, the change not yet in it
+                    self.shared.slots[SHADOWED_EFFECT_CHANGES] += 1
+                    continue
             self.shared.log_latency(time.monotonic() - change_s)

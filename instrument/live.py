@@ -43,7 +43,8 @@ from engine.realtime import (BarGrid, ChunkRecord, DryAudioQueue, EngineConfig, 
                              StreamGeometry, render_chunk_log)
 from instrument.effects import EffectsChain
 from instrument.effects_pump import (BLOCKS, EFFECT_PARAMETERS, FIRST_SOUND, MAX_WAKE_GAP_S, NEAR_MISSES,
-                                     RETURN_DROPPED_FRAMES, RING_LOW_WATER, EffectsAutomation, EffectsPump, PumpConfig)
+                                     RETURN_DROPPED_FRAMES, RING_LOW_WATER, SHADOWED_EFFECT_CHANGES, EffectsAutomation,
+                                     EffectsPump, PumpConfig)
 from instrument.monitor import MonitorTap
 from instrument.output import CEILING, AudioOutput, OutputDevice, choose_output_device
 from instrument.output_process import OutputProcess, SharedOutputMemory
@@ -511,6 +512,11 @@ class SessionStatus:
     feeder_max_wake_gap_seconds: float = 0.0  # after the first sound: the feeder's longest absence (main process)
     dry_lead_seconds: float = 0.0  # dry audio the feeder keeps in front of the effects pump now
     feeder_near_misses: int = 0  # feeder wakes that found the dry ring almost empty
+    # Output callbacks that found the output ring short and played the effects pump's shadow chain instead
+    # (no silence), the frames so played, and effect changes first heard there (their latency not measured).
+    shadow_callbacks: int = 0
+    shadow_frames: int = 0
+    shadowed_effect_changes: int = 0
 
     def line(self) -> str:
         e = self.engine
@@ -588,6 +594,7 @@ class LiveSession:
         self._underruns_before_sound: int | None = None
         self._underruns_retired = 0  # counted by outputs that have been replaced
         self._nonfinite_retired = 0
+        self._shadow_retired = (0, 0)  # (callbacks, frames) played from the shadow by outputs since replaced
         self.sink: AudioOutput | OutputProcess | PacedSink = self._open_output(output)
         quantised = make_quantised_filter(self.store) if quantise_morphs else (lambda name: False)
         self.engine = EngineThread(generator, self.store, self.queue, request_from_snapshot, config=engine_config,
@@ -694,6 +701,8 @@ class LiveSession:
             self._underruns_retired += old.underruns - self._underruns_before_sound
             self._underruns_before_sound = 0  # the new output counts from zero, after the first sound
         self._nonfinite_retired += getattr(old, "nonfinite_blocks", 0)
+        self._shadow_retired = (self._shadow_retired[0] + getattr(old, "shadow_callbacks", 0),
+                                self._shadow_retired[1] + getattr(old, "shadow_frames", 0))
         new.set_gain_db(self._gain_db)
         self.sink = new
 
@@ -876,7 +885,10 @@ class LiveSession:
                                     else pump.ring_low_water_frames / self.output_rate),
             ring_target_seconds=pump.ring_target_frames / self.output_rate, near_misses=pump.near_misses,
             feeder_max_wake_gap_seconds=pump.feeder_max_wake_gap_s, dry_lead_seconds=pump.dry_lead_frames / SAMPLE_RATE,
-            feeder_near_misses=pump.feeder_near_misses)
+            feeder_near_misses=pump.feeder_near_misses,
+            shadow_callbacks=self._shadow_retired[0] + getattr(self.sink, "shadow_callbacks", 0),
+            shadow_frames=self._shadow_retired[1] + getattr(self.sink, "shadow_frames", 0),
+            shadowed_effect_changes=int(self._memory.pump.slots[SHADOWED_EFFECT_CHANGES]))
 
     # --- MIDI clock ---------------------------------------------------------------------------------------------
 

@@ -73,13 +73,21 @@ class AudioOutput:
     `_callback` on PortAudio's thread; counters read by anyone."""
 
     def __init__(self, ring: AudioRingBuffer, sample_rate: int = SAMPLE_RATE, device: OutputDevice | None = None,
-                 block_frames: int = 1024, gain_smoothing_seconds: float = 0.05, client_name: str = "Cascade") -> None:
+                 block_frames: int = 1024, gain_smoothing_seconds: float = 0.05, client_name: str = "Cascade",
+                 shadow: AudioRingBuffer | None = None) -> None:
+        """shadow: a second ring on the same frame axis, written further ahead (the effects pump's shadow
+        chain): frames the ring lacks are played from it, and the ring's reader skips over them."""
         self.ring = ring
+        self.shadow = shadow
         self.sample_rate = sample_rate
         self.device = device
         self.block_frames = block_frames
         self.client_name = client_name
-        self.underruns = 0  # callbacks that found the ring short (silence was played)
+        self.underruns = 0  # callbacks that found the ring (and the shadow) short: silence was played
+        self.shadow_callbacks = 0  # callbacks that played frames from the shadow ring (no silence)
+        self.shadow_frames = 0
+        # Ring frames [from, until) of the latest stretch played from the shadow (one tuple store).
+        self.shadow_span: tuple[int, int] = (0, 0)
         self.portaudio_underflows = 0
         self.nonfinite_blocks = 0  # blocks in which NaN/inf were replaced by silence
         self.callbacks = 0
@@ -122,6 +130,21 @@ class AudioOutput:
         self.callback_frames = frames  # the effects pump sizes its ring by the device's period
         self.play_anchor = (_monotonic() + dac_delay_s, first_frame)
         got = self.ring.read_into(outdata)
+        shadow = self.shadow
+        if got < frames and shadow is not None:
+            # The pump came back late: play what its shadow chain made of the same frames further ahead.
+            shadow.skip_to(first_frame + got)
+            more = shadow.read_into(outdata[got:]) if shadow.frames_read == first_frame + got else 0
+            if more:
+                self.shadow_callbacks += 1
+                self.shadow_frames += more
+                span_from, span_until = self.shadow_span
+                self.shadow_span = (span_from if span_until == first_frame + got else first_frame + got,
+                                    first_frame + got + more)
+                got += more
+                self.ring.skip_to(first_frame + got)
+        if shadow is not None:
+            shadow.skip_to(self.ring.frames_read)  # release what the ring played
         if got < frames:
             self.underruns += 1
         # Smoothed gain: a linear ramp towards the target, at most gain_step per frame.

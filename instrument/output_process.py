@@ -23,8 +23,9 @@ the main process's engine, MIDI and GUI threads cannot keep it from the output r
 
 Shared memory (one anonymous mapping, inherited by file descriptor): a status block of float64 slots
 (start/stop requests, master gain, counters, the play anchor), the effects pump's block (effect parameters,
-its counters), then three AudioRingBuffers: the output ring (the pump writes, the PortAudio callback reads and
-only copies), the dry ring (the session's feeder writes dry audio, the pump reads) and the return ring (the
+its counters), then four AudioRingBuffers: the output ring (the pump writes, the PortAudio callback reads and
+only copies), the shadow ring (the pump's shadow chain writes further ahead; the callback plays from it what
+the output ring lacks), the dry ring (the session's feeder writes dry audio, the pump reads) and the return ring (the
 pump writes the wet audio back for the take and the monitor). Events (device chosen, started, errors, lost)
 come back as JSON lines on the child's stdout.
 """
@@ -59,7 +60,7 @@ logger = logging.getLogger(__name__)
 STATUS_SLOTS = 32
 STATUS_BYTES = 8 * STATUS_SLOTS  # a multiple of 64: the ring's counters stay cache-line aligned after it
 (HEARTBEAT, STATE, START_REQUEST, STOP_REQUEST, GAIN, CALLBACKS, UNDERRUNS, PORTAUDIO_UNDERFLOWS, NONFINITE_BLOCKS,
- PEAK, ANCHOR_SEQUENCE, ANCHOR_TIME_S, ANCHOR_FRAME) = range(13)
+ PEAK, ANCHOR_SEQUENCE, ANCHOR_TIME_S, ANCHOR_FRAME, SHADOW_CALLBACKS, SHADOW_FRAMES) = range(15)
 STATE_OPENING, STATE_READY, STATE_RUNNING, STATE_STOPPED, STATE_LOST, STATE_FAILED = range(6)
 EXIT_LOST = 3
 MONITOR_SECONDS = 0.005  # the child's bookkeeping loop: counters, gain, loss check
@@ -89,7 +90,7 @@ RETURN_RING_FRAMES = 1 << 19  # 11.9 s of wet audio for the take: the session ma
 
 
 def memory_size_bytes(ring_frames: int, channels: int) -> int:
-    return (STATUS_BYTES + PUMP_BYTES + AudioRingBuffer.nbytes(ring_frames, channels)
+    return (STATUS_BYTES + PUMP_BYTES + 2 * AudioRingBuffer.nbytes(ring_frames, channels)
             + AudioRingBuffer.nbytes(DRY_RING_FRAMES, channels) + AudioRingBuffer.nbytes(RETURN_RING_FRAMES, channels))
 
 
@@ -102,6 +103,8 @@ class _Layout:
         self.pump = PumpShared(view[STATUS_BYTES:STATUS_BYTES + PUMP_BYTES])
         offset = STATUS_BYTES + PUMP_BYTES
         self.ring = AudioRingBuffer(ring_frames, channels, buffer=view[offset:])
+        offset += AudioRingBuffer.nbytes(ring_frames, channels)
+        self.shadow_ring = AudioRingBuffer(ring_frames, channels, buffer=view[offset:])
         offset += AudioRingBuffer.nbytes(ring_frames, channels)
         self.dry_ring = AudioRingBuffer(DRY_RING_FRAMES, channels, buffer=view[offset:])
         offset += AudioRingBuffer.nbytes(DRY_RING_FRAMES, channels)
@@ -123,6 +126,7 @@ class SharedOutputMemory:
         self.status = layout.status
         self.pump = layout.pump
         self.ring = layout.ring
+        self.shadow_ring = layout.shadow_ring
         self.dry_ring = layout.dry_ring
         self.return_ring = layout.return_ring
 
@@ -307,6 +311,14 @@ class OutputProcess:
         return int(self.memory.status[UNDERRUNS])
 
     @property
+    def shadow_callbacks(self) -> int:
+        return int(self.memory.status[SHADOW_CALLBACKS])
+
+    @property
+    def shadow_frames(self) -> int:
+        return int(self.memory.status[SHADOW_FRAMES])
+
+    @property
     def portaudio_underflows(self) -> int:
         return int(self.memory.status[PORTAUDIO_UNDERFLOWS])
 
@@ -359,7 +371,8 @@ def _child_main(argv: list[str] | None = None) -> int:
         return 0
     # JACK runs at the server's rate; elsewhere PortAudio/ALSA converts 44.1 kHz itself.
     rate = int(device.default_sample_rate) if "JACK" in device.host_api else 44100
-    output = AudioOutput(ring, sample_rate=rate, device=device, block_frames=args.block_frames)
+    output = AudioOutput(ring, sample_rate=rate, device=device, block_frames=args.block_frames,
+                         shadow=layout.shadow_ring)
     status[STATE] = STATE_READY
     _emit(event="device", device=asdict(device), sample_rate=rate)
     while not status[START_REQUEST]:
@@ -369,7 +382,8 @@ def _child_main(argv: list[str] | None = None) -> int:
     output.set_gain_linear(float(status[GAIN]))
     # The pump starts first, so the ring holds a block or two before the first callback.
     pump = EffectsPump(layout.dry_ring, ring, layout.return_ring, layout.pump, pump_config, output_rate=rate,
-                       device_period=lambda: output.callback_frames)
+                       device_period=lambda: output.callback_frames, shadow=layout.shadow_ring,
+                       shadow_span=lambda: output.shadow_span)
     # A full cyclic-GC pass over this process's ~24,000 objects (numpy, pedalboard, sounddevice) holds the
     # GIL ~9 ms, which the pump would wait out: frozen objects are never walked again.
     gc.freeze()
@@ -389,6 +403,8 @@ def _child_main(argv: list[str] | None = None) -> int:
         output.set_gain_linear(float(status[GAIN]))
         status[CALLBACKS] = output.callbacks
         status[UNDERRUNS] = output.underruns
+        status[SHADOW_CALLBACKS] = output.shadow_callbacks
+        status[SHADOW_FRAMES] = output.shadow_frames
         status[PORTAUDIO_UNDERFLOWS] = output.portaudio_underflows
         status[NONFINITE_BLOCKS] = output.nonfinite_blocks
         status[PEAK] = output.peak

@@ -63,8 +63,9 @@ class AudioRingBuffer:
 
     @property
     def fill_frames(self) -> int:
-        """Frames written and not yet read (a snapshot: either side may move on right after)."""
-        return self._written - self._read
+        """Frames written and not yet read (a snapshot: either side may move on right after). 0 while the
+        consumer has skipped past the producer (`skip_to`)."""
+        return max(0, self._written - self._read)
 
     @property
     def free_frames(self) -> int:
@@ -84,7 +85,7 @@ class AudioRingBuffer:
         if frames.ndim != 2 or frames.shape[1] != self.channels:
             raise ValueError(f"expected (frames, {self.channels}), got {frames.shape}")
         written = self._written
-        count = min(len(frames), self.capacity_frames - (written - self._read))
+        count = min(len(frames), self.capacity_frames - max(0, written - self._read))
         if count <= 0:
             return 0
         start = written % self.capacity_frames
@@ -100,7 +101,7 @@ class AudioRingBuffer:
         (silence) so the caller can count it as an underrun. Allocates nothing."""
         wanted = out.shape[0]
         read = self._read
-        count = min(wanted, self._written - read)
+        count = max(0, min(wanted, self._written - read))
         start = read % self.capacity_frames
         first = min(count, self.capacity_frames - start)
         out[:first] = self._data[start:start + first]
@@ -111,6 +112,33 @@ class AudioRingBuffer:
         self._read_cell[0] = read + count  # release the space after the copy (one int64 store)
         return count
 
+    def peek_into(self, position: int, out: np.ndarray) -> int:
+        """Consumer side, without consuming: copy the frames at absolute positions [position, position + n)
+        that are written and not yet read into `out` (frames, channels); returns how many (from the start of
+        `out`; the rest is left as it was). The producer never overwrites unread frames, so this is safe
+        while it writes."""
+        if position < self._read:
+            return 0
+        count = max(0, min(out.shape[0], self._written - position))
+        start = position % self.capacity_frames
+        first = min(count, self.capacity_frames - start)
+        out[:first] = self._data[start:start + first]
+        if count > first:
+            out[first:count] = self._data[:count - first]
+        return count
+
+    def skip_to(self, frame: int) -> None:
+        """Consumer: move the read position forward to absolute `frame` (never back), past the producer if
+        need be: frames the producer writes below it later are never read (they stand for positions that
+        were played from elsewhere: the output's shadow ring)."""
+        if frame > self._read:
+            self._read_cell[0] = frame
+
+    def align(self, frame: int) -> None:
+        """Set both counters to `frame` (empty, continuing at that position). Only while neither side runs."""
+        self._written_cell[0] = frame
+        self._read_cell[0] = frame
+
     def clear(self) -> None:
         """Consumer side: drop everything buffered (e.g. on a hard stop)."""
-        self._read_cell[0] = self._written
+        self._read_cell[0] = max(self._read, self._written)

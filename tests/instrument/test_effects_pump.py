@@ -164,3 +164,98 @@ def test_a_real_time_pump_keeps_the_narrow_margin() -> None:
     finally:
         pump.stop()
     assert config.ring_margin_frames < config.timeshared_ring_margin_frames
+
+
+def test_the_shadow_chain_runs_ahead_and_equals_the_main_chain_bit_for_bit() -> None:
+    """A pump with a shadow ring: the shadow chain takes every dry frame the ring holds (up to its lead) while
+    the main chain keeps its narrow ring; without effect changes both make the same samples, so an output
+    that plays a stretch from the shadow plays the stream it would have played."""
+    dry, out, returned, shared = rings(1 << 16, 8192)
+    shared.reset({**DEFAULTS, "fx_reverb_mix": 0.4, "fx_delay_mix": 0.3, "fx_chorus_mix": 0.5})
+    shadow = AudioRingBuffer(8192)
+    noise = np.random.default_rng(1).uniform(-0.3, 0.3, (4000, 2)).astype(np.float32)
+    dry.write(noise)
+    config = PumpConfig(realtime_priority=0, nice=0)
+    pump = EffectsPump(dry, out, returned, shared, config, device_period=lambda: 256, shadow=shadow,
+                       output_rate=48000)
+    pump.start()
+    try:
+        assert wait_for(lambda: dry.frames_written - pump._shadow_dry_frame < config.block_frames, 2.0)
+        assert wait_for(lambda: out.fill_frames >= pump.ring_target_frames, 2.0)
+        time.sleep(0.05)
+        assert out.fill_frames < pump.ring_target_frames + 2 * config.block_frames, "the main ring stays narrow"
+        assert shadow.fill_frames > 4000, "the shadow took everything the dry ring held (4000 frames, 48 kHz)"
+    finally:
+        pump.stop()
+    main = np.zeros((out.fill_frames, 2), np.float32)
+    ahead = np.zeros((out.fill_frames, 2), np.float32)
+    assert shadow.peek_into(out.frames_read, ahead) == len(ahead)
+    out.read_into(main)
+    np.testing.assert_array_equal(main, ahead)
+
+
+def test_an_output_fed_by_a_stalling_pump_plays_the_stream_unbroken_from_the_shadow() -> None:
+    """The pump stops for ten device periods at a time: the callback plays those stretches from the shadow.
+    What comes out is exactly what a pump that never stalled makes; an effect change whose first frame the
+    shadow played is counted, not measured."""
+    from instrument.effects_pump import SHADOWED_EFFECT_CHANGES
+    from instrument.output import AudioOutput
+    from types import SimpleNamespace
+
+    noise = np.random.default_rng(2).uniform(-0.3, 0.3, (20000, 2)).astype(np.float32)
+    values = {**DEFAULTS, "fx_reverb_mix": 0.4, "fx_delay_mix": 0.3}
+
+    def play(stall_every: int) -> tuple[np.ndarray, AudioOutput, PumpShared]:
+        dry, out, returned, shared = rings(1 << 16, 8192)
+        shared.reset(values)
+        shadow = AudioRingBuffer(8192)
+        dry.write(noise)
+        output = AudioOutput(out, shadow=shadow)
+        pump = EffectsPump(dry, out, returned, shared, PumpConfig(realtime_priority=0, nice=0),
+                           device_period=lambda: 256, shadow=shadow, shadow_span=lambda: output.shadow_span)
+        pump._learn_period(256)
+        period = np.empty((256, 2), np.float32)
+        played = []
+        for n in range(60):
+            stalled = stall_every and n % stall_every < 10 and n >= stall_every
+            while not stalled and out.fill_frames < pump.ring_target_frames:
+                pump.pump_block()
+            while pump._shadow_wants_block():
+                pump.pump_shadow_block()
+            if n == 42:  # an effect knob turns while the pump is away
+                shared.publish("fx_filter_cutoff_hz", 500.0, time.monotonic())
+            output._callback(period, 256, None, SimpleNamespace(output_underflow=False))
+            played.append(period.copy())
+            pump._note_heard()
+        return np.concatenate(played), output, shared
+
+    steady, steady_output, _ = play(0)
+    stalling, output, shared = play(20)
+    assert steady_output.shadow_callbacks == 0 and output.shadow_callbacks >= 10
+    assert output.underruns == steady_output.underruns == 0
+    np.testing.assert_array_equal(stalling[:42 * 256], steady[:42 * 256])
+    assert np.all(np.isfinite(stalling)) and np.abs(stalling).max() > 0.1
+    # The main chain applied the change at its first block back, a stretch the shadow had already played.
+    assert shared.slots[SHADOWED_EFFECT_CHANGES] == 1 and shared.latencies_since(0)[0] == 0
+
+
+def test_with_a_shadow_near_misses_do_not_grow_the_lead() -> None:
+    dry, out, returned, shared = rings(1 << 19, 8192)
+    dry.write(np.full((RATE * 4, 2), 0.1, np.float32))
+    config = PumpConfig(ring_raise_cooldown_s=0.01, realtime_priority=0, nice=0)
+    shadow = AudioRingBuffer(8192)
+    pump = EffectsPump(dry, out, returned, shared, config, shadow=shadow)
+    shared.slots[FIRST_SOUND] = 1.0
+    taken = np.zeros((1024, 2), np.float32)
+    pump.start()
+    try:
+        deadline_s = time.monotonic() + 0.5
+        while time.monotonic() < deadline_s:
+            time.sleep(1024 / RATE)
+            out.read_into(taken)
+            shadow.skip_to(out.frames_read)
+    finally:
+        pump.stop()
+    from instrument.effects_pump import NEAR_MISSES
+
+    assert shared.slots[NEAR_MISSES] >= 2 and pump.ring_target_frames == config.ring_target_frames

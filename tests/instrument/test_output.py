@@ -55,6 +55,21 @@ def test_ring_buffer_threads_keep_order() -> None:
     np.testing.assert_array_equal(np.concatenate(received), np.arange(total, dtype=np.float32))
 
 
+def test_a_consumer_may_skip_past_the_producer_and_peek_ahead() -> None:
+    ring = AudioRingBuffer(16, channels=1)
+    ring.write(np.arange(6, dtype=np.float32)[:, None])
+    ahead = np.full((4, 1), -1.0, np.float32)
+    assert ring.peek_into(3, ahead) == 3 and ahead[:3, 0].tolist() == [3, 4, 5] and ahead[3, 0] == -1.0
+    assert ring.frames_read == 0, "peeking consumes nothing"
+    ring.skip_to(9)  # frames 6..8 were played from elsewhere
+    assert ring.fill_frames == 0 and ring.peek_into(3, ahead) == 0
+    ring.write(np.arange(6, 12, dtype=np.float32)[:, None])  # 6..8 arrive late: never read
+    out = np.zeros((8, 1), np.float32)
+    assert ring.read_into(out) == 3 and out[:3, 0].tolist() == [9, 10, 11], "positions stay where they were"
+    ring.skip_to(5)
+    assert ring.frames_read == 12, "never back"
+
+
 def _status(underflow: bool = False) -> SimpleNamespace:
     return SimpleNamespace(output_underflow=underflow)
 
@@ -75,6 +90,28 @@ def test_callback_guards_nan_bursts_and_counts_underruns() -> None:
     assert np.all(np.isfinite(out)) and output.nonfinite_blocks == 1
     output._callback(out, 256, None, _status())
     assert output.underruns == 1 and not out.any()
+
+
+def test_callback_plays_the_shadow_where_the_ring_falls_short_and_skips_the_ring_past_it() -> None:
+    ring, shadow = AudioRingBuffer(4096), AudioRingBuffer(4096)
+    output = AudioOutput(ring, shadow=shadow)
+    stream = np.linspace(-0.5, 0.5, 2048, dtype=np.float32)[:, None].repeat(2, axis=1)
+    ring.write(stream[:300])
+    shadow.write(stream[:1200])  # the shadow chain runs further ahead over the same frames
+    out = np.empty((256, 2), np.float32)
+    played = []
+    for _ in range(4):
+        output._callback(out, 256, None, _status())
+        played.append(out.copy())
+    assert output.underruns == 0 and output.shadow_callbacks == 3 and output.shadow_frames == 1024 - 300
+    np.testing.assert_array_equal(np.concatenate(played), stream[:1024], "no frame lost, none repeated")
+    assert output.shadow_span == (300, 1024) and ring.frames_read == shadow.frames_read == 1024
+    ring.write(stream[300:1280])  # the pump comes back: the frames the shadow played are skipped
+    output._callback(out, 256, None, _status())
+    np.testing.assert_array_equal(out, stream[1024:1280])
+    assert output.shadow_callbacks == 3 and shadow.frames_read == 1280
+    output._callback(out, 256, None, _status())  # both empty now: an underrun, the playhead waits
+    assert output.underruns == 1 and not out.any() and ring.frames_read == 1280
 
 
 def test_master_gain_is_smoothed() -> None:
