@@ -12,6 +12,18 @@ and only generation knobs pay that lead (they take ~400 ms anyway). Effect param
 process's feeder: the store's change callback writes them into the shared block at once (`PumpShared`), on the
 thread that changed them (the MIDI thread for a CC).
 
+The shadow chain. A pump that comes back late (a time-shared thread behind runnable ones, a vCPU the
+hypervisor took) used to leave the callback a short ring: silence. So, when the output has a shadow ring, the
+pump also runs a second EffectsChain over the same dry frames as far ahead as the dry ring holds (it peeks:
+the main chain still consumes them), writing a shadow ring on the output ring's frame axis; the callback plays
+from it what the output ring lacks and moves the output ring's reader past those frames (the main chain's
+late frames for them are never read). Both chains start equal and see equal input and parameters, so their
+samples are bit-equal: the stretch sounds as the stream would have. Only an effect knob moved within the dry
+lead (~35 ms) before the stretch is heard late there: the shadow had already processed those frames. Such
+changes are counted (SHADOWED_EFFECT_CHANGES), not measured as latencies. The second chain costs ~0.02 ms a
+block. With a shadow, near misses no longer grow the output ring (they cost no silence), so the effect
+latency stays at its start value.
+
 Where there is no output process (no audio device: a software clock; a lost output; platforms without it) the
 session runs the same `EffectsPump` as a thread of its own, over the same shared memory.
 
