@@ -5,8 +5,10 @@ NaN-carrying file raises CheckpointError and leaves nothing half-loaded."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,6 +57,32 @@ def read_weights_metadata(path: str | Path, file_format: str, format_version: in
         return {"config": json.loads(metadata["config"]), "extra": json.loads(metadata.get("extra", "{}"))}
     except (KeyError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path}: unreadable metadata ({error})") from error
+
+
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "kaiming_uniform_",
+                   "kaiming_normal_", "xavier_uniform_", "xavier_normal_", "orthogonal_")
+_skip_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def skipped_init() -> Iterator[None]:
+    """Build modules without their random initialisation (torch.nn.init's functions leave the tensor as it is),
+    for a model whose every parameter and buffer `load_weights_into` overwrites next (it refuses a file that
+    lacks any). The draws were a third of the shipped model's load time (0.13 of 0.34 s). Patches torch.nn.init
+    for the whole process while it lasts: use it only where no other thread builds a model meanwhile."""
+    with _skip_lock:
+        saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
+        try:
+            for name in _INIT_FUNCTIONS:
+                setattr(nn.init, name, _leave_as_is)
+            yield
+        finally:
+            for name, function in saved.items():
+                setattr(nn.init, name, function)
+
+
+def _leave_as_is(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return tensor
 
 
 def load_weights_into(model: ModelT, path: str | Path) -> ModelT:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from engine.codec.model import AutoencoderConfig, MagnitudeAutoencoder
-from engine.weights_io import CheckpointError, load_weights_into, read_weights_metadata, save_weights
+from engine.weights_io import CheckpointError, load_weights_into, read_weights_metadata, save_weights, skipped_init
 
 FORMAT = "cascade-magnitude-autoencoder"
 FORMAT_VERSION = 1
@@ -42,4 +42,6 @@ def load_autoencoder(path: str | Path = DEFAULT_WEIGHTS, device: str | torch.dev
         raise CheckpointError(f"{path}: invalid config in metadata ({error})") from error
     if expected_config is not None and config != expected_config:
         raise CheckpointError(f"{path}: config {config} does not match the expected {expected_config}")
-    return load_weights_into(MagnitudeAutoencoder(config), path).to(device).eval()
+    with skipped_init():  # every tensor is loaded next: the random draws would be thrown away
+        model = MagnitudeAutoencoder(config)
+    return load_weights_into(model, path).to(device).eval()

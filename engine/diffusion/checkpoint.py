@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from engine.diffusion.unet import UNet1D, UNetConfig
-from engine.weights_io import CheckpointError, load_weights_into, read_weights_metadata, save_weights
+from engine.weights_io import CheckpointError, load_weights_into, read_weights_metadata, save_weights, skipped_init
 
 FORMAT = "cascade-latent-diffusion"
 FORMAT_VERSION = 1
@@ -37,4 +37,6 @@ def load_diffusion(path: str | Path = DEFAULT_DIFFUSION_WEIGHTS, device: str | t
         config = UNetConfig.from_dict(metadata["config"])
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: invalid config in metadata ({error})") from error
-    return load_weights_into(UNet1D(config), path).to(device).eval()
+    with skipped_init():  # every tensor is loaded next: the random draws would be thrown away
+        model = UNet1D(config)
+    return load_weights_into(model, path).to(device).eval()
