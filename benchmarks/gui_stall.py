@@ -70,6 +70,8 @@ def main() -> int:
     parser.add_argument("--engine-nice", type=int, default=5, help="engine thread nice increment (the app's default)")
     parser.add_argument("--screenshots", default=None, help="folder for PNG screenshots of the playing app")
     parser.add_argument("--out", default=None, help="also write the report here")
+    parser.add_argument("--no-prepared-output", action="store_true",
+                        help="spawn the output process when the session starts, not while the app loads (A/B)")
     args = parser.parse_args()
 
     if "CASCADE_USER_DIR" not in os.environ:  # the take it records goes to a scratch folder, not the user's
@@ -79,9 +81,14 @@ def main() -> int:
     jack_started_s = time.monotonic()
     jack = start_dummy_jack("cascade-gui")[0] if args.output == "jack" else None
     jack_seconds = time.monotonic() - jack_started_s  # not part of the app's start: taken off "launch"
-    from instrument.cli import _start_app_preload
+    if args.output == "jack" and jack is None:
+        print("warning: no JACK server could be started (jackd missing, or stale servers?): measuring with the "
+              "software clock", file=sys.stderr)
+    from instrument.cli import _start_app_preload, _start_output_prepare
 
-    preload = _start_app_preload(args)  # as `cascade` does: the model loads while Qt is imported
+    # As `cascade` does: the output process starts while torch is imported, the model loads while Qt is.
+    prepared_output = None if args.no_prepared_output else _start_output_prepare("auto" if jack is not None else "none")
+    preload = _start_app_preload(args)
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -94,7 +101,7 @@ def main() -> int:
     launched_s = PROCESS_START_S
     config = AppConfig(output="auto" if jack is not None else "none", threads=args.threads,
                        debug_model=args.debug_model, eager=args.eager, engine_nice=args.engine_nice,
-                       generator_factory=preload.result)
+                       generator_factory=preload.result, prepared_output=prepared_output)
     window = create_window(config, app)
     window.show()
     instrument = window.instrument
@@ -267,7 +274,11 @@ def main() -> int:
                 state["cpu_before"] = thread_cpu_seconds()
                 state["measuring"] = True
                 state["started_s"] = now_s
-                state["first_sound_s"] = now_s - launched_s - jack_seconds
+                session = instrument.session
+                # The feeder's own time of the first sample played, not this poll's (up to ~0.2 s later).
+                heard_s = now_s if session is None or session.started_s is None else \
+                    session.started_s + status.start_to_first_sound_seconds
+                state["first_sound_s"] = heard_s - launched_s - jack_seconds
             elif now_s - launched_s > 60:
                 print("no sound within 60 s", file=sys.stderr)
                 window.close()

@@ -72,6 +72,9 @@ class AppConfig:
     # chunk being generated on both cores cannot keep the display timer waiting for a CPU.
     engine_nice: int = 5
     session_options: dict[str, Any] = field(default_factory=dict)  # extra LiveSession keyword arguments
+    # () -> instrument.live.PreparedOutput: an output process started while the app loaded; the first session
+    # adopts it when it asks for the same output (cli._start_output_prepare).
+    prepared_output: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class Instrument:
 
     def __init__(self, config: AppConfig | None = None, store: ParameterStore | None = None) -> None:
         self.config = config or AppConfig()
+        self._prepared_output = self.config.prepared_output  # taken by the first session (operations thread)
         self.store = store or ParameterStore()
         self.mapper = MidiMapper(self.store)
         self.clock = MidiClock(self.store)
@@ -227,7 +231,8 @@ class Instrument:
 
         output = self.config.output
         session = LiveSession(self.generator, self.store, output=int(output) if str(output).isdigit() else output,
-                              midi_clock=self.clock, **self.config.session_options)
+                              midi_clock=self.clock, prepared_output=self._take_prepared_output(),
+                              **self.config.session_options)
         monitor = MonitorTap(sample_rate=self.generator.sample_rate)
         session.pump.monitor = monitor
         session.engine.thread_nice = max(session.engine.thread_nice, self.config.engine_nice)
@@ -239,6 +244,11 @@ class Instrument:
         self.state = "playing"
         if session.device is None or session.output_error:
             self.post("warning", NO_DEVICE_MESSAGE + (f" ({session.output_error})" if session.output_error else ""))
+
+    def _take_prepared_output(self) -> Any:
+        """The prepared output, once (operations thread); None when there is none or it was taken."""
+        factory, self._prepared_output = self._prepared_output, None
+        return factory() if factory is not None else None
 
     def _stop_session(self) -> None:
         self._stop_take()
@@ -621,6 +631,9 @@ class Instrument:
 
         def close() -> None:
             try:
+                prepared = self._take_prepared_output()
+                if prepared is not None:  # never played: the child it started goes too
+                    prepared.discard()
                 self._stop_session()
                 if self.midi_input is not None:
                     self.midi_input.close()

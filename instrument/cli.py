@@ -7,7 +7,10 @@ import argparse
 import json
 import logging
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 STATUS_TEXT = """Cascade {version}: a real-time music instrument driven by a cascaded latent diffusion model.
 
@@ -50,7 +53,9 @@ def _cmd_status(_: argparse.Namespace) -> int:
 
 def _cmd_app(args: argparse.Namespace) -> int:
     """The desktop app. Qt is imported here only, so every headless command stays Qt-free."""
-    preload = _start_app_preload(args)  # the model loads while Qt is imported and the window is built
+    output = getattr(args, "output", None) or "auto"
+    prepared_output = _start_output_prepare(output)  # the output process starts while torch is imported ...
+    preload = _start_app_preload(args)  # ... and the model loads while Qt is imported and the window is built
     try:
         from gui.app import run_app
         from gui.controller import AppConfig
@@ -59,13 +64,13 @@ def _cmd_app(args: argparse.Namespace) -> int:
               "`cascade play --headless` plays without a window.", file=sys.stderr)
         return 2
     preload.imports_done()
-    output = getattr(args, "output", None) or "auto"
     config = AppConfig(preset=getattr(args, "preset", "default"), output=output,
                        debug_model=getattr(args, "debug_model", False), weights=getattr(args, "weights", None),
                        threads=getattr(args, "threads", 0), midi=getattr(args, "midi", None),
                        midi_map=getattr(args, "midi_map", None) or "generic-8-knobs",
                        takes_dir=Path(args.takes) if getattr(args, "takes", None) else None,
-                       eager=getattr(args, "eager", False), generator_factory=preload.result)
+                       eager=getattr(args, "eager", False), generator_factory=preload.result,
+                       prepared_output=prepared_output)
     screenshot = getattr(args, "screenshot", None)
     return run_app(config, quit_after_seconds=getattr(args, "quit_after", None),
                    screenshot=Path(screenshot) if screenshot else None,
@@ -256,6 +261,26 @@ def _start_app_preload(args: argparse.Namespace):  # noqa: ANN202 - instrument.p
                                  weights=getattr(args, "weights", None), threads=getattr(args, "threads", 0),
                                  trace_first_inline=True)
     return ModelPreload(lambda: _load_play_generator(options), EngineConfig().geometry.window_frames)
+
+
+def _start_output_prepare(output: str | int) -> Callable[[], Any] | None:
+    """The app's output process, spawned on a thread before torch is imported (its interpreter, PortAudio and
+    the JACK connection, ~0.2 s, then run on the core torch's single-threaded import leaves idle); returns a
+    function that waits for it (instrument.output_process.PreparedOutput), or None for no device."""
+    if output == "none":
+        return None
+    from concurrent.futures import Future
+
+    spec: str | int = int(output) if str(output).isdigit() else output
+    future: Future = Future()
+
+    def run() -> None:
+        from instrument.output_process import PreparedOutput  # torch-free; done long before Qt's import hook
+
+        future.set_result(PreparedOutput.start(spec))
+
+    threading.Thread(target=run, name="cascade-output-prepare", daemon=True).start()
+    return future.result
 
 
 def _load_play_generator(args: argparse.Namespace):  # noqa: ANN202 - engine.generate.Generator

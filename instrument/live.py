@@ -47,7 +47,7 @@ from instrument.effects_pump import (BLOCKS, EFFECT_PARAMETERS, FIRST_SOUND, MAX
                                      EffectsPump, PumpConfig)
 from instrument.monitor import MonitorTap
 from instrument.output import CEILING, AudioOutput, OutputDevice, choose_output_device
-from instrument.output_process import OutputProcess, SharedOutputMemory
+from instrument.output_process import OutputProcess, PreparedOutput, SharedOutputMemory, ring_frames_for
 from instrument.parameters import (CLOCK_SOURCE, KEY_TONICS, N_PROMPT_SLOTS, PARAMETER_SPECS, SAMPLERS, SCALES,
                                    ParameterSnapshot, ParameterStore, prompt_text_name)
 from instrument.ringbuffer import AudioRingBuffer
@@ -567,7 +567,10 @@ class LiveSession:
                  engine_config: EngineConfig = EngineConfig(), pump_config: PumpConfig = PumpConfig(),
                  output: str | int | None = "auto", output_block_frames: int = 512, midi_clock: Any = None,
                  client_name: str = "Cascade", isolate_output: bool = os.name == "posix",
-                 output_stall_seconds: float = 2.0, quantise_morphs: bool = True) -> None:
+                 output_stall_seconds: float = 2.0, quantise_morphs: bool = True,
+                 prepared_output: PreparedOutput | None = None) -> None:
+        """prepared_output: an output process started earlier (PreparedOutput.start); adopted if it matches
+        what this session asks for, else discarded."""
         self.created_s = time.monotonic()
         self.generator = generator
         self.store = store or ParameterStore()
@@ -581,7 +584,14 @@ class LiveSession:
         self._output_spec = output
         self._isolate_output = isolate_output
         # The rings and the effects pump's block, in memory an output process can map (used in-process too).
-        self._memory = SharedOutputMemory(max(16384, 8 * output_block_frames))
+        adopted = None
+        if prepared_output is not None:
+            if isolate_output and prepared_output.matches(output, ring_frames_for(output_block_frames), pump_config):
+                adopted = prepared_output.process
+            else:
+                prepared_output.discard()
+        self._memory = prepared_output.memory if adopted is not None else SharedOutputMemory(
+            ring_frames_for(output_block_frames))
         self.ring = self._memory.ring
         self._local_pump: EffectsPump | None = None  # the effects pump when no output process runs it
         self.device: OutputDevice | None = None
@@ -595,7 +605,7 @@ class LiveSession:
         self._underruns_retired = 0  # counted by outputs that have been replaced
         self._nonfinite_retired = 0
         self._shadow_retired = (0, 0)  # (callbacks, frames) played from the shadow by outputs since replaced
-        self.sink: AudioOutput | OutputProcess | PacedSink = self._open_output(output)
+        self.sink: AudioOutput | OutputProcess | PacedSink = self._open_output(output, adopted)
         quantised = make_quantised_filter(self.store) if quantise_morphs else (lambda name: False)
         self.engine = EngineThread(generator, self.store, self.queue, request_from_snapshot, config=engine_config,
                                    is_generation_change=make_generation_filter(self.store),
@@ -659,12 +669,13 @@ class LiveSession:
                              stall_seconds=self.output_stall_seconds, gain=10 ** (self._gain_db / 20),
                              pump_config=self.pump_config)
 
-    def _open_output(self, output: str | int | None) -> AudioOutput | OutputProcess | PacedSink:
+    def _open_output(self, output: str | int | None,
+                     prepared: OutputProcess | None = None) -> AudioOutput | OutputProcess | PacedSink:
         if output in ("none", None):
             return self._clock()
         if self._isolate_output:
             try:
-                sink = self._new_output_process(output)
+                sink = prepared if prepared is not None else self._new_output_process(output)
             except Exception as error:  # noqa: BLE001 - PortAudio missing or broken: play to the clock instead
                 if output != "auto":
                     self._memory.close()

@@ -44,7 +44,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +262,11 @@ class OutputProcess:
     def pid(self) -> int:
         return self._process.pid
 
+    @property
+    def alive(self) -> bool:
+        """The child is still running (it may not have started its stream yet)."""
+        return self._process.poll() is None
+
     # --- state ------------------------------------------------------------------------------------------------
 
     def check_lost(self) -> str | None:
@@ -329,6 +334,49 @@ class OutputProcess:
     @property
     def peak(self) -> float:
         return float(self.memory.status[PEAK])
+
+
+def ring_frames_for(output_block_frames: int) -> int:
+    """The output ring's size for a session's output block (and the shadow ring's)."""
+    return max(16384, 8 * output_block_frames)
+
+
+@dataclass
+class PreparedOutput:
+    """An output process started before its session: the app starts one first thing, on a thread, so the
+    child's interpreter, PortAudio and the JACK connection (~0.2 s) get ready on the core torch's import leaves
+    idle. A LiveSession adopts it when it asks for the same output, ring size and pump configuration. Torch-free,
+    so it can start before torch is imported."""
+
+    output: str | int | None
+    memory: SharedOutputMemory
+    process: OutputProcess | None  # None: it could not start (the session then opens its output itself)
+    pump_config: PumpConfig
+    error: str | None = None
+
+    @staticmethod
+    def start(output: str | int | None = "auto", *, output_block_frames: int = 512,
+              pump_config: PumpConfig = PumpConfig(), stall_seconds: float = 2.0) -> PreparedOutput:
+        """Spawn the output process (blocks until it has chosen its device, ~0.15-0.3 s); never raises."""
+        memory = SharedOutputMemory(ring_frames_for(output_block_frames))
+        try:
+            process = OutputProcess(memory, output, block_frames=output_block_frames, stall_seconds=stall_seconds,
+                                    pump_config=pump_config)
+        except Exception as error:  # noqa: BLE001 - the session tries again and reports it
+            memory.close()
+            return PreparedOutput(output, memory, None, pump_config, f"{type(error).__name__}: {error}")
+        return PreparedOutput(output, memory, process, pump_config)
+
+    def matches(self, output: str | int | None, ring_frames: int, pump_config: PumpConfig) -> bool:
+        return (self.process is not None and self.output == output and self.memory.ring_frames == ring_frames
+                and self.pump_config == pump_config and not self.process.started and self.process.alive
+                and self.process.lost_reason is None and self.memory.fd >= 0)
+
+    def discard(self) -> None:
+        """Not adopted: stop the child and drop the memory."""
+        if self.process is not None:
+            self.process.stop()
+        self.memory.close()
 
 
 # --- the child ---------------------------------------------------------------------------------------------------

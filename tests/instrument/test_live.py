@@ -21,7 +21,7 @@ from engine.realtime import EngineConfig, StreamGeometry
 from instrument.live import (LiveSession, PacedSink, PumpConfig, apply_effects_automation, blend_weights,
                              read_take_log, request_from_snapshot, rerender_take)
 from instrument.effects_pump import VERY_LONG_WAKE_GAPS
-from instrument.output_process import OutputProcess
+from instrument.output_process import OutputProcess, PreparedOutput
 from instrument.parameters import ParameterStore
 from instrument.takes import read_take_audio
 from tests.helpers import jack_ports, killable_jackd, wait_for
@@ -164,6 +164,31 @@ def test_plays_into_jack_and_jack_rec_captures_it(jack_server, generator: Genera
     assert _click_ratio(audio) < 3.0, "no click bursts in what JACK played"
     assert status.nonfinite_blocks == 0 and status.engine.chunks >= 2
     assert status.output_underruns <= 2, f"{status.output_underruns} underruns on the dummy server"
+
+
+def test_an_output_process_started_early_is_adopted_and_plays_a_mismatched_one_is_stopped(
+        jack_server, generator: Generator) -> None:
+    """The app spawns its output process before the model loads: the session takes it over (no second
+    spawn) and plays through it; one prepared for another output block size is stopped, not leaked."""
+    prepared = PreparedOutput.start("auto")
+    assert prepared.process is not None and prepared.process.device is not None, prepared.error
+    live = session(generator, playing_store(), output="auto", prepared_output=prepared)
+    assert live.sink is prepared.process and live.device is not None and "JACK" in live.device.host_api
+    live.start()
+    try:
+        assert wait_for(lambda: live.status().start_to_first_sound_seconds is not None)
+        assert wait_for(lambda: live.sink.peak > 0.0)
+    finally:
+        live.stop()
+    assert not prepared.process.alive, "stopped with its session"
+    other = PreparedOutput.start("auto", output_block_frames=4096)
+    assert other.process is not None and other.process.alive
+    live = session(generator, playing_store(), output="auto", prepared_output=other)
+    try:
+        assert live.sink is not other.process and isinstance(live.sink, OutputProcess)
+        assert wait_for(lambda: not other.process.alive, 5.0), "the unmatched child was stopped"
+    finally:
+        live.stop()
 
 
 def test_midi_cc_over_jack_moves_parameters_and_the_audio(virtual_out, generator: Generator, tmp_path: Path) -> None:
