@@ -70,6 +70,8 @@ def main() -> int:
     parser.add_argument("--engine-nice", type=int, default=5, help="engine thread nice increment (the app's default)")
     parser.add_argument("--screenshots", default=None, help="folder for PNG screenshots of the playing app")
     parser.add_argument("--out", default=None, help="also write the report here")
+    parser.add_argument("--no-first-chunk", action="store_true",
+                        help="warm up with a throw-away chunk, not the engine's first one (A/B)")
     parser.add_argument("--no-prepared-output", action="store_true",
                         help="spawn the output process when the session starts, not while the app loads (A/B)")
     args = parser.parse_args()
@@ -88,6 +90,7 @@ def main() -> int:
 
     # As `cascade` does: the output process starts while torch is imported, the model loads while Qt is.
     prepared_output = None if args.no_prepared_output else _start_output_prepare("auto" if jack is not None else "none")
+    args.announce_first_request = not args.no_first_chunk
     preload = _start_app_preload(args)
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
@@ -101,7 +104,8 @@ def main() -> int:
     launched_s = PROCESS_START_S
     config = AppConfig(output="auto" if jack is not None else "none", threads=args.threads,
                        debug_model=args.debug_model, eager=args.eager, engine_nice=args.engine_nice,
-                       generator_factory=preload.result, prepared_output=prepared_output)
+                       generator_factory=preload.result, prepared_output=prepared_output,
+                       announce_first_request=None if args.no_first_chunk else preload.set_first_request)
     window = create_window(config, app)
     window.show()
     instrument = window.instrument
@@ -338,7 +342,9 @@ def main() -> int:
             if key in instrument.timings_s) + f", first sound {state['first_sound_s']:.2f} s"
         + "; the preload thread: " + ", ".join(
             f"{key} {preload.timings_s[key] - launched_s - jack_seconds:.2f} s"
-            for key in ("started", "loaded", "warmed_up") if key in preload.timings_s),
+            for key in ("started", "loaded", "warmed_up") if key in preload.timings_s)
+        + f"; the engine's first chunk computed during the warm-up: "
+        f"{'yes' if getattr(instrument.generator, 'prepared_chunks_used', 0) else 'no'}",
         "",
         f"probe: a {PROBE_INTERVAL_MS} ms PreciseTimer on the GUI thread; lateness = gap between firings - "
         f"{PROBE_INTERVAL_MS} ms",

@@ -12,9 +12,11 @@ the whole request) or an array with one value per latent frame of the whole rend
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +97,14 @@ class ChunkResult:
     new_frames: int  # how many trailing frames are new (window_frames - context frames)
 
 
+def _chunk_key(request: GenerationRequest, window_frames: int, start_frame: int, chunk_index: int) -> str:
+    """Everything a fresh chunk depends on, as text (descriptor curves included)."""
+    data = asdict(request)
+    data["descriptors"] = {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v)
+                           for k, v in request.descriptors.items()}
+    return json.dumps([data, window_frames, start_frame, chunk_index], sort_keys=True, default=repr)
+
+
 def _noise(seed: int, chunk: int, shape: tuple[int, ...]) -> torch.Tensor:
     generator = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(chunk)) % (2**63))
     return torch.randn(shape, generator=generator)
@@ -112,6 +122,10 @@ class Generator:
         self.prompt_encoder = prompt_encoder
         self.model_id = model_id
         self.is_debug = False  # debug_generator's tiny random models (a re-render must use the same)
+        # One fresh chunk computed ahead (prepare_first_chunk): (key, result), taken by the first matching call.
+        self._prepared: tuple[str, ChunkResult] | None = None
+        self._prepared_lock = threading.Lock()
+        self.prepared_chunks_used = 0
         self.latent_channels = network.config.latent_channels
         self.frame_multiple = network.config.frame_multiple
         self.hop_frames = autoencoder.config.hop_frames
@@ -274,6 +288,13 @@ class Generator:
         slice of descriptor curves). initial: a latent to start from at sigma_start (audio-to-audio).
         """
         request = request.validated()
+        if self._prepared is not None and context is None and initial is None and sigma_start == SIGMA_MAX \
+                and pin_frames is None and step_callback is None:
+            with self._prepared_lock:
+                prepared, self._prepared = self._prepared, None  # one shot: a miss drops it too
+            if prepared is not None and prepared[0] == _chunk_key(request, window_frames, start_frame, chunk_index):
+                self.prepared_chunks_used += 1
+                return prepared[1]
         if window_frames % self.frame_multiple or window_frames <= 0:
             raise GenerationError(f"window_frames must be a positive multiple of {self.frame_multiple}")
         if context is not None and not 0 < context.shape[-1] < window_frames:
@@ -358,11 +379,24 @@ class Generator:
         """Latent frames of history the causal decoder needs for a seamless chunked decode."""
         return int(self.autoencoder.decoder.receptive_field_frames)
 
-    def warm_up(self, window_frames: int) -> None:
-        """Two sampler steps of a guided chunk of `window_frames`: a TorchScript U-Net that traces its first
-        shape inline traces the live engine's shape now (batch 2, the token bucket), not in the first chunk
-        a player waits for; torch's other first-call costs are paid here too. The result is thrown away."""
-        self.generate_chunk(GenerationRequest(prompts=("warm up",), cfg_scale=2.0, steps=2), window_frames)
+    def warm_up(self, window_frames: int, first_request: GenerationRequest | None = None) -> None:
+        """A guided chunk of `window_frames`: a TorchScript U-Net that traces its first shape inline traces the
+        live engine's shape now (batch 2, the token bucket), not in the first chunk a player waits for; torch's
+        other first-call costs are paid here too. With `first_request` (what the live engine's first chunk will
+        ask for) that chunk is the one computed and kept (`prepare_first_chunk`); else two throw-away steps."""
+        if first_request is not None:
+            self.prepare_first_chunk(first_request, window_frames)
+        else:
+            self.generate_chunk(GenerationRequest(prompts=("warm up",), cfg_scale=2.0, steps=2), window_frames)
+
+    def prepare_first_chunk(self, request: GenerationRequest, window_frames: int) -> None:
+        """Compute the fresh chunk (no context, stream start, chunk 0) that `request` gives and keep it: the next
+        fresh `generate_chunk` call with the same request, window, start and index returns it instead of
+        computing it again (same inputs, same function: the same latent). The app does this while its window is
+        built, so the first sound does not wait for the first chunk. Any other fresh call drops it."""
+        result = self.generate_chunk(request, window_frames)
+        with self._prepared_lock:
+            self._prepared = (_chunk_key(request.validated(), window_frames, 0, 0), result)
 
     def use_traced_network(self, background: bool = False, trace_first_inline: bool = True) -> None:
         """Switch CPU inference to the TorchScript U-Net (engine.optimise; same outputs).

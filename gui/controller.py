@@ -75,6 +75,9 @@ class AppConfig:
     # () -> instrument.live.PreparedOutput: an output process started while the app loaded; the first session
     # adopts it when it asks for the same output (cli._start_output_prepare).
     prepared_output: Callable[[], Any] | None = None
+    # (engine.generate.GenerationRequest) -> None: told the first chunk's request once the start preset is
+    # applied, so the model's warm-up can compute that chunk (instrument.preload.ModelPreload.set_first_request).
+    announce_first_request: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,13 @@ class Instrument:
         except PresetError as error:
             self.post("error", str(error))
         self.load_controller_preset(self.config.midi_map)
+        if self.config.announce_first_request is not None and self.config.autoplay:
+            from instrument.live import request_from_snapshot
+
+            try:
+                self.config.announce_first_request(request_from_snapshot(self.store.snapshot()))
+            except Exception:  # noqa: BLE001 - only a head start: the engine computes the chunk itself then
+                logger.exception("cannot announce the first chunk's request")
         if self.config.midi is not None:
             self.open_midi(self.config.midi or None)
         else:

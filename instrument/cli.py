@@ -70,7 +70,7 @@ def _cmd_app(args: argparse.Namespace) -> int:
                        midi_map=getattr(args, "midi_map", None) or "generic-8-knobs",
                        takes_dir=Path(args.takes) if getattr(args, "takes", None) else None,
                        eager=getattr(args, "eager", False), generator_factory=preload.result,
-                       prepared_output=prepared_output)
+                       prepared_output=prepared_output, announce_first_request=preload.set_first_request)
     screenshot = getattr(args, "screenshot", None)
     return run_app(config, quit_after_seconds=getattr(args, "quit_after", None),
                    screenshot=Path(screenshot) if screenshot else None,
@@ -260,7 +260,10 @@ def _start_app_preload(args: argparse.Namespace):  # noqa: ANN202 - instrument.p
     options = argparse.Namespace(debug_model=getattr(args, "debug_model", False), eager=getattr(args, "eager", False),
                                  weights=getattr(args, "weights", None), threads=getattr(args, "threads", 0),
                                  trace_first_inline=True)
-    return ModelPreload(lambda: _load_play_generator(options), EngineConfig().geometry.window_frames)
+    # The app announces its first chunk right after applying the start preset (gui.controller.start), which
+    # is usually before the model has loaded: a second's wait covers a slow window.
+    return ModelPreload(lambda: _load_play_generator(options), EngineConfig().geometry.window_frames,
+                        first_request_wait_s=1.0 if getattr(args, "announce_first_request", True) else 0.0)
 
 
 def _start_output_prepare(output: str | int) -> Callable[[], Any] | None:

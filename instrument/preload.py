@@ -5,7 +5,9 @@ the live engine's one shape (~0.8 s with its profiling runs) and the first chunk
 need none of them. So the app starts a `ModelPreload` as soon as torch is imported: the model loads on a thread
 of its own while Qt is imported and the window is built, and the live shape is traced by a short warm-up
 chunk there, before the first sound (a trace while playing holds the GIL long enough to stall the window:
-docs/gui.md).
+docs/gui.md). That warm-up chunk is the live engine's first chunk when the app says what it will be
+(`set_first_request`, from the preset it applied): the generator keeps it, and the first sound does not wait
+for it again.
 
 PySide6 installs an import hook while it is being imported, and a model loading on another thread meanwhile
 once failed its own imports ("No module named 'socket'"). So the caller imports what the load needs first
@@ -43,9 +45,15 @@ class ModelPreload:
     window_frames: the live engine's window (latent frames): the warm-up chunk has its shape.
     """
 
-    def __init__(self, load: Callable[[], Any], window_frames: int) -> None:
+    def __init__(self, load: Callable[[], Any], window_frames: int, first_request_wait_s: float = 0.0) -> None:
+        """first_request_wait_s: how long the warm-up, once the model and Qt's imports are ready, waits for
+        `set_first_request` before it warms up with a throw-away chunk instead (0: whoever will call it does
+        so before the model is loaded, or nobody will)."""
         self._load = load
         self.window_frames = int(window_frames)
+        self.first_request_wait_s = first_request_wait_s
+        self._first_request: Any = None
+        self._first_request_set = threading.Event()
         self._future: Future = Future()
         self._imports_done = threading.Event()
         self.timings_s: dict[str, float] = {"started": time.monotonic()}
@@ -55,6 +63,12 @@ class ModelPreload:
     def imports_done(self) -> None:
         """The caller has finished importing Qt: the warm-up may import lazily now."""
         self._imports_done.set()
+
+    def set_first_request(self, request: Any) -> None:
+        """What the live engine's first chunk will ask for (an engine.generate.GenerationRequest, from the
+        preset just applied): the warm-up computes that chunk and the generator keeps it for the engine."""
+        self._first_request = request
+        self._first_request_set.set()
 
     def result(self, timeout_s: float | None = None) -> Any:
         """The loaded generator; raises what the load raised (the app shows it on its banner)."""
@@ -68,7 +82,8 @@ class ModelPreload:
             generator = self._load()
             self.timings_s["loaded"] = time.monotonic()
             self._imports_done.wait()
-            generator.warm_up(self.window_frames)
+            self._first_request_set.wait(self.first_request_wait_s)
+            generator.warm_up(self.window_frames, self._first_request)
             self.timings_s["warmed_up"] = time.monotonic()
         except BaseException as error:  # handed to whoever asks for the result
             self._future.set_exception(error)

@@ -181,3 +181,25 @@ def test_crossfaded_continuation_keeps_length_and_the_unpinned_stream_prefix(gen
     assert not torch.allclose(faded[:, WINDOW - 3:], plain[:, WINDOW - 3:])
     with pytest.raises(GenerationError):
         generator.generate_latent(BASE, 70, window_frames=WINDOW, context_frames=8, crossfade_frames=8)
+
+
+def test_a_prepared_first_chunk_is_returned_once_and_only_for_the_same_request() -> None:
+    """The app computes the engine's first chunk during its warm-up: the engine's own call gets exactly that
+    result (equal to computing it then), once; another request, window or start computes afresh."""
+    generator = debug_generator(0, PromptEncoder())
+    request = GenerationRequest(prompts=("house groove", "strings"), weights=(1.0, 0.5), steps=3, seed=7,
+                                descriptors={"brightness": np.linspace(500.0, 3000.0, 32)})
+    expected = generator.generate_chunk(request, 32).latent
+    generator.prepare_first_chunk(request, 32)
+    got = generator.generate_chunk(request, 32)
+    assert generator.prepared_chunks_used == 1 and torch.equal(got.latent, expected)
+    again = generator.generate_chunk(request, 32)
+    assert generator.prepared_chunks_used == 1 and torch.equal(again.latent, expected), "once; then computed"
+    for other in (dict(request=replace(request, seed=8)), dict(request=request, window_frames=48),
+                  dict(request=request, start_frame=16)):
+        generator.prepare_first_chunk(request, 32)
+        generator.generate_chunk(other["request"], other.get("window_frames", 32),
+                                 start_frame=other.get("start_frame", 0))
+        assert generator.prepared_chunks_used == 1, other
+        assert generator.generate_chunk(request, 32) is not None and generator.prepared_chunks_used == 1, \
+            "a miss drops the prepared chunk"

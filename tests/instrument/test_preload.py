@@ -41,3 +41,28 @@ def test_a_failed_load_reaches_the_caller() -> None:
     preload.imports_done()
     with pytest.raises(FileNotFoundError, match="nowhere"):
         preload.result(timeout_s=10)
+
+
+def test_the_announced_first_chunk_is_computed_by_the_warm_up_and_taken_by_the_live_engine() -> None:
+    """The app announces its first request after applying the preset: the warm-up computes that chunk, and the
+    live engine's first chunk (a fresh start from the same store) takes it instead of computing it again."""
+    from instrument.live import LiveSession, request_from_snapshot
+    from instrument.parameters import ParameterStore
+
+    store = ParameterStore()
+    store.set_prompt_text(0, "dusty drums and a warm bass")
+    window_frames = EngineConfig().geometry.window_frames
+    preload = ModelPreload(traced_debug_generator, window_frames, first_request_wait_s=30.0)
+    preload.imports_done()
+    assert not preload.done() and wait_for(lambda: "loaded" in preload.timings_s, 30.0)
+    assert not preload.done(), "the warm-up waits for the announcement"
+    preload.set_first_request(request_from_snapshot(store.snapshot()))
+    generator = preload.result(timeout_s=60)
+    assert generator.prepared_chunks_used == 0
+    session = LiveSession(generator, store, output="none")
+    session.start()
+    try:
+        assert wait_for(lambda: session.engine.status().chunks >= 1, 30.0)
+    finally:
+        session.stop()
+    assert generator.prepared_chunks_used == 1
