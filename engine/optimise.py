@@ -83,6 +83,24 @@ class TracedNetwork(nn.Module):
         """Let the tracer thread start tracing the shapes queued so far (and any later)."""
         self._tracer_gate.set()
 
+    def settle(self, timeout_s: float = 15.0) -> bool:
+        """Drop the shapes still waiting for the tracer (they are queued again when next used) and wait for the
+        one being traced, if any. Call before the process may exit: a daemon thread inside torch.jit.trace at
+        interpreter shutdown aborts the process (`cascade play --seconds 5` died so in 2 of 5 runs). False if
+        the trace outlasted `timeout_s`."""
+        with self._tracer_lock:
+            while True:
+                try:
+                    signature, _ = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                self._queued.discard(signature)
+            tracer = self._tracer
+        if tracer is None or not self._tracer_gate.is_set():
+            return True  # no thread, or one parked at the gate (outside torch: harmless at exit)
+        tracer.join(timeout_s)
+        return not tracer.is_alive()
+
     @property
     def tracing(self) -> bool:
         """Whether shapes are queued or being traced: the main process's GIL is then held for up to ~56 ms at

@@ -860,6 +860,9 @@ class LiveSession:
             self._watch = None
         self.stop_recording()
         self.engine.stop()
+        settle = getattr(self.generator.network, "settle", None)
+        if settle is not None and not settle():  # a trace in torch at exit would abort the process
+            logger.warning("the U-Net's background trace did not finish")
         self.pump.stop()
         with self._output_lock:
             if not any(self.sink is lost for lost in self._abandoned):

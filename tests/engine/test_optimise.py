@@ -85,3 +85,22 @@ def test_deferred_first_trace_runs_eager_until_released() -> None:
     network.release_tracer()
     assert network.wait_until_traced(60.0) and len(network.traced_signatures) == 1 and not network.tracing
     assert torch.allclose(eager, generator.generate_chunk(request, 32).latent, atol=1e-4)
+
+
+def test_settle_drops_waiting_shapes_and_waits_for_the_trace_in_progress() -> None:
+    """Before the process may exit the session settles the tracer: shapes not yet started are dropped (queued
+    again when next used), the one being traced is waited for, so no thread is inside torch at exit."""
+    torch.set_num_threads(1)
+    generator = debug_generator(0)
+    generator.use_traced_network(background=True, trace_first_inline=False)
+    network = generator.network
+    for window in (32, 48):  # two shapes queued behind the closed gate
+        generator.generate_chunk(GenerationRequest(prompts=("dub techno",), steps=1), window)
+    assert len(network._queued) == 2
+    assert network.settle(1.0) and network._queued == set(), "parked at the gate: both dropped, nothing waited"
+    generator.generate_chunk(GenerationRequest(prompts=("dub techno",), steps=1), 32)
+    network.release_tracer()
+    assert wait_for(lambda: network._tracer is not None or network.traced_signatures, 10.0)
+    assert network.settle(60.0)
+    assert network._tracer is None or not network._tracer.is_alive()
+    assert network.traced_signatures == ((2, 32, network.token_bucket),) or network._queued == set()
