@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -97,12 +98,19 @@ class ChunkResult:
     new_frames: int  # how many trailing frames are new (window_frames - context frames)
 
 
+def request_to_json(request: GenerationRequest) -> dict[str, Any]:
+    """A GenerationRequest as JSON-ready data (descriptor curves as lists): take logs, and the prepared chunk's key."""
+    data = asdict(request)
+    data["prompts"] = list(request.prompts)
+    data["weights"] = [float(w) for w in request.weights]
+    data["descriptors"] = {k: (v.tolist() if isinstance(v, np.ndarray) else float(v))
+                           for k, v in request.descriptors.items()}
+    return data
+
+
 def _chunk_key(request: GenerationRequest, window_frames: int, start_frame: int, chunk_index: int) -> str:
     """Everything a fresh chunk depends on, as text (descriptor curves included)."""
-    data = asdict(request)
-    data["descriptors"] = {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v)
-                           for k, v in request.descriptors.items()}
-    return json.dumps([data, window_frames, start_frame, chunk_index], sort_keys=True, default=repr)
+    return json.dumps([request_to_json(request), window_frames, start_frame, chunk_index], sort_keys=True)
 
 
 def _noise(seed: int, chunk: int, shape: tuple[int, ...]) -> torch.Tensor:

@@ -50,7 +50,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from engine.generate import GenerationError, GenerationRequest, Generator
+from engine.generate import GenerationError, GenerationRequest, Generator, request_to_json
 from engine.priority import lower_current_thread_priority
 
 logger = logging.getLogger(__name__)
@@ -504,16 +504,6 @@ class ChunkStitcher:
 
 def _with_steps(request: GenerationRequest, steps: int) -> GenerationRequest:
     return replace(request, steps=int(steps))
-
-
-def request_to_json(request: GenerationRequest) -> dict[str, Any]:
-    """A GenerationRequest as JSON-ready data (descriptor curves as lists)."""
-    data = asdict(request)
-    data["prompts"] = list(request.prompts)
-    data["weights"] = [float(w) for w in request.weights]
-    data["descriptors"] = {k: (v.tolist() if isinstance(v, np.ndarray) else float(v))
-                           for k, v in request.descriptors.items()}
-    return data
 
 
 def request_from_json(data: dict[str, Any]) -> GenerationRequest:

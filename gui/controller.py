@@ -27,6 +27,7 @@ from instrument.midi import (CcMapping, MidiClock, MidiError, MidiInput, MidiMap
                              factory_mapping_dir, list_midi_inputs, load_mapping_file, open_midi_input,
                              save_mapping_file)
 from instrument.monitor import MonitorTap
+from instrument.output import parse_output
 from instrument.parameters import ParameterStore
 from instrument.presets import (PresetError, PresetInfo, apply_preset, list_presets, load_preset_file,
                                 preset_file_name, preset_from_store, save_preset_file, user_preset_dir,
@@ -72,8 +73,8 @@ class AppConfig:
     # chunk being generated on both cores cannot keep the display timer waiting for a CPU.
     engine_nice: int = 5
     session_options: dict[str, Any] = field(default_factory=dict)  # extra LiveSession keyword arguments
-    # () -> instrument.live.PreparedOutput: an output process started while the app loaded; the first session
-    # adopts it when it asks for the same output (cli._start_output_prepare).
+    # () -> instrument.output_process.PreparedOutput: an output process started while the app loaded; the
+    # first session adopts it when it asks for the same output (cli._start_output_prepare).
     prepared_output: Callable[[], Any] | None = None
     # (engine.generate.GenerationRequest) -> None: told the first chunk's request once the start preset is
     # applied, so the model's warm-up can compute that chunk (instrument.preload.ModelPreload.set_first_request).
@@ -239,8 +240,7 @@ class Instrument:
             return
         from instrument.live import LiveSession
 
-        output = self.config.output
-        session = LiveSession(self.generator, self.store, output=int(output) if str(output).isdigit() else output,
+        session = LiveSession(self.generator, self.store, output=parse_output(self.config.output),
                               midi_clock=self.clock, prepared_output=self._take_prepared_output(),
                               **self.config.session_options)
         monitor = MonitorTap(sample_rate=self.generator.sample_rate)
@@ -385,8 +385,7 @@ class Instrument:
         """Play a take's audio in a child process (python -m instrument.take_player) on the output device
         (JACK when a server runs); errors (missing or broken file, no device) come back as banner messages."""
         output = self.config.output
-        device: str | int = "auto" if output in ("auto", "none", None) else (int(output) if str(output).isdigit()
-                                                                              else str(output))
+        device = "auto" if output in ("auto", "none", None) else parse_output(str(output))
 
         def start() -> None:
             self.take_player.stop()  # the previous playback's last events arrive before the new path is set

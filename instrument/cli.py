@@ -274,13 +274,13 @@ def _start_output_prepare(output: str | int) -> Callable[[], Any] | None:
         return None
     from concurrent.futures import Future
 
-    spec: str | int = int(output) if str(output).isdigit() else output
     future: Future = Future()
 
     def run() -> None:
-        from instrument.output_process import PreparedOutput  # torch-free; done long before Qt's import hook
+        from instrument.output import parse_output  # torch-free; done long before Qt's import hook
+        from instrument.output_process import PreparedOutput
 
-        future.set_result(PreparedOutput.start(spec))
+        future.set_result(PreparedOutput.start(parse_output(output)))
 
     threading.Thread(target=run, name="cascade-output-prepare", daemon=True).start()
     return future.result
@@ -335,6 +335,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
 
     from instrument.curves import CurvePlayer, start_preset_curves
     from instrument.live import LiveSession, status_json
+    from instrument.output import parse_output
     from instrument.parameters import ParameterStore
     from instrument.presets import PresetError, apply_preset
 
@@ -379,8 +380,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
         print(f"MIDI: {midi_input.port_name} ({mapping_path.stem})", file=sys.stderr)
     output = args.output if args.output is not None else "auto"
     try:
-        session = LiveSession(generator, store, output=int(output) if str(output).isdigit() else output,
-                              midi_clock=clock)
+        session = LiveSession(generator, store, output=parse_output(output), midi_clock=clock)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -130,12 +130,12 @@ RETURN_DROPPED_FRAMES = 14  # wet frames the return ring had no room for (the se
 OUTPUT_RATE = 15
 EFFECT_LATENCY_COUNT = 16
 APPLIED_COUNT = 17
+SHADOWED_EFFECT_CHANGES = 18  # effect changes whose first frame was played from the shadow (latency unknown)
 RING_EXTRA_FRAMES = 19  # what near misses added to the output ring's target
 DEVICE_PERIOD_FRAMES = 20  # frames the device takes per callback (0: not known)
 LONG_WAKE_GAPS = 21  # absences over 5 ms
 MAX_WAKE_GAP_AT_S = 22  # time.monotonic() when the longest absence ended
 VERY_LONG_WAKE_GAPS = 23  # absences over 20 ms
-SHADOWED_EFFECT_CHANGES = 18  # effect changes whose first frame was played from the shadow (latency unknown)
 PARAM_VALUES = 24
 EFFECT_LATENCIES = PARAM_VALUES + len(EFFECT_PARAMETERS) + 6  # 40
 EFFECT_LATENCY_SLOTS = 64
@@ -330,6 +330,43 @@ SPECS: Mapping[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER_SPEC
 # --- the pump ---------------------------------------------------------------------------------------------------
 
 
+class _Chain:
+    """One EffectsChain with its automation and (when the device rate differs) its resampler, following the
+    parameters published in the shared block. The pump runs one, or two over the same dry frames (the shadow):
+    equal blocks and equal parameters give bit-equal output."""
+
+    def __init__(self, values: Mapping[str, float], sequence: int, output_rate: int) -> None:
+        self.effects = EffectsChain(SAMPLE_RATE)
+        self.automation = EffectsAutomation(SPECS, self.effects, values)
+        self.sequence = sequence  # the parameter sequence applied last
+        self.resampler: Any = None
+        if output_rate != SAMPLE_RATE:
+            from pedalboard.io import StreamResampler
+
+            self.resampler = StreamResampler(SAMPLE_RATE, output_rate, 2)
+
+    def follow(self, shared: PumpShared) -> tuple[int, float] | None:
+        """Take the parameters published since the last call; (their sequence, change time) if there were any."""
+        if shared.slots[PARAM_SEQUENCE] == self.sequence:
+            return None
+        parameters = shared.read_parameters()
+        if parameters is None:
+            return None
+        sequence, change_time_s, values = parameters
+        for name, value in zip(EFFECT_PARAMETERS, values):
+            if value != self.automation.targets[name]:
+                self.automation.set(name, value)
+        self.sequence = sequence
+        return sequence, change_time_s
+
+    def render(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(frames, 2) dry -> (wet (2, frames) at 44.1 kHz, clipped; the same at the device rate)."""
+        self.automation.advance(len(block) / SAMPLE_RATE)
+        wet = self.effects.process(block.T)
+        np.clip(wet, -CEILING, CEILING, out=wet)
+        return wet, (wet if self.resampler is None else self.resampler.process(wet))
+
+
 class EffectsPump(Worker):
     """Dry ring -> EffectsAutomation/EffectsChain -> clip -> return ring (take, monitor) and, resampled to the
     device rate when it differs, the output ring. One thread; the only producer of the output ring and the
@@ -357,22 +394,17 @@ class EffectsPump(Worker):
         self.config = config
         self.output_rate = int(output_rate)
         self.device_period = device_period
-        self.effects = EffectsChain(SAMPLE_RATE)
         parameters = shared.read_parameters()
         values = dict(zip(EFFECT_PARAMETERS, parameters[2])) if parameters else \
             {name: float(SPECS[name].default) for name in EFFECT_PARAMETERS}
-        self.automation = EffectsAutomation(SPECS, self.effects, values)
-        self._sequence = parameters[0] if parameters else 0
-        self._resampler = self._new_resampler()
+        sequence = parameters[0] if parameters else 0
+        self._chain = _Chain(values, sequence, self.output_rate)
         # The shadow: the same chain, parameters and resampling, over the same dry frames, further ahead. Equal
         # input and equal parameters give bit-equal output, so playing from it is seamless unless an effect
         # parameter moved in between (the shadow applied the move later in the stream).
         self.shadow = shadow
         self.shadow_span = shadow_span
-        self.shadow_effects = EffectsChain(SAMPLE_RATE)
-        self.shadow_automation = EffectsAutomation(SPECS, self.shadow_effects, values)
-        self._shadow_sequence = self._sequence
-        self._shadow_resampler = self._new_resampler()
+        self._shadow_chain = _Chain(values, sequence, self.output_rate) if shadow is not None else None
         self._shadow_dry_frame = dry.frames_read  # the next dry frame the shadow chain processes
         self._shadow_block = np.zeros((config.block_frames, 2), dtype=np.float32)
         if shadow is not None:
@@ -420,12 +452,10 @@ class EffectsPump(Worker):
                 logger.exception("effects pump block failed")
             self._stop.wait(self.config.poll_seconds)
 
-    def _new_resampler(self) -> Any:
-        if self.output_rate == SAMPLE_RATE:
-            return None
-        from pedalboard.io import StreamResampler
-
-        return StreamResampler(SAMPLE_RATE, self.output_rate, 2)
+    @property
+    def automation(self) -> EffectsAutomation:
+        """The main chain's parameter automation."""
+        return self._chain.automation
 
     def _set_target(self) -> None:
         base = (self.period_frames + self.ring_margin_frames if self.period_frames
@@ -467,16 +497,10 @@ class EffectsPump(Worker):
                 self._set_target()
 
     def _apply_parameters(self) -> None:
-        if self.shared.slots[PARAM_SEQUENCE] == self._sequence:
+        applied = self._chain.follow(self.shared)
+        if applied is None:
             return
-        parameters = self.shared.read_parameters()
-        if parameters is None:
-            return
-        sequence, change_time_s, values = parameters
-        for name, value in zip(EFFECT_PARAMETERS, values):
-            if value != self.automation.targets[name]:
-                self.automation.set(name, value)
-        self._sequence = sequence
+        sequence, change_time_s = applied
         self.shared.log_applied(sequence, self.dry.frames_read)
         if change_time_s > 0:
             self._pending_latency.append((self.out.frames_written, change_time_s))
@@ -491,23 +515,14 @@ class EffectsPump(Worker):
     def pump_shadow_block(self) -> bool:
         """The shadow chain's next block: peek at the dry frames (the main chain reads them later), process,
         write the shadow ring. False when the dry ring does not hold a whole block there yet."""
-        shadow = self.shadow
-        if shadow is None:
+        shadow, chain = self.shadow, self._shadow_chain
+        if shadow is None or chain is None:
             return False
         block = self._shadow_block
         if self.dry.peek_into(self._shadow_dry_frame, block) < len(block):
             return False
-        if self.shared.slots[PARAM_SEQUENCE] != self._shadow_sequence:
-            parameters = self.shared.read_parameters()
-            if parameters is not None:
-                self._shadow_sequence = parameters[0]
-                for name, value in zip(EFFECT_PARAMETERS, parameters[2]):
-                    if value != self.shadow_automation.targets[name]:
-                        self.shadow_automation.set(name, value)
-        self.shadow_automation.advance(self.config.block_frames / SAMPLE_RATE)
-        wet = self.shadow_effects.process(block.T)
-        np.clip(wet, -CEILING, CEILING, out=wet)
-        out = wet if self._shadow_resampler is None else self._shadow_resampler.process(wet)
+        chain.follow(self.shared)
+        _, out = chain.render(block)
         if out.shape[-1]:
             shadow.write(np.ascontiguousarray(out.T))
         self._shadow_dry_frame += len(block)
@@ -520,17 +535,15 @@ class EffectsPump(Worker):
             if not self.pump_shadow_block():
                 break
         self._apply_parameters()
-        self.automation.advance(self.config.block_frames / SAMPLE_RATE)
         dry_frame = self.dry.frames_read
         out_frame = self.out.frames_written
         got = self.dry.read_into(self._block)  # a short read (only when called directly) is zero-filled
-        wet = self.effects.process(self._block.T)
-        np.clip(wet, -CEILING, CEILING, out=wet)
+        wet, resampled = self._chain.render(self._block)
         frames = np.ascontiguousarray(wet.T)
         kept = self.returned.write(frames)
         if kept < len(frames):
             self.shared.slots[RETURN_DROPPED_FRAMES] += len(frames) - kept
-        out = frames if self._resampler is None else np.ascontiguousarray(self._resampler.process(wet).T)
+        out = frames if resampled is wet else np.ascontiguousarray(resampled.T)
         if len(out):
             self.out.write(out)
         self.shared.set_anchor(out_frame, dry_frame)

@@ -42,6 +42,11 @@ def list_output_devices() -> list[OutputDevice]:
     return devices
 
 
+def parse_output(output: str | int | None) -> str | int | None:
+    """An output as the user typed it: a device index ("3") becomes an int; a name, "auto" or "none" stays."""
+    return int(output) if isinstance(output, str) and output.isdigit() else output
+
+
 def choose_output_device(requested: str | int | None = None, prefer_jack: bool = True) -> OutputDevice | None:
     """The device to play on: the requested one (index or name substring), else JACK's default output when
     a JACK server runs (what a DAW user expects on Linux), else PortAudio's default; None if there is none."""

@@ -102,11 +102,7 @@ class AudioRingBuffer:
         wanted = out.shape[0]
         read = self._read
         count = max(0, min(wanted, self._written - read))
-        start = read % self.capacity_frames
-        first = min(count, self.capacity_frames - start)
-        out[:first] = self._data[start:start + first]
-        if count > first:
-            out[first:count] = self._data[:count - first]
+        self._copy_out(read, count, out)
         if count < wanted:
             out[count:] = 0.0
         self._read_cell[0] = read + count  # release the space after the copy (one int64 store)
@@ -120,12 +116,16 @@ class AudioRingBuffer:
         if position < self._read:
             return 0
         count = max(0, min(out.shape[0], self._written - position))
+        self._copy_out(position, count, out)
+        return count
+
+    def _copy_out(self, position: int, count: int, out: np.ndarray) -> None:
+        """Frames [position, position + count) into out[:count]: at most two slice copies (the wrap)."""
         start = position % self.capacity_frames
         first = min(count, self.capacity_frames - start)
         out[:first] = self._data[start:start + first]
         if count > first:
             out[first:count] = self._data[:count - first]
-        return count
 
     def skip_to(self, frame: int) -> None:
         """Consumer: move the read position forward to absolute `frame` (never back), past the producer if
