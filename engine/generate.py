@@ -391,11 +391,17 @@ class Generator:
         """A guided chunk of `window_frames`: a TorchScript U-Net that traces its first shape inline traces the
         live engine's shape now (batch 2, the token bucket), not in the first chunk a player waits for; torch's
         other first-call costs are paid here too. With `first_request` (what the live engine's first chunk will
-        ask for) that chunk is the one computed and kept (`prepare_first_chunk`); else two throw-away steps."""
-        if first_request is not None:
-            self.prepare_first_chunk(first_request, window_frames)
-        else:
-            self.generate_chunk(GenerationRequest(prompts=("warm up",), cfg_scale=2.0, steps=2), window_frames)
+        ask for) that chunk is the one computed and kept (`prepare_first_chunk`); else two throw-away steps.
+
+        It runs with TorchScript's executor optimisation off, on this thread only (the flag is thread-local): an
+        optimising executor spends a new module's first two calls profiling (~3x slower each, 0.2-0.3 s here)
+        before a first sound that gains nothing from it. The live engine's thread still optimises: its own
+        first two calls profile, on the engine's clock, where the first chunk's lead covers them."""
+        with torch.jit.optimized_execution(False):
+            if first_request is not None:
+                self.prepare_first_chunk(first_request, window_frames)
+            else:
+                self.generate_chunk(GenerationRequest(prompts=("warm up",), cfg_scale=2.0, steps=2), window_frames)
 
     def prepare_first_chunk(self, request: GenerationRequest, window_frames: int) -> None:
         """Compute the fresh chunk (no context, stream start, chunk 0) that `request` gives and keep it: the next

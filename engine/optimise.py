@@ -10,8 +10,8 @@ shape has no traced module runs the eager U-Net and hands the shape to a tracer 
 that shape run traced. With `trace_first_inline` (the default) the very first shape is traced inline instead
 (the app, before its first sound); `cascade play` turns that off: its first chunk runs eager (~1 s sooner to
 the first sound than trace + chunk) and the tracer waits for `release_tracer()`, which the session calls at
-the first sound. Why it matters how: a trace holds the GIL up to ~56 ms at a time (freezing held it 102 ms
-more, measured with a 1 ms probe thread), so the session's feeder keeps a longer dry lead while `tracing`
+the first sound. Why it matters how: a module trace held the GIL up to ~56 ms at a time (freezing held it 102 ms
+more, measured with a 1 ms probe thread; the live trace of a function, below, up to ~30 ms), so the session's feeder keeps a longer dry lead while `tracing`
 (the effects pump itself runs in the output process, out of reach); mid-performance traces used to cost
 underruns (measured: four 30-37-token prompts of the default preset blended past a 128-token bucket, and
 each such trace cost ~7 underruns). The live engine therefore pads tokens to the widest blend there can be
@@ -24,7 +24,8 @@ The live engine's modules are traced, not frozen: at its bucket freezing was slo
 padding eats most of what tracing gains there, and the live gain is mainly that no GIL is held while the
 U-Net runs). Offline rendering's shape (128 frames, 32 tokens) still gains from freezing. A new module's
 first two calls are TorchScript's profiling runs (~3x slower), so the tracer warms a module with two calls
-before it is used.
+before it is used; a trace on a thread with the executor's optimisation off (the app's warm-up before its
+first sound: engine.generate.Generator.warm_up) skips them, and the engine's thread profiles on first use.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ LIVE_TOKEN_BUCKET = 256
 logger = logging.getLogger(__name__)
 
 Signature = tuple[int, int, int]  # (batch, frames, padded token length)
+TracedCall = torch.jit.ScriptFunction | torch.jit.ScriptModule  # the U-Net's call for one signature
 
 
 class TracedNetwork(nn.Module):
@@ -60,7 +62,9 @@ class TracedNetwork(nn.Module):
         waits for `release_tracer()` (the live session calls it at the first sound: tracing beside the first
         chunk would slow that chunk down, and the first sound is what a player waits for)."""
         super().__init__()
-        self.network = network.eval()
+        # Inference only; the live trace records the weights as constants, which torch refuses for tensors
+        # that require grad.
+        self.network = network.eval().requires_grad_(False)
         self.config = network.config
         self.background = background
         self.token_bucket = token_bucket
@@ -68,7 +72,7 @@ class TracedNetwork(nn.Module):
         self._tracer_gate = threading.Event()
         if trace_first_inline or not background:
             self._tracer_gate.set()
-        self._traced: dict[Signature, torch.jit.ScriptModule] = {}
+        self._traced: dict[Signature, TracedCall] = {}
         self._queued: set[Signature] = set()  # handed to the tracer thread (a failed one is never retried)
         self._failed: set[Signature] = set()
         self._jobs: queue.SimpleQueue[tuple[Signature, tuple[torch.Tensor, ...]]] = queue.SimpleQueue()
@@ -103,7 +107,7 @@ class TracedNetwork(nn.Module):
 
     @property
     def tracing(self) -> bool:
-        """Whether shapes are queued or being traced: the main process's GIL is then held for up to ~56 ms at
+        """Whether shapes are queued or being traced: the main process's GIL is then held for up to ~30 ms at
         a time, and the live session lengthens its dry lead meanwhile."""
         return self._tracer_gate.is_set() and self._shapes_pending()
 
@@ -125,17 +129,28 @@ class TracedNetwork(nn.Module):
             time.sleep(0.01)
         return True
 
-    def _trace(self, inputs: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
+    def _trace(self, inputs: tuple[torch.Tensor, ...]) -> TracedCall:
         # The trace records the shape checks as constants (right: one trace per shape) and torch marks
         # TorchScript deprecated; neither warning is news to a user rendering a file.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
             warnings.simplefilter("ignore", category=DeprecationWarning)
-            module = torch.jit.trace(self.network, inputs, check_trace=False)
-            if not self.background:
+            if self.background:
+                # A function of the inputs, the weights recorded as constants: no ScriptModule is built from
+                # the module tree, which halves the trace (0.19 vs 0.40 s here) and its longest GIL hold
+                # (24-29 vs 50 ms, 1 ms probe thread); a step runs as fast (37 vs 36 ms).
+                network = self.network
+
+                def call(*args: torch.Tensor) -> torch.Tensor:
+                    return network(*args)
+
+                module = torch.jit.trace(call, inputs, check_trace=False)
+            else:
+                module = torch.jit.trace(self.network, inputs, check_trace=False)
                 module = torch.jit.optimize_for_inference(torch.jit.freeze(module.eval()))
-            for _ in range(2):  # the profiling runs: slow, so not on a chunk's clock
-                module(*inputs)
+            if torch._C._get_graph_executor_optimize():  # thread-local; off, calls are not profiled
+                for _ in range(2):  # the profiling runs: slow, so not on a chunk's clock
+                    module(*inputs)
             return module
 
     def _tracer_loop(self) -> None:
