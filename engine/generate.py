@@ -387,28 +387,28 @@ class Generator:
         """Latent frames of history the causal decoder needs for a seamless chunked decode."""
         return int(self.autoencoder.decoder.receptive_field_frames)
 
-    def warm_up(self, window_frames: int, first_request: GenerationRequest | None = None) -> None:
-        """A guided chunk of `window_frames`: a TorchScript U-Net that traces its first shape inline traces the
-        live engine's shape now (batch 2, the token bucket), not in the first chunk a player waits for; torch's
-        other first-call costs are paid here too. With `first_request` (what the live engine's first chunk will
-        ask for) that chunk is the one computed and kept (`prepare_first_chunk`); else two throw-away steps.
+    def warm_up(self, window_frames: int) -> None:
+        """A throw-away one-step guided chunk of `window_frames`: a TorchScript U-Net that traces its first shape
+        inline traces the live engine's shape now (batch 2, the token bucket), not in a chunk a player waits
+        for, and every other first-call cost of a chunk (the decoder's included, and torch's lazy imports) is
+        paid here too.
 
-        It runs with TorchScript's executor optimisation off, on this thread only (the flag is thread-local): an
-        optimising executor spends a new module's first two calls profiling (~3x slower each, 0.2-0.3 s here)
-        before a first sound that gains nothing from it. The live engine's thread still optimises: its own
-        first two calls profile, on the engine's clock, where the first chunk's lead covers them."""
+        Like `prepare_first_chunk` it runs with TorchScript's executor optimisation off, on this thread only
+        (the flag is thread-local): an optimising executor spends a new module's first two calls profiling
+        (~3x slower each, 0.2-0.3 s here) before a first sound that gains nothing from it. The live engine's
+        thread still optimises: its own first two calls profile, on the engine's clock, where the first
+        chunk's lead covers them."""
         with torch.jit.optimized_execution(False):
-            if first_request is not None:
-                self.prepare_first_chunk(first_request, window_frames)
-            else:
-                self.generate_chunk(GenerationRequest(prompts=("warm up",), cfg_scale=2.0, steps=2), window_frames)
+            self.generate_chunk(GenerationRequest(prompts=("warm up",), cfg_scale=2.0, steps=1), window_frames)
 
     def prepare_first_chunk(self, request: GenerationRequest, window_frames: int) -> None:
         """Compute the fresh chunk (no context, stream start, chunk 0) that `request` gives and keep it: the next
         fresh `generate_chunk` call with the same request, window, start and index returns it instead of
         computing it again (same inputs, same function: the same latent). The app does this while its window is
-        built, so the first sound does not wait for the first chunk. Any other fresh call drops it."""
-        result = self.generate_chunk(request, window_frames)
+        built, so the first sound does not wait for the first chunk. Any other fresh call drops it. Runs with
+        the executor's optimisation off on this thread (see `warm_up`)."""
+        with torch.jit.optimized_execution(False):
+            result = self.generate_chunk(request, window_frames)
         with self._prepared_lock:
             self._prepared = (_chunk_key(request.validated(), window_frames, 0, 0), result)
 

@@ -170,7 +170,11 @@ class Instrument:
     # --- start-up ---------------------------------------------------------------------------------------------
 
     def start(self) -> Future:
-        """Apply the start preset and open MIDI at once; load the model (and play) on the operations thread."""
+        """Apply the start preset at once; load the model (and play), then open MIDI, on the operations thread.
+
+        Qt-free: the app calls it before Qt is imported (instrument.cli.start_app_instrument), so the first
+        chunk's request is known while the model loads. MIDI comes after the model on the operations thread:
+        listing the ports holds the GIL ~0.1 s, which would only slow the load down, and nothing plays before."""
         try:
             self.load_preset_named(self.config.preset)
         except PresetError as error:
@@ -183,11 +187,12 @@ class Instrument:
                 self.config.announce_first_request(request_from_snapshot(self.store.snapshot()))
             except Exception:  # noqa: BLE001 - only a head start: the engine computes the chunk itself then
                 logger.exception("cannot announce the first chunk's request")
+        loaded = self._submit("loading the model", self._load_and_play)
         if self.config.midi is not None:
             self.open_midi(self.config.midi or None)
         else:
             self.refresh_midi_ports()
-        return self._submit("loading the model", self._load_and_play)
+        return loaded
 
     def _load_and_play(self) -> None:
         started_s = time.monotonic()

@@ -53,28 +53,55 @@ def _cmd_status(_: argparse.Namespace) -> int:
 
 def _cmd_app(args: argparse.Namespace) -> int:
     """The desktop app. Qt is imported here only, so every headless command stays Qt-free."""
-    output = getattr(args, "output", None) or "auto"
-    prepared_output = _start_output_prepare(output)  # the output process starts while torch is imported ...
-    preload = _start_app_preload(args)  # ... and the model loads while Qt is imported and the window is built
+    instrument, preload = start_app_instrument(args, {
+        "preset": getattr(args, "preset", "default"), "output": getattr(args, "output", None) or "auto",
+        "debug_model": getattr(args, "debug_model", False), "weights": getattr(args, "weights", None),
+        "threads": getattr(args, "threads", 0), "midi": getattr(args, "midi", None),
+        "midi_map": getattr(args, "midi_map", None) or "generic-8-knobs",
+        "takes_dir": Path(args.takes) if getattr(args, "takes", None) else None,
+        "eager": getattr(args, "eager", False)})
     try:
         from gui.app import run_app
-        from gui.controller import AppConfig
     except ImportError as error:  # PySide6/pyqtgraph or their system libraries missing
+        instrument.shutdown()
         print(f"error: cannot start the desktop app: {error}. `cascade doctor` checks the packages; "
               "`cascade play --headless` plays without a window.", file=sys.stderr)
         return 2
     preload.imports_done()
-    config = AppConfig(preset=getattr(args, "preset", "default"), output=output,
-                       debug_model=getattr(args, "debug_model", False), weights=getattr(args, "weights", None),
-                       threads=getattr(args, "threads", 0), midi=getattr(args, "midi", None),
-                       midi_map=getattr(args, "midi_map", None) or "generic-8-knobs",
-                       takes_dir=Path(args.takes) if getattr(args, "takes", None) else None,
-                       eager=getattr(args, "eager", False), generator_factory=preload.result,
-                       prepared_output=prepared_output, announce_first_request=preload.set_first_request)
     screenshot = getattr(args, "screenshot", None)
-    return run_app(config, quit_after_seconds=getattr(args, "quit_after", None),
+    return run_app(instrument, quit_after_seconds=getattr(args, "quit_after", None),
                    screenshot=Path(screenshot) if screenshot else None,
                    screenshot_after_seconds=getattr(args, "screenshot_after", 8.0))
+
+
+# How long the app's main thread waits for the model's load and warm-up before importing Qt anyway (a slow disk
+# or a big model must not keep the window away for long; the warm-up then finishes beside Qt's import).
+APP_WARM_UP_WAIT_S = 3.0
+
+
+def start_app_instrument(args: argparse.Namespace, config_fields: dict[str, Any], *, prepare_output: bool = True,
+                         announce_first_request: bool = True) -> tuple[Any, Any]:
+    """The desktop app's start before Qt is imported, in the order instrument/preload.py explains: the output
+    process spawned, torch imported, the model loading and warming up on the preload thread, the instrument
+    (gui.controller, Qt-free) started on the start preset (which announces the first chunk, then waits for
+    the model on its operations thread and plays), and the warm-up waited for (up to APP_WARM_UP_WAIT_S).
+
+    config_fields: gui.controller.AppConfig's fields but the model's and the output's hand-overs.
+    prepare_output=False: the session spawns its own output process (benchmarks compare). Returns
+    (gui.controller.Instrument, instrument.preload.ModelPreload); the caller imports Qt next, then calls
+    the preload's `imports_done()`."""
+    output = config_fields.get("output", "auto")
+    prepared_output = _start_output_prepare(output) if prepare_output else None
+    args.announce_first_request = announce_first_request
+    preload = _start_app_preload(args)
+    from gui.controller import AppConfig, Instrument
+
+    config = AppConfig(**config_fields, generator_factory=preload.result, prepared_output=prepared_output,
+                       announce_first_request=preload.set_first_request if announce_first_request else None)
+    instrument = Instrument(config)
+    instrument.start()
+    preload.wait_warmed_up(APP_WARM_UP_WAIT_S)
+    return instrument, preload
 
 
 def _cmd_doctor(_: argparse.Namespace) -> int:
@@ -260,8 +287,8 @@ def _start_app_preload(args: argparse.Namespace):  # noqa: ANN202 - instrument.p
     options = argparse.Namespace(debug_model=getattr(args, "debug_model", False), eager=getattr(args, "eager", False),
                                  weights=getattr(args, "weights", None), threads=getattr(args, "threads", 0),
                                  trace_first_inline=True)
-    # The app announces its first chunk right after applying the start preset (gui.controller.start), which
-    # is usually before the model has loaded: a second's wait covers a slow window.
+    # The app announces its first chunk right after applying the start preset (gui.controller.start), before
+    # the model has loaded (start_app_instrument); a second's wait is only a margin.
     return ModelPreload(lambda: _load_play_generator(options), EngineConfig().geometry.window_frames,
                         first_request_wait_s=1.0 if getattr(args, "announce_first_request", True) else 0.0)
 
