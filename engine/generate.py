@@ -399,7 +399,9 @@ class Generator:
         thread still optimises: its own first two calls profile, on the engine's clock, where the first
         chunk's lead covers them."""
         with torch.jit.optimized_execution(False):
-            self.generate_chunk(GenerationRequest(prompts=("warm up",), cfg_scale=2.0, steps=1), window_frames)
+            result = self.generate_chunk(GenerationRequest(prompts=("warm up",), cfg_scale=2.0, steps=1),
+                                         window_frames)
+            self.decode(result.latent)
 
     def prepare_first_chunk(self, request: GenerationRequest, window_frames: int) -> None:
         """Compute the fresh chunk (no context, stream start, chunk 0) that `request` gives and keep it: the next

@@ -502,6 +502,13 @@ class ChunkStitcher:
         return self.generator.decode(latent, prefix, strict=True)
 
 
+def first_chunk_request(request: GenerationRequest, config: EngineConfig | None = None) -> GenerationRequest:
+    """What a stream's first chunk is generated with: `request` at no more than `config.first_chunk_steps` steps
+    (the app's preload computes that chunk ahead: instrument.preload)."""
+    cap = (config or EngineConfig()).first_chunk_steps
+    return request if cap is None or request.steps <= cap else _with_steps(request, max(1, int(cap)))
+
+
 def _with_steps(request: GenerationRequest, steps: int) -> GenerationRequest:
     return replace(request, steps=int(steps))
 
@@ -550,6 +557,9 @@ class EngineConfig:
     #                                      steps than requested is regenerated at full steps (None: never)
     change_debounce_s: float = 0.003  # settle after a change: a note trigger writes four weights at once
     min_steps: int = 1
+    first_chunk_steps: int | None = 4  # a stream's first chunk uses at most this many steps: the first sound waits
+    #                                    for it, and the refine (above) brings what is not yet heard of it to
+    #                                    full steps once the knobs rest (None: full steps)
     safety: float = 0.7  # adaptive steps: plan to use at most this fraction of the time left
     error_silence_s: float = 0.25  # silence queued per failed attempt (audio continues, it does not stop)
     error_backoff_s: float = 0.2  # first retry delay after a generation error (doubles up to 2 s)
@@ -781,7 +791,7 @@ class EngineThread:
 
     def _step(self) -> bool:
         """Generate one chunk (or queue silence while failing) if one is due; returns whether it worked."""
-        if self._applied_version < 0:  # the first chunk: full steps, nothing plays yet
+        if self._applied_version < 0:  # the first chunk: nothing plays yet (first_chunk_steps)
             self._generate(None, self.queue.read_position, self.firm_end_sample, rollback=False)
             return True
         grid = self._grid()
@@ -990,8 +1000,8 @@ class EngineThread:
             if offset is not None:
                 request = replace(request, beat_offset=float(offset))
             if steps is None:
-                if fresh and self._applied_version < 0:
-                    steps = requested_steps  # the first chunk: nothing plays yet, no deadline
+                if fresh and self._applied_version < 0:  # the first chunk: nothing plays yet, no deadline
+                    steps = first_chunk_request(request, self.config).steps
                 else:
                     target = splice_frame * self.hop if splice_frame is not None else firm_end
                     budget_s = self.config.safety * max(0, target - read) / self.sample_rate

@@ -181,10 +181,11 @@ class Instrument:
             self.post("error", str(error))
         self.load_controller_preset(self.config.midi_map)
         if self.config.announce_first_request is not None and self.config.autoplay:
+            from engine.realtime import first_chunk_request
             from instrument.live import request_from_snapshot
 
             try:
-                self.config.announce_first_request(request_from_snapshot(self.store.snapshot()))
+                self.config.announce_first_request(first_chunk_request(request_from_snapshot(self.store.snapshot())))
             except Exception:  # noqa: BLE001 - only a head start: the engine computes the chunk itself then
                 logger.exception("cannot announce the first chunk's request")
         loaded = self._submit("loading the model", self._load_and_play)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ import torch
 
 from engine.generate import GenerationRequest, Generator, debug_generator
 from engine.realtime import (BarGrid, ChunkStitcher, DryAudioQueue, EngineConfig, EngineThread, StreamGeometry,
-                             choose_steps, equal_power_crossfade, plan_join_sample, render_chunk_log)
+                             choose_steps, equal_power_crossfade, first_chunk_request, plan_join_sample,
+                             render_chunk_log)
 from instrument.live import make_generation_filter, request_from_snapshot
 from instrument.parameters import ParameterStore
 from tests.helpers import wait_for
@@ -340,6 +342,31 @@ def test_a_knob_being_turned_is_answered_by_coalesced_rollbacks(generator: Gener
 REFINING = EngineConfig(geometry=StreamGeometry(64, 16, 4), refine_after_s=0.2)
 
 
+def test_the_first_chunk_uses_few_steps_and_is_refined_once_the_knobs_rest(generator: Generator) -> None:
+    """The first sound waits for the first chunk, so it uses at most first_chunk_steps; what of it is not yet
+    heard is regenerated at the requested steps as soon as the knobs rest, with no gap."""
+    store = playing_store(steps=8)
+    engine, queue = make_engine(generator, store, REFINING)
+    engine.start()
+    try:
+        with Consumer(queue) as consumer:
+            assert wait_for(lambda: engine.status().refines >= 1, timeout_s=30.0)
+    finally:
+        engine.stop()
+    records = [r for r in engine.records if r.kind == "chunk"]
+    first, refine = records[0], next(r for r in records if r.refine)
+    assert first.fresh and first.steps == REFINING.first_chunk_steps == 4 and first.requested_steps == 8
+    assert refine.steps == 8 and refine.request == first.request and refine.sample > first.sample
+    assert consumer.short_blocks == 0
+
+
+def test_first_chunk_request_caps_the_steps_only() -> None:
+    request = GenerationRequest(prompts=("warm pad",), steps=12, seed=3)
+    assert first_chunk_request(request, EngineConfig(first_chunk_steps=4)) == replace(request, steps=4)
+    assert first_chunk_request(replace(request, steps=2), EngineConfig(first_chunk_steps=4)).steps == 2
+    assert first_chunk_request(request, EngineConfig(first_chunk_steps=None)) is request
+
+
 def test_few_step_audio_is_refined_at_full_steps_once_the_knobs_rest(generator: Generator) -> None:
     slow = _clone(generator, SlowGenerator)
     store = playing_store(steps=8)  # 8 x 40 ms: a rollback within the 0.3 s latency target can afford ~3
@@ -354,7 +381,7 @@ def test_few_step_audio_is_refined_at_full_steps_once_the_knobs_rest(generator: 
         engine.stop()
     records = [r for r in engine.records if r.kind == "chunk"]
     answer = next(r for r in records if r.request["seed"] == 7)
-    refine = next(r for r in records if r.refine)
+    refine = next(r for r in records if r.refine and r.index > answer.index)  # not the first chunk's refine
     assert answer.rollback and not answer.refine and answer.steps < 8
     # Same performance, more steps: the refine keeps every parameter and lands later in the stream.
     assert refine.steps == 8 and refine.request == answer.request

@@ -8,7 +8,7 @@ import pytest
 
 from engine.generate import GenerationRequest, debug_generator
 from engine.optimise import LIVE_TOKEN_BUCKET
-from engine.realtime import EngineConfig
+from engine.realtime import EngineConfig, first_chunk_request
 from instrument.preload import ModelPreload
 from tests.helpers import wait_for
 
@@ -77,7 +77,7 @@ def test_the_announced_first_chunk_is_computed_by_the_warm_up_and_taken_by_the_l
     preload = ModelPreload(traced_debug_generator, window_frames, first_request_wait_s=30.0)
     assert preload.wait_warmed_up(60.0)
     assert not preload.done(), "once warmed up, the preload waits for the announcement"
-    preload.set_first_request(request_from_snapshot(store.snapshot()))
+    preload.set_first_request(first_chunk_request(request_from_snapshot(store.snapshot())))
     generator = preload.result(timeout_s=60)
     assert generator.prepared_chunks_used == 0
     session = LiveSession(generator, store, output="none")
