@@ -877,6 +877,11 @@ class LiveSession:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    @property
+    def first_sound_played(self) -> bool:
+        """Whether the first engine sample has played (one attribute read: cheap enough to poll)."""
+        return self.pump.status.first_sound_time_s is not None
+
     def status(self) -> SessionStatus:
         engine = self.engine.status()
         pump = self.pump.status_copy()
