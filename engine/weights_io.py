@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,7 +101,19 @@ def load_weights_into(model: ModelT, path: str | Path) -> ModelT:
         if tensor.shape != expected[name].shape:
             raise CheckpointError(f"{path}: {name} has shape {tuple(tensor.shape)}, "
                                   f"the config needs {tuple(expected[name].shape)}")
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        if tensor.is_floating_point() and not _all_finite(tensor):
             raise CheckpointError(f"{path}: {name} contains NaN or inf")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+    # assign: the module takes the converted tensors instead of copying them into the ones it was built with
+    # (which `skipped_init` left unfilled); the models loaded here tie no weights, which assigning would untie.
+    model.load_state_dict({k: v.to(dtype=expected[k].dtype, device=expected[k].device) for k, v in tensors.items()},
+                          assign=True)
     return model
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """No NaN or inf: one min/max pass (NaN propagates into both; +-inf shows in one), 6-7x faster than
+    isfinite().all() over the shipped model (7.6 vs 48-54 ms), which is on the app's path to its first sound."""
+    if tensor.numel() == 0:
+        return True
+    low, high = torch.aminmax(tensor.detach())
+    return math.isfinite(float(low)) and math.isfinite(float(high))

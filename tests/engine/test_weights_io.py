@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from engine.diffusion.checkpoint import load_diffusion, save_diffusion
@@ -50,3 +50,34 @@ def test_a_file_missing_a_tensor_is_refused_so_nothing_stays_uninitialised(tmp_p
     save_file(tensors, str(path), metadata=metadata)
     with pytest.raises(CheckpointError, match="missing"):
         load_diffusion(path)
+
+
+@pytest.mark.parametrize("half", [True, False])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_one_non_finite_value_anywhere_in_a_tensor_refuses_the_file(tmp_path: Path, half: bool, bad: float) -> None:
+    torch.manual_seed(5)
+    saved = UNet1D(DEBUG_UNET)
+    path = tmp_path / "unet.safetensors"
+    save_diffusion(saved, path, half=half)
+    tensors = load_file(str(path))
+    name = max(tensors, key=lambda key: tensors[key].numel())  # the largest: vectorised min/max paths
+    flat = tensors[name].view(-1)
+    flat[int(torch.randint(1, flat.numel() - 1, ()))] = bad
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    save_file(tensors, str(path), metadata=metadata)
+    with pytest.raises(CheckpointError, match="NaN or inf"):
+        load_diffusion(path)
+
+
+def test_loaded_parameters_are_the_models_own_and_keep_their_flags(tmp_path: Path) -> None:
+    """load_state_dict(assign=True): the module holds the file's tensors as Parameters (requires_grad as
+    built), as float32, and they are not shared with anything else."""
+    saved = UNet1D(DEBUG_UNET)
+    path = tmp_path / "unet.safetensors"
+    save_diffusion(saved, path, half=True)
+    loaded = load_diffusion(path)
+    parameters = dict(loaded.named_parameters())
+    assert parameters and all(isinstance(p, nn.Parameter) and p.requires_grad for p in parameters.values())
+    assert {p.dtype for p in parameters.values()} == {torch.float32}
+    assert len({p.data_ptr() for p in parameters.values()}) == len(parameters)
