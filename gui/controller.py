@@ -77,7 +77,7 @@ class AppConfig:
     # first session adopts it when it asks for the same output (cli._start_output_prepare).
     prepared_output: Callable[[], Any] | None = None
     # (engine.generate.GenerationRequest) -> None: told the first chunk's request once the start preset is
-    # applied, so the model's warm-up can compute that chunk (instrument.preload.ModelPreload.set_first_request).
+    # applied (before Qt is imported), so the preload computes that chunk ahead (instrument.preload.ModelPreload).
     announce_first_request: Callable[[Any], None] | None = None
 
 
