@@ -92,8 +92,7 @@ def start_app_instrument(args: argparse.Namespace, config_fields: dict[str, Any]
     the preload's `imports_done()`."""
     output = config_fields.get("output", "auto")
     prepared_output = _start_output_prepare(output) if prepare_output else None
-    args.announce_first_request = announce_first_request
-    preload = _start_app_preload(args)
+    preload = _start_app_preload(args, announce_first_request)
     from gui.controller import AppConfig, Instrument
 
     config = AppConfig(**config_fields, generator_factory=preload.result, prepared_output=prepared_output,
@@ -276,9 +275,10 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_app_preload(args: argparse.Namespace):  # noqa: ANN202 - instrument.preload.ModelPreload
+def _start_app_preload(args: argparse.Namespace, announce_first_request: bool):  # noqa: ANN202 - ModelPreload
     """The app's model, loading on a thread from now on and traced for the live shape by a warm-up chunk before
-    the first sound (instrument/preload.py says why, and why Qt must be imported after this)."""
+    the first sound (instrument/preload.py says why, and why Qt must be imported after this).
+    announce_first_request: the instrument will announce its first chunk (the preload then computes it)."""
     from instrument.preload import ModelPreload, import_load_modules
 
     import_load_modules()
@@ -290,7 +290,7 @@ def _start_app_preload(args: argparse.Namespace):  # noqa: ANN202 - instrument.p
     # The app announces its first chunk right after applying the start preset (gui.controller.start), before
     # the model has loaded (start_app_instrument); a second's wait is only a margin.
     return ModelPreload(lambda: _load_play_generator(options), EngineConfig().geometry.window_frames,
-                        first_request_wait_s=1.0 if getattr(args, "announce_first_request", True) else 0.0)
+                        first_request_wait_s=1.0 if announce_first_request else 0.0)
 
 
 def _start_output_prepare(output: str | int) -> Callable[[], Any] | None:
