@@ -92,7 +92,7 @@ def load_weights_into(model: ModelT, path: str | Path) -> ModelT:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as error:
         raise CheckpointError(f"{path}: corrupt tensor data ({error})") from error
-    expected = model.state_dict()
+    expected = model.state_dict(keep_vars=True)  # the module's own tensors: a tied weight is one object
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -104,9 +104,10 @@ def load_weights_into(model: ModelT, path: str | Path) -> ModelT:
         if tensor.is_floating_point() and not _all_finite(tensor):
             raise CheckpointError(f"{path}: {name} contains NaN or inf")
     # assign: the module takes the converted tensors instead of copying them into the ones it was built with
-    # (which `skipped_init` left unfilled); the models loaded here tie no weights, which assigning would untie.
+    # (which `skipped_init` left unfilled), unless it ties weights, which assigning would untie.
+    tied = len({id(tensor) for tensor in expected.values()}) < len(expected)
     model.load_state_dict({k: v.to(dtype=expected[k].dtype, device=expected[k].device) for k, v in tensors.items()},
-                          assign=True)
+                          assign=not tied)
     return model
 
 

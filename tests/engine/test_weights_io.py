@@ -11,7 +11,7 @@ from torch import nn
 
 from engine.diffusion.checkpoint import load_diffusion, save_diffusion
 from engine.diffusion.unet import DEBUG_UNET, UNet1D
-from engine.weights_io import CheckpointError, skipped_init
+from engine.weights_io import CheckpointError, load_weights_into, skipped_init
 
 
 def test_a_model_loaded_without_its_random_init_equals_the_saved_one(tmp_path: Path) -> None:
@@ -81,3 +81,20 @@ def test_loaded_parameters_are_the_models_own_and_keep_their_flags(tmp_path: Pat
     assert parameters and all(isinstance(p, nn.Parameter) and p.requires_grad for p in parameters.values())
     assert {p.dtype for p in parameters.values()} == {torch.float32}
     assert len({p.data_ptr() for p in parameters.values()}) == len(parameters)
+
+
+def test_a_model_with_tied_weights_stays_tied_when_loaded(tmp_path: Path) -> None:
+    """Assigning the file's tensors would give each name its own copy: a tied model is copied into instead."""
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encode = nn.Linear(4, 4, bias=False)
+            self.decode = nn.Linear(4, 4, bias=False)
+            self.decode.weight = self.encode.weight
+
+    saved = Tied()
+    path = tmp_path / "tied.safetensors"
+    save_file({name: tensor.detach().clone() for name, tensor in saved.state_dict().items()}, str(path))
+    loaded = load_weights_into(Tied(), path)
+    assert loaded.decode.weight is loaded.encode.weight
+    assert torch.equal(loaded.encode.weight, saved.encode.weight)
