@@ -23,7 +23,8 @@ import time
 
 def _process_start_s() -> float:
     """This process's start on time.monotonic()'s clock, from the kernel's record (so "launch" includes the
-    interpreter's own start, ~0.2 s, as a user who typed `cascade` waits for it); Linux, else now."""
+    interpreter's start and this script's imports, as a user who typed `cascade` waits for theirs); Linux, else
+    now."""
     import os
 
     try:
@@ -85,7 +86,7 @@ def main() -> int:
     parser.add_argument("--screenshots", default=None, help="folder for PNG screenshots of the playing app")
     parser.add_argument("--out", default=None, help="also write the report here")
     parser.add_argument("--no-first-chunk", action="store_true",
-                        help="warm up with a throw-away chunk, not the engine's first one (A/B)")
+                        help="do not compute the engine's first chunk ahead in the preload (A/B)")
     parser.add_argument("--no-prepared-output", action="store_true",
                         help="spawn the output process when the session starts, not while the app loads (A/B)")
     args = parser.parse_args()
