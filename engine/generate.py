@@ -25,6 +25,7 @@ import torch
 
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder
 from engine.codec.model import MagnitudeAutoencoder
+from engine.codec.phase import PhaseState
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS, load_diffusion, read_diffusion_metadata
 from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors
 from engine.diffusion.latents import key_index, scale_index
@@ -364,23 +365,35 @@ class Generator:
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor, history: torch.Tensor | None = None, strict: bool = False) -> np.ndarray:
-        """(latent_channels, frames) normalised -> (2, frames * hop) float32, finite.
+        """(latent_channels, frames) normalised -> (2, frames * hop) float32, finite: a stream of its own.
 
         NaN/inf samples are zeroed, or with `strict` raise GenerationError (the live engine reports them).
+        history: normalised latent frames (latent_channels, h) that precede `latent` (decoded, then dropped).
+        """
+        return self.decode_continuing(latent, history, None, strict)[0]
 
-        history: normalised latent frames (latent_channels, h) that precede `latent` in the stream. The
-        decoder is causal, so with at least its receptive field of history the returned audio equals what
-        an uninterrupted decode of the whole stream gives for these frames (no seam at a chunk join).
+    @torch.no_grad()
+    def decode_continuing(self, latent: torch.Tensor, history: torch.Tensor | None, phase_state: PhaseState | None,
+                          strict: bool = False) -> tuple[np.ndarray, list[PhaseState]]:
+        """Decode `latent` (latent_channels, frames) as the continuation of a stream -> (audio (2, frames * hop),
+        the decoder's phase state after each frame of history + latent).
+
+        history: normalised latent frames (latent_channels, h) that precede `latent` in the stream, decoded and
+        dropped: with at least the decoder's receptive field of them the magnitudes equal an uninterrupted
+        decode's. phase_state: the stream's phase state before the first history frame (as returned for that
+        frame by an earlier call; None: the stream starts there), so a chunk continues the partials' phases
+        of the audio it is crossfaded with instead of starting new ones.
         """
         skip = 0
         if history is not None and history.shape[-1] > 0:
             skip = history.shape[-1]
             latent = torch.cat([history.to(latent.device), latent], dim=-1)
-        audio = self.autoencoder.decode(self.autoencoder.denormalise(latent.to(self.device))[None])[0]
-        audio = audio[:, skip * self.hop_frames:].float().cpu().numpy()
+        decoded, states = self.autoencoder.decoder.decode_continuing(
+            self.autoencoder.denormalise(latent.to(self.device))[None], phase_state)
+        audio = decoded[0, :, skip * self.hop_frames:].float().cpu().numpy()
         if strict and not np.isfinite(audio).all():
             raise GenerationError("the decoder produced NaN or inf")
-        return np.ascontiguousarray(np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0), dtype=np.float32)
+        return np.ascontiguousarray(np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0), dtype=np.float32), states
 
     @property
     def decoder_receptive_frames(self) -> int:

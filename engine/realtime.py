@@ -25,7 +25,9 @@ them exactly); the last K are regenerated, and their audio is crossfaded with th
 for those frames: an equal-power crossfade, correlation-compensated because the two versions share
 their history and start out nearly identical (a plain sin/cos law would swell up to +3 dB there).
 Each chunk is decoded with R frames of true latent history before the splice point (R = the causal
-decoder's receptive field), so the decoded audio is what an uninterrupted decode of the stream gives.
+decoder's receptive field), so its magnitudes are what an uninterrupted decode of the stream gives, and its
+phase integration starts from the stream's own phase state at the first history frame (the stitcher keeps
+one per frame), so in the crossfade the new chunk's partials are in phase with the queued audio's.
 
 Everything is fed one request per chunk; parameter changes take effect at the next chunk.
 
@@ -44,12 +46,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from engine.codec.phase import PhaseState
 from engine.generate import GenerationError, GenerationRequest, Generator, request_to_json
 from engine.priority import lower_current_thread_priority
 
@@ -366,6 +369,7 @@ class ChunkAudio:
     steps: int
     generate_seconds: float
     decode_seconds: float
+    phase_states: dict[int, PhaseState] = field(default_factory=dict)  # frame b -> decoder state before b
 
 
 class RefineAbandoned(Exception):
@@ -377,7 +381,8 @@ class ChunkStitcher:
     `render_chunk_log` drives it offline. Owned by one thread.
 
     State: `history` holds the latent frames [history_start, end_frame) of the stream as queued; the audio
-    of the last K of them is provisional (the next chunk crossfades over it).
+    of the last K of them is provisional (the next chunk crossfades over it). `phase_states[b]` is the
+    decoder's phase state before frame b, for the frames of the history.
     """
 
     def __init__(self, generator: Generator, geometry: StreamGeometry = StreamGeometry(),
@@ -391,6 +396,7 @@ class ChunkStitcher:
         self.history_start = 0
         self.end_frame = 0
         self.chunk_index = 0
+        self.phase_states: dict[int, PhaseState] = {}
         # Where the next chunk of the normal flow splices (its crossfade start), when planned earlier than the
         # window's end (a bar-line join): a frame, and 0..hop-1 samples into it where the crossfade starts so
         # that it ends exactly on the bar line; None: end_frame - K. Cleared by commit and reset.
@@ -438,6 +444,7 @@ class ChunkStitcher:
         self.history = None
         self.history_start = at_frame
         self.end_frame = at_frame
+        self.phase_states = {}
         self.planned_splice_frame, self.planned_offset_samples = None, 0
 
     @torch.no_grad()
@@ -456,11 +463,12 @@ class ChunkStitcher:
             result = generator.generate_chunk(request, g.window_frames, start_frame=start,
                                               chunk_index=self.chunk_index, step_callback=step_callback)
             generated = time.perf_counter()
-            audio = self._decode(result.latent, None)
+            audio, states = self._decode(result.latent, None, None)
             fade_in(audio, FADE_IN_SAMPLES)
             decoded = time.perf_counter()
             return ChunkAudio(start * self.hop, audio, 0, result.latent, start, start, self.chunk_index,
-                              request.steps, generated - started, decoded - generated)
+                              request.steps, generated - started, decoded - generated,
+                              {start + 1 + i: state for i, state in enumerate(states)})
         f = self.next_splice_frame if splice_frame is None else int(splice_frame)
         earliest = self.earliest_splice_frame()
         if earliest is None or not earliest <= f <= self.end_frame - g.crossfade_frames:
@@ -474,10 +482,12 @@ class ChunkStitcher:
         generated = time.perf_counter()
         prefix_start = max(self.history_start, f - self.decoder_history_frames)
         prefix = self.history[:, prefix_start - self.history_start:f - self.history_start]
-        audio = self._decode(result.latent[:, g.pin_frames:], prefix)
+        audio, states = self._decode(result.latent[:, g.pin_frames:], prefix, self.phase_states.get(prefix_start))
         decoded = time.perf_counter()
+        # states[i] follows frame prefix_start + i; only those after the splice belong to the new audio.
+        new_states = {prefix_start + 1 + i: state for i, state in enumerate(states) if prefix_start + 1 + i > f}
         return ChunkAudio(f * self.hop, audio, g.crossfade_frames * self.hop, result.latent, start, f,
-                          self.chunk_index, request.steps, generated - started, decoded - generated)
+                          self.chunk_index, request.steps, generated - started, decoded - generated, new_states)
 
     def commit(self, chunk: ChunkAudio) -> None:
         """Make `chunk` part of the stream (its latent frames replace everything from its crossfade frame)."""
@@ -485,21 +495,27 @@ class ChunkStitcher:
         latent = chunk.latent.detach()
         if self.history is None or chunk.crossfade_frame == chunk.window_start_frame:
             self.history, self.history_start = latent, chunk.window_start_frame
+            self.phase_states = {}
         else:
             keep = self.history[:, :chunk.crossfade_frame - self.history_start]
             self.history = torch.cat([keep, latent[:, g.pin_frames:]], dim=-1)
+            self.phase_states = {b: state for b, state in self.phase_states.items() if b <= chunk.crossfade_frame}
+        self.phase_states.update(chunk.phase_states)
         self.end_frame = chunk.window_start_frame + g.window_frames
         self.planned_splice_frame, self.planned_offset_samples = None, 0
         excess = self.history.shape[-1] - self.max_history_frames
         if excess > 0:
             self.history = self.history[:, excess:]
             self.history_start += excess
+            self.phase_states = {b: state for b, state in self.phase_states.items() if b >= self.history_start}
         self.chunk_index += 1
 
     @torch.no_grad()
-    def _decode(self, latent: torch.Tensor, prefix: torch.Tensor | None) -> np.ndarray:
-        """Normalised latent (C, n) with optional true history (C, p) before it -> audio (2, n * hop)."""
-        return self.generator.decode(latent, prefix, strict=True)
+    def _decode(self, latent: torch.Tensor, prefix: torch.Tensor | None,
+                phase_state: PhaseState | None) -> tuple[np.ndarray, list[PhaseState]]:
+        """Normalised latent (C, n) with optional true history (C, p) before it, the phase state before the
+        history -> (audio (2, n * hop), the phase state after each of the p + n frames)."""
+        return self.generator.decode_continuing(latent, prefix, phase_state, strict=True)
 
 
 def first_chunk_request(request: GenerationRequest, config: EngineConfig | None = None) -> GenerationRequest:

@@ -55,7 +55,8 @@ def read_weights_metadata(path: str | Path, file_format: str, format_version: in
     if int(metadata.get("format_version", "0")) > format_version:
         raise CheckpointError(f"{path}: format version {metadata['format_version']} is newer than this Cascade")
     try:
-        return {"config": json.loads(metadata["config"]), "extra": json.loads(metadata.get("extra", "{}"))}
+        return {"config": json.loads(metadata["config"]), "extra": json.loads(metadata.get("extra", "{}")),
+                "format_version": int(metadata.get("format_version", "0"))}
     except (KeyError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path}: unreadable metadata ({error})") from error
 

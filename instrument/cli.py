@@ -136,7 +136,8 @@ def _cmd_dataset_build(args: argparse.Namespace) -> int:
     from engine.dataset.render import SoundfontMissingError
 
     config = BuildConfig(out_dir=Path(args.out), hours=args.hours, seed=args.seed,
-                         workers=args.workers, soundfont=args.soundfont, progress=not args.no_progress)
+                         workers=args.workers, soundfont=args.soundfont, soundfonts=args.soundfonts,
+                         progress=not args.no_progress)
     try:
         summary = build_dataset(config)
     except (SoundfontMissingError, DatasetConfigError) as error:
@@ -175,7 +176,9 @@ def _cmd_train_autoencoder(args: argparse.Namespace) -> int:
     config = TrainConfig(dataset=Path(args.dataset), out_dir=Path(args.out), steps=args.steps,
                          batch_size=args.batch_size, learning_rate=args.learning_rate,
                          debug_model=args.debug_model, threads=args.threads,
-                         checkpoint_every=args.checkpoint_every)
+                         checkpoint_every=args.checkpoint_every,
+                         init_from=Path(args.init_from) if args.init_from else None,
+                         freeze_encoder=args.freeze_encoder)
     result = train(config)
     print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'autoencoder.safetensors'}")
     return 0
@@ -264,11 +267,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     from engine.codec.checkpoint import DEFAULT_WEIGHTS, CheckpointError
-    from engine.codec.reconstruct import AudioInputError, reconstruct_file
+    from engine.codec.reconstruct import AudioInputError, AudioOutputError, reconstruct_file
 
     try:
         report = reconstruct_file(Path(args.input), Path(args.output), Path(args.weights or DEFAULT_WEIGHTS))
-    except (CheckpointError, AudioInputError) as error:
+    except (CheckpointError, AudioInputError, AudioOutputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2))
@@ -506,6 +509,16 @@ def _cmd_rerender(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_soundfont(value: str) -> str:
+    """`dataset build --soundfont`: any file but a held-out one (the CLI builds training sets)."""
+    from engine.dataset.render import is_held_out
+
+    if is_held_out(value):
+        raise argparse.ArgumentTypeError(
+            f"{value} is held out from training (the autoencoder benchmark's unseen soundfont)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cascade", description="Cascade: a real-time latent-diffusion instrument")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -539,7 +552,13 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", required=True, help="output folder (an existing build there is resumed)")
     build.add_argument("--seed", type=int, default=0, help="same seed, same dataset")
     build.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    build.add_argument("--soundfont", default=None, help="GM .sf2 file (default: Debian's FluidR3_GM.sf2)")
+    fonts = build.add_mutually_exclusive_group()
+    fonts.add_argument("--soundfonts", default=None, metavar="all|NAME,...",
+                       help="soundfont pool, one chosen per piece from the seed: 'all' (default: every installed "
+                            "training soundfont) or comma-separated names (FluidR3_GM, MuseScore_General_Lite, ...) "
+                            "or .sf2/.sf3 paths; TimGM6mb is held out")
+    fonts.add_argument("--soundfont", default=None, type=_training_soundfont,
+                       help="one fixed GM .sf2/.sf3 file for every piece (also CASCADE_SOUNDFONT)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
     build.set_defaults(func=_cmd_dataset_build)
 
@@ -562,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     autoencoder.add_argument("--checkpoint-every", type=int, default=200)
     autoencoder.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     autoencoder.add_argument("--debug-model", action="store_true", help="tiny config (tests, smoke runs)")
+    autoencoder.add_argument("--init-from", help="start from this autoencoder file (format 1 or 2)")
+    autoencoder.add_argument("--freeze-encoder", action="store_true",
+                             help="keep --init-from's encoder and latent statistics (the diffusion model's latent)")
     autoencoder.add_argument("--export-only", action="store_true",
                              help="write the run's current EMA weights to OUT/autoencoder.safetensors and stop")
     autoencoder.set_defaults(func=_cmd_train_autoencoder)

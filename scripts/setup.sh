@@ -7,6 +7,8 @@ start=1
 [[ "${1:-}" == "--no-start" ]] && start=0
 
 SYSTEM_PACKAGES=(fluidsynth fluid-soundfont-gm libfluidsynth3 libportaudio2 libsndfile1 jackd2 xvfb
+                 # the dataset's soundfont pool besides FluidR3 (engine/dataset/render.py TRAINING_SOUNDFONTS)
+                 fluidr3mono-gm-soundfont musescore-general-soundfont-small opl3-soundfont csound-soundfont
                  python3-venv libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3
                  # Qt's xcb platform (the app on an X display or under xvfb-run; tests use offscreen)
                  libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0

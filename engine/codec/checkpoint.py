@@ -12,7 +12,7 @@ from engine.codec.model import AutoencoderConfig, MagnitudeAutoencoder
 from engine.weights_io import CheckpointError, load_weights_into, read_weights_metadata, save_weights, skipped_init
 
 FORMAT = "cascade-magnitude-autoencoder"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: magnitude-only decoder, phase by RTPGHI (1 learned the phase and is refused)
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "autoencoder.safetensors"
 
 __all__ = ["CheckpointError", "DEFAULT_WEIGHTS", "load_autoencoder", "read_metadata", "save_autoencoder"]
@@ -36,6 +36,10 @@ def load_autoencoder(path: str | Path = DEFAULT_WEIGHTS, device: str | torch.dev
     if not path.is_file():
         raise CheckpointError(f"{path}: no such autoencoder checkpoint")
     metadata = read_metadata(path)
+    if int(metadata.get("format_version", 0)) < FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {metadata.get('format_version')} is the retired learned-phase "
+                              "decoder (it snapped every pitch to a multiple of 43 Hz); this Cascade reads version "
+                              f"{FORMAT_VERSION}: decode with the shipped weights or retrain")
     try:
         config = AutoencoderConfig.from_dict(metadata["config"])
     except (TypeError, ValueError) as error:

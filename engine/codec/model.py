@@ -1,15 +1,19 @@
 """Stage 1: the magnitude autoencoder.
 
 The encoder reads the STFT magnitude of stereo 44.1 kHz audio (phase discarded, as in Moûsai's DMAE)
-and emits a latent of `latent_channels` x (samples / 1024). The decoder is Vocos-style: ConvNeXt blocks,
-then a Fourier head predicting log-magnitude and phase per channel, inverted with an overlap-add iSTFT.
+and emits a latent of `latent_channels` x (samples / 1024). The decoder is Vocos-style (ConvNeXt blocks, a
+linear head per STFT frame) but predicts the log-magnitude only: the phase comes from phase-gradient heap
+integration of that magnitude (engine/codec/phase.py), so every partial's phase advances at the partial's
+own frequency. (The first decoder learned the phase per frame with magnitude-only losses; its output
+repeated every 1024 samples and snapped every pitch to a multiple of 43.07 Hz: docs/autoencoder.md.)
 
 Compression: 2 channels x 1024 samples -> 32 latent values per frame = 64x (exactly
 channels * hop_frames / latent_channels).
 
 The decoder is causal in latent frames (every convolution is left-padded), so streaming decoding is exact:
 `StreamingDecoder` keeps the last `receptive_field_frames` latent frames as context and the iSTFT
-overlap-add tail, and its concatenated output equals `decode` on the whole latent (tested).
+overlap-add tail and the phase integration's state, and its concatenated output equals `decode` on the
+whole latent (tested).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from engine.codec.phase import PhaseState, rtpghi_phase
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,7 @@ class AutoencoderConfig:
     encoder_dim: int = 256
     encoder_frame_blocks: int = 2
     encoder_latent_blocks: int = 3
-    decoder_n_fft: int = 1024
+    decoder_n_fft: int = 2048  # 21.5 Hz bins: the phase integration resolves partials down to ~40 Hz
     decoder_hop: int = 256
     decoder_latent_dim: int = 384
     decoder_latent_blocks: int = 4
@@ -186,11 +192,16 @@ class OverlapAddISTFT(nn.Module):
         return (signal / envelope.clamp_min(1e-8))[:, half:half + n * self.hop]
 
 
+MAX_LOG_MAGNITUDE = 8.0  # e^8 ~ 3000: above a full-scale sine's 1024 (2048-point Hann window), so never reached
+
+
 class WaveformDecoder(nn.Module):
     """latent (batch, latent_channels, latent_frames) -> audio (batch, audio_channels, latent_frames * hop_frames).
 
-    Causal in latent frames: every convolution is left-padded, so the spectral frames of latent frame t
-    depend on latent frames <= t only.
+    The network predicts the log-magnitude of the decoder STFT (`log_magnitude`, differentiable, trained
+    against the input's own STFT); `forward` gives it a phase by RTPGHI and inverts it. Causal in latent
+    frames: every convolution is left-padded and the phase integration looks back one frame, so the
+    spectral frames of latent frame t depend on latent frames <= t only.
     """
 
     def __init__(self, config: AutoencoderConfig) -> None:
@@ -203,41 +214,62 @@ class WaveformDecoder(nn.Module):
         self.frame_blocks = nn.ModuleList([ConvNeXtBlock(config.decoder_frame_dim, config.kernel_size, causal=True)
                                            for _ in range(config.decoder_frame_blocks)])
         self.norm = nn.LayerNorm(config.decoder_frame_dim)
-        bins = config.decoder_n_fft // 2 + 1
-        self.head = nn.Linear(config.decoder_frame_dim, config.audio_channels * bins * 2)
+        self.bins = config.decoder_n_fft // 2 + 1
+        self.head = nn.Linear(config.decoder_frame_dim, config.audio_channels * self.bins)
         self.istft = OverlapAddISTFT(config.decoder_n_fft, config.decoder_hop)
 
     @property
     def receptive_field_frames(self) -> int:
-        """Latent frames of left context that influence a frame's output."""
+        """Latent frames of left context that influence a frame's magnitude."""
         c = self.config
         per_latent = c.decoder_latent_blocks * (c.kernel_size - 1)
         per_frame = c.decoder_frame_blocks * (c.kernel_size - 1)
         return per_latent + math.ceil(per_frame / c.frames_per_latent)
 
-    def spectral_frames(self, latent: torch.Tensor) -> torch.Tensor:
-        """latent (batch, C, T) -> complex STFT frames (batch * audio_channels, bins, T * frames_per_latent)."""
+    def log_magnitude(self, latent: torch.Tensor) -> torch.Tensor:
+        """latent (batch, C, T) -> natural-log STFT magnitude (batch, audio_channels, bins, T * frames_per_latent)."""
         c = self.config
         batch, _, latent_frames = latent.shape
         h = self.input(latent)
         for block in self.latent_blocks:
             h = block(h)
-        # Each latent frame expands into frames_per_latent STFT frames (sub-pixel upsampling, causal).
+        # Each latent frame expands into frames_per_latent STFT frames (sub-pixel upsampling, causal). This
+        # shapes magnitudes only: the phase integration cannot stamp a per-latent-frame pattern on the output.
         h = self.upsample(h.transpose(1, 2))  # (batch, T, k * dim)
         h = h.reshape(batch, latent_frames * c.frames_per_latent, c.decoder_frame_dim).transpose(1, 2)
         for block in self.frame_blocks:
             h = block(h)
-        out = self.head(self.norm(h.transpose(1, 2)))  # (batch, frames, channels * bins * 2)
-        bins = c.decoder_n_fft // 2 + 1
-        out = out.reshape(batch, -1, c.audio_channels, 2, bins).permute(0, 2, 3, 4, 1)
-        log_magnitude, phase = out[:, :, 0], out[:, :, 1]
-        magnitude = torch.exp(log_magnitude.clamp(max=6.0))
-        frames = torch.polar(magnitude, phase)
-        return frames.reshape(batch * c.audio_channels, bins, -1)
+        out = self.head(self.norm(h.transpose(1, 2)))  # (batch, frames, channels * bins)
+        out = out.reshape(batch, -1, c.audio_channels, self.bins).permute(0, 2, 3, 1)
+        return out.clamp(max=MAX_LOG_MAGNITUDE)
+
+    def spectral_frames(self, log_magnitude: torch.Tensor, state: PhaseState | None = None,
+                        latent_boundaries: bool = False) -> tuple[torch.Tensor, PhaseState, list[PhaseState]]:
+        """log_magnitude (batch, channels, bins, n) -> complex frames (batch * channels, bins, n), the phase
+        state to continue from (`state` None: the start of a stream) and, with `latent_boundaries`, the state
+        after each latent frame's last STFT frame."""
+        batch, channels, bins, frames = log_magnitude.shape
+        flat = log_magnitude.reshape(batch * channels, bins, frames)
+        every = self.config.frames_per_latent if latent_boundaries else 0
+        phase, state, boundaries = rtpghi_phase(flat.detach().double().cpu().numpy(), self.config.decoder_n_fft,
+                                                self.config.decoder_hop, state, boundary_every=every)
+        phase_tensor = torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype)
+        return torch.polar(torch.exp(flat), phase_tensor), state, boundaries
+
+    def decode_continuing(self, latent: torch.Tensor,
+                          state: PhaseState | None) -> tuple[torch.Tensor, list[PhaseState]]:
+        """Decode a window of a stream whose phase integration stood at `state` before its first frame (None:
+        the stream's start): latent (batch, C, T) -> (audio (batch, audio_channels, T * hop_frames), the phase
+        state after each of the T latent frames). Keeping those states lets a later window that starts at
+        any of these frames continue the stream's phases instead of starting new ones."""
+        batch = latent.shape[0]
+        frames, _, boundaries = self.spectral_frames(self.log_magnitude(latent), state, latent_boundaries=True)
+        return self.istft(frames).reshape(batch, self.config.audio_channels, -1), boundaries
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         batch = latent.shape[0]
-        audio = self.istft(self.spectral_frames(latent))
+        frames, _, _ = self.spectral_frames(self.log_magnitude(latent))
+        audio = self.istft(frames)
         return audio.reshape(batch, self.config.audio_channels, -1)
 
 
@@ -276,7 +308,8 @@ class StreamingDecoder:
     """Decode latent chunks one after another; the concatenated output equals `decoder(latent)` offline.
 
     Each `push` returns the audio that is final so far: everything except the last n_fft/2 samples, whose
-    overlap-add still waits for the next chunk's first frames (11.6 ms at n_fft 1024). `flush` returns them.
+    overlap-add still waits for the next chunk's first frames (23.2 ms at n_fft 2048). `flush` returns them.
+    The phase integration's state (the last frame's magnitude and phase) carries over from push to push.
     """
 
     def __init__(self, decoder: WaveformDecoder) -> None:
@@ -286,6 +319,7 @@ class StreamingDecoder:
         self.signal_tail: torch.Tensor | None = None  # overlap-add state over padded positions
         self.envelope_tail: torch.Tensor | None = None
         self.frames_done = 0
+        self.phase_state: PhaseState | None = None
 
     @torch.no_grad()
     def push(self, latent: torch.Tensor) -> torch.Tensor:
@@ -295,7 +329,8 @@ class StreamingDecoder:
         batch, _, new_frames = latent.shape
         context_frames = 0 if self.context is None else self.context.shape[-1]
         window = latent if self.context is None else torch.cat([self.context, latent], dim=-1)
-        frames = self.decoder.spectral_frames(window)[..., context_frames * c.frames_per_latent:]
+        log_magnitude = self.decoder.log_magnitude(window)[..., context_frames * c.frames_per_latent:]
+        frames, self.phase_state, _ = self.decoder.spectral_frames(log_magnitude, self.phase_state)
         segments = istft.frames_to_segments(frames)
         signal, envelope = istft.overlap_add(segments)
         overlap = istft.n_fft - istft.hop

@@ -126,3 +126,32 @@ class MultiResolutionSTFTLoss(torch.nn.Module):
         mel_l1 = F.l1_loss(torch.log(est_mel.clamp_min(1e-5)), torch.log(ref_mel.clamp_min(1e-5)))
         n = len(self.windows)
         return {"convergence": convergence / n, "log_l1": log_l1 / n, "mel_l1": mel_l1}
+
+
+class DecoderMagnitudeLoss(torch.nn.Module):
+    """The decoder's predicted log-magnitude against the input's own STFT (the decoder's n_fft and hop,
+    Hann, centred): log-magnitude L1 (both floored at `floor`, so the noise floor is not fitted) plus spectral
+    convergence (weights the loud partials whose peak shapes carry pitch for the phase integration).
+
+    reference audio (batch, channels, samples); predicted (batch, channels, bins, frames) natural log.
+    """
+
+    def __init__(self, n_fft: int, hop: int, floor: float = 1e-3) -> None:
+        super().__init__()
+        self.n_fft = n_fft
+        self.hop = hop
+        self.log_floor = float(np.log(floor))
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def target(self, reference: torch.Tensor, frames: int) -> torch.Tensor:
+        batch, channels, samples = reference.shape
+        spec = torch.stft(reference.reshape(batch * channels, samples), self.n_fft, self.hop, window=self.window,
+                          center=True, return_complex=True)
+        return spec.abs()[..., :frames].reshape(batch, channels, spec.shape[-2], frames)
+
+    def forward(self, reference: torch.Tensor, predicted: torch.Tensor) -> dict[str, torch.Tensor]:
+        target = self.target(reference, predicted.shape[-1])
+        log_target = torch.log(target.clamp_min(1e-12)).clamp_min(self.log_floor)
+        log_l1 = F.l1_loss(predicted.clamp_min(self.log_floor), log_target)
+        convergence = torch.linalg.norm(target - torch.exp(predicted)) / torch.linalg.norm(target).clamp_min(1e-6)
+        return {"magnitude_log_l1": log_l1, "magnitude_convergence": convergence}

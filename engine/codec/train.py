@@ -1,5 +1,12 @@
 """Train the magnitude autoencoder on the dataset manifest.
 
+The objective is the decoder's log-magnitude against the input's own STFT (DecoderMagnitudeLoss) plus a
+small latent L2: the phase is not learned (engine/codec/phase.py integrates it from the magnitude at
+decode time), so nothing in training can lock the output to the latent frame rate. `init_from` starts from
+another autoencoder file; with `freeze_encoder` the encoder and the latent statistics stay exactly as they
+were, so the latent the diffusion model was trained on does not change (that is how the v2 decoder was
+trained from the v1 file, whose learned-phase head is mapped onto the magnitude head).
+
 Resumable: `DIR/train_state.pt` (model, EMA, optimiser, step, RNG) is rewritten atomically every
 `checkpoint_every` steps and a rerun of the same command continues from it. The EMA weights are exported
 to `DIR/autoencoder.safetensors` (fp16, config and latent statistics inside). Runs on CPU; on CUDA it uses
@@ -23,7 +30,7 @@ from torch import nn
 
 from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
-from engine.codec.spectral import MultiResolutionSTFTLoss, log_spectral_distance_db
+from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db
 from engine.training import (data_parallel, restore_training_state, save_training_state, start_training_process,
                              update_ema)
 
@@ -45,6 +52,8 @@ class TrainConfig:
     seed: int = 0
     debug_model: bool = False
     threads: int = 0  # 0: torch's default
+    init_from: Path | None = None  # an autoencoder safetensors file (format 1 or 2) to start from
+    freeze_encoder: bool = False  # keep the encoder and latent statistics of init_from exactly
 
 
 class ManifestSegments:
@@ -77,6 +86,52 @@ class ManifestSegments:
         return torch.from_numpy((audio * 10 ** (gain_db / 20)).astype(np.float32))
 
 
+class _MagnitudeObjective(nn.Module):
+    """What training differentiates: audio -> (decoder log-magnitude, latent); DDP wraps this."""
+
+    def __init__(self, model: MagnitudeAutoencoder, freeze_encoder: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.freeze_encoder = freeze_encoder
+
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.freeze_encoder:
+            with torch.no_grad():
+                latent = self.model.encode(audio)
+        else:
+            latent = self.model.encode(audio)
+        return self.model.decoder.log_magnitude(latent), latent
+
+
+def initialise_from(model: MagnitudeAutoencoder, path: Path) -> list[str]:
+    """Copy every tensor of `path` whose name and shape match into `model`; a format-1 file's learned-phase
+    head (channels x [log-magnitude, phase] x bins) gives the magnitude head its magnitude rows, resampled
+    to this decoder's bins. Returns the names that were not copied."""
+    from safetensors.torch import load_file
+
+    source = load_file(str(path))
+    state = model.state_dict()
+    skipped = []
+    for name, target in state.items():
+        tensor = source.get(name)
+        if tensor is not None and tensor.shape == target.shape:
+            target.copy_(tensor.float())
+        elif name in ("decoder.head.weight", "decoder.head.bias") and tensor is not None:
+            channels = model.config.audio_channels
+            old_bins = tensor.shape[0] // (2 * channels)
+            old = tensor.float().reshape(channels, 2, old_bins, -1)[:, 0]  # (channels, old_bins, features)
+            positions = torch.linspace(0, old_bins - 1, model.decoder.bins)
+            low = positions.floor().long().clamp(max=old_bins - 2)
+            frac = (positions - low)[None, :, None]
+            resampled = old[:, low] * (1 - frac) + old[:, low + 1] * frac
+            if name.endswith("bias"):
+                resampled = resampled + math.log(2.0)  # a window twice as long sums twice the samples
+            target.copy_(resampled.reshape(target.shape))
+        else:
+            skipped.append(name)
+    return skipped
+
+
 def _lr(step: int, config: TrainConfig) -> float:
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
@@ -100,10 +155,20 @@ def train(config: TrainConfig) -> dict[str, Any]:
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_config = DEBUG_CONFIG if config.debug_model else AutoencoderConfig()
-    model = MagnitudeAutoencoder(model_config).to(device)
+    model = MagnitudeAutoencoder(model_config)
+    if config.init_from is not None:
+        skipped = initialise_from(model, Path(config.init_from))
+        if rank == 0:
+            print(f"initialised from {config.init_from}; not copied: {skipped or 'nothing'}")
+    if config.freeze_encoder:
+        if config.init_from is None:
+            raise ValueError("freeze_encoder needs init_from (an encoder to keep)")
+        model.encoder.requires_grad_(False)
+    model = model.to(device)
     ema = copy.deepcopy(model).eval()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=(0.8, 0.99), weight_decay=1e-4)
-    loss_fn = MultiResolutionSTFTLoss().to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(trainable, lr=config.learning_rate, betas=(0.8, 0.99), weight_decay=1e-4)
+    loss_fn = DecoderMagnitudeLoss(model_config.decoder_n_fft, model_config.decoder_hop).to(device)
     segment_samples = config.segment_latent_frames * model_config.hop_frames
     train_data = ManifestSegments(config.dataset, "train", segment_samples, config.seed + 1000 * rank)
     valid_data = ManifestSegments(config.dataset, "valid", segment_samples, 1234)
@@ -119,7 +184,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         torch.set_rng_state(state["torch_rng"])
         if rank == 0:
             print(f"resumed from step {step}")
-    wrapped = data_parallel(process, model)
+    wrapped = data_parallel(process, _MagnitudeObjective(model, config.freeze_encoder))
 
     def save_state() -> None:
         save_training_state(state_path, model, ema, optimiser, step=step,
@@ -135,14 +200,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
             group["lr"] = _lr(step, config)
         audio = train_data.batch(config.batch_size).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            reconstruction, latent = wrapped(audio)
-        reconstruction = reconstruction.float()
-        losses = loss_fn(audio, reconstruction)
+            log_magnitude, latent = wrapped(audio)
+        losses = loss_fn(audio, log_magnitude.float())
         latent_l2 = latent.float().pow(2).mean()
-        total = losses["convergence"] + losses["log_l1"] + losses["mel_l1"] + config.latent_l2_weight * latent_l2
+        total = losses["magnitude_log_l1"] + losses["magnitude_convergence"]
+        if not config.freeze_encoder:
+            total = total + config.latent_l2_weight * latent_l2
         optimiser.zero_grad(set_to_none=True)
         total.backward()
-        grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), 1.0))
+        grad_norm = float(nn.utils.clip_grad_norm_(trainable, 1.0))
         if not math.isfinite(total.item()):
             raise FloatingPointError(f"non-finite loss at step {step}; resume from the last checkpoint")
         optimiser.step()
@@ -167,16 +233,20 @@ def train(config: TrainConfig) -> dict[str, Any]:
         if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
             save_state()
     if rank == 0:
-        export(ema, train_data, out / "autoencoder.safetensors", step)
+        export(ema, train_data, out / "autoencoder.safetensors", step, keep_statistics=config.freeze_encoder)
     process.finish()
     return {"steps": step, "seconds": time.monotonic() - started, "history": history}
 
 
-def export(ema: MagnitudeAutoencoder, data: ManifestSegments, path: Path, step: int) -> None:
-    """Compute latent statistics with the EMA weights and write the shippable safetensors file."""
-    mean, std = latent_statistics(ema.cpu().float(), data)
-    ema.latent_mean.copy_(mean)
-    ema.latent_std.copy_(std)
+def export(ema: MagnitudeAutoencoder, data: ManifestSegments, path: Path, step: int,
+           keep_statistics: bool = False) -> None:
+    """Write the shippable safetensors file of the EMA weights; the latent statistics are measured anew
+    unless `keep_statistics` (a frozen encoder: the diffusion model was normalised with the old ones)."""
+    ema = ema.cpu().float()
+    if not keep_statistics:
+        mean, std = latent_statistics(ema, data)
+        ema.latent_mean.copy_(mean)
+        ema.latent_std.copy_(std)
     save_autoencoder(ema, path, extra={"steps": step, "dataset": str(data.dataset)})
 
 
@@ -189,5 +259,5 @@ def export_run(dataset: Path, run_dir: Path, out_path: Path | None = None) -> Pa
     ema.eval()
     data = ManifestSegments(dataset, "train", state["config"]["segment_latent_frames"] * config.hop_frames, 0)
     path = Path(out_path or Path(run_dir) / "autoencoder.safetensors")
-    export(ema, data, path, state["step"])
+    export(ema, data, path, state["step"], keep_statistics=bool(state["config"].get("freeze_encoder")))
     return path

@@ -2,10 +2,12 @@
 descriptors, captions and a JSON-lines manifest (the pipeline of the Stable Audio Open instrumental
 fine-tune, built from what we can have offline).
 
-Determinism and resume: piece `i` depends only on (seed, i), so any worker may render it and a resumed
-build continues at the first piece not yet logged. The parent process alone writes the manifest, in
-piece order, and appends a line to `pieces.jsonl` only after that piece's manifest lines are on disk;
-on resume, manifest lines of unlogged pieces and files not in the manifest are removed.
+Determinism and resume: piece `i` depends only on (seed, i) and the soundfont pool, so any worker may
+render it and a resumed build continues at the first piece not yet logged. Each piece is rendered with
+one soundfont of the pool, chosen from (seed, i) (`render.choose_soundfont`); the pool's file names are
+part of the folder's settings, so a resume with another pool is refused. The parent process alone writes
+the manifest, in piece order, and appends a line to `pieces.jsonl` only after that piece's manifest lines
+are on disk; on resume, manifest lines of unlogged pieces and files not in the manifest are removed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from engine.dataset import captions, composer, corpus, descriptors, render
 from engine.dataset.score import Piece, estimate_key
 
 log = logging.getLogger(__name__)
+# Notes for build.log only (e.g. a drum kit a soundfont lacks): not worth a line on the terminal.
+build_notes = logging.getLogger(__name__ + ".notes")
+build_notes.propagate = False
+build_notes.setLevel(logging.INFO)
 
 FORMAT_VERSION: int = 1
 MANIFEST_NAME: str = "manifest.jsonl"
@@ -59,7 +65,12 @@ class BuildConfig:
     composer_fraction: float = 0.75  # the rest comes from music21's corpus
     min_clip_seconds: float = 6.0
     max_clip_seconds: float = 12.0
+    # One fixed soundfont (a path) for every piece; overrides `soundfonts`. It is the only way to render with a
+    # held-out soundfont (benchmarks/autoencoder.py builds its unseen-soundfont clips with TimGM6mb this way).
     soundfont: str | None = None
+    # The training pool: "all" (every installed soundfont of render.TRAINING_SOUNDFONTS) or a comma-separated
+    # list of pool names / paths. None = CASCADE_SOUNDFONT if that is set (one fixed soundfont), else "all".
+    soundfonts: str | None = None
     progress: bool = True
 
 
@@ -116,19 +127,56 @@ def _energy_word(values: list[float]) -> str:
     return "low" if mean < 0.4 else ("high" if mean > 0.7 else "medium")
 
 
-class _Worker:
-    """Per-process state: the synth (soundfont loaded once) and the corpus index."""
+# What dataset.json implied before it recorded the pool: the single default soundfont.
+_LEGACY_SOUNDFONTS: list[str] = ["FluidR3_GM.sf2"]
 
-    renderer: render.FluidRenderer | None = None
+
+def soundfont_pool(config: BuildConfig) -> list[Path]:
+    """The soundfonts this build renders with, sorted by file name. Raises render.SoundfontMissingError
+    (naming the Debian package) or its subclass HeldOutSoundfontError."""
+    if config.soundfont:
+        path = render.find_soundfont(config.soundfont)
+        if render.is_held_out(path):
+            log.warning("rendering every piece with the held-out soundfont %s: evaluation data, not training data",
+                        path.name)
+        return [path]
+    if config.soundfonts is None and os.environ.get("CASCADE_SOUNDFONT"):
+        path = render.find_soundfont()
+        render.refuse_held_out(path)
+        return [path]
+    return render.resolve_soundfont_pool(config.soundfonts)
+
+
+def _wants_every_soundfont(config: BuildConfig) -> bool:
+    if config.soundfont:
+        return False
+    if config.soundfonts is None:
+        return not os.environ.get("CASCADE_SOUNDFONT")
+    return config.soundfonts.strip().lower() in ("", "all")
+
+
+class _Worker:
+    """Per-process state: one renderer per soundfont (each loaded at most once, when first needed), the
+    corpus index."""
+
+    renderers: dict[Path, render.FluidRenderer] = {}
+    pool: list[Path] = []
     works: list[corpus.CorpusWork] | None = None
     config: BuildConfig | None = None
 
 
-def _init_worker(config: BuildConfig) -> None:
+def _init_worker(config: BuildConfig, pool: list[Path]) -> None:
     _Worker.config = config
-    _Worker.renderer = render.FluidRenderer(config.soundfont)
+    _Worker.pool = pool
+    _Worker.renderers = {}
     _Worker.works = corpus.list_corpus_works()
     descriptors.warm_up()
+
+
+def _renderer_for(path: Path) -> render.FluidRenderer:
+    if path not in _Worker.renderers:
+        _Worker.renderers[path] = render.FluidRenderer(path)
+    return _Worker.renderers[path]
 
 
 def _make_piece(index: int, config: BuildConfig, works: list[corpus.CorpusWork],
@@ -169,17 +217,26 @@ def _write_atomic_flac(path: Path, audio: np.ndarray, sample_rate: int) -> None:
 def render_piece(index: int) -> dict[str, Any]:
     """Worker job: compose/load, render and write all clips of piece `index`.
 
-    Returns {"index", "records", "paraphrases", "skipped", "seconds"} or {"index", "error", "errno"}.
+    Returns {"index", "records", "paraphrases", "skipped", "seconds", "soundfont"}, {"index", "error", "errno"}
+    or, when the piece's soundfont cannot be loaded, {"index", "fatal": the exception}.
     """
     config = _Worker.config
-    assert config is not None and _Worker.renderer is not None
+    assert config is not None and _Worker.pool
     out_dir = config.out_dir
     written: list[Path] = []
+    soundfont_path = render.choose_soundfont(_Worker.pool, config.seed, index)
+    try:
+        renderer = _renderer_for(soundfont_path)
+    except render.SoundfontMissingError as error:  # the file went away or cannot be parsed: stop the build
+        return {"index": index, "fatal": error}
     try:
         rng = np.random.default_rng([config.seed, index])
         piece, split_key, skipped = _make_piece(index, config, _Worker.works or [], rng)
         split = split_for(split_key)
-        dry = _Worker.renderer.render(piece)
+        piece, substitutions = renderer.adapt(piece)
+        for note in substitutions:
+            build_notes.info("%s", note)
+        dry = renderer.render(piece)
         chain = render.random_effect_chain(piece.style, piece.tempo_bpm, rng)
         wet = render.apply_effects(dry, chain)
         effect_names = tuple(choice.name for choice in chain)
@@ -241,6 +298,7 @@ def render_piece(index: int) -> dict[str, Any]:
                 "effects": list(effect_names),
                 "source": piece.source,
                 "source_piece": piece.source_name,
+                "soundfont": renderer.soundfont_name,
                 "split": split,
                 "piece_index": index,
                 "bars": [first_bar, end_bar],
@@ -254,7 +312,7 @@ def render_piece(index: int) -> dict[str, Any]:
             paraphrases.append({"clip_id": clip_id, "split": split,
                                 "prompt": captions.make_paraphrase(facts, clip_rng)})
         return {"index": index, "records": records, "paraphrases": paraphrases, "skipped": skipped,
-                "seconds": total_seconds}
+                "seconds": total_seconds, "soundfont": renderer.soundfont_name}
     except OSError as error:
         for path in written:
             path.unlink(missing_ok=True)
@@ -306,7 +364,7 @@ def _append_lines(path: Path, rows: list[dict[str, Any]]) -> None:
         raise
 
 
-def _prepare_out_dir(config: BuildConfig) -> tuple[list[dict[str, Any]], set[int]]:
+def _prepare_out_dir(config: BuildConfig, pool: list[Path]) -> tuple[list[dict[str, Any]], set[int]]:
     """Create or validate the output folder and recover a consistent state.
 
     Returns (pieces already logged, their indexes).
@@ -317,14 +375,17 @@ def _prepare_out_dir(config: BuildConfig) -> tuple[list[dict[str, Any]], set[int
     config_path = out / CONFIG_NAME
     identity = {"format_version": FORMAT_VERSION, "seed": config.seed,
                 "composer_fraction": config.composer_fraction,
-                "min_clip_seconds": config.min_clip_seconds, "max_clip_seconds": config.max_clip_seconds}
+                "min_clip_seconds": config.min_clip_seconds, "max_clip_seconds": config.max_clip_seconds,
+                "soundfonts": [path.name for path in pool]}
     if config_path.exists():
         existing = json.loads(config_path.read_text(encoding="utf-8"))
+        existing.setdefault("soundfonts", _LEGACY_SOUNDFONTS)
         mismatched = {k: (existing.get(k), v) for k, v in identity.items() if existing.get(k) != v}
         if mismatched:
             raise DatasetConfigError(
                 f"{out} holds a dataset built with other settings {mismatched} (existing, requested); "
-                "use a new --out folder or the same settings to resume")
+                "use a new --out folder or the same settings to resume"
+                + (f" (--soundfonts {','.join(existing['soundfonts'])})" if "soundfonts" in mismatched else ""))
     else:
         config_path.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
 
@@ -360,8 +421,11 @@ def build_dataset(config: BuildConfig) -> BuildSummary:
     from tqdm import tqdm
 
     started = time.monotonic()
-    render.find_soundfont(config.soundfont)  # fail before forking workers if the soundfont is missing
-    pieces, done = _prepare_out_dir(config)
+    # Fail before forking workers if a soundfont is missing, held out or unreadable (headers only: ms).
+    pool = soundfont_pool(config)
+    for path in pool:
+        render.check_soundfont_loads(path)
+    pieces, done = _prepare_out_dir(config, pool)
     summary = BuildSummary(pieces=len(pieces), resumed_from_piece=len(pieces))
     summary.seconds = sum(row["seconds"] for row in pieces)
     summary.clips = sum(row["clips"] for row in pieces)
@@ -372,14 +436,22 @@ def build_dataset(config: BuildConfig) -> BuildSummary:
     log_handler = logging.FileHandler(config.out_dir / "build.log", encoding="utf-8")
     log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("engine.dataset").addHandler(log_handler)
+    build_notes.addHandler(log_handler)
+    missing = render.missing_training_soundfonts() if _wants_every_soundfont(config) else []
+    if missing:  # the same seed then builds another dataset than on a machine that has them all
+        log.warning("soundfont pool %s; not installed, so not used: %s", [p.name for p in pool],
+                    ", ".join(f"{f.name} (Debian package {f.package})" for f in missing))
+    build_notes.info("soundfont pool: %s", ", ".join(str(path) for path in pool))
     bar = tqdm(total=round(target_seconds), initial=min(round(summary.seconds), round(target_seconds)),
                unit="s", desc="audio", disable=not config.progress, dynamic_ncols=True)
     context = multiprocessing.get_context("fork")
-    pool = context.Pool(config.workers, initializer=_init_worker, initargs=(config,))
+    workers = context.Pool(config.workers, initializer=_init_worker, initargs=(config, pool))
     try:
         failed_in_a_row = 0
         if summary.seconds < target_seconds:
-            for result in pool.imap(render_piece, _indexes_from(next_index), chunksize=1):
+            for result in workers.imap(render_piece, _indexes_from(next_index), chunksize=1):
+                if "fatal" in result:
+                    raise result["fatal"]
                 if "error" in result:
                     if result.get("errno") in (errno.ENOSPC, errno.EDQUOT):
                         raise DiskFullError(errno.ENOSPC, f"disk full while writing piece {result['index']}; "
@@ -398,7 +470,7 @@ def build_dataset(config: BuildConfig) -> BuildSummary:
                     _append_lines(config.out_dir / PARAPHRASES_NAME, result["paraphrases"])
                     _append_lines(config.out_dir / PIECES_LOG_NAME, [{
                         "index": result["index"], "clips": len(result["records"]),
-                        "seconds": round(result["seconds"], 4)}])
+                        "seconds": round(result["seconds"], 4), "soundfont": result.get("soundfont")}])
                 except OSError as error:
                     if error.errno in (errno.ENOSPC, errno.EDQUOT):
                         raise DiskFullError(errno.ENOSPC, "disk full while writing the manifest; it was cut back "
@@ -411,18 +483,19 @@ def build_dataset(config: BuildConfig) -> BuildSummary:
                 if summary.seconds >= target_seconds:
                     break
     except BaseException:
-        pool.terminate()
-        pool.join()
+        workers.terminate()
+        workers.join()
         # Files of pieces rendered ahead but never logged must not linger (they may be half written).
-        _prepare_out_dir(config)
+        _prepare_out_dir(config, pool)
         raise
     else:
-        pool.terminate()
-        pool.join()
+        workers.terminate()
+        workers.join()
         _remove_orphans(config.out_dir)
     finally:
         bar.close()
         logging.getLogger("engine.dataset").removeHandler(log_handler)
+        build_notes.removeHandler(log_handler)
         log_handler.close()
     summary.wall_seconds = time.monotonic() - started
     return summary
@@ -461,5 +534,5 @@ def disk_usage_bytes(out_dir: Path) -> int:
     return sum(p.stat().st_size for p in Path(out_dir).rglob("*") if p.is_file())
 
 
-__all__ = ["BuildConfig", "BuildSummary", "DiskFullError", "DatasetConfigError", "build_dataset",
+__all__ = ["BuildConfig", "BuildSummary", "DiskFullError", "DatasetConfigError", "build_dataset", "soundfont_pool",
            "validate_manifest", "plan_clips", "split_for", "disk_usage_bytes", "summary_dict"]

@@ -1,6 +1,10 @@
 """Render a `Piece` to 44.1 kHz stereo audio: FluidSynth (GM soundfont, in process), a randomised
 pedalboard effect chain, and BS.1770 loudness normalisation with a peak ceiling.
 
+Training renders with a pool of General MIDI soundfonts that Debian packages (`TRAINING_SOUNDFONTS`), so
+the models hear more than one set of timbres. TimGM6mb (shipped by pretty_midi) is held out: the
+autoencoder benchmark tests on it, so the training pool refuses it.
+
 FluidSynth is driven through pyfluidsynth's synth object, but audio is pulled with
 `fluid_synth_write_float` (ctypes) instead of pyfluidsynth's int16 `get_samples`, so a dense mix never
 clips or loses resolution before the effects and the loudness stage.
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +38,50 @@ TAIL_SECONDS: float = 2.0
 ROLE_VOLUME: dict[str, int] = {
     "drums": 110, "bass": 105, "chords": 88, "pad": 78, "lead": 96, "arp": 84, "melody": 100, "counter": 90,
 }
+DRUM_BANK: int = 128
+STANDARD_KIT: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingSoundfont:
+    """A General MIDI soundfont of the training pool: the file name recorded in the manifest, where
+    Debian installs it, and the package that provides it."""
+
+    name: str
+    paths: tuple[str, ...]
+    package: str
+    timbre: str
+
+
+# Every one has all 128 GM programs and a standard drum kit (measured in docs/dataset.md; the .sf2 ones are
+# re-checked by tests/engine/dataset/test_soundfonts.py).
+# Deliberately left out: musescore-general-soundfont (the HQ build of the same instruments as the Lite
+# one), fluid-soundfont-gs (FluidR3's samples again) and timgm6mb-soundfont (held out, see below).
+TRAINING_SOUNDFONTS: tuple[TrainingSoundfont, ...] = (
+    TrainingSoundfont("FluidR3_GM.sf2", ("/usr/share/sounds/sf2/FluidR3_GM.sf2",), "fluid-soundfont-gm",
+                      "Fluid R3, stereo samples, 141 MB"),
+    TrainingSoundfont("FluidR3Mono_GM.sf3", ("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3",
+                                             "/usr/share/fluidr3mono-gm-soundfont/FluidR3Mono_GM.sf3"),
+                      "fluidr3mono-gm-soundfont", "MuseScore 2's mono, Ogg-compressed edit of Fluid R3"),
+    TrainingSoundfont("MuseScore_General_Lite.sf3", ("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3",),
+                      "musescore-general-soundfont-small", "MuseScore 3's General, Ogg-compressed"),
+    TrainingSoundfont("OPL-3_FM_128M.sf2", ("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2",), "opl3-soundfont",
+                      "OPL3 FM-chip emulation (one drum kit)"),
+    TrainingSoundfont("sf_GMbank.sf2", ("/usr/share/sounds/sf2/sf_GMbank.sf2", "/usr/share/samples/sf_GMbank.sf2"),
+                      "csound-soundfont", "Csound's 4 MB GM bank"),
+)
+# Never trained on: the autoencoder benchmark renders its unseen-soundfont clips with TimGM6mb.sf2
+# (pretty_midi's copy; Debian's timgm6mb-soundfont installs a TimGM6mb.sf2 in /usr/share/sounds/sf2).
+HELD_OUT_SOUNDFONT_PREFIXES: tuple[str, ...] = ("timgm6mb",)
 
 
 class SoundfontMissingError(RuntimeError):
-    """Raised when no General MIDI soundfont is installed."""
+    """Raised when a requested or default General MIDI soundfont is not installed."""
+
+
+class HeldOutSoundfontError(SoundfontMissingError):
+    """Raised when a held-out soundfont (TimGM6mb) is asked for in the training pool. A subclass of
+    SoundfontMissingError so every caller that reports soundfont problems reports this one too."""
 
 
 class RenderError(RuntimeError):
@@ -63,6 +107,110 @@ def find_soundfont(explicit_path: str | os.PathLike[str] | None = None) -> Path:
         + "). Install Debian's package: `sudo apt-get install fluid-soundfont-gm` "
         "(or set CASCADE_SOUNDFONT to an .sf2 file)."
     )
+
+
+def is_held_out(path: str | os.PathLike[str]) -> bool:
+    """True for a soundfont we never train on: a file named TimGM6mb*, or a link to one."""
+    names = {Path(path).name.lower()}
+    try:
+        names.add(Path(path).resolve().name.lower())
+    except OSError:
+        pass
+    return any(name.startswith(HELD_OUT_SOUNDFONT_PREFIXES) for name in names)
+
+
+def refuse_held_out(path: str | os.PathLike[str]) -> None:
+    if is_held_out(path):
+        raise HeldOutSoundfontError(
+            f"{path} is held out from training: the autoencoder benchmark measures generalisation on "
+            "TimGM6mb, so it must never be in the training pool (choose others with --soundfonts)")
+
+
+def installed_path(font: TrainingSoundfont) -> Path | None:
+    """Where `font` is installed, or None."""
+    for candidate in font.paths:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def missing_training_soundfonts() -> list[TrainingSoundfont]:
+    return [font for font in TRAINING_SOUNDFONTS if installed_path(font) is None]
+
+
+def _known_soundfont(entry: str) -> TrainingSoundfont | None:
+    """The pool member `entry` names: its file name (with or without extension), its Debian package or
+    one of its install paths (case-insensitive)."""
+    wanted = entry.strip().lower()
+    for font in TRAINING_SOUNDFONTS:
+        aliases = {font.name.lower(), Path(font.name).stem.lower(), font.package.lower()}
+        aliases.update(candidate.lower() for candidate in font.paths)
+        if wanted in aliases:
+            return font
+    return None
+
+
+def resolve_soundfont_pool(spec: str | None = "all") -> list[Path]:
+    """The training soundfonts for `spec`, sorted by file name (the order soundfont choice indexes).
+
+    spec: "all" (or None) = every installed soundfont of `TRAINING_SOUNDFONTS`; otherwise a comma-separated
+    list of pool names (file name, its stem or its Debian package) and/or paths to other GM soundfonts.
+    Raises SoundfontMissingError naming the Debian package for a requested pool member that is not
+    installed, and HeldOutSoundfontError for TimGM6mb.
+    """
+    paths: list[Path] = []
+    if spec is None or spec.strip().lower() in ("", "all"):
+        paths = [path for path in map(installed_path, TRAINING_SOUNDFONTS) if path is not None]
+        if not paths:
+            packages = " ".join(font.package for font in TRAINING_SOUNDFONTS)
+            raise SoundfontMissingError(
+                f"No training soundfont is installed. Install Debian's packages: `sudo apt-get install {packages}` "
+                "(scripts/setup.sh does)")
+    else:
+        not_installed: list[TrainingSoundfont] = []
+        for entry in (part.strip() for part in spec.split(",")):
+            if not entry:
+                continue
+            if is_held_out(entry):
+                refuse_held_out(entry)
+            font = _known_soundfont(entry)
+            if font is not None:
+                path = installed_path(font)
+                if path is None:
+                    not_installed.append(font)
+                    continue
+            elif Path(entry).is_file():
+                path = Path(entry)
+            else:
+                known = ", ".join(f"{f.name} ({f.package})" for f in TRAINING_SOUNDFONTS)
+                raise SoundfontMissingError(
+                    f"Soundfont {entry} does not exist and is not a training soundfont name; known: {known}, "
+                    "or give the path of a .sf2/.sf3 file")
+            paths.append(path)
+        if not_installed:
+            raise SoundfontMissingError(
+                "Not installed: " + ", ".join(f"{f.name} (Debian package {f.package}, looked in "
+                                              f"{', '.join(f.paths)})" for f in not_installed)
+                + ". Install with `sudo apt-get install " + " ".join(f.package for f in not_installed) + "`")
+        if not paths:
+            raise SoundfontMissingError(f"--soundfonts {spec!r} names no soundfont")
+    by_name: dict[str, Path] = {}
+    for path in paths:
+        refuse_held_out(path)
+        other = by_name.setdefault(path.name, path)
+        if other != path and other.resolve() != path.resolve():
+            raise SoundfontMissingError(f"two soundfonts share the file name {path.name} ({other}, {path}); "
+                                        "the manifest records soundfonts by file name")
+    return [by_name[name] for name in sorted(by_name)]
+
+
+def choose_soundfont(pool: list[Path], seed: int, index: int) -> Path:
+    """The soundfont of piece `index`: uniform over the pool, from (seed, index) alone and from a stream of
+    its own, so any worker (or a resumed build) makes the same choice, and a pool of one changes nothing
+    else in the piece."""
+    if len(pool) == 1:
+        return pool[0]
+    return pool[int(np.random.default_rng([seed, index, 0x5F]).integers(len(pool)))]
 
 
 @dataclass(frozen=True)
@@ -147,44 +295,147 @@ def normalise_loudness(
     return out, loudness + 20.0 * float(np.log10(gain))
 
 
+def _import_fluidsynth():  # type: ignore[no-untyped-def]
+    try:
+        import fluidsynth  # pyfluidsynth; needs Debian's libfluidsynth3
+    except ImportError as error:  # pragma: no cover - depends on the system install
+        raise RenderError(
+            "pyfluidsynth could not load libfluidsynth: `sudo apt-get install libfluidsynth3`"
+        ) from error
+    library = fluidsynth._fl
+    signatures = {
+        "fluid_synth_write_float": ([ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                                     ctypes.c_void_p, ctypes.c_int, ctypes.c_int], ctypes.c_int),
+        "fluid_synth_get_sfont_by_id": ([ctypes.c_void_p, ctypes.c_int], ctypes.c_void_p),
+        "fluid_synth_add_sfont": ([ctypes.c_void_p, ctypes.c_void_p], ctypes.c_int),
+        "fluid_synth_remove_sfont": ([ctypes.c_void_p, ctypes.c_void_p], ctypes.c_int),
+        "fluid_synth_pin_preset": ([ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int], ctypes.c_int),
+        "fluid_sfont_get_preset": ([ctypes.c_void_p, ctypes.c_int, ctypes.c_int], ctypes.c_void_p),
+        "fluid_set_log_function": ([ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p], ctypes.c_void_p),
+    }
+    for name, (argtypes, restype) in signatures.items():
+        function = getattr(library, name)
+        function.argtypes = argtypes
+        function.restype = restype
+    return fluidsynth
+
+
+_FLUID_WARN = 2  # fluid_log_level
+
+
+class SoundfontLoadError(SoundfontMissingError, RenderError):
+    """FluidSynth could not load a soundfont file that exists."""
+
+
+def _new_synth(fluidsynth, sample_rate: int):  # type: ignore[no-untyped-def]
+    # FluidSynth's own reverb/chorus stay off: effects come from the randomised pedalboard chain.
+    return fluidsynth.Synth(
+        gain=0.4, samplerate=float(sample_rate),
+        **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512,
+           "synth.dynamic-sample-loading": 1})
+
+
+class _LoadedSoundfont:
+    """A soundfont parsed once per process and owned by a synth of its own that never plays.
+
+    Render synths borrow it (`fluid_synth_add_sfont` / `fluid_synth_remove_sfont`), so a fresh synth per
+    piece costs no reload. Sample data loads lazily (dynamic sample loading) and each preset is pinned the
+    first time it is used, so an .sf3's Ogg samples are decoded once per process, not once per piece.
+    """
+
+    def __init__(self, path: Path, fluidsynth, sample_rate: int) -> None:  # type: ignore[no-untyped-def]
+        self.path = path
+        self._library = fluidsynth._fl
+        # The owner must outlive the soundfont: its loader holds the file callbacks dynamic loading uses.
+        self._owner = _new_synth(fluidsynth, sample_rate)
+        soundfont_id = self._owner.sfload(str(path))
+        if soundfont_id < 0:
+            self._owner.delete()
+            raise SoundfontLoadError(f"FluidSynth could not load soundfont {path}")
+        self.pointer = self._library.fluid_synth_get_sfont_by_id(self._owner.synth, soundfont_id)
+        self._presets: dict[tuple[int, int], bool] = {}
+        self._pinned: set[tuple[int, int]] = set()
+        # A synth that gets the soundfont selects piano (0:0) and the standard kit (128:0) on its channels.
+        for bank, program in ((0, 0), (DRUM_BANK, STANDARD_KIT)):
+            if self.has_preset(bank, program):
+                self.pin(self._owner.synth, soundfont_id, bank, program)
+
+    def has_preset(self, bank: int, program: int) -> bool:
+        key = (bank, program)
+        if key not in self._presets:
+            self._presets[key] = bool(self._library.fluid_sfont_get_preset(self.pointer, bank, program))
+        return self._presets[key]
+
+    def pin(self, synth_pointer: int, soundfont_id: int, bank: int, program: int) -> None:
+        if (bank, program) not in self._pinned:
+            self._library.fluid_synth_pin_preset(synth_pointer, soundfont_id, bank, program)
+            self._pinned.add((bank, program))
+
+
+# One per soundfont file and process (keyed by pid too: a forked worker loads its own).
+_LOADED: dict[tuple[int, str], _LoadedSoundfont] = {}
+
+
+def _loaded_soundfont(path: Path, fluidsynth, sample_rate: int) -> _LoadedSoundfont:  # type: ignore[no-untyped-def]
+    key = (os.getpid(), str(path.resolve()))
+    if key not in _LOADED:
+        _LOADED[key] = _LoadedSoundfont(path, fluidsynth, sample_rate)
+    return _LOADED[key]
+
+
+def check_soundfont_loads(path: str | os.PathLike[str]) -> None:
+    """Parse `path`'s headers in a throw-away synth (milliseconds; no samples are read) or raise
+    SoundfontLoadError. The build's parent process calls it before forking workers."""
+    fluidsynth = _import_fluidsynth()
+    synth = _new_synth(fluidsynth, SAMPLE_RATE)
+    try:
+        if synth.sfload(str(path)) < 0:
+            raise SoundfontLoadError(f"FluidSynth could not load soundfont {path}")
+    finally:
+        synth.delete()
+
+
 class FluidRenderer:
-    """Renders pieces with FluidSynth and a GM soundfont.
+    """Renders pieces with FluidSynth and one GM soundfont.
 
     Each piece gets a fresh synth: FluidSynth reuses voice objects whose amplitude ramps start from the
     previous occupant's state, so a shared synth makes the first milliseconds of a piece depend on what
-    was rendered before it. With dynamic sample loading a new synth costs ~20 ms, and the dataset stays
-    byte-for-byte reproducible whichever worker renders a piece. Not thread-safe: one per process.
+    was rendered before it. The soundfont itself is loaded once per process and lent to each new synth,
+    so the dataset stays byte-for-byte reproducible whichever worker renders a piece. Not thread-safe:
+    use it from one thread.
     """
 
     def __init__(self, soundfont_path: str | os.PathLike[str] | None = None, sample_rate: int = SAMPLE_RATE) -> None:
         self.soundfont_path = find_soundfont(soundfont_path)
-        try:
-            import fluidsynth  # pyfluidsynth; needs Debian's libfluidsynth3
-        except ImportError as error:  # pragma: no cover - depends on the system install
-            raise RenderError(
-                "pyfluidsynth could not load libfluidsynth: `sudo apt-get install libfluidsynth3`"
-            ) from error
-        self._fluidsynth = fluidsynth
+        self._fluidsynth = _import_fluidsynth()
+        self._write_float = self._fluidsynth._fl.fluid_synth_write_float
+        self._library = self._fluidsynth._fl
         self.sample_rate = sample_rate
-        write_float = fluidsynth._fl.fluid_synth_write_float
-        write_float.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                                ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-        write_float.restype = ctypes.c_int
-        self._write_float = write_float
+        # Fails here, not mid-build, if the soundfont cannot be loaded.
+        self._font = _loaded_soundfont(self.soundfont_path, self._fluidsynth, sample_rate)
         self._synth = None
-        self._new_synth()  # fail here, not mid-build, if the soundfont cannot be loaded
 
-    def _new_synth(self) -> None:
-        if self._synth is not None:
-            self._synth.delete()
-        # FluidSynth's own reverb/chorus stay off: effects come from the randomised pedalboard chain.
-        self._synth = self._fluidsynth.Synth(
-            gain=0.4, samplerate=float(self.sample_rate),
-            **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512,
-               "synth.dynamic-sample-loading": 1})
-        self._soundfont_id = self._synth.sfload(str(self.soundfont_path))
-        if self._soundfont_id < 0:
-            raise RenderError(f"FluidSynth could not load soundfont {self.soundfont_path}")
+    @property
+    def soundfont_name(self) -> str:
+        return self.soundfont_path.name
+
+    def has_preset(self, bank: int, program: int) -> bool:
+        return self._font.has_preset(bank, program)
+
+    def adapt(self, piece: Piece) -> tuple[Piece, list[str]]:
+        """`piece` with every drum kit this soundfont lacks replaced by the standard kit (so the caption
+        names what is heard), and a note per replacement. GM guarantees programs and the standard kit
+        only; the other kits (room, power, electronic, 808, jazz, brush) are GS extensions."""
+        notes: list[str] = []
+        tracks = []
+        for track in piece.tracks:
+            if track.is_drum and not self.has_preset(DRUM_BANK, int(track.drum_kit)) \
+                    and self.has_preset(DRUM_BANK, STANDARD_KIT):
+                notes.append(f"{piece.piece_id}: {self.soundfont_name} has no drum kit {track.drum_kit}; "
+                             "standard kit used")
+                track = replace(track, drum_kit=STANDARD_KIT)
+            tracks.append(track)
+        return (replace(piece, tracks=tracks) if notes else piece), notes
 
     def _pull(self, interleaved: np.ndarray) -> None:
         """Fill `interleaved` (frames, 2) float32 C-contiguous with synth output."""
@@ -196,20 +447,44 @@ class FluidRenderer:
         if status != 0:
             raise RenderError("fluid_synth_write_float failed")
 
+    def _select(self, channel: int, soundfont_id: int, bank: int, program: int) -> None:
+        if not self._font.has_preset(bank, program):
+            raise RenderError(f"soundfont {self.soundfont_name} has no preset {bank}:{program}; "
+                              "FluidSynth would play another instrument than the caption names")
+        self._font.pin(self._synth.synth, soundfont_id, bank, program)
+        self._synth.program_select(channel, soundfont_id, bank, program)
+
     def render(self, piece: Piece, tail_seconds: float = TAIL_SECONDS) -> np.ndarray:
         """Render the dry mix of `piece`; returns float32 (2, frames) covering end_seconds + tail."""
-        self._new_synth()
+        self._synth = _new_synth(self._fluidsynth, self.sample_rate)
+        soundfont_id = self._library.fluid_synth_add_sfont(self._synth.synth, self._font.pointer)
+        try:
+            if soundfont_id < 0:
+                raise RenderError(f"FluidSynth could not add soundfont {self.soundfont_path} to a synth")
+            return self._render(piece, soundfont_id, tail_seconds)
+        finally:
+            # The soundfont belongs to its owner synth: take it back before this synth is deleted. Removing
+            # it resets every channel's program, which warns once per channel that no preset is left.
+            previous = self._library.fluid_set_log_function(_FLUID_WARN, None, None)
+            try:
+                self._library.fluid_synth_remove_sfont(self._synth.synth, self._font.pointer)
+            finally:
+                self._library.fluid_set_log_function(_FLUID_WARN, previous, None)
+            self._synth.delete()
+            self._synth = None
+
+    def _render(self, piece: Piece, soundfont_id: int, tail_seconds: float) -> np.ndarray:
         events: list[tuple[int, int, int, int, int]] = []  # (frame, order, channel, pitch, velocity)
         pitched_channels = [c for c in range(16) if c != DRUM_CHANNEL]
         next_pitched = 0
         for track in piece.tracks:
             if track.is_drum:
                 channel = DRUM_CHANNEL
-                self._synth.program_select(channel, self._soundfont_id, 128, int(track.drum_kit))
+                self._select(channel, soundfont_id, DRUM_BANK, int(track.drum_kit))
             else:
                 channel = pitched_channels[next_pitched]
                 next_pitched += 1
-                self._synth.program_select(channel, self._soundfont_id, 0, int(track.program))
+                self._select(channel, soundfont_id, 0, int(track.program))
             self._synth.cc(channel, 7, ROLE_VOLUME.get(track.role, 95))
             self._synth.cc(channel, 10, int(round(np.clip(track.pan, 0.0, 1.0) * 127)))
             for note in track.notes:
@@ -238,6 +513,4 @@ class FluidRenderer:
         return audio
 
     def close(self) -> None:
-        if self._synth is not None:
-            self._synth.delete()
-            self._synth = None
+        """Nothing to free per renderer: the soundfont stays loaded for the process's other renderers."""

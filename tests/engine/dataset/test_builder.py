@@ -19,6 +19,13 @@ from engine.dataset import builder, descriptors
 from engine.dataset.score import PITCH_CLASS_NAMES, SCALE_INTERVALS
 
 HOURS = 0.03  # ~108 s of audio: a few pieces, a few seconds of rendering
+# Three soundfonts of the pool, chosen per piece (the .sf3 ones decode Ogg on first use: slower to start).
+SOUNDFONTS = "FluidR3_GM,sf_GMbank,OPL-3_FM_128M"
+
+
+def build(out: Path, hours: float, seed: int, workers: int, **settings: object) -> builder.BuildSummary:
+    return builder.build_dataset(builder.BuildConfig(out_dir=out, hours=hours, seed=seed, workers=workers,
+                                                     soundfonts=SOUNDFONTS, progress=False, **settings))
 
 
 def manifest_rows(out: Path) -> list[dict]:
@@ -37,7 +44,7 @@ def fingerprint(out: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dataset") / "ds"
-    builder.build_dataset(builder.BuildConfig(out_dir=out, hours=HOURS, seed=11, workers=2, progress=False))
+    build(out, hours=HOURS, seed=11, workers=2)
     return out
 
 
@@ -56,6 +63,7 @@ def test_manifest_schema_and_files(built: Path) -> None:
         frames = np.load(built / row["descriptors"])
         assert set(frames.files) == {"loudness_db", "centroid_hz", "flatness", "onset_density"}
         assert len(frames["loudness_db"]) == descriptors.frame_count(audio.shape[0])
+    assert len({row["soundfont"] for row in rows}) >= 2, "pieces are rendered with several soundfonts"
 
 
 def test_paraphrases_are_separate_from_captions(built: Path) -> None:
@@ -68,25 +76,26 @@ def test_paraphrases_are_separate_from_captions(built: Path) -> None:
 def test_same_seed_same_dataset_and_resume_extends_exactly(built: Path, tmp_path: Path) -> None:
     # Build half, then "resume" to the full size: must equal the one-shot build byte for byte.
     out = tmp_path / "ds"
-    builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.004, seed=11, workers=1, progress=False))
+    build(out, hours=0.004, seed=11, workers=1)
     first_half = len(manifest_rows(out))
-    summary = builder.build_dataset(builder.BuildConfig(out_dir=out, hours=HOURS, seed=11, workers=2, progress=False))
+    summary = build(out, hours=HOURS, seed=11, workers=2)
     assert summary.resumed_from_piece > 0 and len(manifest_rows(out)) > first_half
     assert fingerprint(out) == fingerprint(built)
 
 
 def test_other_seed_other_dataset_and_settings_guard(built: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.003, seed=12, workers=1, progress=False))
+    build(out, hours=0.003, seed=12, workers=1)
     assert manifest_rows(out)[0]["caption"] != manifest_rows(built)[0]["caption"]
     with pytest.raises(builder.DatasetConfigError, match="other settings"):
-        builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.003, seed=13, workers=1, progress=False))
+        build(out, hours=0.003, seed=13, workers=1)
 
 
 def test_killed_build_resumes_to_the_same_dataset(built: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     command = [sys.executable, "-m", "instrument.cli", "dataset", "build", "--hours", str(HOURS),
-               "--out", str(out), "--seed", "11", "--workers", "2", "--no-progress"]
+               "--out", str(out), "--seed", "11", "--workers", "2", "--no-progress",
+               "--soundfonts", SOUNDFONTS]
     process = subprocess.Popen(command, start_new_session=True)
     deadline = time.monotonic() + 60
     # Kill it hard (no cleanup) once at least one piece is logged.
@@ -138,7 +147,7 @@ def test_disk_full_stops_cleanly_with_a_consistent_manifest(tmp_path: Path) -> N
     try:
         out = mount / "ds"
         with pytest.raises(builder.DiskFullError, match="disk full"):
-            builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.2, seed=11, workers=2, progress=False))
+            build(out, hours=0.2, seed=11, workers=2)
         rows = manifest_rows(out)
         assert rows, "8 MB holds at least one piece"
         builder.validate_manifest(out)  # consistent: every listed clip exists and is complete
@@ -157,6 +166,5 @@ def test_a_bug_failing_every_piece_stops_the_build(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(builder.composer, "compose", broken_compose)  # forked workers inherit it
     with pytest.raises(RuntimeError, match="in a row failed"):
-        builder.build_dataset(builder.BuildConfig(out_dir=tmp_path / "ds", hours=0.01, seed=1, workers=2,
-                                                  composer_fraction=1.0, progress=False))
+        build(tmp_path / "ds", hours=0.01, seed=1, workers=2, composer_fraction=1.0)
     assert "composer bug" in (tmp_path / "ds" / "build.log").read_text()

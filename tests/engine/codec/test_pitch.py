@@ -1,0 +1,95 @@
+"""Acceptance tests for the shipped autoencoder's pitch: the round trip decode(encode(x)) must keep every
+partial where it was. The first decoder (format version 1) failed all of these: its output repeated every
+1024 samples, so partials snapped to multiples of 43.07 Hz: median |error| 76.7 cents over the tone set,
+worst 424 (55 Hz -> 43.07 Hz), frame lines 30 dB prominent on tones (input ~2 dB) and 23 dB on a cadence
+(input 1.6), and all four cadences read in F. See engine/codec/evaluation.py for the measurements.
+
+Budget: 21 tones of 1.5 s and 4 cadences of 6.9 s through the codec, plus essentia: well under 30 s."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.codec.checkpoint import load_autoencoder
+from engine.codec.evaluation import (TONE_SET, cents, essentia_key, estimate_f0_hz, frame_line_prominence_db,
+                                     harmonic_tone, render_cadences, same_key)
+
+SR = 44100
+TONE_SAMPLES = 1024 * 65  # 1.51 s
+MEDIAN_CENTS = 10.0
+WORST_CENTS = 25.0
+PROMINENCE_TOLERANCE_DB = 2.0
+LINES_HZ = (SR / 1024, SR / 256)  # the latent frame rate (43.07 Hz) and the STFT hop's (172.27 Hz)
+CADENCE_KEYS = [(0, "major"), (9, "minor"), (6, "major"), (3, "minor")]  # C, Am, F#, D#m
+CADENCE_TEMPO_BPM = 150.0  # 6.4 s + tail: essentia reads all 24 keys at this tempo too
+
+
+def round_trip(model: torch.nn.Module, audio: np.ndarray) -> np.ndarray:
+    """(batch, 2, n) or (2, n) float32 -> the codec's decode(encode(x)), same shape, float32 numpy."""
+    batch = torch.from_numpy(np.ascontiguousarray(audio if audio.ndim == 3 else audio[None]))
+    with torch.no_grad():
+        out = model.decode(model.encode(batch)).float().numpy()
+    return out if audio.ndim == 3 else out[0]
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    return load_autoencoder()
+
+
+@pytest.fixture(scope="module")
+def tones(model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, outputs), each (len(TONE_SET), 2, TONE_SAMPLES)."""
+    inputs = np.stack([harmonic_tone(f0, timbre, TONE_SAMPLES / SR) for f0, timbre in TONE_SET])
+    return inputs, round_trip(model, inputs)
+
+
+@pytest.fixture(scope="module")
+def cadences(model: torch.nn.Module) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """[(tonic, scale, input (2, n), output (2, n))] for CADENCE_KEYS."""
+    rendered = render_cadences(CADENCE_KEYS, tempo_bpm=CADENCE_TEMPO_BPM)
+    return [(name, scale, audio, round_trip(model, audio)) for name, scale, audio in rendered]
+
+
+def test_round_trip_keeps_the_pitch_of_every_tone(tones: tuple[np.ndarray, np.ndarray]) -> None:
+    inputs, outputs = tones
+    rows, errors = [], []
+    for (f0, timbre), source, decoded in zip(TONE_SET, inputs, outputs):
+        estimated_in = estimate_f0_hz(source, SR, f0)
+        estimated_out = estimate_f0_hz(decoded, SR, f0)
+        error = cents(estimated_out, f0)
+        errors.append(abs(error) if np.isfinite(error) else np.inf)
+        rows.append(f"{f0:8.2f} Hz {timbre:5s} in {estimated_in:9.3f} out {estimated_out:9.3f} {error:+8.1f} c")
+    table = "\n".join(rows)
+    assert np.median(errors) <= MEDIAN_CENTS and max(errors) <= WORST_CENTS, \
+        f"median |cents| {np.median(errors):.1f} (<= {MEDIAN_CENTS}), " \
+        f"worst {max(errors):.1f} (<= {WORST_CENTS})\n{table}"
+
+
+@pytest.mark.parametrize("index", [5, 9])  # A2+18c odd (111.12 Hz), A#3 saw (233.41 Hz)
+def test_round_trip_adds_no_frame_lines_to_a_tone(tones: tuple[np.ndarray, np.ndarray], index: int) -> None:
+    inputs, outputs = tones
+    for line_hz in LINES_HZ:
+        before = frame_line_prominence_db(inputs[index], SR, line_hz)
+        after = frame_line_prominence_db(outputs[index], SR, line_hz)
+        assert abs(after - before) <= PROMINENCE_TOLERANCE_DB, (TONE_SET[index], line_hz, before, after)
+
+
+def test_round_trip_adds_no_frame_lines_to_a_cadence(cadences: list) -> None:
+    _, _, source, decoded = cadences[0]
+    for line_hz in LINES_HZ:
+        before = frame_line_prominence_db(source, SR, line_hz)
+        after = frame_line_prominence_db(decoded, SR, line_hz)
+        assert abs(after - before) <= PROMINENCE_TOLERANCE_DB, (line_hz, before, after)
+
+
+def test_round_trip_keeps_the_key_of_cadences(cadences: list) -> None:
+    results = []
+    for name, scale, source, decoded in cadences:
+        key_in, scale_in, _ = essentia_key(source, SR)
+        key_out, scale_out, _ = essentia_key(decoded, SR)
+        assert same_key(name, scale, key_in, scale_in), (name, scale, key_in, scale_in)  # the input reads right
+        results.append((f"{name} {scale}", f"{key_out} {scale_out}", same_key(name, scale, key_out, scale_out)))
+    assert all(kept for _, _, kept in results), results
