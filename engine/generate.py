@@ -376,21 +376,22 @@ class Generator:
     def decode_continuing(self, latent: torch.Tensor, history: torch.Tensor | None, phase_state: PhaseState | None,
                           strict: bool = False) -> tuple[np.ndarray, list[PhaseState]]:
         """Decode `latent` (latent_channels, frames) as the continuation of a stream -> (audio (2, frames * hop),
-        the decoder's phase state after each frame of history + latent).
+        the decoder's phase state after each frame of `latent`).
 
-        history: normalised latent frames (latent_channels, h) that precede `latent` in the stream, decoded and
-        dropped: with at least the decoder's receptive field of them the magnitudes equal an uninterrupted
-        decode's. phase_state: the stream's phase state before the first history frame (as returned for that
-        frame by an earlier call; None: the stream starts there), so a chunk continues the partials' phases
-        of the audio it is crossfaded with instead of starting new ones.
+        history: normalised latent frames (latent_channels, h) that precede `latent` in the stream (not
+        returned): with at least the decoder's receptive field of them the magnitudes equal an uninterrupted
+        decode's. phase_state: the stream's phase state before `latent`'s first frame (as returned for that
+        frame by an earlier call; None: integrate from the first history frame), so the audio is what an
+        uninterrupted decode gives and a chunk's partials continue those of the audio it is crossfaded with.
+        Returns the states after each frame of `latent`.
         """
         skip = 0
         if history is not None and history.shape[-1] > 0:
             skip = history.shape[-1]
             latent = torch.cat([history.to(latent.device), latent], dim=-1)
         decoded, states = self.autoencoder.decoder.decode_continuing(
-            self.autoencoder.denormalise(latent.to(self.device))[None], phase_state)
-        audio = decoded[0, :, skip * self.hop_frames:].float().cpu().numpy()
+            self.autoencoder.denormalise(latent.to(self.device))[None], phase_state, skip)
+        audio = decoded[0].float().cpu().numpy()
         if strict and not np.isfinite(audio).all():
             raise GenerationError("the decoder produced NaN or inf")
         return np.ascontiguousarray(np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0), dtype=np.float32), states

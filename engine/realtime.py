@@ -27,7 +27,8 @@ their history and start out nearly identical (a plain sin/cos law would swell up
 Each chunk is decoded with R frames of true latent history before the splice point (R = the causal
 decoder's receptive field), so its magnitudes are what an uninterrupted decode of the stream gives, and its
 phase integration starts from the stream's own phase state at the first history frame (the stitcher keeps
-one per frame), so in the crossfade the new chunk's partials are in phase with the queued audio's.
+one per frame; the phase integration resumes at the splice frame), so the new chunk's partials continue the
+queued audio's and are in phase with them in the crossfade.
 
 Everything is fed one request per chunk; parameter changes take effect at the next chunk.
 
@@ -482,10 +483,9 @@ class ChunkStitcher:
         generated = time.perf_counter()
         prefix_start = max(self.history_start, f - self.decoder_history_frames)
         prefix = self.history[:, prefix_start - self.history_start:f - self.history_start]
-        audio, states = self._decode(result.latent[:, g.pin_frames:], prefix, self.phase_states.get(prefix_start))
+        audio, states = self._decode(result.latent[:, g.pin_frames:], prefix, self.phase_states.get(f))
         decoded = time.perf_counter()
-        # states[i] follows frame prefix_start + i; only those after the splice belong to the new audio.
-        new_states = {prefix_start + 1 + i: state for i, state in enumerate(states) if prefix_start + 1 + i > f}
+        new_states = {f + 1 + i: state for i, state in enumerate(states)}  # states[i] follows frame f + i
         return ChunkAudio(f * self.hop, audio, g.crossfade_frames * self.hop, result.latent, start, f,
                           self.chunk_index, request.steps, generated - started, decoded - generated, new_states)
 
@@ -513,8 +513,8 @@ class ChunkStitcher:
     @torch.no_grad()
     def _decode(self, latent: torch.Tensor, prefix: torch.Tensor | None,
                 phase_state: PhaseState | None) -> tuple[np.ndarray, list[PhaseState]]:
-        """Normalised latent (C, n) with optional true history (C, p) before it, the phase state before the
-        history -> (audio (2, n * hop), the phase state after each of the p + n frames)."""
+        """Normalised latent (C, n) with optional true history (C, p) before it, the stream's phase state before
+        the latent -> (audio (2, n * hop), the phase state after each of the n frames)."""
         return self.generator.decode_continuing(latent, prefix, phase_state, strict=True)
 
 

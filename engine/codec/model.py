@@ -256,15 +256,34 @@ class WaveformDecoder(nn.Module):
         phase_tensor = torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype)
         return torch.polar(torch.exp(flat), phase_tensor), state, boundaries
 
-    def decode_continuing(self, latent: torch.Tensor,
-                          state: PhaseState | None) -> tuple[torch.Tensor, list[PhaseState]]:
-        """Decode a window of a stream whose phase integration stood at `state` before its first frame (None:
-        the stream's start): latent (batch, C, T) -> (audio (batch, audio_channels, T * hop_frames), the phase
-        state after each of the T latent frames). Keeping those states lets a later window that starts at
-        any of these frames continue the stream's phases instead of starting new ones."""
+    def decode_continuing(self, latent: torch.Tensor, state: PhaseState | None,
+                          skip_frames: int = 0) -> tuple[torch.Tensor, list[PhaseState]]:
+        """Decode latent frames [skip_frames, T) of `latent` (batch, C, T) as the continuation of a stream whose
+        decoder stood at `state` before frame skip_frames (a state returned for that frame by an earlier call;
+        None: integrate the phase from frame 0, the stream's start). The first skip_frames frames are history:
+        they feed the causal network's receptive field and, with `state`, the overlap-add (their phases are
+        the stored ones), and are not returned. -> (audio (batch, audio_channels, (T - skip_frames) * hop_frames),
+        the phase state after each returned latent frame). Continuing from stored states gives the audio an
+        uninterrupted decode of the same latent gives (tested), so a chunk's partials stay in phase with the
+        audio it is crossfaded with."""
+        c = self.config
         batch = latent.shape[0]
-        frames, _, boundaries = self.spectral_frames(self.log_magnitude(latent), state, latent_boundaries=True)
-        return self.istft(frames).reshape(batch, self.config.audio_channels, -1), boundaries
+        log_magnitude = self.log_magnitude(latent)
+        start = skip_frames * c.frames_per_latent
+        if state is None or state.tail_phase is None:
+            frames, _, boundaries = self.spectral_frames(log_magnitude, state if skip_frames == 0 else None,
+                                                         latent_boundaries=True)
+            boundaries = boundaries[skip_frames:]
+        else:
+            new, _, boundaries = self.spectral_frames(log_magnitude[..., start:], state, latent_boundaries=True)
+            flat = log_magnitude[..., :start].reshape(new.shape[0], self.bins, start)
+            history_phase = torch.zeros_like(flat)
+            tail = min(start, state.tail_phase.shape[-1])
+            if tail:
+                history_phase[..., start - tail:] = torch.from_numpy(state.tail_phase[..., -tail:]).to(flat)
+            frames = torch.cat([torch.polar(torch.exp(flat), history_phase), new], dim=-1)
+        audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
+        return audio[..., skip_frames * c.hop_frames:], boundaries
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         batch = latent.shape[0]

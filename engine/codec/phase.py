@@ -44,6 +44,9 @@ class PhaseState:
     previous_log_magnitude: np.ndarray  # (signals, bins) float64
     previous_phase: np.ndarray  # (signals, bins) float64, centre convention
     frames_done: int  # absolute index of the next frame (seeds the random phases)
+    # (signals, bins, n) the last n frames' phases in torch.stft's convention (boundary states only): what an
+    # overlap-add that resumes here needs of the frames before it
+    tail_phase: np.ndarray | None = None
 
     @classmethod
     def empty(cls, signals: int, bins: int) -> "PhaseState":
@@ -207,5 +210,6 @@ def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseSt
     if boundary_every > 0:
         for end in range(boundary_every, frames + 1, boundary_every):
             boundaries.append(PhaseState(log_magnitude[:, :, end - 1].copy(), centre[:, end - 1].copy(),
-                                         state.frames_done + end))
+                                         state.frames_done + end,
+                                         phase[:, :, end - boundary_every:end].copy()))
     return phase, next_state, boundaries

@@ -103,31 +103,6 @@ def mel_budget_griffin_lim(audio: torch.Tensor, n_mels: int = 32, n_fft: int = 4
     return griffin_lim(linear, n_fft, hop, iterations, audio.shape[-1])
 
 
-class MultiResolutionSTFTLoss(torch.nn.Module):
-    """Sum over resolutions of spectral convergence + log-magnitude L1, plus a log-mel L1 term."""
-
-    def __init__(self, windows: tuple[int, ...] = (256, 512, 1024, 2048), mel_n_fft: int = 2048,
-                 n_mels: int = 128, sample_rate: int = 44100) -> None:
-        super().__init__()
-        self.windows = windows
-        self.mel_n_fft = mel_n_fft
-        self.register_buffer("mel", mel_filterbank(mel_n_fft, n_mels, sample_rate), persistent=False)
-
-    def forward(self, reference: torch.Tensor, estimate: torch.Tensor) -> dict[str, torch.Tensor]:
-        convergence = reference.new_zeros(())
-        log_l1 = reference.new_zeros(())
-        for n_fft in self.windows:
-            ref = stft_magnitude(reference, n_fft)
-            est = stft_magnitude(estimate, n_fft)
-            convergence = convergence + torch.linalg.norm(ref - est) / torch.linalg.norm(ref).clamp_min(1e-6)
-            log_l1 = log_l1 + F.l1_loss(torch.log(est.clamp_min(1e-5)), torch.log(ref.clamp_min(1e-5)))
-        ref_mel = torch.matmul(self.mel, stft_magnitude(reference, self.mel_n_fft))
-        est_mel = torch.matmul(self.mel, stft_magnitude(estimate, self.mel_n_fft))
-        mel_l1 = F.l1_loss(torch.log(est_mel.clamp_min(1e-5)), torch.log(ref_mel.clamp_min(1e-5)))
-        n = len(self.windows)
-        return {"convergence": convergence / n, "log_l1": log_l1 / n, "mel_l1": mel_l1}
-
-
 class DecoderMagnitudeLoss(torch.nn.Module):
     """The decoder's predicted log-magnitude against the input's own STFT (the decoder's n_fft and hop,
     Hann, centred): log-magnitude L1 (both floored at `floor`, so the noise floor is not fitted) plus spectral

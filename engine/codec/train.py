@@ -31,6 +31,7 @@ from torch import nn
 from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
 from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db
+from engine.codec.synthetic import HarmonicToneSource
 from engine.training import (data_parallel, restore_training_state, save_training_state, start_training_process,
                              update_ema)
 
@@ -54,6 +55,7 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
     init_from: Path | None = None  # an autoencoder safetensors file (format 1 or 2) to start from
     freeze_encoder: bool = False  # keep the encoder and latent statistics of init_from exactly
+    tone_fraction: float = 0.25  # share of each batch replaced by random harmonic tones (engine/codec/synthetic.py)
 
 
 class ManifestSegments:
@@ -195,10 +197,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
     started = time.monotonic()
     last_log = started
     history: list[dict[str, Any]] = []
+    tones = HarmonicToneSource(config.seed + 7919 * rank + step)  # reseeded on resume: a fresh stream of draws
+    tone_count = int(round(config.tone_fraction * config.batch_size))
     while step < config.steps:
         for group in optimiser.param_groups:
             group["lr"] = _lr(step, config)
-        audio = train_data.batch(config.batch_size).to(device)
+        audio = train_data.batch(config.batch_size)
+        for i in range(tone_count):
+            audio[i] = torch.from_numpy(tones.segment(segment_samples))
+        audio = audio.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             log_magnitude, latent = wrapped(audio)
         losses = loss_fn(audio, log_magnitude.float())

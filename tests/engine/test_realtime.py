@@ -157,6 +157,30 @@ def test_chunks_continue_and_joins_are_click_free(generator: Generator) -> None:
     assert np.abs(out[:, :4]).max() < 0.01, "a fresh stream fades in"
 
 
+def test_chunks_decode_as_one_uninterrupted_stream(generator: Generator) -> None:
+    # The decoder integrates its phase along the stream; each chunk resumes from the stream's stored phase
+    # state, so after three chunks every chunk's audio is what one decode of the whole latent stream gives
+    # (with fresh phases at each chunk, the partials would jump in phase at every join).
+    geometry = StreamGeometry(window_frames=32, context_frames=12, crossfade_frames=4)
+    stitcher = ChunkStitcher(generator, geometry)
+    request = GenerationRequest(prompts=("warm pad",), steps=2)
+    chunks = []
+    for _ in range(3):
+        chunks.append(stitcher.generate(request))
+        stitcher.commit(chunks[-1])
+    assert stitcher.history_start == 0
+    whole = generator.decode(stitcher.history)
+    ends = [chunks[2].start_sample - 1024, None]  # the next chunk replaced the frames from its splice on (an
+    for chunk, end in zip(chunks[1:], ends):      # overlap-add window, 1024 samples, reaches back before it)
+        kept = chunk.audio[:, :None if end is None else end - chunk.start_sample]
+        np.testing.assert_allclose(kept, whole[:, chunk.start_sample:chunk.start_sample + kept.shape[1]], atol=1e-5)
+    stitcher.phase_states.clear()  # what a chunk without the stream's phase state would give
+    last = stitcher.generate(request)
+    stitcher.commit(last)
+    whole = generator.decode(stitcher.history)
+    assert np.abs(last.audio - whole[:, last.start_sample:last.start_sample + last.audio.shape[1]]).max() > 1e-2
+
+
 def test_rollback_splice_regenerates_from_an_earlier_frame(generator: Generator) -> None:
     geometry = StreamGeometry(window_frames=32, context_frames=12, crossfade_frames=4)
     stitcher = ChunkStitcher(generator, geometry)

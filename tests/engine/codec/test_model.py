@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -12,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from engine.codec.checkpoint import CheckpointError, load_autoencoder, save_autoencoder
 from engine.codec.model import (DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder, OverlapAddISTFT,
                                 StreamingDecoder)
-from engine.codec.spectral import MultiResolutionSTFTLoss
+from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db
 
 
 @pytest.fixture()
@@ -55,6 +56,25 @@ def test_streaming_decode_equals_offline(config: AutoencoderConfig) -> None:
     torch.testing.assert_close(streamed, offline, atol=2e-5, rtol=1e-4)
 
 
+def test_decode_continuing_from_a_frame_boundary_equals_the_whole_decode(model: MagnitudeAutoencoder) -> None:
+    # The live engine decodes each chunk with its receptive field of history and the stream's phase state
+    # at the splice: the audio is the uninterrupted decode's, sample for sample.
+    torch.manual_seed(4)
+    history = model.decoder.receptive_field_frames
+    latent = torch.randn(1, DEBUG_CONFIG.latent_channels, history + 20)
+    splice = history + 7
+    with torch.no_grad():
+        whole, states = model.decoder.decode_continuing(latent, None)
+        tail, tail_states = model.decoder.decode_continuing(latent[..., splice - history:], states[splice - 1],
+                                                            skip_frames=history)
+        offline = model.decode(latent)
+    torch.testing.assert_close(whole, offline)
+    assert len(states) == latent.shape[-1] and states[splice - 1].frames_done == splice * DEBUG_CONFIG.frames_per_latent
+    torch.testing.assert_close(tail, whole[..., splice * DEBUG_CONFIG.hop_frames:], atol=1e-5, rtol=1e-4)
+    assert len(tail_states) == latent.shape[-1] - splice
+    np.testing.assert_allclose(tail_states[-1].previous_phase, states[-1].previous_phase, atol=1e-6)
+
+
 def test_overlap_add_istft_matches_torch() -> None:
     torch.manual_seed(2)
     frames = torch.randn(2, 513, 33, dtype=torch.complex64)
@@ -69,13 +89,13 @@ def test_debug_training_steps_lower_the_loss(model: MagnitudeAutoencoder) -> Non
     t = torch.arange(24 * 1024) / 44100
     audio = torch.stack([0.3 * torch.sin(2 * torch.pi * 220 * t) + 0.1 * torch.sin(2 * torch.pi * 1760 * t),
                          0.2 * torch.sin(2 * torch.pi * 330 * t)])[None].repeat(2, 1, 1)
-    loss_fn = MultiResolutionSTFTLoss()
-    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
+    loss_fn = DecoderMagnitudeLoss(model.config.decoder_n_fft, model.config.decoder_hop)
+    optimiser = torch.optim.Adam(model.parameters(), lr=5e-3)
     losses = []
     for _ in range(25):
-        reconstruction, _ = model(audio)
-        parts = loss_fn(audio, reconstruction)
-        loss = parts["convergence"] + parts["log_l1"] + parts["mel_l1"]
+        log_magnitude = model.decoder.log_magnitude(model.encode(audio))
+        parts = loss_fn(audio, log_magnitude)
+        loss = parts["magnitude_log_l1"] + parts["magnitude_convergence"]
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -92,8 +112,12 @@ def test_checkpoint_round_trip_fp16(model: MagnitudeAutoencoder, tmp_path: Path)
     assert torch.equal(loaded.latent_mean, model.latent_mean)
     audio = torch.randn(1, 2, 8 * 1024) * 0.1
     with torch.no_grad():
-        torch.testing.assert_close(loaded.decode(loaded.encode(audio)), model.decode(model.encode(audio)),
-                                   atol=5e-3, rtol=5e-2)
+        # fp16 weights move the magnitudes a little; the phase integration then may visit bins in another
+        # order, so compare what the network predicts and the spectrum of what comes out.
+        torch.testing.assert_close(loaded.decoder.log_magnitude(loaded.encode(audio)),
+                                   model.decoder.log_magnitude(model.encode(audio)), atol=2e-2, rtol=2e-2)
+        assert log_spectral_distance_db(model.decode(model.encode(audio))[0],
+                                        loaded.decode(loaded.encode(audio))[0]) < 1.0
 
 
 def test_corrupt_and_mismatched_checkpoints_are_rejected(model: MagnitudeAutoencoder, tmp_path: Path) -> None:
@@ -113,10 +137,16 @@ def test_corrupt_and_mismatched_checkpoints_are_rejected(model: MagnitudeAutoenc
     tensors = load_file(str(good))
     config = DEBUG_CONFIG.to_dict() | {"decoder_frame_dim": 64}
     mismatched = tmp_path / "mismatched.safetensors"
-    save_file(tensors, str(mismatched), metadata={"format": "cascade-magnitude-autoencoder", "format_version": "1",
+    save_file(tensors, str(mismatched), metadata={"format": "cascade-magnitude-autoencoder", "format_version": "2",
                                                   "config": json.dumps(config)})
     with pytest.raises(CheckpointError, match="shape"):
         load_autoencoder(mismatched)
+
+    retired = tmp_path / "learned_phase.safetensors"
+    save_file(tensors, str(retired), metadata={"format": "cascade-magnitude-autoencoder", "format_version": "1",
+                                               "config": json.dumps(DEBUG_CONFIG.to_dict())})
+    with pytest.raises(CheckpointError, match="retired learned-phase decoder"):
+        load_autoencoder(retired)
 
     other = tmp_path / "other.safetensors"
     save_file(tensors, str(other), metadata={"format": "something-else"})
@@ -127,7 +157,7 @@ def test_corrupt_and_mismatched_checkpoints_are_rejected(model: MagnitudeAutoenc
     name = next(k for k in poisoned if k.endswith("weight"))
     poisoned[name] = torch.full_like(poisoned[name], float("nan"))
     nan_path = tmp_path / "nan.safetensors"
-    save_file(poisoned, str(nan_path), metadata={"format": "cascade-magnitude-autoencoder", "format_version": "1",
+    save_file(poisoned, str(nan_path), metadata={"format": "cascade-magnitude-autoencoder", "format_version": "2",
                                                  "config": json.dumps(DEBUG_CONFIG.to_dict())})
     with pytest.raises(CheckpointError, match="NaN"):
         load_autoencoder(nan_path)
