@@ -26,15 +26,18 @@ convention (phase relative to the window's first sample, i.e. centre phase - pi 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 HANN_GAUSSIAN_LAMBDA_PER_N2 = 0.25645
-DEFAULT_TOLERANCE_NATS = float(np.log(10.0 ** (50.0 / 20.0)))  # bins 50 dB under the frame peak: random phase
-# (integrating the phase of bins further down, between the partials of a clean tone, raised lines at the hop
-# rate by up to 10 dB there; at 50 dB none is above the input's)
+# Bins this far under the frame's peak get a random phase. Measured on true magnitudes (8 clips, 3 saw tones):
+# 50 dB: log-spectral L1 4.15 dB (the random-phase floor comes out too quiet); 60 dB: 3.03 dB and no line at
+# the hop or latent frame rate above the input's; 65-120 dB: 2.6-2.8 dB, but integrating the phase of bins
+# that deep between the partials of a clean tone raises lines at the hop rate (172 Hz) by 1-10 dB.
+DEFAULT_TOLERANCE_NATS = float(np.log(10.0 ** (60.0 / 20.0)))
 
 
 @dataclass
@@ -65,7 +68,7 @@ def _random_phase(frame: int, bin_index: int) -> float:
     return (h & 0xFFFFFF) / float(0x1000000) * 2.0 * np.pi
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, previous_phase: np.ndarray,
                frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float) -> np.ndarray:
     frames, bins = log_magnitude.shape  # frame-major: each frame's bins are contiguous
@@ -167,20 +170,34 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
                         head[q] = n + bins
                         top = max(top, q)
         for k in range(bins):
-            phi[k] = phi[k] % two_pi
+            phi[k] -= two_pi * np.floor(phi[k] / two_pi)  # wrap to [0, 2 pi) (cheaper than fmod)
             s_prev[k] = s[k]
             phi_prev[k] = phi[k]
     return phase
 
 
-@numba.njit(cache=True, parallel=True)
+_pool: ThreadPoolExecutor | None = None
+
+
 def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, previous_phase: np.ndarray,
                        frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float) -> np.ndarray:
-    """(signals, frames, bins) -> centre-convention phase, the signals (stereo channels) side by side."""
+    """(signals, frames, bins) -> centre-convention phase. The signals (stereo channels) run side by side on
+    two threads: the kernel releases the GIL. (Not numba's parallel mode: its OpenMP layer resets torch's
+    thread count on first use, and the engine sets that count on purpose.)"""
+    global _pool
     out = np.empty_like(log_magnitude)
-    for i in numba.prange(log_magnitude.shape[0]):
+
+    def one(i: int) -> None:
         out[i] = _integrate(log_magnitude[i], previous_log_magnitude[i], previous_phase[i], frames_done, n_fft,
                             hop, lam, tolerance)
+
+    if log_magnitude.shape[0] == 1:
+        one(0)
+        return out
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rtpghi")
+    for future in [_pool.submit(one, i) for i in range(log_magnitude.shape[0])]:
+        future.result()
     return out
 
 
