@@ -178,7 +178,8 @@ def _cmd_train_autoencoder(args: argparse.Namespace) -> int:
                          debug_model=args.debug_model, threads=args.threads,
                          checkpoint_every=args.checkpoint_every,
                          init_from=Path(args.init_from) if args.init_from else None,
-                         freeze_encoder=args.freeze_encoder, tone_fraction=args.tone_fraction)
+                         freeze_encoder=args.freeze_encoder, tone_fraction=args.tone_fraction,
+                         time_gradient_weight=args.time_gradient_weight)
     result = train(config)
     print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'autoencoder.safetensors'}")
     return 0
@@ -584,6 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     autoencoder.add_argument("--init-from", help="start from this autoencoder file (format 1 or 2)")
     autoencoder.add_argument("--freeze-encoder", action="store_true",
                              help="keep --init-from's encoder and latent statistics (the diffusion model's latent)")
+    autoencoder.add_argument("--time-gradient-weight", type=float, default=1.0,
+                             help="weight of the log-magnitude's frame-to-frame gradient loss (against ripple)")
     autoencoder.add_argument("--tone-fraction", type=float, default=0.25,
                              help="share of each batch that is random harmonic tones (pitch anywhere, not just notes)")
     autoencoder.add_argument("--export-only", action="store_true",

@@ -38,6 +38,8 @@ HANN_GAUSSIAN_LAMBDA_PER_N2 = 0.25645
 # the hop or latent frame rate above the input's; 65-120 dB: 2.6-2.8 dB, but integrating the phase of bins
 # that deep between the partials of a clean tone raises lines at the hop rate (172 Hz) by 1-10 dB.
 DEFAULT_TOLERANCE_NATS = float(np.log(10.0 ** (60.0 / 20.0)))
+LOCAL_PEAK_BINS = 3
+DEFAULT_LOCAL_TOLERANCE_NATS = float(np.log(10.0 ** (30.0 / 20.0)))
 
 
 @dataclass
@@ -70,7 +72,8 @@ def _random_phase(frame: int, bin_index: int) -> float:
 
 @numba.njit(cache=True, nogil=True)
 def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, previous_phase: np.ndarray,
-               frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float) -> np.ndarray:
+               frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float,
+               local_tolerance: float) -> np.ndarray:
     frames, bins = log_magnitude.shape  # frame-major: each frame's bins are contiguous
     phase = np.empty((frames, bins))
     # A bucket queue instead of a binary heap: O(1) push and pop, loudest bucket first (order within a
@@ -111,7 +114,10 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
             else:
                 prev_inst_freq[k] = inst_freq[k]
                 group_delay[k] = 0.0
-            done[k] = s[k] <= floor
+            local_peak = s[k]
+            for n in range(max(0, k - LOCAL_PEAK_BINS), min(bins, k + LOCAL_PEAK_BINS + 1)):
+                local_peak = max(local_peak, s[n])
+            done[k] = s[k] <= floor or s[k] < local_peak - local_tolerance
             if done[k]:
                 phi[k] = _random_phase(frames_done + j, k)
         head[:] = -1
@@ -180,7 +186,8 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, previous_phase: np.ndarray,
-                       frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float) -> np.ndarray:
+                       frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float,
+                       local_tolerance: float) -> np.ndarray:
     """(signals, frames, bins) -> centre-convention phase. The signals (stereo channels) run side by side on
     two threads: the kernel releases the GIL. (Not numba's parallel mode: its OpenMP layer resets torch's
     thread count on first use, and the engine sets that count on purpose.)"""
@@ -189,7 +196,7 @@ def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.nda
 
     def one(i: int) -> None:
         out[i] = _integrate(log_magnitude[i], previous_log_magnitude[i], previous_phase[i], frames_done, n_fft,
-                            hop, lam, tolerance)
+                            hop, lam, tolerance, local_tolerance)
 
     if log_magnitude.shape[0] == 1:
         one(0)
@@ -203,7 +210,7 @@ def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.nda
 
 def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseState | None = None,
                  tolerance_nats: float = DEFAULT_TOLERANCE_NATS,
-                 boundary_every: int = 0) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
+                 boundary_every: int = 0, local_tolerance_nats: float = DEFAULT_LOCAL_TOLERANCE_NATS) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
     """Phase for log_magnitude (signals, bins, frames) -> (phase (signals, bins, frames) in torch.stft's
     convention, the state to continue with, and with `boundary_every` = b the states after frames b, 2b, ...).
     Pass a returned state to the next call to continue the stream from there."""
@@ -217,7 +224,7 @@ def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseSt
     frame_major = np.ascontiguousarray(log_magnitude.transpose(0, 2, 1))  # (signals, frames, bins)
     centre = _integrate_signals(frame_major, np.ascontiguousarray(state.previous_log_magnitude, dtype=np.float64),
                                 np.ascontiguousarray(state.previous_phase, dtype=np.float64), state.frames_done,
-                                n_fft, hop, lam, tolerance_nats)
+                                n_fft, hop, lam, tolerance_nats, local_tolerance_nats)
     phase = (centre - centre_to_start).transpose(0, 2, 1)
     if frames:
         next_state = PhaseState(log_magnitude[:, :, -1].copy(), centre[:, -1].copy(), state.frames_done + frames)

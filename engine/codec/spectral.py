@@ -105,17 +105,22 @@ def mel_budget_griffin_lim(audio: torch.Tensor, n_mels: int = 32, n_fft: int = 4
 
 class DecoderMagnitudeLoss(torch.nn.Module):
     """The decoder's predicted log-magnitude against the input's own STFT (the decoder's n_fft and hop,
-    Hann, centred): log-magnitude L1 (both floored at `floor`, so the noise floor is not fitted) plus spectral
-    convergence (weights the loud partials whose peak shapes carry pitch for the phase integration).
+    Hann, centred): log-magnitude L1 (both floored at `floor`, so the noise floor is not fitted), spectral
+    convergence (weights the loud partials), and L1 on the log-magnitude's gradients across frequency and
+    time within `gradient_range_db` of each frame's peak. The phase integration reads the instantaneous
+    frequency off the frequency gradient (s[k+1] - s[k-1]) and the group delay off the time gradient: a
+    blurred, symmetric peak puts a partial on its bin's centre (a multiple of 21.5 Hz) and a per-latent-frame
+    ripple in time modulates it at 43 Hz, both of which the plain L1 barely sees.
 
     reference audio (batch, channels, samples); predicted (batch, channels, bins, frames) natural log.
     """
 
-    def __init__(self, n_fft: int, hop: int, floor: float = 1e-3) -> None:
+    def __init__(self, n_fft: int, hop: int, floor: float = 1e-3, gradient_range_db: float = 40.0) -> None:
         super().__init__()
         self.n_fft = n_fft
         self.hop = hop
         self.log_floor = float(np.log(floor))
+        self.gradient_range = gradient_range_db / 20.0 * float(np.log(10.0))
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
     def target(self, reference: torch.Tensor, frames: int) -> torch.Tensor:
@@ -129,4 +134,13 @@ class DecoderMagnitudeLoss(torch.nn.Module):
         log_target = torch.log(target.clamp_min(1e-12)).clamp_min(self.log_floor)
         log_l1 = F.l1_loss(predicted.clamp_min(self.log_floor), log_target)
         convergence = torch.linalg.norm(target - torch.exp(predicted)) / torch.linalg.norm(target).clamp_min(1e-6)
-        return {"magnitude_log_l1": log_l1, "magnitude_convergence": convergence}
+        floored = predicted.clamp_min(self.log_floor)
+        loud = (log_target > log_target.amax(dim=2, keepdim=True) - self.gradient_range).float()
+        weight = loud[..., 1:-1, :]
+        frequency = (floored[..., 2:, :] - floored[..., :-2, :]) - (log_target[..., 2:, :] - log_target[..., :-2, :])
+        frequency_l1 = (weight * frequency.abs()).sum() / weight.sum().clamp_min(1.0)
+        weight = loud[..., 1:] * loud[..., :-1]
+        time = (floored[..., 1:] - floored[..., :-1]) - (log_target[..., 1:] - log_target[..., :-1])
+        time_l1 = (weight * time.abs()).sum() / weight.sum().clamp_min(1.0)
+        return {"magnitude_log_l1": log_l1, "magnitude_convergence": convergence,
+                "frequency_gradient_l1": frequency_l1, "time_gradient_l1": time_l1}

@@ -55,6 +55,9 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
     init_from: Path | None = None  # an autoencoder safetensors file (format 1 or 2) to start from
     freeze_encoder: bool = False  # keep the encoder and latent statistics of init_from exactly
+    # the log-magnitude gradients the phase integration reads (spectral.DecoderMagnitudeLoss)
+    frequency_gradient_weight: float = 0.5
+    time_gradient_weight: float = 1.0  # also what penalises a per-latent-frame ripple in time
     tone_fraction: float = 0.25  # share of each batch replaced by random harmonic tones (engine/codec/synthetic.py)
 
 
@@ -210,7 +213,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
             log_magnitude, latent = wrapped(audio)
         losses = loss_fn(audio, log_magnitude.float())
         latent_l2 = latent.float().pow(2).mean()
-        total = losses["magnitude_log_l1"] + losses["magnitude_convergence"]
+        total = (losses["magnitude_log_l1"] + losses["magnitude_convergence"]
+                 + config.frequency_gradient_weight * losses["frequency_gradient_l1"]
+                 + config.time_gradient_weight * losses["time_gradient_l1"])
         if not config.freeze_encoder:
             total = total + config.latent_l2_weight * latent_l2
         optimiser.zero_grad(set_to_none=True)

@@ -124,7 +124,8 @@ def test_audio_to_audio_strength_controls_how_much_is_kept(generator: Generator)
     light = generator.audio_to_audio(source, other, 0.1)
     heavy = generator.audio_to_audio(source, other, 1.0)
     assert light.shape == source.shape and np.isfinite(light).all()
-    source_latent = generator.encode(source)
+    # Against the source's own round trip: the random debug codec's decode -> encode moves any latent a lot.
+    source_latent = generator.encode(generator.decode(generator.encode(source))[:, :source.shape[1]])
     light_distance = (generator.encode(light) - source_latent).abs().mean()
     heavy_distance = (generator.encode(heavy) - source_latent).abs().mean()
     assert light_distance < heavy_distance
