@@ -226,13 +226,23 @@ class WaveformDecoder(nn.Module):
         per_frame = c.decoder_frame_blocks * (c.kernel_size - 1)
         return per_latent + math.ceil(per_frame / c.frames_per_latent)
 
-    def log_magnitude(self, latent: torch.Tensor) -> torch.Tensor:
-        """latent (batch, C, T) -> natural-log STFT magnitude (batch, audio_channels, bins, T * frames_per_latent)."""
+    @property
+    def frame_context_frames(self) -> int:
+        """Latent frames of left context the frame-rate layers (after the upsampler) need."""
         c = self.config
-        batch, _, latent_frames = latent.shape
+        return math.ceil(c.decoder_frame_blocks * (c.kernel_size - 1) / c.frames_per_latent)
+
+    def log_magnitude(self, latent: torch.Tensor, from_frame: int = 0) -> torch.Tensor:
+        """latent (batch, C, T) -> natural-log STFT magnitude (batch, audio_channels, bins, (T - from_frame) *
+        frames_per_latent): the STFT frames of latent frames [from_frame, T). The frame-rate layers start at
+        from_frame, so the first `frame_context_frames` latent frames of the result lack their left context
+        (a caller that needs exact values there starts that much earlier)."""
+        c = self.config
         h = self.input(latent)
         for block in self.latent_blocks:
             h = block(h)
+        h = h[..., from_frame:]
+        batch, _, latent_frames = h.shape
         # Each latent frame expands into frames_per_latent STFT frames (sub-pixel upsampling, causal). This
         # shapes magnitudes only: the phase integration cannot stamp a per-latent-frame pattern on the output.
         h = self.upsample(h.transpose(1, 2))  # (batch, T, k * dim)
@@ -268,22 +278,23 @@ class WaveformDecoder(nn.Module):
         audio it is crossfaded with."""
         c = self.config
         batch = latent.shape[0]
-        log_magnitude = self.log_magnitude(latent)
-        start = skip_frames * c.frames_per_latent
         if state is None or state.tail_phase is None:
-            frames, _, boundaries = self.spectral_frames(log_magnitude, state if skip_frames == 0 else None,
-                                                         latent_boundaries=True)
-            boundaries = boundaries[skip_frames:]
-        else:
-            new, _, boundaries = self.spectral_frames(log_magnitude[..., start:], state, latent_boundaries=True)
-            flat = log_magnitude[..., :start].reshape(new.shape[0], self.bins, start)
-            history_phase = torch.zeros_like(flat)
-            tail = min(start, state.tail_phase.shape[-1])
-            if tail:
-                history_phase[..., start - tail:] = torch.from_numpy(state.tail_phase[..., -tail:]).to(flat)
-            frames = torch.cat([torch.polar(torch.exp(flat), history_phase), new], dim=-1)
+            frames, _, boundaries = self.spectral_frames(self.log_magnitude(latent),
+                                                         state if skip_frames == 0 else None, latent_boundaries=True)
+            audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
+            return audio[..., skip_frames * c.hop_frames:], boundaries[skip_frames:]
+        # Only what the kept audio needs: the frame-rate layers from their context before the last history
+        # frame, and the overlap-add from the last history frame (its frames carry the stored phases).
+        first = max(0, skip_frames - 1 - self.frame_context_frames)
+        log_magnitude = self.log_magnitude(latent, first)
+        start = (skip_frames - first) * c.frames_per_latent
+        tail = min(start, c.frames_per_latent, state.tail_phase.shape[-1])
+        new, _, boundaries = self.spectral_frames(log_magnitude[..., start:], state, latent_boundaries=True)
+        history = log_magnitude[..., start - tail:start].reshape(new.shape[0], self.bins, tail)
+        history_phase = torch.from_numpy(state.tail_phase[..., state.tail_phase.shape[-1] - tail:]).to(history)
+        frames = torch.cat([torch.polar(torch.exp(history), history_phase), new], dim=-1)
         audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
-        return audio[..., skip_frames * c.hop_frames:], boundaries
+        return audio[..., tail * c.decoder_hop:], boundaries
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         batch = latent.shape[0]
