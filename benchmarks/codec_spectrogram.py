@@ -15,37 +15,20 @@ gives the line prominence in dB, input -> output, at hops 1024 and 256). Row 4: 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import signal as sp_signal
 
-from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder
-from engine.codec.evaluation import (arpeggio_piece, cadence_piece, frame_line_prominence_db, render_piece)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SAMPLE_RATE = 44100
-MAX_HZ = 1500.0
+from benchmarks.spectra import MAX_HZ, SAMPLE_RATE, long_term_db, spectrogram_db  # noqa: E402
+from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
+from engine.codec.evaluation import arpeggio_piece, cadence_piece, frame_line_prominence_db, render_piece  # noqa: E402
+
 LINE_HZ = SAMPLE_RATE / 1024
 ZOOM_HZ = 400.0
-
-
-def spectrogram_db(mono: np.ndarray, n_fft: int = 8192, hop: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(frequencies Hz (F,), times s (T,), power dB (F, T)) for 0..MAX_HZ of a mono signal."""
-    freqs, times, spec = sp_signal.stft(mono, fs=SAMPLE_RATE, window="hann", nperseg=n_fft,
-                                        noverlap=n_fft - hop, boundary=None, padded=False)
-    keep = freqs <= MAX_HZ
-    return freqs[keep], times, 20.0 * np.log10(np.abs(spec[keep]) + 1e-10)
-
-
-def long_term_db(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(frequencies Hz, power dB) of a (2, n) signal for 0..MAX_HZ: Welch, 65536-point Blackman-Harris."""
-    nperseg = min(65536, 1 << int(np.floor(np.log2(audio.shape[-1]))))
-    freqs, power = sp_signal.welch(audio.astype(np.float64), fs=SAMPLE_RATE, window="blackmanharris",
-                                   nperseg=nperseg, noverlap=nperseg // 2, axis=-1)
-    power = power.mean(axis=0)
-    keep = freqs <= MAX_HZ
-    return freqs[keep], 10.0 * np.log10(power[keep] + 1e-20)
 
 
 def main() -> None:

@@ -43,8 +43,10 @@ from typing import Any
 
 import numpy as np
 
-SAMPLE_RATE = 44100
-MAX_HZ = 1500.0
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.spectra import MAX_HZ, SAMPLE_RATE, long_term_db, spectrogram_db  # noqa: E402
+
 LINE_HZ = SAMPLE_RATE / 1024
 HOPS = (1024, 256)
 # cascade render's defaults (instrument/cli.py): --cfg 3.0, --sampler dpmpp_2m, --steps 16, --seed 0.
@@ -95,28 +97,6 @@ def parse_prompt(spec: str) -> PromptSpec:
 
 def _slug(text: str, limit: int = 40) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-") or "prompt"
-
-
-def spectrogram_db(mono: np.ndarray, n_fft: int = 8192, hop: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(frequencies Hz (F,), frame centre times s (T,), power dB (F, T)) for 0..MAX_HZ of a mono signal."""
-    from scipy import signal as sp_signal
-
-    freqs, times, spec = sp_signal.stft(mono, fs=SAMPLE_RATE, window="hann", nperseg=n_fft,
-                                        noverlap=n_fft - hop, boundary=None, padded=False)
-    keep = freqs <= MAX_HZ
-    return freqs[keep], times, 20.0 * np.log10(np.abs(spec[keep]) + 1e-10)
-
-
-def long_term_db(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(frequencies Hz, power dB) of a (channels, n) signal for 0..MAX_HZ: Welch, 65536-point Blackman-Harris."""
-    from scipy import signal as sp_signal
-
-    nperseg = min(65536, 1 << int(np.floor(np.log2(audio.shape[-1]))))
-    freqs, power = sp_signal.welch(audio.astype(np.float64), fs=SAMPLE_RATE, window="blackmanharris",
-                                   nperseg=nperseg, noverlap=nperseg // 2, axis=-1)
-    power = power.reshape(-1, power.shape[-1]).mean(axis=0)
-    keep = freqs <= MAX_HZ
-    return freqs[keep], 10.0 * np.log10(power[keep] + 1e-20)
 
 
 def analyse(audio: np.ndarray, spec: PromptSpec) -> dict[str, Any]:

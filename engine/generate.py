@@ -454,7 +454,7 @@ class Generator:
 
     def render(self, request: GenerationRequest, seconds: float, *, window_frames: int = 128, context_frames: int = 32,
                crossfade_frames: int = 8, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Audio (2, round(seconds * 44100)) of any length by chunked continuation."""
+        """Audio (2, round(seconds * 44100)) of any length by chunked continuation, peak below RENDER_PEAK."""
         if not (math.isfinite(seconds) and 0 < seconds <= 3600):
             raise GenerationError(f"seconds must be in (0, 3600], got {seconds}")
         samples = int(round(seconds * self.sample_rate))
@@ -465,7 +465,7 @@ class Generator:
         crossfade_frames = max(0, min(crossfade_frames, context_frames - 1))
         latent = self.generate_latent(request, frames, window_frames=window_frames, context_frames=context_frames,
                                       crossfade_frames=crossfade_frames, progress=progress)
-        return self.decode(latent)[:, :samples]
+        return under_peak(self.decode(latent)[:, :samples])
 
     def audio_to_audio(self, audio: np.ndarray, request: GenerationRequest, strength: float) -> np.ndarray:
         """Riffusion's img2img in latent space: encode, noise to `strength` (0 keeps the input, 1 ignores
@@ -498,6 +498,16 @@ class Generator:
         denoiser, extra = self._guided_denoiser(request, cond, uncond, negative, None)
         sigmas = karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX).to(self.device)
         return SAMPLERS["euler"](denoiser, noise_latent[None].to(self.device), sigmas, extra_args=extra)[0]
+
+
+RENDER_PEAK = 10 ** (-1.0 / 20)  # -1 dBFS
+
+
+def under_peak(audio: np.ndarray, peak: float = RENDER_PEAK) -> np.ndarray:
+    """An offline render scaled down as a whole when its peak is above `peak` (a loud request through the
+    phase-integrating decoder can line partials up past full scale); quieter audio is returned unchanged."""
+    highest = float(np.abs(audio).max()) if audio.size else 0.0
+    return audio if highest <= peak else (audio * (peak / highest)).astype(np.float32)
 
 
 def debug_generator(seed: int = 0, prompt_encoder: PromptEncoder | None = None,

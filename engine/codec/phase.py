@@ -62,6 +62,15 @@ BUCKETS_PER_NAT = 16  # the visiting order is by log-magnitude quantised to 1/32
 
 
 @numba.njit(cache=True, inline="always")
+def _push(head: np.ndarray, link: np.ndarray, top: int, item: int, key: float, base: float) -> int:
+    """Put `item` in the bucket of log-magnitude `key` (bucket 0 = `base`); returns the new top bucket."""
+    q = min(max(int((key - base) * BUCKETS_PER_NAT), 0), head.shape[0] - 1)
+    link[item] = head[q]
+    head[q] = item
+    return max(top, q)
+
+
+@numba.njit(cache=True, inline="always")
 def _random_phase(frame: int, bin_index: int) -> float:
     # A small integer hash (deterministic, streaming-safe), mapped to [0, 2 pi).
     h = (frame * 73856093) ^ (bin_index * 19349663) ^ 0x5BD1E995
@@ -125,10 +134,7 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
         if has_prev:
             for k in range(bins):
                 if s_prev[k] > prev_floor:
-                    q = min(max(int((s_prev[k] - base) * BUCKETS_PER_NAT), 0), n_buckets - 1)
-                    link[k] = head[q]
-                    head[q] = k
-                    top = max(top, q)
+                    top = _push(head, link, top, k, s_prev[k], base)
         remaining = 0
         for k in range(bins):
             if not done[k]:
@@ -146,10 +152,7 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
                 phi[best] = phi_prev[best] + 0.5 * hop * (prev_inst_freq[best] + inst_freq[best])
                 done[best] = True
                 remaining -= 1
-                q = min(max(int((s[best] - base) * BUCKETS_PER_NAT), 0), n_buckets - 1)
-                link[best + bins] = head[q]
-                head[q] = best + bins
-                top = max(top, q)
+                top = _push(head, link, top, best + bins, s[best], base)
                 continue
             item = head[top]
             head[top] = link[item]
@@ -159,10 +162,7 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
                     phi[k] = phi_prev[k] + 0.5 * hop * (prev_inst_freq[k] + inst_freq[k])
                     done[k] = True
                     remaining -= 1
-                    q = min(max(int((s[k] - base) * BUCKETS_PER_NAT), 0), n_buckets - 1)
-                    link[k + bins] = head[q]
-                    head[q] = k + bins
-                    top = max(top, q)
+                    top = _push(head, link, top, k + bins, s[k], base)
             else:  # this frame: integrate along frequency to both neighbours
                 k = item - bins
                 for step in (1, -1):
@@ -171,10 +171,7 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
                         phi[n] = phi[k] + step * 0.5 * (group_delay[k] + group_delay[n])
                         done[n] = True
                         remaining -= 1
-                        q = min(max(int((s[n] - base) * BUCKETS_PER_NAT), 0), n_buckets - 1)
-                        link[n + bins] = head[q]
-                        head[q] = n + bins
-                        top = max(top, q)
+                        top = _push(head, link, top, n + bins, s[n], base)
         for k in range(bins):
             phi[k] -= two_pi * np.floor(phi[k] / two_pi)  # wrap to [0, 2 pi) (cheaper than fmod)
             s_prev[k] = s[k]

@@ -204,3 +204,13 @@ def test_a_prepared_first_chunk_is_returned_once_and_only_for_the_same_request()
         assert generator.prepared_chunks_used == 1, other
         assert generator.generate_chunk(request, 32) is not None and generator.prepared_chunks_used == 1, \
             "a miss drops the prepared chunk"
+
+
+def test_under_peak_scales_only_audio_above_the_ceiling() -> None:
+    from engine.generate import RENDER_PEAK, under_peak
+
+    loud = np.array([[0.5, -1.4, 0.2]], np.float32)
+    scaled = under_peak(loud)
+    assert np.abs(scaled).max() == pytest.approx(RENDER_PEAK) and scaled[0, 0] == pytest.approx(0.5 * RENDER_PEAK / 1.4)
+    quiet = np.array([[0.5, -0.8]], np.float32)
+    assert under_peak(quiet) is quiet
