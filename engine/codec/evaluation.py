@@ -30,6 +30,7 @@ from scipy import signal as sp_signal
 from scipy.ndimage import maximum_filter1d
 
 from engine.dataset.score import PITCH_CLASS_NAMES, Note, Piece, Track
+from engine.dataset.validate import essentia_key  # noqa: F401 - the suite's key reader (one for the project)
 
 SAMPLE_RATE: int = 44100
 TIMBRES: tuple[str, ...] = ("saw", "pluck", "odd")
@@ -216,15 +217,15 @@ def estimate_f0_hz(mono: np.ndarray, sample_rate: int, f0_hint_hz: float, search
     mono: (samples,) audio, or (channels, samples), which is averaged; at least ~0.5 s for sub-cent accuracy
     at 40 Hz. f0_hint_hz: where to look: the answer lies within `search_semitones` (default 5) of it.
 
-    Method: the steady middle 60 % of the signal, Blackman-Harris window (sidelobes -92 dB, so only real
-    partials make peaks), zero-padded 8x FFT, peaks within `floor_db` (70 dB) of the strongest (at most the
-    256 strongest), frequency and level by parabolic interpolation of the log magnitude. Every peak p and every k <= `max_harmonics` with
-    p / k within the search range is a candidate f; its score is sum_k A_k / k over k = 1..max_harmonics,
-    A_k the strongest peak within `tolerance_cents` of k f (0 if none). The 1/k weight makes the strong low
-    partials decide, so the winner is the tone's own fundamental region, not a subharmonic that happens to
-    fit a few upper partials. The best candidate is refined, twice, to the power-weighted mean of f_k / k
-    over its matched partials (weights A_k^2): the strongest partials set the pitch, and the upper
-    partials' k-fold leverage cannot pull a moved fundamental back to the right pitch.
+    Method: the steady middle 60 % of the signal, Blackman-Harris window (sidelobes -92 dB, so only real partials
+    make peaks), zero-padded 8x FFT, peaks within `floor_db` (70 dB) of the strongest (at most the 256 strongest),
+    frequency and level by parabolic interpolation of the log magnitude. Every peak p and every k <= `max_harmonics`
+    with p / k within the search range is a candidate f; its score is sum_k A_k / k over k = 1..max_harmonics, A_k
+    the strongest peak within `tolerance_cents` of k f (0 if none). The 1/k weight makes the strong low partials
+    decide, so the winner is the tone's own fundamental region, not a subharmonic that happens to fit a few upper
+    partials. The best candidate is refined, twice, to the power-weighted mean of f_k / k over its matched partials
+    (weights A_k^2): the strongest partials set the pitch, and the upper partials' k-fold leverage cannot pull a
+    moved fundamental back to the right pitch.
 
     Honesty: nothing pulls the answer towards the hint. A tone whose partials were snapped to multiples of
     43.07 Hz is measured where its strong low partials are (111.12 Hz snapped -> 129.2 Hz, +261 cents), and a
@@ -361,15 +362,6 @@ def same_key(key_a: str, scale_a: str, key_b: str, scale_b: str) -> bool:
     return same_tonic(key_a, key_b) and scale_a.strip().lower() == scale_b.strip().lower()
 
 
-def essentia_key(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[str, str, float]:
-    """essentia's KeyExtractor (default profile) on the mono mix of `audio` ((channels, samples) or
-    (samples,) float): (tonic name as essentia spells it, e.g. "Eb"; "major" or "minor"; strength 0-1)."""
-    import essentia.standard as es
-
-    x = np.asarray(audio, dtype=np.float32)
-    mono = np.ascontiguousarray(x.reshape(-1, x.shape[-1]).mean(axis=0))
-    key, scale, strength = es.KeyExtractor(sampleRate=float(sample_rate))(mono)
-    return str(key), str(scale), float(strength)
 
 
 # -------------------------------------------------------------------------------------- cadences

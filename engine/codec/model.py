@@ -359,7 +359,10 @@ class StreamingDecoder:
         batch, _, new_frames = latent.shape
         context_frames = 0 if self.context is None else self.context.shape[-1]
         window = latent if self.context is None else torch.cat([self.context, latent], dim=-1)
-        log_magnitude = self.decoder.log_magnitude(window)[..., context_frames * c.frames_per_latent:]
+        # The frame-rate layers need only their own context of the kept latent frames (the rest of the window
+        # feeds the latent-rate layers): start them there, as the live engine's decode does.
+        first = max(0, context_frames - self.decoder.frame_context_frames)
+        log_magnitude = self.decoder.log_magnitude(window, first)[..., (context_frames - first) * c.frames_per_latent:]
         frames, self.phase_state, _ = self.decoder.spectral_frames(log_magnitude, self.phase_state)
         segments = istft.frames_to_segments(frames)
         signal, envelope = istft.overlap_add(segments)

@@ -15,7 +15,8 @@ lambda = 0.25645 N^2.
 
 The integration is causal (Prusa & Holighaus 2017, "Towards real-time phase reconstruction"): frame j's
 phase depends on frames j and j - 1 only, the time derivative is a backward difference, and the bins are
-visited from the loudest down (a heap) so each phase is integrated from its strongest known neighbour (a bucket queue, O(bins) a frame).
+visited from the loudest down (a bucket queue, O(bins) a frame, where the paper uses a heap) so each phase
+is integrated from its strongest known neighbour.
 Because the recursion carries only the previous frame, streaming (PhaseState passed chunk to chunk) gives
 exactly the offline result. Bins far below the frame's peak get a pseudo-random phase that depends on the
 absolute frame index and bin alone, so it is the same offline and streamed.
@@ -38,6 +39,10 @@ HANN_GAUSSIAN_LAMBDA_PER_N2 = 0.25645
 # the hop or latent frame rate above the input's; 65-120 dB: 2.6-2.8 dB, but integrating the phase of bins
 # that deep between the partials of a clean tone raises lines at the hop rate (172 Hz) by 1-10 dB.
 DEFAULT_TOLERANCE_NATS = float(np.log(10.0 ** (60.0 / 20.0)))
+# Bins more than 30 dB under the loudest bin within 3 bins (a valley between partials, not a main lobe) get a
+# random phase too. Measured (6 clips, tones at 111/233/511 Hz): log-spectral L1 unchanged (2.99 dB from the
+# true magnitude); lines at the hop rate 2.3-9 dB lower from true magnitudes and up to 6 dB lower from the
+# decoder's (flat valleys would otherwise turn at their bin centres, multiples of 21.5 Hz).
 LOCAL_PEAK_BINS = 3
 DEFAULT_LOCAL_TOLERANCE_NATS = float(np.log(10.0 ** (30.0 / 20.0)))
 
@@ -58,7 +63,7 @@ class PhaseState:
         return cls(np.full((signals, bins), -np.inf), np.zeros((signals, bins)), 0)
 
 
-BUCKETS_PER_NAT = 16  # the visiting order is by log-magnitude quantised to 1/32 nat (0.27 dB)
+BUCKETS_PER_NAT = 16  # the visiting order is by log-magnitude quantised to 1/16 nat (0.54 dB)
 
 
 @numba.njit(cache=True, inline="always")
@@ -112,13 +117,13 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
         has_prev = np.isfinite(prev_peak)
         base = max(peak, prev_peak) - tolerance  # bucket 0
         for k in range(bins):
-            lo = k - 1 if k > 0 else k + 1  # mirror at DC and Nyquist: the peak shape is symmetric there
-            hi = k + 1 if k < bins - 1 else k - 1
-            inner = 1.0 if 0 < k < bins - 1 else 0.0
-            inst_freq[k] = two_pi * k / n_fft + if_scale * inner * (max(s[hi], floor) - max(s[lo], floor))
+            inst_freq[k] = two_pi * k / n_fft
+            prev_inst_freq[k] = inst_freq[k]
+            if 0 < k < bins - 1:  # at DC and Nyquist a peak is symmetric: no offset from the bin centre
+                inst_freq[k] += if_scale * (max(s[k + 1], floor) - max(s[k - 1], floor))
+                if has_prev:
+                    prev_inst_freq[k] += if_scale * (max(s_prev[k + 1], prev_floor) - max(s_prev[k - 1], prev_floor))
             if has_prev:
-                prev_inst_freq[k] = two_pi * k / n_fft + if_scale * inner * (
-                    max(s_prev[hi], prev_floor) - max(s_prev[lo], prev_floor))
                 group_delay[k] = gd_scale * (max(s[k], floor) - max(s_prev[k], prev_floor))
             else:
                 prev_inst_freq[k] = inst_freq[k]
@@ -206,8 +211,9 @@ def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.nda
 
 
 def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseState | None = None,
-                 tolerance_nats: float = DEFAULT_TOLERANCE_NATS,
-                 boundary_every: int = 0, local_tolerance_nats: float = DEFAULT_LOCAL_TOLERANCE_NATS) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
+                 tolerance_nats: float = DEFAULT_TOLERANCE_NATS, boundary_every: int = 0,
+                 local_tolerance_nats: float = DEFAULT_LOCAL_TOLERANCE_NATS,
+                 ) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
     """Phase for log_magnitude (signals, bins, frames) -> (phase (signals, bins, frames) in torch.stft's
     convention, the state to continue with, and with `boundary_every` = b the states after frames b, 2b, ...).
     Pass a returned state to the next call to continue the stream from there."""

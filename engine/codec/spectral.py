@@ -121,20 +121,13 @@ class DecoderMagnitudeLoss(torch.nn.Module):
         self.hop = hop
         self.log_floor = float(np.log(floor))
         self.gradient_range = gradient_range_db / 20.0 * float(np.log(10.0))
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-
-    def target(self, reference: torch.Tensor, frames: int) -> torch.Tensor:
-        batch, channels, samples = reference.shape
-        spec = torch.stft(reference.reshape(batch * channels, samples), self.n_fft, self.hop, window=self.window,
-                          center=True, return_complex=True)
-        return spec.abs()[..., :frames].reshape(batch, channels, spec.shape[-2], frames)
 
     def forward(self, reference: torch.Tensor, predicted: torch.Tensor) -> dict[str, torch.Tensor]:
-        target = self.target(reference, predicted.shape[-1])
+        target = stft_magnitude(reference, self.n_fft, self.hop)[..., :predicted.shape[-1]]
         log_target = torch.log(target.clamp_min(1e-12)).clamp_min(self.log_floor)
-        log_l1 = F.l1_loss(predicted.clamp_min(self.log_floor), log_target)
-        convergence = torch.linalg.norm(target - torch.exp(predicted)) / torch.linalg.norm(target).clamp_min(1e-6)
         floored = predicted.clamp_min(self.log_floor)
+        log_l1 = F.l1_loss(floored, log_target)
+        convergence = torch.linalg.norm(target - torch.exp(predicted)) / torch.linalg.norm(target).clamp_min(1e-6)
         loud = (log_target > log_target.amax(dim=2, keepdim=True) - self.gradient_range).float()
         weight = loud[..., 1:-1, :]
         frequency = (floored[..., 2:, :] - floored[..., :-2, :]) - (log_target[..., 2:, :] - log_target[..., :-2, :])

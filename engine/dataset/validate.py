@@ -42,13 +42,28 @@ def estimate_clip(path: str) -> dict[str, Any]:
     return estimate_audio(audio.T)
 
 
+def _mono(audio: np.ndarray) -> np.ndarray:
+    """(channels, samples) or (samples,) float -> the float32 mono mix essentia reads."""
+    x = np.asarray(audio, dtype=np.float32)
+    return np.ascontiguousarray(x.reshape(-1, x.shape[-1]).mean(axis=0))
+
+
+def essentia_key(audio: np.ndarray, sample_rate: int = 44100) -> tuple[str, str, float]:
+    """essentia's KeyExtractor (default profile) on the mono mix of `audio` ((channels, samples) or
+    (samples,) float): (tonic name as essentia spells it, e.g. "Eb"; "major" or "minor"; strength 0-1)."""
+    import essentia.standard as es
+
+    key, scale, strength = es.KeyExtractor(sampleRate=float(sample_rate))(_mono(audio))
+    return str(key), str(scale), float(strength)
+
+
 def estimate_audio(audio: np.ndarray) -> dict[str, Any]:
     """essentia's tempo and key of (channels, samples) float audio at 44.1 kHz (mono mix)."""
     import essentia.standard as es
 
-    mono = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1, audio.shape[-1]).mean(axis=0))
+    mono = _mono(audio)
     bpm, _, confidence, _, _ = es.RhythmExtractor2013(method="multifeature")(mono)
-    key, scale, strength = es.KeyExtractor(sampleRate=44100)(mono)
+    key, scale, strength = essentia_key(mono)
     return {"estimated_bpm": float(bpm), "tempo_confidence": float(confidence), "estimated_key": str(key),
             "estimated_scale": str(scale), "key_strength": float(strength)}
 
