@@ -33,6 +33,8 @@ from engine.diffusion.sampling import (SAMPLERS, classifier_free_guidance, compo
                                        karras_sigmas, slerp)
 from engine.diffusion.text import PromptEncoder, PromptEncoderError
 from engine.diffusion.unet import DESCRIPTOR_NAMES, UNet1D, VDenoiser
+from engine.limits import (CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, RENDER_SECONDS_MAX, STEPS_RANGE,
+                           TEMPO_BPM_RANGE, VARIATION_RANGE)
 
 DESCRIPTOR_ALIASES = {"loudness": "loudness_db", "brightness": "centroid_hz", "noisiness": "flatness",
                       "density": "onset_density"}
@@ -72,14 +74,17 @@ class GenerationRequest:
             raise GenerationError("no prompt has a weight above 0")
         if self.sampler not in SAMPLERS:
             raise GenerationError(f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
-        if not 1 <= self.steps <= 200:
-            raise GenerationError(f"steps must be in 1..200, got {self.steps}")
-        if not (math.isfinite(self.cfg_scale) and 0.0 <= self.cfg_scale <= 30.0):
-            raise GenerationError(f"cfg_scale must be in 0..30, got {self.cfg_scale}")
-        if not 0.0 <= self.variation <= 1.0:
-            raise GenerationError(f"variation must be in 0..1, got {self.variation}")
-        if self.tempo_bpm is not None and not (math.isfinite(self.tempo_bpm) and 20.0 <= self.tempo_bpm <= 400.0):
-            raise GenerationError(f"tempo_bpm must be in 20..400, got {self.tempo_bpm}")
+        if not STEPS_RANGE[0] <= self.steps <= STEPS_RANGE[1]:
+            raise GenerationError(f"steps must be in {STEPS_RANGE[0]}..{STEPS_RANGE[1]}, got {self.steps}")
+        # `not low <= x <= high` is also true for NaN: a NaN never slips through as "no change".
+        for name, value, (low, high) in (("cfg_scale", self.cfg_scale, CFG_SCALE_RANGE),
+                                         ("negative_scale", self.negative_scale, NEGATIVE_SCALE_RANGE),
+                                         ("variation", self.variation, VARIATION_RANGE)):
+            if not low <= value <= high:
+                raise GenerationError(f"{name} must be in {low:g}..{high:g}, got {value}")
+        if self.tempo_bpm is not None and not TEMPO_BPM_RANGE[0] <= self.tempo_bpm <= TEMPO_BPM_RANGE[1]:
+            raise GenerationError(f"tempo_bpm must be in {TEMPO_BPM_RANGE[0]:g}..{TEMPO_BPM_RANGE[1]:g}, "
+                                  f"got {self.tempo_bpm}")
         try:
             if self.key is not None:
                 key_index(self.key)
@@ -455,8 +460,8 @@ class Generator:
     def render(self, request: GenerationRequest, seconds: float, *, window_frames: int = 128, context_frames: int = 32,
                crossfade_frames: int = 8, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Audio (2, round(seconds * 44100)) of any length by chunked continuation, peak below RENDER_PEAK."""
-        if not (math.isfinite(seconds) and 0 < seconds <= 3600):
-            raise GenerationError(f"seconds must be in (0, 3600], got {seconds}")
+        if not (math.isfinite(seconds) and 0 < seconds <= RENDER_SECONDS_MAX):
+            raise GenerationError(f"seconds must be in (0, {RENDER_SECONDS_MAX:g}], got {seconds}")
         samples = int(round(seconds * self.sample_rate))
         frames = math.ceil(samples / self.hop_frames)
         if request.seconds_total is None:
@@ -465,7 +470,8 @@ class Generator:
         crossfade_frames = max(0, min(crossfade_frames, context_frames - 1))
         latent = self.generate_latent(request, frames, window_frames=window_frames, context_frames=context_frames,
                                       crossfade_frames=crossfade_frames, progress=progress)
-        return under_peak(self.decode(latent)[:, :samples])
+        # strict: a decoder that overflows says so instead of writing a file of zeroed stretches.
+        return under_peak(self.decode(latent, strict=True)[:, :samples])
 
     def audio_to_audio(self, audio: np.ndarray, request: GenerationRequest, strength: float) -> np.ndarray:
         """Riffusion's img2img in latent space: encode, noise to `strength` (0 keeps the input, 1 ignores
@@ -477,9 +483,9 @@ class Generator:
         latent = self.generate_latent(request, source.shape[-1], window_frames=128, context_frames=32, source=source,
                                       sigma_start=sigma_start)
         out = np.zeros_like(audio[:2], dtype=np.float32)
-        decoded = self.decode(latent)
+        decoded = self.decode(latent, strict=True)
         out[:, :decoded.shape[-1]] = decoded[:, :out.shape[-1]]  # the tail under one latent frame stays silent
-        return out
+        return under_peak(out)
 
     @torch.no_grad()
     def invert_latent(self, latent: torch.Tensor, request: GenerationRequest, steps: int = 50) -> torch.Tensor:
@@ -505,7 +511,11 @@ RENDER_PEAK = 10 ** (-1.0 / 20)  # -1 dBFS
 
 def under_peak(audio: np.ndarray, peak: float = RENDER_PEAK) -> np.ndarray:
     """An offline render scaled down as a whole when its peak is above `peak` (a loud request through the
-    phase-integrating decoder can line partials up past full scale); quieter audio is returned unchanged."""
+    phase-integrating decoder can line partials up past full scale); quieter audio is returned unchanged.
+    The last stage before every offline file: NaN/inf samples become silence first (one NaN would otherwise
+    turn the whole scaled render into NaN), so no render can exceed full scale whatever its settings."""
+    if not np.isfinite(audio).all():
+        audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     highest = float(np.abs(audio).max()) if audio.size else 0.0
     return audio if highest <= peak else (audio * (peak / highest)).astype(np.float32)
 

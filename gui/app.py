@@ -8,15 +8,19 @@ the instrument is in (loading, playing, no model).
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPoint, QSize, QTimer
+from PySide6.QtGui import QScreen
+from PySide6.QtWidgets import QApplication, QMainWindow
 
 from gui.controller import Instrument
+from gui.layout_report import layout_report
 from gui.main_window import MainWindow
 from gui.theme import apply_theme
 
@@ -32,31 +36,86 @@ def create_window(instrument: Instrument, app: QApplication | None = None) -> Ma
     return window
 
 
+# The window's size on a screen with room for it; smaller screens get all of their room (maximised), bigger ones
+# most of it (the live view and the XY pad grow, the knobs keep their size).
+PREFERRED_SIZE = QSize(1560, 960)
+SCREENSHOT_LOAD_WAIT_S = 120.0  # a screenshot waits this long at most for the model to load
+SCREEN_SHARE = 0.85
+
+
+def show_on_screen(window: QMainWindow, screen: QScreen | None) -> None:
+    """Show `window` sized by the screen's available geometry (without the panels): maximised on a screen
+    smaller than PREFERRED_SIZE plus a frame (1366x768, 1440x900: the window fits there, gui/main_window.py),
+    else SCREEN_SHARE of it (at least PREFERRED_SIZE), centred."""
+    if screen is None:
+        window.show()
+        return
+    available = screen.availableGeometry()
+    frame_px = 60  # a window manager's title bar and borders
+    if (available.width() < PREFERRED_SIZE.width() + frame_px
+            or available.height() < PREFERRED_SIZE.height() + frame_px):
+        # Without a window manager (Xvfb, a kiosk) maximising does nothing: the geometry itself must fit.
+        window.setGeometry(available)
+        window.showMaximized()
+        return
+    size = QSize(max(PREFERRED_SIZE.width(), int(available.width() * SCREEN_SHARE)),
+                 max(PREFERRED_SIZE.height(), int(available.height() * SCREEN_SHARE)))
+    window.resize(size)
+    window.move(available.center() - QPoint(size.width() // 2, size.height() // 2))
+    window.show()
+
+
 def run_app(instrument: Instrument, *, quit_after_seconds: float | None = None, screenshot: Path | None = None,
-            screenshot_after_seconds: float = 8.0) -> int:
+            screenshot_after_seconds: float = 8.0, layout_report_path: Path | None = None) -> int:
     """Run the app over a started instrument until the window closes; returns the exit code.
 
-    quit_after_seconds: close by itself (smoke tests, benchmarks). screenshot: grab the window to this PNG
-    after screenshot_after_seconds (for docs; under Xvfb the real xcb platform renders it)."""
+    quit_after_seconds: close by itself (smoke tests, benchmarks). screenshot: grab the screen to this PNG
+    screenshot_after_seconds after the model has loaded (for docs and layout checks; under Xvfb the real xcb
+    platform renders it); a pending screenshot holds the quit back until it is taken. layout_report_path: at
+    the same moment, write where the window and its key controls are (gui/layout_report.py) as JSON."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Cascade")
     app.setOrganizationName("cascade")
     window = create_window(instrument, app)
-    available = app.primaryScreen().availableGeometry() if app.primaryScreen() is not None else None
-    if available is not None and (available.width() < window.width() or available.height() < window.height()):
-        window.showMaximized()  # a laptop screen: use all of it rather than hang off the edge
-    else:
-        window.show()
+    show_on_screen(window, app.primaryScreen())
     # Ctrl-C in the terminal closes the window cleanly (Python runs signal handlers between timer ticks).
     signal.signal(signal.SIGINT, lambda *_: window.close())
     signal.signal(signal.SIGTERM, lambda *_: window.close())
-    if screenshot is not None:
+    pending = {"screenshot": screenshot is not None or layout_report_path is not None, "quit": False}
+    if pending["screenshot"]:
         def grab() -> None:
-            window.grab().save(str(screenshot))
-            logger.warning("screenshot written to %s", screenshot)
-        QTimer.singleShot(int(screenshot_after_seconds * 1000), grab)
+            if screenshot is not None:
+                # The whole screen, not the window's own widget tree: what the performer sees, so a window
+                # that hangs off the screen shows cut off in the picture too.
+                screen = window.screen() or app.primaryScreen()
+                screen.grabWindow(0).save(str(screenshot))
+                logger.warning("screenshot written to %s", screenshot)
+            if layout_report_path is not None:
+                report = layout_report(window, window.key_controls())
+                layout_report_path.write_text(json.dumps(report, indent=1))
+            pending["screenshot"] = False
+            if pending["quit"]:
+                window.close()
+
+        loaded_by_s = time.monotonic() + SCREENSHOT_LOAD_WAIT_S
+
+        def when_loaded() -> None:
+            # Counted from the model's load, not the window's show: a busy machine loads slower, and a picture
+            # of "Loading the model..." documents nothing (nor does quitting mid-load, see gui.controller).
+            if instrument.state == "loading" and time.monotonic() < loaded_by_s:
+                QTimer.singleShot(100, when_loaded)
+            else:
+                QTimer.singleShot(int(screenshot_after_seconds * 1000), grab)
+
+        when_loaded()
     if quit_after_seconds is not None:
-        QTimer.singleShot(int(quit_after_seconds * 1000), window.close)
+        def quit_now() -> None:
+            if pending["screenshot"]:
+                pending["quit"] = True  # grab() closes the window once the picture is taken
+            else:
+                window.close()
+
+        QTimer.singleShot(int(quit_after_seconds * 1000), quit_now)
     code = app.exec()
     window.instrument.shutdown()
     return int(code)

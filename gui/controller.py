@@ -29,9 +29,9 @@ from instrument.midi import (CcMapping, MidiClock, MidiError, MidiInput, MidiMap
 from instrument.monitor import MonitorTap
 from instrument.output import parse_output
 from instrument.parameters import ParameterStore
-from instrument.presets import (PresetError, PresetInfo, apply_preset, list_presets, load_preset_file,
-                                preset_file_name, preset_from_store, save_preset_file, user_preset_dir,
-                                validate_curves)
+from instrument.presets import (FoundPreset, PresetError, PresetInfo, apply_preset, find_preset, list_presets,
+                                load_preset_file, preset_file_name, preset_from_store, save_preset_file,
+                                user_preset_dir, validate_curves)
 from instrument.take_player import TakePlayer
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,6 @@ class Instrument:
         self.current_preset_data: dict | None = None
         self.preset_version = -1  # store version right after the preset was applied or saved
         self._last_engine_error_s: float | None = None
-        self._output_losses_seen = 0
         self.timings_s: dict[str, float] = {"created": time.monotonic()}  # start-up milestones (time.monotonic())
         self._rerenders: dict[Path, tuple[subprocess.Popen, Path]] = {}
         # Drawn descriptor curves (what presets save): parameter -> {"points": [real units], "playing": bool}.
@@ -148,6 +147,10 @@ class Instrument:
         """Queue a banner message (any thread)."""
         (logger.warning if level != "info" else logger.info)("%s", text)
         self.messages.append(Message(level, text, time.monotonic()))
+
+    def _on_output_change(self, level: str, words: str) -> None:
+        """The session's output went away or came back by itself (its watch thread): say so on the banner."""
+        self.post(level, words[:1].upper() + words[1:])
 
     def _submit(self, what: str, function: Callable[[], Any]) -> Future:
         def run() -> Any:
@@ -192,6 +195,7 @@ class Instrument:
         # Listing MIDI ports holds the GIL ~0.1 s (measured: it delayed the first sound 0.16 -> 0.09 s after
         # the session started), so the ports wait for the first sound.
         self._submit("waiting for the first sound", self._wait_for_first_sound)
+        self._submit("checking the takes folder", self._repair_takes)  # after the first sound: it can wait
         if self.config.midi is not None:
             self.open_midi(self.config.midi or None)
         else:
@@ -251,7 +255,7 @@ class Instrument:
 
         session = LiveSession(self.generator, self.store, output=parse_output(self.config.output),
                               midi_clock=self.clock, prepared_output=self._take_prepared_output(),
-                              **self.config.session_options)
+                              on_output_change=self._on_output_change, **self.config.session_options)
         monitor = MonitorTap(sample_rate=self.generator.sample_rate)
         session.pump.monitor = monitor
         session.engine.thread_nice = max(session.engine.thread_nice, self.config.engine_nice)
@@ -282,7 +286,6 @@ class Instrument:
         session, self.session = self.session, None
         if session is not None:
             session.stop()
-        self._output_losses_seen = 0  # a new session counts its losses from zero
         self.state = "stopped" if self.generator is not None else self.state
 
     def restart_output(self) -> Future:
@@ -306,16 +309,40 @@ class Instrument:
             self._start_session()
             if self.session is None:
                 return
-        self.take = self.session.start_recording(self.takes_dir)
+        self.take = self.session.start_recording(self.takes_dir, on_stopped=self._on_take_stopped)
         self.takes_version += 1
 
-    def _stop_take(self) -> None:
+    def _on_take_stopped(self, status: Any) -> None:
+        """The take stopped by itself (a full disk), on its writer thread: the banner says so at once; the
+        operations thread lets the take go, so Record records again (once there is room)."""
+        self.post("error", f"Recording stopped: {status.error}. The take is kept up to "
+                           f"{status.frames_written / 44100:.1f} s ({self.takes_dir}); still playing. "
+                           "Free some space, then Record again.")
+        def let_go() -> None:
+            if self.take is not None and self.take.status is status:  # not a take started since
+                self._stop_take(told=True)
+
+        self._submit("stopping the take", let_go)
+
+    def _repair_takes(self) -> None:
+        """Repair the takes a crash left in the takes folder (instrument.take_folder); one banner line."""
+        from instrument.take_folder import repair_folder, repair_summary
+
+        results = repair_folder(self.takes_dir)
+        if results:
+            self.takes_version += 1
+            self.post("warning" if any(r.error for r in results) else "info", repair_summary(results, self.takes_dir))
+
+    def _stop_take(self, told: bool = False) -> None:
+        """told: the banner already said why the take stopped (_on_take_stopped)."""
         if self.take is None or self.session is None:
             self.take = None
             return
         take, self.take = self.take, None
         status = self.session.stop_recording()
         self.takes_version += 1
+        if told:
+            return
         if status is not None and status.error:
             self.post("error", f"take {take.audio_path.name}: {status.error}")
         elif status is not None and status.blocks_dropped:
@@ -338,6 +365,11 @@ class Instrument:
             if not isinstance(data, dict) or data.get("format") != "cascade-take":
                 continue
             audio = sidecar.with_name(str(data.get("audio", sidecar.stem + ".flac")))
+            if data.get("state") == "recording" and sidecar != getattr(self.take, "sidecar_path", None):
+                from instrument.take_folder import is_being_recorded
+
+                if not is_being_recorded(sidecar, data):  # left by a crash since the start's repair
+                    data["state"] = "crashed"
             rate = float(data.get("sample_rate", 44100) or 44100)
             rerenders = tuple(sorted(sidecar.parent.glob(f"{sidecar.stem}-*steps.flac")))
             entries.append(TakeEntry(sidecar, audio, float(data.get("frames", 0)) / rate, str(data.get("state", "?")),
@@ -456,24 +488,22 @@ class Instrument:
         return list_presets()
 
     def load_preset_named(self, name: str) -> None:
-        """A factory/user preset by name or file stem, or a .json path; PresetError if none."""
-        candidate = Path(name)
-        if candidate.suffix == ".json" and candidate.exists():
-            self.load_preset(PresetInfo(candidate.stem, candidate, False))
-            return
-        for info in list_presets():
-            if info.error is None and (info.name.casefold() == name.casefold() or info.path.stem == name):
-                self.load_preset(info)
-                return
-        raise PresetError(f"no preset named {name!r}")
+        """A preset by name (a user preset replaces a factory one of the same name; "factory:NAME" / "user:NAME"
+        pick one) or a .json path; PresetError if none, with a broken file's own error (file, line)."""
+        self._apply_found(find_preset(name))
 
     def load_preset(self, info: PresetInfo) -> None:
         """Apply a preset, all or nothing: a broken file raises PresetError and leaves the sound as it was."""
         preset, warnings = load_preset_file(info.path)  # a broken curve raises here: nothing changed yet
+        self._apply_found(FoundPreset(info, preset, tuple(warnings)))
+
+    def _apply_found(self, found: FoundPreset) -> None:
+        preset, info = found.preset, found.info
         apply_preset(self.store, preset)
         self._set_preset_curves(preset)
-        for warning in warnings:
-            self.post("warning", warning)
+        text = found.banner_text()  # every problem in one message: the banner shows one at a time
+        if text is not None:
+            self.post("warning" if found.warnings else "info", text)
         self.current_preset = PresetInfo(preset["name"], info.path, info.is_factory, preset["description"])
         self.current_preset_data = preset
         self.preset_version = self.store.version
@@ -628,10 +658,6 @@ class Instrument:
         if session is None:
             return None
         status = session.status()
-        if status.output_losses > self._output_losses_seen:
-            self._output_losses_seen = status.output_losses
-            self.post("warning", f"Audio output lost ({status.output_lost_reason}): playing on to a software clock "
-                                 "(a take keeps recording). “Reopen audio output” tries again.")
         error_s = status.engine.last_error_time_s
         if status.engine.last_error and error_s != self._last_engine_error_s:
             self._last_engine_error_s = error_s

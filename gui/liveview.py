@@ -26,7 +26,7 @@ DESCRIPTOR_TITLES: dict[str, tuple[str, str, tuple[float, float]]] = {
 }
 
 
-def _plot(title: str = "", height: int | None = None) -> pg.PlotWidget:
+def _plot(title: str = "", height: int | None = None, min_height: int | None = None) -> pg.PlotWidget:
     widget = pg.PlotWidget()
     widget.setMenuEnabled(False)
     widget.setMouseEnabled(x=False, y=False)
@@ -38,8 +38,9 @@ def _plot(title: str = "", height: int | None = None) -> pg.PlotWidget:
         item.getAxis(axis).setTextPen(pg.mkPen(theme.TEXT_DIM))
     if title:
         item.setTitle(title, color=theme.TEXT_DIM, size="9pt")
-    if height:
-        widget.setFixedHeight(height)
+    if height:  # at most this tall; down to min_height when the window is short (a 1366x768 screen)
+        widget.setMaximumHeight(height)
+        widget.setMinimumHeight(min_height or height)
     return widget
 
 
@@ -70,7 +71,7 @@ class LiveView(QWidget):
         item.getAxis("bottom").setStyle(showValues=False)
         layout.addWidget(self.spectrogram_plot, 5)
 
-        self.waveform_plot = _plot(height=90)
+        self.waveform_plot = _plot(height=90, min_height=56)
         self.waveform = self.waveform_plot.plot(pen=pg.mkPen(theme.ACCENT, width=1))
         wave_item = self.waveform_plot.getPlotItem()
         wave_item.setXRange(-HISTORY_SECONDS, 0, padding=0)
@@ -94,7 +95,7 @@ class LiveView(QWidget):
         self.requested_curves: dict[str, pg.PlotDataItem] = {}
         for column, key in enumerate(DESCRIPTOR_KEYS):
             title, unit, (low, high) = DESCRIPTOR_TITLES[key]
-            plot = _plot(title=f"{title}" + (f" ({unit})" if unit else ""), height=118)
+            plot = _plot(title=f"{title}" + (f" ({unit})" if unit else ""), height=118, min_height=90)
             plot_item = plot.getPlotItem()
             plot_item.setXRange(-HISTORY_SECONDS, 0, padding=0)
             plot_item.setYRange(low, high, padding=0.05)

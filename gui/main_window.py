@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPointF, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QPointF, QRect, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QMainWindow, QMenu, QPushButton, QSizePolicy, QSpinBox, QTableWidget,
+                               QMainWindow, QMenu, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QTableWidget,
                                QTableWidgetItem, QTabWidget, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
@@ -28,7 +28,7 @@ from gui import theme
 from gui.analysis import LiveAnalysis
 from gui.controller import Instrument, TakeEntry
 from gui.liveview import LiveView
-from gui.widgets import ChoiceBox, CurveLane, IntBox, Knob, Meter, ToggleButton, XYPad, format_value
+from gui.widgets import ChoiceBox, CurveLane, IntBox, Knob, LinesLabel, Meter, ToggleButton, XYPad, format_value
 from instrument.curves import CurvePlayer
 from instrument.live import blend_weights
 from instrument.midi import CcMapping
@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 DISPLAY_HZ = 30
 BANNER_INFO_SECONDS = 6.0  # info messages fade after this; errors and warnings stay until dismissed
 CLOCK_SILENT_SECONDS = 1.0  # a running MIDI clock whose ticks stopped this long ago says so
+LEARN_HINT = "Right-click a control → MIDI learn, then move a knob."
 SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER_SPECS}
 DESCRIPTORS: tuple[tuple[str, str], ...] = (("loudness_db", "Loudness"), ("brightness_hz", "Brightness"),
                                             ("noisiness", "Noisiness"), ("density", "Density"))
@@ -77,9 +78,8 @@ class Banner(QFrame):
         self.setFixedHeight(44)  # two lines of text
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 0, 2, 0)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.label = LinesLabel(lines=2, text_tooltip=False)  # two wrapped lines; the frame's tooltip has it all
+        self.label.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
         close = QToolButton()
         close.setText("✕")
         close.setAutoRaise(True)
@@ -87,6 +87,7 @@ class Banner(QFrame):
         close.clicked.connect(self.dismiss)
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
+        self._close = close
         self.level = ""
         self.full_text = ""
         self.shown_s = 0.0
@@ -107,9 +108,20 @@ class Banner(QFrame):
         self.setVisible(True)
 
     def _elide(self) -> None:
-        # Two wrapped lines fit: elide to about twice the width so a long path does not spill out.
-        width = max(50, self.label.width())
-        self.label.setText(self.label.fontMetrics().elidedText(self.full_text, Qt.ElideRight, int(1.9 * width)))
+        # Two wrapped lines fit: elide until the text wraps into two (word wrap breaks early, so "twice the
+        # width" can make three, and a narrow banner on a 1366-pixel screen then showed a middle line only).
+        # The label's own width lags a resize of the banner (its layout runs after this): derive it.
+        margins = self.layout().contentsMargins()
+        width = max(50, self.width() - margins.left() - margins.right() - self._close.sizeHint().width()
+                    - self.layout().spacing())
+        metrics = self.label.fontMetrics()
+        two_lines = metrics.boundingRect(QRect(0, 0, 1000, 1000), 0, "A\nA").height()  # as the wrap measures it
+        for share in (1.9, 1.7, 1.5, 1.3, 1.1, 0.9):
+            text = metrics.elidedText(self.full_text, Qt.ElideRight, int(share * width))
+            wrapped = metrics.boundingRect(QRect(0, 0, width, 10 * two_lines), int(Qt.TextWordWrap), text)
+            if wrapped.height() <= two_lines:
+                break
+        self.label.setText(text)
 
     def resizeEvent(self, event: object) -> None:
         super().resizeEvent(event)
@@ -155,25 +167,32 @@ class MainWindow(QMainWindow):
         self.tick_seconds_last = 0.0
         self.tick_seconds_max = 0.0
 
+        # Everything sits in a scroll area: a screen smaller than the window's minimum (a netbook, a huge
+        # system font) scrolls to what does not fit instead of cutting it off. At 1366x768 and up it fits.
         central = QWidget()
-        self.setCentralWidget(central)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.NoFrame)
+        self.scroll_area.setWidget(central)
+        self.setCentralWidget(self.scroll_area)
         outer = QVBoxLayout(central)
-        outer.setContentsMargins(10, 8, 10, 8)
-        outer.setSpacing(8)
+        outer.setContentsMargins(10, 6, 10, 6)
+        outer.setSpacing(6)
         self.banner = Banner()
         outer.addLayout(self._build_top_bar())
         middle = QHBoxLayout()
-        middle.setSpacing(8)
-        middle.addWidget(self._build_prompts(), 0)
+        middle.setSpacing(6)
+        middle.addWidget(self._build_prompts(), 3)  # 3:7:2 of the room above their minimum widths
         live = QGroupBox("LIVE")
+        self.live_group = live
         live_layout = QVBoxLayout(live)
         self.live_view = LiveView()
         live_layout.addWidget(self.live_view)
-        middle.addWidget(live, 1)
-        middle.addWidget(self._build_right_column(), 0)
+        middle.addWidget(live, 7)
+        middle.addWidget(self._build_right_column(), 2)
         outer.addLayout(middle, 1)
         bottom = QHBoxLayout()
-        bottom.setSpacing(8)
+        bottom.setSpacing(6)
         bottom.addWidget(self._build_generation(), 0)
         bottom.addWidget(self._build_descriptors(), 1)
         bottom.addWidget(self._build_effects(), 0)
@@ -217,7 +236,7 @@ class MainWindow(QMainWindow):
         title = QLabel("CASCADE")
         title.setObjectName("title")
         bar.addWidget(title)
-        bar.addSpacing(12)
+        bar.addSpacing(6)
         self.play_button = QPushButton("▶  Play")
         self.play_button.setObjectName("play")
         self.play_button.setCheckable(True)
@@ -232,14 +251,14 @@ class MainWindow(QMainWindow):
         self.time_label.setFixedWidth(76)  # fixed: a label whose width follows its text relayouts the window
         for widget in (self.play_button, self.record_button, self.time_label):
             bar.addWidget(widget)
-        bar.addSpacing(16)
-        tempo = self._knob("tempo_bpm", diameter=34)
+        bar.addSpacing(6)
+        tempo = self._bind(Knob(SPECS["tempo_bpm"], parameter_label("tempo_bpm"), diameter=30, compact=True))
         bar.addWidget(tempo)
         for name in ("key", "scale"):
             box = self._bind(ChoiceBox(SPECS[name], parameter_label(name)))
             box.setMinimumWidth(64 if name == "key" else 104)
             bar.addWidget(box)
-        bar.addSpacing(10)
+        bar.addSpacing(6)
         # The external MIDI clock, when one is present: transport, its tempo, bar and beat. Fixed size: a label
         # whose size followed its text would relayout the window on every beat.
         self.clock_label = QLabel("")
@@ -252,16 +271,18 @@ class MainWindow(QMainWindow):
         bar.addSpacing(6)
         # The banner lives in the bar's free middle; a spacer keeps the place when there is no message.
         banner_slot = QWidget()
+        self.banner_slot = banner_slot
         banner_slot.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        banner_slot.setFixedHeight(self.banner.height())  # the bar's height does not change when a message shows
         slot_layout = QHBoxLayout(banner_slot)
         slot_layout.setContentsMargins(0, 0, 0, 0)
         slot_layout.addWidget(self.banner)
         bar.addWidget(banner_slot, 1)
-        bar.addSpacing(16)
+        bar.addSpacing(6)
         preset_caption = QLabel("PRESET")
         preset_caption.setObjectName("dim")
         self.preset_label = QLabel("–")
-        self.preset_label.setMinimumWidth(160)
+        self.preset_label.setMinimumWidth(120)  # the banner beside it needs the room on a 1366-pixel screen
         self.preset_label.setStyleSheet("font-weight: bold;")
         bar.addWidget(preset_caption)
         bar.addWidget(self.preset_label)
@@ -279,8 +300,13 @@ class MainWindow(QMainWindow):
 
     def _build_prompts(self) -> QGroupBox:
         group = QGroupBox("PROMPTS")
-        group.setFixedWidth(440)
+        self.prompts_group = group
+        # Narrower on a laptop screen (the prompt fields shorten), never wider than the prompts need.
+        group.setMinimumWidth(330)
+        group.setMaximumWidth(460)
+        group.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
         layout = QVBoxLayout(group)
+        layout.setSpacing(5)
         self.prompt_edits: list[QLineEdit] = []
         for slot in range(N_PROMPT_SLOTS):
             row = QHBoxLayout()
@@ -294,8 +320,9 @@ class MainWindow(QMainWindow):
             edit.setToolTip("Type a description and press Enter. Weight: how much of the blend it gets.")
             edit.editingFinished.connect(lambda slot=slot: self._commit_prompt(slot))
             self.prompt_edits.append(edit)
+            # Compact, beside the field: four rows of full-size knobs took 300 pixels of height.
             weight = self._bind(Knob(SPECS[f"prompt_{slot + 1}_weight"], "Weight", theme.SLOT_COLOURS[slot],
-                                     diameter=30))
+                                     diameter=28, compact=True, show_label=False))
             row.addWidget(chip)
             row.addWidget(edit, 1)
             row.addWidget(weight)
@@ -311,31 +338,39 @@ class MainWindow(QMainWindow):
 
     def _build_right_column(self) -> QWidget:
         column = QWidget()
-        column.setFixedWidth(330)
+        column.setMinimumWidth(300)
+        column.setMaximumWidth(360)
         layout = QVBoxLayout(column)
         layout.setContentsMargins(0, 0, 0, 0)
         output = QGroupBox("OUTPUT")
+        self.output_group = output
         grid = QGridLayout(output)
+        grid.setContentsMargins(4, 4, 4, 4)
+        grid.setSpacing(4)
+        grid.setHorizontalSpacing(10)
         self.level_meter = Meter("Level", 0.85, 0.97, tooltip="Output peak level (after master gain), dBFS")
         self.buffer_meter = Meter("Buffer", 2.0, 2.0, tooltip="Audio generated ahead of the speaker")
-        self.rtf_meter = Meter("Real-time factor", 0.8, 1.0,
-                               tooltip="Compute time per second of audio: below 1 the engine keeps up")
-        self.latency_meter = Meter("Control latency", 0.5, 0.8,
-                                   tooltip="From your last prompt/knob change to hearing it")
+        # Short labels (two meters share a row), the full names in the tooltips.
+        self.rtf_meter = Meter("Real-time", 0.8, 1.0,
+                               tooltip="Real-time factor: compute time per second of audio, below 1 the engine keeps "
+                                       "up. In brackets: denoising steps used / asked (fewer while knobs move)")
+        self.latency_meter = Meter("Latency", 0.5, 0.8,
+                                   tooltip="Control latency: from your last prompt/knob change to hearing it")
         self.underrun_meter = Meter("Underruns", 0.01, 0.5, tooltip="Audio dropouts since Play")
         meters = (self.level_meter, self.buffer_meter, self.rtf_meter, self.latency_meter, self.underrun_meter)
-        for row, meter in enumerate(meters):
-            grid.addWidget(meter, row, 0)
-        master = self._knob("master_gain_db", diameter=52)
-        grid.addWidget(master, 0, 1, 3, 1, Qt.AlignCenter)
-        self.output_label = QLabel("–")
+        # Two meters a row and the master knob beside the last: one meter a row took 300 pixels of height,
+        # which a 1366x768 screen does not have beside the prompts and the XY pad.
+        for index, meter in enumerate(meters):
+            grid.addWidget(meter, index // 2, index % 2)
+        master = self._bind(Knob(SPECS["master_gain_db"], parameter_label("master_gain_db"), diameter=34, compact=True))
+        grid.addWidget(master, 2, 1, Qt.AlignLeft | Qt.AlignVCenter)
+        self.output_label = LinesLabel("–", lines=2)  # the whole text in its tooltip
         self.output_label.setObjectName("dim")
-        self.output_label.setWordWrap(True)
-        grid.addWidget(self.output_label, len(meters), 0, 1, 2)
+        grid.addWidget(self.output_label, 3, 0, 1, 2)
         self.reopen_button = QPushButton("Reopen audio output")
         self.reopen_button.setToolTip("Look for an audio device again (after plugging one in or starting JACK)")
         self.reopen_button.clicked.connect(lambda: self.instrument.restart_output())
-        grid.addWidget(self.reopen_button, len(meters) + 1, 0, 1, 2)
+        grid.addWidget(self.reopen_button, 4, 0, 1, 2)
         layout.addWidget(output)
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_presets_tab(), "Presets")
@@ -344,9 +379,17 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         return column
 
-    def _build_presets_tab(self) -> QWidget:
+    @staticmethod
+    def _tab_page() -> tuple[QWidget, QVBoxLayout]:
+        """A library tab's page with tight margins (the column's height is the scarce thing on a laptop)."""
         page = QWidget()
         layout = QVBoxLayout(page)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        return page, layout
+
+    def _build_presets_tab(self) -> QWidget:
+        page, layout = self._tab_page()
         self.preset_tree = QTreeWidget()
         self.preset_tree.setHeaderHidden(True)
         self.preset_tree.itemActivated.connect(lambda item, _col: self._load_preset_item(item))
@@ -362,8 +405,7 @@ class MainWindow(QMainWindow):
         return page
 
     def _build_takes_tab(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
+        page, layout = self._tab_page()
         self.takes_list = QListWidget()
         self.takes_list.setAlternatingRowColors(True)
         self.takes_list.itemActivated.connect(lambda _item: self.play_selected_take())
@@ -396,9 +438,9 @@ class MainWindow(QMainWindow):
         return page
 
     def _build_midi_tab(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
+        page, layout = self._tab_page()
         grid = QGridLayout()
+        grid.setSpacing(4)
         grid.addWidget(QLabel("Input"), 0, 0)
         self.midi_port_box = QComboBox()
         self.midi_port_box.activated.connect(self._on_midi_port_chosen)
@@ -419,37 +461,41 @@ class MainWindow(QMainWindow):
         grid.addWidget(save, 1, 2)
         grid.setColumnStretch(1, 1)
         layout.addLayout(grid)
-        self.learn_label = QLabel("Right-click any control → MIDI learn, then move a knob on your controller.")
+        self.learn_label = LinesLabel(LEARN_HINT, lines=2)
         self.learn_label.setObjectName("dim")
-        self.learn_label.setWordWrap(True)
-        layout.addWidget(self.learn_label)
+        remove = QPushButton("Remove")
+        remove.setToolTip("Remove the selected mapping")
+        remove.clicked.connect(self.remove_selected_mapping)
+        hint_row = QHBoxLayout()  # the hint and Remove share a row: the column's height is scarce
+        hint_row.addWidget(self.learn_label, 1)
+        hint_row.addWidget(remove, 0, Qt.AlignTop)
+        layout.addLayout(hint_row)
         self.mapping_table = QTableWidget(0, 3)
         self.mapping_table.setHorizontalHeaderLabels(["Control", "Parameter", "Range"])
         self.mapping_table.verticalHeader().hide()
         self.mapping_table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.mapping_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.mapping_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+        self.mapping_table.setMinimumHeight(60)
         layout.addWidget(self.mapping_table, 1)
-        remove = QPushButton("Remove selected mapping")
-        remove.clicked.connect(self.remove_selected_mapping)
-        layout.addWidget(remove)
         return page
 
     def _build_generation(self) -> QGroupBox:
         group = QGroupBox("GENERATION")
+        self.generation_group = group
         grid = QGridLayout(group)
-        grid.addWidget(self._knob("cfg_scale"), 0, 0)
-        grid.addWidget(self._knob("steps"), 0, 1)
-        grid.addWidget(self._knob("variation"), 0, 2)
+        grid.setContentsMargins(6, 4, 6, 4)
+        grid.setSpacing(4)
+        grid.addWidget(self._knob("cfg_scale", diameter=40), 0, 0)
+        grid.addWidget(self._knob("steps", diameter=40), 0, 1)
+        grid.addWidget(self._knob("variation", diameter=40), 0, 2)
         sampler_caption = QLabel("Sampler")
         sampler_caption.setObjectName("dim")
         grid.addWidget(sampler_caption, 1, 0)
         grid.addWidget(self._bind(ChoiceBox(SPECS["sampler"], "Sampler")), 1, 1, 1, 2)
-        seed_caption = QLabel("Seed")
-        seed_caption.setObjectName("dim")
-        grid.addWidget(seed_caption, 2, 0)
         seed = self._bind(IntBox(SPECS["seed"], "Seed"))
-        grid.addWidget(seed, 2, 1)
+        seed.setPrefix("Seed ")  # says what it is without a caption column (the group's width is scarce)
+        grid.addWidget(seed, 2, 0, 1, 2)
         dice = QPushButton("Random")
         dice.setToolTip("A new random seed")
         dice.clicked.connect(self.new_seed)
@@ -458,14 +504,16 @@ class MainWindow(QMainWindow):
 
     def _build_descriptors(self) -> QGroupBox:
         group = QGroupBox("DESCRIPTORS  ·  switch a target on, set it, or draw a 4-bar curve")
+        self.descriptors_group = group
         grid = QGridLayout(group)
+        grid.setContentsMargins(6, 4, 6, 4)
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(2)
         for index, (name, label) in enumerate(DESCRIPTORS):
             row, column = divmod(index, 2)
             toggle = self._bind(ToggleButton(SPECS[f"{name}_enabled"], label))
-            toggle.setMinimumWidth(96)
-            knob = self._bind(Knob(SPECS[name], "Target", diameter=34))
+            toggle.setMinimumWidth(88)
+            knob = self._bind(Knob(SPECS[name], "Target", diameter=32))
             lane = CurveLane(SPECS[name])
             lane.edited.connect(lambda name=name: self._curve_drawn(name))
             play_curve = QPushButton("∿")
@@ -476,6 +524,7 @@ class MainWindow(QMainWindow):
             self.curves[name] = lane
             self.curve_buttons[name] = play_curve
             cell = QHBoxLayout()
+            cell.setSpacing(4)
             cell.addWidget(toggle)
             cell.addWidget(knob)
             cell.addWidget(lane, 1)
@@ -485,18 +534,30 @@ class MainWindow(QMainWindow):
 
     def _build_effects(self) -> QGroupBox:
         group = QGroupBox("EFFECTS")
+        self.effects_group = group
         grid = QGridLayout(group)
+        grid.setContentsMargins(6, 4, 6, 4)
         grid.setHorizontalSpacing(2)
+        grid.setVerticalSpacing(2)
         for column, name in enumerate(("fx_reverb_mix", "fx_reverb_room", "fx_chorus_mix", "fx_filter_cutoff_hz",
                                        "fx_compressor_threshold_db")):
-            grid.addWidget(self._knob(name, diameter=38), 0, column)
+            grid.addWidget(self._knob(name, diameter=34), 0, column)
         for column, name in enumerate(("fx_delay_mix", "fx_delay_feedback")):
-            grid.addWidget(self._knob(name, diameter=38), 1, column)
+            grid.addWidget(self._knob(name, diameter=34), 1, column)
         delay_time = self._bind(ChoiceBox(SPECS["fx_delay_beats"], "Delay time"))
         delay_time.setToolTip("Delay time (note value at the current tempo)")
         grid.addWidget(delay_time, 1, 2, Qt.AlignVCenter)
         grid.addWidget(self._bind(ToggleButton(SPECS["fx_limiter_enabled"], "Limiter")), 1, 3, 1, 2, Qt.AlignVCenter)
         return group
+
+    def key_controls(self) -> dict[str, QWidget]:
+        """What a performer must always see, whatever the screen (gui/layout_report.py checks them)."""
+        return {"play": self.play_button, "record": self.record_button, "save": self.save_button,
+                "save_as": self.save_as_button, "revert": self.revert_button, "prompts": self.prompts_group,
+                "xy_pad": self.xy_pad, "live": self.live_group, "output": self.output_group,
+                "master": self.controls["master_gain_db"], "reopen": self.reopen_button, "library": self.tabs,
+                "generation": self.generation_group, "descriptors": self.descriptors_group,
+                "effects": self.effects_group, "status": self.status_label, "banner_slot": self.banner_slot}
 
     # --- life cycle -----------------------------------------------------------------------------------------
 
@@ -617,7 +678,7 @@ class MainWindow(QMainWindow):
         rtf = status.engine.real_time_factor
         self.rtf_meter.set_level(0.0 if rtf is None else rtf / 1.25,
                                  "–" if rtf is None else f"{rtf:.2f}  ({status.engine.steps_used}/"
-                                 f"{status.engine.steps_requested} steps)")
+                                 f"{status.engine.steps_requested})")
         latency = status.control_latency_seconds
         self.latency_meter.set_level(0.0 if latency is None else latency / 4.0,
                                      "–" if latency is None else f"{latency * 1000:.0f} ms")
@@ -648,8 +709,11 @@ class MainWindow(QMainWindow):
         elif status is None:
             output = "Stopped"
         elif instrument.session is not None and instrument.session.device is None and not status.output_lost:
-            output = ("Output: no audio device. Cascade plays to a software clock (nothing is heard); "
-                      "Record still saves takes. Start JACK or plug in a device, then Reopen.")
+            # Two lines in the output panel (the Reopen button's tooltip says how to get a device).
+            output = "Output: no audio device (nothing is heard); Record still saves takes."
+        elif status.output_lost:
+            output = ("Output: sound paused; it comes back by itself when the audio server or device returns "
+                      f"({status.output_lost_reason})")
         else:
             output = f"Output: {status.output}"
         if output != self.output_label.text():
@@ -835,7 +899,7 @@ class MainWindow(QMainWindow):
             if entry.state == "recording":
                 item = QListWidgetItem(f"{entry.sidecar.stem}   ● recording…")
             else:
-                state = "" if entry.state == "complete" else f"  ({entry.state})"
+                state = "" if entry.state == "complete" else f"  ({entry.state.replace('_', ' ')})"
                 item = QListWidgetItem(f"{entry.sidecar.stem}   {entry.seconds:.1f} s{extra}{state}")
             item.setData(Qt.UserRole, entry)
             item.setToolTip(str(entry.audio) + "".join(f"\n{p.name}" for p in entry.rerenders))
@@ -948,9 +1012,8 @@ class MainWindow(QMainWindow):
             control.set_mapping_text(" ".join(by_parameter.get(name, [])))
             control.set_learning(name == learning)
         self.xy_pad.set_learning(learning if learning in ("xy_x", "xy_y") else "")
-        self.learn_label.setText(f"Learning “{parameter_label(learning)}”: move a knob or fader on your controller…"
-                                 if learning else
-                                 "Right-click any control → MIDI learn, then move a knob on your controller.")
+        self.learn_label.setText(f"Learning “{parameter_label(learning)}”: move a knob or fader…"
+                                 if learning else LEARN_HINT)
         self.mapping_table.setRowCount(len(mappings))
         for row, mapping in enumerate(mappings):
             spec = SPECS.get(mapping.parameter)

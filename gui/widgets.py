@@ -11,7 +11,7 @@ import math
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (QColor, QContextMenuEvent, QFont, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen,
                            QWheelEvent)
-from PySide6.QtWidgets import QComboBox, QPushButton, QSizePolicy, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QSizePolicy, QSpinBox, QWidget
 
 from gui import theme
 from instrument.parameters import ParameterSpec
@@ -60,13 +60,18 @@ class Knob(QWidget):
     midi_menu_requested = Signal(str, QPointF)
 
     def __init__(self, spec: ParameterSpec, label: str, colour: str = theme.ACCENT, parent: QWidget | None = None,
-                 diameter: int = 46) -> None:
+                 diameter: int = 46, compact: bool = False, show_label: bool = True) -> None:
+        """compact: the texts beside the dial instead of above and below it (a knob in a row of other controls:
+        the top bar, a prompt's weight), so it is no taller than the dial. show_label: False where the row
+        says what the knob is (the label stays in the tooltip and the accessible name)."""
         super().__init__(parent)
         self.parameter = spec.name
         self.spec = spec
         self.label = label
         self.colour = QColor(colour)
         self.diameter = diameter
+        self.compact = compact
+        self.show_label = show_label
         self.value = float(spec.default)
         self.learning = False
         self.mapping_text = ""
@@ -77,8 +82,14 @@ class Knob(QWidget):
                         " right-click: MIDI learn")
         self.setAccessibleName(label)
 
+    COMPACT_TEXT_WIDTH = 60  # "124.5 BPM", "100%" and "CC22" at 8.5 pt beside a compact dial
+
     def sizeHint(self) -> QSize:
-        return QSize(max(self.diameter + 26, 72), self.diameter + 42)
+        if self.compact:
+            lines = 3 if self.show_label else 2  # label, value, MIDI mapping
+            text_width = self.COMPACT_TEXT_WIDTH if self.show_label else 40  # "100%", "CC22"
+            return QSize(self.diameter + 6 + text_width, max(self.diameter, 12 * lines) + 2)
+        return QSize(max(self.diameter + 26, 66), self.diameter + 42)  # 66: "20.00 kHz", "4.0 onsets/s" at 8.5 pt
 
     # --- store -> widget --------------------------------------------------------------------------------------
 
@@ -162,14 +173,15 @@ class Knob(QWidget):
         painter.setRenderHint(QPainter.Antialiasing)
         width = self.width()
         d = self.diameter
-        top = 16
-        rect = QRectF((width - d) / 2, top, d, d)
+        top = (self.height() - d) / 2 if self.compact else 16
+        rect = QRectF(1 if self.compact else (width - d) / 2, top, d, d)
         small = QFont(self.font())
         small.setPointSizeF(8.5)
         painter.setFont(small)
         painter.setPen(QColor(theme.ACCENT_WARM if self.learning else theme.TEXT_DIM))
-        painter.drawText(QRectF(0, 0, width, 14), Qt.AlignHCenter | Qt.AlignVCenter,
-                         "LEARN…" if self.learning else self.label)
+        if not self.compact:
+            painter.drawText(QRectF(0, 0, width, 14), Qt.AlignHCenter | Qt.AlignVCenter,
+                             "LEARN…" if self.learning else self.label)
         # Track (270 degrees, gap at the bottom), value arc, body and pointer.
         start_deg, span_deg = 225.0, -270.0
         pen = QPen(QColor(theme.CONTROL), 5, Qt.SolidLine, Qt.RoundCap)
@@ -192,6 +204,10 @@ class Knob(QWidget):
                                  centre.y() - math.sin(angle) * radius * 0.35),
                          QPointF(centre.x() + math.cos(angle) * radius * 0.85,
                                  centre.y() - math.sin(angle) * radius * 0.85))
+        if self.compact:
+            self._paint_compact_texts(painter, small, d + 6)
+            painter.end()
+            return
         painter.setPen(QColor(theme.TEXT))
         painter.drawText(QRectF(0, top + d + 1, width, 14), Qt.AlignHCenter, format_value(self.spec, self.value))
         if self.mapping_text:
@@ -201,6 +217,49 @@ class Knob(QWidget):
             painter.setFont(tiny)
             painter.drawText(QRectF(0, top + d + 14, width, 12), Qt.AlignHCenter, self.mapping_text)
         painter.end()
+
+
+    def _paint_compact_texts(self, painter: QPainter, font: QFont, left: float) -> None:
+        """Label (dim), value and MIDI mapping stacked beside the dial, centred on it."""
+        lines: list[tuple[str, str, float]] = []  # (text, colour, point size)
+        if self.show_label or self.learning:
+            lines.append(("LEARN…" if self.learning else self.label,
+                          theme.ACCENT_WARM if self.learning else theme.TEXT_DIM, 8.5))
+        lines.append((format_value(self.spec, self.value), theme.TEXT, 8.5))
+        if self.mapping_text:
+            lines.append((self.mapping_text, theme.ACCENT_WARM, 7.0))
+        y = (self.height() - 12 * len(lines)) / 2
+        for text, colour, size in lines:
+            font.setPointSizeF(size)
+            painter.setFont(font)
+            painter.setPen(QColor(colour))
+            painter.drawText(QRectF(left, y, self.width() - left, 12), Qt.AlignLeft | Qt.AlignVCenter, text)
+            y += 12
+
+
+class LinesLabel(QLabel):
+    """A word-wrapped label exactly `lines` lines high, whatever its text (the rest shows in its tooltip).
+    Its height never follows its text, so a new message does not relayout the window, and it asks for no
+    height-for-width: a wrapped QLabel does, and then the window's scroll area sizes everything to its preferred
+    height and scrolls on a 1366x768 screen instead of fitting."""
+
+    def __init__(self, text: str = "", lines: int = 2, parent: QWidget | None = None,
+                 text_tooltip: bool = True) -> None:
+        """text_tooltip: the tooltip repeats the text (False: the owner sets its own, e.g. the unelided text)."""
+        self.text_tooltip = text_tooltip
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 2)
+
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        if self.text_tooltip:
+            self.setToolTip(text)
 
 
 class ChoiceBox(QComboBox):
@@ -367,16 +426,10 @@ class XYPad(QWidget):
         self.corner_labels = ["", "", "", ""]
         self.corner_weights = (1.0, 0.0, 0.0, 0.0)
         self.learning = ""
-        self.setMinimumSize(200, 200)
+        self.setMinimumSize(180, 180)  # a 120-pixel square between the corner labels on a 1366x768 screen
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setToolTip("Morph between the four prompts: drag the dot towards a corner.\n"
                         "Right-click: MIDI learn for X (left half) or Y (right half)")
-
-    def heightForWidth(self, width: int) -> int:
-        return width
-
-    def hasHeightForWidth(self) -> bool:
-        return True
 
     def show_position(self, x: float, y: float) -> None:
         if (x, y) != (self.x_value, self.y_value):
@@ -489,13 +542,15 @@ class Meter(QWidget):
         self.text = "–"
         self.warn_at = warn_at
         self.alarm_at = alarm_at
-        self.setMinimumHeight(34)
+        self.setMinimumHeight(self.HEIGHT)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         if tooltip:
             self.setToolTip(tooltip)
 
+    HEIGHT = 24  # the label and number on one line, a 7-pixel bar under it: five fit a laptop screen's column
+
     def sizeHint(self) -> QSize:
-        return QSize(180, 34)
+        return QSize(180, self.HEIGHT)
 
     def set_level(self, level: float, text: str) -> None:
         level = 0.0 if not math.isfinite(level) else min(1.0, max(0.0, level))
@@ -509,11 +564,15 @@ class Meter(QWidget):
         small = QFont(self.font())
         small.setPointSizeF(8.5)
         painter.setFont(small)
+        # The number wins the line; the label gives way (elided) in a narrow meter rather than overlap it.
+        metrics = painter.fontMetrics()
+        label_room = self.width() - metrics.horizontalAdvance(self.text) - 8
         painter.setPen(QColor(theme.TEXT_DIM))
-        painter.drawText(QRectF(0, 0, self.width(), 14), Qt.AlignLeft | Qt.AlignVCenter, self.label.upper())
+        painter.drawText(QRectF(0, 0, self.width(), 14), Qt.AlignLeft | Qt.AlignVCenter,
+                         metrics.elidedText(self.label.upper(), Qt.ElideRight, max(0, label_room)))
         painter.setPen(QColor(theme.TEXT))
         painter.drawText(QRectF(0, 0, self.width(), 14), Qt.AlignRight | Qt.AlignVCenter, self.text)
-        bar = QRectF(0, 18, self.width(), 10)
+        bar = QRectF(0, 16, self.width(), 7)
         painter.setPen(Qt.NoPen)
         painter.setBrush(QColor(theme.CONTROL))
         painter.drawRoundedRect(bar, 3, 3)
@@ -541,7 +600,7 @@ class CurveLane(QWidget):
         self.active = False
         self.drawn = False
         self._last_step: int | None = None
-        self.setMinimumSize(140, 38)
+        self.setMinimumSize(96, 38)  # 16 steps of 6 pixels: still drawable on a 1366-pixel-wide screen
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.setToolTip(f"Draw a curve for {spec.description.lower()} (loops every 4 bars when ▶ is on)")
 
@@ -588,7 +647,11 @@ class CurveLane(QWidget):
             small = QFont(self.font())
             small.setPointSizeF(8.0)
             painter.setFont(small)
-            painter.drawText(self.rect().adjusted(6, 0, -6, 0), Qt.AlignCenter, "draw a 4-bar curve here")
+            room = self.rect().adjusted(6, 0, -6, 0)
+            hint = "draw a 4-bar curve here"  # shorter in a narrow lane (a 1366-pixel screen) than cut off
+            if painter.fontMetrics().horizontalAdvance(hint) > room.width():
+                hint = "draw a curve"
+            painter.drawText(room, Qt.AlignCenter, hint)
             painter.end()
             return
         path = QPainterPath()

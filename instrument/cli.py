@@ -12,6 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.limits import (CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, PROMPT_WEIGHT_MAX, RENDER_SECONDS_MAX, STEPS_RANGE,
+                           TEMPO_BPM_RANGE, VARIATION_RANGE)
+from instrument.arguments import (SECONDS_PER_WEEK, integer_in, knob_range, number_in, seed, thread_count,
+                                  worker_count)
+
 STATUS_TEXT = """Cascade {version}: a real-time music instrument driven by a cascaded latent diffusion model.
 
 What works today:
@@ -21,6 +26,7 @@ What works today:
                                                        render offline (prompt blends, --tempo, --key, --scale,
                                                        --loudness, --brightness, --cfg, --input for audio-to-audio)
   cascade rerender TAKE.json --steps 32 -o OUT.flac    re-render a recorded take at more steps
+  cascade takes list DIR | cascade takes repair DIR    list takes; repair those a crash left
   cascade devices                                      list audio outputs and MIDI inputs
   cascade reconstruct IN -o OUT                        round-trip audio through the shipped autoencoder
   cascade dataset build --hours H --out DIR --seed S   build the training set (MIDI -> FluidSynth -> FLAC)
@@ -53,6 +59,12 @@ def _cmd_status(_: argparse.Namespace) -> int:
 
 def _cmd_app(args: argparse.Namespace) -> int:
     """The desktop app. Qt is imported here only, so every headless command stays Qt-free."""
+    from instrument.display import HEADLESS_HINT, display_problem
+
+    problem = display_problem()  # before anything loads: Qt would abort the process seconds later
+    if problem is not None:
+        print(f"cascade: cannot open the window: {problem}; {HEADLESS_HINT}", file=sys.stderr)
+        return 2
     instrument, preload = start_app_instrument(args, {
         "preset": getattr(args, "preset", "default"), "output": getattr(args, "output", None) or "auto",
         "debug_model": getattr(args, "debug_model", False), "weights": getattr(args, "weights", None),
@@ -69,9 +81,11 @@ def _cmd_app(args: argparse.Namespace) -> int:
         return 2
     preload.imports_done()
     screenshot = getattr(args, "screenshot", None)
+    layout_report = getattr(args, "layout_report", None)
     return run_app(instrument, quit_after_seconds=getattr(args, "quit_after", None),
                    screenshot=Path(screenshot) if screenshot else None,
-                   screenshot_after_seconds=getattr(args, "screenshot_after", 8.0))
+                   screenshot_after_seconds=getattr(args, "screenshot_after", 8.0),
+                   layout_report_path=Path(layout_report) if layout_report else None)
 
 
 # How long the app's main thread waits for the model's load and warm-up before importing Qt anyway (a slow disk
@@ -125,9 +139,16 @@ def _cmd_doctor(_: argparse.Namespace) -> int:
             checks.append((f"python: {module}", True, "importable"))
         except Exception as error:  # noqa: BLE001
             checks.append((f"python: {module}", False, f"{type(error).__name__}: {error}"))
+    from instrument.display import HEADLESS_HINT, display_problem, platform_plugin_problem
+
+    plugin = platform_plugin_problem("xcb")  # Qt's own message would be "Reinstalling the application may fix..."
+    checks.append(("Qt xcb platform (the window)", plugin is None, plugin or "loads"))
     width = max(len(name) for name, _, _ in checks)
     for name, ok, detail in checks:
         print(f"{'ok     ' if ok else 'MISSING'} {name.ljust(width)}  {detail}")
+    display = display_problem()  # not a missing package: a server has none, and plays headless
+    print(f"{'ok     ' if display is None else 'none   '} {'display'.ljust(width)}  "
+          f"{'the window can open here' if display is None else f'{display}; {HEADLESS_HINT}'}")
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 
@@ -213,7 +234,17 @@ def _parse_descriptor_args(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    import soundfile
+    from engine.audio_file import AudioFileError, check_output_file, write_audio_file
+
+    output = Path(args.output)
+    try:
+        check_output_file(output)  # before torch and the model load: a render can take an hour
+    except AudioFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.input and not Path(args.input).is_file():
+        print(f"error: {args.input}: no such file", file=sys.stderr)
+        return 2
     import torch
     from tqdm import tqdm
 
@@ -254,12 +285,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     except (GenerationError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    output = Path(args.output)
     try:
-        soundfile.write(output, audio.T, generator.sample_rate, subtype="PCM_24" if output.suffix.lower() in
-                        (".flac", ".wav") else None)
-    except (RuntimeError, OSError, TypeError) as error:
-        print(f"error: cannot write {output}: {error}", file=sys.stderr)
+        write_audio_file(output, audio, generator.sample_rate)  # atomic: a failed write leaves no partial file
+    except AudioFileError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     peak = float(abs(audio).max()) if audio.size else 0.0
     print(f"wrote {output} ({audio.shape[1] / generator.sample_rate:.2f} s, peak {peak:.3f}, model {generator.model_id})")
@@ -346,17 +375,16 @@ def _load_play_generator(args: argparse.Namespace):  # noqa: ANN202 - engine.gen
 
 
 def _find_preset(name: str) -> dict:
-    from instrument.presets import PresetError, list_presets, load_preset_file
+    """The preset `--preset` names (instrument.presets.find_preset), its problems and notes on stderr, one a line:
+    what a file gets wrong is ignored or clamped and the rest plays, so the player must be told what."""
+    from instrument.presets import find_preset
 
-    candidate = Path(name)
-    if candidate.suffix == ".json" and candidate.exists():
-        return load_preset_file(candidate)[0]
-    infos = list_presets()
-    for info in infos:
-        if info.error is None and (info.name.casefold() == name.casefold() or info.path.stem == name):
-            return load_preset_file(info.path)[0]
-    usable = ", ".join(sorted({i.path.stem for i in infos if i.error is None}))
-    raise PresetError(f"no preset named {name!r}; available: {usable}")
+    found = find_preset(name)
+    for warning in found.warnings:
+        print(f"warning: preset: {warning}", file=sys.stderr)
+    for note in found.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return found.preset
 
 
 def _cmd_play(args: argparse.Namespace) -> int:
@@ -373,6 +401,13 @@ def _cmd_play(args: argparse.Namespace) -> int:
     started_s = time.monotonic()
     if not args.headless:
         print("playing headless (Ctrl-C stops); `cascade app` opens the desktop app", file=sys.stderr)
+    record_dir = None
+    if args.record:
+        try:  # before anything starts: an unwritable folder is one clear line, not a crash mid-session
+            record_dir = _prepare_record_folder(Path(args.record))
+        except OSError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     store = ParameterStore()
     try:
         preset = _find_preset(args.preset)
@@ -411,7 +446,8 @@ def _cmd_play(args: argparse.Namespace) -> int:
         print(f"MIDI: {midi_input.port_name} ({mapping_path.stem})", file=sys.stderr)
     output = args.output if args.output is not None else "auto"
     try:
-        session = LiveSession(generator, store, output=parse_output(output), midi_clock=clock)
+        session = LiveSession(generator, store, output=parse_output(output), midi_clock=clock,
+                              on_output_change=lambda _level, words: print(f"output: {words}", file=sys.stderr))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -423,17 +459,27 @@ def _cmd_play(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGUSR1, lambda *_: reopen.set())
     session.start()
     take = None
-    if args.record:
-        take = session.start_recording(Path(args.record))
+    if record_dir is not None:
+        try:
+            take = session.start_recording(record_dir, on_stopped=lambda status: _tell_take_stopped(status, record_dir))
+        except OSError as error:  # the folder changed since the check: stop what started, say why
+            session.stop()
+            if midi_input is not None:
+                midi_input.close()
+            signal.signal(signal.SIGINT, previous)
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     print(f"playing on {session.output_name}; model {generator.model_id} on {generator.device}"
           + (f"; curves: {', '.join(curves)}" if curves else "")
           + (f"; recording {take.audio_path}" if take else ""), file=sys.stderr)
     deadline_s = None if args.seconds is None else time.monotonic() + args.seconds
-    next_status_s = time.monotonic() + args.status_every
+    # --quiet: no status is ever due (a due time left in the past made every wait below 0: a busy loop that
+    # took most of a core from the engine and caused underruns).
+    next_status_s = float("inf") if args.quiet else time.monotonic() + args.status_every
     try:
         while not stop.is_set() and (deadline_s is None or time.monotonic() < deadline_s):
-            stop.wait(min(0.1 if curves else 0.25, next_status_s - time.monotonic(),
-                          max(0.01, (deadline_s or 1e18) - time.monotonic())))
+            stop.wait(max(0.01, min(0.1 if curves else 0.25, next_status_s - time.monotonic(),
+                                    (deadline_s or 1e18) - time.monotonic())))
             curve_player.tick(curves, time.monotonic())
             if reopen.is_set() and not stop.is_set():
                 reopen.clear()
@@ -453,10 +499,67 @@ def _cmd_play(args: argparse.Namespace) -> int:
     summary["seconds_from_launch_to_first_sound"] = (None if status.start_to_first_sound_seconds is None else
                                                      round(session.started_s - started_s
                                                            + status.start_to_first_sound_seconds, 3))
-    if take is not None:
+    if take is not None:  # what the take's files hold, not what was sent to it
         summary["take"] = str(take.sidecar_path)
+        summary.update(take_state=take.status.state, take_frames=take.status.frames_written,
+                       take_seconds=round(take.seconds, 3), take_error=take.status.error)
     print(json.dumps(summary, indent=2, default=str))
+    return 3 if take is not None and take.status.error else 0
+
+
+def _prepare_record_folder(folder: Path) -> Path:
+    """`play --record`: check that takes can be written to `folder` (RecordFolderError says why not) and repair
+    the takes a crash left there (one line on stderr when there were any)."""
+    from instrument.take_folder import repair_folder, repair_summary
+    from instrument.takes import check_record_folder
+
+    folder = check_record_folder(folder)
+    repaired = repair_folder(folder)
+    if repaired:
+        print(repair_summary(repaired, folder), file=sys.stderr)
+    return folder
+
+
+def _tell_take_stopped(status: Any, folder: Path) -> None:
+    """The take stopped by itself (on its writer thread): say so at once, whatever --quiet says."""
+    print(f"RECORDING STOPPED: {status.error}; the take keeps {status.frames_written / 44100:.2f} s, finalised "
+          f"({status.state}) in {folder}; still playing. Free some space or record elsewhere (--record DIR).",
+          file=sys.stderr, flush=True)
+
+
+def _takes_folder(args: argparse.Namespace) -> Path | None:
+    """`cascade takes ... DIR`'s folder, or None after saying why it is not one."""
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder", file=sys.stderr)
+        return None
+    return folder
+
+
+def _cmd_takes_list(args: argparse.Namespace) -> int:
+    from instrument.take_folder import format_table, list_folder
+
+    folder = _takes_folder(args)
+    if folder is None:
+        return 2
+    infos = list_folder(folder)
+    print(format_table(infos) if infos else f"no takes in {folder}")
     return 0
+
+
+def _cmd_takes_repair(args: argparse.Namespace) -> int:
+    from instrument.take_folder import list_folder, repair_folder
+
+    folder = _takes_folder(args)
+    if folder is None:
+        return 2
+    results = repair_folder(folder)
+    for result in results:
+        print(result.line())
+    if not results:
+        count = len(list_folder(folder))
+        print(f"nothing to repair in {folder} ({count} take{'' if count == 1 else 's'})")
+    return 1 if any(result.error for result in results) else 0
 
 
 def _cmd_devices(_: argparse.Namespace) -> int:
@@ -520,6 +623,10 @@ def _training_soundfont(value: str) -> str:
     return value
 
 
+PRESET_HELP = ("preset name (a user preset replaces a factory one of the same name; 'factory:NAME' or "
+               "'user:NAME' picks one) or a .json file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cascade", description="Cascade: a real-time latent-diffusion instrument")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -527,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     app = commands.add_parser("app", help="the desktop app (the default command)")
-    app.add_argument("--preset", default="default", help="factory/user preset name or a .json file")
+    app.add_argument("--preset", default="default", help=PRESET_HELP)
     app.add_argument("--output", default=None, help="audio device index or name; 'none': no device (a software "
                      "clock; recording still works). Default: JACK if a server runs, else the default device")
     app.add_argument("--midi", nargs="?", const="", default=None,
@@ -536,11 +643,13 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--takes", default=None, metavar="DIR", help="where takes go (default: the user data folder)")
     app.add_argument("--debug-model", action="store_true", help="random debug-size weights (no trained model)")
     app.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
-    app.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    app.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
     app.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript)")
-    app.add_argument("--quit-after", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS)
+    app.add_argument("--quit-after", type=number_in(0.0, SECONDS_PER_WEEK, above_minimum=True), default=None,
+                     metavar="SECONDS", help=argparse.SUPPRESS)
     app.add_argument("--screenshot", default=None, metavar="PNG", help=argparse.SUPPRESS)
-    app.add_argument("--screenshot-after", type=float, default=8.0, help=argparse.SUPPRESS)
+    app.add_argument("--layout-report", default=None, metavar="JSON", help=argparse.SUPPRESS)  # gui/layout_report.py
+    app.add_argument("--screenshot-after", type=number_in(0.0, 3600.0), default=8.0, help=argparse.SUPPRESS)
     app.set_defaults(func=_cmd_app)
 
     commands.add_parser("status", help="what works today").set_defaults(func=_cmd_status)
@@ -549,10 +658,11 @@ def build_parser() -> argparse.ArgumentParser:
     dataset = commands.add_parser("dataset", help="build and check the training set")
     dataset_commands = dataset.add_subparsers(title="dataset commands", required=True)
     build = dataset_commands.add_parser("build", help="render MIDI into FLAC clips with a JSON-lines manifest")
-    build.add_argument("--hours", type=float, required=True, help="hours of audio to build (e.g. 0.05 or 10)")
+    build.add_argument("--hours", type=number_in(0.0, 100_000.0, above_minimum=True), required=True,
+                       help="hours of audio to build (e.g. 0.05 or 10)")
     build.add_argument("--out", required=True, help="output folder (an existing build there is resumed)")
-    build.add_argument("--seed", type=int, default=0, help="same seed, same dataset")
-    build.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    build.add_argument("--seed", type=seed, default=0, help="same seed, same dataset")
+    build.add_argument("--workers", type=worker_count, default=None, help="processes (default: all cores)")
     fonts = build.add_mutually_exclusive_group()
     fonts.add_argument("--soundfonts", default=None, metavar="all|NAME,...",
                        help="soundfont pool, one chosen per piece from the seed: 'all' (default: every installed "
@@ -565,9 +675,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = dataset_commands.add_parser("check", help="compare the manifest with essentia's tempo and key estimates")
     check.add_argument("dataset", help="dataset folder")
-    check.add_argument("--sample", type=int, default=200, help="clips to check (random sample)")
-    check.add_argument("--seed", type=int, default=0)
-    check.add_argument("--workers", type=int, default=None)
+    check.add_argument("--sample", type=integer_in(1, 10_000_000), default=200, help="clips to check (random sample)")
+    check.add_argument("--seed", type=seed, default=0)
+    check.add_argument("--workers", type=worker_count, default=None)
     check.add_argument("--report", default=None, help="write a Markdown report (and plots) here")
     check.set_defaults(func=_cmd_dataset_check)
 
@@ -576,18 +686,18 @@ def build_parser() -> argparse.ArgumentParser:
     autoencoder = train_commands.add_parser("autoencoder", help="the magnitude autoencoder (resumable)")
     autoencoder.add_argument("--dataset", required=True, help="dataset folder (manifest.jsonl)")
     autoencoder.add_argument("--out", required=True, help="run folder: checkpoints, log, exported weights")
-    autoencoder.add_argument("--steps", type=int, default=20000)
-    autoencoder.add_argument("--batch-size", type=int, default=8)
-    autoencoder.add_argument("--learning-rate", type=float, default=4e-4)
-    autoencoder.add_argument("--checkpoint-every", type=int, default=200)
-    autoencoder.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    autoencoder.add_argument("--steps", type=integer_in(1, 100_000_000), default=20000)
+    autoencoder.add_argument("--batch-size", type=integer_in(1, 4096), default=8)
+    autoencoder.add_argument("--learning-rate", type=number_in(0.0, 1.0, above_minimum=True), default=4e-4)
+    autoencoder.add_argument("--checkpoint-every", type=integer_in(1, 100_000_000), default=200)
+    autoencoder.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
     autoencoder.add_argument("--debug-model", action="store_true", help="tiny config (tests, smoke runs)")
     autoencoder.add_argument("--init-from", help="start from this autoencoder file (format 1 or 2)")
     autoencoder.add_argument("--freeze-encoder", action="store_true",
                              help="keep --init-from's encoder and latent statistics (the diffusion model's latent)")
-    autoencoder.add_argument("--time-gradient-weight", type=float, default=1.0,
+    autoencoder.add_argument("--time-gradient-weight", type=number_in(0.0, 100.0), default=1.0,
                              help="weight of the log-magnitude's frame-to-frame gradient loss (against ripple)")
-    autoencoder.add_argument("--tone-fraction", type=float, default=0.25,
+    autoencoder.add_argument("--tone-fraction", type=number_in(0.0, 1.0), default=0.25,
                              help="share of each batch that is random harmonic tones (pitch anywhere, not just notes)")
     autoencoder.add_argument("--export-only", action="store_true",
                              help="write the run's current EMA weights to OUT/autoencoder.safetensors and stop")
@@ -599,61 +709,73 @@ def build_parser() -> argparse.ArgumentParser:
     diffusion.add_argument("--autoencoder", default=None, help="autoencoder weights for the cache (default: shipped)")
     diffusion.add_argument("--out", required=True, help="run folder: checkpoints, log, exported weights")
     diffusion.add_argument("--model", default="small", help="size preset: debug, small, base")
-    diffusion.add_argument("--steps", type=int, default=20000)
-    diffusion.add_argument("--batch-size", type=int, default=16)
-    diffusion.add_argument("--window-frames", type=int, default=128, help="training window in latent frames")
-    diffusion.add_argument("--learning-rate", type=float, default=3e-4)
-    diffusion.add_argument("--checkpoint-every", type=int, default=250)
-    diffusion.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    diffusion.add_argument("--steps", type=integer_in(1, 100_000_000), default=20000)
+    diffusion.add_argument("--batch-size", type=integer_in(1, 4096), default=16)
+    diffusion.add_argument("--window-frames", type=integer_in(8, 8192), default=128,
+                           help="training window in latent frames")
+    diffusion.add_argument("--learning-rate", type=number_in(0.0, 1.0, above_minimum=True), default=3e-4)
+    diffusion.add_argument("--checkpoint-every", type=integer_in(1, 100_000_000), default=250)
+    diffusion.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
     diffusion.set_defaults(func=_cmd_train_diffusion)
 
     render = commands.add_parser("render", help="render a prompt (or a blend of prompts) to an audio file")
     render.add_argument("prompt", nargs="+", help="one or more prompts (blended by --weight)")
-    render.add_argument("-o", "--output", required=True, help="output file: .flac, .wav, .ogg")
-    render.add_argument("--seconds", type=float, default=30.0)
-    render.add_argument("--weight", type=float, action="append", help="blend weight per prompt, in order")
+    render.add_argument("-o", "--output", required=True, help="output file: .flac, .wav, .aiff, .ogg, .mp3")
+    render.add_argument("--seconds", type=number_in(0.0, RENDER_SECONDS_MAX, above_minimum=True), default=30.0)
+    render.add_argument("--weight", type=number_in(0.0, PROMPT_WEIGHT_MAX), action="append",
+                        help="blend weight per prompt, in order")
     render.add_argument("--negative", default=None, help="negative prompt (composable guidance)")
-    render.add_argument("--negative-scale", type=float, default=1.0)
-    render.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale (0: off)")
-    render.add_argument("--steps", type=int, default=16)
+    render.add_argument("--negative-scale", type=number_in(*NEGATIVE_SCALE_RANGE), default=1.0,
+                        help="how hard --negative pushes away (0..30)")
+    render.add_argument("--cfg", type=number_in(*CFG_SCALE_RANGE), default=3.0,
+                        help="classifier-free guidance scale (0: off; at most 30)")
+    render.add_argument("--steps", type=integer_in(*STEPS_RANGE), default=16)
     render.add_argument("--sampler", default="dpmpp_2m", help="dpmpp_2m, euler or ddim")
-    render.add_argument("--seed", type=int, default=0)
-    render.add_argument("--variation", type=float, default=0.0, help="0..1, move away from the seed's noise")
-    render.add_argument("--tempo", type=float, default=None, help="BPM")
+    render.add_argument("--seed", type=seed, default=0)
+    render.add_argument("--variation", type=number_in(*VARIATION_RANGE), default=0.0,
+                        help="0..1, move away from the seed's noise")
+    render.add_argument("--tempo", type=number_in(*TEMPO_BPM_RANGE, unit="BPM"), default=None, help="BPM")
     render.add_argument("--key", default=None, help="tonic, e.g. D or F#")
     render.add_argument("--scale", default=None, help="major, minor, dorian, mixolydian")
-    render.add_argument("--loudness", type=float, default=None, help="target loudness, dBFS RMS (e.g. -20)")
-    render.add_argument("--brightness", type=float, default=None, help="target spectral centroid, Hz")
-    render.add_argument("--noisiness", type=float, default=None, help="target spectral flatness, 0..1")
-    render.add_argument("--density", type=float, default=None, help="target onsets per second")
+    render.add_argument("--loudness", type=knob_range("loudness_db"), default=None,
+                        help="target loudness, dBFS RMS (e.g. -20)")
+    render.add_argument("--brightness", type=knob_range("brightness_hz"), default=None,
+                        help="target spectral centroid, Hz")
+    render.add_argument("--noisiness", type=knob_range("noisiness"), default=None,
+                        help="target spectral flatness, 0..1")
+    render.add_argument("--density", type=knob_range("density"), default=None, help="target onsets per second")
     render.add_argument("--input", default=None, help="audio-to-audio: restyle this file instead")
-    render.add_argument("--strength", type=float, default=0.6, help="audio-to-audio: 0 keeps the input, 1 ignores it")
+    render.add_argument("--strength", type=number_in(0.0, 1.0, above_minimum=True), default=0.6,
+                        help="audio-to-audio: near 0 keeps the input, 1 ignores it")
     render.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
-    render.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    render.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
     render.add_argument("--no-progress", action="store_true")
     render.set_defaults(func=_cmd_render)
 
     play = commands.add_parser("play", help="play the instrument (headless): engine, effects, output, MIDI, takes",
                                epilog="If the audio output is lost (a JACK server stops), playing and recording go "
-                               "on to a software clock; `kill -USR1 PID` reopens the output.")
+                               "on silently and the sound comes back by itself when the server runs again (checked "
+                               "every 1.5 s); `kill -USR1 PID` tries at once.")
     play.add_argument("--headless", action="store_true", help="no window (the default for `play`; `cascade app` opens the window)")
-    play.add_argument("--preset", default="default", help="factory/user preset name or a .json file")
+    play.add_argument("--preset", default="default", help=PRESET_HELP)
     play.add_argument("--midi", nargs="?", const="", default=None,
                       help="MIDI input port (name, substring or index; no value: the first port)")
     play.add_argument("--midi-map", default=None, help="controller mapping: a factory name (generic-8-knobs, "
                       "korg-nanokontrol2, akai-mpk-mini) or a .json file")
     play.add_argument("--record", default=None, metavar="DIR", help="record a take (FLAC + automation log) here")
-    play.add_argument("--seconds", type=float, default=None, help="stop after this long (default: Ctrl-C)")
+    play.add_argument("--seconds", type=number_in(0.0, SECONDS_PER_WEEK, above_minimum=True), default=None,
+                      help="stop after this long (default: Ctrl-C)")
     play.add_argument("--output", default=None, help="audio device index or name; 'none': no device "
                       "(a software clock; recording still works). Default: JACK if a server runs, else the default")
     play.add_argument("--debug-model", action="store_true", help="random debug-size weights (no trained model)")
     play.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
-    play.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    play.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
     play.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript)")
-    play.add_argument("--midi-latency-ms", type=float, default=0.0,
+    play.add_argument("--midi-latency-ms", type=number_in(-500.0, 500.0, unit="ms"), default=0.0,
                       help="MIDI clock transport delay to compensate (JACK, 512-frame period: ~6.5); bar-line "
                            "joins move this much earlier")
-    play.add_argument("--status-every", type=float, default=1.0, help="seconds between status lines")
+    play.add_argument("--status-every", type=number_in(0.1, 3600.0, unit="s"), default=1.0,
+                      help="seconds between status lines (0.1..3600)")
     play.add_argument("--quiet", action="store_true", help="no status lines")
     play.set_defaults(func=_cmd_play)
 
@@ -662,12 +784,22 @@ def build_parser() -> argparse.ArgumentParser:
     rerender = commands.add_parser("rerender", help="re-render a recorded take offline at more steps")
     rerender.add_argument("take", help="the take's JSON sidecar (TAKE.json)")
     rerender.add_argument("-o", "--output", default=None, help="output file (default: TAKE-<steps>steps.flac)")
-    rerender.add_argument("--steps", type=int, default=32, help="sampler steps per chunk")
+    rerender.add_argument("--steps", type=integer_in(*STEPS_RANGE), default=32, help="sampler steps per chunk")
     rerender.add_argument("--debug-model", action="store_true", help="random debug-size weights (a debug take)")
     rerender.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
-    rerender.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    rerender.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
     rerender.add_argument("--no-progress", action="store_true")
     rerender.set_defaults(func=_cmd_rerender)
+
+    takes = commands.add_parser("takes", help="list recorded takes; repair those a crash left")
+    takes_commands = takes.add_subparsers(title="takes commands", required=True)
+    takes_list = takes_commands.add_parser("list", help="each take in DIR: name, state, seconds, prompt")
+    takes_list.add_argument("folder", metavar="DIR")
+    takes_list.set_defaults(func=_cmd_takes_list)
+    takes_repair = takes_commands.add_parser("repair", help="make the takes a crash left in DIR readable "
+                                             "(`cascade play --record DIR` and the app do it at start)")
+    takes_repair.add_argument("folder", metavar="DIR")
+    takes_repair.set_defaults(func=_cmd_takes_repair)
 
     reconstruct = commands.add_parser("reconstruct", help="round-trip an audio file through the autoencoder")
     reconstruct.add_argument("input", help="any common audio file (WAV, FLAC, MP3, OGG; any rate)")
@@ -686,7 +818,14 @@ def main(argv: list[str] | None = None) -> int:
         import os
 
         args.workers = max(1, os.cpu_count() or 1)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # `cascade status | head -1`: the reader left; no traceback into the terminal
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the exit's flush of stdout would raise again
+        return 141  # what a shell reports for a command killed by SIGPIPE
 
 
 if __name__ == "__main__":

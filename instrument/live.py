@@ -50,8 +50,9 @@ from instrument.output import CEILING, AudioOutput, OutputDevice, choose_output_
 from instrument.output_process import OutputProcess, PreparedOutput, SharedOutputMemory, ring_frames_for
 from instrument.parameters import (CLOCK_SOURCE, KEY_TONICS, N_PROMPT_SLOTS, PARAMETER_SPECS, SAMPLERS, SCALES,
                                    ParameterSnapshot, ParameterStore, prompt_text_name)
+from instrument.reconnect import ReconnectSchedule, back_words, lost_words
 from instrument.ringbuffer import AudioRingBuffer
-from instrument.takes import AutomationEvent, TakeStatus, TakeWriter
+from instrument.takes import AutomationEvent, TakeStatus, TakeWriter, check_room, describe_write_error
 from instrument.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -499,7 +500,7 @@ class SessionStatus:
     control_latency_seconds: float | None  # the latest generation change -> heard
     effect_latency_seconds: float | None
     start_to_first_sound_seconds: float | None
-    output_lost: bool  # the audio device/server went away; playing to a software clock until restart_output()
+    output_lost: bool  # the audio device/server went away; playing to a software clock until it is back
     recording: bool
     take_frames: int
     output_lost_reason: str | None = None
@@ -517,12 +518,14 @@ class SessionStatus:
     shadow_callbacks: int = 0
     shadow_frames: int = 0
     shadowed_effect_changes: int = 0
+    take_error: str | None = None  # the take stopped by itself (e.g. "disk full"); it is kept up to there
 
     def line(self) -> str:
         e = self.engine
         rtf = "-" if e.real_time_factor is None else f"{e.real_time_factor:.2f}"
         lat = "-" if self.control_latency_seconds is None else f"{self.control_latency_seconds * 1000:.0f} ms"
-        return (("OUTPUT LOST: " + str(self.output_lost_reason) + "  " if self.output_lost else "")
+        return (("SOUND PAUSED (" + str(self.output_lost_reason) + "; reconnecting)  " if self.output_lost else "")
+                + ("RECORDING STOPPED: " + str(self.take_error) + "  " if self.take_error else "")
                 + f"rtf {rtf}  steps {e.steps_used}/{e.steps_requested}  buffer {self.buffer_fill_seconds:.2f} s  "
                 f"control latency {lat}  underruns {self.output_underruns}+{self.dry_underruns}  chunks {e.chunks} "
                 f"(rollbacks {e.rollbacks})  errors {e.errors}" + (f"  last error: {e.last_error}" if e.last_error else ""))
@@ -556,7 +559,8 @@ class LiveSession:
     clock), or a device index / name substring. The device is played by a child process
     (instrument.output_process) that shares the rings and runs the effects pump: losing the audio server kills
     at most that child. A watch thread notices a lost output (`status().output_lost`), switches to a software clock (the
-    engine and a take keep running) and `restart_output()` reopens a device when asked.
+    engine and a take keep running) and reopens the output once its server or device is back (instrument.reconnect);
+    `restart_output()` reopens it at once when asked.
 
     midi_clock: an instrument.midi.MidiClock. While it runs, each chunk's beat offset follows its phase,
     chunk joins are planned onto its bar lines, and prompt morphs (texts, weights, XY pad) take effect at the
@@ -568,9 +572,12 @@ class LiveSession:
                  output: str | int | None = "auto", output_block_frames: int = 512, midi_clock: Any = None,
                  client_name: str = "Cascade", isolate_output: bool = os.name == "posix",
                  output_stall_seconds: float = 2.0, quantise_morphs: bool = True,
-                 prepared_output: PreparedOutput | None = None) -> None:
+                 prepared_output: PreparedOutput | None = None,
+                 on_output_change: Callable[[str, str], None] | None = None, auto_reconnect: bool = True) -> None:
         """prepared_output: an output process started earlier (PreparedOutput.start); adopted if it matches
-        what this session asks for, else discarded."""
+        what this session asks for, else discarded. on_output_change(level, words): told when the output is
+        lost ("warning") and when it comes back by itself ("info"), in a performer's words (default: logged).
+        auto_reconnect: reopen a lost output when its server or device is back (instrument.reconnect)."""
         self.created_s = time.monotonic()
         self.generator = generator
         self.store = store or ParameterStore()
@@ -598,6 +605,10 @@ class LiveSession:
         self.output_error: str | None = None
         self.output_lost_reason: str | None = None
         self.output_losses = 0
+        self.output_reconnects = 0  # losses the session recovered from by itself
+        self.auto_reconnect = auto_reconnect
+        self._reconnect = ReconnectSchedule()
+        self._on_output_change = on_output_change
         self._gain_db = float(self.store.get("master_gain_db"))
         self._output_lock = threading.RLock()  # one output change (loss, restart, stop) at a time
         self._abandoned: list[Any] = []  # in-process streams lost under us: never touched again
@@ -733,22 +744,43 @@ class LiveSession:
         return self._underruns_retired + self.sink.underruns - self._underruns_before_sound
 
     def _watch_output(self) -> None:
-        """Watch thread: a lost output is replaced by a software clock within one poll (20 ms)."""
+        """Watch thread: a lost output is replaced by a software clock within one poll (20 ms), and reopened
+        once its server or device is back (instrument.reconnect: JACK is probed every 1.5 s)."""
         while not self._watch_stop.wait(0.02):
             sink = self.sink
             try:
                 reason = sink.check_lost() if isinstance(sink, (OutputProcess, AudioOutput)) else None
                 if reason is not None:
                     self._on_output_lost(sink, reason)
+                elif (self.output_lost_reason is not None and self.auto_reconnect and self._isolate_output
+                      and self._reconnect.due()):  # in-process PortAudio cannot reopen after a loss
+                    self._reconnect_output()
             except Exception:  # noqa: BLE001 - the watch must outlive any one failure
                 logger.exception("output watch failed")
+
+    def _tell(self, level: str, words: str) -> None:
+        if self._on_output_change is not None:
+            self._on_output_change(level, words)
+        else:
+            logger.log(logging.WARNING if level == "warning" else logging.INFO, "%s", words)
+
+    def _reconnect_output(self) -> None:
+        """The watch thread's reopening of a lost output (a failure stays on the clock; the schedule retries)."""
+        lost_device = self.device
+        with self._output_lock:
+            if self.output_lost_reason is None or self._watch_stop.is_set():
+                return  # reopened meanwhile (the performer's "Reopen"), or stopping
+            if not self.restart_output():
+                logger.info("audio output not back yet: %s", self.output_error)
+                return
+            self.output_reconnects += 1
+        self._reconnect.back()
+        self._tell("info", back_words(self.device or lost_device))
 
     def _on_output_lost(self, sink: Any, reason: str) -> None:
         with self._output_lock:
             if self.sink is not sink or self._watch_stop.is_set():
                 return
-            logger.warning("audio output lost (%s): the engine keeps running on a software clock; "
-                           "restart_output() reopens it", reason)
             if isinstance(sink, OutputProcess):
                 sink.stop(timeout_s=1.0)  # reaps the child (killed if stuck in PortAudio), and its pump with it
                 self._start_local_pump()
@@ -759,6 +791,8 @@ class LiveSession:
             clock.start()
             self.output_lost_reason = reason
             self.output_losses += 1
+            self._reconnect.lost(self.device)
+        self._tell("warning", lost_words(self.device, reason))
 
     def restart_output(self, output: str | int | None = None) -> bool:
         """Reopen the audio output (after a loss, or to pick up a server started since): a fresh output
@@ -885,6 +919,8 @@ class LiveSession:
     def status(self) -> SessionStatus:
         engine = self.engine.status()
         pump = self.pump.status_copy()
+        take = self._take
+        take_stopped = take is not None and take.status.finished  # by itself: the FLAC holds what it says
         first = None
         if pump.first_sound_time_s is not None and self.started_s is not None:
             first = pump.first_sound_time_s - self.started_s
@@ -897,7 +933,9 @@ class LiveSession:
             control_latency_seconds=pump.control_latencies_s[-1] if pump.control_latencies_s else None,
             effect_latency_seconds=pump.effect_latencies_s[-1] if pump.effect_latencies_s else None,
             start_to_first_sound_seconds=first, output_lost=self.output_lost,
-            recording=self._take is not None, take_frames=self.pump.take_frames,
+            recording=take is not None and not take_stopped,
+            take_frames=take.status.frames_written if take_stopped else self.pump.take_frames,
+            take_error=take.status.error if take is not None else None,
             output_lost_reason=self.output_lost_reason, output_losses=self.output_losses,
             pump_priority=pump.priority, pump_max_wake_gap_seconds=pump.max_wake_gap_s,
             ring_low_water_seconds=(None if pump.ring_low_water_frames is None
@@ -951,15 +989,23 @@ class LiveSession:
 
     # --- takes ----------------------------------------------------------------------------------------------------
 
-    def start_recording(self, directory: Path, name: str | None = None) -> TakeWriter:
-        """Record the output (post-effects, pre-master-gain) with an automation log that can be re-rendered."""
+    def start_recording(self, directory: Path, name: str | None = None,
+                        on_stopped: Callable[[TakeStatus], None] | None = None) -> TakeWriter:
+        """Record the output (post-effects, pre-master-gain) with an automation log that can be re-rendered.
+        on_stopped(status): the take stopped by itself (a full disk), on the writer thread; it is finalised, the
+        session plays on, and recording can start again (elsewhere). Raises OSError when the folder cannot
+        hold a take (nothing started then)."""
         if self._take is not None:
-            raise RuntimeError("already recording")
+            if not self._take.status.finished:
+                raise RuntimeError("already recording")
+            self.stop_recording()  # the previous take stopped by itself: let it go
         g = self.engine_config.geometry
+        snapshot = self.store.snapshot()
         metadata = {"model_id": self.generator.model_id, "seed": int(self.store.get("seed")),
+                    "prompts": [text for text in snapshot.prompt_texts if text.strip()],
                     "engine": {"window_frames": g.window_frames, "context_frames": g.context_frames,
                                "crossfade_frames": g.crossfade_frames, "hop_frames": self.generator.hop_frames}}
-        take = TakeWriter(Path(directory), name=name, metadata=metadata)
+        take = TakeWriter(Path(directory), name=name, metadata=metadata, on_stopped=on_stopped)
         take.start()
         attached = threading.Event()
 
@@ -1076,6 +1122,11 @@ def rerender_take(sidecar_path: Path, generator: Generator, output_path: Path, *
     model_id = log.sidecar.get("model_id")
     if model_id and model_id != generator.model_id:
         logger.warning("take was played with model %s, re-rendering with %s", model_id, generator.model_id)
+    output_path = Path(output_path)
+    try:  # before the render's minutes of work: a take that filled its disk has no room beside it
+        check_room(output_path, log.frames)
+    except OSError as error:
+        raise TakeError(str(error)) from None
     stream_end = log.take_start_sample + log.frames
     dry_stream = render_chunk_log(generator, log.records, log.geometry, steps=steps, end_sample=stream_end,
                                   progress=progress)
@@ -1091,8 +1142,11 @@ def rerender_take(sidecar_path: Path, generator: Generator, output_path: Path, *
         stream_sample += n
         take_frame = min(log.frames, take_frame + int(underrun["frames"]))
     wet = apply_effects_automation(dry, log.start_values, log.parameter_events)
-    output_path = Path(output_path)
-    soundfile.write(str(output_path), wet.T, SAMPLE_RATE, subtype="PCM_24")
+    try:
+        soundfile.write(str(output_path), wet.T, SAMPLE_RATE, subtype="PCM_24")
+    except (OSError, RuntimeError) as error:  # the disk filled meanwhile: no half-written file left
+        output_path.unlink(missing_ok=True)
+        raise TakeError(f"cannot write {output_path}: {describe_write_error(error, output_path)}") from None
     return {"output": str(output_path), "frames": log.frames, "seconds": log.frames / SAMPLE_RATE,
             "chunks": sum(1 for r in log.records if r.get("kind", "chunk") == "chunk"), "steps": steps,
             "model_id": generator.model_id, "take_model_id": model_id,

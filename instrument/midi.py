@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from instrument import midi_overflow
 from instrument.parameters import CLOCK_SOURCE, ParameterSpec, ParameterStore
 
 logger = logging.getLogger(__name__)
@@ -767,14 +768,17 @@ def open_midi_input(port: str | int | None, client_name: str = "Cascade", *, map
             logger.warning("MIDI port %r matches %d ports; using %r", port, len(partial), partial[0].name)
     if chosen is None:
         raise MidiError(f"no MIDI input port matches {port!r}; available: {available}")
+    overflow = midi_overflow.acquire()  # before the port opens: a flood may already be waiting
     try:
         midi_in = rtmidi.MidiIn(rtapi=chosen.api, name=client_name)
         midi_in.ignore_types(sysex=True, timing=False, active_sense=True)  # keep clock, drop sysex floods
         midi_in.open_port(chosen.index, name="midi_in")
     except Exception as exc:
+        if overflow is not None:
+            midi_overflow.release()
         raise MidiError(f"cannot open MIDI input {chosen.name!r} ({chosen.api_name}): {exc}; "
                         f"available: {available}") from exc
-    midi_input = MidiInput(midi_in, chosen.name, mapper=mapper, clock=clock)
+    midi_input = MidiInput(midi_in, chosen.name, mapper=mapper, clock=clock, overflow=overflow)
     if start:
         midi_input.start()
     return midi_input
@@ -792,8 +796,9 @@ class MidiInput:
 
     def __init__(self, midi_in: Any, port_name: str, *, mapper: MidiMapper | None = None,
                  clock: MidiClock | None = None, poll_interval_s: float = 0.001,
-                 presence_check_s: float = 0.5) -> None:
+                 presence_check_s: float = 0.5, overflow: midi_overflow.OverflowSummary | None = None) -> None:
         self._midi_in = midi_in
+        self._overflow = overflow  # RtMidi's queue-overflow lines, summarised; released on close
         self.port_name = port_name
         self.mapper = mapper
         self.clock = clock
@@ -815,6 +820,11 @@ class MidiInput:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def messages_dropped(self) -> int:
+        """Incoming messages RtMidi dropped because its queue was full (every input of this process)."""
+        return 0 if self._overflow is None else self._overflow.dropped
 
     def last_change_time(self, parameter: str) -> float | None:
         """time.monotonic() when a MIDI message last moved `parameter` (None: never)."""
@@ -898,6 +908,8 @@ class MidiInput:
             self._midi_in.delete()
         except Exception as exc:
             logger.debug("closing MIDI input %r: %s", self.port_name, exc)
+        if self._overflow is not None:
+            midi_overflow.release()
 
     def __enter__(self) -> MidiInput:
         return self

@@ -179,7 +179,8 @@ class OutputProcess:
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         command = [sys.executable, "-m", "instrument.output_process", "--fd", str(memory.fd), "--ring-frames",
                    str(memory.ring_frames), "--channels", str(memory.channels), "--block-frames", str(block_frames),
-                   "--device", json.dumps(device), "--pump-config", json.dumps(asdict(pump_config))]
+                   "--device", json.dumps(device), "--pump-config", json.dumps(asdict(pump_config)),
+                   "--parent-pid", str(os.getpid())]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                                          pass_fds=(memory.fd,), env=env)
         self._reader = threading.Thread(target=self._read_events, name="cascade-output-events", daemon=True)
@@ -383,8 +384,16 @@ class PreparedOutput:
 
 
 def _emit(**event: Any) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        # The parent died (an abort, kill -9) and nobody reads our events: the loop notices the new parent id
+        # and stops. Point stdout at /dev/null so neither this write nor the exit's flush prints a traceback
+        # into the terminal the user got back.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _child_main(argv: list[str] | None = None) -> int:
@@ -396,8 +405,11 @@ def _child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block-frames", type=int, default=512)
     parser.add_argument("--device", default='"auto"', help="JSON: \"auto\", a device index or a name substring")
     parser.add_argument("--pump-config", default="{}", help="JSON: PumpConfig fields")
+    parser.add_argument("--parent-pid", type=int, default=0, help="the session's process (the child ends with it)")
     args = parser.parse_args(argv)
-    parent_pid = os.getppid()
+    # The parent's pid as the parent said it: read with getppid() after this module's imports, it would be init's
+    # when the parent died meanwhile (killed during start-up), and the child would then wait for it for ever.
+    parent_pid = args.parent_pid or os.getppid()
     shared = mmap.mmap(args.fd, memory_size_bytes(args.ring_frames, args.channels))
     layout = _Layout(shared, args.ring_frames, args.channels)
     status, ring = layout.status, layout.ring

@@ -81,7 +81,10 @@ class TakePlayer:
         root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        command = [sys.executable, "-m", "instrument.take_player", "--device", json.dumps(device), str(path)]
+        # the parent's pid on the command line: a parent killed while the child still imports would otherwise
+        # leave the child reading init's pid as its parent and playing on forever
+        command = [sys.executable, "-m", "instrument.take_player", "--device", json.dumps(device),
+                   "--parent-pid", str(os.getpid()), str(path)]
         with self._lock:
             self.path = Path(path)
             self.started_s = None
@@ -206,8 +209,9 @@ def _child_main(argv: list[str] | None = None) -> int:
                                                  "(JACK when a server runs); JSON events on stdout.")
     parser.add_argument("path", type=Path)
     parser.add_argument("--device", default='"auto"', help="JSON: \"auto\", a device index or a name substring")
+    parser.add_argument("--parent-pid", type=int, default=0, help="the app's process (the child ends with it)")
     args = parser.parse_args(argv)
-    parent_pid = os.getppid()
+    parent_pid = args.parent_pid or os.getppid()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -28,6 +28,9 @@ from torch.nn import functional as F
 from engine.codec.phase import PhaseState, rtpghi_phase
 
 
+UPSAMPLERS = ("interpolate", "subpixel")
+
+
 @dataclass(frozen=True)
 class AutoencoderConfig:
     sample_rate: int = 44100
@@ -46,6 +49,11 @@ class AutoencoderConfig:
     decoder_frame_dim: int = 256
     decoder_frame_blocks: int = 4
     kernel_size: int = 7
+    # How a latent frame becomes frames_per_latent STFT frames: "interpolate" (one shared projection, then
+    # causal linear interpolation between consecutive latent frames: no per-position weights, so no pattern
+    # repeating every latent frame) or "subpixel" (a separate projection per position: codec v2.0, whose
+    # magnitude carried a 4-frame ripple; files written before this field existed used it).
+    decoder_upsample: str = "interpolate"
 
     @property
     def compression_ratio(self) -> float:
@@ -60,17 +68,21 @@ class AutoencoderConfig:
             raise ValueError("hop_frames must be a multiple of the encoder and decoder STFT hops")
         if self.decoder_n_fft % self.decoder_hop:
             raise ValueError("decoder_n_fft must be a multiple of decoder_hop")
+        if self.decoder_upsample not in UPSAMPLERS:
+            raise ValueError(f"decoder_upsample must be one of {UPSAMPLERS}, not {self.decoder_upsample!r}")
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> "AutoencoderConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+        types = {f.name: f.type for f in fields(cls)}
+        unknown = set(data) - set(types)
         if unknown:
             raise ValueError(f"unknown autoencoder config keys: {sorted(unknown)}")
-        return cls(**{k: int(v) for k, v in data.items()})  # type: ignore[arg-type]
+        values = {k: (str(v) if types[k] in ("str", str) else int(v)) for k, v in data.items()}  # type: ignore[call-overload]
+        values.setdefault("decoder_upsample", "subpixel")  # files from before the field: the sub-pixel decoder
+        return cls(**values)  # type: ignore[arg-type]
 
 
 DEBUG_CONFIG = AutoencoderConfig(encoder_dim=32, encoder_frame_blocks=1, encoder_latent_blocks=1,
@@ -150,36 +162,46 @@ class OverlapAddISTFT(nn.Module):
     """Centered inverse STFT by overlap-add, written out so streaming can reproduce it sample for sample.
 
     frames (batch, bins, n_frames) complex; frame j is centred on sample j * hop. Output covers samples
-    [0, n_frames * hop), normalised by the summed squared window.
+    [0, n_frames * hop), normalised by the summed squared window. n_fft must be a multiple of hop.
     """
 
     def __init__(self, n_fft: int, hop: int) -> None:
         super().__init__()
+        if n_fft % hop:
+            raise ValueError(f"n_fft {n_fft} is not a multiple of hop {hop}")
         self.n_fft = n_fft
         self.hop = hop
         self.register_buffer("window", _hann(n_fft), persistent=False)
         self._envelopes: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
 
     def frames_to_segments(self, frames: torch.Tensor) -> torch.Tensor:
-        """(batch, bins, n) complex -> windowed time segments (batch, n_fft, n)."""
-        segments = torch.fft.irfft(frames, n=self.n_fft, dim=1)
-        return segments * self.window[None, :, None]
+        """(batch, bins, n) complex -> windowed time segments (batch, n, n_fft), frame-major."""
+        segments = torch.fft.irfft(frames.transpose(1, 2), n=self.n_fft, dim=2)
+        return segments * self.window
+
+    def _fold(self, segments: torch.Tensor) -> torch.Tensor:
+        """(batch, n, n_fft) -> their sum at offsets j * hop, (batch, (n - 1) * hop + n_fft). The segments are
+        cut into n_fft / hop blocks of one hop and each block position is added as one shifted slice (far
+        faster on a CPU than F.fold's gather)."""
+        batch, n, _ = segments.shape
+        blocks = self.n_fft // self.hop
+        parts = segments.reshape(batch, n, blocks, self.hop)
+        out = segments.new_zeros(batch, n + blocks - 1, self.hop)
+        for i in range(blocks):
+            out[:, i:i + n] += parts[:, :, i]
+        return out.reshape(batch, -1)
 
     def overlap_add(self, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fold segments into (signal, envelope) over padded positions [0, (n-1)*hop + n_fft)."""
-        n = segments.shape[-1]
-        length = (n - 1) * self.hop + self.n_fft
-        signal = F.fold(segments, (1, length), (1, self.n_fft), stride=(1, self.hop)).reshape(segments.shape[0], length)
-        return signal, self._envelope(n, segments.device, segments.dtype)
+        """Fold segments (batch, n, n_fft) into (signal, envelope) over padded positions [0, (n-1)*hop + n_fft)."""
+        return self._fold(segments), self._envelope(segments.shape[1], segments.device, segments.dtype)
 
     def _envelope(self, n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """Summed squared window for n frames, cached: it depends on n alone (callers never modify it)."""
         key = (n, device, dtype)
         cached = self._envelopes.get(key)
         if cached is None:
-            length = (n - 1) * self.hop + self.n_fft
-            window_sq = (self.window.to(device, dtype) ** 2)[None, :, None].expand(1, self.n_fft, n)
-            cached = F.fold(window_sq, (1, length), (1, self.n_fft), stride=(1, self.hop)).reshape(1, length)
+            window_sq = (self.window.to(device, dtype) ** 2)[None, None, :].expand(1, n, self.n_fft)
+            cached = self._fold(window_sq)
             if len(self._envelopes) > 64:
                 self._envelopes.clear()
             self._envelopes[key] = cached
@@ -210,7 +232,12 @@ class WaveformDecoder(nn.Module):
         self.input = nn.Conv1d(config.latent_channels, config.decoder_latent_dim, 1)
         self.latent_blocks = nn.ModuleList([ConvNeXtBlock(config.decoder_latent_dim, config.kernel_size, causal=True)
                                             for _ in range(config.decoder_latent_blocks)])
-        self.upsample = nn.Linear(config.decoder_latent_dim, config.frames_per_latent * config.decoder_frame_dim)
+        per_position = config.frames_per_latent if config.decoder_upsample == "subpixel" else 1
+        self.upsample = nn.Linear(config.decoder_latent_dim, per_position * config.decoder_frame_dim)
+        # causal interpolation weights of latent frame t for its STFT frames k = 0..K-1 ((k + 1) / K; the rest
+        # comes from frame t - 1): the last STFT frame of a latent frame is that frame's own features
+        self.register_buffer("interpolation", torch.arange(1, config.frames_per_latent + 1) / config.frames_per_latent,
+                             persistent=False)
         self.frame_blocks = nn.ModuleList([ConvNeXtBlock(config.decoder_frame_dim, config.kernel_size, causal=True)
                                            for _ in range(config.decoder_frame_blocks)])
         self.norm = nn.LayerNorm(config.decoder_frame_dim)
@@ -224,13 +251,35 @@ class WaveformDecoder(nn.Module):
         c = self.config
         per_latent = c.decoder_latent_blocks * (c.kernel_size - 1)
         per_frame = c.decoder_frame_blocks * (c.kernel_size - 1)
-        return per_latent + math.ceil(per_frame / c.frames_per_latent)
+        return per_latent + math.ceil(per_frame / c.frames_per_latent) + self._upsample_context_frames
+
+    @property
+    def _upsample_context_frames(self) -> int:
+        return 1 if self.config.decoder_upsample == "interpolate" else 0
 
     @property
     def frame_context_frames(self) -> int:
-        """Latent frames of left context the frame-rate layers (after the upsampler) need."""
+        """Latent frames of left context the upsampler and the frame-rate layers after it need."""
         c = self.config
-        return math.ceil(c.decoder_frame_blocks * (c.kernel_size - 1) / c.frames_per_latent)
+        per_frame = math.ceil(c.decoder_frame_blocks * (c.kernel_size - 1) / c.frames_per_latent)
+        return per_frame + self._upsample_context_frames
+
+    def _upsample(self, h: torch.Tensor, from_frame: int) -> torch.Tensor:
+        """Latent-rate features (batch, latent_dim, T) -> frame-rate features (batch, frame_dim,
+        (T - from_frame) * frames_per_latent) for latent frames [from_frame, T). Causal."""
+        c = self.config
+        if c.decoder_upsample == "subpixel":
+            h = h[..., from_frame:]
+            batch, _, latent_frames = h.shape
+            h = self.upsample(h.transpose(1, 2))  # (batch, T, k * dim)
+            return h.reshape(batch, latent_frames * c.frames_per_latent, c.decoder_frame_dim).transpose(1, 2)
+        # the frame before from_frame feeds the interpolation; before the stream's first frame, its own copy
+        previous = h[..., from_frame - 1:from_frame] if from_frame > 0 else h[..., :1]
+        g = self.upsample(torch.cat([previous, h[..., from_frame:]], dim=-1).transpose(1, 2)).transpose(1, 2)
+        batch, dim, frames = g.shape
+        weight = self.interpolation.to(g.dtype)
+        mixed = g[..., :-1, None] * (1 - weight) + g[..., 1:, None] * weight  # (batch, dim, T, k)
+        return mixed.reshape(batch, dim, (frames - 1) * c.frames_per_latent)
 
     def log_magnitude(self, latent: torch.Tensor, from_frame: int = 0) -> torch.Tensor:
         """latent (batch, C, T) -> natural-log STFT magnitude (batch, audio_channels, bins, (T - from_frame) *
@@ -241,12 +290,8 @@ class WaveformDecoder(nn.Module):
         h = self.input(latent)
         for block in self.latent_blocks:
             h = block(h)
-        h = h[..., from_frame:]
-        batch, _, latent_frames = h.shape
-        # Each latent frame expands into frames_per_latent STFT frames (sub-pixel upsampling, causal). This
-        # shapes magnitudes only: the phase integration cannot stamp a per-latent-frame pattern on the output.
-        h = self.upsample(h.transpose(1, 2))  # (batch, T, k * dim)
-        h = h.reshape(batch, latent_frames * c.frames_per_latent, c.decoder_frame_dim).transpose(1, 2)
+        h = self._upsample(h, from_frame)
+        batch = h.shape[0]
         for block in self.frame_blocks:
             h = block(h)
         out = self.head(self.norm(h.transpose(1, 2)))  # (batch, frames, channels * bins)
@@ -262,9 +307,11 @@ class WaveformDecoder(nn.Module):
         flat = log_magnitude.reshape(batch * channels, bins, frames)
         every = self.config.frames_per_latent if latent_boundaries else 0
         phase, state, boundaries = rtpghi_phase(flat.detach().double().cpu().numpy(), self.config.decoder_n_fft,
-                                                self.config.decoder_hop, state, boundary_every=every)
-        phase_tensor = torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype)
-        return torch.polar(torch.exp(flat), phase_tensor), state, boundaries
+                                                self.config.decoder_hop, state, boundary_every=every, frame_major=True)
+        # frame-major (bins contiguous) all the way to the inverse FFT; returned as a (.., bins, n) view
+        magnitude = torch.exp(flat.transpose(1, 2).contiguous())
+        frames = torch.polar(magnitude, torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype))
+        return frames.transpose(1, 2), state, boundaries
 
     def decode_continuing(self, latent: torch.Tensor, state: PhaseState | None,
                           skip_frames: int = 0) -> tuple[torch.Tensor, list[PhaseState]]:

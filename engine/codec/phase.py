@@ -210,13 +210,9 @@ def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.nda
     return out
 
 
-def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseState | None = None,
-                 tolerance_nats: float = DEFAULT_TOLERANCE_NATS, boundary_every: int = 0,
-                 local_tolerance_nats: float = DEFAULT_LOCAL_TOLERANCE_NATS,
-                 ) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
-    """Phase for log_magnitude (signals, bins, frames) -> (phase (signals, bins, frames) in torch.stft's
-    convention, the state to continue with, and with `boundary_every` = b the states after frames b, 2b, ...).
-    Pass a returned state to the next call to continue the stream from there."""
+def _run(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseState | None, tolerance_nats: float,
+         boundary_every: int, local_tolerance_nats: float) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
+    """-> (centre-convention phase (signals, frames, bins), next state, boundary states)."""
     log_magnitude = np.ascontiguousarray(log_magnitude, dtype=np.float64)
     signals, bins, frames = log_magnitude.shape
     if bins != n_fft // 2 + 1:
@@ -228,7 +224,6 @@ def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseSt
     centre = _integrate_signals(frame_major, np.ascontiguousarray(state.previous_log_magnitude, dtype=np.float64),
                                 np.ascontiguousarray(state.previous_phase, dtype=np.float64), state.frames_done,
                                 n_fft, hop, lam, tolerance_nats, local_tolerance_nats)
-    phase = (centre - centre_to_start).transpose(0, 2, 1)
     if frames:
         next_state = PhaseState(log_magnitude[:, :, -1].copy(), centre[:, -1].copy(), state.frames_done + frames)
     else:
@@ -236,7 +231,21 @@ def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseSt
     boundaries = []
     if boundary_every > 0:
         for end in range(boundary_every, frames + 1, boundary_every):
+            tail = (centre[:, end - boundary_every:end] - centre_to_start[:, None]).transpose(0, 2, 1)
             boundaries.append(PhaseState(log_magnitude[:, :, end - 1].copy(), centre[:, end - 1].copy(),
-                                         state.frames_done + end,
-                                         phase[:, :, end - boundary_every:end].copy()))
-    return phase, next_state, boundaries
+                                         state.frames_done + end, np.ascontiguousarray(tail)))
+    return centre, next_state, boundaries
+
+
+def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseState | None = None,
+                 tolerance_nats: float = DEFAULT_TOLERANCE_NATS, boundary_every: int = 0,
+                 local_tolerance_nats: float = DEFAULT_LOCAL_TOLERANCE_NATS, frame_major: bool = False,
+                 ) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
+    """Phase for log_magnitude (signals, bins, frames) -> (phase (signals, bins, frames) in torch.stft's
+    convention, the state to continue with, and with `boundary_every` = b the states after frames b, 2b, ...).
+    Pass a returned state to the next call to continue the stream from there. `frame_major`: the phase comes
+    as a contiguous (signals, frames, bins) array instead (what an inverse FFT over the bins reads fastest)."""
+    centre, next_state, boundaries = _run(log_magnitude, n_fft, hop, state, tolerance_nats, boundary_every,
+                                          local_tolerance_nats)
+    centre -= np.pi * np.arange(centre.shape[-1])  # in place: the array is ours
+    return (centre if frame_major else centre.transpose(0, 2, 1)), next_state, boundaries

@@ -111,7 +111,8 @@ class _MagnitudeObjective(nn.Module):
 def initialise_from(model: MagnitudeAutoencoder, path: Path) -> list[str]:
     """Copy every tensor of `path` whose name and shape match into `model`; a format-1 file's learned-phase
     head (channels x [log-magnitude, phase] x bins) gives the magnitude head its magnitude rows, resampled
-    to this decoder's bins. Returns the names that were not copied."""
+    to this decoder's bins; a sub-pixel upsampler gives an interpolating one the mean of its per-position
+    projections. Returns the names that were not copied."""
     from safetensors.torch import load_file
 
     source = load_file(str(path))
@@ -132,6 +133,10 @@ def initialise_from(model: MagnitudeAutoencoder, path: Path) -> list[str]:
             if name.endswith("bias"):
                 resampled = resampled + math.log(2.0)  # a window twice as long sums twice the samples
             target.copy_(resampled.reshape(target.shape))
+        elif name in ("decoder.upsample.weight", "decoder.upsample.bias") and tensor is not None \
+                and tensor.shape[0] == model.config.frames_per_latent * target.shape[0]:
+            # a sub-pixel upsampler (one projection per STFT position) onto the interpolating one: their mean
+            target.copy_(tensor.float().reshape(model.config.frames_per_latent, *target.shape).mean(0))
         else:
             skipped.append(name)
     return skipped

@@ -159,6 +159,9 @@ def test_a_ten_thousand_character_prompt_is_truncated_not_refused(generator: Gen
     {"sampler": "nope"}, {"steps": 0}, {"cfg_scale": float("nan")}, {"tempo_bpm": 5000.0}, {"key": "H"},
     {"scale": "lydian-ish"}, {"weights": (0.0,)}, {"weights": (1.0, 1.0)}, {"variation": 2.0},
     {"descriptors": {"sparkle": 1.0}}, {"descriptors": {"loudness": float("inf")}},
+    # issue 17: a NaN negative scale silently dropped the negative prompt; 1e9 rendered at 17x full scale
+    {"negative_prompt": "drums", "negative_scale": float("nan")}, {"negative_prompt": "drums", "negative_scale": 1e9},
+    {"variation": float("nan")}, {"tempo_bpm": float("nan")},
 ])
 def test_bad_requests_raise_generation_error(generator: Generator, change: dict) -> None:
     with pytest.raises(GenerationError):
@@ -214,3 +217,17 @@ def test_under_peak_scales_only_audio_above_the_ceiling() -> None:
     assert np.abs(scaled).max() == pytest.approx(RENDER_PEAK) and scaled[0, 0] == pytest.approx(0.5 * RENDER_PEAK / 1.4)
     quiet = np.array([[0.5, -0.8]], np.float32)
     assert under_peak(quiet) is quiet
+    # The last stage before a file: NaN/inf become silence, and one of them must not turn the rest into NaN.
+    broken = np.array([[0.5, np.nan, np.inf, -3.0]], np.float32)
+    safe = under_peak(broken)
+    assert np.isfinite(safe).all() and safe[0, 1] == 0.0 and safe[0, 2] == 0.0
+    assert np.abs(safe).max() == pytest.approx(RENDER_PEAK)
+
+
+def test_audio_to_audio_of_a_loud_input_stays_under_the_render_peak(generator: Generator) -> None:
+    from engine.generate import RENDER_PEAK
+
+    rng = np.random.default_rng(1)
+    loud = np.clip(4.0 * rng.standard_normal((2, 44100)), -1.0, 1.0).astype(np.float32)  # square-ish full scale
+    out = generator.audio_to_audio(loud, replace(BASE, cfg_scale=30.0), 0.2)
+    assert np.isfinite(out).all() and np.abs(out).max() <= RENDER_PEAK + 1e-6

@@ -177,3 +177,31 @@ def test_a_broken_curve_in_a_preset_is_an_error_and_keeps_the_state(window: obje
     assert lane.drawn and lane.values == drawn and not lane.active
     assert window.instrument.curves["noisiness"]["playing"] is False  # what a save would keep
     assert window.instrument.current_preset.name == "Default"
+
+
+def test_a_presets_problems_all_reach_the_banner_and_the_valid_rest_applies(window: object, qtbot: object,
+                                                                            user_dir: Path) -> None:
+    """Wrong types, unknown keys and out-of-range values loaded silently (issue 17); the banner shows one
+    message at a time, so every problem is in that one message."""
+    folder = user_dir / "presets"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "wild.json"
+    path.write_text(json.dumps({"format": "cascade-preset", "version": 1, "name": "Wild", "colour": "red",
+                                "parameters": {"cfg_scale": "loud", "master_gain_db": 1e6, "variation": 0.25},
+                                "prompts": ["glass"]}))
+    assert window.load_preset(PresetInfo("Wild", path, False))
+    qtbot.waitUntil(lambda: window.banner.level == "warning", timeout=2000)
+    text = window.banner.text
+    assert "3 problems" in text and "'colour'" in text and "'loud'" in text and "master_gain_db" in text
+    assert window.store.get("variation") == 0.25 and window.store.get("master_gain_db") == 6.0
+
+
+def test_the_start_preset_by_name_prefers_the_users_copy_and_factory_reaches_the_other(window: object, qtbot: object,
+                                                                                       user_dir: Path) -> None:
+    window.controls["variation"].set_by_player(0.5)
+    window.save_preset()  # a user copy of the factory Default
+    window.instrument.load_preset_named("Default")
+    assert not window.instrument.current_preset.is_factory and window.store.get("variation") == 0.5
+    qtbot.waitUntil(lambda: window.banner.level == "info" and "factory:Default" in window.banner.text, timeout=2000)
+    window.instrument.load_preset_named("factory:Default")
+    assert window.instrument.current_preset.is_factory and window.store.get("variation") == 0.0

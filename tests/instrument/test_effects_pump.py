@@ -259,3 +259,22 @@ def test_with_a_shadow_near_misses_do_not_grow_the_lead() -> None:
     from instrument.effects_pump import NEAR_MISSES
 
     assert shared.slots[NEAR_MISSES] >= 2 and pump.ring_target_frames == config.ring_target_frames
+
+
+def test_the_wet_audio_never_exceeds_full_scale_whatever_reaches_the_effects() -> None:
+    """The live chain's guards (issue 17): the effects turn NaN/inf dry blocks into silence and the pump clips its
+    wet output at CEILING before the take, the monitor and the output ring (the device callback then applies the
+    gain, blanks a non-finite block and clips again: tests/instrument/test_output.py)."""
+    from instrument.effects_pump import _Chain
+    from instrument.output import CEILING
+
+    loud = {**DEFAULTS, "fx_limiter_enabled": 0.0, "fx_reverb_mix": 1.0, "fx_delay_mix": 1.0,
+            "fx_delay_feedback": 0.95, "fx_chorus_mix": 1.0}
+    chain = _Chain(loud, 0, RATE)
+    rng = np.random.default_rng(0)
+    for index in range(200):
+        block = (20.0 * rng.standard_normal((128, 2))).astype(np.float32)  # 26 dB over full scale
+        if index % 7 == 3:
+            block[5, 1], block[9, 0] = np.nan, np.inf
+        wet, device = chain.render(block)
+        assert np.isfinite(wet).all() and np.abs(wet).max() <= CEILING and device is wet

@@ -312,7 +312,8 @@ def test_jack_server_killed_mid_stream_engine_and_take_go_on_output_resumes(
     # The output process finds the server through JACK_DEFAULT_SERVER, which killable_jackd sets.
     with killable_jackd(monkeypatch, "cascade-lost") as jack:
         store = playing_store()
-        live = session(generator, store, output="auto")
+        # The performer's own "reopen" (auto-reconnect: tests/instrument/test_output_reconnect.py).
+        live = session(generator, store, output="auto", auto_reconnect=False)
         assert live.device is not None and "JACK" in live.device.host_api
         child = live.sink
         live.start()

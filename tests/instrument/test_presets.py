@@ -330,3 +330,85 @@ def test_fuzzed_curves_never_raise_anything_but_preset_error() -> None:
             assert all(spec.minimum <= p <= spec.maximum for p in clean["points"])
         accepted += 1
     assert accepted > 50
+
+
+# --- finding a preset by name (issue 17) -----------------------------------------------------------------------
+
+
+def _write_user_preset(name: str, text: str) -> Path:
+    path = user_preset_dir() / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_truncated_user_preset_reports_its_file_json_error_and_line() -> None:
+    """It was reported as "no preset named 'x'", hiding what is wrong and where."""
+    from instrument.presets import find_preset
+
+    path = _write_user_preset("x.json", '{\n  "format": "cascade-preset",\n  "version": 1,\n  "parameters": {"cfg')
+    with pytest.raises(PresetError) as caught:
+        find_preset("x")
+    message = str(caught.value)
+    assert str(path) in message and "invalid JSON" in message and "line 4" in message
+    assert "no preset named" not in message
+
+
+def test_every_problem_of_a_preset_comes_back_and_the_valid_rest_applies() -> None:
+    """Wrong types, unknown keys and out-of-range values loaded silently (only the data was kept)."""
+    from instrument.presets import find_preset
+
+    _write_user_preset("wild.json", json.dumps({
+        "format": PRESET_FORMAT, "version": 1, "name": "Wild", "colour": "red",
+        "parameters": {"cfg_scale": 1e9, "master_gain_db": 1e6, "steps": "loud", "reverb": 0.5, "variation": 0.25},
+        "prompts": ["glass"]}))
+    found = find_preset("wild")
+    text = "\n".join(found.warnings)
+    for words in ("'colour'", "cfg_scale = 1000000000.0 is outside [1, 12]", "master_gain_db = 1000000.0",
+                  "steps must be a number, got 'loud'", "unknown parameter 'reverb'"):
+        assert words in text, (words, text)
+    assert len(found.warnings) == 5
+    store = ParameterStore()
+    apply_preset(store, found.preset)
+    assert store.get("cfg_scale") == 12.0 and store.get("master_gain_db") == 6.0  # clamped
+    assert store.get("variation") == 0.25 and store.prompt_texts()[0] == "glass"  # the valid rest
+    assert store.get("steps") == store.spec("steps").default  # ignored
+    banner = found.banner_text()
+    assert banner is not None and "5 problems" in banner and banner.count(str(found.info.path)) == 1
+
+
+def test_a_user_preset_named_like_a_factory_one_and_the_factory_one_are_both_reachable() -> None:
+    """A user "Default" was silently ignored: the factory one always won."""
+    from instrument.presets import find_preset
+
+    mine = preset_from_store(_changed_store(), "Default")
+    save_preset_file(user_preset_dir() / preset_file_name("Default"), mine)
+    bare = find_preset("Default")
+    assert not bare.info.is_factory and bare.preset["parameters"]["cfg_scale"] == 6.5
+    assert bare.notes and "factory:Default" in bare.notes[0]
+    assert find_preset("default").info.path == bare.info.path  # the file name reaches it too
+    factory = find_preset("factory:Default")
+    assert factory.info.is_factory and factory.info.path == factory_preset_dir() / "default.json" and not factory.notes
+    assert find_preset("user:default").info.path == bare.info.path
+    with pytest.raises(PresetError, match="no preset named 'user:Techno Drive'"):
+        find_preset("user:Techno Drive")
+    assert find_preset("Techno Drive").info.is_factory  # no user copy: the factory one, no note
+    assert not find_preset("Techno Drive").notes
+
+
+def test_a_broken_user_copy_falls_back_to_the_factory_preset_with_a_warning() -> None:
+    from instrument.presets import find_preset
+
+    path = _write_user_preset("default.json", "{ not json")
+    found = find_preset("default")
+    assert found.info.is_factory and str(path) in found.warnings[0] and "invalid JSON" in found.warnings[0]
+    with pytest.raises(PresetError, match="invalid JSON at line 1"):
+        find_preset("user:default")
+
+
+def test_an_unknown_name_lists_what_there_is_and_how_to_pick() -> None:
+    from instrument.presets import find_preset
+
+    with pytest.raises(PresetError) as caught:
+        find_preset("nothing-like-it")
+    message = str(caught.value)
+    assert "no preset named 'nothing-like-it'" in message and "default" in message and "factory:NAME" in message

@@ -38,7 +38,9 @@ def test_encoder_ignores_phase(model: MagnitudeAutoencoder) -> None:
     torch.testing.assert_close(model.encode(audio), model.encode(-audio))
 
 
-@pytest.mark.parametrize("config", [DEBUG_CONFIG, AutoencoderConfig()], ids=["debug", "default"])
+@pytest.mark.parametrize("config", [DEBUG_CONFIG, AutoencoderConfig(),
+                                    AutoencoderConfig.from_dict(DEBUG_CONFIG.to_dict() | {"decoder_upsample": "subpixel"})],
+                         ids=["debug", "default", "debug-subpixel"])
 def test_streaming_decode_equals_offline(config: AutoencoderConfig) -> None:
     torch.manual_seed(1)
     model = MagnitudeAutoencoder(config).eval()
@@ -73,6 +75,46 @@ def test_decode_continuing_from_a_frame_boundary_equals_the_whole_decode(model: 
     torch.testing.assert_close(tail, whole[..., splice * DEBUG_CONFIG.hop_frames:], atol=1e-5, rtol=1e-4)
     assert len(tail_states) == latent.shape[-1] - splice
     np.testing.assert_allclose(tail_states[-1].previous_phase, states[-1].previous_phase, atol=1e-6)
+
+
+@pytest.mark.parametrize("upsample", ["interpolate", "subpixel"])
+def test_a_steady_latent_gives_a_steady_magnitude_only_without_per_position_weights(upsample: str) -> None:
+    # A latent that does not change must not give a magnitude that repeats a pattern every latent frame (the
+    # stamp that left lines at multiples of 43 Hz). The interpolating upsampler has no per-position weights,
+    # so it cannot; the sub-pixel one (random weights here) does. Frames past the causal warm-up are compared.
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    decoder = MagnitudeAutoencoder(replace(DEBUG_CONFIG, decoder_upsample=upsample)).decoder.eval()
+    latent = torch.randn(1, 32, 1).expand(1, 32, 24).contiguous()
+    with torch.no_grad():
+        steady = decoder.log_magnitude(latent)[..., 40:]
+    ripple = float((steady - steady.mean(-1, keepdim=True)).abs().max())
+    if upsample == "interpolate":
+        assert ripple < 1e-5
+    else:
+        assert ripple > 1e-2
+
+
+def test_config_without_an_upsampler_field_is_the_subpixel_decoder_and_initialises_an_interpolating_one(
+        tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from engine.codec.train import initialise_from
+
+    data = DEBUG_CONFIG.to_dict()
+    data.pop("decoder_upsample")  # what files written before the field hold
+    assert AutoencoderConfig.from_dict(data).decoder_upsample == "subpixel"
+    with pytest.raises(ValueError, match="decoder_upsample"):
+        MagnitudeAutoencoder(replace(DEBUG_CONFIG, decoder_upsample="nearest"))
+    torch.manual_seed(0)
+    old = MagnitudeAutoencoder(replace(DEBUG_CONFIG, decoder_upsample="subpixel"))
+    save_autoencoder(old, tmp_path / "old.safetensors", half=False)
+    new = MagnitudeAutoencoder(DEBUG_CONFIG)
+    assert initialise_from(new, tmp_path / "old.safetensors") == []
+    per_position = old.decoder.upsample.weight.reshape(DEBUG_CONFIG.frames_per_latent, -1,
+                                                       DEBUG_CONFIG.decoder_latent_dim)
+    torch.testing.assert_close(new.decoder.upsample.weight, per_position.mean(0))
 
 
 def test_overlap_add_istft_matches_torch() -> None:
