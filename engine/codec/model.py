@@ -294,9 +294,9 @@ class WaveformDecoder(nn.Module):
         batch = h.shape[0]
         for block in self.frame_blocks:
             h = block(h)
-        out = self.head(self.norm(h.transpose(1, 2)))  # (batch, frames, channels * bins)
-        out = out.reshape(batch, -1, c.audio_channels, self.bins).permute(0, 2, 3, 1)
-        return out.clamp(max=MAX_LOG_MAGNITUDE)
+        out = self.head(self.norm(h.transpose(1, 2))).clamp(max=MAX_LOG_MAGNITUDE)  # (batch, frames, ch * bins)
+        # a view: the memory stays frame-major, which is what the phase integration and the iSTFT read
+        return out.reshape(batch, -1, c.audio_channels, self.bins).permute(0, 2, 3, 1)
 
     def spectral_frames(self, log_magnitude: torch.Tensor, state: PhaseState | None = None,
                         latent_boundaries: bool = False) -> tuple[torch.Tensor, PhaseState, list[PhaseState]]:
@@ -304,13 +304,13 @@ class WaveformDecoder(nn.Module):
         state to continue from (`state` None: the start of a stream) and, with `latent_boundaries`, the state
         after each latent frame's last STFT frame."""
         batch, channels, bins, frames = log_magnitude.shape
-        flat = log_magnitude.reshape(batch * channels, bins, frames)
+        # frame-major (batch * channels, frames, bins): free when log_magnitude is `log_magnitude`'s own view
+        flat = log_magnitude.permute(0, 1, 3, 2).reshape(batch * channels, frames, bins).contiguous()
         every = self.config.frames_per_latent if latent_boundaries else 0
-        phase, state, boundaries = rtpghi_phase(flat.detach().double().cpu().numpy(), self.config.decoder_n_fft,
+        phase, state, boundaries = rtpghi_phase(flat.detach().float().cpu().numpy(), self.config.decoder_n_fft,
                                                 self.config.decoder_hop, state, boundary_every=every, frame_major=True)
         # frame-major (bins contiguous) all the way to the inverse FFT; returned as a (.., bins, n) view
-        magnitude = torch.exp(flat.transpose(1, 2).contiguous())
-        frames = torch.polar(magnitude, torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype))
+        frames = torch.polar(torch.exp(flat), torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype))
         return frames.transpose(1, 2), state, boundaries
 
     def decode_continuing(self, latent: torch.Tensor, state: PhaseState | None,

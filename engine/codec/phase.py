@@ -21,7 +21,7 @@ Because the recursion carries only the previous frame, streaming (PhaseState pas
 exactly the offline result. Bins far below the frame's peak get a pseudo-random phase that depends on the
 absolute frame index and bin alone, so it is the same offline and streamed.
 
-Shapes: log_magnitude (bins, frames) float64, natural log; phase (bins, frames) in torch.stft's
+Shapes: log_magnitude (bins, frames) float32 or float64, natural log; phase (bins, frames) in torch.stft's
 convention (phase relative to the window's first sample, i.e. centre phase - pi * bin).
 """
 
@@ -194,7 +194,7 @@ def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.nda
     two threads: the kernel releases the GIL. (Not numba's parallel mode: its OpenMP layer resets torch's
     thread count on first use, and the engine sets that count on purpose.)"""
     global _pool
-    out = np.empty_like(log_magnitude)
+    out = np.empty(log_magnitude.shape)
 
     def one(i: int) -> None:
         out[i] = _integrate(log_magnitude[i], previous_log_magnitude[i], previous_phase[i], frames_done, n_fft,
@@ -210,29 +210,30 @@ def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.nda
     return out
 
 
-def _run(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseState | None, tolerance_nats: float,
+def _run(frame_major: np.ndarray, n_fft: int, hop: int, state: PhaseState | None, tolerance_nats: float,
          boundary_every: int, local_tolerance_nats: float) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
-    """-> (centre-convention phase (signals, frames, bins), next state, boundary states)."""
-    log_magnitude = np.ascontiguousarray(log_magnitude, dtype=np.float64)
-    signals, bins, frames = log_magnitude.shape
+    """frame_major log-magnitude (signals, frames, bins) -> (centre-convention phase (signals, frames, bins),
+    next state, boundary states)."""
+    # float32 stays float32 (the decoder's own precision; the kernel computes in float64 either way)
+    frame_major = np.ascontiguousarray(frame_major, dtype=np.float32 if frame_major.dtype == np.float32 else np.float64)
+    signals, frames, bins = frame_major.shape
     if bins != n_fft // 2 + 1:
         raise ValueError(f"{bins} bins do not match n_fft {n_fft}")
     state = state or PhaseState.empty(signals, bins)
     lam = HANN_GAUSSIAN_LAMBDA_PER_N2 * n_fft * n_fft
     centre_to_start = np.pi * np.arange(bins)[None, :]
-    frame_major = np.ascontiguousarray(log_magnitude.transpose(0, 2, 1))  # (signals, frames, bins)
     centre = _integrate_signals(frame_major, np.ascontiguousarray(state.previous_log_magnitude, dtype=np.float64),
                                 np.ascontiguousarray(state.previous_phase, dtype=np.float64), state.frames_done,
                                 n_fft, hop, lam, tolerance_nats, local_tolerance_nats)
     if frames:
-        next_state = PhaseState(log_magnitude[:, :, -1].copy(), centre[:, -1].copy(), state.frames_done + frames)
+        next_state = PhaseState(frame_major[:, -1].astype(np.float64), centre[:, -1].copy(), state.frames_done + frames)
     else:
         next_state = PhaseState(state.previous_log_magnitude.copy(), state.previous_phase.copy(), state.frames_done)
     boundaries = []
     if boundary_every > 0:
         for end in range(boundary_every, frames + 1, boundary_every):
             tail = (centre[:, end - boundary_every:end] - centre_to_start[:, None]).transpose(0, 2, 1)
-            boundaries.append(PhaseState(log_magnitude[:, :, end - 1].copy(), centre[:, end - 1].copy(),
+            boundaries.append(PhaseState(frame_major[:, end - 1].astype(np.float64), centre[:, end - 1].copy(),
                                          state.frames_done + end, np.ascontiguousarray(tail)))
     return centre, next_state, boundaries
 
@@ -243,9 +244,11 @@ def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseSt
                  ) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
     """Phase for log_magnitude (signals, bins, frames) -> (phase (signals, bins, frames) in torch.stft's
     convention, the state to continue with, and with `boundary_every` = b the states after frames b, 2b, ...).
-    Pass a returned state to the next call to continue the stream from there. `frame_major`: the phase comes
-    as a contiguous (signals, frames, bins) array instead (what an inverse FFT over the bins reads fastest)."""
-    centre, next_state, boundaries = _run(log_magnitude, n_fft, hop, state, tolerance_nats, boundary_every,
+    Pass a returned state to the next call to continue the stream from there. `frame_major`: the log-magnitude
+    is given, and the phase returned, as contiguous (signals, frames, bins) arrays instead (the layout the
+    decoder's head writes and an inverse FFT over the bins reads fastest: no transposed copies)."""
+    frames_first = log_magnitude if frame_major else np.asarray(log_magnitude).transpose(0, 2, 1)
+    centre, next_state, boundaries = _run(frames_first, n_fft, hop, state, tolerance_nats, boundary_every,
                                           local_tolerance_nats)
     centre -= np.pi * np.arange(centre.shape[-1])  # in place: the array is ours
     return (centre if frame_major else centre.transpose(0, 2, 1)), next_state, boundaries
