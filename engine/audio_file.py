@@ -46,6 +46,19 @@ def check_output_file(path: Path) -> Path:
     return target
 
 
+def temporary_file_beside(target: Path) -> Path:
+    """An empty file in `target`'s folder with its extension (writers pick the format from it) and the usual
+    permissions, to be renamed over `target` once complete: the rename is atomic, so an error never leaves a
+    partial output. Creates the folder if needed; raises OSError."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(prefix=f".{target.stem}.partial-", suffix=target.suffix, dir=target.parent)
+    os.close(descriptor)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # mkstemp makes it private; give the output the usual permissions
+    return Path(name)
+
+
 def write_audio_file(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     """Write (channels, samples) float audio to `path` (format from the extension) atomically: a temporary file
     beside it renamed over it at the end. AudioFileError (and no file) when the write fails."""
@@ -53,17 +66,15 @@ def write_audio_file(path: Path, audio: np.ndarray, sample_rate: int) -> None:
 
     target = check_output_file(path)
     format_name, subtype = OUTPUT_FORMATS[target.suffix.lower()]
-    descriptor, name = tempfile.mkstemp(prefix=f".{target.stem}.partial-", suffix=target.suffix, dir=target.parent)
-    os.close(descriptor)
-    temporary = Path(name)
+    try:
+        temporary = temporary_file_beside(target)
+    except OSError as error:
+        raise AudioFileError(f"{path}: cannot write there ({error.strerror or error})") from error
     try:
         frames = np.ascontiguousarray(audio.T, dtype=np.float32)
         with soundfile.SoundFile(temporary, "w", sample_rate, frames.shape[1], subtype, format=format_name) as out:
             for start in range(0, len(frames), WRITE_BLOCK_FRAMES):
                 out.write(frames[start:start + WRITE_BLOCK_FRAMES])
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; give the output the usual permissions
         os.replace(temporary, target)
     except (OSError, RuntimeError) as error:  # soundfile reports a full disk as a RuntimeError
         raise AudioFileError(f"{path}: cannot write ({error})") from error

@@ -315,9 +315,12 @@ class Instrument:
     def _on_take_stopped(self, status: Any) -> None:
         """The take stopped by itself (a full disk), on its writer thread: the banner says so at once; the
         operations thread lets the take go, so Record records again (once there is room)."""
+        from instrument.takes import SAMPLE_RATE
+
         self.post("error", f"Recording stopped: {status.error}. The take is kept up to "
-                           f"{status.frames_written / 44100:.1f} s ({self.takes_dir}); still playing. "
+                           f"{status.frames_written / SAMPLE_RATE:.1f} s ({self.takes_dir}); still playing. "
                            "Free some space, then Record again.")
+
         def let_go() -> None:
             if self.take is not None and self.take.status is status:  # not a take started since
                 self._stop_take(told=True)
@@ -352,28 +355,22 @@ class Instrument:
 
     def list_takes(self) -> list[TakeEntry]:
         """Takes in the takes folder, newest first (reads the small JSON sidecars only)."""
-        import json
+        from instrument.take_folder import audio_path_of, is_being_recorded, read_sidecar, sample_rate_of
 
         entries: list[TakeEntry] = []
         if not self.takes_dir.is_dir():
             return entries
         for sidecar in sorted(self.takes_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
-            try:
-                data = json.loads(sidecar.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            data = read_sidecar(sidecar)
+            if data is None:  # another JSON file, unreadable or half-written
                 continue
-            if not isinstance(data, dict) or data.get("format") != "cascade-take":
-                continue
-            audio = sidecar.with_name(str(data.get("audio", sidecar.stem + ".flac")))
             if data.get("state") == "recording" and sidecar != getattr(self.take, "sidecar_path", None):
-                from instrument.take_folder import is_being_recorded
-
                 if not is_being_recorded(sidecar, data):  # left by a crash since the start's repair
                     data["state"] = "crashed"
-            rate = float(data.get("sample_rate", 44100) or 44100)
             rerenders = tuple(sorted(sidecar.parent.glob(f"{sidecar.stem}-*steps.flac")))
-            entries.append(TakeEntry(sidecar, audio, float(data.get("frames", 0)) / rate, str(data.get("state", "?")),
-                                     rerenders))
+            entries.append(TakeEntry(sidecar, audio_path_of(sidecar, data),
+                                     float(data.get("frames", 0)) / sample_rate_of(data),
+                                     str(data.get("state", "?")), rerenders))
         return entries
 
     def rerender_command(self, sidecar: Path, steps: int, output: Path) -> list[str]:

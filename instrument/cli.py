@@ -459,24 +459,21 @@ def _cmd_play(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGUSR1, lambda *_: reopen.set())
     session.start()
     take = None
-    if record_dir is not None:
-        try:
-            take = session.start_recording(record_dir, on_stopped=lambda status: _tell_take_stopped(status, record_dir))
-        except OSError as error:  # the folder changed since the check: stop what started, say why
-            session.stop()
-            if midi_input is not None:
-                midi_input.close()
-            signal.signal(signal.SIGINT, previous)
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-    print(f"playing on {session.output_name}; model {generator.model_id} on {generator.device}"
-          + (f"; curves: {', '.join(curves)}" if curves else "")
-          + (f"; recording {take.audio_path}" if take else ""), file=sys.stderr)
-    deadline_s = None if args.seconds is None else time.monotonic() + args.seconds
-    # --quiet: no status is ever due (a due time left in the past made every wait below 0: a busy loop that
-    # took most of a core from the engine and caused underruns).
-    next_status_s = float("inf") if args.quiet else time.monotonic() + args.status_every
     try:
+        if record_dir is not None:
+            try:
+                take = session.start_recording(record_dir,
+                                               on_stopped=lambda status: _tell_take_stopped(status, record_dir))
+            except OSError as error:  # the folder changed since the check: say why (finally stops what started)
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+        print(f"playing on {session.output_name}; model {generator.model_id} on {generator.device}"
+              + (f"; curves: {', '.join(curves)}" if curves else "")
+              + (f"; recording {take.audio_path}" if take else ""), file=sys.stderr)
+        deadline_s = None if args.seconds is None else time.monotonic() + args.seconds
+        # --quiet: no status is ever due (a due time left in the past made every wait below 0: a busy loop that
+        # took most of a core from the engine and caused underruns).
+        next_status_s = float("inf") if args.quiet else time.monotonic() + args.status_every
         while not stop.is_set() and (deadline_s is None or time.monotonic() < deadline_s):
             stop.wait(max(0.01, min(0.1 if curves else 0.25, next_status_s - time.monotonic(),
                                     (deadline_s or 1e18) - time.monotonic())))
@@ -522,7 +519,9 @@ def _prepare_record_folder(folder: Path) -> Path:
 
 def _tell_take_stopped(status: Any, folder: Path) -> None:
     """The take stopped by itself (on its writer thread): say so at once, whatever --quiet says."""
-    print(f"RECORDING STOPPED: {status.error}; the take keeps {status.frames_written / 44100:.2f} s, finalised "
+    from instrument.takes import SAMPLE_RATE
+
+    print(f"RECORDING STOPPED: {status.error}; the take keeps {status.frames_written / SAMPLE_RATE:.2f} s, finalised "
           f"({status.state}) in {folder}; still playing. Free some space or record elsewhere (--record DIR).",
           file=sys.stderr, flush=True)
 

@@ -1116,7 +1116,7 @@ def rerender_take(sidecar_path: Path, generator: Generator, output_path: Path, *
                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Re-render a recorded take offline (same prompts, seeds, chunk layout, knob moves and effects; more
     steps) into a 24-bit file of the take's length. Returns a summary."""
-    import soundfile
+    from engine.audio_file import AudioFileError, write_audio_file
 
     log = read_take_log(sidecar_path)
     model_id = log.sidecar.get("model_id")
@@ -1142,11 +1142,11 @@ def rerender_take(sidecar_path: Path, generator: Generator, output_path: Path, *
         stream_sample += n
         take_frame = min(log.frames, take_frame + int(underrun["frames"]))
     wet = apply_effects_automation(dry, log.start_values, log.parameter_events)
-    try:
-        soundfile.write(str(output_path), wet.T, SAMPLE_RATE, subtype="PCM_24")
-    except (OSError, RuntimeError) as error:  # the disk filled meanwhile: no half-written file left
-        output_path.unlink(missing_ok=True)
-        raise TakeError(f"cannot write {output_path}: {describe_write_error(error, output_path)}") from None
+    try:  # atomic (a temporary file renamed into place): a disk that fills meanwhile leaves no partial file
+        write_audio_file(output_path, wet, SAMPLE_RATE)
+    except AudioFileError as error:
+        cause = error.__cause__ if error.__cause__ is not None else error
+        raise TakeError(f"cannot write {output_path}: {describe_write_error(cause, output_path)}") from None
     return {"output": str(output_path), "frames": log.frames, "seconds": log.frames / SAMPLE_RATE,
             "chunks": sum(1 for r in log.records if r.get("kind", "chunk") == "chunk"), "steps": steps,
             "model_id": generator.model_id, "take_model_id": model_id,

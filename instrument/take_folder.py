@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from instrument.flac_finalise import FlacFinaliseError, finalise_flac, flac_total_samples
-from instrument.takes import EMPTY, FORMAT, RECORDING, REPAIRED, reserve_path_for, sidecar_tmp_path, write_sidecar
+from instrument.takes import (EMPTY, FORMAT, RECORDING, REPAIRED, SAMPLE_RATE, reserve_path_for, sidecar_tmp_path,
+                              write_sidecar)
 
 CRASH_REASON = "the recording process ended without closing the take (a crash, a kill or a power cut)"
 
@@ -68,6 +69,16 @@ def take_sidecars(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
+def audio_path_of(sidecar: Path, data: dict[str, Any]) -> Path:
+    """The take's FLAC, as its sidecar names it."""
+    return sidecar.with_name(str(data.get("audio", f"{sidecar.stem}.flac")))
+
+
+def sample_rate_of(data: dict[str, Any]) -> int:
+    """The take's sample rate, as its sidecar says (older sidecars: the instrument's)."""
+    return int(data.get("sample_rate", SAMPLE_RATE) or SAMPLE_RATE)
+
+
 def is_being_recorded(sidecar: Path, data: dict[str, Any]) -> bool:
     """Whether a running process records this take now (it holds the lock on the automation log)."""
     log = sidecar.with_name(str(data.get("automation", f"{sidecar.stem}.automation.jsonl")))
@@ -86,7 +97,7 @@ def is_being_recorded(sidecar: Path, data: dict[str, Any]) -> bool:
 def needs_repair(sidecar: Path, data: dict[str, Any]) -> bool:
     if data.get("state") == REPAIRED or data.get("state") == EMPTY:
         return False
-    audio = sidecar.with_name(str(data.get("audio", f"{sidecar.stem}.flac")))
+    audio = audio_path_of(sidecar, data)
     unfinalised = audio.exists() and flac_total_samples(audio) == 0
     if data.get("state") != RECORDING and not unfinalised:
         return False
@@ -98,8 +109,8 @@ def repair_take_files(sidecar: Path, data: dict[str, Any] | None = None) -> Repa
     sidecar = Path(sidecar)
     data = dict(data if data is not None else read_sidecar(sidecar) or {})
     previous = str(data.get("state", "?"))
-    rate = int(data.get("sample_rate", 44100) or 44100)
-    audio = sidecar.with_name(str(data.get("audio", f"{sidecar.stem}.flac")))
+    rate = sample_rate_of(data)
+    audio = audio_path_of(sidecar, data)
     try:
         frames = finalise_flac(audio) if audio.exists() else 0  # killed before its first frame: nothing to keep
     except (OSError, FlacFinaliseError) as error:
@@ -144,7 +155,7 @@ def list_folder(directory: Path) -> list[TakeInfo]:
     infos = []
     for path, data in take_sidecars(directory):
         state = str(data.get("state", "?"))
-        rate = float(data.get("sample_rate", 44100) or 44100)
+        rate = sample_rate_of(data)
         if state == RECORDING:
             state = RECORDING if is_being_recorded(path, data) else "crashed (run `cascade takes repair`)"
             seconds = None

@@ -80,7 +80,8 @@ class AutoencoderConfig:
         unknown = set(data) - set(types)
         if unknown:
             raise ValueError(f"unknown autoencoder config keys: {sorted(unknown)}")
-        values = {k: (str(v) if types[k] in ("str", str) else int(v)) for k, v in data.items()}  # type: ignore[call-overload]
+        values: dict[str, int | str] = {k: str(v) if types[k] in ("str", str) else int(v)  # type: ignore[call-overload]
+                                        for k, v in data.items()}
         values.setdefault("decoder_upsample", "subpixel")  # files from before the field: the sub-pixel decoder
         return cls(**values)  # type: ignore[arg-type]
 
@@ -304,7 +305,8 @@ class WaveformDecoder(nn.Module):
         state to continue from (`state` None: the start of a stream) and, with `latent_boundaries`, the state
         after each latent frame's last STFT frame."""
         batch, channels, bins, frames = log_magnitude.shape
-        # frame-major (batch * channels, frames, bins): free when log_magnitude is `log_magnitude`'s own view
+        # frame-major (batch * channels, frames, bins): one float32 copy of `log_magnitude`'s own view (its
+        # memory is frame-major with the channels interleaved per frame), no transposes
         flat = log_magnitude.permute(0, 1, 3, 2).reshape(batch * channels, frames, bins).contiguous()
         every = self.config.frames_per_latent if latent_boundaries else 0
         phase, state, boundaries = rtpghi_phase(flat.detach().float().cpu().numpy(), self.config.decoder_n_fft,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.audio_file import temporary_file_beside
 from engine.codec.checkpoint import load_autoencoder
 from engine.codec.model import AutoencoderConfig, MagnitudeAutoencoder, StreamingDecoder
 
@@ -216,19 +216,12 @@ def _check_output_path(input_path: Path, output_path: Path) -> Path:
 
 
 def _temporary_output(target: Path, output_path: Path) -> Path:
-    """An empty file beside `target`, with its extension (pedalboard picks the format from it), so that the
-    final rename is atomic and an error leaves no partial output."""
+    """An empty file beside `target` (engine.audio_file.temporary_file_beside), AudioOutputError if none can be
+    made there."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(prefix=f".{target.stem}.partial-", suffix=target.suffix,
-                                            dir=target.parent)
-        os.close(descriptor)
+        return temporary_file_beside(target)
     except OSError as error:
         raise AudioOutputError(f"{output_path}: cannot write there ({error.strerror or error})") from error
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)  # mkstemp makes it private; give the output the usual permissions
-    return Path(name)
 
 
 def _open_writer(path: Path, output_path: Path, sample_rate: int) -> Any:
