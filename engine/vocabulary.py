@@ -1,0 +1,63 @@
+"""The words every part of Cascade shares: rates, keys, scales, samplers, descriptors, prompt slots.
+
+Torch-free and import-free on purpose: the GUI, the output process and the dataset tools read it without
+loading a model. One home for each value; other modules import from here instead of repeating it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+SAMPLE_RATE: int = 44100  # Hz, the codec's, the engine's and the output's
+AUDIO_CHANNELS: int = 2
+LATENT_HOP_FRAMES: int = 1024  # audio frames per latent frame (~43.07 latent frames per second)
+
+# Tonics spelled as the training captions spell them (sharps); flats are read too (see tonic_index).
+KEY_TONICS: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+SCALES: tuple[str, ...] = ("major", "minor", "dorian", "mixolydian")
+# The conditioning index that means "no key" / "no scale" (one past the last real one).
+NO_KEY: int = len(KEY_TONICS)
+NO_SCALE: int = len(SCALES)
+
+SAMPLER_NAMES: tuple[str, ...] = ("dpmpp_2m", "ddim", "euler")
+N_PROMPT_SLOTS: int = 4
+
+_FLAT_TO_SHARP: dict[str, str] = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B",
+                                  "Fb": "E", "E#": "F", "B#": "C"}
+
+
+class Descriptor(NamedTuple):
+    """One time-varying control, under each of the names it travels by."""
+
+    short: str  # the request's and the analysis' name (what a performer calls it)
+    parameter: str  # the parameter store's name (a knob)
+    model: str  # the name in the dataset and the U-Net's control channels
+    label: str  # what the GUI prints
+
+
+DESCRIPTORS: tuple[Descriptor, ...] = (
+    Descriptor("loudness", "loudness_db", "loudness_db", "Loudness"),
+    Descriptor("brightness", "brightness_hz", "centroid_hz", "Brightness"),
+    Descriptor("noisiness", "noisiness", "flatness", "Noisiness"),
+    Descriptor("density", "density", "onset_density", "Density"),
+)
+DESCRIPTOR_SHORT_NAMES: tuple[str, ...] = tuple(d.short for d in DESCRIPTORS)
+DESCRIPTOR_MODEL_NAMES: tuple[str, ...] = tuple(d.model for d in DESCRIPTORS)
+
+
+def tonic_index(tonic: str) -> int:
+    """Pitch-class index 0..11 of a tonic name ("C", "c#", "Eb"); ValueError for anything else."""
+    name = tonic.strip()
+    name = name[0].upper() + name[1:] if name else name
+    name = _FLAT_TO_SHARP.get(name, name)
+    if name not in KEY_TONICS:
+        raise ValueError(f"unknown key tonic {tonic!r}")
+    return KEY_TONICS.index(name)
+
+
+def scale_index(scale: str) -> int:
+    """Index of a scale name in SCALES (case-insensitive); ValueError for anything else."""
+    name = scale.strip().lower()
+    if name not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
+    return SCALES.index(name)
