@@ -159,6 +159,13 @@ class MagnitudeEncoder(nn.Module):
         return self.output(h)
 
 
+def polar_from_log(log_magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    """exp(log_magnitude) * e^(i phase), any matching shapes -> complex. torch.polar computes this per element
+    without vectorising (5.6 ms per second of stereo on one thread); cos and sin vectorise (1.7 ms)."""
+    magnitude = torch.exp(log_magnitude)
+    return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+
+
 class OverlapAddISTFT(nn.Module):
     """Centered inverse STFT by overlap-add, written out so streaming can reproduce it sample for sample.
 
@@ -305,14 +312,14 @@ class WaveformDecoder(nn.Module):
         state to continue from (`state` None: the start of a stream) and, with `latent_boundaries`, the state
         after each latent frame's last STFT frame."""
         batch, channels, bins, frames = log_magnitude.shape
-        # frame-major (batch * channels, frames, bins): one float32 copy of `log_magnitude`'s own view (its
-        # memory is frame-major with the channels interleaved per frame), no transposes
-        flat = log_magnitude.permute(0, 1, 3, 2).reshape(batch * channels, frames, bins).contiguous()
+        # frame-major (batch * channels, frames, bins): for one item a view of `log_magnitude`'s own memory
+        # (frame-major, channels interleaved per frame; the phase kernel reads rows of bins), no copies
+        flat = log_magnitude.permute(0, 1, 3, 2).reshape(batch * channels, frames, bins)
         every = self.config.frames_per_latent if latent_boundaries else 0
         phase, state, boundaries = rtpghi_phase(flat.detach().float().cpu().numpy(), self.config.decoder_n_fft,
                                                 self.config.decoder_hop, state, boundary_every=every, frame_major=True)
         # frame-major (bins contiguous) all the way to the inverse FFT; returned as a (.., bins, n) view
-        frames = torch.polar(torch.exp(flat), torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype))
+        frames = polar_from_log(flat, torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype))
         return frames.transpose(1, 2), state, boundaries
 
     def decode_continuing(self, latent: torch.Tensor, state: PhaseState | None,
@@ -341,7 +348,7 @@ class WaveformDecoder(nn.Module):
         new, _, boundaries = self.spectral_frames(log_magnitude[..., start:], state, latent_boundaries=True)
         history = log_magnitude[..., start - tail:start].reshape(new.shape[0], self.bins, tail)
         history_phase = torch.from_numpy(state.tail_phase[..., state.tail_phase.shape[-1] - tail:]).to(history)
-        frames = torch.cat([torch.polar(torch.exp(history), history_phase), new], dim=-1)
+        frames = torch.cat([polar_from_log(history, history_phase), new], dim=-1)
         audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
         return audio[..., tail * c.decoder_hop:], boundaries
 

@@ -84,16 +84,103 @@ def _random_phase(frame: int, bin_index: int) -> float:
     return (h & 0xFFFFFF) / float(0x1000000) * 2.0 * np.pi
 
 
+@numba.njit(cache=True, inline="always")
+def _peak(s: np.ndarray) -> float:
+    peak = -np.inf
+    for k in range(s.shape[0]):
+        peak = max(peak, s[k])
+    return peak
+
+
+@numba.njit(cache=True)
+def _instantaneous_frequency(s: np.ndarray, floor: float, if_scale: float, n_fft: int, out: np.ndarray) -> None:
+    """Each bin's instantaneous frequency (radians per sample) from the slope of the log-magnitude across
+    frequency (bins under `floor` read as `floor`)."""
+    bins = s.shape[0]
+    for k in range(bins):
+        out[k] = 2.0 * np.pi * k / n_fft
+        if 0 < k < bins - 1:  # at DC and Nyquist a peak is symmetric: no offset from the bin centre
+            out[k] += if_scale * (max(s[k + 1], floor) - max(s[k - 1], floor))
+
+
+@numba.njit(cache=True)
+def _settle_quiet_bins(s: np.ndarray, floor: float, local_tolerance: float, frame: int, phi: np.ndarray,
+                       done: np.ndarray) -> int:
+    """Bins under the frame's floor or far under their local peak get a pseudo-random phase and count as
+    done; returns how many bins are left to integrate."""
+    bins = s.shape[0]
+    remaining = 0
+    for k in range(bins):
+        local_peak = s[k]
+        for n in range(max(0, k - LOCAL_PEAK_BINS), min(bins, k + LOCAL_PEAK_BINS + 1)):
+            local_peak = max(local_peak, s[n])
+        done[k] = s[k] <= floor or s[k] < local_peak - local_tolerance
+        if done[k]:
+            phi[k] = _random_phase(frame, k)
+        else:
+            remaining += 1
+    return remaining
+
+
+@numba.njit(cache=True)
+def _integrate_frame(s: np.ndarray, s_prev: np.ndarray, prev_floor: float, has_prev: bool, base: float,
+                     phi: np.ndarray, phi_prev: np.ndarray, inst_freq: np.ndarray, prev_inst_freq: np.ndarray,
+                     group_delay: np.ndarray, done: np.ndarray, remaining: int, hop: int, head: np.ndarray,
+                     link: np.ndarray) -> None:
+    """One frame's phase `phi` by heap integration: from the loudest known bin outwards, along time from the
+    previous frame (instantaneous frequency) and along frequency within this frame (group delay)."""
+    bins = s.shape[0]
+    # A bucket queue instead of a binary heap: O(1) push and pop, loudest bucket first (order within a
+    # bucket does not matter at this resolution). Items < bins: previous frame; >= bins: this frame.
+    head[:] = -1
+    top = -1
+    if has_prev:
+        for k in range(bins):
+            if s_prev[k] > prev_floor:
+                top = _push(head, link, top, k, s_prev[k], base)
+    while remaining > 0:
+        while top >= 0 and head[top] < 0:
+            top -= 1
+        if top < 0:
+            # No known neighbour (an onset, or the first frame): start from the loudest bin left,
+            # advanced in time from the previous frame's phase (0 at the very start).
+            best = -1
+            for k in range(bins):
+                if not done[k] and (best < 0 or s[k] > s[best]):
+                    best = k
+            phi[best] = phi_prev[best] + 0.5 * hop * (prev_inst_freq[best] + inst_freq[best])
+            done[best] = True
+            remaining -= 1
+            top = _push(head, link, top, best + bins, s[best], base)
+            continue
+        item = head[top]
+        head[top] = link[item]
+        if item < bins:  # previous frame: integrate along time
+            k = item
+            if not done[k]:
+                phi[k] = phi_prev[k] + 0.5 * hop * (prev_inst_freq[k] + inst_freq[k])
+                done[k] = True
+                remaining -= 1
+                top = _push(head, link, top, k + bins, s[k], base)
+        else:  # this frame: integrate along frequency to both neighbours
+            k = item - bins
+            for step in (1, -1):
+                n = k + step
+                if 0 <= n < bins and not done[n]:
+                    phi[n] = phi[k] + step * 0.5 * (group_delay[k] + group_delay[n])
+                    done[n] = True
+                    remaining -= 1
+                    top = _push(head, link, top, n + bins, s[n], base)
+
+
 @numba.njit(cache=True, nogil=True)
 def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, previous_phase: np.ndarray,
                frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float,
                local_tolerance: float) -> np.ndarray:
-    frames, bins = log_magnitude.shape  # frame-major: each frame's bins are contiguous
+    """(frames, bins) log-magnitude, frame-major (each frame's bins contiguous) -> centre-convention phase."""
+    frames, bins = log_magnitude.shape
     phase = np.empty((frames, bins))
-    # A bucket queue instead of a binary heap: O(1) push and pop, loudest bucket first (order within a
-    # bucket does not matter at this resolution). Items < bins: previous frame; >= bins: this frame.
-    n_buckets = int(tolerance * BUCKETS_PER_NAT) + 2
-    head = np.empty(n_buckets, np.int64)
+    head = np.empty(int(tolerance * BUCKETS_PER_NAT) + 2, np.int64)
     link = np.empty(2 * bins, np.int64)
     done = np.zeros(bins, np.bool_)
     inst_freq = np.empty(bins)
@@ -103,84 +190,32 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
     phi_prev = previous_phase.copy()
     if_scale = n_fft / (2.0 * lam)  # d/d omega by a central difference: (s[k+1] - s[k-1]) * n_fft / 2
     gd_scale = -lam / n_fft / hop  # per-bin phase step from d log|X| / dn (backward difference over a hop)
-    two_pi = 2.0 * np.pi
+    prev_peak = _peak(s_prev)
+    # the previous frame's instantaneous frequency is this frame's, carried over (computed once at the start)
+    _instantaneous_frequency(s_prev, prev_peak - tolerance, if_scale, n_fft, prev_inst_freq)
     for j in range(frames):
         s = log_magnitude[j]
         phi = phase[j]
-        peak = -np.inf
-        prev_peak = -np.inf
-        for k in range(bins):
-            peak = max(peak, s[k])
-            prev_peak = max(prev_peak, s_prev[k])
+        peak = _peak(s)
         floor = peak - tolerance
         prev_floor = prev_peak - tolerance
         has_prev = np.isfinite(prev_peak)
-        base = max(peak, prev_peak) - tolerance  # bucket 0
+        _instantaneous_frequency(s, floor, if_scale, n_fft, inst_freq)
         for k in range(bins):
-            inst_freq[k] = two_pi * k / n_fft
-            prev_inst_freq[k] = inst_freq[k]
-            if 0 < k < bins - 1:  # at DC and Nyquist a peak is symmetric: no offset from the bin centre
-                inst_freq[k] += if_scale * (max(s[k + 1], floor) - max(s[k - 1], floor))
-                if has_prev:
-                    prev_inst_freq[k] += if_scale * (max(s_prev[k + 1], prev_floor) - max(s_prev[k - 1], prev_floor))
             if has_prev:
                 group_delay[k] = gd_scale * (max(s[k], floor) - max(s_prev[k], prev_floor))
             else:
                 prev_inst_freq[k] = inst_freq[k]
                 group_delay[k] = 0.0
-            local_peak = s[k]
-            for n in range(max(0, k - LOCAL_PEAK_BINS), min(bins, k + LOCAL_PEAK_BINS + 1)):
-                local_peak = max(local_peak, s[n])
-            done[k] = s[k] <= floor or s[k] < local_peak - local_tolerance
-            if done[k]:
-                phi[k] = _random_phase(frames_done + j, k)
-        head[:] = -1
-        top = -1
-        if has_prev:
-            for k in range(bins):
-                if s_prev[k] > prev_floor:
-                    top = _push(head, link, top, k, s_prev[k], base)
-        remaining = 0
+        remaining = _settle_quiet_bins(s, floor, local_tolerance, frames_done + j, phi, done)
+        _integrate_frame(s, s_prev, prev_floor, has_prev, max(peak, prev_peak) - tolerance, phi, phi_prev,
+                         inst_freq, prev_inst_freq, group_delay, done, remaining, hop, head, link)
         for k in range(bins):
-            if not done[k]:
-                remaining += 1
-        while remaining > 0:
-            while top >= 0 and head[top] < 0:
-                top -= 1
-            if top < 0:
-                # No known neighbour (an onset, or the first frame): start from the loudest bin left,
-                # advanced in time from the previous frame's phase (0 at the very start).
-                best = -1
-                for k in range(bins):
-                    if not done[k] and (best < 0 or s[k] > s[best]):
-                        best = k
-                phi[best] = phi_prev[best] + 0.5 * hop * (prev_inst_freq[best] + inst_freq[best])
-                done[best] = True
-                remaining -= 1
-                top = _push(head, link, top, best + bins, s[best], base)
-                continue
-            item = head[top]
-            head[top] = link[item]
-            if item < bins:  # previous frame: integrate along time
-                k = item
-                if not done[k]:
-                    phi[k] = phi_prev[k] + 0.5 * hop * (prev_inst_freq[k] + inst_freq[k])
-                    done[k] = True
-                    remaining -= 1
-                    top = _push(head, link, top, k + bins, s[k], base)
-            else:  # this frame: integrate along frequency to both neighbours
-                k = item - bins
-                for step in (1, -1):
-                    n = k + step
-                    if 0 <= n < bins and not done[n]:
-                        phi[n] = phi[k] + step * 0.5 * (group_delay[k] + group_delay[n])
-                        done[n] = True
-                        remaining -= 1
-                        top = _push(head, link, top, n + bins, s[n], base)
-        for k in range(bins):
-            phi[k] -= two_pi * np.floor(phi[k] / two_pi)  # wrap to [0, 2 pi) (cheaper than fmod)
+            phi[k] -= 2.0 * np.pi * np.floor(phi[k] / (2.0 * np.pi))  # wrap to [0, 2 pi) (cheaper than fmod)
             s_prev[k] = s[k]
             phi_prev[k] = phi[k]
+        prev_peak = peak
+        inst_freq, prev_inst_freq = prev_inst_freq, inst_freq
     return phase
 
 
@@ -214,8 +249,13 @@ def _run(frame_major: np.ndarray, n_fft: int, hop: int, state: PhaseState | None
          boundary_every: int, local_tolerance_nats: float) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
     """frame_major log-magnitude (signals, frames, bins) -> (centre-convention phase (signals, frames, bins),
     next state, boundary states)."""
-    # float32 stays float32 (the decoder's own precision; the kernel computes in float64 either way)
-    frame_major = np.ascontiguousarray(frame_major, dtype=np.float32 if frame_major.dtype == np.float32 else np.float64)
+    # float32 stays float32 (the decoder's own precision; the kernel computes in float64 either way), and a
+    # strided view stays a view as long as each frame's bins are contiguous (the decoder's stereo frames are
+    # interleaved per frame: copying them apart would cost more than reading them in place)
+    if frame_major.dtype not in (np.float32, np.float64):
+        frame_major = frame_major.astype(np.float64)
+    if frame_major.strides[-1] != frame_major.itemsize:
+        frame_major = np.ascontiguousarray(frame_major)
     signals, frames, bins = frame_major.shape
     if bins != n_fft // 2 + 1:
         raise ValueError(f"{bins} bins do not match n_fft {n_fft}")

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.codec.checkpoint import CheckpointError, load_autoencoder, save_autoencoder
-from engine.codec.model import (DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder, OverlapAddISTFT,
+from engine.codec.model import (DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder, OverlapAddISTFT, polar_from_log,
                                 StreamingDecoder)
 from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db
 
@@ -205,3 +205,10 @@ def test_corrupt_and_mismatched_checkpoints_are_rejected(model: MagnitudeAutoenc
         load_autoencoder(nan_path)
     with pytest.raises(CheckpointError, match="does not match"):
         load_autoencoder(good, expected_config=AutoencoderConfig())
+
+
+def test_polar_from_log_matches_torch_polar() -> None:
+    log_magnitude = torch.randn(2, 50, 1025) - 2.0
+    phase = torch.rand(2, 50, 1025) * 6.3 - 3.1
+    expected = torch.polar(torch.exp(log_magnitude), phase)
+    torch.testing.assert_close(polar_from_log(log_magnitude, phase), expected, rtol=1e-5, atol=1e-6)

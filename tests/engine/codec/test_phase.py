@@ -87,3 +87,16 @@ def test_quiet_bins_get_a_deterministic_phase_and_silence_is_finite() -> None:
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="bins"):
         rtpghi_phase(silent[:, :-1], N_FFT, HOP)
+
+
+def test_a_strided_frame_major_view_gives_the_phase_of_its_contiguous_copy() -> None:
+    """The decoder hands the kernel its stereo frames in place (channels interleaved per frame): reading
+    them through a view must give what a contiguous copy gives, bit for bit."""
+    audio = np.stack([harmonic_tone(233.41, "saw", 0.5)[0], harmonic_tone(146.83, "pluck", 0.5)[0]])
+    _, log_magnitude = _log_magnitude(audio)  # (2, bins, frames)
+    interleaved = np.ascontiguousarray(log_magnitude.transpose(2, 0, 1).astype(np.float32))  # (frames, 2, bins)
+    view = interleaved.transpose(1, 0, 2)
+    assert not view.flags.c_contiguous
+    from_view, _, _ = rtpghi_phase(view, N_FFT, HOP, frame_major=True)
+    from_copy, _, _ = rtpghi_phase(np.ascontiguousarray(view), N_FFT, HOP, frame_major=True)
+    np.testing.assert_array_equal(from_view, from_copy)
