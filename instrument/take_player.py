@@ -38,7 +38,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the parent's handle stays import-light: instrument.output (numpy) loads in the child only
+    from instrument.output import OutputDevice
 
 logger = logging.getLogger(__name__)
 
@@ -321,7 +324,7 @@ def _open_take(path: Path) -> Any:
     return handle
 
 
-def _choose_device(device_argument: str) -> Any:
+def _choose_device(device_argument: str) -> OutputDevice:
     """The OutputDevice to play on (chosen like the live output); _Leave(2) with an error event when there is none."""
     from instrument.output import choose_output_device
 
@@ -340,7 +343,7 @@ def _choose_device(device_argument: str) -> Any:
     return device
 
 
-def _start_stream(playback: _Playback, device: Any) -> Any:
+def _start_stream(playback: _Playback, device: OutputDevice) -> Any:
     """Start the reader thread, then the stream ("started"); _Leave(2) with an error event when it cannot open."""
     import sounddevice
 
@@ -361,7 +364,7 @@ def _start_stream(playback: _Playback, device: Any) -> Any:
     return stream
 
 
-def _play_until_done(playback: _Playback, stream: Any, device: Any, parent_pid: int) -> bool:
+def _play_until_done(playback: _Playback, stream: Any, device: OutputDevice, parent_pid: int) -> bool:
     """Wait for the end of the file, a stop or the app's end; True when the whole file played. A stream that dies
     under us (the server gone) leaves at once with os._exit."""
     while not playback.stop.is_set() and not playback.done.is_set():
