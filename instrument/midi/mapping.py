@@ -38,7 +38,6 @@ class MidiMappingError(ValueError):
     """A mapping (or mapping file) that cannot be used; the message names the file and entry."""
 
 
-
 def _shape(position: float, curve: str) -> float:
     """Knob position 0..1 shaped by the mapping's curve (endpoints fixed)."""
     if curve == "exp":  # slow start: fine control near the minimum (an audio-taper pot)
@@ -129,7 +128,6 @@ class CcMapping:
                        entry.get("invert", False), entry.get("fourteen_bit", False))
         except MidiMappingError as exc:
             raise MidiMappingError(f"{where}: {exc}") from None
-
 
 
 def validate_mappings(data: object, store: ParameterStore,

@@ -19,8 +19,6 @@ CC0 = 0xB0  # control change, channel 1
 # --- real virtual JACK ports --------------------------------------------------------------------------
 
 
-
-
 @pytest.fixture()
 def connected(virtual_out: object) -> Iterator[tuple[object, MidiInput, ParameterStore]]:
     store = ParameterStore()
