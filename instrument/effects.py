@@ -14,7 +14,8 @@ from fractions import Fraction
 import numpy as np
 import pedalboard
 
-SAMPLE_RATE: int = 44100
+from engine.vocabulary import SAMPLE_RATE
+
 LIMITER_THRESHOLD_DB: float = -1.0
 DELAY_MAX_SECONDS: float = 4.0
 

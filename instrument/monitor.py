@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.vocabulary import SAMPLE_RATE
+
 DEFAULT_CAPACITY_FRAMES = 1 << 17  # 3.0 s at 44.1 kHz: the analysis thread polls every ~20 ms
 
 
@@ -19,7 +21,7 @@ class MonitorTap:
     """Single writer (the pump thread), any number of readers. Frames are (channels,) float32 samples."""
 
     def __init__(self, capacity_frames: int = DEFAULT_CAPACITY_FRAMES, channels: int = 2,
-                 sample_rate: int = 44100) -> None:
+                 sample_rate: int = SAMPLE_RATE) -> None:
         if capacity_frames < 1024 or channels < 1:
             raise ValueError(f"capacity_frames must be >= 1024 and channels >= 1, got {capacity_frames}, {channels}")
         self.capacity_frames = int(capacity_frames)

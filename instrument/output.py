@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.vocabulary import SAMPLE_RATE
 from instrument.ringbuffer import AudioRingBuffer
 
-SAMPLE_RATE: int = 44100
 CEILING: float = 10 ** (-0.3 / 20)  # last-resort brickwall just under full scale
 MAX_BLOCK_FRAMES: int = 8192
 
@@ -122,6 +122,8 @@ class AudioOutput:
         self._target_gain = float(gain)
 
     def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        """PortAudio's thread, once per device period: ring (then shadow) -> outdata, gain, guards. Copies from
+        the preallocated rings and scratch arrays only: no allocation, lock or logging here."""
         self.callbacks += 1
         if status.output_underflow:
             self.portaudio_underflows += 1
@@ -152,7 +154,18 @@ class AudioOutput:
             shadow.skip_to(self.ring.frames_read)  # release what the ring played
         if got < frames:
             self.underruns += 1
-        # Smoothed gain: a linear ramp towards the target, at most gain_step per frame.
+        self._apply_gain(outdata, frames)
+        finite = self._finite[:frames]
+        np.isfinite(outdata, out=finite)
+        if not finite.all():
+            self.nonfinite_blocks += 1
+            outdata.fill(0.0)  # a whole silent block beats a burst of garbage
+        np.clip(outdata, -CEILING, CEILING, out=outdata)
+        self.peak = float(np.abs(outdata).max()) if frames else 0.0
+
+    def _apply_gain(self, outdata: np.ndarray, frames: int) -> None:
+        """The callback's gain step (PortAudio's thread): a linear ramp towards the target gain, at most
+        `_gain_step_per_frame` per frame, in the preallocated `_ramp` (no allocation)."""
         start, target = self._gain, self._target_gain
         ramp = self._ramp[:frames]
         delta = target - start
@@ -165,13 +178,6 @@ class AudioOutput:
             np.clip(ramp, min(start, target), max(start, target), out=ramp)
         self._gain = float(ramp[-1])
         outdata *= ramp[:, None]
-        finite = self._finite[:frames]
-        np.isfinite(outdata, out=finite)
-        if not finite.all():
-            self.nonfinite_blocks += 1
-            outdata.fill(0.0)  # a whole silent block beats a burst of garbage
-        np.clip(outdata, -CEILING, CEILING, out=outdata)
-        self.peak = float(np.abs(outdata).max()) if frames else 0.0
 
     def _finished(self) -> None:
         if self._stream is not None and not getattr(self, "_stopping", False):

@@ -21,27 +21,22 @@ a fresh PortAudio that sees the server running now (`LiveSession.restart_output`
 The child also runs the effects pump (instrument.effects_pump: why there, see that module): its own GIL, so
 the main process's engine, MIDI and GUI threads cannot keep it from the output ring.
 
-Shared memory (one anonymous mapping, inherited by file descriptor): a status block of float64 slots
-(start/stop requests, master gain, counters, the play anchor), the effects pump's block (effect parameters,
-its counters), then four AudioRingBuffers: the output ring (the pump writes, the PortAudio callback reads and
-only copies), the shadow ring (the pump's shadow chain writes further ahead; the callback plays from it what
-the output ring lacks), the dry ring (the session's feeder writes dry audio, the pump reads) and the return ring (the
-pump writes the wet audio back for the take and the monitor). Events (device chosen, started, errors, lost)
+Shared memory (one anonymous mapping, inherited by file descriptor; its layout: instrument.output_memory)
+carries requests, gain, counters, the play anchor and the rings. Events (device chosen, started, errors, lost)
 come back as JSON lines on the child's stdout.
+
+This module is the session's side (`OutputProcess`, `PreparedOutput`); `python -m instrument.output_process`
+runs the child's side, instrument.output_child.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
 import json
 import logging
-import mmap
 import os
 import queue
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -50,102 +45,18 @@ from typing import Any
 
 import numpy as np
 
-from engine.priority import raise_current_thread_priority
-from instrument.effects_pump import PUMP_BYTES, EffectsPump, PumpConfig, PumpShared, read_pair_under_sequence
-from instrument.output import AudioOutput, OutputDevice, choose_output_device
-from instrument.ringbuffer import AudioRingBuffer
+from engine.vocabulary import SAMPLE_RATE
+from instrument.effects_pump import PumpConfig
+from instrument.output import OutputDevice
+from instrument.output_memory import (CALLBACKS, EXIT_LOST, GAIN, NONFINITE_BLOCKS, PEAK, PORTAUDIO_UNDERFLOWS,
+                                      SHADOW_CALLBACKS, SHADOW_FRAMES, START_REQUEST, STATE, STATE_LOST,
+                                      STOP_REQUEST, UNDERRUNS, SharedOutputMemory, read_anchor)
 
 logger = logging.getLogger(__name__)
-
-STATUS_SLOTS = 32
-STATUS_BYTES = 8 * STATUS_SLOTS  # a multiple of 64: the ring's counters stay cache-line aligned after it
-(HEARTBEAT, STATE, START_REQUEST, STOP_REQUEST, GAIN, CALLBACKS, UNDERRUNS, PORTAUDIO_UNDERFLOWS, NONFINITE_BLOCKS,
- PEAK, ANCHOR_SEQUENCE, ANCHOR_TIME_S, ANCHOR_FRAME, SHADOW_CALLBACKS, SHADOW_FRAMES) = range(15)
-STATE_OPENING, STATE_READY, STATE_RUNNING, STATE_STOPPED, STATE_LOST, STATE_FAILED = range(6)
-EXIT_LOST = 3
-MONITOR_SECONDS = 0.005  # the child's bookkeeping loop: counters, gain, loss check
 
 
 class OutputProcessError(RuntimeError):
     """The output process could not open or start its device (the message says why)."""
-
-
-# --- shared memory ---------------------------------------------------------------------------------------
-
-
-def _anonymous_fd(size_bytes: int) -> int:
-    """A file descriptor of `size_bytes` of zeroed memory that a child can map: memfd on Linux, else an
-    unlinked temporary file."""
-    if hasattr(os, "memfd_create"):
-        fd = os.memfd_create("cascade-output")
-    else:  # pragma: no cover - macOS/BSD
-        with tempfile.TemporaryFile() as handle:
-            fd = os.dup(handle.fileno())
-    os.ftruncate(fd, size_bytes)
-    return fd
-
-
-DRY_RING_FRAMES = 1 << 14  # 0.37 s: the feeder's lead is at most 4096 frames
-RETURN_RING_FRAMES = 1 << 19  # 11.9 s of wet audio for the take: the session may fall seconds behind
-
-
-def memory_size_bytes(ring_frames: int, channels: int) -> int:
-    return (STATUS_BYTES + PUMP_BYTES + 2 * AudioRingBuffer.nbytes(ring_frames, channels)
-            + AudioRingBuffer.nbytes(DRY_RING_FRAMES, channels) + AudioRingBuffer.nbytes(RETURN_RING_FRAMES, channels))
-
-
-class _Layout:
-    """The views over one mapping, the same in the session and in the output process."""
-
-    def __init__(self, buffer: Any, ring_frames: int, channels: int) -> None:
-        view = memoryview(buffer)
-        self.status = np.frombuffer(buffer, dtype=np.float64, count=STATUS_SLOTS)
-        self.pump = PumpShared(view[STATUS_BYTES:STATUS_BYTES + PUMP_BYTES])
-        offset = STATUS_BYTES + PUMP_BYTES
-        self.ring = AudioRingBuffer(ring_frames, channels, buffer=view[offset:])
-        offset += AudioRingBuffer.nbytes(ring_frames, channels)
-        self.shadow_ring = AudioRingBuffer(ring_frames, channels, buffer=view[offset:])
-        offset += AudioRingBuffer.nbytes(ring_frames, channels)
-        self.dry_ring = AudioRingBuffer(DRY_RING_FRAMES, channels, buffer=view[offset:])
-        offset += AudioRingBuffer.nbytes(DRY_RING_FRAMES, channels)
-        self.return_ring = AudioRingBuffer(RETURN_RING_FRAMES, channels, buffer=view[offset:])
-
-
-class SharedOutputMemory:
-    """The status block, the effects pump's block and the three rings (output, dry, return), in memory the
-    output process maps too. Owned by the session; outlives any one output process (a restarted output
-    continues the same rings)."""
-
-    def __init__(self, ring_frames: int, channels: int = 2) -> None:
-        self.ring_frames = ring_frames
-        self.channels = channels
-        self.size_bytes = memory_size_bytes(ring_frames, channels)
-        self.fd = _anonymous_fd(self.size_bytes)
-        self._map = mmap.mmap(self.fd, self.size_bytes)
-        layout = _Layout(self._map, ring_frames, channels)
-        self.status = layout.status
-        self.pump = layout.pump
-        self.ring = layout.ring
-        self.shadow_ring = layout.shadow_ring
-        self.dry_ring = layout.dry_ring
-        self.return_ring = layout.return_ring
-
-    def reset_status(self, gain: float = 1.0) -> None:
-        """Before a new output process starts: zero its counters and requests."""
-        self.status[:] = 0.0
-        self.status[GAIN] = gain
-
-    def close(self) -> None:
-        """Drop the descriptor (the mapping stays valid while anything still uses the ring)."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-def _read_anchor(status: np.ndarray) -> tuple[float, int] | None:
-    """The play anchor under its sequence counter (the child writes it from one thread)."""
-    pair = read_pair_under_sequence(status, ANCHOR_SEQUENCE, ANCHOR_TIME_S, ANCHOR_FRAME)
-    return None if pair is None else (pair[0], int(pair[1]))
 
 
 # --- the parent's handle ------------------------------------------------------------------------------------
@@ -195,7 +106,7 @@ class OutputProcess:
                 raise ValueError(event["message"])
             raise OutputProcessError(event["message"])
         self.device: OutputDevice | None = OutputDevice(**event["device"]) if event["device"] else None
-        self.sample_rate = int(event.get("sample_rate") or 44100)
+        self.sample_rate = int(event.get("sample_rate") or SAMPLE_RATE)
 
     # --- events -------------------------------------------------------------------------------------------
 
@@ -306,7 +217,7 @@ class OutputProcess:
 
     @property
     def play_anchor(self) -> tuple[float, int] | None:
-        return _read_anchor(self.memory.status)
+        return read_anchor(self.memory.status)
 
     @property
     def callbacks(self) -> int:
@@ -380,113 +291,7 @@ class PreparedOutput:
         self.memory.close()
 
 
-# --- the child ---------------------------------------------------------------------------------------------------
-
-
-def _emit(**event: Any) -> None:
-    try:
-        sys.stdout.write(json.dumps(event) + "\n")
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        # The parent died (an abort, kill -9) and nobody reads our events: the loop notices the new parent id
-        # and stops. Point stdout at /dev/null so neither this write nor the exit's flush prints a traceback
-        # into the terminal the user got back.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-def _child_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m instrument.output_process",
-                                     description="Cascade's audio output process (started by LiveSession).")
-    parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--ring-frames", type=int, required=True)
-    parser.add_argument("--channels", type=int, default=2)
-    parser.add_argument("--block-frames", type=int, default=512)
-    parser.add_argument("--device", default='"auto"', help="JSON: \"auto\", a device index or a name substring")
-    parser.add_argument("--pump-config", default="{}", help="JSON: PumpConfig fields")
-    parser.add_argument("--parent-pid", type=int, default=0, help="the session's process (the child ends with it)")
-    args = parser.parse_args(argv)
-    # The parent's pid as the parent said it: read with getppid() after this module's imports, it would be init's
-    # when the parent died meanwhile (killed during start-up), and the child would then wait for it for ever.
-    parent_pid = args.parent_pid or os.getppid()
-    shared = mmap.mmap(args.fd, memory_size_bytes(args.ring_frames, args.channels))
-    layout = _Layout(shared, args.ring_frames, args.channels)
-    status, ring = layout.status, layout.ring
-    pump_config = PumpConfig(**json.loads(args.pump_config))
-    # This thread's bookkeeping loop takes the GIL every 5 ms: at an ordinary priority the engine's torch
-    # threads could preempt it while it holds the GIL and so keep the real-time pump waiting behind it (a
-    # priority inversion: 38 ms measured). Just below the pump, then; threads started later inherit it.
-    raise_current_thread_priority(max(0, pump_config.realtime_priority - 1), pump_config.nice)
-    requested = json.loads(args.device)
-    try:  # importing sounddevice initialises PortAudio: it sees the servers running now
-        device = choose_output_device(None if requested in ("auto", None) else requested)
-    except Exception as error:  # noqa: BLE001 - reported to the parent, which decides
-        status[STATE] = STATE_FAILED
-        _emit(event="error", type=type(error).__name__, message=f"{type(error).__name__}: {error}")
-        return 2
-    if device is None:
-        status[STATE] = STATE_FAILED
-        _emit(event="device", device=None)
-        return 0
-    # JACK runs at the server's rate; elsewhere PortAudio/ALSA converts 44.1 kHz itself.
-    rate = int(device.default_sample_rate) if "JACK" in device.host_api else 44100
-    output = AudioOutput(ring, sample_rate=rate, device=device, block_frames=args.block_frames,
-                         shadow=layout.shadow_ring)
-    status[STATE] = STATE_READY
-    _emit(event="device", device=asdict(device), sample_rate=rate)
-    while not status[START_REQUEST]:
-        if status[STOP_REQUEST] or os.getppid() != parent_pid:
-            return 0
-        time.sleep(MONITOR_SECONDS)
-    output.set_gain_linear(float(status[GAIN]))
-    # The pump starts first, so the ring holds a block or two before the first callback.
-    pump = EffectsPump(layout.dry_ring, ring, layout.return_ring, layout.pump, pump_config, output_rate=rate,
-                       device_period=lambda: output.callback_frames, shadow=layout.shadow_ring,
-                       shadow_span=lambda: output.shadow_span)
-    # A full cyclic-GC pass over this process's ~24,000 objects (numpy, pedalboard, sounddevice) holds the
-    # GIL ~9 ms, which the pump would wait out: frozen objects are never walked again.
-    gc.freeze()
-    pump.start()
-    pump.started.wait(1.0)
-    try:
-        output.start()
-    except Exception as error:  # noqa: BLE001
-        pump.stop()
-        status[STATE] = STATE_FAILED
-        _emit(event="error", type=type(error).__name__, message=f"{type(error).__name__}: {error}")
-        return 2
-    status[STATE] = STATE_RUNNING
-    _emit(event="started")
-    while True:
-        status[HEARTBEAT] += 1
-        output.set_gain_linear(float(status[GAIN]))
-        status[CALLBACKS] = output.callbacks
-        status[UNDERRUNS] = output.underruns
-        status[SHADOW_CALLBACKS] = output.shadow_callbacks
-        status[SHADOW_FRAMES] = output.shadow_frames
-        status[PORTAUDIO_UNDERFLOWS] = output.portaudio_underflows
-        status[NONFINITE_BLOCKS] = output.nonfinite_blocks
-        status[PEAK] = output.peak
-        anchor = output.play_anchor
-        if anchor is not None:
-            status[ANCHOR_SEQUENCE] += 1  # odd: writing
-            status[ANCHOR_TIME_S], status[ANCHOR_FRAME] = anchor
-            status[ANCHOR_SEQUENCE] += 1
-        if not output.active:
-            # The stream ended although nobody stopped it: the server (or device) has gone. Any further
-            # PortAudio call (stop, close, Pa_Terminate at exit) would block ~10 minutes and then abort.
-            status[STATE] = STATE_LOST
-            _emit(event="lost", reason=f"{device.name} ({device.host_api}) stopped: the audio server or device "
-                                       "has gone")
-            os._exit(EXIT_LOST)
-        if status[STOP_REQUEST] or os.getppid() != parent_pid:
-            pump.stop()  # first: the session may start its own pump on the dry ring once we are gone
-            output.stop()  # the server is alive: a clean stop (the parent kills us if this hangs)
-            status[STATE] = STATE_STOPPED
-            return 0  # sounddevice's atexit handler terminates PortAudio
-        time.sleep(MONITOR_SECONDS)
-
-
 if __name__ == "__main__":
-    sys.exit(_child_main())
+    from instrument.output_child import child_main
+
+    sys.exit(child_main())

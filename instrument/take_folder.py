@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.vocabulary import SAMPLE_RATE
 from instrument.flac_finalise import FlacFinaliseError, finalise_flac, flac_total_samples
-from instrument.takes import (EMPTY, FORMAT, RECORDING, REPAIRED, SAMPLE_RATE, reserve_path_for, sidecar_tmp_path,
+from instrument.takes import (EMPTY, FORMAT, RECORDING, REPAIRED, reserve_path_for, sidecar_tmp_path,
                               write_sidecar)
 
 CRASH_REASON = "the recording process ended without closing the take (a crash, a kill or a power cut)"

@@ -38,7 +38,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the parent's handle stays import-light: instrument.output (numpy) loads in the child only
+    from instrument.output import OutputDevice
 
 logger = logging.getLogger(__name__)
 
@@ -203,135 +206,193 @@ def _fit_channels(block: Any, channels: int) -> Any:
     return np.concatenate([block, np.repeat(block[:, -1:], channels - block.shape[1], axis=1)], axis=1)
 
 
-def _child_main(argv: list[str] | None = None) -> int:
+class _Leave(Exception):
+    """Leave _child_main with `code` (its event has been emitted)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _Playback:
+    """One playback's file -> queue -> callback path: a reader thread reads (and fits, or resamples) blocks into
+    a bounded queue; the PortAudio callback only copies from it. `stop` is set by SIGTERM/SIGINT or the end;
+    `done` once the callback met the end of the file."""
+
+    def __init__(self, handle: Any, rate: int, channels: int, name: str, stop: threading.Event) -> None:
+        import numpy as np
+
+        self.handle = handle
+        self.rate = rate
+        self.channels = channels
+        self.name = name
+        self.stop = stop
+        self.done = threading.Event()
+        self.blocks: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_BLOCKS)
+        self.reader_error: list[str] = []
+        self._pending: Any = np.zeros((0, channels), np.float32)  # what the callback has left of a block
+
+    def read(self) -> None:
+        """The reader thread: file -> queue; None marks the end."""
+        try:
+            if self.rate == self.handle.samplerate:
+                while not self.stop.is_set():
+                    block = self.handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+                    if not len(block):
+                        break
+                    self._put(_fit_channels(block, self.channels))
+            else:
+                for block in _resampled_blocks(self.handle, self.rate, self.channels):
+                    if self.stop.is_set():
+                        break
+                    self._put(block)
+        except Exception as error:  # noqa: BLE001 - a file cut short mid-way, a disk error
+            self.reader_error.append(f"reading {self.name} failed: {_describe(error)}")
+        finally:
+            self._put(None)
+
+    def _put(self, item: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                self.blocks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def callback(self, outdata: Any, frames: int, _time: Any, _status: Any) -> None:
+        """PortAudio's thread: copy queued blocks into outdata; silence where the reader is behind."""
+        filled = 0
+        while filled < frames:
+            block = self._pending
+            if not len(block):
+                try:
+                    item = self.blocks.get_nowait()
+                except queue.Empty:
+                    break  # the reader is behind: silence for the rest of this block
+                if item is None:
+                    self.done.set()
+                    break
+                self._pending = block = item
+            take = min(frames - filled, len(block))
+            outdata[filled:filled + take] = block[:take]
+            self._pending = block[take:]
+            filled += take
+        if filled < frames:
+            outdata[filled:] = 0.0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m instrument.take_player",
                                      description="Play an audio file on the instrument's output device "
                                                  "(JACK when a server runs); JSON events on stdout.")
     parser.add_argument("path", type=Path)
     parser.add_argument("--device", default='"auto"', help="JSON: \"auto\", a device index or a name substring")
     parser.add_argument("--parent-pid", type=int, default=0, help="the app's process (the child ends with it)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _child_main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
     parent_pid = args.parent_pid or os.getppid()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        handle = _open_take(args.path)
+        device = _choose_device(args.device)
+        # JACK runs at the server's rate; elsewhere PortAudio plays the file's own rate.
+        rate = int(device.default_sample_rate) if "JACK" in device.host_api else handle.samplerate
+        _emit(event="device", device=asdict(device), sample_rate=rate)
+        playback = _Playback(handle, rate, min(2, device.channels), args.path.name, stop)
+        stream = _start_stream(playback, device)
+    except _Leave as leave:
+        return leave.code
+    finished = _play_until_done(playback, stream, device, parent_pid)
+    return _finish(playback, stream, finished)
 
-    try:  # the file first: a missing or broken take is reported before any audio device is touched
-        handle = _open_file(args.path)
+
+def _open_take(path: Path) -> Any:
+    """The file, opened and reported ("opened"); _Leave(2) with an error event for a missing or broken take, before
+    any audio device is touched."""
+    try:
+        handle = _open_file(path)
     except (OSError, ValueError) as error:
-        _emit(event="error", message=f"cannot play {args.path.name}: {_describe(error)}")
-        return EXIT_ERROR
-    _emit(event="opened", path=str(args.path), seconds=handle.frames / handle.samplerate,
+        _emit(event="error", message=f"cannot play {path.name}: {_describe(error)}")
+        raise _Leave(EXIT_ERROR) from None
+    _emit(event="opened", path=str(path), seconds=handle.frames / handle.samplerate,
           sample_rate=handle.samplerate, channels=handle.channels)
+    return handle
 
+
+def _choose_device(device_argument: str) -> OutputDevice:
+    """The OutputDevice to play on (chosen like the live output); _Leave(2) with an error event when there is none."""
     from instrument.output import choose_output_device
 
     try:
-        requested = json.loads(args.device)
+        requested = json.loads(device_argument)
     except json.JSONDecodeError:
-        requested = args.device
+        requested = device_argument
     try:  # importing sounddevice initialises PortAudio (in this process only)
         device = choose_output_device(None if requested in ("auto", "none", None) else requested)
     except Exception as error:  # noqa: BLE001
         _emit(event="error", message=f"no audio output for the take player: {_describe(error)}")
-        return EXIT_ERROR
+        raise _Leave(EXIT_ERROR) from None
     if device is None:
         _emit(event="error", message="no audio output device to play the take on (start JACK or plug one in)")
-        return EXIT_ERROR
-    import numpy as np
+        raise _Leave(EXIT_ERROR)
+    return device
+
+
+def _start_stream(playback: _Playback, device: OutputDevice) -> Any:
+    """Start the reader thread, then the stream ("started"); _Leave(2) with an error event when it cannot open."""
     import sounddevice
 
-    jack = "JACK" in device.host_api
-    rate = int(device.default_sample_rate) if jack else handle.samplerate
-    channels = min(2, device.channels)
-    _emit(event="device", device=asdict(device), sample_rate=rate)
-
-    blocks: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_BLOCKS)
-    reader_error: list[str] = []
-
-    def read() -> None:  # file -> queue; None marks the end
-        try:
-            if rate == handle.samplerate:
-                while not stop.is_set():
-                    block = handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
-                    if not len(block):
-                        break
-                    _put(_fit_channels(block, channels))
-            else:
-                for block in _resampled_blocks(handle, rate, channels):
-                    if stop.is_set():
-                        break
-                    _put(block)
-        except Exception as error:  # noqa: BLE001 - a file cut short mid-way, a disk error
-            reader_error.append(f"reading {args.path.name} failed: {_describe(error)}")
-        finally:
-            _put(None)
-
-    def _put(item: Any) -> None:
-        while not stop.is_set():
-            try:
-                blocks.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    pending: list[Any] = [np.zeros((0, channels), np.float32)]
-    done = threading.Event()
-
-    def callback(outdata: Any, frames: int, _time: Any, _status: Any) -> None:
-        filled = 0
-        while filled < frames:
-            block = pending[0]
-            if not len(block):
-                try:
-                    item = blocks.get_nowait()
-                except queue.Empty:
-                    break  # the reader is behind: silence for the rest of this block
-                if item is None:
-                    done.set()
-                    break
-                pending[0] = block = item
-            take = min(frames - filled, len(block))
-            outdata[filled:filled + take] = block[:take]
-            pending[0] = block[take:]
-            filled += take
-        if filled < frames:
-            outdata[filled:] = 0.0
-
-    reader = threading.Thread(target=read, name="take-reader", daemon=True)
+    reader = threading.Thread(target=playback.read, name="take-reader", daemon=True)
     reader.start()
+    jack = "JACK" in device.host_api
     extra = sounddevice.default.extra_settings if jack else None
     try:
-        stream = sounddevice.OutputStream(samplerate=rate, blocksize=1024, device=device.index, channels=channels,
-                                          dtype="float32", callback=callback, extra_settings=extra)
+        stream = sounddevice.OutputStream(samplerate=playback.rate, blocksize=1024, device=device.index,
+                                          channels=playback.channels, dtype="float32", callback=playback.callback,
+                                          extra_settings=extra)
         stream.start()
     except Exception as error:  # noqa: BLE001
-        stop.set()
+        playback.stop.set()
         _emit(event="error", message=f"cannot open {device.name} ({device.host_api}): {_describe(error)}")
-        return EXIT_ERROR
+        raise _Leave(EXIT_ERROR) from None
     _emit(event="started")
-    while not stop.is_set() and not done.is_set():
+    return stream
+
+
+def _play_until_done(playback: _Playback, stream: Any, device: OutputDevice, parent_pid: int) -> bool:
+    """Wait for the end of the file, a stop or the app's end; True when the whole file played. A stream that dies
+    under us (the server gone) leaves at once with os._exit."""
+    while not playback.stop.is_set() and not playback.done.is_set():
         if not stream.active:
             # The server (or device) went away: no more PortAudio calls, they would hang (output_process.py).
             _emit(event="error", message=f"{device.name} ({device.host_api}) stopped: the audio server or device "
                                          "has gone")
             os._exit(EXIT_LOST)
         if os.getppid() != parent_pid:  # the app has gone: stop with it
-            stop.set()
+            playback.stop.set()
             break
         time.sleep(0.02)
-    finished = done.is_set() and not stop.is_set()
+    return playback.done.is_set() and not playback.stop.is_set()
+
+
+def _finish(playback: _Playback, stream: Any, finished: bool) -> int:
+    """Let the last blocks reach the DAC (when finished), close the stream and the file, say how it ended."""
     if finished:
-        time.sleep(min(0.5, 2 * 1024 / rate + float(stream.latency or 0.0)))  # let the last blocks reach the DAC
-    stop.set()
+        time.sleep(min(0.5, 2 * 1024 / playback.rate + float(stream.latency or 0.0)))
+    playback.stop.set()
     try:
         stream.stop()
         stream.close()
     except Exception as error:  # noqa: BLE001
         logger.debug("closing the stream failed: %s", error)
-    handle.close()
-    if reader_error:
-        _emit(event="error", message=reader_error[0])
+    playback.handle.close()
+    if playback.reader_error:
+        _emit(event="error", message=playback.reader_error[0])
         return EXIT_ERROR
     _emit(event="finished" if finished else "stopped")
     return 0

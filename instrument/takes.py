@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from engine.vocabulary import SAMPLE_RATE
 from instrument.flac_finalise import FlacFinaliseError, finalise_flac, flac_total_samples
 
-SAMPLE_RATE: int = 44100
 FORMAT = "cascade-take"
 # The sidecar's states ("empty": not one complete FLAC frame was recorded).
 RECORDING, COMPLETE, DISK_FULL, FAILED = "recording", "complete", "disk_full", "failed"

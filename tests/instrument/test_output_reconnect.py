@@ -111,7 +111,8 @@ def test_jack_killed_and_restarted_the_output_comes_back_by_itself(
 ABORTING_PARENT = """
 import os, sys
 sys.path.insert(0, {root!r})
-from instrument.output_process import START_REQUEST, PreparedOutput
+from instrument.output_memory import START_REQUEST
+from instrument.output_process import PreparedOutput
 prepared = PreparedOutput.start("auto")
 assert prepared.process is not None and prepared.process.device is not None, prepared.error
 print(prepared.process.pid, flush=True)

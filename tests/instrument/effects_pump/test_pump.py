@@ -265,12 +265,12 @@ def test_the_wet_audio_never_exceeds_full_scale_whatever_reaches_the_effects() -
     """The live chain's guards (issue 17): the effects turn NaN/inf dry blocks into silence and the pump clips its
     wet output at CEILING before the take, the monitor and the output ring (the device callback then applies the
     gain, blanks a non-finite block and clips again: tests/instrument/test_output.py)."""
-    from instrument.effects_pump import _Chain
+    from instrument.effects_pump.chain import PumpChain
     from instrument.output import CEILING
 
     loud = {**DEFAULTS, "fx_limiter_enabled": 0.0, "fx_reverb_mix": 1.0, "fx_delay_mix": 1.0,
             "fx_delay_feedback": 0.95, "fx_chorus_mix": 1.0}
-    chain = _Chain(loud, 0, RATE)
+    chain = PumpChain(loud, 0, RATE)
     rng = np.random.default_rng(0)
     for index in range(200):
         block = (20.0 * rng.standard_normal((128, 2))).astype(np.float32)  # 26 dB over full scale
