@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class PumpStatus:
+    """The feeder's and the effects pump's counters and latencies: OutputPump.status, which status_copy() copies
+    with the effects pump's own fields filled in."""
+
     dry_underruns: int = 0  # blocks the engine had not delivered in time (silence played, stream paused)
     dry_underrun_frames: int = 0
     silent_frames: int = 0  # all frames fed without stream audio (before the first sound too):

@@ -32,6 +32,9 @@ class TakeError(ValueError):
 
 @dataclass
 class TakeLog:
+    """A take's sidecar and automation log, parsed: what a re-render replays. Frames count the take's
+    timeline (stream samples + dry underrun gaps); samples count the engine's stream."""
+
     sidecar: dict[str, Any]
     take_start_sample: int
     start_values: dict[str, float]
@@ -43,6 +46,7 @@ class TakeLog:
 
 
 def read_take_log(sidecar_path: Path) -> TakeLog:
+    """Parse a take's sidecar and automation log; TakeError when it is not a re-renderable Cascade take."""
     sidecar_path = Path(sidecar_path)
     try:
         sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))

@@ -11,6 +11,8 @@ from engine.realtime import EngineStatus
 
 @dataclass
 class SessionStatus:
+    """One snapshot of a running session: engine, output, feeder, effects pump and take."""
+
     engine: EngineStatus
     output: str  # device name, or "no audio device (software clock)", or "software clock (output lost: ...)"
     output_underruns: int
