@@ -147,8 +147,8 @@ def main() -> None:
     jack, server = start_dummy_jack("cascade-bench", args.period) if args.output == "jack" else (None, None)
 
     from engine.realtime import EngineConfig
-    from instrument.effects_pump import LONG_WAKE_GAPS, MAX_WAKE_GAP_AT_S, VERY_LONG_WAKE_GAPS
-    from instrument.live import LiveSession, PumpConfig
+    from instrument.effects_pump import LONG_WAKE_GAPS, MAX_WAKE_GAP_AT_S, VERY_LONG_WAKE_GAPS, PumpConfig
+    from instrument.session import LiveSession
     from instrument.midi import CcMapping, MidiMapper
     from instrument.parameters import ParameterStore
     from instrument.presets import apply_preset, factory_preset_dir, load_preset_file

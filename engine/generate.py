@@ -448,6 +448,32 @@ class Generator:
                                          trace_first_inline=trace_first_inline)
             self.denoiser.network = self.network  # type: ignore[assignment]
 
+    # The background tracer (engine.optimise.TracedNetwork), as the live session sees it: each of these is a
+    # no-op answer when the network is not a TracedNetwork.
+
+    @property
+    def tracing(self) -> bool:
+        """Whether the background tracer is tracing shapes now: it then holds this process's GIL for up to
+        ~30 ms at a time, and the live session's feeder keeps a longer dry lead meanwhile."""
+        from engine.optimise import TracedNetwork
+
+        return isinstance(self.network, TracedNetwork) and self.network.tracing
+
+    def release_tracer(self) -> None:
+        """Let a background tracer that waits for the first sound start tracing (see use_traced_network)."""
+        from engine.optimise import TracedNetwork
+
+        if isinstance(self.network, TracedNetwork):
+            self.network.release_tracer()
+
+    def settle_tracer(self, timeout_s: float = 15.0) -> bool:
+        """Before the process may exit: drop the shapes still waiting for the tracer and wait for the one being
+        traced (a trace inside torch at interpreter shutdown aborts the process). False if it outlasted
+        `timeout_s`; True with no background tracer."""
+        from engine.optimise import TracedNetwork
+
+        return self.network.settle(timeout_s) if isinstance(self.network, TracedNetwork) else True
+
     @torch.no_grad()
     def encode(self, audio: np.ndarray) -> torch.Tensor:
         """(2, samples) float at 44.1 kHz -> normalised latent (latent_channels, samples // hop)."""

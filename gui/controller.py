@@ -185,7 +185,7 @@ class Instrument:
         self.load_controller_preset(self.config.midi_map)
         if self.config.announce_first_request is not None and self.config.autoplay:
             from engine.realtime import first_chunk_request
-            from instrument.live import request_from_snapshot
+            from instrument.session import request_from_snapshot
 
             try:
                 self.config.announce_first_request(first_chunk_request(request_from_snapshot(self.store.snapshot())))
@@ -251,7 +251,7 @@ class Instrument:
     def _start_session(self) -> None:
         if self.session is not None or self.generator is None:
             return
-        from instrument.live import LiveSession
+        from instrument.session import LiveSession
 
         session = LiveSession(self.generator, self.store, output=parse_output(self.config.output),
                               midi_clock=self.clock, prepared_output=self._take_prepared_output(),

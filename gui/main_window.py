@@ -30,7 +30,7 @@ from gui.controller import Instrument, TakeEntry
 from gui.liveview import LiveView
 from gui.widgets import ChoiceBox, CurveLane, IntBox, Knob, LinesLabel, Meter, ToggleButton, XYPad, format_value
 from instrument.curves import CurvePlayer
-from instrument.live import blend_weights
+from instrument.session import blend_weights
 from instrument.midi import CcMapping
 from instrument.parameters import N_PROMPT_SLOTS, PARAMETER_SPECS, ParameterSpec
 from instrument.presets import PresetError, PresetInfo

@@ -393,7 +393,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
     import time
 
     from instrument.curves import CurvePlayer, start_preset_curves
-    from instrument.live import LiveSession, status_json
+    from instrument.session import LiveSession, status_json
     from instrument.output import parse_output
     from instrument.parameters import ParameterStore
     from instrument.presets import PresetError, apply_preset
@@ -589,7 +589,7 @@ def _cmd_devices(_: argparse.Namespace) -> int:
 def _cmd_rerender(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from instrument.live import TakeError, rerender_take
+    from instrument.session import TakeError, rerender_take
 
     try:
         generator = _load_play_generator(args)

@@ -16,7 +16,7 @@ from engine.generate import GenerationRequest, Generator, debug_generator
 from engine.realtime import (BarGrid, ChunkStitcher, DryAudioQueue, EngineConfig, EngineThread, StreamGeometry,
                              choose_steps, equal_power_crossfade, first_chunk_request, plan_join_sample,
                              render_chunk_log)
-from instrument.live import make_generation_filter, request_from_snapshot
+from instrument.session import make_generation_filter, request_from_snapshot
 from instrument.parameters import ParameterStore
 from tests.helpers import wait_for
 
@@ -590,7 +590,7 @@ def test_bar_grid_and_join_planning() -> None:
 def morph_engine(generator: Generator) -> tuple[ParameterStore, BarGrid, EngineConfig, EngineThread, DryAudioQueue]:
     """An engine on a fixed external grid (150 BPM, bars 1.6 s apart, not frame-aligned) that holds prompt
     morphs to bar lines, with "warm pad" playing and "bright bells" in slot 2."""
-    from instrument.live import hold_prompts, make_quantised_filter
+    from instrument.session import hold_prompts, make_quantised_filter
 
     store = playing_store()
     store.set_prompt_text(1, "bright bells")

@@ -15,7 +15,7 @@ import torch
 
 from engine.generate import Generator, debug_generator
 from engine.realtime import EngineConfig, StreamGeometry
-from instrument.live import LiveSession
+from instrument.session import LiveSession
 from instrument.output import OutputDevice
 from instrument.parameters import ParameterStore
 from instrument.reconnect import ReconnectSchedule, jack_server_answers

@@ -68,7 +68,7 @@ def test_a_failed_load_reaches_the_caller() -> None:
 def test_the_announced_first_chunk_is_computed_by_the_warm_up_and_taken_by_the_live_engine() -> None:
     """The app announces its first request after applying the preset: the warm-up computes that chunk, and the
     live engine's first chunk (a fresh start from the same store) takes it instead of computing it again."""
-    from instrument.live import LiveSession, request_from_snapshot
+    from instrument.session import LiveSession, request_from_snapshot
     from instrument.parameters import ParameterStore
 
     store = ParameterStore()

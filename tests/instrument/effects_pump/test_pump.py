@@ -45,7 +45,7 @@ def test_pump_resamples_to_the_device_rate_and_returns_the_44k_audio() -> None:
     back = np.zeros((returned.fill_frames, 2), np.float32)
     returned.read_into(back)
     assert len(back) == RATE - RATE % 256, "the return ring carries the wet audio at 44.1 kHz, frame for frame"
-    from instrument.live import apply_effects_automation
+    from instrument.session import apply_effects_automation
 
     expected = apply_effects_automation(np.stack([tone, tone])[:, :len(back)], {**DEFAULTS, "fx_reverb_mix": 0.0}, [])
     assert np.allclose(back.T, expected, atol=1e-5), "what the take gets is the offline effects chain's output"

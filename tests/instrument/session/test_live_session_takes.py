@@ -12,7 +12,7 @@ import torch
 
 from engine.generate import debug_generator
 from engine.realtime import EngineConfig, StreamGeometry
-from instrument.live import LiveSession
+from instrument.session import LiveSession
 from instrument.parameters import ParameterStore
 from tests.helpers import wait_for
 from tests.takes_support import tmpfs

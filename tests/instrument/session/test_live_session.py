@@ -18,11 +18,10 @@ import torch
 
 from engine.generate import Generator, debug_generator
 from engine.realtime import EngineConfig, StreamGeometry
-from instrument.live import (LiveSession, PacedSink, PumpConfig, apply_effects_automation, blend_weights,
-                             read_take_log, request_from_snapshot, rerender_take)
-from instrument.effects_pump import VERY_LONG_WAKE_GAPS
+from instrument.effects_pump import VERY_LONG_WAKE_GAPS, PumpConfig
 from instrument.output_process import OutputProcess, PreparedOutput
 from instrument.parameters import ParameterStore
+from instrument.session import LiveSession, OutputSink, PacedSink, read_take_log, rerender_take
 from instrument.takes import read_take_audio
 from tests.helpers import jack_ports, killable_jackd, wait_for
 
@@ -44,8 +43,6 @@ def generator() -> Generator:
     return debug_generator(0)
 
 
-
-
 def playing_store() -> ParameterStore:
     store = ParameterStore()
     store.set_prompt_text(0, "warm analog pad")
@@ -55,30 +52,6 @@ def playing_store() -> ParameterStore:
 
 def session(generator: Generator, store: ParameterStore, output: str = "none", **kwargs: object) -> LiveSession:
     return LiveSession(generator, store, engine_config=EngineConfig(geometry=GEOMETRY), output=output, **kwargs)
-
-
-# --- parameters -> request --------------------------------------------------------------------------------
-
-
-def test_request_from_parameters() -> None:
-    store = ParameterStore()
-    store.set_many({"cfg_scale": 6.5, "steps": 12, "sampler": 2, "seed": 7, "tempo_bpm": 96.0, "key": 9,
-                    "scale": 1, "loudness_db": -14.0, "loudness_db_enabled": 1, "prompt_2_weight": 0.5},
-                   ["deep house", "rain on a window", "", ""])
-    request = request_from_snapshot(store.snapshot())
-    assert request.prompts == ("deep house", "rain on a window") and request.weights == pytest.approx((2 / 3, 1 / 3))
-    assert (request.cfg_scale, request.steps, request.sampler, request.seed) == (6.5, 12, "euler", 7)
-    assert (request.tempo_bpm, request.key, request.scale) == (96.0, "A", "minor")
-    assert request.descriptors == {"loudness": -14.0}
-    request.validated()
-    # The XY pad morphs to its corner's prompt; empty slots never get weight.
-    store.set_many({"xy_x": 1.0, "xy_y": 0.0})
-    assert blend_weights(store.snapshot().values, store.prompt_texts()) == pytest.approx((0, 1, 0, 0))
-    store.set_many({"xy_x": 1.0, "xy_y": 1.0})
-    fallback = request_from_snapshot(store.snapshot())  # slot 4 is empty: the non-empty prompts, equally
-    assert fallback.prompts == ("deep house", "rain on a window") and fallback.weights == (1.0, 1.0)
-    empty = ParameterStore()
-    assert request_from_snapshot(empty.snapshot()).prompts == ("music",)
 
 
 # --- a session without an audio device ----------------------------------------------------------------------
@@ -122,17 +95,6 @@ def test_plays_without_a_device_and_records_a_take_that_rerenders(generator: Gen
     assert more.shape == audio.shape and np.isfinite(more).all() and not np.allclose(more, audio, atol=1e-3)
 
 
-def test_effects_automation_offline_matches_blockwise_changes() -> None:
-    rng = np.random.default_rng(1)
-    dry = rng.normal(0, 0.1, (2, RATE)).astype(np.float32)
-    store = ParameterStore()
-    wet = apply_effects_automation(dry, dict(store.snapshot().values),
-                                   [{"frame": RATE // 2, "name": "fx_filter_cutoff_hz", "value": 200.0}])
-    first, second = wet[:, :RATE // 2], wet[:, RATE // 2 + 4096:]
-    high = lambda x: np.mean(np.diff(x, axis=-1) ** 2)  # noqa: E731
-    assert high(second) < 0.05 * high(first), "the low-pass took effect at its frame"
-
-
 # --- JACK: a real audio graph and real MIDI ports -------------------------------------------------------------
 
 
@@ -174,6 +136,7 @@ def test_an_output_process_started_early_is_adopted_and_plays_a_mismatched_one_i
     assert prepared.process is not None and prepared.process.device is not None, prepared.error
     live = session(generator, playing_store(), output="auto", prepared_output=prepared)
     assert live.sink is prepared.process and live.device is not None and "JACK" in live.device.host_api
+    assert isinstance(live.sink, OutputSink), "an output process is an OutputSink"
     live.start()
     try:
         assert wait_for(lambda: live.status().start_to_first_sound_seconds is not None)

@@ -1,0 +1,83 @@
+"""Parameter snapshots -> what the engine generates: the prompt blend, the GenerationRequest of the next chunk,
+and which parameter changes need new audio (or wait for a bar line) at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from engine.generate import GenerationRequest
+from engine.vocabulary import DESCRIPTORS, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
+from instrument.parameters import PARAMETER_SPECS, ParameterSnapshot, ParameterStore, prompt_text_name
+
+DEFAULT_PROMPT = "music"  # used only when every prompt slot is empty (the model needs some text)
+GENERATION_GROUPS = frozenset({"generation", "prompts", "descriptors"})
+# The request's descriptor name -> the parameter store's knob for it.
+DESCRIPTOR_PARAMETERS: dict[str, str] = {descriptor.short: descriptor.parameter for descriptor in DESCRIPTORS}
+PROMPT_PARAMETERS: tuple[str, ...] = tuple(spec.name for spec in PARAMETER_SPECS if spec.group == "prompts")
+
+
+def xy_corner_weights(x: float, y: float) -> tuple[float, float, float, float]:
+    """Bilinear weights of the XY pad's corners: (0,0) slot 1, (1,0) slot 2, (0,1) slot 3, (1,1) slot 4."""
+    x, y = min(1.0, max(0.0, x)), min(1.0, max(0.0, y))
+    return ((1 - x) * (1 - y), x * (1 - y), (1 - x) * y, x * y)
+
+
+def blend_weights(values: Mapping[str, float], prompt_texts: tuple[str, ...]) -> tuple[float, ...]:
+    """The four prompt-slot weights the engine uses.
+
+    At the pad's origin (0, 0) the slot weights rule (note triggers and weight knobs set them); moving
+    the pad away from the origin morphs towards the pad's corner mix: w = (1 - d) * slot weights +
+    d * corner weights, d = max(x, y). So (1, 0) is prompt 2 alone, (1, 1) prompt 4, and the path
+    is continuous everywhere. Empty slots get weight 0.
+    """
+    x, y = float(values.get("xy_x", 0.0)), float(values.get("xy_y", 0.0))
+    distance = min(1.0, max(x, y, 0.0))
+    slots = [float(values.get(f"prompt_{i + 1}_weight", 0.0)) for i in range(N_PROMPT_SLOTS)]
+    total = sum(slots)
+    slots = [w / total for w in slots] if total > 0 else slots
+    corners = xy_corner_weights(x, y)
+    weights = [(1 - distance) * s + distance * c for s, c in zip(slots, corners)]
+    return tuple(w if prompt_texts[i].strip() else 0.0 for i, w in enumerate(weights))
+
+
+def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:
+    """Parameter values (real units) -> the GenerationRequest for the next chunk."""
+    values = snapshot.values
+    texts = snapshot.prompt_texts
+    weights = blend_weights(values, texts)
+    pairs = [(t, w) for t, w in zip(texts, weights) if t.strip() and w > 0]
+    if not pairs:  # every weight at 0: fall back to the non-empty prompts equally, then to a neutral one
+        pairs = [(t, 1.0) for t in texts if t.strip()] or [(DEFAULT_PROMPT, 1.0)]
+    descriptors = {name: float(values[parameter]) for name, parameter in DESCRIPTOR_PARAMETERS.items()
+                   if values.get(f"{parameter}_enabled", 0.0) >= 0.5}
+    return GenerationRequest(prompts=tuple(t for t, _ in pairs), weights=tuple(w for _, w in pairs),
+                             cfg_scale=float(values["cfg_scale"]), steps=int(values["steps"]),
+                             sampler=SAMPLER_NAMES[int(values["sampler"])], seed=int(values["seed"]),
+                             variation=float(values["variation"]), tempo_bpm=float(values["tempo_bpm"]),
+                             key=KEY_TONICS[int(values["key"])], scale=SCALES[int(values["scale"])],
+                             descriptors=descriptors)
+
+
+def make_generation_filter(store: ParameterStore) -> Callable[[str], bool]:
+    """name -> whether a change to it needs new audio from the engine (effects and gain do not)."""
+    texts = {prompt_text_name(slot) for slot in range(N_PROMPT_SLOTS)}
+    generation = {name for name, spec in store.specs.items() if spec.group in GENERATION_GROUPS}
+    return lambda name: name in generation or name in texts
+
+
+def make_quantised_filter(store: ParameterStore) -> Callable[[str], bool]:
+    """name -> whether a change to it is a prompt morph (texts, weights, XY pad): under a running MIDI clock
+    those land on the next bar line; every other knob keeps its rollback latency."""
+    texts = {prompt_text_name(slot) for slot in range(N_PROMPT_SLOTS)}
+    prompts = {name for name, spec in store.specs.items() if spec.group == "prompts"}
+    return lambda name: name in prompts or name in texts
+
+
+def hold_prompts(current: ParameterSnapshot, held: ParameterSnapshot) -> ParameterSnapshot:
+    """`current` with the prompt texts, weights and XY pad of `held` (what plays until the morph's bar line)."""
+    values = dict(current.values)
+    for name in PROMPT_PARAMETERS:
+        if name in held.values:
+            values[name] = held.values[name]
+    return ParameterSnapshot(MappingProxyType(values), held.prompt_texts, current.version)

@@ -1,0 +1,36 @@
+"""Parameter snapshots -> the engine's request (instrument.session.requests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.vocabulary import DESCRIPTORS
+from instrument.parameters import ParameterStore
+from instrument.session import DESCRIPTOR_PARAMETERS, blend_weights, request_from_snapshot
+
+
+def test_request_from_parameters() -> None:
+    store = ParameterStore()
+    store.set_many({"cfg_scale": 6.5, "steps": 12, "sampler": 2, "seed": 7, "tempo_bpm": 96.0, "key": 9,
+                    "scale": 1, "loudness_db": -14.0, "loudness_db_enabled": 1, "prompt_2_weight": 0.5},
+                   ["deep house", "rain on a window", "", ""])
+    request = request_from_snapshot(store.snapshot())
+    assert request.prompts == ("deep house", "rain on a window") and request.weights == pytest.approx((2 / 3, 1 / 3))
+    assert (request.cfg_scale, request.steps, request.sampler, request.seed) == (6.5, 12, "euler", 7)
+    assert (request.tempo_bpm, request.key, request.scale) == (96.0, "A", "minor")
+    assert request.descriptors == {"loudness": -14.0}
+    request.validated()
+    # The XY pad morphs to its corner's prompt; empty slots never get weight.
+    store.set_many({"xy_x": 1.0, "xy_y": 0.0})
+    assert blend_weights(store.snapshot().values, store.prompt_texts()) == pytest.approx((0, 1, 0, 0))
+    store.set_many({"xy_x": 1.0, "xy_y": 1.0})
+    fallback = request_from_snapshot(store.snapshot())  # slot 4 is empty: the non-empty prompts, equally
+    assert fallback.prompts == ("deep house", "rain on a window") and fallback.weights == (1.0, 1.0)
+    empty = ParameterStore()
+    assert request_from_snapshot(empty.snapshot()).prompts == ("music",)
+
+
+def test_descriptor_parameters_are_the_vocabularys_short_to_parameter_names() -> None:
+    assert DESCRIPTOR_PARAMETERS == {"loudness": "loudness_db", "brightness": "brightness_hz",
+                                     "noisiness": "noisiness", "density": "density"}
+    assert list(DESCRIPTOR_PARAMETERS) == [descriptor.short for descriptor in DESCRIPTORS]
