@@ -4,7 +4,6 @@ and which audio outputs and MIDI inputs it sees."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 STATUS_TEXT = """Cascade {version}: a real-time music instrument driven by a cascaded latent diffusion model.
 
