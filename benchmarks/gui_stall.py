@@ -101,11 +101,11 @@ def main() -> int:
     if args.output == "jack" and jack is None:
         print("warning: no JACK server could be started (jackd missing, or stale servers?): measuring with the "
               "software clock", file=sys.stderr)
-    from instrument.cli import start_app_instrument
+    from instrument.app_start import start_app_instrument
 
     # Exactly as `cascade` starts: the output process and the model before Qt (instrument/preload.py).
     instrument, preload = start_app_instrument(
-        args, {"output": "auto" if jack is not None else "none", "threads": args.threads,
+        {"output": "auto" if jack is not None else "none", "threads": args.threads,
                "debug_model": args.debug_model, "eager": args.eager, "engine_nice": args.engine_nice},
         prepare_output=not args.no_prepared_output, announce_first_request=not args.no_first_chunk)
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer

@@ -6,7 +6,7 @@
         [--threads 2]   (one command line)
 
 Each prompt is rendered exactly as `cascade render PROMPT --seconds S --steps N --seed K --tempo T --key K
---scale S` does (instrument/cli.py `_cmd_render`): one `GenerationRequest` with cfg 3.0, sampler dpmpp_2m,
+--scale S` does (instrument/commands/render.py `_cmd_render`): one `GenerationRequest` with cfg 3.0, sampler dpmpp_2m,
 tempo/key/scale through the request's controls, `Generator.load(..., traced=True)` on CUDA when present,
 `Generator.render` (chunked continuation, windows of 128 latent frames). A prompt is given as
 "TEXT|TEMPO|KEY SCALE", tempo and key optional ("ambient pad", "ambient pad|90", "ambient pad||C minor");
@@ -49,7 +49,7 @@ from benchmarks.spectra import MAX_HZ, SAMPLE_RATE, long_term_db, spectrogram_db
 
 LINE_HZ = SAMPLE_RATE / 1024
 HOPS = (1024, 256)
-# cascade render's defaults (instrument/cli.py): --cfg 3.0, --sampler dpmpp_2m, --steps 16, --seed 0.
+# cascade render's defaults (instrument/commands/render.py): --cfg 3.0, --sampler dpmpp_2m, --steps 16, --seed 0.
 RENDER_CFG = 3.0
 RENDER_SAMPLER = "dpmpp_2m"
 RENDER_STEPS = 16

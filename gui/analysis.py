@@ -77,7 +77,7 @@ class AnalysisFrame:
     peak_db: float  # newest hop, post-effects, pre-master-gain
     rms_db: float
     columns_per_second: float
-    status: Any = None  # the latest instrument.live.SessionStatus (None while stopped)
+    status: Any = None  # the latest instrument.session.SessionStatus (None while stopped)
     status_time_s: float = 0.0
 
 

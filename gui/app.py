@@ -1,9 +1,9 @@
 """`cascade` / `cascade app`: the Qt application and the window over an instrument already started.
 
-Start-up order (instrument/preload.py, instrument.cli.start_app_instrument): the instrument starts before Qt is
-imported, on the start preset, and plays as soon as the model has warmed up and its first chunk is computed,
-which happens while Qt is imported and this window is built; the display timer then mirrors whatever state
-the instrument is in (loading, playing, no model).
+Start-up order (instrument/preload.py, instrument.app_start.start_app_instrument): the instrument starts before
+Qt is imported, on the start preset, and plays as soon as the model has warmed up and its first chunk is
+computed, which happens while Qt is imported and this window is built; the display timer then mirrors whatever
+state the instrument is in (loading, playing, no model). The command line that gets here is gui/cli.py.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from PySide6.QtCore import QPoint, QSize, QTimer
 from PySide6.QtGui import QScreen
 from PySide6.QtWidgets import QApplication, QMainWindow
 
-from gui.controller import Instrument
 from gui.layout_report import layout_report
 from gui.main_window import MainWindow
 from gui.theme import apply_theme
+from instrument.controller import Instrument
 
 logger = logging.getLogger(__name__)
 
@@ -83,31 +83,7 @@ def run_app(instrument: Instrument, *, quit_after_seconds: float | None = None, 
     signal.signal(signal.SIGTERM, lambda *_: window.close())
     pending = {"screenshot": screenshot is not None or layout_report_path is not None, "quit": False}
     if pending["screenshot"]:
-        def grab() -> None:
-            if screenshot is not None:
-                # The whole screen, not the window's own widget tree: what the performer sees, so a window
-                # that hangs off the screen shows cut off in the picture too.
-                screen = window.screen() or app.primaryScreen()
-                screen.grabWindow(0).save(str(screenshot))
-                logger.warning("screenshot written to %s", screenshot)
-            if layout_report_path is not None:
-                report = layout_report(window, window.key_controls())
-                layout_report_path.write_text(json.dumps(report, indent=1))
-            pending["screenshot"] = False
-            if pending["quit"]:
-                window.close()
-
-        loaded_by_s = time.monotonic() + SCREENSHOT_LOAD_WAIT_S
-
-        def when_loaded() -> None:
-            # Counted from the model's load, not the window's show: a busy machine loads slower, and a picture
-            # of "Loading the model..." documents nothing (nor does quitting mid-load, see gui.controller).
-            if instrument.state == "loading" and time.monotonic() < loaded_by_s:
-                QTimer.singleShot(100, when_loaded)
-            else:
-                QTimer.singleShot(int(screenshot_after_seconds * 1000), grab)
-
-        when_loaded()
+        _schedule_screenshot(app, window, instrument, pending, screenshot, screenshot_after_seconds, layout_report_path)
     if quit_after_seconds is not None:
         def quit_now() -> None:
             if pending["screenshot"]:
@@ -119,3 +95,34 @@ def run_app(instrument: Instrument, *, quit_after_seconds: float | None = None, 
     code = app.exec()
     window.instrument.shutdown()
     return int(code)
+
+
+def _schedule_screenshot(app: QApplication, window: MainWindow, instrument: Instrument, pending: dict[str, bool],
+                         screenshot: Path | None, after_seconds: float, layout_report_path: Path | None) -> None:
+    """Grab the screen (and write the layout report) `after_seconds` after the model has loaded; then close the
+    window if a quit came meanwhile (pending["quit"])."""
+    def grab() -> None:
+        if screenshot is not None:
+            # The whole screen, not the window's own widget tree: what the performer sees, so a window
+            # that hangs off the screen shows cut off in the picture too.
+            screen = window.screen() or app.primaryScreen()
+            screen.grabWindow(0).save(str(screenshot))
+            logger.warning("screenshot written to %s", screenshot)
+        if layout_report_path is not None:
+            report = layout_report(window, window.key_controls())
+            layout_report_path.write_text(json.dumps(report, indent=1))
+        pending["screenshot"] = False
+        if pending["quit"]:
+            window.close()
+
+    loaded_by_s = time.monotonic() + SCREENSHOT_LOAD_WAIT_S
+
+    def when_loaded() -> None:
+        # Counted from the model's load, not the window's show: a busy machine loads slower, and a picture
+        # of "Loading the model..." documents nothing (nor does quitting mid-load: instrument.controller).
+        if instrument.state == "loading" and time.monotonic() < loaded_by_s:
+            QTimer.singleShot(100, when_loaded)
+        else:
+            QTimer.singleShot(int(after_seconds * 1000), grab)
+
+    when_loaded()

@@ -6,7 +6,7 @@ One display timer (`DISPLAY_HZ`) does all redrawing: it mirrors the parameter st
 (only when the store's version moved), hands the analysis thread's latest frame to the live view and
 the meters, shows banner messages and plays drawn curves. Widgets write straight into the store on a
 gesture. Nothing on this thread waits for the engine, the output, MIDI or the disk: those run on the
-instrument's operations thread (gui.controller) or their own threads.
+instrument's operations thread (instrument.controller) or their own threads.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGridLayout
 
 from gui import theme
 from gui.analysis import LiveAnalysis
-from gui.controller import Instrument, TakeEntry
+from instrument.controller import Instrument, TakeEntry
 from gui.liveview import LiveView
 from gui.widgets import ChoiceBox, CurveLane, IntBox, Knob, LinesLabel, Meter, ToggleButton, XYPad, format_value
 from instrument.curves import CurvePlayer

@@ -409,7 +409,7 @@ class IntBox(QSpinBox):
 
 class XYPad(QWidget):
     """The prompt morph pad: drag the puck between the four prompt corners (bottom-left = prompt 1,
-    bottom-right = 2, top-left = 3, top-right = 4, as instrument.live.xy_corner_weights defines them).
+    bottom-right = 2, top-left = 3, top-right = 4, as instrument.session.xy_corner_weights defines them).
     Emits `moved(x, y)` (0..1 each); right-click asks for the MIDI menu of X or Y by the click's side."""
 
     moved = Signal(float, float)

@@ -3,7 +3,7 @@
 The app's first sound waits for torch's import, the model, the TorchScript trace of the live engine's one shape
 and the first chunk. On a 2-core machine nearly all of that, and all of Qt's imports and the window's build,
 hold the GIL, so running them side by side on threads does not make them shorter; what can overlap is the
-first chunk, whose traced U-Net runs in C++ without the GIL. So the app (instrument.cli.start_app_instrument)
+first chunk, whose traced U-Net runs in C++ without the GIL. So the app (instrument.app_start.start_app_instrument)
 goes in this order:
 
 1. torch is imported, then a `ModelPreload` thread loads the model and runs a one-step warm-up chunk, which

@@ -1,6 +1,6 @@
 """Bringing a lost audio output back by itself, and saying so in a performer's words.
 
-When a JACK server stops, the session plays on to a software clock (instrument.live, instrument.output_process
+When a JACK server stops, the session plays on to a software clock (instrument.session, instrument.output_process
 say why the output lives in a child process). A performer restarts JACK and expects the sound back without
 touching the instrument. Reopening means a fresh output process (an interpreter, numpy, PortAudio: ~0.3 s of
 CPU on the engine's cores), too heavy to try blindly every second; so for JACK a much lighter probe asks

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 
-from gui.controller import NO_DEVICE_MESSAGE
+from instrument.controller import NO_DEVICE_MESSAGE
 from tests.gui.conftest import make_window
 
 
@@ -96,7 +96,7 @@ def test_record_while_stopped_starts_playing(window: object, qtbot: object) -> N
 def test_cascade_app_starts_plays_and_quits_cleanly(tmp_path: Path) -> None:
     env = os.environ | {"QT_QPA_PLATFORM": "offscreen", "CASCADE_USER_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
     shot = tmp_path / "shot.png"
-    result = subprocess.run([sys.executable, "-m", "instrument.cli", "app", "--debug-model", "--output", "none",
+    result = subprocess.run([sys.executable, "-m", "gui.cli", "app", "--debug-model", "--output", "none",
                              "--threads", "1", "--quit-after", "8", "--screenshot", str(shot),
                              "--screenshot-after", "6"], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -105,7 +105,7 @@ def test_cascade_app_starts_plays_and_quits_cleanly(tmp_path: Path) -> None:
 
 
 def test_a_missing_model_is_an_error_on_the_banner(qtbot: object, user_dir: Path) -> None:
-    from gui.controller import AppConfig, Instrument
+    from instrument.controller import AppConfig, Instrument
     from gui.main_window import MainWindow
 
     instrument = Instrument(AppConfig(output="none", weights=str(user_dir / "nothing.safetensors")))
@@ -117,21 +117,3 @@ def test_a_missing_model_is_an_error_on_the_banner(qtbot: object, user_dir: Path
     assert not instrument.playing and not window.play_button.isEnabled() and not window.record_button.isEnabled()
     qtbot.waitUntil(lambda: window.output_label.text().startswith("No model loaded"), timeout=2000)
     window.close()
-
-
-def test_a_take_is_rerendered_on_the_model_that_plays(user_dir: Path) -> None:
-    """`cascade` hands the app its model through a factory (the preload): a re-render must still use the
-    shipped model then, and the debug model only when the debug model plays."""
-    from engine.generate import Generator, debug_generator
-    from gui.controller import AppConfig, Instrument
-
-    for factory, debug in ((Generator.load, False), (lambda: debug_generator(0), True)):
-        instrument = Instrument(AppConfig(output="none", autoplay=False, generator_factory=factory))
-        try:
-            instrument.start().result(timeout=60)
-            assert instrument.generator is not None
-            command = instrument.rerender_command(user_dir / "take.json", 16, user_dir / "take-16steps.flac")
-        finally:
-            instrument.shutdown()
-        assert ("--debug-model" in command) is debug and "--weights" not in command
-        assert command[command.index("--steps") + 1] == "16"

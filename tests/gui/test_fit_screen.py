@@ -25,7 +25,7 @@ def run_app_on_screen(size: str, tmp_path: Path) -> dict:
     report = tmp_path / f"layout-{size}.json"
     env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env |= {"QT_QPA_PLATFORM": "xcb", "CASCADE_USER_DIR": str(tmp_path / "user"), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(["xvfb-run", "-a", "-s", f"-screen 0 {size}x24", sys.executable, "-m", "instrument.cli",
+    result = subprocess.run(["xvfb-run", "-a", "-s", f"-screen 0 {size}x24", sys.executable, "-m", "gui.cli",
                              "app", "--debug-model", "--output", "none", "--threads", "1", "--quit-after", "1",
                              "--screenshot-after", "1", "--layout-report", str(report)],
                             capture_output=True, text=True, timeout=180, cwd=ROOT, env=env)

@@ -22,10 +22,12 @@ def test_status_prints_an_honest_screen_without_importing_qt() -> None:
     assert "cascade render" in result.stdout and "cascade app" in result.stdout
 
 
-def test_no_arguments_means_the_app() -> None:
-    from instrument.cli import _cmd_app, build_parser
+def test_no_arguments_is_a_usage_error_without_the_app() -> None:
+    """The app's command is gui.cli's (tests/gui/test_cli.py); instrument's own parser has every other one."""
+    result = run()
+    assert result.returncode == 2 and "no command given" in result.stderr and "Traceback" not in result.stderr
+    from instrument.cli import build_parser
 
-    assert build_parser().parse_args([]).func is _cmd_app
     assert build_parser().parse_args(["status"]).func.__name__ == "_cmd_status"
 
 

@@ -59,7 +59,7 @@ BAD_VALUES = [
 def test_every_listed_option_refuses_nan_inf_and_out_of_range_at_parse_time() -> None:
     """One interpreter parses them all (argparse exits with status 2 and a message naming the option and
     range); each case would otherwise cost a subprocess."""
-    from instrument.cli import build_parser
+    from gui.cli import build_parser  # `cascade`'s: instrument's commands and the app's
 
     for command, option, value, words in BAD_VALUES:
         parser = build_parser()
@@ -87,7 +87,7 @@ def _subparsers(parser: object) -> list[object]:
 def test_no_numeric_option_is_left_unchecked() -> None:
     """Every option that takes a number goes through instrument.arguments (a plain int/float type lets NaN,
     inf and any range through)."""
-    from instrument.cli import build_parser
+    from gui.cli import build_parser  # `cascade`'s: instrument's commands and the app's
 
     parser = build_parser()
     unchecked = [f"{sub.prog} {action.option_strings}" for sub in [parser, *_subparsers(parser)]

@@ -18,6 +18,7 @@ from instrument.display import display_problem, platform_plugin_problem, qt_plug
 
 ROOT = Path(__file__).resolve().parents[2]
 CASCADE = [sys.executable, "-m", "instrument.cli"]
+APP = [sys.executable, "-m", "gui.cli"]  # `cascade` (the console script): the app is its default command
 
 
 def headless_env(**extra: str) -> dict[str, str]:
@@ -44,7 +45,7 @@ def processes_with(marker: str) -> list[int]:
 def test_cascade_without_a_display_says_so_in_one_line_before_loading_anything() -> None:
     marker = f"CASCADE_PROBE_{uuid.uuid4().hex}"
     started_s = time.monotonic()
-    result = subprocess.run(CASCADE, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    result = subprocess.run(APP, capture_output=True, text=True, timeout=60, cwd=ROOT,
                             env=headless_env(**{marker: "1"}))
     elapsed_s = time.monotonic() - started_s
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -55,7 +56,7 @@ def test_cascade_without_a_display_says_so_in_one_line_before_loading_anything()
     assert elapsed_s < 10.0, "it loaded the model first (the check must come before anything loads)"
     assert processes_with(marker) == [], "a process (the output child?) was left behind"
     # `cascade app` is the same command.
-    app = subprocess.run([*CASCADE, "app", "--debug-model"], capture_output=True, text=True, timeout=60, cwd=ROOT,
+    app = subprocess.run([*APP, "app", "--debug-model"], capture_output=True, text=True, timeout=60, cwd=ROOT,
                          env=headless_env())
     assert app.returncode == 2 and "cascade play --headless" in app.stderr and "Traceback" not in app.stderr
 

@@ -1,0 +1,169 @@
+"""`cascade render` and `cascade reconstruct`: a prompt (or a blend of prompts) rendered offline to an audio
+file, and an audio file round-tripped through the autoencoder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.limits import (CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, PROMPT_WEIGHT_MAX, RENDER_SECONDS_MAX, STEPS_RANGE,
+                           TEMPO_BPM_RANGE, VARIATION_RANGE)
+from engine.vocabulary import DESCRIPTORS
+from instrument.arguments import integer_in, knob_range, number_in, seed, thread_count
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from engine.generate import GenerationRequest, Generator
+
+
+def _parse_descriptor_args(args: argparse.Namespace) -> dict[str, float]:
+    """The descriptor targets given (--loudness, --brightness, --noisiness, --density), by short name."""
+    values = {d.short: getattr(args, d.short) for d in DESCRIPTORS}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from engine.audio_file import AudioFileError, check_output_file, write_audio_file
+
+    output = Path(args.output)
+    try:
+        check_output_file(output)  # before torch and the model load: a render can take an hour
+    except AudioFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.input and not Path(args.input).is_file():
+        print(f"error: {args.input}: no such file", file=sys.stderr)
+        return 2
+    import torch
+
+    from engine.codec.checkpoint import CheckpointError
+    from engine.generate import GenerationError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    request = _render_request(args)
+    try:
+        request.validated()
+        generator = _render_generator(args)
+        audio = _audio_to_audio(args, generator, request) if args.input else _render(args, generator, request)
+    except (GenerationError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        write_audio_file(output, audio, generator.sample_rate)  # atomic: a failed write leaves no partial file
+    except AudioFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    peak = float(abs(audio).max()) if audio.size else 0.0
+    print(f"wrote {output} ({audio.shape[1] / generator.sample_rate:.2f} s, peak {peak:.3f}, model {generator.model_id})")
+    return 0
+
+
+def _render_request(args: argparse.Namespace) -> GenerationRequest:
+    from engine.generate import GenerationRequest
+
+    prompts = tuple(args.prompt)
+    weights = tuple(args.weight) if args.weight else tuple(1.0 for _ in prompts)
+    return GenerationRequest(prompts=prompts, weights=weights, negative_prompt=args.negative or "",
+                             negative_scale=args.negative_scale if args.negative else 0.0,
+                             cfg_scale=args.cfg, steps=args.steps, sampler=args.sampler, seed=args.seed,
+                             variation=args.variation, tempo_bpm=args.tempo, key=args.key, scale=args.scale,
+                             descriptors=_parse_descriptor_args(args))
+
+
+def _render_generator(args: argparse.Namespace) -> Generator:
+    """The offline generator: --weights or the shipped model, traced, on CUDA when present."""
+    import torch
+
+    from engine.generate import Generator
+
+    kwargs = {"device": "cuda" if torch.cuda.is_available() else "cpu", "traced": True}
+    if args.weights:
+        kwargs["diffusion_path"] = args.weights
+    return Generator.load(**kwargs)
+
+
+def _audio_to_audio(args: argparse.Namespace, generator: Generator, request: GenerationRequest) -> np.ndarray:
+    """--input restyled by the request (--strength: how far from the input)."""
+    from engine.codec.reconstruct import AudioInputError, read_audio_44k_stereo
+    from engine.generate import GenerationError
+
+    try:
+        source = read_audio_44k_stereo(Path(args.input), generator.sample_rate)
+    except AudioInputError as error:
+        raise GenerationError(str(error)) from error
+    return generator.audio_to_audio(source, request, args.strength)
+
+
+def _render(args: argparse.Namespace, generator: Generator, request: GenerationRequest) -> np.ndarray:
+    """--seconds of the request, chunk by chunk, with a progress bar (unless --no-progress)."""
+    from tqdm import tqdm
+
+    with tqdm(total=1, unit="chunk", desc="render", disable=args.no_progress) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        return generator.render(request, args.seconds, progress=progress)
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from engine.codec.checkpoint import DEFAULT_WEIGHTS, CheckpointError
+    from engine.codec.reconstruct import AudioInputError, AudioOutputError, reconstruct_file
+
+    try:
+        report = reconstruct_file(Path(args.input), Path(args.output), Path(args.weights or DEFAULT_WEIGHTS))
+    except (CheckpointError, AudioInputError, AudioOutputError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def add_render(commands: argparse._SubParsersAction) -> None:
+    render = commands.add_parser("render", help="render a prompt (or a blend of prompts) to an audio file")
+    render.add_argument("prompt", nargs="+", help="one or more prompts (blended by --weight)")
+    render.add_argument("-o", "--output", required=True, help="output file: .flac, .wav, .aiff, .ogg, .mp3")
+    render.add_argument("--seconds", type=number_in(0.0, RENDER_SECONDS_MAX, above_minimum=True), default=30.0)
+    render.add_argument("--weight", type=number_in(0.0, PROMPT_WEIGHT_MAX), action="append",
+                        help="blend weight per prompt, in order")
+    render.add_argument("--negative", default=None, help="negative prompt (composable guidance)")
+    render.add_argument("--negative-scale", type=number_in(*NEGATIVE_SCALE_RANGE), default=1.0,
+                        help="how hard --negative pushes away (0..30)")
+    render.add_argument("--cfg", type=number_in(*CFG_SCALE_RANGE), default=3.0,
+                        help="classifier-free guidance scale (0: off; at most 30)")
+    render.add_argument("--steps", type=integer_in(*STEPS_RANGE), default=16)
+    render.add_argument("--sampler", default="dpmpp_2m", help="dpmpp_2m, euler or ddim")
+    render.add_argument("--seed", type=seed, default=0)
+    render.add_argument("--variation", type=number_in(*VARIATION_RANGE), default=0.0,
+                        help="0..1, move away from the seed's noise")
+    render.add_argument("--tempo", type=number_in(*TEMPO_BPM_RANGE, unit="BPM"), default=None, help="BPM")
+    render.add_argument("--key", default=None, help="tonic, e.g. D or F#")
+    render.add_argument("--scale", default=None, help="major, minor, dorian, mixolydian")
+    render.add_argument("--loudness", type=knob_range("loudness_db"), default=None,
+                        help="target loudness, dBFS RMS (e.g. -20)")
+    render.add_argument("--brightness", type=knob_range("brightness_hz"), default=None,
+                        help="target spectral centroid, Hz")
+    render.add_argument("--noisiness", type=knob_range("noisiness"), default=None,
+                        help="target spectral flatness, 0..1")
+    render.add_argument("--density", type=knob_range("density"), default=None, help="target onsets per second")
+    render.add_argument("--input", default=None, help="audio-to-audio: restyle this file instead")
+    render.add_argument("--strength", type=number_in(0.0, 1.0, above_minimum=True), default=0.6,
+                        help="audio-to-audio: near 0 keeps the input, 1 ignores it")
+    render.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
+    render.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
+    render.add_argument("--no-progress", action="store_true")
+    render.set_defaults(func=_cmd_render)
+
+
+def add_reconstruct(commands: argparse._SubParsersAction) -> None:
+    reconstruct = commands.add_parser("reconstruct", help="round-trip an audio file through the autoencoder")
+    reconstruct.add_argument("input", help="any common audio file (WAV, FLAC, MP3, OGG; any rate)")
+    reconstruct.add_argument("-o", "--output", required=True, help="output file (format from the extension)")
+    reconstruct.add_argument("--weights", default=None, help="autoencoder .safetensors (default: shipped)")
+    reconstruct.set_defaults(func=_cmd_reconstruct)

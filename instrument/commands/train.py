@@ -1,0 +1,96 @@
+"""`cascade train autoencoder` and `cascade train diffusion`: train (or resume training) the two models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from instrument.arguments import integer_in, number_in, thread_count
+
+
+def _cmd_train_autoencoder(args: argparse.Namespace) -> int:
+    from engine.codec.train import TrainConfig, export_run, train
+
+    if args.export_only:
+        path = export_run(Path(args.dataset), Path(args.out))
+        print(f"exported the EMA weights of {args.out} to {path}")
+        return 0
+
+    config = TrainConfig(dataset=Path(args.dataset), out_dir=Path(args.out), steps=args.steps,
+                         batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         debug_model=args.debug_model, threads=args.threads,
+                         checkpoint_every=args.checkpoint_every,
+                         init_from=Path(args.init_from) if args.init_from else None,
+                         freeze_encoder=args.freeze_encoder, tone_fraction=args.tone_fraction,
+                         time_gradient_weight=args.time_gradient_weight)
+    result = train(config)
+    print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'autoencoder.safetensors'}")
+    return 0
+
+
+def _cmd_train_diffusion(args: argparse.Namespace) -> int:
+    from engine.diffusion.latents import build_latent_cache
+    from engine.diffusion.train import DiffusionTrainConfig, train_diffusion
+
+    cache = Path(args.cache)
+    if not cache.exists():
+        if not args.dataset:
+            print(f"error: {cache} does not exist; pass --dataset DIR to build it", file=sys.stderr)
+            return 2
+        from engine.codec.checkpoint import DEFAULT_WEIGHTS
+
+        build_latent_cache(Path(args.dataset), cache, Path(args.autoencoder or DEFAULT_WEIGHTS))
+    config = DiffusionTrainConfig(cache=cache, out_dir=Path(args.out), model=args.model, steps=args.steps,
+                                  batch_size=args.batch_size, window_frames=args.window_frames,
+                                  learning_rate=args.learning_rate, threads=args.threads,
+                                  checkpoint_every=args.checkpoint_every)
+    result = train_diffusion(config)
+    print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'diffusion.safetensors'}")
+    return 0
+
+
+def add_train(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser("train", help="train the models")
+    train_commands = train.add_subparsers(title="models", required=True)
+    _add_autoencoder(train_commands)
+    _add_diffusion(train_commands)
+
+
+def _add_autoencoder(train_commands: argparse._SubParsersAction) -> None:
+    autoencoder = train_commands.add_parser("autoencoder", help="the magnitude autoencoder (resumable)")
+    autoencoder.add_argument("--dataset", required=True, help="dataset folder (manifest.jsonl)")
+    autoencoder.add_argument("--out", required=True, help="run folder: checkpoints, log, exported weights")
+    autoencoder.add_argument("--steps", type=integer_in(1, 100_000_000), default=20000)
+    autoencoder.add_argument("--batch-size", type=integer_in(1, 4096), default=8)
+    autoencoder.add_argument("--learning-rate", type=number_in(0.0, 1.0, above_minimum=True), default=4e-4)
+    autoencoder.add_argument("--checkpoint-every", type=integer_in(1, 100_000_000), default=200)
+    autoencoder.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
+    autoencoder.add_argument("--debug-model", action="store_true", help="tiny config (tests, smoke runs)")
+    autoencoder.add_argument("--init-from", help="start from this autoencoder file (format 1 or 2)")
+    autoencoder.add_argument("--freeze-encoder", action="store_true",
+                             help="keep --init-from's encoder and latent statistics (the diffusion model's latent)")
+    autoencoder.add_argument("--time-gradient-weight", type=number_in(0.0, 100.0), default=1.0,
+                             help="weight of the log-magnitude's frame-to-frame gradient loss (against ripple)")
+    autoencoder.add_argument("--tone-fraction", type=number_in(0.0, 1.0), default=0.25,
+                             help="share of each batch that is random harmonic tones (pitch anywhere, not just notes)")
+    autoencoder.add_argument("--export-only", action="store_true",
+                             help="write the run's current EMA weights to OUT/autoencoder.safetensors and stop")
+    autoencoder.set_defaults(func=_cmd_train_autoencoder)
+
+
+def _add_diffusion(train_commands: argparse._SubParsersAction) -> None:
+    diffusion = train_commands.add_parser("diffusion", help="the text-conditioned latent diffusion U-Net (resumable)")
+    diffusion.add_argument("--cache", required=True, help="latent cache .safetensors (built from --dataset if missing)")
+    diffusion.add_argument("--dataset", default=None, help="dataset folder to build the cache from")
+    diffusion.add_argument("--autoencoder", default=None, help="autoencoder weights for the cache (default: shipped)")
+    diffusion.add_argument("--out", required=True, help="run folder: checkpoints, log, exported weights")
+    diffusion.add_argument("--model", default="small", help="size preset: debug, small, base")
+    diffusion.add_argument("--steps", type=integer_in(1, 100_000_000), default=20000)
+    diffusion.add_argument("--batch-size", type=integer_in(1, 4096), default=16)
+    diffusion.add_argument("--window-frames", type=integer_in(8, 8192), default=128,
+                           help="training window in latent frames")
+    diffusion.add_argument("--learning-rate", type=number_in(0.0, 1.0, above_minimum=True), default=3e-4)
+    diffusion.add_argument("--checkpoint-every", type=integer_in(1, 100_000_000), default=250)
+    diffusion.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
+    diffusion.set_defaults(func=_cmd_train_diffusion)
