@@ -19,13 +19,14 @@ whole latent (tested).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from engine.codec.phase import PhaseState, rtpghi_phase
+from engine.weights_io import config_from_dict
 
 
 UPSAMPLERS = ("interpolate", "subpixel")
@@ -76,14 +77,8 @@ class AutoencoderConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> "AutoencoderConfig":
-        types = {f.name: f.type for f in fields(cls)}
-        unknown = set(data) - set(types)
-        if unknown:
-            raise ValueError(f"unknown autoencoder config keys: {sorted(unknown)}")
-        values: dict[str, int | str] = {k: str(v) if types[k] in ("str", str) else int(v)  # type: ignore[call-overload]
-                                        for k, v in data.items()}
-        values.setdefault("decoder_upsample", "subpixel")  # files from before the field: the sub-pixel decoder
-        return cls(**values)  # type: ignore[arg-type]
+        # files from before decoder_upsample existed hold the sub-pixel decoder
+        return config_from_dict(cls, data, "autoencoder", missing={"decoder_upsample": "subpixel"})
 
 
 DEBUG_CONFIG = AutoencoderConfig(encoder_dim=32, encoder_frame_blocks=1, encoder_latent_blocks=1,
