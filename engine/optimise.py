@@ -184,12 +184,11 @@ class TracedNetwork(nn.Module):
     def _padded_tokens(self, conditioning: Conditioning, dtype: torch.dtype) -> Conditioning:
         """Tokens, mask and weights (ones where not given) padded to the token bucket: masked padding changes
         nothing but the shape, so a new prompt length rarely means a new trace."""
+        conditioning = conditioning.with_token_weights(dtype)
         tokens, token_mask, token_weights = conditioning.tokens, conditioning.token_mask, conditioning.token_weights
         batch, length = token_mask.shape
         bucket = self.token_bucket
         padded = max(bucket, -(-length // bucket) * bucket)
-        if token_weights is None:
-            token_weights = torch.ones(batch, length, dtype=dtype, device=tokens.device)
         if padded != length:
             extra = padded - length
             tokens = torch.cat([tokens, tokens.new_zeros(batch, extra, tokens.shape[-1])], 1)

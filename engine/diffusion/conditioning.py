@@ -3,7 +3,7 @@ audiocraft's ConditioningAttributes), built by the trainer (engine.diffusion.tra
 (engine.generate), taken by `UNet1D.forward` and `VDenoiser`.
 
 TorchScript traces tensors, not dataclasses: the traced U-Net (engine.optimise) unpacks a `Conditioning` with
-`as_tensors` and its traced call rebuilds it with `from_tensors`.
+`as_tensors` and its traced call rebuilds it from those tensors.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq: tensors have no single truth value
 class Conditioning:
     """Everything a batch of B chunks of N latent frames is conditioned on; L is the padded token count.
 
@@ -49,20 +49,18 @@ class Conditioning:
     def to(self, device: torch.device | str) -> Conditioning:
         return Conditioning(*(None if tensor is None else tensor.to(device) for tensor in self.as_tensors()))
 
-    def with_token_weights(self) -> Conditioning:
-        """The same conditioning with explicit token weights (ones where None: the same attention)."""
+    def with_token_weights(self, dtype: torch.dtype | None = None) -> Conditioning:
+        """The same conditioning with explicit token weights: ones (of `dtype`, default the tokens') where
+        None, which the U-Net attends with exactly as without weights."""
         if self.token_weights is not None:
             return self
-        return replace(self, token_weights=torch.ones(self.token_mask.shape, dtype=self.tokens.dtype,
+        return replace(self, token_weights=torch.ones(self.token_mask.shape, dtype=dtype or self.tokens.dtype,
                                                       device=self.tokens.device))
 
     def as_tensors(self) -> tuple[torch.Tensor | None, ...]:
-        """The fields in declaration order (what a traced call takes after x and t)."""
+        """The fields in declaration order: `Conditioning(*c.as_tensors())` is `c` again (what a traced call
+        takes after x and t)."""
         return tuple(getattr(self, field.name) for field in fields(self))
-
-    @classmethod
-    def from_tensors(cls, *tensors: torch.Tensor | None) -> Conditioning:
-        return cls(*tensors)
 
     @classmethod
     def cat(cls, parts: Sequence[Conditioning]) -> Conditioning:
