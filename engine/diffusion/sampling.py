@@ -47,7 +47,8 @@ def cosine_sigmas(steps: int, sigma_min: float = 0.01, sigma_max: float = 80.0) 
 def classifier_free_guidance(denoiser: Denoiser, scale: float) -> Denoiser:
     """CFG in one batch: the conditional and unconditional passes run together (batch 2 costs ~1.3-1.6x
     batch 1 on a CPU). The wrapped denoiser takes `cond` and `uncond` (dicts of the denoiser's conditioning
-    keyword arguments, each a tensor or a Conditioning with a batch dimension) and returns uncond + scale * (cond - uncond). At scale 1 it is the conditional model.
+    keyword arguments, each a tensor or a Conditioning with a batch dimension) and returns
+    uncond + scale * (cond - uncond). At scale 1 it is the conditional model.
     """
 
     def guided(x: torch.Tensor, sigma: torch.Tensor | float, *, cond: dict, uncond: dict) -> torch.Tensor:
