@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.codec.phase import PhaseState, rtpghi_phase
+from engine.vocabulary import AUDIO_CHANNELS, LATENT_HOP_FRAMES, SAMPLE_RATE
 from engine.weights_io import config_from_dict
 
 
@@ -34,10 +35,10 @@ UPSAMPLERS = ("interpolate", "subpixel")
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    sample_rate: int = 44100
-    audio_channels: int = 2
+    sample_rate: int = SAMPLE_RATE
+    audio_channels: int = AUDIO_CHANNELS
     latent_channels: int = 32
-    hop_frames: int = 1024  # audio samples per latent frame (~43 latent frames per second)
+    hop_frames: int = LATENT_HOP_FRAMES  # audio samples per latent frame (~43 latent frames per second)
     encoder_n_fft: int = 2048
     encoder_hop: int = 256
     encoder_dim: int = 256

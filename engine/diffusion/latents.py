@@ -76,9 +76,6 @@ class LatentCache:
         offsets = self.arrays["clip_offsets"]
         return int(offsets[clip + 1] - offsets[clip])
 
-    def captions_of(self, clip: int) -> np.ndarray:
-        return np.flatnonzero(self.arrays["caption_clip"].numpy() == clip)
-
 
 def load_latent_cache(path: str | Path) -> LatentCache:
     path = Path(path)

@@ -31,7 +31,7 @@ from engine.diffusion.latents import LatentCache, load_latent_cache
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
 from engine.training import (TrainingRun, config_record, data_parallel, due, optimiser_step, set_learning_rate,
                              start_training_process, update_ema)
-from engine.vocabulary import NO_KEY, NO_SCALE
+from engine.vocabulary import LATENT_HOP_FRAMES, NO_KEY, NO_SCALE, SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ class CacheBatches:
         self.clips = np.array([c for c in clips if cache.clip_frames(c) >= config.window_frames])
         if len(self.clips) == 0:
             raise ValueError(f"no {split} clip has {config.window_frames} latent frames")
-        self.frame_seconds = float(cache.metadata.get("hop_frames", 1024)) / float(cache.metadata.get("sample_rate", 44100))
+        self.frame_seconds = (float(cache.metadata.get("hop_frames", LATENT_HOP_FRAMES))
+                              / float(cache.metadata.get("sample_rate", SAMPLE_RATE)))
         self.captions_by_clip: dict[int, np.ndarray] = {}
         caption_clip = cache.arrays["caption_clip"].numpy()
         order = np.argsort(caption_clip, kind="stable")

@@ -6,7 +6,8 @@ tokens at the coarse levels (Moûsai, the course seed). Time-varying controls (d
 presence mask, a beat-phase clock) and the continuation context (clean latent frames with a mask) enter
 as extra input channels, so any subset can be given at play time.
 
-Shapes: latent x (batch, latent_channels, frames); frames must be a multiple of 2 ** (levels - 1).
+Shapes: latent x (batch, latent_channels, frames); frames must be a multiple of 2 ** (levels - 1). What the
+network is conditioned on travels as one `Conditioning` (engine/diffusion/conditioning.py: every tensor's shape).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.diffusion.conditioning import Conditioning
+from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, KEY_TONICS, SCALES
 from engine.weights_io import config_from_dict
 
-DESCRIPTOR_NAMES: tuple[str, ...] = ("loudness_db", "centroid_hz", "flatness", "onset_density")
+DESCRIPTOR_NAMES: tuple[str, ...] = DESCRIPTOR_MODEL_NAMES  # the order of the descriptor control channels
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,8 @@ class UNetConfig:
     global_dim: int = 512  # the AdaGN conditioning vector
     descriptor_channels: int = len(DESCRIPTOR_NAMES)
     clock_channels: int = 2  # sin and cos of the beat phase
-    n_keys: int = 12
-    n_scales: int = 4
+    n_keys: int = len(KEY_TONICS)
+    n_scales: int = len(SCALES)
     groups: int = 16
 
     @property
