@@ -77,6 +77,16 @@ def config_record(config: Any, *path_fields: str) -> dict[str, Any]:
     return asdict(config) | {name: str(getattr(config, name)) for name in path_fields}
 
 
+TRAIN_STATE_FILE = "train_state.pt"
+TRAIN_LOG_FILE = "train_log.jsonl"
+
+
+def read_training_state(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A run's whole train state (model, ema, optimiser, step and the trainer's entries), e.g. to export its EMA
+    while training goes on."""
+    return torch.load(Path(run_dir) / TRAIN_STATE_FILE, map_location=device, weights_only=False)
+
+
 class TrainingRun:
     """One resumable run's files in `out_dir`: `train_state.pt` (model, EMA, optimiser, step and the trainer's
     own entries: RNG states, configs), rewritten atomically, and `train_log.jsonl`, one JSON record a line.
@@ -86,8 +96,8 @@ class TrainingRun:
                  optimiser: torch.optim.Optimizer) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.state_path = self.out_dir / "train_state.pt"
-        self.log_path = self.out_dir / "train_log.jsonl"
+        self.state_path = self.out_dir / TRAIN_STATE_FILE
+        self.log_path = self.out_dir / TRAIN_LOG_FILE
         self.rank = rank
         self.model, self.ema, self.optimiser = model, ema, optimiser
         self.history: list[dict[str, Any]] = []  # this process's log records
@@ -97,7 +107,7 @@ class TrainingRun:
         trainer's own entries: step, RNG states) or None when starting fresh."""
         if not self.state_path.exists():
             return None
-        state = torch.load(self.state_path, map_location=device, weights_only=False)
+        state = read_training_state(self.out_dir, device)
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimiser.load_state_dict(state["optimiser"])

@@ -32,8 +32,8 @@ from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
 from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db
 from engine.codec.synthetic import HarmonicToneSource
-from engine.training import (TrainingRun, config_record, data_parallel, due, optimiser_step, set_learning_rate,
-                             start_training_process, update_ema)
+from engine.training import (TrainingRun, config_record, data_parallel, due, optimiser_step, read_training_state,
+                             set_learning_rate, start_training_process, update_ema)
 
 
 @dataclass(frozen=True)
@@ -286,7 +286,7 @@ def export(ema: MagnitudeAutoencoder, data: ManifestSegments, path: Path, step: 
 
 def export_run(dataset: Path, run_dir: Path, out_path: Path | None = None) -> Path:
     """Export the EMA weights of a run's latest `train_state.pt` (training may still be going on)."""
-    state = torch.load(Path(run_dir) / "train_state.pt", map_location="cpu", weights_only=False)
+    state = read_training_state(Path(run_dir))
     config = DEBUG_CONFIG if state["config"].get("debug_model") else AutoencoderConfig()
     ema = MagnitudeAutoencoder(config)
     ema.load_state_dict(state["ema"])
