@@ -51,6 +51,7 @@ LIVE_TOKEN_BUCKET = 256
 
 logger = logging.getLogger(__name__)
 
+
 class _TensorCall(nn.Module):
     """The U-Net called with its conditioning as plain tensors (x, t, then `Conditioning.as_tensors()` with
     token weights): TorchScript traces tensors, not dataclasses."""
