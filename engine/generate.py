@@ -27,6 +27,7 @@ from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder
 from engine.codec.model import MagnitudeAutoencoder
 from engine.codec.phase import PhaseState
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS, load_diffusion, read_diffusion_metadata
+from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors
 from engine.diffusion.latents import key_index, scale_index
 from engine.diffusion.sampling import (SAMPLERS, classifier_free_guidance, composable_guidance, invert,
@@ -209,8 +210,8 @@ class Generator:
         return normalise_descriptors(raw).T[None], mask
 
     def _conditioning(self, request: GenerationRequest, start_frame: int, frames: int,
-                      context: torch.Tensor | None) -> tuple[dict, dict, dict | None]:
-        """cond, uncond and (optionally) negative conditioning dicts, each with batch 1."""
+                      context: torch.Tensor | None) -> tuple[Conditioning, Conditioning, Conditioning | None]:
+        """cond, uncond and (optionally) negative conditioning, each with batch 1."""
         text, negative = self._text(request)
         descriptors, descriptor_mask = self._descriptor_curves(request, start_frame, frames)
         start_seconds = start_frame * self.frame_seconds
@@ -242,27 +243,27 @@ class Generator:
             return {"tokens": tokens, "token_mask": mask, "token_weights": weights, "pooled": source["pooled"].cpu()[None]}
 
         length = max(text["tokens"].shape[0], 0 if negative is None else negative["tokens"].shape[0])
-        cond = {**text_dict(text, length), **shared, "tempo_bpm": tempo, "key": key, "scale": scale}
-        uncond = {"tokens": torch.zeros(1, length, text["tokens"].shape[-1]),
-                  "token_mask": torch.zeros(1, length, dtype=torch.bool), "token_weights": torch.ones(1, length),
-                  "pooled": torch.zeros(1, text["pooled"].shape[-1]), **shared,
-                  "tempo_bpm": torch.zeros(1), "key": torch.tensor([12]), "scale": torch.tensor([4])}
-        neg = None if negative is None else {**text_dict(negative, length), **shared, "tempo_bpm": tempo,
-                                             "key": key, "scale": scale}
-        move = lambda d: {k: v.to(self.device) for k, v in d.items()}  # noqa: E731
-        return move(cond), move(uncond), None if neg is None else move(neg)
+        cond = Conditioning(**text_dict(text, length), **shared, tempo_bpm=tempo, key=key, scale=scale)
+        uncond = Conditioning(tokens=torch.zeros(1, length, text["tokens"].shape[-1]),
+                              token_mask=torch.zeros(1, length, dtype=torch.bool), token_weights=torch.ones(1, length),
+                              pooled=torch.zeros(1, text["pooled"].shape[-1]), **shared,
+                              tempo_bpm=torch.zeros(1), key=torch.tensor([12]), scale=torch.tensor([4]))
+        neg = None if negative is None else Conditioning(**text_dict(negative, length), **shared, tempo_bpm=tempo,
+                                                         key=key, scale=scale)
+        return cond.to(self.device), uncond.to(self.device), None if neg is None else neg.to(self.device)
 
-    def _guided_denoiser(self, request: GenerationRequest, cond: dict, uncond: dict, negative: dict | None,
-                         context: torch.Tensor | None, pin_frames: int | None = None
+    def _guided_denoiser(self, request: GenerationRequest, cond: Conditioning, uncond: Conditioning,
+                         negative: Conditioning | None, context: torch.Tensor | None, pin_frames: int | None = None
                          ) -> tuple[Callable[..., torch.Tensor], dict]:
         if negative is not None:
             guided = composable_guidance(self.denoiser, [request.cfg_scale, -request.negative_scale])
-            extra = {"conds": [cond, negative], "uncond": uncond}
+            extra = {"conds": [{"conditioning": cond}, {"conditioning": negative}],
+                     "uncond": {"conditioning": uncond}}
         elif request.cfg_scale == 0.0:
-            guided, extra = self.denoiser, uncond
+            guided, extra = self.denoiser, {"conditioning": uncond}
         else:
             guided = classifier_free_guidance(self.denoiser, request.cfg_scale)
-            extra = {"cond": cond, "uncond": uncond}
+            extra = {"cond": {"conditioning": cond}, "uncond": {"conditioning": uncond}}
         if context is None:
             return guided, extra
         count = context.shape[-1] if pin_frames is None else int(pin_frames)

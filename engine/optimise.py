@@ -35,10 +35,12 @@ import queue
 import threading
 import time
 import warnings
+from dataclasses import replace
 
 import torch
 from torch import nn
 
+from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.unet import UNet1D
 
 TOKEN_BUCKET = 32  # token lengths are padded up to a multiple of this
@@ -48,6 +50,19 @@ LIVE_TOKEN_BUCKET = 256
 
 
 logger = logging.getLogger(__name__)
+
+
+class _TensorCall(nn.Module):
+    """The U-Net called with its conditioning as plain tensors (x, t, then `Conditioning.as_tensors()` with
+    token weights): TorchScript traces tensors, not dataclasses."""
+
+    def __init__(self, network: UNet1D) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, *conditioning: torch.Tensor) -> torch.Tensor:
+        return self.network(x, t, Conditioning(*conditioning))
+
 
 Signature = tuple[int, int, int]  # (batch, frames, padded token length)
 TracedCall = torch.jit.ScriptFunction | torch.jit.ScriptModule  # the U-Net's call for one signature
@@ -139,14 +154,14 @@ class TracedNetwork(nn.Module):
                 # A function of the inputs, the weights recorded as constants: no ScriptModule is built from
                 # the module tree, which halves the trace (0.19 vs 0.40 s here) and its longest GIL hold
                 # (24-29 vs 50 ms, 1 ms probe thread); a step runs as fast (37 vs 36 ms).
-                network = self.network
+                tensor_call = _TensorCall(self.network)
 
                 def call(*args: torch.Tensor) -> torch.Tensor:
-                    return network(*args)
+                    return tensor_call(*args)
 
                 module = torch.jit.trace(call, inputs, check_trace=False)
             else:
-                module = torch.jit.trace(self.network, inputs, check_trace=False)
+                module = torch.jit.trace(_TensorCall(self.network), inputs, check_trace=False)
                 module = torch.jit.optimize_for_inference(torch.jit.freeze(module.eval()))
             if torch._C._get_graph_executor_optimize():  # thread-local; off, calls are not profiled
                 for _ in range(2):  # the profiling runs: slow, so not on a chunk's clock
@@ -167,21 +182,26 @@ class TracedNetwork(nn.Module):
                 logger.exception("tracing the U-Net for %s failed; that shape stays eager", signature)
                 self._failed = self._failed | {signature}
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
-                pooled: torch.Tensor, tempo_bpm: torch.Tensor, key: torch.Tensor, scale: torch.Tensor,
-                timing: torch.Tensor, controls: torch.Tensor, token_weights: torch.Tensor | None = None) -> torch.Tensor:
+    def _padded_tokens(self, conditioning: Conditioning, dtype: torch.dtype) -> Conditioning:
+        """Tokens, mask and weights (ones where not given) padded to the token bucket: masked padding changes
+        nothing but the shape, so a new prompt length rarely means a new trace."""
+        conditioning = conditioning.with_token_weights(dtype)
+        tokens, token_mask, token_weights = conditioning.tokens, conditioning.token_mask, conditioning.token_weights
         batch, length = token_mask.shape
         bucket = self.token_bucket
         padded = max(bucket, -(-length // bucket) * bucket)
-        if token_weights is None:
-            token_weights = torch.ones(batch, length, dtype=x.dtype, device=x.device)
         if padded != length:
             extra = padded - length
             tokens = torch.cat([tokens, tokens.new_zeros(batch, extra, tokens.shape[-1])], 1)
             token_mask = torch.cat([token_mask, token_mask.new_zeros(batch, extra)], 1)
             token_weights = torch.cat([token_weights, token_weights.new_ones(batch, extra)], 1)
-        inputs = (x, t, tokens, token_mask, pooled, tempo_bpm, key, scale, timing, controls, token_weights)
-        signature = (batch, x.shape[-1], padded)
+        return replace(conditioning, tokens=tokens, token_mask=token_mask, token_weights=token_weights)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
+        conditioning = self._padded_tokens(conditioning, x.dtype)
+        inputs = (x, t, *conditioning.as_tensors())
+        signature = (x.shape[0], x.shape[-1], conditioning.token_mask.shape[1])
+        batch = x.shape[0]
         module = self._traced.get(signature)
         if module is None and self.background:
             wider = self._wider_batch(signature)
@@ -201,7 +221,7 @@ class TracedNetwork(nn.Module):
                         self._tracer = threading.Thread(target=self._tracer_loop, name="cascade-tracer",
                                                         daemon=True)
                         self._tracer.start()
-            return self.network(*inputs)
+            return self.network(x, t, conditioning)
         if module is None:
             module = self._traced[signature] = self._trace(inputs)
         return module(*inputs)

@@ -1,10 +1,14 @@
-"""What every Cascade trainer shares: process set-up (CPU, CUDA, torchrun/DDP) and the EMA update.
+"""What every Cascade trainer shares: process set-up (CPU, CUDA, torchrun/DDP), the EMA update, one guarded
+optimiser step, and a resumable run's files (`TrainingRun`: the train state and the log).
 Inference code never imports this module."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,27 +49,86 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         ema_param.lerp_(param, 1.0 - decay)
 
 
-def restore_training_state(path: Path, device: torch.device, model: nn.Module, ema: nn.Module,
-                           optimiser: torch.optim.Optimizer) -> dict[str, Any] | None:
-    """Load model, EMA and optimiser from a `train_state.pt` if there is one; return the whole state (for
-    the trainer's own entries: step, RNG states) or None when starting fresh."""
-    if not path.exists():
-        return None
-    state = torch.load(path, map_location=device, weights_only=False)
-    model.load_state_dict(state["model"])
-    ema.load_state_dict(state["ema"])
-    optimiser.load_state_dict(state["optimiser"])
-    return state
+def set_learning_rate(optimiser: torch.optim.Optimizer, learning_rate: float) -> None:
+    for group in optimiser.param_groups:
+        group["lr"] = learning_rate
 
 
-def save_training_state(path: Path, model: nn.Module, ema: nn.Module, optimiser: torch.optim.Optimizer,
-                        **extra: Any) -> None:
-    """Write model, EMA, optimiser and the trainer's extra entries atomically (a kill mid-write keeps the
-    previous state)."""
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimiser": optimiser.state_dict(), **extra},
-               tmp)
-    tmp.replace(path)
+def optimiser_step(loss: torch.Tensor, optimiser: torch.optim.Optimizer, parameters: Iterable[nn.Parameter],
+                   step: int, max_grad_norm: float = 1.0) -> float:
+    """Backpropagate `loss`, clip the gradients to `max_grad_norm` and step; a non-finite loss raises before
+    the weights change (the last checkpoint stays good). Returns the gradient norm before clipping."""
+    if not math.isfinite(loss.item()):
+        raise FloatingPointError(f"non-finite loss at step {step}; resume from the last checkpoint")
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = float(nn.utils.clip_grad_norm_(parameters, max_grad_norm))
+    optimiser.step()
+    return grad_norm
+
+
+def due(step: int, every: int, last_step: int) -> bool:
+    """Whether a periodic job (log, evaluation, checkpoint) runs after `step`: every `every` steps and at the end."""
+    return step % every == 0 or step == last_step
+
+
+def config_record(config: Any, *path_fields: str) -> dict[str, Any]:
+    """A trainer config as the train state keeps it: its fields, the named Path fields as strings."""
+    return asdict(config) | {name: str(getattr(config, name)) for name in path_fields}
+
+
+TRAIN_STATE_FILE = "train_state.pt"
+TRAIN_LOG_FILE = "train_log.jsonl"
+
+
+def read_training_state(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A run's whole train state (model, ema, optimiser, step and the trainer's entries), e.g. to export its EMA
+    while training goes on."""
+    return torch.load(Path(run_dir) / TRAIN_STATE_FILE, map_location=device, weights_only=False)
+
+
+class TrainingRun:
+    """One resumable run's files in `out_dir`: `train_state.pt` (model, EMA, optimiser, step and the trainer's
+    own entries: RNG states, configs), rewritten atomically, and `train_log.jsonl`, one JSON record a line.
+    Rerunning the same command resumes from the state."""
+
+    def __init__(self, out_dir: Path, rank: int, model: nn.Module, ema: nn.Module,
+                 optimiser: torch.optim.Optimizer) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.out_dir / TRAIN_STATE_FILE
+        self.log_path = self.out_dir / TRAIN_LOG_FILE
+        self.rank = rank
+        self.model, self.ema, self.optimiser = model, ema, optimiser
+        self.history: list[dict[str, Any]] = []  # this process's log records
+
+    def resume(self, device: torch.device) -> dict[str, Any] | None:
+        """Load model, EMA and optimiser from the state if there is one; return the whole state (for the
+        trainer's own entries: step, RNG states) or None when starting fresh."""
+        if not self.state_path.exists():
+            return None
+        state = read_training_state(self.out_dir, device)
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        if self.rank == 0:
+            print(f"resumed from step {state['step']}", flush=True)
+        return state
+
+    def save(self, step: int, **extra: Any) -> None:
+        """Write model, EMA, optimiser, step and the trainer's extra entries atomically (a kill mid-write keeps
+        the previous state)."""
+        tmp = self.state_path.with_suffix(".tmp")
+        torch.save({"model": self.model.state_dict(), "ema": self.ema.state_dict(),
+                    "optimiser": self.optimiser.state_dict(), "step": step, **extra}, tmp)
+        tmp.replace(self.state_path)
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one record to the log file and the history, and print it."""
+        self.history.append(record)
+        with open(self.log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
 
 
 def data_parallel(process: TrainingProcess, model: nn.Module) -> nn.Module:

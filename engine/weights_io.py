@@ -9,7 +9,8 @@ import contextlib
 import json
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,10 +20,44 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 ModelT = TypeVar("ModelT", bound=nn.Module)
+ConfigT = TypeVar("ConfigT")
 
 
 class CheckpointError(ValueError):
     """The file is not a usable Cascade model of the expected kind (corrupt, foreign, or mismatched)."""
+
+
+@dataclass(frozen=True)
+class ModelFileKind:
+    """One kind of model file: its format tag, the newest format version this Cascade reads, and its names in
+    error messages ("not a Cascade {what}", "no such {short_name} checkpoint")."""
+
+    file_format: str
+    format_version: int
+    what: str
+    short_name: str
+
+
+# How a config field's JSON value becomes the field's type (the configs' annotations, as strings).
+_FIELD_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "int": int, "float": float, "str": str, "bool": bool,
+    "tuple[int, ...]": lambda value: tuple(int(item) for item in value),
+}
+
+
+def config_from_dict(config_class: type[ConfigT], data: Mapping[str, object], what: str,
+                     missing: Mapping[str, object] | None = None) -> ConfigT:
+    """A config dataclass from its JSON form (a model file's metadata): each value converted to its field's
+    type, an unknown key refused (ValueError "unknown {what} config keys"), a missing key given its `missing`
+    value (what files written before the field existed meant), else the field's default."""
+    types = {field.name: str(field.type) for field in fields(config_class)}  # type: ignore[arg-type]
+    unknown = set(data) - set(types)
+    if unknown:
+        raise ValueError(f"unknown {what} config keys: {sorted(unknown)}")
+    values = {name: _FIELD_CONVERTERS[types[name]](value) for name, value in data.items()}
+    for name, value in (missing or {}).items():
+        values.setdefault(name, value)
+    return config_class(**values)
 
 
 def save_weights(model: nn.Module, path: str | Path, *, file_format: str, format_version: int,
@@ -110,6 +145,42 @@ def load_weights_into(model: ModelT, path: str | Path) -> ModelT:
     model.load_state_dict({k: v.to(dtype=expected[k].dtype, device=expected[k].device) for k, v in tensors.items()},
                           assign=not tied)
     return model
+
+
+def save_model_file(model: nn.Module, path: str | Path, kind: ModelFileKind, *, half: bool = True,
+                    extra: dict[str, Any] | None = None,
+                    keep_fp32: Callable[[str], bool] = lambda name: False) -> None:
+    """`save_weights` for a model with a `config.to_dict()`: the config goes into the file."""
+    save_weights(model, path, file_format=kind.file_format, format_version=kind.format_version,
+                 config=model.config.to_dict(), extra=extra, half=half, keep_fp32=keep_fp32)  # type: ignore[operator]
+
+
+def read_model_metadata(path: str | Path, kind: ModelFileKind) -> dict[str, Any]:
+    return read_weights_metadata(path, kind.file_format, kind.format_version, kind.what)
+
+
+def load_model_file(path: str | Path, kind: ModelFileKind, config_from: Callable[[dict[str, Any]], ConfigT],
+                    build: Callable[[ConfigT], ModelT], device: str | torch.device = "cpu", *,
+                    expected_config: ConfigT | None = None,
+                    check_metadata: Callable[[Path, dict[str, Any]], None] | None = None) -> ModelT:
+    """Build the model from the config in `path`'s metadata and load its weights (as fp32), on `device`, in
+    eval mode. `check_metadata(path, metadata)` may refuse an old format before the config is read; a config
+    other than `expected_config` (when given) is refused. Raises CheckpointError, leaving nothing half-loaded."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such {kind.short_name} checkpoint")
+    metadata = read_model_metadata(path, kind)
+    if check_metadata is not None:
+        check_metadata(path, metadata)
+    try:
+        config = config_from(metadata["config"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: invalid config in metadata ({error})") from error
+    if expected_config is not None and config != expected_config:
+        raise CheckpointError(f"{path}: config {config} does not match the expected {expected_config}")
+    with skipped_init():  # every tensor is loaded next: the random draws would be thrown away
+        model = build(config)
+    return load_weights_into(model, path).to(device).eval()
 
 
 def _all_finite(tensor: torch.Tensor) -> bool:

@@ -19,13 +19,15 @@ whole latent (tested).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from engine.codec.phase import PhaseState, rtpghi_phase
+from engine.vocabulary import AUDIO_CHANNELS, LATENT_HOP_FRAMES, SAMPLE_RATE
+from engine.weights_io import config_from_dict
 
 
 UPSAMPLERS = ("interpolate", "subpixel")
@@ -33,10 +35,10 @@ UPSAMPLERS = ("interpolate", "subpixel")
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    sample_rate: int = 44100
-    audio_channels: int = 2
+    sample_rate: int = SAMPLE_RATE
+    audio_channels: int = AUDIO_CHANNELS
     latent_channels: int = 32
-    hop_frames: int = 1024  # audio samples per latent frame (~43 latent frames per second)
+    hop_frames: int = LATENT_HOP_FRAMES  # audio samples per latent frame (~43 latent frames per second)
     encoder_n_fft: int = 2048
     encoder_hop: int = 256
     encoder_dim: int = 256
@@ -76,14 +78,8 @@ class AutoencoderConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> "AutoencoderConfig":
-        types = {f.name: f.type for f in fields(cls)}
-        unknown = set(data) - set(types)
-        if unknown:
-            raise ValueError(f"unknown autoencoder config keys: {sorted(unknown)}")
-        values: dict[str, int | str] = {k: str(v) if types[k] in ("str", str) else int(v)  # type: ignore[call-overload]
-                                        for k, v in data.items()}
-        values.setdefault("decoder_upsample", "subpixel")  # files from before the field: the sub-pixel decoder
-        return cls(**values)  # type: ignore[arg-type]
+        # files from before decoder_upsample existed hold the sub-pixel decoder
+        return config_from_dict(cls, data, "autoencoder", missing={"decoder_upsample": "subpixel"})
 
 
 DEBUG_CONFIG = AutoencoderConfig(encoder_dim=32, encoder_frame_blocks=1, encoder_latent_blocks=1,

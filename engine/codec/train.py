@@ -19,7 +19,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,8 @@ from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
 from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db
 from engine.codec.synthetic import HarmonicToneSource
-from engine.training import (data_parallel, restore_training_state, save_training_state, start_training_process,
-                             update_ema)
+from engine.training import (TrainingRun, config_record, data_parallel, due, optimiser_step, read_training_state,
+                             set_learning_rate, start_training_process, update_ema)
 
 
 @dataclass(frozen=True)
@@ -159,100 +159,117 @@ def latent_statistics(model: MagnitudeAutoencoder, segments: ManifestSegments, b
     return stacked.mean(1).cpu(), stacked.std(1).clamp_min(1e-3).cpu()
 
 
-def train(config: TrainConfig) -> dict[str, Any]:
-    process = start_training_process(config.threads, config.seed)
-    rank, device = process.rank, process.device
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model_config = DEBUG_CONFIG if config.debug_model else AutoencoderConfig()
+def _initial_model(config: TrainConfig, model_config: AutoencoderConfig, rank: int) -> MagnitudeAutoencoder:
+    """A fresh model, or one started from `init_from` (with the encoder frozen when asked)."""
+    if config.freeze_encoder and config.init_from is None:
+        raise ValueError("freeze_encoder needs init_from (an encoder to keep)")
     model = MagnitudeAutoencoder(model_config)
     if config.init_from is not None:
         skipped = initialise_from(model, Path(config.init_from))
         if rank == 0:
             print(f"initialised from {config.init_from}; not copied: {skipped or 'nothing'}")
     if config.freeze_encoder:
-        if config.init_from is None:
-            raise ValueError("freeze_encoder needs init_from (an encoder to keep)")
         model.encoder.requires_grad_(False)
-    model = model.to(device)
-    ema = copy.deepcopy(model).eval()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(trainable, lr=config.learning_rate, betas=(0.8, 0.99), weight_decay=1e-4)
-    loss_fn = DecoderMagnitudeLoss(model_config.decoder_n_fft, model_config.decoder_hop).to(device)
-    segment_samples = config.segment_latent_frames * model_config.hop_frames
-    train_data = ManifestSegments(config.dataset, "train", segment_samples, config.seed + 1000 * rank)
-    valid_data = ManifestSegments(config.dataset, "valid", segment_samples, 1234)
-    valid_batch = torch.stack([torch.from_numpy(valid_data.segment(r, 0)) for r in valid_data.rows[:8]]).to(device)
+    return model
 
-    step = 0
-    state_path = out / "train_state.pt"
-    log_path = out / "train_log.jsonl"
-    state = restore_training_state(state_path, device, model, ema, optimiser)
-    if state is not None:
-        step = state["step"]
-        train_data.rng = np.random.default_rng(state["data_rng"])
+
+class _AutoencoderTraining:
+    """One run of `train`: the model, its EMA and optimiser, the data and the run's files, built in the order
+    their random draws have always been made (a resumed or repeated run draws the same)."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.process = start_training_process(config.threads, config.seed)
+        rank, device = self.process.rank, self.process.device
+        self.model_config = DEBUG_CONFIG if config.debug_model else AutoencoderConfig()
+        self.model = _initial_model(config, self.model_config, rank).to(device)
+        self.ema = copy.deepcopy(self.model).eval()
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimiser = torch.optim.AdamW(self.trainable, lr=config.learning_rate, betas=(0.8, 0.99),
+                                           weight_decay=1e-4)
+        self.run = TrainingRun(config.out_dir, rank, self.model, self.ema, self.optimiser)
+        self.loss_fn = DecoderMagnitudeLoss(self.model_config.decoder_n_fft, self.model_config.decoder_hop).to(device)
+        self.segment_samples = config.segment_latent_frames * self.model_config.hop_frames
+        self.train_data = ManifestSegments(config.dataset, "train", self.segment_samples, config.seed + 1000 * rank)
+        valid_data = ManifestSegments(config.dataset, "valid", self.segment_samples, 1234)
+        self.valid_batch = torch.stack([torch.from_numpy(valid_data.segment(r, 0))
+                                        for r in valid_data.rows[:8]]).to(device)
+        self.step = self._resume()
+        self.objective = data_parallel(self.process, _MagnitudeObjective(self.model, config.freeze_encoder))
+        # reseeded on resume: a fresh stream of draws
+        self.tones = HarmonicToneSource(config.seed + 7919 * rank + self.step)
+
+    def _resume(self) -> int:
+        state = self.run.resume(self.process.device)
+        if state is None:
+            return 0
+        self.train_data.rng = np.random.default_rng(state["data_rng"])
         torch.set_rng_state(state["torch_rng"])
-        if rank == 0:
-            print(f"resumed from step {step}")
-    wrapped = data_parallel(process, _MagnitudeObjective(model, config.freeze_encoder))
+        return int(state["step"])
 
-    def save_state() -> None:
-        save_training_state(state_path, model, ema, optimiser, step=step,
-                            data_rng=train_data.rng.bit_generator.state["state"]["state"] % (2**63),
-                            torch_rng=torch.get_rng_state(),
-                            config=asdict(config) | {"dataset": str(config.dataset), "out_dir": str(config.out_dir)})
+    def _save_state(self) -> None:
+        self.run.save(self.step, data_rng=self.train_data.rng.bit_generator.state["state"]["state"] % (2**63),
+                      torch_rng=torch.get_rng_state(), config=config_record(self.config, "dataset", "out_dir"))
 
-    started = time.monotonic()
-    last_log = started
-    history: list[dict[str, Any]] = []
-    tones = HarmonicToneSource(config.seed + 7919 * rank + step)  # reseeded on resume: a fresh stream of draws
-    tone_count = int(round(config.tone_fraction * config.batch_size))
-    while step < config.steps:
-        for group in optimiser.param_groups:
-            group["lr"] = _lr(step, config)
-        audio = train_data.batch(config.batch_size)
-        for i in range(tone_count):
-            audio[i] = torch.from_numpy(tones.segment(segment_samples))
-        audio = audio.to(device)
+    def _batch(self) -> torch.Tensor:
+        """Manifest segments, the first `tone_fraction` of them replaced by random harmonic tones."""
+        audio = self.train_data.batch(self.config.batch_size)
+        for i in range(int(round(self.config.tone_fraction * self.config.batch_size))):
+            audio[i] = torch.from_numpy(self.tones.segment(self.segment_samples))
+        return audio.to(self.process.device)
+
+    def _train_step(self) -> dict[str, float]:
+        """One optimiser and EMA step; returns the numbers the log reports."""
+        config, device = self.config, self.process.device
+        set_learning_rate(self.optimiser, _lr(self.step, config))
+        audio = self._batch()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            log_magnitude, latent = wrapped(audio)
-        losses = loss_fn(audio, log_magnitude.float())
+            log_magnitude, latent = self.objective(audio)
+        losses = self.loss_fn(audio, log_magnitude.float())
         latent_l2 = latent.float().pow(2).mean()
         total = (losses["magnitude_log_l1"] + losses["magnitude_convergence"]
                  + config.frequency_gradient_weight * losses["frequency_gradient_l1"]
                  + config.time_gradient_weight * losses["time_gradient_l1"])
         if not config.freeze_encoder:
             total = total + config.latent_l2_weight * latent_l2
-        optimiser.zero_grad(set_to_none=True)
-        total.backward()
-        grad_norm = float(nn.utils.clip_grad_norm_(trainable, 1.0))
-        if not math.isfinite(total.item()):
-            raise FloatingPointError(f"non-finite loss at step {step}; resume from the last checkpoint")
-        optimiser.step()
-        update_ema(ema, model, config.ema_decay)
-        step += 1
-        if rank == 0 and (step % config.log_every == 0 or step == config.steps):
-            now = time.monotonic()
-            record = {"step": step, "loss": round(total.item(), 4),
-                      **{k: round(v.item(), 4) for k, v in losses.items()},
-                      "latent_rms": round(latent_l2.detach().sqrt().item(), 3), "grad_norm": round(grad_norm, 3),
-                      "lr": _lr(step, config), "seconds_per_step": round((now - last_log) / config.log_every, 3)}
-            last_log = now
-            if step % config.eval_every == 0 or step == config.steps:
-                with torch.no_grad():
-                    valid_reconstruction = ema.decode(ema.encode(valid_batch))
-                record["valid_log_spectral_db"] = round(log_spectral_distance_db(valid_batch.cpu(),
-                                                                                 valid_reconstruction.cpu()), 3)
-            history.append(record)
-            with open(log_path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-            print(json.dumps(record), flush=True)
-        if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_state()
-    if rank == 0:
-        export(ema, train_data, out / "autoencoder.safetensors", step, keep_statistics=config.freeze_encoder)
-    process.finish()
-    return {"steps": step, "seconds": time.monotonic() - started, "history": history}
+        grad_norm = optimiser_step(total, self.optimiser, self.trainable, self.step)
+        update_ema(self.ema, self.model, config.ema_decay)
+        self.step += 1
+        return {"loss": round(total.item(), 4), **{k: round(v.item(), 4) for k, v in losses.items()},
+                "latent_rms": round(latent_l2.detach().sqrt().item(), 3), "grad_norm": round(grad_norm, 3)}
+
+    def _log(self, numbers: dict[str, float], seconds_per_step: float) -> None:
+        config, step = self.config, self.step
+        record = {"step": step, **numbers, "lr": _lr(step, config), "seconds_per_step": round(seconds_per_step, 3)}
+        if due(step, config.eval_every, config.steps):
+            with torch.no_grad():
+                valid_reconstruction = self.ema.decode(self.ema.encode(self.valid_batch))
+            record["valid_log_spectral_db"] = round(log_spectral_distance_db(self.valid_batch.cpu(),
+                                                                             valid_reconstruction.cpu()), 3)
+        self.run.log(record)
+
+    def train(self) -> dict[str, Any]:
+        config, rank = self.config, self.process.rank
+        started = time.monotonic()
+        last_log = started
+        while self.step < config.steps:
+            numbers = self._train_step()
+            if rank == 0 and due(self.step, config.log_every, config.steps):
+                now = time.monotonic()
+                self._log(numbers, (now - last_log) / config.log_every)
+                last_log = now
+            if rank == 0 and due(self.step, config.checkpoint_every, config.steps):
+                self._save_state()
+        if rank == 0:
+            export(self.ema, self.train_data, self.run.out_dir / "autoencoder.safetensors", self.step,
+                   keep_statistics=config.freeze_encoder)
+        self.process.finish()
+        return {"steps": self.step, "seconds": time.monotonic() - started, "history": self.run.history}
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Train (or resume) the run in `config.out_dir`; returns its steps, seconds and this process's log records."""
+    return _AutoencoderTraining(config).train()
 
 
 def export(ema: MagnitudeAutoencoder, data: ManifestSegments, path: Path, step: int,
@@ -269,7 +286,7 @@ def export(ema: MagnitudeAutoencoder, data: ManifestSegments, path: Path, step: 
 
 def export_run(dataset: Path, run_dir: Path, out_path: Path | None = None) -> Path:
     """Export the EMA weights of a run's latest `train_state.pt` (training may still be going on)."""
-    state = torch.load(Path(run_dir) / "train_state.pt", map_location="cpu", weights_only=False)
+    state = read_training_state(Path(run_dir))
     config = DEBUG_CONFIG if state["config"].get("debug_model") else AutoencoderConfig()
     ema = MagnitudeAutoencoder(config)
     ema.load_state_dict(state["ema"])

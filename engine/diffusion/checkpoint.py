@@ -8,10 +8,12 @@ from typing import Any
 import torch
 
 from engine.diffusion.unet import UNet1D, UNetConfig
-from engine.weights_io import CheckpointError, load_weights_into, read_weights_metadata, save_weights, skipped_init
+from engine.weights_io import (CheckpointError, ModelFileKind, load_model_file, read_model_metadata,
+                               save_model_file)
 
 FORMAT = "cascade-latent-diffusion"
 FORMAT_VERSION = 1
+DIFFUSION_FILE = ModelFileKind(FORMAT, FORMAT_VERSION, what="diffusion model", short_name="diffusion")
 DEFAULT_DIFFUSION_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "diffusion.safetensors"
 
 __all__ = ["CheckpointError", "DEFAULT_DIFFUSION_WEIGHTS", "load_diffusion", "read_diffusion_metadata",
@@ -19,24 +21,13 @@ __all__ = ["CheckpointError", "DEFAULT_DIFFUSION_WEIGHTS", "load_diffusion", "re
 
 
 def save_diffusion(network: UNet1D, path: str | Path, *, half: bool = True, extra: dict[str, Any] | None = None) -> None:
-    save_weights(network, path, file_format=FORMAT, format_version=FORMAT_VERSION, config=network.config.to_dict(),
-                 extra=extra, half=half)
+    save_model_file(network, path, DIFFUSION_FILE, half=half, extra=extra)
 
 
 def read_diffusion_metadata(path: str | Path) -> dict[str, Any]:
-    return read_weights_metadata(path, FORMAT, FORMAT_VERSION, "diffusion model")
+    return read_model_metadata(path, DIFFUSION_FILE)
 
 
 def load_diffusion(path: str | Path = DEFAULT_DIFFUSION_WEIGHTS, device: str | torch.device = "cpu") -> UNet1D:
     """Build the U-Net from the file's config and load its weights as fp32; raises CheckpointError."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such diffusion checkpoint")
-    metadata = read_diffusion_metadata(path)
-    try:
-        config = UNetConfig.from_dict(metadata["config"])
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: invalid config in metadata ({error})") from error
-    with skipped_init():  # every tensor is loaded next: the random draws would be thrown away
-        model = UNet1D(config)
-    return load_weights_into(model, path).to(device).eval()
+    return load_model_file(path, DIFFUSION_FILE, UNetConfig.from_dict, UNet1D, device)

@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder
+from engine.codec.model import MagnitudeAutoencoder
 from engine.dataset import captions
 from engine.dataset.score import PITCH_CLASS_NAMES
 from engine.diffusion.text import PromptEncoder
@@ -75,9 +76,6 @@ class LatentCache:
         offsets = self.arrays["clip_offsets"]
         return int(offsets[clip + 1] - offsets[clip])
 
-    def captions_of(self, clip: int) -> np.ndarray:
-        return np.flatnonzero(self.arrays["caption_clip"].numpy() == clip)
-
 
 def load_latent_cache(path: str | Path) -> LatentCache:
     path = Path(path)
@@ -102,42 +100,75 @@ def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_pa
                        text_batch: int = 64, log: bool = True) -> Path:
     """Encode every clip of `dataset` and write the cache to `out_path` (atomically)."""
     dataset, out_path = Path(dataset), Path(out_path)
+    rows = _manifest_rows(dataset, limit_clips)
+    autoencoder = load_autoencoder(autoencoder_path)
+    started = time.monotonic()
+    latents: list[np.ndarray] = []
+    descriptor_frames: list[np.ndarray] = []
+    texts: list[str] = []
+    caption_clip: list[int] = []
+    for clip, row in enumerate(rows):
+        latent, curves = _encode_clip(dataset, row, autoencoder)
+        latents.append(latent)
+        descriptor_frames.append(curves)
+        for text in _clip_captions(row, clip, seed, extra_captions):
+            texts.append(text)
+            caption_clip.append(clip)
+        if log and (clip + 1) % 200 == 0:
+            print(f"encoded {clip + 1}/{len(rows)} clips ({time.monotonic() - started:.0f} s)", flush=True)
+    text_arrays = _encode_captions(texts, text_batch)
+    if log:
+        print(f"encoded {len(texts)} captions ({time.monotonic() - started:.0f} s)", flush=True)
+    styles = sorted({row["style"] for row in rows})
+    arrays = {**_clip_arrays(rows, styles, latents, descriptor_frames), **text_arrays,
+              "caption_clip": torch.tensor(caption_clip, dtype=torch.int64)}
+    metadata = {"dataset": str(dataset), "autoencoder": str(autoencoder_path),
+                "hop_frames": autoencoder.config.hop_frames, "sample_rate": autoencoder.config.sample_rate, "styles": styles,
+                "clip_ids": [r["clip_id"] for r in rows], "captions_per_clip": 1 + extra_captions, "seed": seed}
+    _write_cache(out_path, arrays, metadata)
+    if log:
+        print(f"wrote {out_path} ({out_path.stat().st_size / 2**20:.0f} MiB, {time.monotonic() - started:.0f} s)")
+    return out_path
+
+
+def _manifest_rows(dataset: Path, limit_clips: int | None) -> list[dict]:
     rows = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
     if limit_clips is not None:
         rows = rows[:limit_clips]
     if not rows:
         raise ValueError(f"{dataset}: the manifest lists no clips")
-    autoencoder = load_autoencoder(autoencoder_path)
+    return rows
+
+
+def _encode_clip(dataset: Path, row: dict, autoencoder: MagnitudeAutoencoder) -> tuple[np.ndarray, np.ndarray]:
+    """One clip's normalised latent (frames, latent_channels) fp16 and its descriptor curves (frames, 4) fp32,
+    frame for frame (the audio's tail under one latent frame is dropped)."""
     hop = autoencoder.config.hop_frames
-    styles = sorted({row["style"] for row in rows})
-    latents: list[np.ndarray] = []
-    descriptor_frames: list[np.ndarray] = []
-    texts: list[str] = []
-    caption_clip: list[int] = []
-    started = time.monotonic()
-    for clip, row in enumerate(rows):
-        audio, sample_rate = soundfile.read(dataset / row["path"], dtype="float32", always_2d=True)
-        if sample_rate != autoencoder.config.sample_rate:
-            raise ValueError(f"{row['path']}: {sample_rate} Hz, the autoencoder needs {autoencoder.config.sample_rate}")
-        frames = audio.shape[0] // hop
-        with torch.no_grad():
-            wave = torch.from_numpy(np.ascontiguousarray(audio[:frames * hop].T))[None]
-            latent = autoencoder.normalise(autoencoder.encode(wave))[0]
-        stored = np.load(dataset / row["descriptors"])
-        curves = np.stack([stored[name].astype(np.float32)[:frames] for name in DESCRIPTOR_NAMES], axis=1)
-        if curves.shape[0] != frames:
-            raise ValueError(f"{row['descriptors']}: {curves.shape[0]} descriptor frames, {frames} latent frames")
-        latents.append(latent.T.numpy().astype(np.float16))
-        descriptor_frames.append(curves)
-        rng = np.random.default_rng([seed, clip, 11])
-        clip_texts = [row["caption"]]
-        for _ in range(extra_captions):
-            clip_texts.append(captions.make_caption(_facts(row), rng))
-        for text in dict.fromkeys(clip_texts):  # drop repeats
-            texts.append(text)
-            caption_clip.append(clip)
-        if log and (clip + 1) % 200 == 0:
-            print(f"encoded {clip + 1}/{len(rows)} clips ({time.monotonic() - started:.0f} s)", flush=True)
+    audio, sample_rate = soundfile.read(dataset / row["path"], dtype="float32", always_2d=True)
+    if sample_rate != autoencoder.config.sample_rate:
+        raise ValueError(f"{row['path']}: {sample_rate} Hz, the autoencoder needs {autoencoder.config.sample_rate}")
+    frames = audio.shape[0] // hop
+    with torch.no_grad():
+        wave = torch.from_numpy(np.ascontiguousarray(audio[:frames * hop].T))[None]
+        latent = autoencoder.normalise(autoencoder.encode(wave))[0]
+    stored = np.load(dataset / row["descriptors"])
+    curves = np.stack([stored[name].astype(np.float32)[:frames] for name in DESCRIPTOR_NAMES], axis=1)
+    if curves.shape[0] != frames:
+        raise ValueError(f"{row['descriptors']}: {curves.shape[0]} descriptor frames, {frames} latent frames")
+    return latent.T.numpy().astype(np.float16), curves
+
+
+def _clip_captions(row: dict, clip: int, seed: int, extra_captions: int) -> list[str]:
+    """The manifest caption and `extra_captions` generated ones (seeded by clip), repeats dropped."""
+    rng = np.random.default_rng([seed, clip, 11])
+    clip_texts = [row["caption"]]
+    for _ in range(extra_captions):
+        clip_texts.append(captions.make_caption(_facts(row), rng))
+    return list(dict.fromkeys(clip_texts))
+
+
+def _encode_captions(texts: list[str], text_batch: int) -> dict[str, torch.Tensor]:
+    """tokens (total_tokens, 384) fp16, token_offsets (captions + 1,) and pooled (captions, 384) fp16."""
     encoder = PromptEncoder()
     token_chunks: list[torch.Tensor] = []
     token_lengths: list[int] = []
@@ -149,10 +180,16 @@ def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_pa
             token_lengths.append(int(row_mask.sum()))
         pooled.append(pooled_batch.half())
         encoder.cache_clear()
-    if log:
-        print(f"encoded {len(texts)} captions ({time.monotonic() - started:.0f} s)", flush=True)
+    return {"tokens": torch.cat(token_chunks),
+            "token_offsets": torch.tensor(np.concatenate([[0], np.cumsum(token_lengths)]), dtype=torch.int64),
+            "pooled": torch.cat(pooled)}
+
+
+def _clip_arrays(rows: list[dict], styles: list[str], latents: list[np.ndarray],
+                 descriptor_frames: list[np.ndarray]) -> dict[str, torch.Tensor]:
+    """The frame arrays (latents, descriptors, clip_offsets) and the per-clip facts (see the module docstring)."""
     lengths = [x.shape[0] for x in latents]
-    arrays = {
+    return {
         "latents": torch.from_numpy(np.concatenate(latents)),
         "descriptors": torch.from_numpy(np.concatenate(descriptor_frames)),
         "clip_offsets": torch.tensor(np.concatenate([[0], np.cumsum(lengths)]), dtype=torch.int64),
@@ -164,18 +201,11 @@ def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_pa
         "seconds_total": torch.tensor([float(r["seconds_total"]) for r in rows], dtype=torch.float32),
         "split": torch.tensor([SPLIT_NAMES.index(r["split"]) for r in rows], dtype=torch.int64),
         "style": torch.tensor([styles.index(r["style"]) for r in rows], dtype=torch.int64),
-        "tokens": torch.cat(token_chunks),
-        "token_offsets": torch.tensor(np.concatenate([[0], np.cumsum(token_lengths)]), dtype=torch.int64),
-        "pooled": torch.cat(pooled),
-        "caption_clip": torch.tensor(caption_clip, dtype=torch.int64),
     }
-    metadata = {"dataset": str(dataset), "autoencoder": str(autoencoder_path), "hop_frames": hop,
-                "sample_rate": autoencoder.config.sample_rate, "styles": styles,
-                "clip_ids": [r["clip_id"] for r in rows], "captions_per_clip": 1 + extra_captions, "seed": seed}
+
+
+def _write_cache(out_path: Path, arrays: dict[str, torch.Tensor], metadata: dict[str, object]) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = out_path.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in arrays.items()}, str(temporary), metadata={"cache": json.dumps(metadata)})
     temporary.replace(out_path)
-    if log:
-        print(f"wrote {out_path} ({out_path.stat().st_size / 2**20:.0f} MiB, {time.monotonic() - started:.0f} s)")
-    return out_path

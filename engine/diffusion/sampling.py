@@ -46,8 +46,9 @@ def cosine_sigmas(steps: int, sigma_min: float = 0.01, sigma_max: float = 80.0) 
 
 def classifier_free_guidance(denoiser: Denoiser, scale: float) -> Denoiser:
     """CFG in one batch: the conditional and unconditional passes run together (batch 2 costs ~1.3-1.6x
-    batch 1 on a CPU). The wrapped denoiser takes `cond` and `uncond` (dicts of conditioning tensors with
-    a batch dimension) and returns uncond + scale * (cond - uncond). At scale 1 it is the conditional model.
+    batch 1 on a CPU). The wrapped denoiser takes `cond` and `uncond` (dicts of the denoiser's conditioning
+    keyword arguments, each a tensor or a Conditioning with a batch dimension) and returns
+    uncond + scale * (cond - uncond). At scale 1 it is the conditional model.
     """
 
     def guided(x: torch.Tensor, sigma: torch.Tensor | float, *, cond: dict, uncond: dict) -> torch.Tensor:
@@ -55,7 +56,7 @@ def classifier_free_guidance(denoiser: Denoiser, scale: float) -> Denoiser:
             return denoiser(x, sigma, **cond)
         batch = x.shape[0]
         sigma_batch = _sigma_batch(sigma, x)
-        both = {key: torch.cat([cond[key], uncond[key]]) for key in cond}
+        both = {key: _cat_batches([cond[key], uncond[key]]) for key in cond}
         out = denoiser(torch.cat([x, x]), torch.cat([sigma_batch, sigma_batch]), **both)
         conditional, unconditional = out[:batch], out[batch:]
         return unconditional + scale * (conditional - unconditional)
@@ -70,7 +71,7 @@ def composable_guidance(denoiser: Denoiser, scales: list[float]) -> Denoiser:
     def guided(x: torch.Tensor, sigma: torch.Tensor | float, *, conds: list[dict], uncond: dict) -> torch.Tensor:
         batch = x.shape[0]
         parts = [uncond] + list(conds)
-        stacked = {key: torch.cat([p[key] for p in parts]) for key in uncond}
+        stacked = {key: _cat_batches([p[key] for p in parts]) for key in uncond}
         sigma_batch = _sigma_batch(sigma, x).repeat(len(parts))
         out = denoiser(x.repeat(len(parts), *([1] * (x.ndim - 1))), sigma_batch, **stacked)
         unconditional = out[:batch]
@@ -80,6 +81,12 @@ def composable_guidance(denoiser: Denoiser, scales: list[float]) -> Denoiser:
         return result
 
     return guided
+
+
+def _cat_batches(values: list) -> object:
+    """One conditioning argument of several passes stacked along the batch: tensors by torch.cat, anything
+    else (engine.diffusion.conditioning.Conditioning) by its own `cat`."""
+    return torch.cat(values) if isinstance(values[0], torch.Tensor) else type(values[0]).cat(values)
 
 
 def _sigma_batch(sigma: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:

@@ -14,10 +14,9 @@ Resumable: `DIR/train_state.pt` (model, EMA, optimiser, step, RNG) is rewritten 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,13 @@ import torch
 from torch import nn
 
 from engine.diffusion.checkpoint import save_diffusion
+from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors, smooth_curves
 from engine.diffusion.latents import LatentCache, load_latent_cache
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
-from engine.training import (data_parallel, restore_training_state, save_training_state, start_training_process,
-                             update_ema)
+from engine.training import (TrainingRun, config_record, data_parallel, due, optimiser_step, set_learning_rate,
+                             start_training_process, update_ema)
+from engine.vocabulary import LATENT_HOP_FRAMES, NO_KEY, NO_SCALE, SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class CacheBatches:
         self.clips = np.array([c for c in clips if cache.clip_frames(c) >= config.window_frames])
         if len(self.clips) == 0:
             raise ValueError(f"no {split} clip has {config.window_frames} latent frames")
-        self.frame_seconds = float(cache.metadata.get("hop_frames", 1024)) / float(cache.metadata.get("sample_rate", 44100))
+        self.frame_seconds = (float(cache.metadata.get("hop_frames", LATENT_HOP_FRAMES))
+                              / float(cache.metadata.get("sample_rate", SAMPLE_RATE)))
         self.captions_by_clip: dict[int, np.ndarray] = {}
         caption_clip = cache.arrays["caption_clip"].numpy()
         order = np.argsort(caption_clip, kind="stable")
@@ -79,13 +81,24 @@ class CacheBatches:
         for clip in range(cache.clip_count):
             self.captions_by_clip[clip] = order[bounds[clip]:bounds[clip + 1]]
 
-    def batch(self, size: int, latent_channels: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        c, a, rng, window = self.config, self.cache.arrays, self.rng, self.config.window_frames
+    def batch(self, size: int, latent_channels: int) -> tuple[torch.Tensor, Conditioning]:
+        """x0 (size, latent_channels, window_frames) clean latents and their randomly dropped conditioning."""
+        rng, window = self.rng, self.config.window_frames
         clips = rng.choice(self.clips, size)
-        offsets = a["clip_offsets"].numpy()
         starts = np.array([rng.integers(0, self.cache.clip_frames(clip) - window + 1) for clip in clips])
-        rows = (offsets[clips] + starts)[:, None] + np.arange(window)[None]
-        x0 = a["latents"][torch.from_numpy(rows)].float().transpose(1, 2)  # (B, C, N)
+        rows = (self.cache.arrays["clip_offsets"].numpy()[clips] + starts)[:, None] + np.arange(window)[None]
+        x0 = self.cache.arrays["latents"][torch.from_numpy(rows)].float().transpose(1, 2)  # (B, C, N)
+        controls, tempo, window_start = self._controls(x0, clips, starts, rows, latent_channels)
+        tempo, key, scale, timing, drop_text = self._dropped_globals(clips, tempo, window_start)
+        tokens, token_mask, pooled = self._text(clips, drop_text)
+        return x0, Conditioning(tokens=tokens, token_mask=token_mask, pooled=pooled, tempo_bpm=tempo, key=key,
+                                scale=scale, timing=timing, controls=controls)
+
+    def _controls(self, x0: torch.Tensor, clips: np.ndarray, starts: np.ndarray, rows: np.ndarray,
+                  latent_channels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The control channels (descriptor curves at a random smoothing, a random subset given; the beat clock
+        or not; a random context length or none); also each row's tempo and window start (seconds)."""
+        c, a, rng, window, size = self.config, self.cache.arrays, self.rng, self.config.window_frames, len(clips)
         curves = normalise_descriptors(a["descriptors"][torch.from_numpy(rows)]).transpose(1, 2)  # (B, 4, N)
         smoothing = int(rng.choice([1, 5, 17, 43]))
         curves = smooth_curves(curves, smoothing)
@@ -99,6 +112,14 @@ class CacheBatches:
                                                    rng.integers(4, window // 2 + 1, size), 0))
         controls = build_controls(size, window, latent_channels, descriptors=curves, descriptor_mask=descriptor_mask,
                                   clock=clock, context=x0, context_frames=context_frames)
+        return controls, tempo, window_start
+
+    def _dropped_globals(self, clips: np.ndarray, tempo: torch.Tensor, window_start: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
+        """Tempo, key, scale and timing with each dropped at its rate (and all with the text, jointly, at
+        p_drop_global); returns them and which rows' text to drop."""
+        c, a, rng, size = self.config, self.cache.arrays, self.rng, len(clips)
+        clip_index = torch.from_numpy(clips)
         key = a["key"][clip_index].clone()
         scale = a["scale"][clip_index].clone()
         timing = torch.stack([window_start, a["seconds_total"][clip_index]], dim=1)
@@ -106,11 +127,17 @@ class CacheBatches:
         drop_text = drop_global | (rng.random(size) < c.p_drop_text)
         tempo[torch.from_numpy(drop_global | (rng.random(size) < c.p_drop_tempo))] = 0.0
         drop_key = torch.from_numpy(drop_global | (rng.random(size) < c.p_drop_key))
-        key[drop_key] = 12
-        scale[drop_key] = 4  # key and scale travel together: a tonic without a mode means little
+        key[drop_key] = NO_KEY
+        scale[drop_key] = NO_SCALE  # key and scale travel together: a tonic without a mode means little
         timing[torch.from_numpy(rng.random(size) < c.p_drop_timing)] = 0.0
+        return tempo, key, scale, timing, drop_text
+
+    def _text(self, clips: np.ndarray, drop_text: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One random caption of each clip (none where dropped): tokens (B, L, 384) padded to the longest,
+        their mask (B, L) and the pooled embeddings (B, 384)."""
+        a, rng = self.cache.arrays, self.rng
         token_rows: list[torch.Tensor] = []
-        pooled = torch.zeros(size, a["pooled"].shape[1])
+        pooled = torch.zeros(len(clips), a["pooled"].shape[1])
         for row, clip in enumerate(clips):
             if drop_text[row]:
                 token_rows.append(a["tokens"][:0])
@@ -120,26 +147,25 @@ class CacheBatches:
             token_rows.append(a["tokens"][start:end])
             pooled[row] = a["pooled"][caption].float()
         length = max(1, max(t.shape[0] for t in token_rows))
-        tokens = torch.zeros(size, length, a["tokens"].shape[1])
-        token_mask = torch.zeros(size, length, dtype=torch.bool)
+        tokens = torch.zeros(len(clips), length, a["tokens"].shape[1])
+        token_mask = torch.zeros(len(clips), length, dtype=torch.bool)
         for row, t in enumerate(token_rows):
             tokens[row, :t.shape[0]] = t.float()
             token_mask[row, :t.shape[0]] = True
-        cond = {"tokens": tokens, "token_mask": token_mask, "pooled": pooled, "tempo_bpm": tempo, "key": key,
-                "scale": scale, "timing": timing, "controls": controls}
-        return x0, cond
+        return tokens, token_mask, pooled
 
 
 class VLoss(nn.Module):
-    """forward(x0, noise, sigma, **cond) -> per-example v-loss (batch,): the denoiser's loss as a forward,
+    """forward(x0, noise, sigma, conditioning) -> per-example v-loss (batch,): the denoiser's loss as a forward,
     so DistributedDataParallel (which hooks forward) averages the gradients across ranks."""
 
     def __init__(self, denoiser: VDenoiser) -> None:
         super().__init__()
         self.denoiser = denoiser
 
-    def forward(self, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
-        return self.denoiser.loss(x0, noise, sigma, **cond)
+    def forward(self, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor,
+                conditioning: Conditioning) -> torch.Tensor:
+        return self.denoiser.loss(x0, noise, sigma, conditioning)
 
 
 def sample_sigmas(size: int, generator: torch.Generator, sigma_max: float = 80.0) -> torch.Tensor:
@@ -158,87 +184,101 @@ def model_config_for(name: str) -> UNetConfig:
     return MODEL_PRESETS[name]
 
 
-def train_diffusion(config: DiffusionTrainConfig) -> dict[str, Any]:
-    process = start_training_process(config.threads, config.seed)
-    rank, device = process.rank, process.device
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cache = load_latent_cache(config.cache)
-    model_config = model_config_for(config.model)
-    latent_channels = int(cache.arrays["latents"].shape[1])
-    if latent_channels != model_config.latent_channels:
-        model_config = replace(model_config, latent_channels=latent_channels)
-    model = VDenoiser(UNet1D(model_config)).to(device)
-    ema = copy.deepcopy(model).eval()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99), weight_decay=1e-4)
-    train_data = CacheBatches(cache, "train", config, config.seed + 1000 * rank)
-    has_valid = len(cache.clips_in_split("valid")) > 0
-    valid_data = CacheBatches(cache, "valid" if has_valid else "train", config, 1234)
-    valid_x0, valid_cond = valid_data.batch(32, latent_channels)
-    valid_generator = torch.Generator().manual_seed(99)
-    valid_sigma = sample_sigmas(32, valid_generator)
-    valid_noise = torch.randn(valid_x0.shape, generator=valid_generator)
-    noise_generator = torch.Generator().manual_seed(config.seed + 7 + rank)
+class _DiffusionTraining:
+    """One run of `train_diffusion`: the model, its EMA and optimiser, the batches, the fixed validation batch
+    and the run's files, built in the order their random draws have always been made."""
 
-    step = 0
-    state_path = out / "train_state.pt"
-    log_path = out / "train_log.jsonl"
-    state = restore_training_state(state_path, device, model, ema, optimiser)
-    if state is not None:
-        step = state["step"]
-        train_data.rng = np.random.default_rng(state["data_rng"])
-        noise_generator.set_state(state["noise_rng"])
-        if rank == 0:
-            print(f"resumed from step {step}", flush=True)
-    # DDP syncs gradients only through forward(), so the training step calls a module whose forward is the loss.
-    wrapped = data_parallel(process, VLoss(model))
+    def __init__(self, config: DiffusionTrainConfig) -> None:
+        self.config = config
+        self.process = start_training_process(config.threads, config.seed)
+        rank, device = self.process.rank, self.process.device
+        self.cache = load_latent_cache(config.cache)
+        self.latent_channels = int(self.cache.arrays["latents"].shape[1])
+        self.model_config = model_config_for(config.model)
+        if self.latent_channels != self.model_config.latent_channels:
+            self.model_config = replace(self.model_config, latent_channels=self.latent_channels)
+        self.model = VDenoiser(UNet1D(self.model_config)).to(device)
+        self.ema = copy.deepcopy(self.model).eval()
+        self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99),
+                                           weight_decay=1e-4)
+        self.run = TrainingRun(config.out_dir, rank, self.model, self.ema, self.optimiser)
+        self.train_data = CacheBatches(self.cache, "train", config, config.seed + 1000 * rank)
+        self._fix_validation_batch()
+        self.noise_generator = torch.Generator().manual_seed(config.seed + 7 + rank)
+        self.step = self._resume()
+        # DDP syncs gradients only through forward(), so the training step calls a module whose forward is the loss.
+        self.objective = data_parallel(self.process, VLoss(self.model))
 
-    def save_state() -> None:
-        save_training_state(state_path, model, ema, optimiser, step=step, data_rng=int(train_data.rng.integers(2**62)),
-                            noise_rng=noise_generator.get_state(), model_config=model_config.to_dict(),
-                            config=asdict(config) | {"cache": str(config.cache), "out_dir": str(config.out_dir)})
+    def _fix_validation_batch(self) -> None:
+        """32 windows of the valid split (the train split if there is none) with fixed noise and noise levels."""
+        has_valid = len(self.cache.clips_in_split("valid")) > 0
+        valid_data = CacheBatches(self.cache, "valid" if has_valid else "train", self.config, 1234)
+        self.valid_x0, self.valid_conditioning = valid_data.batch(32, self.latent_channels)
+        valid_generator = torch.Generator().manual_seed(99)
+        self.valid_sigma = sample_sigmas(32, valid_generator)
+        self.valid_noise = torch.randn(self.valid_x0.shape, generator=valid_generator)
 
-    def valid_loss() -> float:
+    def _resume(self) -> int:
+        state = self.run.resume(self.process.device)
+        if state is None:
+            return 0
+        self.train_data.rng = np.random.default_rng(state["data_rng"])
+        self.noise_generator.set_state(state["noise_rng"])
+        return int(state["step"])
+
+    def _save(self) -> None:
+        """The train state and the EMA weights as the shippable file."""
+        config = self.config
+        self.run.save(self.step, data_rng=int(self.train_data.rng.integers(2**62)),
+                      noise_rng=self.noise_generator.get_state(), model_config=self.model_config.to_dict(),
+                      config=config_record(config, "cache", "out_dir"))
+        save_diffusion(self.ema.network, self.run.out_dir / "diffusion.safetensors",
+                       extra={"steps": self.step, "cache": str(config.cache), "train": config.model,
+                              "styles": self.cache.metadata.get("styles", [])})
+
+    def _valid_loss(self) -> float:
+        device = self.process.device
         with torch.no_grad():
-            cond = {k: v.to(device) for k, v in valid_cond.items()}
-            return float(ema.loss(valid_x0.to(device), valid_noise.to(device), valid_sigma.to(device), **cond).mean())
+            return float(self.ema.loss(self.valid_x0.to(device), self.valid_noise.to(device),
+                                       self.valid_sigma.to(device), self.valid_conditioning.to(device)).mean())
 
-    started = time.monotonic()
-    last_log = started
-    history: list[dict[str, Any]] = []
-    while step < config.steps:
-        for group in optimiser.param_groups:
-            group["lr"] = _lr(step, config)
-        x0, cond = train_data.batch(config.batch_size, latent_channels)
+    def _train_step(self) -> dict[str, float]:
+        """One optimiser and EMA step; returns the numbers the log reports."""
+        config, device = self.config, self.process.device
+        set_learning_rate(self.optimiser, _lr(self.step, config))
+        x0, conditioning = self.train_data.batch(config.batch_size, self.latent_channels)
         x0 = x0.to(device)
-        cond = {k: v.to(device) for k, v in cond.items()}
-        sigma = sample_sigmas(config.batch_size, noise_generator).to(device)
-        noise = torch.randn(x0.shape, generator=noise_generator).to(device)
+        conditioning = conditioning.to(device)
+        sigma = sample_sigmas(config.batch_size, self.noise_generator).to(device)
+        noise = torch.randn(x0.shape, generator=self.noise_generator).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = wrapped(x0, noise, sigma, **cond).float().mean()
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"non-finite loss at step {step}; resume from the last checkpoint")
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), 1.0))
-        optimiser.step()
-        update_ema(ema, model, min(config.ema_decay, (1 + step) / (10 + step)))  # short warm-up of the average
-        step += 1
-        if rank == 0 and (step % config.log_every == 0 or step == config.steps):
-            now = time.monotonic()
-            record = {"step": step, "loss": round(loss.item(), 4), "grad_norm": round(grad_norm, 3),
-                      "lr": _lr(step, config), "seconds_per_step": round((now - last_log) / config.log_every, 3)}
-            last_log = now
-            if step % (config.log_every * 10) == 0 or step == config.steps:
-                record["valid_loss_ema"] = round(valid_loss(), 4)
-            history.append(record)
-            with open(log_path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-            print(json.dumps(record), flush=True)
-        if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_state()
-            save_diffusion(ema.network, out / "diffusion.safetensors",
-                           extra={"steps": step, "cache": str(config.cache), "train": config.model,
-                                  "styles": cache.metadata.get("styles", [])})
-    process.finish()
-    return {"steps": step, "seconds": time.monotonic() - started, "history": history}
+            loss = self.objective(x0, noise, sigma, conditioning).float().mean()
+        grad_norm = optimiser_step(loss, self.optimiser, self.model.parameters(), self.step)
+        # a short warm-up of the average
+        update_ema(self.ema, self.model, min(config.ema_decay, (1 + self.step) / (10 + self.step)))
+        self.step += 1
+        return {"loss": round(loss.item(), 4), "grad_norm": round(grad_norm, 3)}
+
+    def train(self) -> dict[str, Any]:
+        config, rank = self.config, self.process.rank
+        started = time.monotonic()
+        last_log = started
+        while self.step < config.steps:
+            numbers = self._train_step()
+            if rank == 0 and due(self.step, config.log_every, config.steps):
+                now = time.monotonic()
+                record = {"step": self.step, **numbers, "lr": _lr(self.step, config),
+                          "seconds_per_step": round((now - last_log) / config.log_every, 3)}
+                last_log = now
+                if due(self.step, config.log_every * 10, config.steps):
+                    record["valid_loss_ema"] = round(self._valid_loss(), 4)
+                self.run.log(record)
+            if rank == 0 and due(self.step, config.checkpoint_every, config.steps):
+                self._save()
+        self.process.finish()
+        return {"steps": self.step, "seconds": time.monotonic() - started, "history": self.run.history}
+
+
+def train_diffusion(config: DiffusionTrainConfig) -> dict[str, Any]:
+    """Train (or resume) the run in `config.out_dir`; returns its steps, seconds and this process's log records."""
+    return _DiffusionTraining(config).train()

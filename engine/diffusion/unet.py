@@ -6,19 +6,24 @@ tokens at the coarse levels (Moûsai, the course seed). Time-varying controls (d
 presence mask, a beat-phase clock) and the continuation context (clean latent frames with a mask) enter
 as extra input channels, so any subset can be given at play time.
 
-Shapes: latent x (batch, latent_channels, frames); frames must be a multiple of 2 ** (levels - 1).
+Shapes: latent x (batch, latent_channels, frames); frames must be a multiple of 2 ** (levels - 1). What the
+network is conditioned on travels as one `Conditioning` (engine/diffusion/conditioning.py: every tensor's shape).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-DESCRIPTOR_NAMES: tuple[str, ...] = ("loudness_db", "centroid_hz", "flatness", "onset_density")
+from engine.diffusion.conditioning import Conditioning
+from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, KEY_TONICS, SCALES
+from engine.weights_io import config_from_dict
+
+DESCRIPTOR_NAMES: tuple[str, ...] = DESCRIPTOR_MODEL_NAMES  # the order of the descriptor control channels
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,8 @@ class UNetConfig:
     global_dim: int = 512  # the AdaGN conditioning vector
     descriptor_channels: int = len(DESCRIPTOR_NAMES)
     clock_channels: int = 2  # sin and cos of the beat phase
-    n_keys: int = 12
-    n_scales: int = 4
+    n_keys: int = len(KEY_TONICS)
+    n_scales: int = len(SCALES)
     groups: int = 16
 
     @property
@@ -50,11 +55,7 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> "UNetConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown U-Net config keys: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})  # type: ignore[arg-type]
+        return config_from_dict(cls, data, "U-Net")
 
 
 DEBUG_UNET = UNetConfig(channels=(16, 32), blocks_per_level=1, attention_levels=(1,), attention_heads=2,
@@ -123,27 +124,45 @@ class AttentionBlock(nn.Module):
 class UNet1D(nn.Module):
     """v-prediction network F(x_in, t, conditioning) used inside `VDenoiser`.
 
-    forward(x, t, tokens, token_mask, pooled, tempo_bpm, key, scale, timing, controls):
-      x (B, latent_channels, N) scaled input; t (B,) in [0, 1] (the cosine-schedule time);
-      tokens (B, L, text_dim) with token_mask (B, L) bool and optional token_weights (B, L) > 0 (a prompt
-      blend's per-token share); pooled (B, text_dim);
-      tempo_bpm (B,) (0 = not given); key (B,) long in 0..12 (12 = not given); scale (B,) long in
-      0..n_scales (n_scales = not given); timing (B, 2) seconds_start, seconds_total;
-      controls (B, control_channels, N). Returns (B, latent_channels, N).
+    forward(x, t, conditioning): x (B, latent_channels, N) the scaled input; t (B,) in [0, 1] (the
+    cosine-schedule time); conditioning a `Conditioning` of batch B (its docstring gives every tensor's
+    shape and dtype). Returns (B, latent_channels, N).
     """
 
     def __init__(self, config: UNetConfig) -> None:
         super().__init__()
         self.config = config
         c = config
+        self._build_global_embeddings(c)
+        self.null_token = nn.Parameter(torch.zeros(1, 1, c.text_dim))
+        self.input = nn.Conv1d(c.latent_channels + c.control_channels, c.channels[0], 3, padding=1)
+        skip_channels = self._build_down_path(c)
+        current = c.channels[-1]
+        self.middle = nn.ModuleList([AdaGNResBlock(current, current, c.global_dim, c.groups),
+                                     AdaGNResBlock(current, current, c.global_dim, c.groups)])
+        self.middle_attention = AttentionBlock(current, c.text_dim, c.attention_heads, c.groups)
+        current = self._build_up_path(c, skip_channels)
+        self.output_norm = nn.GroupNorm(min(c.groups, current), current)
+        self.output = nn.Conv1d(current, c.latent_channels, 3, padding=1)
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+
+    def _build_global_embeddings(self, c: UNetConfig) -> None:
+        """The AdaGN conditioning vector's parts: noise level, pooled text, tempo, timing, key and scale."""
         self.time_embedding = nn.Sequential(nn.Linear(256, c.global_dim), nn.SiLU(), nn.Linear(c.global_dim, c.global_dim))
         self.text_projection = nn.Linear(c.text_dim, c.global_dim)
         self.tempo_embedding = nn.Linear(128, c.global_dim)
         self.timing_embedding = nn.Linear(2 * 64, c.global_dim)
         self.key_embedding = nn.Embedding(c.n_keys + 1, c.global_dim)  # last index: "no key given"
         self.scale_embedding = nn.Embedding(c.n_scales + 1, c.global_dim)
-        self.null_token = nn.Parameter(torch.zeros(1, 1, c.text_dim))
-        self.input = nn.Conv1d(c.latent_channels + c.control_channels, c.channels[0], 3, padding=1)
+
+    def _attention_at(self, level: int, width: int, c: UNetConfig) -> nn.Module:
+        return AttentionBlock(width, c.text_dim, c.attention_heads, c.groups) if level in c.attention_levels \
+            else nn.Identity()
+
+    def _build_down_path(self, c: UNetConfig) -> list[int]:
+        """Residual blocks, attention and a stride-2 downsample per level; returns each block's output width
+        (the skip connections the up path takes, in order)."""
         self.down_blocks = nn.ModuleList()
         self.down_attention = nn.ModuleList()
         self.downsamples = nn.ModuleList()
@@ -156,16 +175,17 @@ class UNet1D(nn.Module):
                 current = width
                 skip_channels.append(current)
             self.down_blocks.append(blocks)
-            self.down_attention.append(AttentionBlock(width, c.text_dim, c.attention_heads, c.groups)
-                                       if level in c.attention_levels else nn.Identity())
+            self.down_attention.append(self._attention_at(level, width, c))
             self.downsamples.append(nn.Conv1d(width, width, 4, stride=2, padding=1)
                                     if level < len(c.channels) - 1 else nn.Identity())
-        self.middle = nn.ModuleList([AdaGNResBlock(current, current, c.global_dim, c.groups),
-                                     AdaGNResBlock(current, current, c.global_dim, c.groups)])
-        self.middle_attention = AttentionBlock(current, c.text_dim, c.attention_heads, c.groups)
+        return skip_channels
+
+    def _build_up_path(self, c: UNetConfig, skip_channels: list[int]) -> int:
+        """The mirror of the down path, each block fed its skip; returns the width it ends at."""
         self.up_blocks = nn.ModuleList()
         self.up_attention = nn.ModuleList()
         self.upsamples = nn.ModuleList()
+        current = c.channels[-1]
         for level in reversed(range(len(c.channels))):
             width = c.channels[level]
             blocks = nn.ModuleList()
@@ -173,46 +193,48 @@ class UNet1D(nn.Module):
                 blocks.append(AdaGNResBlock(current + skip_channels.pop(), width, c.global_dim, c.groups))
                 current = width
             self.up_blocks.append(blocks)
-            self.up_attention.append(AttentionBlock(width, c.text_dim, c.attention_heads, c.groups)
-                                     if level in c.attention_levels else nn.Identity())
+            self.up_attention.append(self._attention_at(level, width, c))
             self.upsamples.append(nn.ConvTranspose1d(width, c.channels[level - 1], 4, stride=2, padding=1)
                                   if level > 0 else nn.Identity())
             if level > 0:
                 current = c.channels[level - 1]
-        self.output_norm = nn.GroupNorm(min(c.groups, current), current)
-        self.output = nn.Conv1d(current, c.latent_channels, 3, padding=1)
-        nn.init.zeros_(self.output.weight)
-        nn.init.zeros_(self.output.bias)
+        return current
 
-    def global_condition(self, t: torch.Tensor, pooled: torch.Tensor, tempo_bpm: torch.Tensor, key: torch.Tensor,
-                         scale: torch.Tensor, timing: torch.Tensor) -> torch.Tensor:
+    def global_condition(self, t: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
+        """(batch, global_dim): the vector every AdaGN block's scale and shift come from."""
+        tempo_bpm, timing = conditioning.tempo_bpm, conditioning.timing
         tempo_given = (tempo_bpm > 0).float()[:, None]
         embedding = self.time_embedding(fourier_features(t * 1000.0, 256))
-        embedding = embedding + self.text_projection(pooled)
+        embedding = embedding + self.text_projection(conditioning.pooled)
         embedding = embedding + tempo_given * self.tempo_embedding(fourier_features(torch.log2(tempo_bpm.clamp_min(1.0)) * 100.0, 128))
-        embedding = embedding + self.key_embedding(key) + self.scale_embedding(scale)
+        embedding = embedding + self.key_embedding(conditioning.key) + self.scale_embedding(conditioning.scale)
         timing_features = torch.cat([fourier_features(timing[:, 0], 64, 1000.0), fourier_features(timing[:, 1], 64, 1000.0)], 1)
         return F.silu(embedding + self.timing_embedding(timing_features))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
-                pooled: torch.Tensor, tempo_bpm: torch.Tensor, key: torch.Tensor, scale: torch.Tensor,
-                timing: torch.Tensor, controls: torch.Tensor, token_weights: torch.Tensor | None = None) -> torch.Tensor:
-        if x.shape[-1] % self.config.frame_multiple:
-            raise ValueError(f"frames ({x.shape[-1]}) must be a multiple of {self.config.frame_multiple}")
-        cond = self.global_condition(t, pooled, tempo_bpm, key, scale, timing)
-        batch = x.shape[0]
+    def text_keys(self, conditioning: Conditioning, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cross-attention keys (batch, 1 + L, text_dim), the learned null token first, and their logit
+        bias (batch, 1 + L): -inf on padding, log of each token's weight relative to the heaviest."""
+        tokens, token_mask, token_weights = conditioning.tokens, conditioning.token_mask, conditioning.token_weights
+        batch, device = tokens.shape[0], tokens.device
         # A learned null token is always present, so no row is fully masked (the CFG null prompt has no
         # real token at all).
         tokens = torch.cat([self.null_token.expand(batch, 1, -1), tokens], dim=1)
-        bias = torch.zeros(token_mask.shape, dtype=x.dtype, device=x.device).masked_fill(~token_mask, float("-inf"))
+        bias = torch.zeros(token_mask.shape, dtype=dtype, device=device).masked_fill(~token_mask, float("-inf"))
         if token_weights is not None:
             # Relative to the heaviest token, so an even blend is plain attention over the concatenation and
             # the null token's share does not grow with the number of prompts.
             heaviest = token_weights.masked_fill(~token_mask, 0.0).amax(dim=1, keepdim=True)  # padding has no say
             relative = token_weights / heaviest.clamp_min(1e-6)
-            bias = bias + torch.log(relative.clamp_min(1e-6)).to(x.dtype)
-        token_bias = torch.cat([torch.zeros(batch, 1, dtype=x.dtype, device=x.device), bias], dim=1)
-        h = self.input(torch.cat([x, controls], dim=1))
+            bias = bias + torch.log(relative.clamp_min(1e-6)).to(dtype)
+        token_bias = torch.cat([torch.zeros(batch, 1, dtype=dtype, device=device), bias], dim=1)
+        return tokens, token_bias
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
+        if x.shape[-1] % self.config.frame_multiple:
+            raise ValueError(f"frames ({x.shape[-1]}) must be a multiple of {self.config.frame_multiple}")
+        cond = self.global_condition(t, conditioning)
+        tokens, token_bias = self.text_keys(conditioning, x.dtype)
+        h = self.input(torch.cat([x, conditioning.controls], dim=1))
         skips: list[torch.Tensor] = []
         for blocks, attention, downsample in zip(self.down_blocks, self.down_attention, self.downsamples):
             for block in blocks:
@@ -234,7 +256,7 @@ class UNet1D(nn.Module):
 
 
 class VDenoiser(nn.Module):
-    """Wraps a v-prediction network into the sampler contract denoiser(x, sigma, **cond) -> denoised
+    """Wraps a v-prediction network into the sampler contract denoiser(x, sigma, conditioning=...) -> denoised
     (the v-objective of Moûsai and Stable Audio, in k-diffusion's sigma parametrisation).
 
     x_sigma = x0 + sigma * noise; the network sees x_sigma / sqrt(sigma^2 + 1) and t = atan(sigma) * 2/pi,
@@ -252,14 +274,14 @@ class VDenoiser(nn.Module):
         c_in = 1.0 / (sigma ** 2 + 1.0).sqrt()
         return c_skip, c_out, c_in
 
-    def loss(self, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
+    def loss(self, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
         """Per-example v-objective MSE (batch,)."""
         c_skip, c_out, c_in = (s.view(-1, 1, 1) for s in self.scalings(sigma))
         noised = x0 + noise * sigma.view(-1, 1, 1)
-        prediction = self.network(noised * c_in, sigma.atan() * 2 / math.pi, **cond)
+        prediction = self.network(noised * c_in, sigma.atan() * 2 / math.pi, conditioning)
         target = (x0 - c_skip * noised) / c_out
         return (prediction - target).pow(2).flatten(1).mean(1)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
         c_skip, c_out, c_in = (s.view(-1, 1, 1) for s in self.scalings(sigma))
-        return c_skip * x + c_out * self.network(x * c_in, sigma.atan() * 2 / math.pi, **cond)
+        return c_skip * x + c_out * self.network(x * c_in, sigma.atan() * 2 / math.pi, conditioning)

@@ -74,7 +74,7 @@ def test_cfg_scale_one_is_the_conditional_model(generator: Generator) -> None:
     guided, extra = generator._guided_denoiser(request, *generator._conditioning(request, 0, WINDOW, None), None)
     x = torch.randn(1, generator.latent_channels, WINDOW)
     sigma = torch.tensor([2.0])
-    assert torch.allclose(guided(x, sigma, **extra), generator.denoiser(x, sigma, **cond), atol=1e-6)
+    assert torch.allclose(guided(x, sigma, **extra), generator.denoiser(x, sigma, cond), atol=1e-6)
     # and CFG scale 0 is the unconditional model: the prompt no longer matters
     off_a = chunk(generator, replace(BASE, cfg_scale=0.0))
     off_b = chunk(generator, replace(BASE, cfg_scale=0.0, prompts=("anything else entirely",)))

@@ -98,3 +98,20 @@ def test_a_model_with_tied_weights_stays_tied_when_loaded(tmp_path: Path) -> Non
     loaded = load_weights_into(Tied(), path)
     assert loaded.decode.weight is loaded.encode.weight
     assert torch.equal(loaded.encode.weight, saved.encode.weight)
+
+
+def test_config_from_dict_converts_by_field_type_refuses_unknown_keys_and_fills_missing_ones() -> None:
+    from engine.codec.model import AutoencoderConfig
+    from engine.diffusion.unet import UNetConfig
+    from engine.weights_io import config_from_dict
+
+    data = DEBUG_UNET.to_dict() | {"channels": [16, 32], "attention_levels": [1]}  # JSON has lists
+    assert UNetConfig.from_dict(data) == DEBUG_UNET
+    with pytest.raises(ValueError, match="unknown U-Net config keys: \\['wings'\\]"):
+        UNetConfig.from_dict(data | {"wings": 2})
+    assert config_from_dict(UNetConfig, {"groups": 8}, "U-Net") == UNetConfig(groups=8)  # missing: the default
+    old = AutoencoderConfig().to_dict()
+    old.pop("decoder_upsample")
+    assert AutoencoderConfig.from_dict(old).decoder_upsample == "subpixel"  # what files before the field meant
+    with pytest.raises(ValueError, match="unknown autoencoder config keys"):
+        AutoencoderConfig.from_dict(old | {"phase_head": 1})

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
+from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.sampling import classifier_free_guidance, karras_sigmas, sample_dpmpp_2m
 from engine.diffusion.unet import DEBUG_UNET, AdaGNResBlock, UNet1D, VDenoiser
 
 FRAMES = 16
 
 
-def conditioning(batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+def conditioning(batch: int, seed: int = 0) -> Conditioning:
     generator = torch.Generator().manual_seed(seed)
     c = DEBUG_UNET
-    return {
-        "tokens": torch.randn(batch, 5, c.text_dim, generator=generator),
-        "token_mask": torch.tensor([[True, True, True, False, False]] * batch),
-        "pooled": torch.randn(batch, c.text_dim, generator=generator),
-        "tempo_bpm": torch.full((batch,), 120.0),
-        "key": torch.full((batch,), 9, dtype=torch.long),
-        "scale": torch.full((batch,), 1, dtype=torch.long),
-        "timing": torch.tensor([[0.0, 30.0]] * batch),
-        "controls": torch.randn(batch, c.control_channels, FRAMES, generator=generator),
-    }
+    return Conditioning(
+        tokens=torch.randn(batch, 5, c.text_dim, generator=generator),
+        token_mask=torch.tensor([[True, True, True, False, False]] * batch),
+        pooled=torch.randn(batch, c.text_dim, generator=generator),
+        tempo_bpm=torch.full((batch,), 120.0),
+        key=torch.full((batch,), 9, dtype=torch.long),
+        scale=torch.full((batch,), 1, dtype=torch.long),
+        timing=torch.tensor([[0.0, 30.0]] * batch),
+        controls=torch.randn(batch, c.control_channels, FRAMES, generator=generator),
+    )
 
 
 @pytest.fixture()
@@ -40,12 +43,12 @@ def denoiser() -> VDenoiser:
 
 def test_shapes_and_frame_multiple(denoiser: VDenoiser) -> None:
     x = torch.randn(3, DEBUG_UNET.latent_channels, FRAMES)
-    out = denoiser(x, torch.full((3,), 2.0), **conditioning(3))
+    out = denoiser(x, torch.full((3,), 2.0), conditioning(3))
     assert out.shape == x.shape and torch.isfinite(out).all()
     bad = conditioning(1)
-    bad["controls"] = bad["controls"][..., :15]
+    bad = replace(bad, controls=bad.controls[..., :15])
     with pytest.raises(ValueError, match="multiple"):
-        denoiser(torch.randn(1, DEBUG_UNET.latent_channels, 15), torch.ones(1), **bad)
+        denoiser(torch.randn(1, DEBUG_UNET.latent_channels, 15), torch.ones(1), bad)
 
 
 @pytest.mark.parametrize("name", ["tokens", "pooled", "tempo_bpm", "key", "scale", "timing", "controls"])
@@ -53,13 +56,10 @@ def test_each_conditioning_input_changes_the_output(denoiser: VDenoiser, name: s
     x = torch.randn(2, DEBUG_UNET.latent_channels, FRAMES)
     sigma = torch.full((2,), 1.5)
     base = conditioning(2)
-    changed = dict(base)
-    if base[name].dtype == torch.long:
-        changed[name] = (base[name] + 3) % 12
-    else:
-        changed[name] = base[name] + 1.0
+    value = getattr(base, name)
+    changed = replace(base, **{name: (value + 3) % 12 if value.dtype == torch.long else value + 1.0})
     with torch.no_grad():
-        difference = (denoiser(x, sigma, **base) - denoiser(x, sigma, **changed)).abs().max()
+        difference = (denoiser(x, sigma, base) - denoiser(x, sigma, changed)).abs().max()
     assert difference > 1e-4
 
 
@@ -67,11 +67,10 @@ def test_masked_tokens_do_not_matter(denoiser: VDenoiser) -> None:
     x = torch.randn(2, DEBUG_UNET.latent_channels, FRAMES)
     sigma = torch.full((2,), 1.5)
     base = conditioning(2)
-    changed = dict(base)
-    changed["tokens"] = base["tokens"].clone()
-    changed["tokens"][:, 3:] += 10.0  # only padded positions
+    changed = replace(base, tokens=base.tokens.clone())
+    changed.tokens[:, 3:] += 10.0  # only padded positions
     with torch.no_grad():
-        torch.testing.assert_close(denoiser(x, sigma, **base), denoiser(x, sigma, **changed))
+        torch.testing.assert_close(denoiser(x, sigma, base), denoiser(x, sigma, changed))
 
 
 def test_cfg_scale_one_equals_the_conditional_model(denoiser: VDenoiser) -> None:
@@ -79,10 +78,11 @@ def test_cfg_scale_one_equals_the_conditional_model(denoiser: VDenoiser) -> None
     sigma = torch.full((2,), 3.0)
     cond, uncond = conditioning(2, 1), conditioning(2, 2)
     with torch.no_grad():
-        guided = classifier_free_guidance(denoiser, 1.0)(x, sigma, cond=cond, uncond=uncond)
-        torch.testing.assert_close(guided, denoiser(x, sigma, **cond))
-        batched = classifier_free_guidance(denoiser, 3.0)(x, sigma, cond=cond, uncond=uncond)
-        manual = denoiser(x, sigma, **uncond) + 3.0 * (denoiser(x, sigma, **cond) - denoiser(x, sigma, **uncond))
+        arguments = {"cond": {"conditioning": cond}, "uncond": {"conditioning": uncond}}
+        guided = classifier_free_guidance(denoiser, 1.0)(x, sigma, **arguments)
+        torch.testing.assert_close(guided, denoiser(x, sigma, cond))
+        batched = classifier_free_guidance(denoiser, 3.0)(x, sigma, **arguments)
+        manual = denoiser(x, sigma, uncond) + 3.0 * (denoiser(x, sigma, cond) - denoiser(x, sigma, uncond))
         torch.testing.assert_close(batched, manual, atol=1e-4, rtol=1e-4)
 
 
@@ -97,7 +97,7 @@ def test_training_steps_lower_the_v_loss() -> None:
     sigma = torch.tensor([0.3, 0.8, 1.5, 4.0])
     losses = []
     for _ in range(12):
-        loss = denoiser.loss(x0, noise, sigma, **cond).mean()
+        loss = denoiser.loss(x0, noise, sigma, cond).mean()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -110,18 +110,28 @@ def test_sampling_with_the_network_is_seeded(denoiser: VDenoiser) -> None:
     outs = []
     for _ in range(2):
         x = torch.randn(1, DEBUG_UNET.latent_channels, FRAMES, generator=torch.Generator().manual_seed(5)) * 80
-        outs.append(sample_dpmpp_2m(denoiser, x, karras_sigmas(4), extra_args=cond))
+        outs.append(sample_dpmpp_2m(denoiser, x, karras_sigmas(4), extra_args={"conditioning": cond}))
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
 
 
 def test_token_weights_shift_attention_between_blended_prompts(denoiser: VDenoiser) -> None:
     x = torch.randn(1, DEBUG_UNET.latent_channels, FRAMES)
     sigma = torch.full((1,), 1.5)
-    base = conditioning(1)
-    base["token_mask"] = torch.ones(1, 5, dtype=torch.bool)
-    even = dict(base, token_weights=torch.full((1, 5), 0.5))  # relative weights: 0.5 everywhere = even
-    first_heavy = dict(base, token_weights=torch.tensor([[0.9, 0.9, 0.9, 0.1, 0.1]]))
+    base = replace(conditioning(1), token_mask=torch.ones(1, 5, dtype=torch.bool))
+    even = replace(base, token_weights=torch.full((1, 5), 0.5))  # relative weights: 0.5 everywhere = even
+    first_heavy = replace(base, token_weights=torch.tensor([[0.9, 0.9, 0.9, 0.1, 0.1]]))
     with torch.no_grad():
-        plain = denoiser(x, sigma, **base)
-        torch.testing.assert_close(denoiser(x, sigma, **even), plain)  # equal weights = plain attention
-        assert (denoiser(x, sigma, **first_heavy) - plain).abs().max() > 1e-4
+        plain = denoiser(x, sigma, base)
+        torch.testing.assert_close(denoiser(x, sigma, even), plain)  # equal weights = plain attention
+        assert (denoiser(x, sigma, first_heavy) - plain).abs().max() > 1e-4
+
+
+def test_conditioning_stacks_moves_and_unpacks_field_by_field() -> None:
+    a, b = conditioning(1, 1), conditioning(2, 2)
+    both = Conditioning.cat([a, b])
+    assert both.batch_size == 3 and both.token_weights is None
+    assert torch.equal(both.controls, torch.cat([a.controls, b.controls]))
+    weighted = both.with_token_weights()
+    assert weighted.token_weights is not None and torch.equal(weighted.token_weights, torch.ones(3, 5))
+    rebuilt = Conditioning(*weighted.to("cpu").as_tensors())  # what the traced U-Net's call does
+    assert all(torch.equal(x, y) for x, y in zip(rebuilt.as_tensors(), weighted.as_tensors()))
