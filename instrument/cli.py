@@ -315,7 +315,7 @@ def _start_app_preload(args: argparse.Namespace, announce_first_request: bool): 
     from instrument.preload import ModelPreload, import_load_modules
 
     import_load_modules()
-    from engine.realtime import EngineConfig
+    from engine.stream import EngineConfig
 
     options = argparse.Namespace(debug_model=getattr(args, "debug_model", False), eager=getattr(args, "eager", False),
                                  weights=getattr(args, "weights", None), threads=getattr(args, "threads", 0),

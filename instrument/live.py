@@ -39,8 +39,8 @@ import numpy as np
 
 from engine.generate import GenerationRequest, Generator
 from engine.priority import raise_current_thread_priority
-from engine.realtime import (BarGrid, ChunkRecord, DryAudioQueue, EngineConfig, EngineStatus, EngineThread,
-                             StreamGeometry, render_chunk_log)
+from engine.stream import (BarGrid, ChunkRecord, DryAudioQueue, EngineConfig, EngineHooks, EngineStatus,
+                           EngineThread, StreamGeometry, render_chunk_log)
 from instrument.effects import EffectsChain
 from instrument.effects_pump import (BLOCKS, EFFECT_PARAMETERS, FIRST_SOUND, MAX_WAKE_GAP_S, NEAR_MISSES,
                                      RETURN_DROPPED_FRAMES, RING_LOW_WATER, SHADOWED_EFFECT_CHANGES, EffectsAutomation,
@@ -618,12 +618,12 @@ class LiveSession:
         self._shadow_retired = (0, 0)  # (callbacks, frames) played from the shadow by outputs since replaced
         self.sink: AudioOutput | OutputProcess | PacedSink = self._open_output(output, adopted)
         quantised = make_quantised_filter(self.store) if quantise_morphs else (lambda name: False)
-        self.engine = EngineThread(generator, self.store, self.queue, request_from_snapshot, config=engine_config,
-                                   is_generation_change=make_generation_filter(self.store),
-                                   bar_grid_for=self.bar_grid if midi_clock is not None else None,
-                                   is_quantised_change=quantised, hold_quantised=hold_prompts,
-                                   on_record=self._on_record, extra_latency_samples=lambda: self.pump.latency_samples,
-                                   waits_for_next_chunk=lambda change: change.source == CLOCK_SOURCE)
+        hooks = EngineHooks(request_for=request_from_snapshot, is_generation_change=make_generation_filter(self.store),
+                            bar_grid_for=self.bar_grid if midi_clock is not None else None,
+                            is_quantised_change=quantised, hold_quantised=hold_prompts,
+                            on_record=self._on_record, extra_latency_samples=lambda: self.pump.latency_samples,
+                            waits_for_next_chunk=lambda change: change.source == CLOCK_SOURCE)
+        self.engine = EngineThread(generator, self.store, self.queue, hooks, config=engine_config)
         self.pump = OutputPump(self.queue, self._memory, self.store, pump_config, set_gain_db=self._set_gain_db,
                                stream_started=lambda: self.engine.alive, on_first_sound=self._on_first_sound,
                                gil_busy=lambda: bool(getattr(generator.network, "tracing", False)))

@@ -17,7 +17,7 @@ import soundfile
 import torch
 
 from engine.generate import Generator, debug_generator
-from engine.realtime import EngineConfig, StreamGeometry
+from engine.stream import EngineConfig, StreamGeometry
 from instrument.live import (LiveSession, PacedSink, PumpConfig, apply_effects_automation, blend_weights,
                              read_take_log, request_from_snapshot, rerender_take)
 from instrument.effects_pump import VERY_LONG_WAKE_GAPS
