@@ -25,8 +25,8 @@ rollback.
 
 Modules, one job each: geometry (the chunk layout), crossfade (the fades), planning (bar grid, joins, steps),
 dry_queue (the queue), stitcher (chunks into a stream), requests (request helpers), config (what the engine
-thread is given), records (what it reports), estimates (how fast it runs), engine_thread (the thread), replay
-(offline re-render).
+thread is given), records (what it reports), estimates (how fast it runs), morph (a prompt morph held to a bar
+line), engine_thread (the thread), replay (offline re-render).
 """
 
 from engine.stream.config import EngineConfig, EngineHooks, ParameterSource

@@ -5,6 +5,10 @@ It owns the Generator and the ChunkStitcher (only this thread touches them) and 
 producer. Other threads reach it through `status()`, `records_since()` and `start()`/`stop()` (each under a
 short lock) and through the parameter store, whose change callback only wakes it. `_generate` makes one chunk
 in named steps: morph bookkeeping, request, step budget, generation, splice, join plan, timing, record, status.
+
+Longer than the house's ~500 lines on purpose: it is one class whose decisions (when to generate, roll back,
+refine, land a morph) and chunk steps all read and write the thread's own state; the parts with state of
+their own already live beside it (stitcher, dry_queue, morph, estimates).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from engine.priority import lower_current_thread_priority
 from engine.stream.config import EngineConfig, EngineHooks, ParameterSource
 from engine.stream.dry_queue import DryAudioQueue, SpliceResult
 from engine.stream.estimates import ComputeEstimates
+from engine.stream.morph import MorphHold
 from engine.stream.planning import BarGrid, plan_join_sample
 from engine.stream.records import ChunkRecord, EngineStatus
 from engine.stream.requests import first_chunk_request
@@ -102,13 +107,7 @@ class EngineThread:
         # (a refine looks here for few-step audio still ahead of the playhead).
         self._segments: list[tuple[int, int, int, int]] = []
         self._refine_checked_chunk = -1  # the latest chunk a refine was considered for
-        self._on_air_snapshot: Any = None  # the effective snapshot of the latest chunk
-        self._held_snapshot: Any = None  # its prompts play until the pending morph's bar line (None: no morph)
-        # A morph landed in audio not yet played: (the sample its chunk's own audio starts, the snapshot held
-        # before it). Until the playhead gets there, a chunk spliced earlier must not bring the morph forward.
-        self._landed_morph: tuple[int, Any] | None = None
-        self._morph_sample: int | None = None  # the bar line (stream sample) where the pending morph's crossfade ends
-        self._morph_seen_version = -1  # the newest quantised change already scheduled
+        self._morph = MorphHold()
         # Set before start(): the engine thread raises its nice value by this much (and so do the torch
         # workers it creates), so that the output pump, when it cannot get a higher priority, still wins.
         self.thread_nice = 0
@@ -208,7 +207,7 @@ class EngineThread:
             changed = self._take_changes(version, quantise) or changed
         read = self.queue.read_position
         firm_end = self.firm_end_sample
-        if self._held_snapshot is not None and grid is not None and self._schedule_morph(grid, read, firm_end):
+        if self._morph.pending and grid is not None and self._schedule_morph(grid, read, firm_end):
             return True
         return self._do_due_work(version, changed, read, firm_end)
 
@@ -216,13 +215,12 @@ class EngineThread:
         """Drop a held morph when there is no clock to hold it to (it counts as a change then: returns True), and
         forget a landed morph once heard."""
         changed = False
-        if self._held_snapshot is not None and not quantise:
+        if self._morph.pending and not quantise:
             # The clock stopped (or lost its tempo) with a morph pending: it takes effect now, like any change.
             self._clear_morph()
             changed = True
             self._rollback_checked_version = -1
-        if self._landed_morph is not None and (not quantise or self.queue.read_position >= self._landed_morph[0]):
-            self._landed_morph = None  # heard (or no clock to hold it to any more)
+        self._morph.forget_if_heard(quantise, self.queue.read_position)
         return changed
 
     def _take_changes(self, version: int, quantise: bool) -> bool:
@@ -244,12 +242,7 @@ class EngineThread:
             first_s = min(c.time_monotonic_s for c in immediate)
             self._pending_change_s = (first_s if self._pending_change_s is None
                                       else min(self._pending_change_s, first_s))
-        fresh_morph = [c for c in deferred if c.version > self._morph_seen_version]
-        if fresh_morph:
-            self._morph_seen_version = max(c.version for c in fresh_morph)
-            if self._held_snapshot is None:
-                self._held_snapshot = self._on_air_snapshot
-            self._morph_sample = None  # scheduled below: the next bar line that can be reached
+        self._morph.hold([c.version for c in deferred])
         return bool(immediate)
 
     def _do_due_work(self, version: int, changed: bool, read: int, firm_end: int) -> bool:
@@ -270,8 +263,8 @@ class EngineThread:
         if not changed and not due and self._refine_due():
             self._refine_checked_chunk = self.stitcher.chunk_index
             refine_from = self._few_step_start(read)
-            if refine_from is not None and self._landed_morph is not None:
-                refine_from = max(refine_from, self._landed_morph[0])  # a refine never crosses a landed morph
+            if refine_from is not None and self._morph.landed is not None:
+                refine_from = max(refine_from, self._morph.landed[0])  # a refine never crosses a landed morph
             if self._try_rollback(read, firm_end, refine=True, refine_from=refine_from):
                 return True
         if due:
@@ -280,8 +273,7 @@ class EngineThread:
         return False
 
     def _clear_morph(self) -> None:
-        self._held_snapshot = None
-        self._morph_sample = None
+        self._morph.clear()
         with self._status_lock:
             self._status.pending_morph_sample = None
 
@@ -289,11 +281,12 @@ class EngineThread:
         """Pick the bar line a held morph lands on (the first whose crossfade can still start a guard ahead of
         the playhead); if that bar line lies in audio already firmly queued, regenerate from it now (returns
         True). Otherwise the normal flow plans a join onto it (plan_join_sample's target)."""
+        morph = self._morph
         crossfade = self.config.geometry.crossfade_frames * self.hop
-        if self._morph_sample is not None and self._morph_sample - crossfade < read:
+        if morph.bar_sample is not None and morph.bar_sample - crossfade < read:
             logger.info("a held morph missed its bar line: moved to the next")
-            self._morph_sample = None
-        if self._morph_sample is None:
+            morph.bar_sample = None
+        if morph.bar_sample is None:
             try:
                 requested = int(self.hooks.request_for(self.store.snapshot()).steps)
             except Exception:  # noqa: BLE001 - a bad request fails (and is reported) when generated
@@ -304,10 +297,10 @@ class EngineThread:
             earliest = read + guard
             if self.stitcher.history is not None:
                 earliest = max(earliest, (self.stitcher.earliest_splice_frame() or 0) * self.hop)
-            self._morph_sample = round(grid.next_bar_sample(earliest + crossfade))
+            morph.bar_sample = round(grid.next_bar_sample(earliest + crossfade))
             with self._status_lock:
-                self._status.pending_morph_sample = self._morph_sample
-        splice_sample = self._morph_sample - crossfade
+                self._status.pending_morph_sample = morph.bar_sample
+        splice_sample = morph.bar_sample - crossfade
         if self.stitcher.history is not None and splice_sample < firm_end:
             frame, offset_samples = divmod(splice_sample, self.hop)
             earliest_splice = self.stitcher.earliest_splice_frame()
@@ -325,7 +318,7 @@ class EngineThread:
     def _refine_due(self) -> bool:
         """Whether queued audio ahead of the playhead used fewer steps than requested (a rollback, or a
         deadline) and the knobs have rested `refine_after_s`: then it is worth regenerating at full steps."""
-        if (self.config.refine_after_s is None or self.stitcher.history is None or self._held_snapshot is not None
+        if (self.config.refine_after_s is None or self.stitcher.history is None or self._morph.pending
                 or self._refine_checked_chunk == self.stitcher.chunk_index):
             return False
         return (time.monotonic() - self._last_change_s >= self.config.refine_after_s
@@ -438,18 +431,13 @@ class EngineThread:
     def _morph_bookkeeping(self, snapshot: Any, join: _Join) -> tuple[Any, bool]:
         """The snapshot this chunk is generated from, and whether it lands the pending morph (its own audio
         starts on or after the morph's bar line): before that, the held snapshot's prompts still play."""
-        if (self._landed_morph is not None and self._held_snapshot is None and not join.fresh
-                and join.own_start_sample < self._landed_morph[0]):
-            # This chunk replaces audio before a landed morph's bar line (a rollback for another knob): the morph
-            # is pending again, so this chunk keeps the old prompts and the morph lands on its bar line anew.
-            self._morph_sample, self._held_snapshot = self._landed_morph
-            self._landed_morph = None
+        if self._morph.reopen_before(join.own_start_sample, join.fresh):  # a rollback before a landed morph
             with self._status_lock:
-                self._status.pending_morph_sample = self._morph_sample
-        if self._held_snapshot is not None and self.hooks.hold_quantised is not None:
-            if self._morph_sample is not None and join.own_start_sample >= self._morph_sample:
-                return snapshot, True  # the bar line (or, missed, later): the held changes take effect here
-            return self.hooks.hold_quantised(snapshot, self._held_snapshot), False
+                self._status.pending_morph_sample = self._morph.bar_sample
+        if self._morph.pending and self.hooks.hold_quantised is not None:
+            if self._morph.lands_at(join.own_start_sample):
+                return snapshot, True  # the held changes take effect here
+            return self.hooks.hold_quantised(snapshot, self._morph.held_snapshot), False
         return snapshot, False
 
     def _chunk_request(self, effective: Any, join: _Join, grid: BarGrid | None) -> GenerationRequest:
@@ -485,11 +473,12 @@ class EngineThread:
     def _after_splice(self, spliced: _Spliced, effective: Any, grid: BarGrid | None) -> None:
         """A landed morph is remembered until heard; under a clock, the next join is planned onto a bar line."""
         if spliced.lands_morph:
-            self._landed_morph = (spliced.join.own_start_sample, self._held_snapshot)
-            self._clear_morph()
-        self._on_air_snapshot = effective
+            self._morph.land(spliced.join.own_start_sample)
+            with self._status_lock:
+                self._status.pending_morph_sample = None
+        self._morph.on_air_snapshot = effective
         if grid is not None:
-            target = self._morph_sample if self._held_snapshot is not None else None
+            target = self._morph.bar_sample if self._morph.pending else None
             crossfade_samples = self.config.geometry.crossfade_frames * self.hop
             self.stitcher.plan_join(plan_join_sample(spliced.join.own_start_sample, self.stitcher.end_frame * self.hop,
                                                      grid, min_new_samples=crossfade_samples, target=target,
