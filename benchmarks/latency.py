@@ -146,7 +146,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     jack, server = start_dummy_jack("cascade-bench", args.period) if args.output == "jack" else (None, None)
 
-    from engine.realtime import EngineConfig
+    from engine.stream import EngineConfig
     from instrument.effects_pump import LONG_WAKE_GAPS, MAX_WAKE_GAP_AT_S, VERY_LONG_WAKE_GAPS, PumpConfig
     from instrument.session import LiveSession
     from instrument.midi import CcMapping, MidiMapper

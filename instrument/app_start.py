@@ -60,7 +60,7 @@ def start_app_preload(options: GeneratorOptions, announce_first_request: bool) -
     from instrument.preload import ModelPreload, import_load_modules
 
     import_load_modules()
-    from engine.realtime import EngineConfig
+    from engine.stream import EngineConfig
 
     # The app announces its first chunk right after applying the start preset (Instrument.start), before the
     # model has loaded (start_app_instrument); a second's wait is only a margin.

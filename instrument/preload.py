@@ -40,7 +40,7 @@ def import_load_modules() -> None:
     import engine.diffusion.checkpoint  # noqa: F401
     import engine.generate  # noqa: F401
     import engine.optimise  # noqa: F401
-    import engine.realtime  # noqa: F401
+    import engine.stream  # noqa: F401
 
 
 class ModelPreload:

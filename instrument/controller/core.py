@@ -85,7 +85,7 @@ class Instrument(TakeControl, PlaybackControl, PresetControl, MidiControl):
             self.post("error", str(error))
         self.load_controller_preset(self.config.midi_map)
         if self.config.announce_first_request is not None and self.config.autoplay:
-            from engine.realtime import first_chunk_request
+            from engine.stream import first_chunk_request
             from instrument.session import request_from_snapshot
 
             try:

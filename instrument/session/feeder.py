@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from engine.priority import raise_current_thread_priority
-from engine.realtime import DryAudioQueue
+from engine.stream import DryAudioQueue
 from engine.vocabulary import SAMPLE_RATE
 from instrument.effects_pump import (BLOCKS, EFFECT_PARAMETERS, FIRST_SOUND, MAX_WAKE_GAP_S, NEAR_MISSES,
                                      RETURN_DROPPED_FRAMES, RING_LOW_WATER, PumpConfig)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.generate import Generator
-from engine.realtime import BarGrid, ChunkRecord, DryAudioQueue, EngineConfig, EngineThread
+from engine.stream import BarGrid, ChunkRecord, DryAudioQueue, EngineConfig, EngineHooks, EngineThread
 from engine.vocabulary import SAMPLE_RATE
 from instrument.effects_pump import SHADOWED_EFFECT_CHANGES, PumpConfig
 from instrument.output import OutputDevice
@@ -89,12 +89,12 @@ class LiveSession:
 
     def _make_engine(self, quantise_morphs: bool) -> EngineThread:
         quantised = make_quantised_filter(self.store) if quantise_morphs else (lambda name: False)
-        return EngineThread(self.generator, self.store, self.queue, request_from_snapshot, config=self.engine_config,
-                            is_generation_change=make_generation_filter(self.store),
+        hooks = EngineHooks(request_for=request_from_snapshot, is_generation_change=make_generation_filter(self.store),
                             bar_grid_for=self.bar_grid if self.midi_clock is not None else None,
                             is_quantised_change=quantised, hold_quantised=hold_prompts,
                             on_record=self._on_record, extra_latency_samples=lambda: self.pump.latency_samples,
                             waits_for_next_chunk=lambda change: change.source == CLOCK_SOURCE)
+        return EngineThread(self.generator, self.store, self.queue, hooks, config=self.engine_config)
 
     # --- output (kept by the OutputSwitch) ----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.audio_file import AudioFileError, write_audio_file
 from engine.generate import Generator
-from engine.realtime import StreamGeometry, render_chunk_log
+from engine.stream import StreamGeometry, render_chunk_log
 from engine.vocabulary import AUDIO_CHANNELS, SAMPLE_RATE
 from instrument.effects import EffectsChain
 from instrument.effects_pump import EffectsAutomation, PumpConfig

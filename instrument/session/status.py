@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from engine.realtime import EngineStatus
+from engine.stream import EngineStatus
 
 
 @dataclass

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from engine.generate import Generator, debug_generator
-from engine.realtime import EngineConfig, StreamGeometry
+from engine.stream import EngineConfig, StreamGeometry
 from instrument.session import LiveSession
 from instrument.output import OutputDevice
 from instrument.parameters import ParameterStore

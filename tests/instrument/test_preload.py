@@ -8,7 +8,7 @@ import pytest
 
 from engine.generate import GenerationRequest, debug_generator
 from engine.optimise import LIVE_TOKEN_BUCKET
-from engine.realtime import EngineConfig, first_chunk_request
+from engine.stream import EngineConfig, first_chunk_request
 from instrument.preload import ModelPreload
 from tests.helpers import wait_for
 

@@ -17,7 +17,7 @@ import soundfile
 import torch
 
 from engine.generate import Generator, debug_generator
-from engine.realtime import EngineConfig, StreamGeometry
+from engine.stream import EngineConfig, StreamGeometry
 from instrument.effects_pump import VERY_LONG_WAKE_GAPS, PumpConfig
 from instrument.output_process import OutputProcess, PreparedOutput
 from instrument.parameters import ParameterStore

@@ -11,7 +11,7 @@ import soundfile
 import torch
 
 from engine.generate import debug_generator
-from engine.realtime import EngineConfig, StreamGeometry
+from engine.stream import EngineConfig, StreamGeometry
 from instrument.session import LiveSession
 from instrument.parameters import ParameterStore
 from tests.helpers import wait_for
