@@ -12,7 +12,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from engine.dataset import builder, render
+from engine.dataset import builder, manifest, render
 from engine.dataset.score import Note, Piece, Track
 
 TIMGM6MB = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
@@ -164,12 +164,12 @@ def test_manifest_and_piece_log_record_the_soundfont(tmp_path: Path) -> None:
     builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.02, seed=3, workers=2, soundfonts=CHEAP_POOL,
                                               progress=False))
     pool = render.resolve_soundfont_pool(CHEAP_POOL)
-    settings = json.loads((out / builder.CONFIG_NAME).read_text())
+    settings = json.loads((out / manifest.CONFIG_NAME).read_text())
     assert settings["soundfonts"] == [p.name for p in pool]
-    rows = builder.validate_manifest(out)
+    rows = manifest.validate_manifest(out)
     for row in rows:
         assert row["soundfont"] == render.choose_soundfont(pool, 3, row["piece_index"]).name
-    pieces = [json.loads(line) for line in (out / builder.PIECES_LOG_NAME).read_text().splitlines()]
+    pieces = [json.loads(line) for line in (out / manifest.PIECES_LOG_NAME).read_text().splitlines()]
     assert [p["soundfont"] for p in pieces] == [render.choose_soundfont(pool, 3, p["index"]).name for p in pieces]
     with pytest.raises(builder.DatasetConfigError, match="soundfonts"):
         builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.03, seed=3, workers=1,
@@ -184,4 +184,4 @@ def test_a_soundfont_that_fails_to_load_stops_the_build(tmp_path: Path, monkeypa
     with pytest.raises(render.SoundfontLoadError, match="could not load"):
         builder.build_dataset(builder.BuildConfig(out_dir=tmp_path / "ds", hours=0.01, seed=1, workers=2,
                                                   soundfonts="sf_GMbank", progress=False))
-    assert not (tmp_path / "ds" / builder.MANIFEST_NAME).read_text()
+    assert not (tmp_path / "ds" / manifest.MANIFEST_NAME).read_text()
