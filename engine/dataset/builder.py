@@ -4,7 +4,7 @@ fine-tune, built from what we can have offline).
 
 Determinism and resume: piece `i` depends only on (seed, i) and the soundfont pool, so any worker may
 render it and a resumed build continues at the first piece not yet logged. Each piece is rendered with
-one soundfont of the pool, chosen from (seed, i) (`render.choose_soundfont`); the pool's file names are
+one soundfont of the pool, chosen from (seed, i) (`soundfonts.choose_soundfont`); the pool's file names are
 part of the folder's settings, so a resume with another pool is refused. The parent process alone writes
 the manifest (the workers run `piece_job.render_piece`), in piece order, and appends a line to `pieces.jsonl` only after that piece's manifest lines
 are on disk; on resume, manifest lines of unlogged pieces and files not in the manifest are removed.
@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.dataset import render
+from engine.dataset import render, soundfonts
 from engine.dataset.manifest import (
     CONFIG_NAME, MANIFEST_NAME, PARAPHRASES_NAME, PIECES_LOG_NAME, append_lines, read_jsonl, remove_orphans,
     rewrite_jsonl,
@@ -57,7 +57,7 @@ class BuildConfig:
     # One fixed soundfont (a path) for every piece; overrides `soundfonts`. It is the only way to render with a
     # held-out soundfont (benchmarks/autoencoder.py builds its unseen-soundfont clips with TimGM6mb this way).
     soundfont: str | None = None
-    # The training pool: "all" (every installed soundfont of render.TRAINING_SOUNDFONTS) or a comma-separated
+    # The training pool: "all" (every installed soundfont of soundfonts.TRAINING_SOUNDFONTS) or a comma-separated
     # list of pool names / paths. None = CASCADE_SOUNDFONT if that is set (one fixed soundfont), else "all".
     soundfonts: str | None = None
     progress: bool = True
@@ -90,7 +90,7 @@ def soundfont_pool(config: BuildConfig) -> list[Path]:
         path = render.find_soundfont()
         render.refuse_held_out(path)
         return [path]
-    return render.resolve_soundfont_pool(config.soundfonts)
+    return soundfonts.resolve_soundfont_pool(config.soundfonts)
 
 
 def _wants_every_soundfont(config: BuildConfig) -> bool:
@@ -158,7 +158,7 @@ def _open_build_log(config: BuildConfig, pool: list[Path]) -> logging.FileHandle
     log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("engine.dataset").addHandler(log_handler)
     build_notes.addHandler(log_handler)
-    missing = render.missing_training_soundfonts() if _wants_every_soundfont(config) else []
+    missing = soundfonts.missing_training_soundfonts() if _wants_every_soundfont(config) else []
     if missing:  # the same seed then builds another dataset than on a machine that has them all
         log.warning("soundfont pool %s; not installed, so not used: %s", [p.name for p in pool],
                     ", ".join(f"{f.name} (Debian package {f.package})" for f in missing))

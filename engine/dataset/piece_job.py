@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import soundfile
 
-from engine.dataset import captions, composer, corpus, descriptors, render
+from engine.dataset import captions, composer, corpus, descriptors, effects, render, soundfonts
 from engine.dataset.manifest import split_for
 from engine.dataset.score import Piece, estimate_key
+from engine.vocabulary import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from engine.dataset.builder import BuildConfig
@@ -127,7 +128,7 @@ def _write_atomic_flac(path: Path, audio: np.ndarray, sample_rate: int) -> None:
 class _RenderedPiece:
     """A piece rendered through its effect chain: what its clips are cut from and labelled with.
 
-    wet: float32 (2, frames) at render.SAMPLE_RATE, covering the piece and its release tail.
+    wet: float32 (2, frames) at SAMPLE_RATE, covering the piece and its release tail.
     """
 
     index: int
@@ -156,8 +157,8 @@ def _render_wet(renderer: render.FluidRenderer, piece: Piece, split: str, index:
     for note in substitutions:
         build_notes.info("%s", note)
     dry = renderer.render(piece)
-    chain = render.random_effect_chain(piece.style, piece.tempo_bpm, rng)
-    wet = render.apply_effects(dry, chain)
+    chain = effects.random_effect_chain(piece.style, piece.tempo_bpm, rng)
+    wet = effects.apply_effects(dry, chain)
     return _RenderedPiece(index=index, piece=piece, wet=wet, effect_names=tuple(choice.name for choice in chain),
                           soundfont_name=renderer.soundfont_name, split=split)
 
@@ -185,9 +186,9 @@ def _write_clip_files(out_dir: Path, clip_id: str, clip: np.ndarray, written: li
     """The clip's FLAC and its descriptors (float16 .npz); each path joins `written` once it is on disk."""
     audio_path = out_dir / "audio" / f"{clip_id}.flac"
     descriptor_path = out_dir / "descriptors" / f"{clip_id}.npz"
-    _write_atomic_flac(audio_path, clip, render.SAMPLE_RATE)
+    _write_atomic_flac(audio_path, clip, SAMPLE_RATE)
     written.append(audio_path)
-    frames = descriptors.frame_descriptors(clip, render.SAMPLE_RATE)
+    frames = descriptors.frame_descriptors(clip, SAMPLE_RATE)
     with open(descriptor_path, "wb") as handle:
         np.savez(handle, **{k: v.astype(np.float16) for k, v in frames.items()})
     written.append(descriptor_path)
@@ -221,7 +222,7 @@ def _manifest_record(rendered: _RenderedPiece, facts: captions.CaptionFacts, cli
         "seconds_start": round(start_seconds, 4),
         "seconds_total": round(piece.end_seconds, 4),
         "duration_seconds": round(duration_seconds, 4),
-        "sample_rate": render.SAMPLE_RATE,
+        "sample_rate": SAMPLE_RATE,
         "channels": 2,
         "loudness_lufs": round(loudness_lufs, 2),
     }
@@ -235,8 +236,8 @@ def _cut_clip(rendered: _RenderedPiece, clip_index: int, bars: tuple[int, int], 
     first_bar, end_bar = bars
     start_seconds = piece.bar_starts_seconds[first_bar]
     end_seconds = piece.bar_starts_seconds[end_bar] if end_bar < len(piece.bar_starts_seconds) else piece.end_seconds
-    start_frame = int(round(start_seconds * render.SAMPLE_RATE))
-    end_frame = int(round(end_seconds * render.SAMPLE_RATE))
+    start_frame = int(round(start_seconds * SAMPLE_RATE))
+    end_frame = int(round(end_seconds * SAMPLE_RATE))
     clip, loudness_lufs = render.normalise_loudness(rendered.wet[:, start_frame:end_frame])
     if not np.isfinite(loudness_lufs):
         output.skipped.append(f"{piece.piece_id} clip {clip_index}: silent, dropped")
@@ -248,7 +249,7 @@ def _cut_clip(rendered: _RenderedPiece, clip_index: int, bars: tuple[int, int], 
     clip_rng = np.random.default_rng([config.seed, rendered.index, clip_index, 7])
     clip_id = f"{piece.piece_id}_c{clip_index:02d}"
     _write_clip_files(config.out_dir, clip_id, clip, output.written)
-    duration_seconds = (end_frame - start_frame) / render.SAMPLE_RATE
+    duration_seconds = (end_frame - start_frame) / SAMPLE_RATE
     output.seconds += duration_seconds
     output.records.append(_manifest_record(rendered, facts, clip_id, captions.make_caption(facts, clip_rng), bars,
                                            start_seconds, duration_seconds, loudness_lufs))
@@ -264,7 +265,7 @@ def render_piece(index: int) -> dict[str, Any]:
     """
     config = _Worker.config
     assert config is not None and _Worker.pool
-    soundfont_path = render.choose_soundfont(_Worker.pool, config.seed, index)
+    soundfont_path = soundfonts.choose_soundfont(_Worker.pool, config.seed, index)
     try:
         renderer = _renderer_for(soundfont_path)
     except render.SoundfontMissingError as error:  # the file went away or cannot be parsed: stop the build
