@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from engine.dataset.manifest import validate_manifest
 from engine.dataset.score import PITCH_CLASS_NAMES, TONAL_SCALES
 from engine.vocabulary import SAMPLE_RATE
 
@@ -71,8 +72,6 @@ def estimate_audio(audio: np.ndarray) -> dict[str, Any]:
 
 def check_dataset(out_dir: Path, sample_size: int = 200, seed: int = 0, workers: int = 2) -> dict[str, Any]:
     """Estimate tempo/key for a random sample and compare; returns agreement figures and per-clip rows."""
-    from engine.dataset.builder import validate_manifest
-
     rows = validate_manifest(out_dir)
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(rows), size=min(sample_size, len(rows)), replace=False).tolist())

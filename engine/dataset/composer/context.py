@@ -32,8 +32,8 @@ class PartContext:
     scale_intervals: tuple[int, ...]
     chords: list[Chord]  # one per bar
     energy: list[float]  # one per bar
-    swing_fraction: float
-    swing16_fraction: float
+    swing_fraction: float  # beats an off-beat 8th is delayed by
+    swing16_fraction: float  # beats an off-beat 16th is delayed by
 
     def time(self, bar: int, position_beats: float, jitter: bool = True) -> float:
         """Seconds of a position inside a bar, with swing and a little human timing jitter."""
