@@ -47,6 +47,8 @@ class DatasetConfigError(ValueError):
 
 @dataclass(frozen=True)
 class BuildConfig:
+    """One build's settings; those that shape the data go into dataset.json, and a resume must match them."""
+
     out_dir: Path
     hours: float
     seed: int = 0
@@ -65,6 +67,8 @@ class BuildConfig:
 
 @dataclass
 class BuildSummary:
+    """What a build (or a resume) holds and did: clips, pieces, seconds of audio, skip reasons."""
+
     clips: int = 0
     pieces: int = 0
     seconds: float = 0.0
@@ -200,7 +204,7 @@ def _log_piece(out_dir: Path, result: dict[str, Any]) -> None:
 
 
 def _collect(results: Iterable[dict[str, Any]], config: BuildConfig, summary: BuildSummary,
-             target_seconds: float, bar: Any) -> None:
+             target_seconds: float, bar: Any) -> None:  # bar: the tqdm progress bar
     """Log the workers' pieces in order until the folder holds `target_seconds` of clips."""
     failed_in_a_row = 0
     for result in results:
