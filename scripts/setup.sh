@@ -57,7 +57,7 @@ phase() {
 note() { echo "$*" >"$NOTE"; }
 
 SYSTEM_PACKAGES=(fluidsynth fluid-soundfont-gm libfluidsynth3 libportaudio2 libsndfile1 jackd2 xvfb
-                 # the dataset's soundfont pool besides FluidR3 (engine/dataset/render.py TRAINING_SOUNDFONTS)
+                 # the dataset's soundfont pool besides FluidR3 (engine/dataset/soundfonts.py TRAINING_SOUNDFONTS)
                  fluidr3mono-gm-soundfont musescore-general-soundfont-small opl3-soundfont csound-soundfont
                  python3-venv libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3
                  # Qt's xcb platform (the app on an X display or under xvfb-run; tests use offscreen)

@@ -139,20 +139,12 @@ def corpus_piece(work: CorpusWork, rng: np.random.Generator, piece_id: str) -> P
     """Turn one corpus work into a Piece: random transposition, tempo and instruments.
 
     Raises CorpusParseError when the work is unusable (parse error, compound or changing meter, no notes).
+    The rng draws happen in a fixed order around the checks: a refused work leaves the rng where the next
+    draw of the build expects it.
     """
-    from music21 import interval as m21interval
-
     score = _parse(work)
-    signatures = {ts.ratioString for ts in score.recurse().getElementsByClass("TimeSignature")}
-    if len(signatures) != 1 or next(iter(signatures)) not in SIMPLE_METERS:
-        raise CorpusParseError(f"{work.name}: meter {sorted(signatures)} is not one simple meter")
-    beats_per_bar = SIMPLE_METERS[next(iter(signatures))]
-    try:
-        analysed = score.analyze("key")
-    except Exception as error:
-        raise CorpusParseError(f"{work.name}: key analysis failed ({error})") from error
-    if analysed.mode not in ("major", "minor"):
-        raise CorpusParseError(f"{work.name}: mode {analysed.mode!r} is neither major nor minor")
+    beats_per_bar = _simple_meter(score, work)
+    analysed = _analysed_key(score, work)
     semitones = int(rng.integers(-6, 6))
     tonic_pc = (analysed.tonic.pitchClass + semitones) % 12
     scale = analysed.mode
@@ -165,68 +157,21 @@ def corpus_piece(work: CorpusWork, rng: np.random.Generator, piece_id: str) -> P
     tempo_bpm = float(round(rng.uniform(low, high)))
     seconds_per_quarter = 60.0 / tempo_bpm
 
-    # Bar lines from the first part's measures; the pickup (anacrusis) bar is dropped so bars are whole.
     bar_length_quarters = float(beats_per_bar)
-    measures = list(parts[0].getElementsByClass("Measure"))
-    offsets = [float(m.offset) for m in measures]
-    if not offsets:
-        raise CorpusParseError(f"{work.name}: no measures")
-    first_full = 0
-    if len(measures) > 1 and float(measures[0].duration.quarterLength) < bar_length_quarters - 1e-6:
-        first_full = 1
-    origin_quarters = offsets[first_full]
-    n_bars = min(MAX_BARS, len(offsets) - first_full)
-    if n_bars < 2:
-        raise CorpusParseError(f"{work.name}: too short ({n_bars} bars)")
+    origin_quarters, n_bars = _bar_window(parts[0], bar_length_quarters, work)
     end_quarters = origin_quarters + n_bars * bar_length_quarters
-
-    transposition = m21interval.Interval(semitones)
-    tracks: list[Track] = []
-    voice_notes: list[list[Note]] = []
-    for part in parts[:4]:
-        notes: list[Note] = []
-        for element in part.flatten().notes:
-            start_q = float(element.offset) - origin_quarters
-            if start_q < 0 or float(element.offset) >= end_quarters:
-                continue
-            length_q = max(float(element.duration.quarterLength), 0.125)
-            for pitch in element.pitches:
-                midi = int(pitch.transpose(transposition).midi)
-                if not 0 <= midi <= 127:
-                    continue
-                # 0.97: a hair of release so repeated notes re-articulate.
-                notes.append(Note(midi, start_q * seconds_per_quarter,
-                                  (start_q + 0.97 * length_q) * seconds_per_quarter,
-                                  int(np.clip(rng.normal(84, 8), 50, 118))))
-        voice_notes.append(notes)
+    voice_notes = [_part_notes(part, origin_quarters, end_quarters, semitones, seconds_per_quarter, rng)
+                   for part in parts[:4]]
     if not any(voice_notes):
         raise CorpusParseError(f"{work.name}: no notes inside the bars used")
 
     bar_starts = [i * bar_length_quarters * seconds_per_quarter for i in range(n_bars)]
     end_seconds = n_bars * bar_length_quarters * seconds_per_quarter
     if style == "chorale" and len(voice_notes) >= 3:
-        ensemble_name, programs = CHORALE_ENSEMBLES[int(rng.integers(len(CHORALE_ENSEMBLES)))]
-        pans = (0.35, 0.45, 0.55, 0.65)
-        for index, notes in enumerate(voice_notes):
-            tracks.append(Track(f"voice {index + 1}", programs[index], False,
-                                "melody" if index == 0 else ("bass" if index == len(voice_notes) - 1 else "counter"),
-                                notes, pans[index]))
-        tracks.append(_continuo(voice_notes, n_bars * beats_per_bar, seconds_per_quarter, rng))
-        mood = str(rng.choice(["solemn", "reverent", "calm", "stately"] if scale == "major"
-                               else ["mournful", "solemn", "sombre", "reflective"]))
+        tracks, mood = _chorale_tracks(voice_notes, n_bars * beats_per_bar, seconds_per_quarter, scale, rng)
     else:
-        melody = [n for notes in voice_notes for n in notes]
-        # Keep the tune in a singing register.
-        median = float(np.median([n.pitch for n in melody]))
-        shift = 12 * int(round((74 - median) / 12))
-        for note in melody:
-            note.pitch = int(np.clip(note.pitch + shift, 0, 127))
-        tracks.append(Track("melody", int(rng.choice(FOLK_LEADS)), False, "melody", melody,
-                            float(rng.uniform(0.35, 0.65))))
-        tracks.extend(_folk_accompaniment(melody, tonic_pc, scale, beats_per_bar, bar_starts, end_seconds,
-                                          seconds_per_quarter, rng))
-        mood = str(rng.choice(["cheerful", "lively", "warm", "pastoral"] if scale == "major"
-                              else ["wistful", "melancholic", "haunting", "plaintive"]))
+        tracks, mood = _folk_tracks(voice_notes, tonic_pc, scale, beats_per_bar, bar_starts, end_seconds,
+                                    seconds_per_quarter, rng)
 
     piece = Piece(
         piece_id=piece_id, source="corpus", source_name=f"corpus/{work.name}", style=style,
@@ -236,6 +181,97 @@ def corpus_piece(work: CorpusWork, rng: np.random.Generator, piece_id: str) -> P
     )
     piece.validate()
     return piece
+
+
+def _simple_meter(score, work: CorpusWork) -> int:  # type: ignore[no-untyped-def]
+    """Beats per bar of the work's one simple meter; CorpusParseError for compound or changing meters."""
+    signatures = {ts.ratioString for ts in score.recurse().getElementsByClass("TimeSignature")}
+    if len(signatures) != 1 or next(iter(signatures)) not in SIMPLE_METERS:
+        raise CorpusParseError(f"{work.name}: meter {sorted(signatures)} is not one simple meter")
+    return SIMPLE_METERS[next(iter(signatures))]
+
+
+def _analysed_key(score, work: CorpusWork):  # type: ignore[no-untyped-def]
+    """music21's key of the whole work (a music21.key.Key), major or minor."""
+    try:
+        analysed = score.analyze("key")
+    except Exception as error:
+        raise CorpusParseError(f"{work.name}: key analysis failed ({error})") from error
+    if analysed.mode not in ("major", "minor"):
+        raise CorpusParseError(f"{work.name}: mode {analysed.mode!r} is neither major nor minor")
+    return analysed
+
+
+def _bar_window(part, bar_length_quarters: float, work: CorpusWork) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """(origin in quarters, bar count) from the part's measures: the pickup (anacrusis) bar is dropped so bars
+    are whole, and at most MAX_BARS are used."""
+    measures = list(part.getElementsByClass("Measure"))
+    offsets = [float(m.offset) for m in measures]
+    if not offsets:
+        raise CorpusParseError(f"{work.name}: no measures")
+    first_full = 0
+    if len(measures) > 1 and float(measures[0].duration.quarterLength) < bar_length_quarters - 1e-6:
+        first_full = 1
+    n_bars = min(MAX_BARS, len(offsets) - first_full)
+    if n_bars < 2:
+        raise CorpusParseError(f"{work.name}: too short ({n_bars} bars)")
+    return offsets[first_full], n_bars
+
+
+def _part_notes(part, origin_quarters: float, end_quarters: float, semitones: int,  # type: ignore[no-untyped-def]
+                seconds_per_quarter: float, rng: np.random.Generator) -> list[Note]:
+    """The part's notes inside [origin, end) quarters, transposed, in seconds, with drawn velocities."""
+    from music21 import interval as m21interval
+
+    transposition = m21interval.Interval(semitones)
+    notes: list[Note] = []
+    for element in part.flatten().notes:
+        start_q = float(element.offset) - origin_quarters
+        if start_q < 0 or float(element.offset) >= end_quarters:
+            continue
+        length_q = max(float(element.duration.quarterLength), 0.125)
+        for pitch in element.pitches:
+            midi = int(pitch.transpose(transposition).midi)
+            if not 0 <= midi <= 127:
+                continue
+            # 0.97: a hair of release so repeated notes re-articulate.
+            notes.append(Note(midi, start_q * seconds_per_quarter,
+                              (start_q + 0.97 * length_q) * seconds_per_quarter,
+                              int(np.clip(rng.normal(84, 8), 50, 118))))
+    return notes
+
+
+def _chorale_tracks(voice_notes: list[list[Note]], n_beats: int, seconds_per_quarter: float, scale: str,
+                    rng: np.random.Generator) -> tuple[list[Track], str]:
+    """The four voices on one ensemble's instruments, a plucked continuo, and a mood."""
+    ensemble_name, programs = CHORALE_ENSEMBLES[int(rng.integers(len(CHORALE_ENSEMBLES)))]
+    pans = (0.35, 0.45, 0.55, 0.65)
+    tracks: list[Track] = []
+    for index, notes in enumerate(voice_notes):
+        tracks.append(Track(f"voice {index + 1}", programs[index], False,
+                            "melody" if index == 0 else ("bass" if index == len(voice_notes) - 1 else "counter"),
+                            notes, pans[index]))
+    tracks.append(_continuo(voice_notes, n_beats, seconds_per_quarter, rng))
+    mood = str(rng.choice(["solemn", "reverent", "calm", "stately"] if scale == "major"
+                          else ["mournful", "solemn", "sombre", "reflective"]))
+    return tracks, mood
+
+
+def _folk_tracks(voice_notes: list[list[Note]], tonic_pc: int, scale: str, beats_per_bar: int,
+                 bar_starts: list[float], end_seconds: float, seconds_per_quarter: float,
+                 rng: np.random.Generator) -> tuple[list[Track], str]:
+    """The tune in a singing register on a folk lead, its accompaniment, and a mood."""
+    melody = [n for notes in voice_notes for n in notes]
+    median = float(np.median([n.pitch for n in melody]))
+    shift = 12 * int(round((74 - median) / 12))
+    for note in melody:
+        note.pitch = int(np.clip(note.pitch + shift, 0, 127))
+    tracks = [Track("melody", int(rng.choice(FOLK_LEADS)), False, "melody", melody, float(rng.uniform(0.35, 0.65)))]
+    tracks.extend(_folk_accompaniment(melody, tonic_pc, scale, beats_per_bar, bar_starts, end_seconds,
+                                      seconds_per_quarter, rng))
+    mood = str(rng.choice(["cheerful", "lively", "warm", "pastoral"] if scale == "major"
+                          else ["wistful", "melancholic", "haunting", "plaintive"]))
+    return tracks, mood
 
 
 def _folk_accompaniment(

@@ -30,7 +30,9 @@ import numba
 import numpy as np
 import scipy.fft
 
-HOP_FRAMES: int = 1024
+from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, LATENT_HOP_FRAMES, SAMPLE_RATE
+
+HOP_FRAMES: int = LATENT_HOP_FRAMES  # one descriptor frame per latent frame
 WINDOW_SAMPLES: int = 2048
 LOUDNESS_FLOOR_DB: float = -100.0
 # Power floor for flatness; far below any audible content (2048-point Hann spectrum of a -100 dBFS sine
@@ -53,7 +55,7 @@ ONSET_THRESHOLD_RATIO: float = 1.3
 ONSET_DELTA: float = 0.005
 ONSET_WINDOW_SECONDS: float = 1.0
 FIRST_FLUX_FRAME: int = 2  # frames 0-1 have no un-padded predecessor (see _spectral_reductions)
-DESCRIPTOR_NAMES: tuple[str, ...] = ("loudness_db", "centroid_hz", "flatness", "onset_density")
+DESCRIPTOR_NAMES: tuple[str, ...] = DESCRIPTOR_MODEL_NAMES  # the names the dataset stores and the U-Net reads
 
 
 def frame_count(n_samples: int, hop_frames: int = HOP_FRAMES) -> int:
@@ -256,7 +258,7 @@ def _check_rates(sample_rate: int, hop_frames: int) -> None:
 
 
 def frame_descriptors(
-    audio: np.ndarray, sample_rate: int = 44100, hop_frames: int = HOP_FRAMES
+    audio: np.ndarray, sample_rate: int = SAMPLE_RATE, hop_frames: int = HOP_FRAMES
 ) -> dict[str, np.ndarray]:
     """Descriptors of a (channels, samples) clip (1-D is taken as mono); see the module docstring.
 
@@ -266,7 +268,7 @@ def frame_descriptors(
     return _analyse(_mono_mix(audio), sample_rate, hop_frames)[0]
 
 
-def onset_frames(audio: np.ndarray, sample_rate: int = 44100, hop_frames: int = HOP_FRAMES) -> np.ndarray:
+def onset_frames(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, hop_frames: int = HOP_FRAMES) -> np.ndarray:
     """Frame indices of detected onsets (for inspection and tests; the detector behind onset_density)."""
     _check_rates(sample_rate, hop_frames)
     return np.flatnonzero(_analyse(_mono_mix(audio), sample_rate, hop_frames)[1])

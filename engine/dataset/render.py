@@ -1,9 +1,9 @@
-"""Render a `Piece` to 44.1 kHz stereo audio: FluidSynth (GM soundfont, in process), a randomised
-pedalboard effect chain, and BS.1770 loudness normalisation with a peak ceiling.
+"""Render a `Piece` to 44.1 kHz stereo audio with FluidSynth (GM soundfont, in process), and BS.1770
+loudness normalisation with a peak ceiling. Also: finding the soundfont to render with, and the held-out
+rule. The training pool lives in `soundfonts`, the randomised effect chain in `effects`.
 
-Training renders with a pool of General MIDI soundfonts that Debian packages (`TRAINING_SOUNDFONTS`), so
-the models hear more than one set of timbres. TimGM6mb (shipped by pretty_midi) is held out: the
-autoencoder benchmark tests on it, so the training pool refuses it.
+TimGM6mb (shipped by pretty_midi) is held out: the autoencoder benchmark tests on it, so the training
+pool refuses it.
 
 FluidSynth is driven through pyfluidsynth's synth object, but audio is pulled with
 `fluid_synth_write_float` (ctypes) instead of pyfluidsynth's int16 `get_samples`, so a dense mix never
@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import ctypes
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pedalboard
 import pyloudnorm
 
 from engine.dataset.score import DRUM_CHANNEL, Piece
+from engine.vocabulary import SAMPLE_RATE
 
-SAMPLE_RATE: int = 44100
 SOUNDFONT_CANDIDATES: tuple[str, ...] = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
     "/usr/share/sounds/sf2/default-GM.sf2",
@@ -41,35 +40,6 @@ ROLE_VOLUME: dict[str, int] = {
 DRUM_BANK: int = 128
 STANDARD_KIT: int = 0
 
-
-@dataclass(frozen=True)
-class TrainingSoundfont:
-    """A General MIDI soundfont of the training pool: the file name recorded in the manifest, where
-    Debian installs it, and the package that provides it."""
-
-    name: str
-    paths: tuple[str, ...]
-    package: str
-    timbre: str
-
-
-# Every one has all 128 GM programs and a standard drum kit (measured in docs/dataset.md; the .sf2 ones are
-# re-checked by tests/engine/dataset/test_soundfonts.py).
-# Deliberately left out: musescore-general-soundfont (the HQ build of the same instruments as the Lite
-# one), fluid-soundfont-gs (FluidR3's samples again) and timgm6mb-soundfont (held out, see below).
-TRAINING_SOUNDFONTS: tuple[TrainingSoundfont, ...] = (
-    TrainingSoundfont("FluidR3_GM.sf2", ("/usr/share/sounds/sf2/FluidR3_GM.sf2",), "fluid-soundfont-gm",
-                      "Fluid R3, stereo samples, 141 MB"),
-    TrainingSoundfont("FluidR3Mono_GM.sf3", ("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3",
-                                             "/usr/share/fluidr3mono-gm-soundfont/FluidR3Mono_GM.sf3"),
-                      "fluidr3mono-gm-soundfont", "MuseScore 2's mono, Ogg-compressed edit of Fluid R3"),
-    TrainingSoundfont("MuseScore_General_Lite.sf3", ("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3",),
-                      "musescore-general-soundfont-small", "MuseScore 3's General, Ogg-compressed"),
-    TrainingSoundfont("OPL-3_FM_128M.sf2", ("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2",), "opl3-soundfont",
-                      "OPL3 FM-chip emulation (one drum kit)"),
-    TrainingSoundfont("sf_GMbank.sf2", ("/usr/share/sounds/sf2/sf_GMbank.sf2", "/usr/share/samples/sf_GMbank.sf2"),
-                      "csound-soundfont", "Csound's 4 MB GM bank"),
-)
 # Never trained on: the autoencoder benchmark renders its unseen-soundfont clips with TimGM6mb.sf2
 # (pretty_midi's copy; Debian's timgm6mb-soundfont installs a TimGM6mb.sf2 in /usr/share/sounds/sf2).
 HELD_OUT_SOUNDFONT_PREFIXES: tuple[str, ...] = ("timgm6mb",)
@@ -124,151 +94,6 @@ def refuse_held_out(path: str | os.PathLike[str]) -> None:
         raise HeldOutSoundfontError(
             f"{path} is held out from training: the autoencoder benchmark measures generalisation on "
             "TimGM6mb, so it must never be in the training pool (choose others with --soundfonts)")
-
-
-def installed_path(font: TrainingSoundfont) -> Path | None:
-    """Where `font` is installed, or None."""
-    for candidate in font.paths:
-        if Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-def missing_training_soundfonts() -> list[TrainingSoundfont]:
-    return [font for font in TRAINING_SOUNDFONTS if installed_path(font) is None]
-
-
-def _known_soundfont(entry: str) -> TrainingSoundfont | None:
-    """The pool member `entry` names: its file name (with or without extension), its Debian package or
-    one of its install paths (case-insensitive)."""
-    wanted = entry.strip().lower()
-    for font in TRAINING_SOUNDFONTS:
-        aliases = {font.name.lower(), Path(font.name).stem.lower(), font.package.lower()}
-        aliases.update(candidate.lower() for candidate in font.paths)
-        if wanted in aliases:
-            return font
-    return None
-
-
-def resolve_soundfont_pool(spec: str | None = "all") -> list[Path]:
-    """The training soundfonts for `spec`, sorted by file name (the order soundfont choice indexes).
-
-    spec: "all" (or None) = every installed soundfont of `TRAINING_SOUNDFONTS`; otherwise a comma-separated
-    list of pool names (file name, its stem or its Debian package) and/or paths to other GM soundfonts.
-    Raises SoundfontMissingError naming the Debian package for a requested pool member that is not
-    installed, and HeldOutSoundfontError for TimGM6mb.
-    """
-    paths: list[Path] = []
-    if spec is None or spec.strip().lower() in ("", "all"):
-        paths = [path for path in map(installed_path, TRAINING_SOUNDFONTS) if path is not None]
-        if not paths:
-            packages = " ".join(font.package for font in TRAINING_SOUNDFONTS)
-            raise SoundfontMissingError(
-                f"No training soundfont is installed. Install Debian's packages: `sudo apt-get install {packages}` "
-                "(scripts/setup.sh does)")
-    else:
-        not_installed: list[TrainingSoundfont] = []
-        for entry in (part.strip() for part in spec.split(",")):
-            if not entry:
-                continue
-            if is_held_out(entry):
-                refuse_held_out(entry)
-            font = _known_soundfont(entry)
-            if font is not None:
-                path = installed_path(font)
-                if path is None:
-                    not_installed.append(font)
-                    continue
-            elif Path(entry).is_file():
-                path = Path(entry)
-            else:
-                known = ", ".join(f"{f.name} ({f.package})" for f in TRAINING_SOUNDFONTS)
-                raise SoundfontMissingError(
-                    f"Soundfont {entry} does not exist and is not a training soundfont name; known: {known}, "
-                    "or give the path of a .sf2/.sf3 file")
-            paths.append(path)
-        if not_installed:
-            raise SoundfontMissingError(
-                "Not installed: " + ", ".join(f"{f.name} (Debian package {f.package}, looked in "
-                                              f"{', '.join(f.paths)})" for f in not_installed)
-                + ". Install with `sudo apt-get install " + " ".join(f.package for f in not_installed) + "`")
-        if not paths:
-            raise SoundfontMissingError(f"--soundfonts {spec!r} names no soundfont")
-    by_name: dict[str, Path] = {}
-    for path in paths:
-        refuse_held_out(path)
-        other = by_name.setdefault(path.name, path)
-        if other != path and other.resolve() != path.resolve():
-            raise SoundfontMissingError(f"two soundfonts share the file name {path.name} ({other}, {path}); "
-                                        "the manifest records soundfonts by file name")
-    return [by_name[name] for name in sorted(by_name)]
-
-
-def choose_soundfont(pool: list[Path], seed: int, index: int) -> Path:
-    """The soundfont of piece `index`: uniform over the pool, from (seed, index) alone and from a stream of
-    its own, so any worker (or a resumed build) makes the same choice, and a pool of one changes nothing
-    else in the piece."""
-    if len(pool) == 1:
-        return pool[0]
-    return pool[int(np.random.default_rng([seed, index, 0x5F]).integers(len(pool)))]
-
-
-@dataclass(frozen=True)
-class EffectChoice:
-    """One randomised effect: its caption name and the configured pedalboard plugin."""
-
-    name: str
-    plugin: pedalboard.Plugin
-
-
-# Styles for which audible distortion is idiomatic; elsewhere it is rare and light.
-_DRIVE_STYLES = frozenset({"rock", "techno", "drum and bass", "synthwave"})
-
-
-def random_effect_chain(style: str, tempo_bpm: float, rng: np.random.Generator) -> list[EffectChoice]:
-    """A per-piece effect chain in a fixed, sensible order, with randomised presence and parameters.
-
-    Tempo-synced delay times keep the echoes on the grid, so they do not blur the tempo estimate.
-    """
-    beat_seconds = 60.0 / tempo_bpm
-    chain: list[EffectChoice] = []
-    if rng.random() < (0.45 if style in _DRIVE_STYLES else 0.08):
-        drive_db = float(rng.uniform(6.0, 18.0) if style in _DRIVE_STYLES else rng.uniform(3.0, 8.0))
-        chain.append(EffectChoice("distortion", pedalboard.Distortion(drive_db=drive_db)))
-    if rng.random() < 0.3:
-        chain.append(EffectChoice("chorus", pedalboard.Chorus(
-            rate_hz=float(rng.uniform(0.3, 1.5)), depth=float(rng.uniform(0.15, 0.45)),
-            mix=float(rng.uniform(0.25, 0.5)))))
-    roll = rng.random()
-    if roll < 0.2:
-        chain.append(EffectChoice("low-pass filter", pedalboard.LowpassFilter(
-            cutoff_frequency_hz=float(rng.uniform(2500.0, 8000.0)))))
-    elif roll < 0.3:
-        chain.append(EffectChoice("high-pass filter", pedalboard.HighpassFilter(
-            cutoff_frequency_hz=float(rng.uniform(60.0, 200.0)))))
-    if rng.random() < 0.3:
-        delay_beats = float(rng.choice([0.5, 0.75, 1.0]))
-        chain.append(EffectChoice("delay", pedalboard.Delay(
-            delay_seconds=delay_beats * beat_seconds, feedback=float(rng.uniform(0.15, 0.4)),
-            mix=float(rng.uniform(0.1, 0.25)))))
-    if rng.random() < 0.7:
-        chain.append(EffectChoice("reverb", pedalboard.Reverb(
-            room_size=float(rng.uniform(0.2, 0.85)), damping=float(rng.uniform(0.2, 0.7)),
-            wet_level=float(rng.uniform(0.08, 0.3)), dry_level=float(rng.uniform(0.7, 0.9)),
-            width=float(rng.uniform(0.7, 1.0)))))
-    if rng.random() < 0.5:
-        chain.append(EffectChoice("compression", pedalboard.Compressor(
-            threshold_db=float(rng.uniform(-24.0, -12.0)), ratio=float(rng.uniform(2.0, 5.0)),
-            attack_ms=float(rng.uniform(3.0, 20.0)), release_ms=float(rng.uniform(60.0, 250.0)))))
-    return chain
-
-
-def apply_effects(audio: np.ndarray, chain: list[EffectChoice], sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Run `audio` (channels, frames) float32 through the chain; returns the same shape."""
-    if not chain:
-        return audio
-    board = pedalboard.Pedalboard([choice.plugin for choice in chain])
-    return np.ascontiguousarray(board(audio, sample_rate), dtype=np.float32)
 
 
 def normalise_loudness(

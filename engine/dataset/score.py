@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-PITCH_CLASS_NAMES: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+from engine.vocabulary import KEY_TONICS
 
-# Scales as semitone offsets from the tonic. major/minor are what the key estimators know;
-# the modes are labelled as such and excluded from the key-agreement check.
+# Pitch classes 0-11 by name: the shared tonic spelling (sharps), so a piece's key_tonic is a caption tonic.
+PITCH_CLASS_NAMES: tuple[str, ...] = KEY_TONICS
+
+# Scales as semitone offsets from the tonic, one per engine.vocabulary.SCALES name, in its order. major/minor
+# are what the key estimators know; the modes are labelled as such and excluded from the key-agreement check.
 SCALE_INTERVALS: dict[str, tuple[int, ...]] = {
     "major": (0, 2, 4, 5, 7, 9, 11),
     "minor": (0, 2, 3, 5, 7, 8, 10),

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from engine.dataset.manifest import validate_manifest
 from engine.dataset.score import PITCH_CLASS_NAMES, TONAL_SCALES
+from engine.vocabulary import SAMPLE_RATE
 
 TEMPO_TOLERANCE: float = 0.04
 _ESSENTIA_PITCH_CLASS = {"C": 0, "C#": 1, "Db": 1, "D": 2, "D#": 3, "Eb": 3, "E": 4, "F": 5, "F#": 6, "Gb": 6,
@@ -37,8 +39,8 @@ def tempo_relation(stated_bpm: float, estimated_bpm: float, tolerance: float = T
 def estimate_clip(path: str) -> dict[str, Any]:
     """Run essentia on one FLAC file (mono mix at its own rate, 44.1 kHz here)."""
     audio, sample_rate = soundfile.read(path, dtype="float32", always_2d=True)
-    if sample_rate != 44100:
-        raise ValueError(f"{path}: expected 44100 Hz, got {sample_rate}")
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"{path}: expected {SAMPLE_RATE} Hz, got {sample_rate}")
     return estimate_audio(audio.T)
 
 
@@ -48,7 +50,7 @@ def _mono(audio: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(-1, x.shape[-1]).mean(axis=0))
 
 
-def essentia_key(audio: np.ndarray, sample_rate: int = 44100) -> tuple[str, str, float]:
+def essentia_key(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[str, str, float]:
     """essentia's KeyExtractor (default profile) on the mono mix of `audio` ((channels, samples) or
     (samples,) float): (tonic name as essentia spells it, e.g. "Eb"; "major" or "minor"; strength 0-1)."""
     import essentia.standard as es
@@ -70,8 +72,6 @@ def estimate_audio(audio: np.ndarray) -> dict[str, Any]:
 
 def check_dataset(out_dir: Path, sample_size: int = 200, seed: int = 0, workers: int = 2) -> dict[str, Any]:
     """Estimate tempo/key for a random sample and compare; returns agreement figures and per-clip rows."""
-    from engine.dataset.builder import validate_manifest
-
     rows = validate_manifest(out_dir)
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(rows), size=min(sample_size, len(rows)), replace=False).tolist())

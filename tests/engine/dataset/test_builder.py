@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from engine.dataset import builder, descriptors
+from engine.dataset import builder, descriptors, manifest, piece_job
 from engine.dataset.score import PITCH_CLASS_NAMES, SCALE_INTERVALS
 
 HOURS = 0.03  # ~108 s of audio: a few pieces, a few seconds of rendering
@@ -29,12 +29,12 @@ def build(out: Path, hours: float, seed: int, workers: int, **settings: object) 
 
 
 def manifest_rows(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / builder.MANIFEST_NAME).read_text().splitlines()]
+    return [json.loads(line) for line in (out / manifest.MANIFEST_NAME).read_text().splitlines()]
 
 
 def fingerprint(out: Path) -> dict[str, str]:
     """Manifest text plus a hash of every clip's audio samples."""
-    prints = {"manifest": hashlib.sha256((out / builder.MANIFEST_NAME).read_bytes()).hexdigest()}
+    prints = {"manifest": hashlib.sha256((out / manifest.MANIFEST_NAME).read_bytes()).hexdigest()}
     for row in manifest_rows(out):
         samples, _ = soundfile.read(out / row["path"], dtype="int16")
         prints[row["clip_id"]] = hashlib.sha256(samples.tobytes()).hexdigest()
@@ -49,7 +49,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_manifest_schema_and_files(built: Path) -> None:
-    rows = builder.validate_manifest(built)
+    rows = manifest.validate_manifest(built)
     assert sum(r["duration_seconds"] for r in rows) >= HOURS * 3600
     for row in rows:
         assert 6.0 - 1e-3 <= row["duration_seconds"] <= 12.0 + 1e-3
@@ -68,7 +68,7 @@ def test_manifest_schema_and_files(built: Path) -> None:
 
 def test_paraphrases_are_separate_from_captions(built: Path) -> None:
     captions = {r["clip_id"]: r["caption"] for r in manifest_rows(built)}
-    paraphrases = [json.loads(line) for line in (built / builder.PARAPHRASES_NAME).read_text().splitlines()]
+    paraphrases = [json.loads(line) for line in (built / manifest.PARAPHRASES_NAME).read_text().splitlines()]
     assert {p["clip_id"] for p in paraphrases} == set(captions)
     assert all(p["prompt"] != captions[p["clip_id"]] for p in paraphrases)
 
@@ -100,28 +100,19 @@ def test_killed_build_resumes_to_the_same_dataset(built: Path, tmp_path: Path) -
     deadline = time.monotonic() + 60
     # Kill it hard (no cleanup) once at least one piece is logged.
     while time.monotonic() < deadline:
-        log = out / builder.PIECES_LOG_NAME
+        log = out / manifest.PIECES_LOG_NAME
         if log.exists() and log.read_text().count("\n") >= 1:
             break
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     # Simulate the worst moment too: a torn manifest line and an orphan half-written file.
-    with open(out / builder.MANIFEST_NAME, "a") as handle:
+    with open(out / manifest.MANIFEST_NAME, "a") as handle:
         handle.write('{"clip_id": "p999999_c00", "pa')
     (out / "audio" / "p999999_c00.tmp.flac").write_bytes(b"half")
     assert subprocess.run(command, timeout=120).returncode == 0
     assert fingerprint(out) == fingerprint(built)
     assert not (out / "audio" / "p999999_c00.tmp.flac").exists()
-
-
-def test_splits_are_by_source_piece() -> None:
-    assert builder.split_for("corpus/bach/bwv66.6") == builder.split_for("corpus/bach/bwv66.6")
-    counts: dict[str, int] = {}
-    for i in range(4000):
-        split = builder.split_for(f"composer/house/p{i:06d}")
-        counts[split] = counts.get(split, 0) + 1
-    assert 0.87 < counts["train"] / 4000 < 0.93 and counts["test"] > 120 and counts["valid"] > 120
 
 
 def test_missing_soundfont_is_a_clear_cli_error(tmp_path: Path) -> None:
@@ -150,7 +141,7 @@ def test_disk_full_stops_cleanly_with_a_consistent_manifest(tmp_path: Path) -> N
             build(out, hours=0.2, seed=11, workers=2)
         rows = manifest_rows(out)
         assert rows, "8 MB holds at least one piece"
-        builder.validate_manifest(out)  # consistent: every listed clip exists and is complete
+        manifest.validate_manifest(out)  # consistent: every listed clip exists and is complete
         listed = {r["clip_id"] for r in rows}
         on_disk = {p.name.split(".")[0] for p in (out / "audio").iterdir()}
         assert on_disk == listed
@@ -164,7 +155,7 @@ def test_a_bug_failing_every_piece_stops_the_build(monkeypatch: pytest.MonkeyPat
     def broken_compose(*args, **kwargs):
         raise ZeroDivisionError("composer bug")
 
-    monkeypatch.setattr(builder.composer, "compose", broken_compose)  # forked workers inherit it
+    monkeypatch.setattr(piece_job.composer, "compose", broken_compose)  # forked workers inherit it
     with pytest.raises(RuntimeError, match="in a row failed"):
         build(tmp_path / "ds", hours=0.01, seed=1, workers=2, composer_fraction=1.0)
     assert "composer bug" in (tmp_path / "ds" / "build.log").read_text()

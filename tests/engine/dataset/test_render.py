@@ -1,4 +1,4 @@
-"""Rendering: FluidSynth output shape/rate/level, effects, loudness normalisation, soundfont errors."""
+"""Rendering: FluidSynth output shape/rate/level, loudness normalisation, soundfont errors."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from engine.dataset import render
 from engine.dataset.score import Note, Piece, Track
+from engine.vocabulary import SAMPLE_RATE
 
 
 def small_piece(tempo_bpm: float = 120.0, bars: int = 4) -> Piece:
@@ -31,7 +32,7 @@ def test_render_shape_rate_and_level(renderer: render.FluidRenderer) -> None:
     piece = small_piece()
     audio = renderer.render(piece, tail_seconds=1.0)
     assert audio.dtype == np.float32
-    assert audio.shape == (2, round((piece.end_seconds + 1.0) * render.SAMPLE_RATE))
+    assert audio.shape == (2, round((piece.end_seconds + 1.0) * SAMPLE_RATE))
     assert np.all(np.isfinite(audio))
     rms_db = 20 * np.log10(np.sqrt(np.mean(audio[:, : int(piece.end_seconds * 44100)] ** 2)))
     assert rms_db > -40.0, "the render is (nearly) silent"
@@ -50,7 +51,7 @@ def test_render_is_deterministic_and_resets_between_pieces(renderer: render.Flui
 def test_normalise_loudness_hits_target_with_peak_ceiling(renderer: render.FluidRenderer) -> None:
     audio = renderer.render(small_piece())
     out, lufs = render.normalise_loudness(audio)
-    measured = pyloudnorm.Meter(render.SAMPLE_RATE).integrated_loudness(out.T.astype(np.float64))
+    measured = pyloudnorm.Meter(SAMPLE_RATE).integrated_loudness(out.T.astype(np.float64))
     assert abs(measured - lufs) < 0.05
     assert np.max(np.abs(out)) <= 10 ** (render.PEAK_CEILING_DBFS / 20) + 1e-6
     assert lufs <= render.TARGET_LUFS + 0.05
@@ -60,21 +61,6 @@ def test_normalise_loudness_hits_target_with_peak_ceiling(renderer: render.Fluid
 def test_normalise_loudness_of_silence_is_defined() -> None:
     out, lufs = render.normalise_loudness(np.zeros((2, 44100), np.float32))
     assert lufs == float("-inf") and not np.any(out)
-
-
-def test_effect_chain_is_seeded_and_keeps_shape(renderer: render.FluidRenderer) -> None:
-    audio = renderer.render(small_piece())
-    names_a = [c.name for c in render.random_effect_chain("rock", 120.0, np.random.default_rng(3))]
-    names_b = [c.name for c in render.random_effect_chain("rock", 120.0, np.random.default_rng(3))]
-    assert names_a == names_b
-    seen: set[str] = set()
-    for seed in range(40):
-        chain = render.random_effect_chain("rock", 120.0, np.random.default_rng(seed))
-        seen.update(c.name for c in chain)
-    assert {"reverb", "delay", "chorus", "distortion", "compression"} <= seen
-    chain = render.random_effect_chain("rock", 120.0, np.random.default_rng(1))
-    wet = render.apply_effects(audio, chain)
-    assert wet.shape == audio.shape and np.all(np.isfinite(wet))
 
 
 def test_missing_soundfont_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

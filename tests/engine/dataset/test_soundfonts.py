@@ -12,7 +12,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from engine.dataset import builder, render
+from engine.dataset import builder, manifest, render, soundfonts
 from engine.dataset.score import Note, Piece, Track
 
 TIMGM6MB = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
@@ -35,39 +35,39 @@ def no_soundfont_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_training_soundfont_is_installed_and_renders_gm() -> None:
     """scripts/setup.sh installs the whole pool; each has the 128 GM programs and a standard kit."""
-    pool = render.resolve_soundfont_pool("all")
-    assert [p.name for p in pool] == sorted(f.name for f in render.TRAINING_SOUNDFONTS), \
-        f"missing: {[f.package for f in render.missing_training_soundfonts()]} (run scripts/setup.sh)"
+    pool = soundfonts.resolve_soundfont_pool("all")
+    assert [p.name for p in pool] == sorted(f.name for f in soundfonts.TRAINING_SOUNDFONTS), \
+        f"missing: {[f.package for f in soundfonts.missing_training_soundfonts()]} (run scripts/setup.sh)"
     for path in pool:
         render.check_soundfont_loads(path)
-    for path in render.resolve_soundfont_pool(CHEAP_POOL):
+    for path in soundfonts.resolve_soundfont_pool(CHEAP_POOL):
         renderer = render.FluidRenderer(path)
         assert all(renderer.has_preset(0, program) for program in range(128)), path.name
         assert renderer.has_preset(render.DRUM_BANK, render.STANDARD_KIT), path.name
 
 
 def test_pool_names_packages_paths_and_order() -> None:
-    by_name = render.resolve_soundfont_pool("sf_GMbank.sf2, fluid-soundfont-gm")
+    by_name = soundfonts.resolve_soundfont_pool("sf_GMbank.sf2, fluid-soundfont-gm")
     assert [p.name for p in by_name] == ["FluidR3_GM.sf2", "sf_GMbank.sf2"], "sorted, whatever the order asked"
-    assert render.resolve_soundfont_pool("fluidr3_gm,/usr/share/sounds/sf2/FluidR3_GM.sf2") == by_name[:1]
-    assert render.resolve_soundfont_pool(None) == render.resolve_soundfont_pool("all")
+    assert soundfonts.resolve_soundfont_pool("fluidr3_gm,/usr/share/sounds/sf2/FluidR3_GM.sf2") == by_name[:1]
+    assert soundfonts.resolve_soundfont_pool(None) == soundfonts.resolve_soundfont_pool("all")
 
 
 def test_soundfont_choice_is_deterministic_and_varied() -> None:
     pool = [Path(f"/fonts/{name}.sf2") for name in "abcde"]
-    picks = [render.choose_soundfont(pool, 1, index) for index in range(500)]
-    assert picks == [render.choose_soundfont(pool, 1, index) for index in range(500)]
+    picks = [soundfonts.choose_soundfont(pool, 1, index) for index in range(500)]
+    assert picks == [soundfonts.choose_soundfont(pool, 1, index) for index in range(500)]
     counts = {path: picks.count(path) for path in pool}
     assert all(60 < count < 140 for count in counts.values()), counts  # ~uniform
-    assert picks != [render.choose_soundfont(pool, 2, index) for index in range(500)], "the seed matters"
-    assert len({render.choose_soundfont(pool, 1, index) for index in range(10)}) >= 3, "varies piece to piece"
-    assert render.choose_soundfont(pool[:1], 1, 7) == pool[0]
+    assert picks != [soundfonts.choose_soundfont(pool, 2, index) for index in range(500)], "the seed matters"
+    assert len({soundfonts.choose_soundfont(pool, 1, index) for index in range(10)}) >= 3, "varies piece to piece"
+    assert soundfonts.choose_soundfont(pool[:1], 1, 7) == pool[0]
 
 
 @pytest.mark.parametrize("spec", ["TimGM6mb", "timgm6mb.sf2", str(TIMGM6MB), f"FluidR3_GM,{TIMGM6MB}"])
 def test_timgm6mb_is_refused_in_the_pool(spec: str) -> None:
     with pytest.raises(render.HeldOutSoundfontError, match="held out"):
-        render.resolve_soundfont_pool(spec)
+        soundfonts.resolve_soundfont_pool(spec)
 
 
 def test_held_out_copies_and_links_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,12 +77,12 @@ def test_held_out_copies_and_links_are_refused(tmp_path: Path, monkeypatch: pyte
     link.symlink_to(TIMGM6MB)
     for path in (copy, link):
         with pytest.raises(render.HeldOutSoundfontError):
-            render.resolve_soundfont_pool(str(path))
+            soundfonts.resolve_soundfont_pool(str(path))
     # Even if someone lists it as a training soundfont, "all" refuses it.
-    held_out = render.TrainingSoundfont("TimGM6mb.sf2", (str(TIMGM6MB),), "timgm6mb-soundfont", "")
-    monkeypatch.setattr(render, "TRAINING_SOUNDFONTS", render.TRAINING_SOUNDFONTS + (held_out,))
+    held_out = soundfonts.TrainingSoundfont("TimGM6mb.sf2", (str(TIMGM6MB),), "timgm6mb-soundfont", "")
+    monkeypatch.setattr(soundfonts, "TRAINING_SOUNDFONTS", soundfonts.TRAINING_SOUNDFONTS + (held_out,))
     with pytest.raises(render.HeldOutSoundfontError):
-        render.resolve_soundfont_pool("all")
+        soundfonts.resolve_soundfont_pool("all")
 
 
 def test_builder_refuses_held_out_before_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,17 +100,17 @@ def test_builder_refuses_held_out_before_writing(tmp_path: Path, monkeypatch: py
 
 
 def test_missing_pool_soundfont_names_its_debian_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    absent = tuple(render.TrainingSoundfont(f.name, (str(tmp_path / f.name),), f.package, f.timbre)
-                   for f in render.TRAINING_SOUNDFONTS)
-    monkeypatch.setattr(render, "TRAINING_SOUNDFONTS", absent)
+    absent = tuple(soundfonts.TrainingSoundfont(f.name, (str(tmp_path / f.name),), f.package, f.timbre)
+                   for f in soundfonts.TRAINING_SOUNDFONTS)
+    monkeypatch.setattr(soundfonts, "TRAINING_SOUNDFONTS", absent)
     with pytest.raises(render.SoundfontMissingError, match="apt-get install musescore-general-soundfont-small`"):
-        render.resolve_soundfont_pool("MuseScore_General_Lite")
+        soundfonts.resolve_soundfont_pool("MuseScore_General_Lite")
     with pytest.raises(render.SoundfontMissingError, match="apt-get install fluid-soundfont-gm opl3-soundfont`"):
-        render.resolve_soundfont_pool("FluidR3_GM.sf2,opl3-soundfont")
+        soundfonts.resolve_soundfont_pool("FluidR3_GM.sf2,opl3-soundfont")
     with pytest.raises(render.SoundfontMissingError, match="fluid-soundfont-gm .*opl3-soundfont"):
-        render.resolve_soundfont_pool("all")
+        soundfonts.resolve_soundfont_pool("all")
     with pytest.raises(render.SoundfontMissingError, match="not a training soundfont name"):
-        render.resolve_soundfont_pool(str(tmp_path / "nowhere.sf2"))
+        soundfonts.resolve_soundfont_pool(str(tmp_path / "nowhere.sf2"))
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -129,7 +129,7 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
 
 
 def test_each_soundfont_loads_once_per_process_and_renders_repeatably() -> None:
-    fluid, opl = render.resolve_soundfont_pool("FluidR3_GM,OPL-3_FM_128M")
+    fluid, opl = soundfonts.resolve_soundfont_pool("FluidR3_GM,OPL-3_FM_128M")
     first, second, other = render.FluidRenderer(fluid), render.FluidRenderer(fluid), render.FluidRenderer(opl)
     assert first._font is second._font and first._font is not other._font
     piece = drum_piece(kit=0)
@@ -141,7 +141,7 @@ def test_each_soundfont_loads_once_per_process_and_renders_repeatably() -> None:
 
 
 def test_missing_drum_kit_becomes_the_standard_kit() -> None:
-    fluid, opl = (render.FluidRenderer(p) for p in render.resolve_soundfont_pool("FluidR3_GM,OPL-3_FM_128M"))
+    fluid, opl = (render.FluidRenderer(p) for p in soundfonts.resolve_soundfont_pool("FluidR3_GM,OPL-3_FM_128M"))
     piece = drum_piece(kit=25)  # TR-808: a GS kit that the OPL3 soundfont lacks
     same, notes = fluid.adapt(piece)
     assert same is piece and not notes
@@ -154,7 +154,7 @@ def test_missing_drum_kit_becomes_the_standard_kit() -> None:
 
 
 def test_sf3_soundfonts_render() -> None:
-    (mono,) = render.resolve_soundfont_pool("FluidR3Mono_GM")
+    (mono,) = soundfonts.resolve_soundfont_pool("FluidR3Mono_GM")
     audio = render.FluidRenderer(mono).render(drum_piece(kit=0), tail_seconds=0.0)
     assert 20 * np.log10(np.sqrt(np.mean(audio**2))) > -45.0
 
@@ -163,14 +163,14 @@ def test_manifest_and_piece_log_record_the_soundfont(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.02, seed=3, workers=2, soundfonts=CHEAP_POOL,
                                               progress=False))
-    pool = render.resolve_soundfont_pool(CHEAP_POOL)
-    settings = json.loads((out / builder.CONFIG_NAME).read_text())
+    pool = soundfonts.resolve_soundfont_pool(CHEAP_POOL)
+    settings = json.loads((out / manifest.CONFIG_NAME).read_text())
     assert settings["soundfonts"] == [p.name for p in pool]
-    rows = builder.validate_manifest(out)
+    rows = manifest.validate_manifest(out)
     for row in rows:
-        assert row["soundfont"] == render.choose_soundfont(pool, 3, row["piece_index"]).name
-    pieces = [json.loads(line) for line in (out / builder.PIECES_LOG_NAME).read_text().splitlines()]
-    assert [p["soundfont"] for p in pieces] == [render.choose_soundfont(pool, 3, p["index"]).name for p in pieces]
+        assert row["soundfont"] == soundfonts.choose_soundfont(pool, 3, row["piece_index"]).name
+    pieces = [json.loads(line) for line in (out / manifest.PIECES_LOG_NAME).read_text().splitlines()]
+    assert [p["soundfont"] for p in pieces] == [soundfonts.choose_soundfont(pool, 3, p["index"]).name for p in pieces]
     with pytest.raises(builder.DatasetConfigError, match="soundfonts"):
         builder.build_dataset(builder.BuildConfig(out_dir=out, hours=0.03, seed=3, workers=1,
                                                   soundfonts="FluidR3_GM", progress=False))
@@ -180,8 +180,8 @@ def test_a_soundfont_that_fails_to_load_stops_the_build(tmp_path: Path, monkeypa
     def broken(path: object) -> None:
         raise render.SoundfontLoadError(f"FluidSynth could not load soundfont {path}")
 
-    monkeypatch.setattr(builder.render, "FluidRenderer", broken)  # forked workers inherit it
+    monkeypatch.setattr(render, "FluidRenderer", broken)  # forked workers inherit it
     with pytest.raises(render.SoundfontLoadError, match="could not load"):
         builder.build_dataset(builder.BuildConfig(out_dir=tmp_path / "ds", hours=0.01, seed=1, workers=2,
                                                   soundfonts="sf_GMbank", progress=False))
-    assert not (tmp_path / "ds" / builder.MANIFEST_NAME).read_text()
+    assert not (tmp_path / "ds" / manifest.MANIFEST_NAME).read_text()
