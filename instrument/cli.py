@@ -350,8 +350,9 @@ def _load_play_generator(args: argparse.Namespace):  # noqa: ANN202 - engine.gen
     """The generator for play/rerender: --debug-model, --weights, or the shipped models (CUDA when present)."""
     import torch
 
+    from engine.debug_models import debug_generator
     from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
-    from engine.generate import Generator, debug_generator
+    from engine.generate import Generator
 
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)

@@ -48,8 +48,8 @@ from instrument.effects_pump import (BLOCKS, EFFECT_PARAMETERS, FIRST_SOUND, MAX
 from instrument.monitor import MonitorTap
 from instrument.output import CEILING, AudioOutput, OutputDevice, choose_output_device
 from instrument.output_process import OutputProcess, PreparedOutput, SharedOutputMemory, ring_frames_for
-from instrument.parameters import (CLOCK_SOURCE, KEY_TONICS, N_PROMPT_SLOTS, PARAMETER_SPECS, SAMPLERS, SCALES,
-                                   ParameterSnapshot, ParameterStore, prompt_text_name)
+from engine.vocabulary import KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
+from instrument.parameters import CLOCK_SOURCE, PARAMETER_SPECS, ParameterSnapshot, ParameterStore, prompt_text_name
 from instrument.reconnect import ReconnectSchedule, back_words, lost_words
 from instrument.ringbuffer import AudioRingBuffer
 from instrument.takes import AutomationEvent, TakeStatus, TakeWriter, check_room, describe_write_error
@@ -103,7 +103,7 @@ def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:
                    if values.get(f"{parameter}_enabled", 0.0) >= 0.5}
     return GenerationRequest(prompts=tuple(t for t, _ in pairs), weights=tuple(w for _, w in pairs),
                              cfg_scale=float(values["cfg_scale"]), steps=int(values["steps"]),
-                             sampler=SAMPLERS[int(values["sampler"])], seed=int(values["seed"]),
+                             sampler=SAMPLER_NAMES[int(values["sampler"])], seed=int(values["seed"]),
                              variation=float(values["variation"]), tempo_bpm=float(values["tempo_bpm"]),
                              key=KEY_TONICS[int(values["key"])], scale=SCALES[int(values["scale"])],
                              descriptors=descriptors)

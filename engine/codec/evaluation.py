@@ -31,8 +31,8 @@ from scipy.ndimage import maximum_filter1d
 
 from engine.dataset.score import PITCH_CLASS_NAMES, Note, Piece, Track
 from engine.dataset.validate import essentia_key  # noqa: F401 - the suite's key reader (one for the project)
+from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE
 
-SAMPLE_RATE: int = 44100
 TIMBRES: tuple[str, ...] = ("saw", "pluck", "odd")
 HARMONIC_CEILING_HZ: float = 10000.0  # harmonic_tone's partials stop here
 TONE_PEAK: float = 0.3
@@ -142,7 +142,7 @@ def harmonic_tone(f0_hz: float, timbre: str, seconds: float, sample_rate: int = 
     return out.astype(np.float32)
 
 
-def snap_to_lines(frequencies_hz: np.ndarray, line_hz: float = SAMPLE_RATE / 1024) -> np.ndarray:
+def snap_to_lines(frequencies_hz: np.ndarray, line_hz: float = SAMPLE_RATE / LATENT_HOP_FRAMES) -> np.ndarray:
     """Each frequency moved to the nearest positive multiple of `line_hz` (what a frame-periodic decoder
     does to partials); float64, same shape."""
     return np.maximum(1.0, np.round(np.asarray(frequencies_hz, dtype=np.float64) / line_hz)) * line_hz

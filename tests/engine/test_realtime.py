@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.generate import GenerationRequest, Generator, debug_generator
+from engine.debug_models import debug_generator
+from engine.generate import GenerationRequest, Generator
 from engine.realtime import (BarGrid, ChunkStitcher, DryAudioQueue, EngineConfig, EngineThread, StreamGeometry,
                              choose_steps, equal_power_crossfade, first_chunk_request, plan_join_sample,
                              render_chunk_log)

@@ -122,7 +122,8 @@ def test_a_missing_model_is_an_error_on_the_banner(qtbot: object, user_dir: Path
 def test_a_take_is_rerendered_on_the_model_that_plays(user_dir: Path) -> None:
     """`cascade` hands the app its model through a factory (the preload): a re-render must still use the
     shipped model then, and the debug model only when the debug model plays."""
-    from engine.generate import Generator, debug_generator
+    from engine.debug_models import debug_generator
+    from engine.generate import Generator
     from gui.controller import AppConfig, Instrument
 
     for factory, debug in ((Generator.load, False), (lambda: debug_generator(0), True)):

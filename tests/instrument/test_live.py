@@ -16,7 +16,8 @@ import pytest
 import soundfile
 import torch
 
-from engine.generate import Generator, debug_generator
+from engine.debug_models import debug_generator
+from engine.generate import Generator
 from engine.realtime import EngineConfig, StreamGeometry
 from instrument.live import (LiveSession, PacedSink, PumpConfig, apply_effects_automation, blend_weights,
                              read_take_log, request_from_snapshot, rerender_take)

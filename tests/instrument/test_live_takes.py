@@ -10,7 +10,7 @@ from pathlib import Path
 import soundfile
 import torch
 
-from engine.generate import debug_generator
+from engine.debug_models import debug_generator
 from engine.realtime import EngineConfig, StreamGeometry
 from instrument.live import LiveSession
 from instrument.parameters import ParameterStore
