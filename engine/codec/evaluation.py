@@ -209,6 +209,23 @@ def _matched_partials(frequency: np.ndarray, amplitude: np.ndarray, f0: float, m
     return np.asarray(ks, dtype=np.float64), np.asarray(fs), np.asarray(amps)
 
 
+def _harmonic_scores(candidates: np.ndarray, frequency: np.ndarray, amplitude: np.ndarray, max_harmonics: int,
+                     top_hz: float, tolerance_cents: float) -> np.ndarray:
+    """estimate_f0_hz's score of each candidate f0: sum_k A_k / k, A_k the strongest peak within `tolerance_cents`
+    of k f (0 if none, or if k f is above top_hz). Scored in blocks of 512 candidates: (candidates, harmonics,
+    peaks) closeness in cents."""
+    harmonics = np.arange(1, max_harmonics + 1, dtype=np.float64)
+    log_frequency = np.log2(frequency)
+    scores = np.empty(candidates.size)
+    for start in range(0, candidates.size, 512):
+        targets = candidates[start:start + 512, None] * harmonics[None, :]
+        offset = np.abs(log_frequency[None, None, :] - np.log2(targets)[:, :, None]) * 1200.0
+        matched = np.where(offset <= tolerance_cents, amplitude[None, None, :], 0.0).max(axis=2)
+        matched = np.where(targets <= top_hz, matched, 0.0)
+        scores[start:start + 512] = (matched / harmonics[None, :]).sum(axis=1)
+    return scores
+
+
 def estimate_f0_hz(mono: np.ndarray, sample_rate: int, f0_hint_hz: float, search_semitones: float = 5.0,
                    max_harmonics: int = 8, max_hz: float = 8000.0, tolerance_cents: float = 30.0,
                    floor_db: float = -70.0) -> float:
@@ -249,16 +266,7 @@ def estimate_f0_hz(mono: np.ndarray, sample_rate: int, f0_hint_hz: float, search
     candidates = np.unique(candidates[(candidates >= low) & (candidates <= high)])
     if candidates.size == 0:
         return float("nan")
-    # Score candidates in blocks: (candidates, harmonics, peaks) closeness in cents.
-    harmonics = np.arange(1, max_harmonics + 1, dtype=np.float64)
-    log_frequency = np.log2(frequency)
-    scores = np.empty(candidates.size)
-    for start in range(0, candidates.size, 512):
-        targets = candidates[start:start + 512, None] * harmonics[None, :]
-        offset = np.abs(log_frequency[None, None, :] - np.log2(targets)[:, :, None]) * 1200.0
-        matched = np.where(offset <= tolerance_cents, amplitude[None, None, :], 0.0).max(axis=2)
-        matched = np.where(targets <= top_hz, matched, 0.0)
-        scores[start:start + 512] = (matched / harmonics[None, :]).sum(axis=1)
+    scores = _harmonic_scores(candidates, frequency, amplitude, max_harmonics, top_hz, tolerance_cents)
     f0 = float(candidates[int(np.argmax(scores))])
     for _ in range(2):
         k, fk, a = _matched_partials(frequency, amplitude, f0, max_harmonics, top_hz, tolerance_cents)

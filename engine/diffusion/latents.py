@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder
+from engine.codec.model import MagnitudeAutoencoder
 from engine.dataset import captions
 from engine.diffusion.text import PromptEncoder
 from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, KEY_TONICS, scale_index, tonic_index
@@ -76,47 +77,34 @@ def _facts(row: dict) -> captions.CaptionFacts:
         effects=tuple(row["effects"]), beats_per_bar=int(row["beats_per_bar"]))
 
 
-def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_path: str | Path = DEFAULT_WEIGHTS,
-                       extra_captions: int = 3, seed: int = 0, limit_clips: int | None = None,
-                       text_batch: int = 64, log: bool = True) -> Path:
-    """Encode every clip of `dataset` and write the cache to `out_path` (atomically)."""
-    dataset, out_path = Path(dataset), Path(out_path)
-    rows = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
-    if limit_clips is not None:
-        rows = rows[:limit_clips]
-    if not rows:
-        raise ValueError(f"{dataset}: the manifest lists no clips")
-    autoencoder = load_autoencoder(autoencoder_path)
+def _encode_clip(dataset: Path, row: dict, autoencoder: MagnitudeAutoencoder) -> tuple[np.ndarray, np.ndarray]:
+    """One clip -> (normalised latent (frames, latent_channels) fp16, descriptor curves (frames, 4) fp32)."""
     hop = autoencoder.config.hop_frames
-    styles = sorted({row["style"] for row in rows})
-    latents: list[np.ndarray] = []
-    descriptor_frames: list[np.ndarray] = []
-    texts: list[str] = []
-    caption_clip: list[int] = []
-    started = time.monotonic()
-    for clip, row in enumerate(rows):
-        audio, sample_rate = soundfile.read(dataset / row["path"], dtype="float32", always_2d=True)
-        if sample_rate != autoencoder.config.sample_rate:
-            raise ValueError(f"{row['path']}: {sample_rate} Hz, the autoencoder needs {autoencoder.config.sample_rate}")
-        frames = audio.shape[0] // hop
-        with torch.no_grad():
-            wave = torch.from_numpy(np.ascontiguousarray(audio[:frames * hop].T))[None]
-            latent = autoencoder.normalise(autoencoder.encode(wave))[0]
-        stored = np.load(dataset / row["descriptors"])
-        curves = np.stack([stored[name].astype(np.float32)[:frames] for name in DESCRIPTOR_MODEL_NAMES], axis=1)
-        if curves.shape[0] != frames:
-            raise ValueError(f"{row['descriptors']}: {curves.shape[0]} descriptor frames, {frames} latent frames")
-        latents.append(latent.T.numpy().astype(np.float16))
-        descriptor_frames.append(curves)
-        rng = np.random.default_rng([seed, clip, 11])
-        clip_texts = [row["caption"]]
-        for _ in range(extra_captions):
-            clip_texts.append(captions.make_caption(_facts(row), rng))
-        for text in dict.fromkeys(clip_texts):  # drop repeats
-            texts.append(text)
-            caption_clip.append(clip)
-        if log and (clip + 1) % 200 == 0:
-            print(f"encoded {clip + 1}/{len(rows)} clips ({time.monotonic() - started:.0f} s)", flush=True)
+    audio, sample_rate = soundfile.read(dataset / row["path"], dtype="float32", always_2d=True)
+    if sample_rate != autoencoder.config.sample_rate:
+        raise ValueError(f"{row['path']}: {sample_rate} Hz, the autoencoder needs {autoencoder.config.sample_rate}")
+    frames = audio.shape[0] // hop
+    with torch.no_grad():
+        wave = torch.from_numpy(np.ascontiguousarray(audio[:frames * hop].T))[None]
+        latent = autoencoder.normalise(autoencoder.encode(wave))[0]
+    stored = np.load(dataset / row["descriptors"])
+    curves = np.stack([stored[name].astype(np.float32)[:frames] for name in DESCRIPTOR_MODEL_NAMES], axis=1)
+    if curves.shape[0] != frames:
+        raise ValueError(f"{row['descriptors']}: {curves.shape[0]} descriptor frames, {frames} latent frames")
+    return latent.T.numpy().astype(np.float16), curves
+
+
+def _clip_captions(row: dict, clip: int, extra_captions: int, seed: int) -> list[str]:
+    """The manifest caption and `extra_captions` more from the caption generator, repeats dropped."""
+    rng = np.random.default_rng([seed, clip, 11])
+    clip_texts = [row["caption"]]
+    for _ in range(extra_captions):
+        clip_texts.append(captions.make_caption(_facts(row), rng))
+    return list(dict.fromkeys(clip_texts))
+
+
+def _encode_captions(texts: list[str], text_batch: int) -> dict[str, torch.Tensor]:
+    """Every caption's MiniLM tokens, concatenated: tokens, token_offsets and pooled (see the module docstring)."""
     encoder = PromptEncoder()
     token_chunks: list[torch.Tensor] = []
     token_lengths: list[int] = []
@@ -128,13 +116,14 @@ def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_pa
             token_lengths.append(int(row_mask.sum()))
         pooled.append(pooled_batch.half())
         encoder.cache_clear()
-    if log:
-        print(f"encoded {len(texts)} captions ({time.monotonic() - started:.0f} s)", flush=True)
-    lengths = [x.shape[0] for x in latents]
-    arrays = {
-        "latents": torch.from_numpy(np.concatenate(latents)),
-        "descriptors": torch.from_numpy(np.concatenate(descriptor_frames)),
-        "clip_offsets": torch.tensor(np.concatenate([[0], np.cumsum(lengths)]), dtype=torch.int64),
+    return {"tokens": torch.cat(token_chunks),
+            "token_offsets": torch.tensor(np.concatenate([[0], np.cumsum(token_lengths)]), dtype=torch.int64),
+            "pooled": torch.cat(pooled)}
+
+
+def _clip_arrays(rows: list[dict], styles: list[str]) -> dict[str, torch.Tensor]:
+    """The one-value-per-clip arrays: tempo, key, scale, metre, timing, split and style."""
+    return {
         "tempo_bpm": torch.tensor([float(r["tempo"]) for r in rows], dtype=torch.float32),
         "key": torch.tensor([tonic_index(r["key"]) for r in rows], dtype=torch.int64),
         "scale": torch.tensor([scale_index(r["scale"]) for r in rows], dtype=torch.int64),
@@ -143,14 +132,50 @@ def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_pa
         "seconds_total": torch.tensor([float(r["seconds_total"]) for r in rows], dtype=torch.float32),
         "split": torch.tensor([SPLIT_NAMES.index(r["split"]) for r in rows], dtype=torch.int64),
         "style": torch.tensor([styles.index(r["style"]) for r in rows], dtype=torch.int64),
-        "tokens": torch.cat(token_chunks),
-        "token_offsets": torch.tensor(np.concatenate([[0], np.cumsum(token_lengths)]), dtype=torch.int64),
-        "pooled": torch.cat(pooled),
+    }
+
+
+def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_path: str | Path = DEFAULT_WEIGHTS,
+                       extra_captions: int = 3, seed: int = 0, limit_clips: int | None = None,
+                       text_batch: int = 64, log: bool = True) -> Path:
+    """Encode every clip of `dataset` and write the cache to `out_path` (atomically)."""
+    dataset, out_path = Path(dataset), Path(out_path)
+    rows = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    if limit_clips is not None:
+        rows = rows[:limit_clips]
+    if not rows:
+        raise ValueError(f"{dataset}: the manifest lists no clips")
+    autoencoder = load_autoencoder(autoencoder_path)
+    styles = sorted({row["style"] for row in rows})
+    latents: list[np.ndarray] = []
+    descriptor_frames: list[np.ndarray] = []
+    texts: list[str] = []
+    caption_clip: list[int] = []
+    started = time.monotonic()
+    for clip, row in enumerate(rows):
+        latent, curves = _encode_clip(dataset, row, autoencoder)
+        latents.append(latent)
+        descriptor_frames.append(curves)
+        for text in _clip_captions(row, clip, extra_captions, seed):
+            texts.append(text)
+            caption_clip.append(clip)
+        if log and (clip + 1) % 200 == 0:
+            print(f"encoded {clip + 1}/{len(rows)} clips ({time.monotonic() - started:.0f} s)", flush=True)
+    text_arrays = _encode_captions(texts, text_batch)
+    if log:
+        print(f"encoded {len(texts)} captions ({time.monotonic() - started:.0f} s)", flush=True)
+    lengths = [x.shape[0] for x in latents]
+    arrays = {
+        "latents": torch.from_numpy(np.concatenate(latents)),
+        "descriptors": torch.from_numpy(np.concatenate(descriptor_frames)),
+        "clip_offsets": torch.tensor(np.concatenate([[0], np.cumsum(lengths)]), dtype=torch.int64),
+        **_clip_arrays(rows, styles), **text_arrays,
         "caption_clip": torch.tensor(caption_clip, dtype=torch.int64),
     }
-    metadata = {"dataset": str(dataset), "autoencoder": str(autoencoder_path), "hop_frames": hop,
-                "sample_rate": autoencoder.config.sample_rate, "styles": styles,
-                "clip_ids": [r["clip_id"] for r in rows], "captions_per_clip": 1 + extra_captions, "seed": seed}
+    metadata = {"dataset": str(dataset), "autoencoder": str(autoencoder_path),
+                "hop_frames": autoencoder.config.hop_frames, "sample_rate": autoencoder.config.sample_rate,
+                "styles": styles, "clip_ids": [r["clip_id"] for r in rows], "captions_per_clip": 1 + extra_captions,
+                "seed": seed}
     out_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = out_path.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in arrays.items()}, str(temporary), metadata={"cache": json.dumps(metadata)})
