@@ -35,8 +35,8 @@ GROUPS: tuple[str, ...] = ("generation", "prompts", "descriptors", "effects", "o
 MAX_PROMPT_CHARS = 1000
 HISTORY_LENGTH = 10_000  # changes kept for changes_since(); the take writer drains far more often than this
 
-# The key, scale and sampler choices are the vocabulary's (engine.vocabulary): a preset's key label reads the same
-# as a training caption's, and a choice index maps to the name the generator takes.
+# The key, scale and sampler choices and the prompt slots are the vocabulary's (engine.vocabulary, torch-free): a
+# preset's key label reads as a training caption spells it, and a choice index maps to the name the generator takes.
 DELAY_BEATS: tuple[str, ...] = ("1/8", "1/4", "3/8", "1/2")
 
 ChangeCallback = Callable[[str, "float | str", str], None]

@@ -8,7 +8,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication
 
-from instrument.parameters import N_PROMPT_SLOTS, PARAMETER_SPECS, ParameterSpec
+from engine.vocabulary import N_PROMPT_SLOTS
+from instrument.parameters import PARAMETER_SPECS, ParameterSpec
 
 
 def _other_value(spec: ParameterSpec, current: float, position: float) -> float:
