@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGridLayout
                                QTableWidgetItem, QTabWidget, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
+from engine.vocabulary import DESCRIPTORS, N_PROMPT_SLOTS, SAMPLE_RATE
 from gui import theme
 from gui.analysis import LiveAnalysis
 from gui.controller import Instrument, TakeEntry
 from gui.liveview import LiveView
-from engine.vocabulary import DESCRIPTORS, N_PROMPT_SLOTS, SAMPLE_RATE
 from gui.widgets import ChoiceBox, CurveLane, IntBox, Knob, LinesLabel, Meter, ToggleButton, XYPad, format_value
 from instrument.curves import CurvePlayer
 from instrument.live import blend_weights
