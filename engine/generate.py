@@ -101,6 +101,8 @@ class GenerationRequest:
 
 @dataclass
 class ChunkResult:
+    """One generated window (Generator.generate_chunk)."""
+
     latent: torch.Tensor  # (latent_channels, window_frames) normalised, context frames included
     new_frames: int  # how many trailing frames are new (window_frames - context frames)
 
