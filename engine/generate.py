@@ -28,17 +28,18 @@ from engine.codec.model import MagnitudeAutoencoder
 from engine.codec.phase import PhaseState
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS, load_diffusion, read_diffusion_metadata
 from engine.diffusion.conditioning import Conditioning
-from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors
-from engine.diffusion.latents import key_index, scale_index
+from engine.diffusion.controls import beat_clock, build_controls, descriptor_targets
 from engine.diffusion.sampling import (SAMPLERS, classifier_free_guidance, composable_guidance, invert,
                                        karras_sigmas, slerp)
 from engine.diffusion.text import PromptEncoder, PromptEncoderError
-from engine.diffusion.unet import DESCRIPTOR_NAMES, UNet1D, VDenoiser
+from engine.diffusion.unet import UNet1D, VDenoiser
 from engine.limits import (CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, RENDER_SECONDS_MAX, STEPS_RANGE,
                            TEMPO_BPM_RANGE, VARIATION_RANGE)
+from engine.render_peak import under_peak
+from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, DESCRIPTORS, NO_KEY, NO_SCALE, scale_index, tonic_index
 
-DESCRIPTOR_ALIASES = {"loudness": "loudness_db", "brightness": "centroid_hz", "noisiness": "flatness",
-                      "density": "onset_density"}
+# A request names a descriptor by its short name ("brightness") or the model's ("centroid_hz").
+DESCRIPTOR_ALIASES: dict[str, str] = {d.short: d.model for d in DESCRIPTORS}
 SIGMA_MAX = 80.0
 SIGMA_MIN = 0.02
 
@@ -88,19 +89,21 @@ class GenerationRequest:
                                   f"got {self.tempo_bpm}")
         try:
             if self.key is not None:
-                key_index(self.key)
+                tonic_index(self.key)
             if self.scale is not None:
                 scale_index(self.scale)
         except ValueError as error:
             raise GenerationError(str(error)) from error
         for name in self.descriptors:
-            if DESCRIPTOR_ALIASES.get(name, name) not in DESCRIPTOR_NAMES:
+            if DESCRIPTOR_ALIASES.get(name, name) not in DESCRIPTOR_MODEL_NAMES:
                 raise GenerationError(f"unknown descriptor {name!r}; known: {', '.join(DESCRIPTOR_ALIASES)}")
         return self
 
 
 @dataclass
 class ChunkResult:
+    """One generated window (Generator.generate_chunk)."""
+
     latent: torch.Tensor  # (latent_channels, window_frames) normalised, context frames included
     new_frames: int  # how many trailing frames are new (window_frames - context frames)
 
@@ -136,7 +139,7 @@ class Generator:
         self.denoiser = VDenoiser(self.network)
         self.prompt_encoder = prompt_encoder
         self.model_id = model_id
-        self.is_debug = False  # debug_generator's tiny random models (a re-render must use the same)
+        self.is_debug = False  # engine.debug_models' tiny random models (a re-render must use the same)
         # One fresh chunk computed ahead (prepare_first_chunk): (key, result), taken by the first matching call.
         self._prepared: tuple[str, ChunkResult] | None = None
         self._prepared_lock = threading.Lock()
@@ -189,25 +192,11 @@ class Generator:
                            ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if not request.descriptors:
             return None, None
-        raw = torch.zeros(frames, len(DESCRIPTOR_NAMES))
-        mask = torch.zeros(1, len(DESCRIPTOR_NAMES), frames)
-        defaults = torch.tensor([-20.0, 2000.0, 0.01, 3.0])  # anything finite; masked out where not given
-        raw[:] = defaults
-        for name, value in request.descriptors.items():
-            index = DESCRIPTOR_NAMES.index(DESCRIPTOR_ALIASES.get(name, name))
-            if np.isscalar(value):
-                raw[:, index] = float(value)  # type: ignore[arg-type]
-                mask[0, index] = 1.0
-            else:
-                curve = np.asarray(value, dtype=np.float32)
-                segment = curve[start_frame:start_frame + frames]
-                if segment.size == 0:
-                    continue
-                raw[:segment.size, index] = torch.from_numpy(segment)
-                mask[0, index, :segment.size] = 1.0  # a curve shorter than the render stops steering there
-        if not torch.isfinite(raw).all():
-            raise GenerationError("descriptor curves must be finite")
-        return normalise_descriptors(raw).T[None], mask
+        targets = [(DESCRIPTOR_ALIASES.get(name, name), value) for name, value in request.descriptors.items()]
+        try:
+            return descriptor_targets(targets, start_frame, frames)
+        except ValueError as error:
+            raise GenerationError(str(error)) from error
 
     def _conditioning(self, request: GenerationRequest, start_frame: int, frames: int,
                       context: torch.Tensor | None) -> tuple[Conditioning, Conditioning, Conditioning | None]:
@@ -225,8 +214,8 @@ class Generator:
                                   descriptor_mask=descriptor_mask, clock=clock,
                                   context=None if context is None else context[None].cpu(),
                                   context_frames=context_frames)
-        key = torch.tensor([key_index(request.key) if request.key else 12])
-        scale = torch.tensor([scale_index(request.scale) if request.scale else 4])
+        key = torch.tensor([tonic_index(request.key) if request.key else NO_KEY])
+        scale = torch.tensor([scale_index(request.scale) if request.scale else NO_SCALE])
         timing = torch.tensor([[start_seconds, float(request.seconds_total or 0.0)]])
         if request.seconds_total is None:
             timing[:] = 0.0
@@ -247,7 +236,7 @@ class Generator:
         uncond = Conditioning(tokens=torch.zeros(1, length, text["tokens"].shape[-1]),
                               token_mask=torch.zeros(1, length, dtype=torch.bool), token_weights=torch.ones(1, length),
                               pooled=torch.zeros(1, text["pooled"].shape[-1]), **shared,
-                              tempo_bpm=torch.zeros(1), key=torch.tensor([12]), scale=torch.tensor([4]))
+                              tempo_bpm=torch.zeros(1), key=torch.tensor([NO_KEY]), scale=torch.tensor([NO_SCALE]))
         neg = None if negative is None else Conditioning(**text_dict(negative, length), **shared, tempo_bpm=tempo,
                                                          key=key, scale=scale)
         return cond.to(self.device), uncond.to(self.device), None if neg is None else neg.to(self.device)
@@ -531,41 +520,3 @@ class Generator:
         denoiser, extra = self._guided_denoiser(request, cond, uncond, negative, None)
         sigmas = karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX).to(self.device)
         return SAMPLERS["euler"](denoiser, noise_latent[None].to(self.device), sigmas, extra_args=extra)[0]
-
-
-RENDER_PEAK = 10 ** (-1.0 / 20)  # -1 dBFS
-
-
-def under_peak(audio: np.ndarray, peak: float = RENDER_PEAK) -> np.ndarray:
-    """An offline render scaled down as a whole when its peak is above `peak` (a loud request through the
-    phase-integrating decoder can line partials up past full scale); quieter audio is returned unchanged.
-    The last stage before every offline file: NaN/inf samples become silence first (one NaN would otherwise
-    turn the whole scaled render into NaN), so no render can exceed full scale whatever its settings."""
-    if not np.isfinite(audio).all():
-        audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
-    highest = float(np.abs(audio).max()) if audio.size else 0.0
-    return audio if highest <= peak else (audio * (peak / highest)).astype(np.float32)
-
-
-def debug_generator(seed: int = 0, prompt_encoder: PromptEncoder | None = None,
-                    device: str | torch.device = "cpu") -> Generator:
-    """A Generator on tiny random models (debug configs): for tests and smoke runs, not for music.
-
-    The U-Net's zero-initialised output layers get small random weights so that every conditioning
-    input reaches the output (a freshly initialised U-Net would ignore them all)."""
-    from engine.codec.model import DEBUG_CONFIG
-    from engine.diffusion.unet import MODEL_PRESETS, AdaGNResBlock
-
-    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG as it was
-        torch.manual_seed(seed)
-        autoencoder = MagnitudeAutoencoder(DEBUG_CONFIG)
-        network = UNet1D(replace(MODEL_PRESETS["debug"], latent_channels=DEBUG_CONFIG.latent_channels))
-        with torch.no_grad():
-            network.output.weight.normal_(0, 0.05)
-            for module in network.modules():
-                if isinstance(module, AdaGNResBlock):
-                    module.conv2.weight.normal_(0, 0.05)
-    generator = Generator(autoencoder, network, prompt_encoder or PromptEncoder(), device=device,
-                          model_id=f"debug-{seed}")
-    generator.is_debug = True
-    return generator

@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from engine.vocabulary import DESCRIPTOR_SHORT_NAMES, LATENT_HOP_FRAMES, SAMPLE_RATE
 from instrument.monitor import MonitorTap
 
 logger = logging.getLogger(__name__)
 
-HOP_SAMPLES = 1024
+HOP_SAMPLES = LATENT_HOP_FRAMES  # one column per latent frame
 WINDOW_SAMPLES = 2048
 HISTORY_SECONDS = 8.0
 SPECTROGRAM_BINS = 96
@@ -42,7 +43,6 @@ ONSET_WINDOW_SECONDS = 2.0
 POLL_SECONDS = 0.025
 SMOOTHING = 0.25  # one-pole coefficient per column for the measured loudness, brightness and noisiness
 STATUS_EVERY_SECONDS = 0.1
-DESCRIPTOR_KEYS: tuple[str, ...] = ("loudness", "brightness", "noisiness", "density")
 
 
 def log_frequency_matrix(sample_rate: int, window: int = WINDOW_SAMPLES, bins: int = SPECTROGRAM_BINS,
@@ -81,12 +81,12 @@ class AnalysisFrame:
     status_time_s: float = 0.0
 
 
-def empty_frame(sample_rate: int = 44100) -> AnalysisFrame:
+def empty_frame(sample_rate: int = SAMPLE_RATE) -> AnalysisFrame:
     columns = int(HISTORY_SECONDS * sample_rate / HOP_SAMPLES)
     nan = np.full(columns, np.nan, dtype=np.float32)
     return AnalysisFrame(0, np.full((columns, SPECTROGRAM_BINS), FLOOR_DB, dtype=np.float32),
                          np.zeros((int(HISTORY_SECONDS * sample_rate / ENVELOPE_SAMPLES), 2), dtype=np.float32),
-                         {k: nan for k in DESCRIPTOR_KEYS}, {k: nan for k in DESCRIPTOR_KEYS}, FLOOR_DB, FLOOR_DB,
+                         {k: nan for k in DESCRIPTOR_SHORT_NAMES}, {k: nan for k in DESCRIPTOR_SHORT_NAMES}, FLOOR_DB, FLOOR_DB,
                          sample_rate / HOP_SAMPLES)
 
 
@@ -124,7 +124,7 @@ class LiveAnalysis:
     restarting the thread; each may return None (nothing playing)."""
 
     def __init__(self, tap_source: Callable[[], MonitorTap | None], status_source: Callable[[], Any],
-                 requested_source: Callable[[], Mapping[str, float | None]], sample_rate: int = 44100) -> None:
+                 requested_source: Callable[[], Mapping[str, float | None]], sample_rate: int = SAMPLE_RATE) -> None:
         self.tap_source = tap_source
         self.status_source = status_source
         self.requested_source = requested_source
@@ -137,8 +137,8 @@ class LiveAnalysis:
         self._freqs = np.fft.rfftfreq(WINDOW_SAMPLES, 1.0 / sample_rate).astype(np.float32)
         columns = int(HISTORY_SECONDS * sample_rate / HOP_SAMPLES)
         self._spectrogram = _Rolling(np.full((columns, SPECTROGRAM_BINS), FLOOR_DB, dtype=np.float32))
-        self._measured = {k: _Rolling(np.full(columns, np.nan, dtype=np.float32)) for k in DESCRIPTOR_KEYS}
-        self._requested = {k: _Rolling(np.full(columns, np.nan, dtype=np.float32)) for k in DESCRIPTOR_KEYS}
+        self._measured = {k: _Rolling(np.full(columns, np.nan, dtype=np.float32)) for k in DESCRIPTOR_SHORT_NAMES}
+        self._requested = {k: _Rolling(np.full(columns, np.nan, dtype=np.float32)) for k in DESCRIPTOR_SHORT_NAMES}
         self._envelope = _Rolling(np.zeros((int(HISTORY_SECONDS * sample_rate / ENVELOPE_SAMPLES), 2),
                                            dtype=np.float32))
         self._mono = np.zeros(0, dtype=np.float32)  # samples not yet consumed by a full hop
@@ -245,7 +245,7 @@ class LiveAnalysis:
         measured_now = {"loudness": self._smooth("loudness", loudness_db),
                         "brightness": self._smooth("brightness", centroid_hz),
                         "noisiness": self._smooth("noisiness", flatness), "density": density}
-        for key in DESCRIPTOR_KEYS:
+        for key in DESCRIPTOR_SHORT_NAMES:
             self._measured[key].push(np.asarray(measured_now[key], dtype=np.float32))
             target = requested.get(key)
             value = np.nan if target is None else float(target)

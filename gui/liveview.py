@@ -9,20 +9,21 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
+from engine.vocabulary import DESCRIPTOR_SHORT_NAMES, DESCRIPTORS, SAMPLE_RATE
 from gui import theme
-from gui.analysis import (DESCRIPTOR_KEYS, ENVELOPE_SAMPLES, HISTORY_SECONDS, SPECTROGRAM_BINS, SPECTROGRAM_HIGH_HZ,
+from gui.analysis import (ENVELOPE_SAMPLES, HISTORY_SECONDS, SPECTROGRAM_BINS, SPECTROGRAM_HIGH_HZ,
                           SPECTROGRAM_LOW_HZ, AnalysisFrame)
 
 pg.setConfigOptions(antialias=False, background=theme.PANEL, foreground=theme.TEXT_DIM, imageAxisOrder="col-major")
 
 DESCRIPTOR_EVERY = 3  # descriptor curves at 10 Hz with the 30 Hz display timer
 SPECTROGRAM_LEVELS_DB = (-85.0, 5.0)  # dB re a full-scale sine: black .. white (music at -15 dBFS stays below white)
-DESCRIPTOR_TITLES: dict[str, tuple[str, str, tuple[float, float]]] = {
-    # key -> (title, unit, y range)
-    "loudness": ("Loudness", "dB", (-60.0, 0.0)),
-    "brightness": ("Brightness", "kHz", (0.0, 10.0)),
-    "noisiness": ("Noisiness", "", (0.0, 1.0)),
-    "density": ("Density", "onsets/s", (0.0, 10.0)),
+DESCRIPTOR_AXES: dict[str, tuple[str, tuple[float, float]]] = {
+    # descriptor short name -> (unit, y range); the plot titles are the vocabulary's labels
+    "loudness": ("dB", (-60.0, 0.0)),
+    "brightness": ("kHz", (0.0, 10.0)),
+    "noisiness": ("", (0.0, 1.0)),
+    "density": ("onsets/s", (0.0, 10.0)),
 }
 
 
@@ -54,7 +55,16 @@ class LiveView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
+        layout.addWidget(self._build_spectrogram(), 5)
+        layout.addWidget(self._build_waveform(), 2)
+        legend = QLabel(f"DESCRIPTORS   <span style='color:{theme.ACCENT}'>━ measured</span>"
+                        f"   <span style='color:{theme.ACCENT_WARM}'>━ requested</span>"
+                        "   (switch a target on below to request it)")
+        legend.setObjectName("dim")
+        layout.addWidget(legend)
+        layout.addLayout(self._build_descriptor_plots(), 0)
 
+    def _build_spectrogram(self) -> pg.PlotWidget:
         self.spectrogram_plot = _plot()
         self.spectrogram = pg.ImageItem()
         self.spectrogram.setLookupTable(pg.colormap.get("inferno").getLookupTable(0.0, 1.0, 256))
@@ -69,8 +79,9 @@ class LiveView(QWidget):
         item.getAxis("left").setTicks([ticks])
         item.getAxis("left").setLabel("Hz")
         item.getAxis("bottom").setStyle(showValues=False)
-        layout.addWidget(self.spectrogram_plot, 5)
+        return self.spectrogram_plot
 
+    def _build_waveform(self) -> pg.PlotWidget:
         self.waveform_plot = _plot(height=90, min_height=56)
         self.waveform = self.waveform_plot.plot(pen=pg.mkPen(theme.ACCENT, width=1))
         wave_item = self.waveform_plot.getPlotItem()
@@ -78,24 +89,22 @@ class LiveView(QWidget):
         wave_item.setYRange(-1.0, 1.0, padding=0.02)
         wave_item.getAxis("left").setTicks([[(-1.0, "-1"), (0.0, "0"), (1.0, "1")]])
         wave_item.getAxis("bottom").setLabel("seconds")
-        layout.addWidget(self.waveform_plot, 2)
-        points = int(HISTORY_SECONDS * 44100 / ENVELOPE_SAMPLES)
+        points = int(HISTORY_SECONDS * SAMPLE_RATE / ENVELOPE_SAMPLES)
         # The envelope is drawn as one zig-zag line min, max, min, max...: at this density it reads as a band.
         self._envelope_x = np.repeat(np.linspace(-HISTORY_SECONDS, 0, points, dtype=np.float32), 2)
+        return self.waveform_plot
 
-        legend = QLabel(f"DESCRIPTORS   <span style='color:{theme.ACCENT}'>━ measured</span>"
-                        f"   <span style='color:{theme.ACCENT_WARM}'>━ requested</span>"
-                        "   (switch a target on below to request it)")
-        legend.setObjectName("dim")
-        layout.addWidget(legend)
+    def _build_descriptor_plots(self) -> QGridLayout:
+        """One plot per descriptor in a row, titled with the vocabulary's label: requested and measured."""
         grid = QGridLayout()
         grid.setSpacing(4)
         self.descriptor_plots: dict[str, pg.PlotWidget] = {}
         self.measured_curves: dict[str, pg.PlotDataItem] = {}
         self.requested_curves: dict[str, pg.PlotDataItem] = {}
-        for column, key in enumerate(DESCRIPTOR_KEYS):
-            title, unit, (low, high) = DESCRIPTOR_TITLES[key]
-            plot = _plot(title=f"{title}" + (f" ({unit})" if unit else ""), height=118, min_height=90)
+        for column, descriptor in enumerate(DESCRIPTORS):
+            key = descriptor.short
+            unit, (low, high) = DESCRIPTOR_AXES[key]
+            plot = _plot(title=descriptor.label + (f" ({unit})" if unit else ""), height=118, min_height=90)
             plot_item = plot.getPlotItem()
             plot_item.setXRange(-HISTORY_SECONDS, 0, padding=0)
             plot_item.setYRange(low, high, padding=0.05)
@@ -105,7 +114,7 @@ class LiveView(QWidget):
             self.measured_curves[key] = plot.plot(pen=pg.mkPen(theme.ACCENT, width=1), connect="finite")
             grid.addWidget(plot, 0, column)
             self.descriptor_plots[key] = plot
-        layout.addLayout(grid, 0)
+        return grid
 
     def draw(self, frame: AnalysisFrame) -> bool:
         """Draw `frame` if it is new; returns whether anything was drawn. The spectrogram and waveform
@@ -123,7 +132,7 @@ class LiveView(QWidget):
             return True
         columns = frame.spectrogram_db.shape[0]
         x = np.linspace(-HISTORY_SECONDS, 0, columns, dtype=np.float32)
-        for key in DESCRIPTOR_KEYS:
+        for key in DESCRIPTOR_SHORT_NAMES:
             measured = frame.measured[key]
             requested = frame.requested[key]
             if key == "brightness":  # Hz -> kHz for a readable axis

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGridLayout
                                QTableWidgetItem, QTabWidget, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
+from engine.vocabulary import DESCRIPTORS, N_PROMPT_SLOTS, SAMPLE_RATE
 from gui import theme
 from gui.analysis import LiveAnalysis
 from instrument.controller import Instrument, TakeEntry
@@ -32,7 +35,7 @@ from gui.widgets import ChoiceBox, CurveLane, IntBox, Knob, LinesLabel, Meter, T
 from instrument.curves import CurvePlayer
 from instrument.session import blend_weights
 from instrument.midi import CcMapping
-from instrument.parameters import N_PROMPT_SLOTS, PARAMETER_SPECS, ParameterSpec
+from instrument.parameters import PARAMETER_SPECS, ParameterSpec
 from instrument.presets import PresetError, PresetInfo
 
 logger = logging.getLogger(__name__)
@@ -42,26 +45,32 @@ BANNER_INFO_SECONDS = 6.0  # info messages fade after this; errors and warnings 
 CLOCK_SILENT_SECONDS = 1.0  # a running MIDI clock whose ticks stopped this long ago says so
 LEARN_HINT = "Right-click a control → MIDI learn, then move a knob."
 SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETER_SPECS}
-DESCRIPTORS: tuple[tuple[str, str], ...] = (("loudness_db", "Loudness"), ("brightness_hz", "Brightness"),
-                                            ("noisiness", "Noisiness"), ("density", "Density"))
-LABELS: dict[str, str] = {
-    "cfg_scale": "CFG", "steps": "Steps", "sampler": "Sampler", "seed": "Seed", "variation": "Variation",
-    "tempo_bpm": "Tempo", "key": "Key", "scale": "Scale", "xy_x": "Pad X", "xy_y": "Pad Y",
-    "loudness_db": "Loudness", "brightness_hz": "Brightness", "noisiness": "Noisiness", "density": "Density",
-    "loudness_db_enabled": "Loudness", "brightness_hz_enabled": "Brightness", "noisiness_enabled": "Noisiness",
-    "density_enabled": "Density", "fx_reverb_mix": "Reverb", "fx_reverb_room": "Room", "fx_delay_mix": "Delay",
-    "fx_delay_beats": "Delay time", "fx_delay_feedback": "Feedback", "fx_chorus_mix": "Chorus",
-    "fx_filter_cutoff_hz": "Low-pass", "fx_compressor_threshold_db": "Comp", "fx_limiter_enabled": "Limiter",
-    "master_gain_db": "Master", **{f"prompt_{i + 1}_weight": f"Weight {i + 1}" for i in range(N_PROMPT_SLOTS)},
-}
 
 
 def parameter_label(name: str) -> str:
-    return LABELS.get(name, name)
+    """What the window calls a parameter (its spec's label); an unknown name as it is."""
+    spec = SPECS.get(name)
+    return name if spec is None else spec.label
 
 
 def mapping_text(mapping: CcMapping) -> str:
     return f"CC{mapping.control}" + ("" if mapping.channel is None else f" ch{mapping.channel + 1}")
+
+
+@dataclass
+class VersionWatcher:
+    """One redraw the display tick runs only when a version counter moved since it last ran (O(1) otherwise)."""
+
+    version: Callable[[], int]
+    refresh: Callable[[], None]
+    also_while: Callable[[], bool] | None = None  # run every tick while this is true (a playing take's clock)
+    shown: int = -1  # the version the widgets show; a widget that wrote it itself may set it (no mirror back)
+
+    def poll(self) -> None:
+        version = self.version()
+        if version != self.shown or (self.also_while is not None and self.also_while()):
+            self.shown = version
+            self.refresh()
 
 
 class Banner(QFrame):
@@ -150,13 +159,7 @@ class MainWindow(QMainWindow):
         self.curves: dict[str, CurveLane] = {}
         self.curve_buttons: dict[str, QPushButton] = {}
         self.curve_player = CurvePlayer(self.store)  # the drawn curves' loop (instrument/curves.py)
-        self._shown_version = -1
-        self._shown_mapping_version = -1
-        self._shown_takes_version = -1
-        self._shown_ports_version = -1
-        self._shown_curves_version = -1
-        self._preset_state_curves_version = -1
-        self._shown_player_version = -1
+        self._watchers = self._version_watchers()
         self._mirroring_curves = False
         self._clock_text = ""
         self._shown_presets: list[PresetInfo] = []
@@ -166,7 +169,38 @@ class MainWindow(QMainWindow):
         self.ticks = 0
         self.tick_seconds_last = 0.0
         self.tick_seconds_max = 0.0
+        self._build_window()
+        for name in SPECS:
+            if name not in ("xy_x", "xy_y") and name not in self.controls:  # a spec without a widget is a bug
+                raise RuntimeError(f"no control for parameter {name}")
+        QShortcut(QKeySequence(Qt.Key_Space), self, activated=self.instrument.toggle_play)
+        QShortcut(QKeySequence("R"), self, activated=self.instrument.toggle_record)
 
+        self.analysis = LiveAnalysis(lambda: instrument.monitor, instrument.session_status,
+                                     instrument.requested_descriptors)
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.PreciseTimer)
+        self.timer.setInterval(round(1000 / display_hz))
+        self.timer.timeout.connect(self.tick)
+        self.resize(1560, 960)
+
+    def _version_watchers(self) -> list[VersionWatcher]:
+        """What the display tick mirrors, in order, each when its version moved: the store's values, the MIDI
+        mappings, the takes, the MIDI ports, the drawn curves, the preset's "*" marker, the take player."""
+        instrument = self.instrument
+        self._curves_watcher = VersionWatcher(lambda: instrument.curves_version, self._show_curves)
+        return [VersionWatcher(lambda: self.store.version, self._show_store),
+                VersionWatcher(lambda: instrument.mapping_version, self._show_mappings),
+                VersionWatcher(lambda: instrument.takes_version, self.refresh_takes),
+                VersionWatcher(lambda: instrument.midi_ports_version, self._show_midi_ports),
+                self._curves_watcher,
+                VersionWatcher(lambda: instrument.curves_version, self._show_preset_state),  # a drawn curve: "*"
+                VersionWatcher(lambda: instrument.player_version, self._show_take_player,
+                               also_while=lambda: instrument.take_playing)]
+
+    # --- building -------------------------------------------------------------------------------------------
+
+    def _build_window(self) -> None:
         # Everything sits in a scroll area: a screen smaller than the window's minimum (a netbook, a huge
         # system font) scrolls to what does not fit instead of cutting it off. At 1366x768 and up it fits.
         central = QWidget()
@@ -203,22 +237,6 @@ class MainWindow(QMainWindow):
         self.statusBar().setSizeGripEnabled(False)
         self.statusBar().setStyleSheet("QStatusBar { padding-left: 10px; }")
 
-        for name in SPECS:
-            if name not in ("xy_x", "xy_y") and name not in self.controls:  # a spec without a widget is a bug
-                raise RuntimeError(f"no control for parameter {name}")
-        QShortcut(QKeySequence(Qt.Key_Space), self, activated=self.instrument.toggle_play)
-        QShortcut(QKeySequence("R"), self, activated=self.instrument.toggle_record)
-
-        self.analysis = LiveAnalysis(lambda: instrument.monitor, instrument.session_status,
-                                     instrument.requested_descriptors)
-        self.timer = QTimer(self)
-        self.timer.setTimerType(Qt.PreciseTimer)
-        self.timer.setInterval(round(1000 / display_hz))
-        self.timer.timeout.connect(self.tick)
-        self.resize(1560, 960)
-
-    # --- building -------------------------------------------------------------------------------------------
-
     def _bind(self, control: Any) -> Any:
         """Register a parameter control: player edits go to the store, right-click opens the MIDI menu."""
         self.controls[control.parameter] = control
@@ -237,20 +255,7 @@ class MainWindow(QMainWindow):
         title.setObjectName("title")
         bar.addWidget(title)
         bar.addSpacing(6)
-        self.play_button = QPushButton("▶  Play")
-        self.play_button.setObjectName("play")
-        self.play_button.setCheckable(True)
-        self.play_button.setToolTip("Play / stop (Space)")
-        self.play_button.clicked.connect(lambda: self.instrument.toggle_play())
-        self.record_button = QPushButton("●  Record")
-        self.record_button.setObjectName("record")
-        self.record_button.setCheckable(True)
-        self.record_button.setToolTip("Record a take to the takes folder (R); works without an audio device too")
-        self.record_button.clicked.connect(lambda: self.instrument.toggle_record())
-        self.time_label = QLabel("")
-        self.time_label.setFixedWidth(76)  # fixed: a label whose width follows its text relayouts the window
-        for widget in (self.play_button, self.record_button, self.time_label):
-            bar.addWidget(widget)
+        self._build_transport(bar)
         bar.addSpacing(6)
         tempo = self._bind(Knob(SPECS["tempo_bpm"], parameter_label("tempo_bpm"), diameter=30, compact=True))
         bar.addWidget(tempo)
@@ -279,6 +284,28 @@ class MainWindow(QMainWindow):
         slot_layout.addWidget(self.banner)
         bar.addWidget(banner_slot, 1)
         bar.addSpacing(6)
+        self._build_preset_bar(bar)
+        return bar
+
+    def _build_transport(self, bar: QHBoxLayout) -> None:
+        """Play, Record and the take's running time."""
+        self.play_button = QPushButton("▶  Play")
+        self.play_button.setObjectName("play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Play / stop (Space)")
+        self.play_button.clicked.connect(lambda: self.instrument.toggle_play())
+        self.record_button = QPushButton("●  Record")
+        self.record_button.setObjectName("record")
+        self.record_button.setCheckable(True)
+        self.record_button.setToolTip("Record a take to the takes folder (R); works without an audio device too")
+        self.record_button.clicked.connect(lambda: self.instrument.toggle_record())
+        self.time_label = QLabel("")
+        self.time_label.setFixedWidth(76)  # fixed: a label whose width follows its text relayouts the window
+        for widget in (self.play_button, self.record_button, self.time_label):
+            bar.addWidget(widget)
+
+    def _build_preset_bar(self, bar: QHBoxLayout) -> None:
+        """The current preset's name and Save, Save as, Revert."""
         preset_caption = QLabel("PRESET")
         preset_caption.setObjectName("dim")
         self.preset_label = QLabel("–")
@@ -296,7 +323,6 @@ class MainWindow(QMainWindow):
         self.revert_button.clicked.connect(self.revert_preset)
         for widget in (self.save_button, self.save_as_button, self.revert_button):
             bar.addWidget(widget)
-        return bar
 
     def _build_prompts(self) -> QGroupBox:
         group = QGroupBox("PROMPTS")
@@ -489,11 +515,11 @@ class MainWindow(QMainWindow):
         grid.addWidget(self._knob("cfg_scale", diameter=40), 0, 0)
         grid.addWidget(self._knob("steps", diameter=40), 0, 1)
         grid.addWidget(self._knob("variation", diameter=40), 0, 2)
-        sampler_caption = QLabel("Sampler")
+        sampler_caption = QLabel(parameter_label("sampler"))
         sampler_caption.setObjectName("dim")
         grid.addWidget(sampler_caption, 1, 0)
-        grid.addWidget(self._bind(ChoiceBox(SPECS["sampler"], "Sampler")), 1, 1, 1, 2)
-        seed = self._bind(IntBox(SPECS["seed"], "Seed"))
+        grid.addWidget(self._bind(ChoiceBox(SPECS["sampler"], parameter_label("sampler"))), 1, 1, 1, 2)
+        seed = self._bind(IntBox(SPECS["seed"], parameter_label("seed")))
         seed.setPrefix("Seed ")  # says what it is without a caption column (the group's width is scarce)
         grid.addWidget(seed, 2, 0, 1, 2)
         dice = QPushButton("Random")
@@ -509,9 +535,10 @@ class MainWindow(QMainWindow):
         grid.setContentsMargins(6, 4, 6, 4)
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(2)
-        for index, (name, label) in enumerate(DESCRIPTORS):
+        for index, descriptor in enumerate(DESCRIPTORS):
+            name = descriptor.parameter
             row, column = divmod(index, 2)
-            toggle = self._bind(ToggleButton(SPECS[f"{name}_enabled"], label))
+            toggle = self._bind(ToggleButton(SPECS[f"{name}_enabled"], parameter_label(f"{name}_enabled")))
             toggle.setMinimumWidth(88)
             knob = self._bind(Knob(SPECS[name], "Target", diameter=32))
             lane = CurveLane(SPECS[name])
@@ -544,10 +571,11 @@ class MainWindow(QMainWindow):
             grid.addWidget(self._knob(name, diameter=34), 0, column)
         for column, name in enumerate(("fx_delay_mix", "fx_delay_feedback")):
             grid.addWidget(self._knob(name, diameter=34), 1, column)
-        delay_time = self._bind(ChoiceBox(SPECS["fx_delay_beats"], "Delay time"))
+        delay_time = self._bind(ChoiceBox(SPECS["fx_delay_beats"], parameter_label("fx_delay_beats")))
         delay_time.setToolTip("Delay time (note value at the current tempo)")
         grid.addWidget(delay_time, 1, 2, Qt.AlignVCenter)
-        grid.addWidget(self._bind(ToggleButton(SPECS["fx_limiter_enabled"], "Limiter")), 1, 3, 1, 2, Qt.AlignVCenter)
+        limiter = self._bind(ToggleButton(SPECS["fx_limiter_enabled"], parameter_label("fx_limiter_enabled")))
+        grid.addWidget(limiter, 1, 3, 1, 2, Qt.AlignVCenter)
         return group
 
     def key_controls(self) -> dict[str, QWidget]:
@@ -583,39 +611,8 @@ class MainWindow(QMainWindow):
         if not self.gc_frozen and self.instrument.state in ("playing", "stopped"):
             self._freeze_startup_objects()
         self._play_curves(now_s)
-        snapshot = self.store.snapshot()
-        if snapshot.version != self._shown_version:
-            self._shown_version = snapshot.version
-            for name, control in self.controls.items():
-                control.show_value(snapshot.values[name])
-            self.xy_pad.show_position(snapshot.values["xy_x"], snapshot.values["xy_y"])
-            texts = snapshot.prompt_texts
-            for slot, edit in enumerate(self.prompt_edits):
-                # A text the player is typing (modified since the last commit) is theirs until Enter/focus-out.
-                if not edit.isModified() and edit.text() != texts[slot]:
-                    edit.setText(texts[slot])
-                    edit.setCursorPosition(0)  # show a long prompt's beginning, not its end
-                    edit.setToolTip(texts[slot] or "Type a description and press Enter")
-            self.xy_pad.show_corners(list(texts), blend_weights(snapshot.values, texts))
-            self._show_preset_state()
-        if self.instrument.mapping_version != self._shown_mapping_version:
-            self._shown_mapping_version = self.instrument.mapping_version
-            self._show_mappings()
-        if self.instrument.takes_version != self._shown_takes_version:
-            self._shown_takes_version = self.instrument.takes_version
-            self.refresh_takes()
-        if self.instrument.midi_ports_version != self._shown_ports_version:
-            self._shown_ports_version = self.instrument.midi_ports_version
-            self._show_midi_ports()
-        if self.instrument.curves_version != self._shown_curves_version:
-            self._shown_curves_version = self.instrument.curves_version
-            self._show_curves()
-        if self.instrument.curves_version != self._preset_state_curves_version:  # a drawn curve: the "*" marker
-            self._preset_state_curves_version = self.instrument.curves_version
-            self._show_preset_state()
-        if self.instrument.player_version != self._shown_player_version or self.instrument.take_playing:
-            self._shown_player_version = self.instrument.player_version
-            self._show_take_player()
+        for watcher in self._watchers:
+            watcher.poll()
         self._show_clock(now_s)
         if self.ticks % DISPLAY_HZ == 0:
             self.instrument.poll_rerenders()
@@ -631,6 +628,22 @@ class MainWindow(QMainWindow):
         self.tick_seconds_last = time.perf_counter() - started_s
         self.tick_seconds_max = max(self.tick_seconds_max, self.tick_seconds_last)
         self.tick_done.emit()
+
+    def _show_store(self) -> None:
+        """The store's values and prompt texts -> the widgets, the pad and the preset's "*" marker."""
+        snapshot = self.store.snapshot()
+        for name, control in self.controls.items():
+            control.show_value(snapshot.values[name])
+        self.xy_pad.show_position(snapshot.values["xy_x"], snapshot.values["xy_y"])
+        texts = snapshot.prompt_texts
+        for slot, edit in enumerate(self.prompt_edits):
+            # A text the player is typing (modified since the last commit) is theirs until Enter/focus-out.
+            if not edit.isModified() and edit.text() != texts[slot]:
+                edit.setText(texts[slot])
+                edit.setCursorPosition(0)  # show a long prompt's beginning, not its end
+                edit.setToolTip(texts[slot] or "Type a description and press Enter")
+        self.xy_pad.show_corners(list(texts), blend_weights(snapshot.values, texts))
+        self._show_preset_state()
 
     def _freeze_startup_objects(self) -> None:
         """Move everything alive after start-up (torch, the model, Qt wrappers, pyqtgraph) out of the cyclic
@@ -697,7 +710,7 @@ class MainWindow(QMainWindow):
         self.play_button.setEnabled(ready)
         self.record_button.setEnabled(ready)
         if recording and status is not None:
-            seconds = status.take_frames / 44100
+            seconds = status.take_frames / SAMPLE_RATE
             self.time_label.setText(f"● {int(seconds // 60)}:{seconds % 60:04.1f}")
             self.time_label.setStyleSheet(f"color: {theme.RECORD}; font-weight: bold;")
         else:
@@ -767,7 +780,7 @@ class MainWindow(QMainWindow):
                                       lane.active)
         except PresetError as error:  # not expected from a lane (its points stay in 0..1); say so, keep going
             self.banner.show_message("error", f"curve {name}: {error}")
-        self._shown_curves_version = self.instrument.curves_version  # ours: no need to mirror it back
+        self._curves_watcher.shown = self.instrument.curves_version  # ours: no need to mirror it back
 
     def set_curve_active(self, name: str, active: bool) -> None:
         lane = self.curves[name]

@@ -38,7 +38,8 @@ def load_live_generator(options: GeneratorOptions) -> Generator:
     import torch
 
     from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
-    from engine.generate import Generator, debug_generator
+    from engine.debug_models import debug_generator
+    from engine.generate import Generator
 
     if options.threads:
         torch.set_num_threads(options.threads)

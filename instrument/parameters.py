@@ -24,21 +24,19 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
 
+from engine.vocabulary import DESCRIPTORS, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
+
 logger = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("float", "int", "bool", "choice")
 CURVES: tuple[str, ...] = ("linear", "log")
 GROUPS: tuple[str, ...] = ("generation", "prompts", "descriptors", "effects", "output")
 
-N_PROMPT_SLOTS = 4
 MAX_PROMPT_CHARS = 1000
 HISTORY_LENGTH = 10_000  # changes kept for changes_since(); the take writer drains far more often than this
 
-# Spelled as the training captions spell tonics (engine.dataset.score.PITCH_CLASS_NAMES), so a preset's
-# key label reads the same as a caption's.
-KEY_TONICS: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-SCALES: tuple[str, ...] = ("major", "minor", "dorian", "mixolydian")
-SAMPLERS: tuple[str, ...] = ("dpmpp_2m", "ddim", "euler")
+# The key, scale and sampler choices and the prompt slots are the vocabulary's (engine.vocabulary, torch-free): a
+# preset's key label reads as a training caption spells it, and a choice index maps to the name the generator takes.
 DELAY_BEATS: tuple[str, ...] = ("1/8", "1/4", "3/8", "1/2")
 
 ChangeCallback = Callable[[str, "float | str", str], None]
@@ -77,8 +75,11 @@ class ParameterSpec:
     curve: str = "linear"
     group: str = ""
     description: str = ""
+    label: str = ""  # what the GUI prints (short: it sits under a knob); empty: the name
 
     def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)  # frozen: the one place a field is filled in
         # Catch spec typos at import time rather than as odd knob behaviour on stage.
         if self.kind not in KINDS:
             raise ValueError(f"{self.name}: kind {self.kind!r} not in {KINDS}")
@@ -156,78 +157,90 @@ class ParameterSpec:
 
 
 def _float(name: str, minimum: float, maximum: float, default: float, unit: str, group: str, description: str,
-           *, curve: str = "linear", smoothing_seconds: float = 0.0) -> ParameterSpec:
+           *, label: str, curve: str = "linear", smoothing_seconds: float = 0.0) -> ParameterSpec:
     return ParameterSpec(name, minimum, maximum, default, unit, "float", (), smoothing_seconds, curve, group,
-                         description)
+                         description, label)
 
 
-def _int(name: str, minimum: int, maximum: int, default: int, unit: str, group: str,
-         description: str) -> ParameterSpec:
-    return ParameterSpec(name, minimum, maximum, default, unit, "int", (), 0.0, "linear", group, description)
+def _int(name: str, minimum: int, maximum: int, default: int, unit: str, group: str, description: str,
+         *, label: str) -> ParameterSpec:
+    return ParameterSpec(name, minimum, maximum, default, unit, "int", (), 0.0, "linear", group, description, label)
 
 
-def _bool(name: str, default: bool, group: str, description: str) -> ParameterSpec:
+def _bool(name: str, default: bool, group: str, description: str, *, label: str) -> ParameterSpec:
     return ParameterSpec(name, 0.0, 1.0, 1.0 if default else 0.0, "", "bool", (), 0.0, "linear", group,
-                         description)
+                         description, label)
 
 
-def _choice(name: str, choices: tuple[str, ...], default: str, group: str, description: str) -> ParameterSpec:
+def _choice(name: str, choices: tuple[str, ...], default: str, group: str, description: str,
+            *, label: str) -> ParameterSpec:
     return ParameterSpec(name, 0.0, float(len(choices) - 1), float(choices.index(default)), "", "choice",
-                         choices, 0.0, "linear", group, description)
+                         choices, 0.0, "linear", group, description, label)
 
 
 _MIX_SMOOTHING_S = 0.05  # long enough to avoid zipper noise from 7-bit MIDI steps, short enough to feel direct
+_DESCRIPTOR_LABEL: dict[str, str] = {d.parameter: d.label for d in DESCRIPTORS}  # a target and its switch share it
 
 PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     # --- generation: read by the engine once per chunk -------------------------------------------------
     _float("cfg_scale", 1.0, 12.0, 4.0, "", "generation",
-           "Classifier-free guidance scale: higher follows the prompts more literally, lower is freer"),
+           "Classifier-free guidance scale: higher follows the prompts more literally, lower is freer", label="CFG"),
     _int("steps", 1, 32, 8, "steps", "generation",
-         "Denoising steps per chunk: more is cleaner but slower (the engine may lower it to keep up)"),
-    _choice("sampler", SAMPLERS, "dpmpp_2m", "generation", "Diffusion sampler"),
-    _int("seed", 0, 2**31 - 1, 0, "", "generation", "Random seed of the initial noise"),
+         "Denoising steps per chunk: more is cleaner but slower (the engine may lower it to keep up)", label="Steps"),
+    _choice("sampler", SAMPLER_NAMES, "dpmpp_2m", "generation", "Diffusion sampler", label="Sampler"),
+    _int("seed", 0, 2**31 - 1, 0, "", "generation", "Random seed of the initial noise", label="Seed"),
     _float("variation", 0.0, 1.0, 0.0, "", "generation",
-           "How far each chunk's noise departs from the seed's (0 = repeatable, 1 = fresh noise each chunk)"),
-    _float("tempo_bpm", 40.0, 240.0, 120.0, "BPM", "generation", "Tempo the music is conditioned on"),
-    _choice("key", KEY_TONICS, "C", "generation", "Tonic of the key the music is conditioned on"),
-    _choice("scale", SCALES, "major", "generation", "Scale (mode) the music is conditioned on"),
+           "How far each chunk's noise departs from the seed's (0 = repeatable, 1 = fresh noise each chunk)",
+           label="Variation"),
+    _float("tempo_bpm", 40.0, 240.0, 120.0, "BPM", "generation", "Tempo the music is conditioned on", label="Tempo"),
+    _choice("key", KEY_TONICS, "C", "generation", "Tonic of the key the music is conditioned on", label="Key"),
+    _choice("scale", SCALES, "major", "generation", "Scale (mode) the music is conditioned on", label="Scale"),
     # --- prompts: four weighted text prompts and the XY morph pad ---------------------------------------
-    _float("prompt_1_weight", 0.0, 1.0, 1.0, "", "prompts", "Weight of prompt 1 in the prompt blend"),
-    _float("prompt_2_weight", 0.0, 1.0, 0.0, "", "prompts", "Weight of prompt 2 in the prompt blend"),
-    _float("prompt_3_weight", 0.0, 1.0, 0.0, "", "prompts", "Weight of prompt 3 in the prompt blend"),
-    _float("prompt_4_weight", 0.0, 1.0, 0.0, "", "prompts", "Weight of prompt 4 in the prompt blend"),
+    *(_float(f"prompt_{slot}_weight", 0.0, 1.0, 1.0 if slot == 1 else 0.0, "", "prompts",
+             f"Weight of prompt {slot} in the prompt blend", label=f"Weight {slot}")
+      for slot in range(1, N_PROMPT_SLOTS + 1)),
     _float("xy_x", 0.0, 1.0, 0.0, "", "prompts",
-           "XY morph pad, horizontal (corners: 0,0 = prompt 1, 1,0 = prompt 2, 0,1 = prompt 3, 1,1 = prompt 4)"),
-    _float("xy_y", 0.0, 1.0, 0.0, "", "prompts", "XY morph pad, vertical (see xy_x)"),
+           "XY morph pad, horizontal (corners: 0,0 = prompt 1, 1,0 = prompt 2, 0,1 = prompt 3, 1,1 = prompt 4)",
+           label="Pad X"),
+    _float("xy_y", 0.0, 1.0, 0.0, "", "prompts", "XY morph pad, vertical (see xy_x)", label="Pad Y"),
     # --- descriptor targets, each with its presence-mask switch ------------------------------------------
-    _float("loudness_db", -40.0, 0.0, -20.0, "dB", "descriptors", "Target loudness"),
-    _bool("loudness_db_enabled", False, "descriptors", "Condition on the loudness target"),
+    _float("loudness_db", -40.0, 0.0, -20.0, "dB", "descriptors", "Target loudness",
+           label=_DESCRIPTOR_LABEL["loudness_db"]),
+    _bool("loudness_db_enabled", False, "descriptors", "Condition on the loudness target",
+          label=_DESCRIPTOR_LABEL["loudness_db"]),
     _float("brightness_hz", 200.0, 8000.0, 1500.0, "Hz", "descriptors",
-           "Target brightness (spectral centroid)", curve="log"),
-    _bool("brightness_hz_enabled", False, "descriptors", "Condition on the brightness target"),
+           "Target brightness (spectral centroid)", label=_DESCRIPTOR_LABEL["brightness_hz"], curve="log"),
+    _bool("brightness_hz_enabled", False, "descriptors", "Condition on the brightness target",
+          label=_DESCRIPTOR_LABEL["brightness_hz"]),
     _float("noisiness", 0.0, 1.0, 0.1, "", "descriptors",
-           "Target noisiness (spectral flatness: 0 = tonal, 1 = noise)"),
-    _bool("noisiness_enabled", False, "descriptors", "Condition on the noisiness target"),
-    _float("density", 0.0, 10.0, 4.0, "onsets/s", "descriptors", "Target onset density"),
-    _bool("density_enabled", False, "descriptors", "Condition on the onset-density target"),
+           "Target noisiness (spectral flatness: 0 = tonal, 1 = noise)", label=_DESCRIPTOR_LABEL["noisiness"]),
+    _bool("noisiness_enabled", False, "descriptors", "Condition on the noisiness target",
+          label=_DESCRIPTOR_LABEL["noisiness"]),
+    _float("density", 0.0, 10.0, 4.0, "onsets/s", "descriptors", "Target onset density",
+           label=_DESCRIPTOR_LABEL["density"]),
+    _bool("density_enabled", False, "descriptors", "Condition on the onset-density target",
+          label=_DESCRIPTOR_LABEL["density"]),
     # --- effects: applied after decoding, smoothed where a jump would click ------------------------------
-    _float("fx_reverb_mix", 0.0, 1.0, 0.15, "", "effects", "Reverb wet fraction",
+    _float("fx_reverb_mix", 0.0, 1.0, 0.15, "", "effects", "Reverb wet fraction", label="Reverb",
            smoothing_seconds=_MIX_SMOOTHING_S),
-    _float("fx_reverb_room", 0.0, 1.0, 0.5, "", "effects", "Reverb room size"),
-    _float("fx_delay_mix", 0.0, 1.0, 0.0, "", "effects", "Tempo-synced delay wet fraction",
+    _float("fx_reverb_room", 0.0, 1.0, 0.5, "", "effects", "Reverb room size", label="Room"),
+    _float("fx_delay_mix", 0.0, 1.0, 0.0, "", "effects", "Tempo-synced delay wet fraction", label="Delay",
            smoothing_seconds=_MIX_SMOOTHING_S),
-    _choice("fx_delay_beats", DELAY_BEATS, "1/4", "effects", "Delay time as a fraction of a whole note"),
+    _choice("fx_delay_beats", DELAY_BEATS, "1/4", "effects", "Delay time as a fraction of a whole note",
+            label="Delay time"),
     _float("fx_delay_feedback", 0.0, 0.95, 0.35, "", "effects",
-           "Delay feedback (kept below 1 so the echoes always die away)", smoothing_seconds=_MIX_SMOOTHING_S),
-    _float("fx_chorus_mix", 0.0, 1.0, 0.0, "", "effects", "Chorus wet fraction",
+           "Delay feedback (kept below 1 so the echoes always die away)", label="Feedback",
+           smoothing_seconds=_MIX_SMOOTHING_S),
+    _float("fx_chorus_mix", 0.0, 1.0, 0.0, "", "effects", "Chorus wet fraction", label="Chorus",
            smoothing_seconds=_MIX_SMOOTHING_S),
     _float("fx_filter_cutoff_hz", 20.0, 20000.0, 20000.0, "Hz", "effects",
-           "Low-pass filter cutoff (20 kHz = open)", curve="log", smoothing_seconds=_MIX_SMOOTHING_S),
+           "Low-pass filter cutoff (20 kHz = open)", label="Low-pass", curve="log", smoothing_seconds=_MIX_SMOOTHING_S),
     _float("fx_compressor_threshold_db", -40.0, 0.0, 0.0, "dB", "effects",
-           "Compressor threshold (0 dB = effectively off)", smoothing_seconds=_MIX_SMOOTHING_S),
-    _bool("fx_limiter_enabled", True, "effects", "Brick-wall limiter before the output (protects ears)"),
+           "Compressor threshold (0 dB = effectively off)", label="Comp", smoothing_seconds=_MIX_SMOOTHING_S),
+    _bool("fx_limiter_enabled", True, "effects", "Brick-wall limiter before the output (protects ears)",
+          label="Limiter"),
     # --- output: applied by the audio callback ------------------------------------------------------------
-    _float("master_gain_db", -60.0, 6.0, -6.0, "dB", "output", "Master output gain",
+    _float("master_gain_db", -60.0, 6.0, -6.0, "dB", "output", "Master output gain", label="Master",
            smoothing_seconds=0.05),
 )
 

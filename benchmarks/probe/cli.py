@@ -19,7 +19,7 @@ from benchmarks.probe.case import Case, Outcome
 CASCADE = str(Path(sys.executable).with_name("cascade"))
 WORK = Path(tempfile.mkdtemp(prefix="cascade-probe-cli-"))
 atexit.register(shutil.rmtree, WORK, ignore_errors=True)
-RENDER_PEAK = 10 ** (-1.0 / 20)  # -1 dBFS: engine.generate.RENDER_PEAK, every render's ceiling
+RENDER_PEAK = 10 ** (-1.0 / 20)  # -1 dBFS: engine.render_peak.RENDER_PEAK, every render's ceiling
 
 
 def cascade(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:

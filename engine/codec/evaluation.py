@@ -31,8 +31,8 @@ from scipy.ndimage import maximum_filter1d
 
 from engine.dataset.score import PITCH_CLASS_NAMES, Note, Piece, Track
 from engine.dataset.validate import essentia_key  # noqa: F401 - the suite's key reader (one for the project)
+from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE
 
-SAMPLE_RATE: int = 44100
 TIMBRES: tuple[str, ...] = ("saw", "pluck", "odd")
 HARMONIC_CEILING_HZ: float = 10000.0  # harmonic_tone's partials stop here
 TONE_PEAK: float = 0.3
@@ -142,7 +142,7 @@ def harmonic_tone(f0_hz: float, timbre: str, seconds: float, sample_rate: int = 
     return out.astype(np.float32)
 
 
-def snap_to_lines(frequencies_hz: np.ndarray, line_hz: float = SAMPLE_RATE / 1024) -> np.ndarray:
+def snap_to_lines(frequencies_hz: np.ndarray, line_hz: float = SAMPLE_RATE / LATENT_HOP_FRAMES) -> np.ndarray:
     """Each frequency moved to the nearest positive multiple of `line_hz` (what a frame-periodic decoder
     does to partials); float64, same shape."""
     return np.maximum(1.0, np.round(np.asarray(frequencies_hz, dtype=np.float64) / line_hz)) * line_hz
@@ -209,6 +209,23 @@ def _matched_partials(frequency: np.ndarray, amplitude: np.ndarray, f0: float, m
     return np.asarray(ks, dtype=np.float64), np.asarray(fs), np.asarray(amps)
 
 
+def _harmonic_scores(candidates: np.ndarray, frequency: np.ndarray, amplitude: np.ndarray, max_harmonics: int,
+                     top_hz: float, tolerance_cents: float) -> np.ndarray:
+    """estimate_f0_hz's score of each candidate f0: sum_k A_k / k, A_k the strongest peak within `tolerance_cents`
+    of k f (0 if none, or if k f is above top_hz). Scored in blocks of 512 candidates: (candidates, harmonics,
+    peaks) closeness in cents."""
+    harmonics = np.arange(1, max_harmonics + 1, dtype=np.float64)
+    log_frequency = np.log2(frequency)
+    scores = np.empty(candidates.size)
+    for start in range(0, candidates.size, 512):
+        targets = candidates[start:start + 512, None] * harmonics[None, :]
+        offset = np.abs(log_frequency[None, None, :] - np.log2(targets)[:, :, None]) * 1200.0
+        matched = np.where(offset <= tolerance_cents, amplitude[None, None, :], 0.0).max(axis=2)
+        matched = np.where(targets <= top_hz, matched, 0.0)
+        scores[start:start + 512] = (matched / harmonics[None, :]).sum(axis=1)
+    return scores
+
+
 def estimate_f0_hz(mono: np.ndarray, sample_rate: int, f0_hint_hz: float, search_semitones: float = 5.0,
                    max_harmonics: int = 8, max_hz: float = 8000.0, tolerance_cents: float = 30.0,
                    floor_db: float = -70.0) -> float:
@@ -249,16 +266,7 @@ def estimate_f0_hz(mono: np.ndarray, sample_rate: int, f0_hint_hz: float, search
     candidates = np.unique(candidates[(candidates >= low) & (candidates <= high)])
     if candidates.size == 0:
         return float("nan")
-    # Score candidates in blocks: (candidates, harmonics, peaks) closeness in cents.
-    harmonics = np.arange(1, max_harmonics + 1, dtype=np.float64)
-    log_frequency = np.log2(frequency)
-    scores = np.empty(candidates.size)
-    for start in range(0, candidates.size, 512):
-        targets = candidates[start:start + 512, None] * harmonics[None, :]
-        offset = np.abs(log_frequency[None, None, :] - np.log2(targets)[:, :, None]) * 1200.0
-        matched = np.where(offset <= tolerance_cents, amplitude[None, None, :], 0.0).max(axis=2)
-        matched = np.where(targets <= top_hz, matched, 0.0)
-        scores[start:start + 512] = (matched / harmonics[None, :]).sum(axis=1)
+    scores = _harmonic_scores(candidates, frequency, amplitude, max_harmonics, top_hz, tolerance_cents)
     f0 = float(candidates[int(np.argmax(scores))])
     for _ in range(2):
         k, fk, a = _matched_partials(frequency, amplitude, f0, max_harmonics, top_hz, tolerance_cents)

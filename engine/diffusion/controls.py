@@ -13,17 +13,21 @@ Descriptor normalisation maps each descriptor to roughly [-2, 2] on the dataset:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
-from engine.diffusion.unet import DESCRIPTOR_NAMES
+from engine.vocabulary import DESCRIPTOR_MODEL_NAMES
 
-DESCRIPTOR_COUNT = len(DESCRIPTOR_NAMES)
+DESCRIPTOR_COUNT = len(DESCRIPTOR_MODEL_NAMES)
+# Where a descriptor is not given its raw value is this (anything finite: the mask hides it); the normalisation's centres.
+_ABSENT_DESCRIPTOR_VALUES: tuple[float, ...] = (-20.0, 2000.0, 0.01, 3.0)
 
 
 def normalise_descriptors(curves: torch.Tensor) -> torch.Tensor:
-    """(..., 4) raw descriptor values in DESCRIPTOR_NAMES order -> normalised, same shape."""
+    """(..., 4) raw descriptor values in DESCRIPTOR_MODEL_NAMES order -> normalised, same shape."""
     loudness = (curves[..., 0] + 20.0) / 10.0
     centroid = torch.log2(curves[..., 1].clamp_min(20.0) / 2000.0)
     flatness = (torch.log10(curves[..., 2].clamp_min(1e-6)) + 2.0) / 1.5
@@ -38,6 +42,33 @@ def denormalise_descriptors(values: torch.Tensor) -> torch.Tensor:
     flatness = torch.pow(10.0, values[..., 2] * 1.5 - 2.0)
     density = values[..., 3] * 3.0 + 3.0
     return torch.stack([loudness, centroid, flatness, density], dim=-1)
+
+
+def descriptor_targets(targets: Iterable[tuple[str, float | np.ndarray]], start_frame: int, frames: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A request's descriptor targets -> (normalised curves (1, 4, frames), presence mask (1, 4, frames)).
+
+    targets: (model name, value) pairs in natural units, applied in order: a scalar holds for the whole window,
+    an array has one value per latent frame of the whole render and its [start_frame, start_frame + frames)
+    slice is used (a curve shorter than the render stops steering where it ends). ValueError for NaN/inf.
+    """
+    raw = torch.zeros(frames, DESCRIPTOR_COUNT)
+    mask = torch.zeros(1, DESCRIPTOR_COUNT, frames)
+    raw[:] = torch.tensor(_ABSENT_DESCRIPTOR_VALUES)
+    for name, value in targets:
+        index = DESCRIPTOR_MODEL_NAMES.index(name)
+        if np.isscalar(value):
+            raw[:, index] = float(value)  # type: ignore[arg-type]
+            mask[0, index] = 1.0
+        else:
+            segment = np.asarray(value, dtype=np.float32)[start_frame:start_frame + frames]
+            if segment.size == 0:
+                continue
+            raw[:segment.size, index] = torch.from_numpy(segment)
+            mask[0, index, :segment.size] = 1.0
+    if not torch.isfinite(raw).all():
+        raise ValueError("descriptor curves must be finite")
+    return normalise_descriptors(raw).T[None], mask
 
 
 def smooth_curves(curves: torch.Tensor, window_frames: int) -> torch.Tensor:

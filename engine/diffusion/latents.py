@@ -5,7 +5,7 @@ One safetensors file holds, for every clip of the manifest (all splits):
   descriptors    (total_frames, 4) fp32 (loudness_db, centroid_hz, flatness, onset_density), aligned
                  one-to-one with latent frames (both at hop 1024)
   clip_offsets   (clips + 1,) int64 start frame of each clip in the two arrays above
-  tempo_bpm, key (0..11), scale (0..3), beats_per_bar, seconds_start, seconds_total, split (0 train,
+  tempo_bpm, key (0..11, engine.vocabulary.tonic_index), scale (0..3, scale_index), beats_per_bar, seconds_start, seconds_total, split (0 train,
                  1 valid, 2 test), style (index into the metadata's style list): one per clip
   tokens         (total_tokens, 384) fp16 MiniLM token embeddings of every caption, concatenated
   token_offsets  (captions + 1,) int64; pooled (captions, 384) fp16; caption_clip (captions,) int64
@@ -31,31 +31,10 @@ from safetensors.torch import load_file, save_file
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder
 from engine.codec.model import MagnitudeAutoencoder
 from engine.dataset import captions
-from engine.dataset.score import PITCH_CLASS_NAMES
 from engine.diffusion.text import PromptEncoder
-from engine.diffusion.unet import DESCRIPTOR_NAMES
+from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, KEY_TONICS, scale_index, tonic_index
 
-SCALE_NAMES: tuple[str, ...] = ("major", "minor", "dorian", "mixolydian")
 SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test")
-_FLAT_TO_SHARP = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B", "Fb": "E",
-                  "E#": "F", "B#": "C"}
-
-
-def key_index(tonic: str) -> int:
-    """Pitch-class index 0..11 of a tonic name (sharps or flats)."""
-    name = tonic.strip()
-    name = name[0].upper() + name[1:] if name else name
-    name = _FLAT_TO_SHARP.get(name, name)
-    if name not in PITCH_CLASS_NAMES:
-        raise ValueError(f"unknown key tonic {tonic!r}")
-    return PITCH_CLASS_NAMES.index(name)
-
-
-def scale_index(scale: str) -> int:
-    name = scale.strip().lower()
-    if name not in SCALE_NAMES:
-        raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALE_NAMES)}")
-    return SCALE_NAMES.index(name)
 
 
 @dataclass
@@ -90,7 +69,7 @@ def load_latent_cache(path: str | Path) -> LatentCache:
 
 def _facts(row: dict) -> captions.CaptionFacts:
     return captions.CaptionFacts(
-        style=row["style"], tempo_bpm=float(row["tempo"]), key_tonic=PITCH_CLASS_NAMES[key_index(row["key"])],
+        style=row["style"], tempo_bpm=float(row["tempo"]), key_tonic=KEY_TONICS[tonic_index(row["key"])],
         scale=row["scale"], instruments=tuple(row["instruments"]), mood=row["mood"], energy=row["energy"],
         effects=tuple(row["effects"]), beats_per_bar=int(row["beats_per_bar"]))
 
@@ -152,7 +131,7 @@ def _encode_clip(dataset: Path, row: dict, autoencoder: MagnitudeAutoencoder) ->
         wave = torch.from_numpy(np.ascontiguousarray(audio[:frames * hop].T))[None]
         latent = autoencoder.normalise(autoencoder.encode(wave))[0]
     stored = np.load(dataset / row["descriptors"])
-    curves = np.stack([stored[name].astype(np.float32)[:frames] for name in DESCRIPTOR_NAMES], axis=1)
+    curves = np.stack([stored[name].astype(np.float32)[:frames] for name in DESCRIPTOR_MODEL_NAMES], axis=1)
     if curves.shape[0] != frames:
         raise ValueError(f"{row['descriptors']}: {curves.shape[0]} descriptor frames, {frames} latent frames")
     return latent.T.numpy().astype(np.float16), curves
@@ -194,7 +173,7 @@ def _clip_arrays(rows: list[dict], styles: list[str], latents: list[np.ndarray],
         "descriptors": torch.from_numpy(np.concatenate(descriptor_frames)),
         "clip_offsets": torch.tensor(np.concatenate([[0], np.cumsum(lengths)]), dtype=torch.int64),
         "tempo_bpm": torch.tensor([float(r["tempo"]) for r in rows], dtype=torch.float32),
-        "key": torch.tensor([key_index(r["key"]) for r in rows], dtype=torch.int64),
+        "key": torch.tensor([tonic_index(r["key"]) for r in rows], dtype=torch.int64),
         "scale": torch.tensor([scale_index(r["scale"]) for r in rows], dtype=torch.int64),
         "beats_per_bar": torch.tensor([int(r["beats_per_bar"]) for r in rows], dtype=torch.int64),
         "seconds_start": torch.tensor([float(r["seconds_start"]) for r in rows], dtype=torch.float32),

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from engine.debug_models import debug_generator
 from engine.diffusion.text import PromptEncoder
-from engine.generate import GenerationError, GenerationRequest, Generator, debug_generator
+from engine.generate import GenerationError, GenerationRequest, Generator
 
 WINDOW = 32
 
@@ -210,7 +211,7 @@ def test_a_prepared_first_chunk_is_returned_once_and_only_for_the_same_request()
 
 
 def test_under_peak_scales_only_audio_above_the_ceiling() -> None:
-    from engine.generate import RENDER_PEAK, under_peak
+    from engine.render_peak import RENDER_PEAK, under_peak
 
     loud = np.array([[0.5, -1.4, 0.2]], np.float32)
     scaled = under_peak(loud)
@@ -225,7 +226,7 @@ def test_under_peak_scales_only_audio_above_the_ceiling() -> None:
 
 
 def test_audio_to_audio_of_a_loud_input_stays_under_the_render_peak(generator: Generator) -> None:
-    from engine.generate import RENDER_PEAK
+    from engine.render_peak import RENDER_PEAK
 
     rng = np.random.default_rng(1)
     loud = np.clip(4.0 * rng.standard_normal((2, 44100)), -1.0, 1.0).astype(np.float32)  # square-ish full scale

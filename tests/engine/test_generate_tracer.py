@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from engine.generate import GenerationRequest, debug_generator
+from engine.debug_models import debug_generator
+from engine.generate import GenerationRequest
 
 
 def test_an_eager_network_has_no_tracer_to_release_or_settle() -> None:

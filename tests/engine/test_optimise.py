@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import torch
 
-from engine.generate import GenerationRequest, debug_generator
+from engine.debug_models import debug_generator
+from engine.generate import GenerationRequest
 from engine.optimise import TracedNetwork
 from tests.helpers import wait_for
 

@@ -20,7 +20,7 @@ def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def make_window(qtbot: object, user_dir: Path, *, autoplay: bool) -> object:
-    from engine.generate import debug_generator
+    from engine.debug_models import debug_generator
     from instrument.controller import AppConfig, Instrument
     from gui.main_window import MainWindow
     from gui.theme import apply_theme

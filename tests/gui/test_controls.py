@@ -8,7 +8,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication
 
-from instrument.parameters import N_PROMPT_SLOTS, PARAMETER_SPECS, ParameterSpec
+from engine.vocabulary import DESCRIPTORS, N_PROMPT_SLOTS
+from instrument.parameters import PARAMETER_SPECS, ParameterSpec
 
 
 def _other_value(spec: ParameterSpec, current: float, position: float) -> float:
@@ -42,6 +43,17 @@ def test_every_parameter_round_trips_between_widget_and_store(window: object, qt
         back = _other_value(spec, target, 0.21)
         _from_another_thread(store.set, spec.name, back, "midi")
         qtbot.waitUntil(lambda: control.value == spec.clamp(back), timeout=2000)
+
+
+def test_every_control_is_labelled_from_its_spec(window: object) -> None:
+    """The window prints each spec's label; only a descriptor's target knob (beside its labelled switch) and a
+    prompt's weight knob (beside its numbered chip) say less."""
+    shorter = {d.parameter: "Target" for d in DESCRIPTORS}
+    shorter.update({f"prompt_{slot + 1}_weight": "Weight" for slot in range(N_PROMPT_SLOTS)})
+    for name, control in window.controls.items():
+        spec = next(spec for spec in PARAMETER_SPECS if spec.name == name)
+        assert control.label == shorter.get(name, spec.label), name
+    assert window.controls["cfg_scale"].label == "CFG" and window.controls["density_enabled"].label == "Density"
 
 
 def test_xy_pad_and_prompt_texts_round_trip(window: object, qtbot: object) -> None:

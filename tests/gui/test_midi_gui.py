@@ -3,7 +3,6 @@ right-click menu, the mapping view, controller presets."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QPoint

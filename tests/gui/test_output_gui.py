@@ -14,7 +14,7 @@ from tests.helpers import killable_jackd
 
 def test_lost_output_is_reported_and_comes_back_by_itself(qtbot: object, user_dir: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.generate import debug_generator
+    from engine.debug_models import debug_generator
     from instrument.controller import AppConfig, Instrument
     from gui.main_window import MainWindow
 

@@ -45,8 +45,8 @@ def test_bad_arguments_exit_with_usage() -> None:
 def _debug_diffusion_weights(folder: Path) -> Path:
     import torch
 
+    from engine.debug_models import debug_generator
     from engine.diffusion.checkpoint import save_diffusion
-    from engine.generate import debug_generator
 
     torch.manual_seed(0)
     path = folder / "debug-diffusion.safetensors"

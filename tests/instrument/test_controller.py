@@ -19,7 +19,8 @@ def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_take_is_rerendered_on_the_model_that_plays(user_dir: Path) -> None:
     """`cascade` hands the app its model through a factory (the preload): a re-render must still use the
     shipped model then, and the debug model only when the debug model plays."""
-    from engine.generate import Generator, debug_generator
+    from engine.debug_models import debug_generator
+    from engine.generate import Generator
     from instrument.controller import AppConfig, Instrument
 
     for factory, debug in ((Generator.load, False), (lambda: debug_generator(0), True)):

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.generate import Generator, debug_generator
+from engine.debug_models import debug_generator
+from engine.generate import Generator
 from engine.stream import EngineConfig, StreamGeometry
 from instrument.session import LiveSession
 from instrument.output import OutputDevice

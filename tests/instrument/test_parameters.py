@@ -270,3 +270,12 @@ def test_reset_and_set_many() -> None:
     version = store.version
     store.reset()
     assert store.version == version  # nothing left to change
+
+
+def test_every_spec_carries_its_label() -> None:
+    for spec in PARAMETER_SPECS:
+        assert spec.label and len(spec.label) <= 12, spec.name  # it sits under a knob
+    assert SPECS["cfg_scale"].label == "CFG" and SPECS["fx_filter_cutoff_hz"].label == "Low-pass"
+    assert SPECS["brightness_hz"].label == SPECS["brightness_hz_enabled"].label == "Brightness"
+    assert ParameterSpec("x_gain", 0.0, 1.0, 0.5, "").label == "x_gain"  # no label given: the name
+    assert ParameterSpec("x_gain", 0.0, 1.0, 0.5, "", label="Gain").label == "Gain"

@@ -14,7 +14,7 @@ from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, MagnitudeAutoencoder
 from engine.dataset.descriptors import frame_descriptors
 from engine.diffusion.checkpoint import CheckpointError, load_diffusion, save_diffusion
-from engine.diffusion.latents import build_latent_cache, key_index, load_latent_cache, scale_index
+from engine.diffusion.latents import build_latent_cache, load_latent_cache
 from engine.diffusion.train import DiffusionTrainConfig, train_diffusion
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D
 
@@ -69,14 +69,6 @@ def test_cache_holds_every_clip_aligned_with_its_descriptors(cache_path: Path) -
     assert a["key"].tolist() == [9] * 6 and a["scale"].tolist() == [1] * 6
     assert list(cache.clips_in_split("valid")) == [5]
     assert cache.metadata["styles"] == ["ambient", "techno"]
-
-
-def test_key_and_scale_names() -> None:
-    assert key_index("Bb") == key_index("A#") == 10
-    assert key_index("c") == 0
-    assert scale_index("Dorian") == 2
-    with pytest.raises(ValueError):
-        key_index("H")
 
 
 def test_training_lowers_the_loss_and_resumes(cache_path: Path, tmp_path: Path) -> None:

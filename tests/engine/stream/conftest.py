@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from engine.generate import Generator, debug_generator
+from engine.debug_models import debug_generator
+from engine.generate import Generator
 
 
 @pytest.fixture(autouse=True)

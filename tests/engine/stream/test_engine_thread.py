@@ -8,7 +8,8 @@ import time
 import numpy as np
 import torch
 
-from engine.generate import GenerationRequest, Generator, debug_generator
+from engine.debug_models import debug_generator
+from engine.generate import GenerationRequest, Generator
 from engine.stream import EngineConfig, StreamGeometry
 from tests.engine.stream.support import Consumer, SlowGenerator, _clone, make_engine, playing_store
 from tests.helpers import wait_for

@@ -16,7 +16,8 @@ import pytest
 import soundfile
 import torch
 
-from engine.generate import Generator, debug_generator
+from engine.debug_models import debug_generator
+from engine.generate import Generator
 from engine.stream import EngineConfig, StreamGeometry
 from instrument.effects_pump import VERY_LONG_WAKE_GAPS, PumpConfig
 from instrument.output_process import OutputProcess, PreparedOutput

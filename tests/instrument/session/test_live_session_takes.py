@@ -10,7 +10,7 @@ from pathlib import Path
 import soundfile
 import torch
 
-from engine.generate import debug_generator
+from engine.debug_models import debug_generator
 from engine.stream import EngineConfig, StreamGeometry
 from instrument.session import LiveSession
 from instrument.parameters import ParameterStore
