@@ -41,7 +41,8 @@ from engine.dataset.score import PITCH_CLASS_NAMES
 from engine.dataset.validate import _ESSENTIA_PITCH_CLASS, estimate_audio, tempo_relation
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
 from engine.diffusion.controls import smooth_curves
-from engine.generate import GenerationRequest, Generator
+from engine.generate import Generator
+from engine.request import GenerationRequest
 
 SAMPLE_RATE = 44100
 TONAL = ("major", "minor")

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
-from engine.generate import GenerationRequest, Generator
+from engine.generate import Generator
+from engine.request import GenerationRequest
 from engine.optimise import LIVE_TOKEN_BUCKET, TracedNetwork
 
 REQUEST = GenerationRequest(prompts=("deep house groove with a warm pad and 808 drums, 122 bpm, A minor",),

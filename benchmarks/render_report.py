@@ -221,7 +221,8 @@ def main() -> int:
     import torch
 
     from engine.codec.checkpoint import CheckpointError
-    from engine.generate import GenerationError, GenerationRequest, Generator
+    from engine.generate import Generator
+    from engine.request import GenerationError, GenerationRequest
 
     torch.set_num_threads(args.threads)
     # The phase integrator's numba kernels run on numba's OpenMP threading layer, which shares the OpenMP runtime

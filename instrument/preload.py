@@ -72,7 +72,7 @@ class ModelPreload:
         self._imports_done.set()
 
     def set_first_request(self, request: Any) -> None:
-        """What the live engine's first chunk will ask for (an engine.generate.GenerationRequest, from the
+        """What the live engine's first chunk will ask for (an engine.request.GenerationRequest, from the
         preset just applied): the preload computes that chunk and the generator keeps it for the engine."""
         self._first_request = request
         self._first_request_set.set()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from engine.generate import GenerationRequest
+from engine.request import GenerationRequest
 from engine.stream.geometry import StreamGeometry
 from engine.stream.planning import BarGrid
 from engine.stream.records import ChunkRecord

@@ -6,7 +6,7 @@ producer. Other threads reach it through `status()`, `records_since()` and `star
 short lock) and through the parameter store, whose change callback only wakes it. `_generate` makes one chunk
 in named steps: morph bookkeeping, request, step budget, generation, splice, join plan, timing, record, status.
 
-Longer than the house's ~500 lines on purpose: it is one class whose decisions (when to generate, roll back,
+Long because it is one class whose decisions (when to generate, roll back,
 refine, land a morph) and chunk steps all read and write the thread's own state; the parts with state of
 their own already live beside it (stitcher, dry_queue, morph, estimates).
 """
@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.generate import GenerationRequest, Generator, request_to_json
+from engine.generate import Generator
+from engine.request import GenerationRequest, request_to_json
 from engine.priority import lower_current_thread_priority
 from engine.stream.config import EngineConfig, EngineHooks, ParameterSource
 from engine.stream.dry_queue import DryAudioQueue, SpliceResult

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.generate import GenerationError
+from engine.request import GenerationError
 
 
 @dataclass(frozen=True)

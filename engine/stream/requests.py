@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.generate import GenerationRequest
+from engine.request import GenerationRequest
 from engine.stream.config import EngineConfig
 
 

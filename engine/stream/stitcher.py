@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from engine.codec.phase import PhaseState
-from engine.generate import GenerationRequest, Generator
+from engine.generate import Generator
+from engine.request import GenerationRequest
 from engine.stream.crossfade import fade_in
 from engine.stream.geometry import StreamGeometry
 from engine.stream.requests import with_steps

@@ -17,7 +17,8 @@ from instrument.arguments import integer_in, knob_range, number_in, seed, thread
 if TYPE_CHECKING:
     import numpy as np
 
-    from engine.generate import GenerationRequest, Generator
+    from engine.generate import Generator
+    from engine.request import GenerationRequest
 
 
 def _parse_descriptor_args(args: argparse.Namespace) -> dict[str, float]:
@@ -41,7 +42,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     import torch
 
     from engine.codec.checkpoint import CheckpointError
-    from engine.generate import GenerationError
+    from engine.request import GenerationError
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -64,7 +65,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _render_request(args: argparse.Namespace) -> GenerationRequest:
-    from engine.generate import GenerationRequest
+    from engine.request import GenerationRequest
 
     prompts = tuple(args.prompt)
     weights = tuple(args.weight) if args.weight else tuple(1.0 for _ in prompts)
@@ -90,7 +91,7 @@ def _render_generator(args: argparse.Namespace) -> Generator:
 def _audio_to_audio(args: argparse.Namespace, generator: Generator, request: GenerationRequest) -> np.ndarray:
     """--input restyled by the request (--strength: how far from the input)."""
     from engine.codec.reconstruct import AudioInputError, read_audio_44k_stereo
-    from engine.generate import GenerationError
+    from engine.request import GenerationError
 
     try:
         source = read_audio_44k_stereo(Path(args.input), generator.sample_rate)

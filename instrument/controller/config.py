@@ -49,7 +49,7 @@ class AppConfig:
     # () -> instrument.output_process.PreparedOutput: an output process started while the app loaded; the
     # first session adopts it when it asks for the same output (instrument.app_start.start_output_prepare).
     prepared_output: Callable[[], Any] | None = None
-    # (engine.generate.GenerationRequest) -> None: told the first chunk's request once the start preset is
+    # (engine.request.GenerationRequest) -> None: told the first chunk's request once the start preset is
     # applied (before Qt is imported), so the preload computes that chunk ahead (instrument.preload.ModelPreload).
     announce_first_request: Callable[[Any], None] | None = None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from engine.generate import GenerationRequest
+from engine.request import GenerationRequest
 from engine.vocabulary import DESCRIPTORS, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
 from instrument.parameters import PARAMETER_SPECS, ParameterSnapshot, ParameterStore, prompt_text_name
 

@@ -11,7 +11,8 @@ import torch
 
 from engine.debug_models import debug_generator
 from engine.diffusion.text import PromptEncoder
-from engine.generate import GenerationError, GenerationRequest, Generator
+from engine.generate import Generator
+from engine.request import GenerationError, GenerationRequest
 
 WINDOW = 32
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from engine.debug_models import debug_generator
-from engine.generate import GenerationRequest
+from engine.request import GenerationRequest
 
 
 def test_an_eager_network_has_no_tracer_to_release_or_settle() -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import torch
 
 from engine.debug_models import debug_generator
-from engine.generate import GenerationRequest
+from engine.request import GenerationRequest
 from engine.optimise import TracedNetwork
 from tests.helpers import wait_for
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from engine.debug_models import debug_generator
-from engine.generate import GenerationRequest
+from engine.request import GenerationRequest
 from engine.optimise import LIVE_TOKEN_BUCKET
 from engine.stream import EngineConfig, first_chunk_request
 from instrument.preload import ModelPreload

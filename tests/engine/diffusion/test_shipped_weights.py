@@ -9,7 +9,8 @@ import torch
 
 from engine.dataset.descriptors import frame_descriptors
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS, read_diffusion_metadata
-from engine.generate import GenerationRequest, Generator
+from engine.generate import Generator
+from engine.request import GenerationRequest
 
 SECONDS = 3.0
 

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from engine.debug_models import debug_generator
-from engine.generate import GenerationRequest, Generator
+from engine.generate import Generator
+from engine.request import GenerationRequest
 from engine.stream import EngineConfig, StreamGeometry
 from tests.engine.stream.support import Consumer, SlowGenerator, _clone, make_engine, playing_store
 from tests.helpers import wait_for

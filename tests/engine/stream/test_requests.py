@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.generate import GenerationRequest
+from engine.request import GenerationRequest
 from engine.stream import EngineConfig, first_chunk_request
 
 

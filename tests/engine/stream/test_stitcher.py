@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.generate import GenerationRequest, Generator
+from engine.generate import Generator
+from engine.request import GenerationRequest
 from engine.stream import ChunkStitcher, DryAudioQueue, StreamGeometry
 from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE
 from tests.engine.stream.support import burst_ratio

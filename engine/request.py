@@ -1,0 +1,84 @@
+"""What a chunk or a render asks of the generator: `GenerationRequest`, its validation and its JSON form.
+
+Torch-free (the vocabulary and the ranges only): the instrument builds requests from knob snapshots, take
+logs store them as JSON, and the engine thread compares them, none of which needs a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.limits import CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, STEPS_RANGE, TEMPO_BPM_RANGE, VARIATION_RANGE
+from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, DESCRIPTORS, SAMPLER_NAMES, scale_index, tonic_index
+
+# A request names a descriptor by its short name ("brightness") or the model's ("centroid_hz").
+DESCRIPTOR_ALIASES: dict[str, str] = {d.short: d.model for d in DESCRIPTORS}
+
+
+class GenerationError(ValueError):
+    """A request the generator cannot honour (bad prompt, unknown sampler, out-of-range value)."""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to generate. Prompts with weight 0 are ignored; at least one must have weight > 0."""
+
+    prompts: tuple[str, ...] = ("ambient pad",)
+    weights: tuple[float, ...] = (1.0,)
+    negative_prompt: str = ""
+    negative_scale: float = 0.0  # > 0 pushes away from the negative prompt (composable guidance)
+    cfg_scale: float = 3.0
+    steps: int = 8
+    sampler: str = "dpmpp_2m"
+    seed: int = 0
+    variation: float = 0.0  # 0..1: slerp from this seed's noise towards a second noise field
+    tempo_bpm: float | None = None
+    key: str | None = None  # tonic, e.g. "F#" or "Bb"
+    scale: str | None = None  # major, minor, dorian, mixolydian
+    descriptors: dict[str, float | np.ndarray] = field(default_factory=dict)
+    clock: bool = True  # feed a beat clock at tempo_bpm (only when tempo_bpm is given)
+    beat_offset: float = 0.0  # beats: shifts the clock (a MIDI clock's bar phase)
+    seconds_total: float | None = None  # Stable Audio timing; None: not given
+
+    def validated(self) -> "GenerationRequest":
+        if len(self.prompts) != len(self.weights):
+            raise GenerationError(f"{len(self.prompts)} prompts but {len(self.weights)} weights")
+        if not any(w > 0 for w in self.weights):
+            raise GenerationError("no prompt has a weight above 0")
+        if self.sampler not in SAMPLER_NAMES:
+            raise GenerationError(f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLER_NAMES)}")
+        if not STEPS_RANGE[0] <= self.steps <= STEPS_RANGE[1]:
+            raise GenerationError(f"steps must be in {STEPS_RANGE[0]}..{STEPS_RANGE[1]}, got {self.steps}")
+        # `not low <= x <= high` is also true for NaN: a NaN never slips through as "no change".
+        for name, value, (low, high) in (("cfg_scale", self.cfg_scale, CFG_SCALE_RANGE),
+                                         ("negative_scale", self.negative_scale, NEGATIVE_SCALE_RANGE),
+                                         ("variation", self.variation, VARIATION_RANGE)):
+            if not low <= value <= high:
+                raise GenerationError(f"{name} must be in {low:g}..{high:g}, got {value}")
+        if self.tempo_bpm is not None and not TEMPO_BPM_RANGE[0] <= self.tempo_bpm <= TEMPO_BPM_RANGE[1]:
+            raise GenerationError(f"tempo_bpm must be in {TEMPO_BPM_RANGE[0]:g}..{TEMPO_BPM_RANGE[1]:g}, "
+                                  f"got {self.tempo_bpm}")
+        try:
+            if self.key is not None:
+                tonic_index(self.key)
+            if self.scale is not None:
+                scale_index(self.scale)
+        except ValueError as error:
+            raise GenerationError(str(error)) from error
+        for name in self.descriptors:
+            if DESCRIPTOR_ALIASES.get(name, name) not in DESCRIPTOR_MODEL_NAMES:
+                raise GenerationError(f"unknown descriptor {name!r}; known: {', '.join(DESCRIPTOR_ALIASES)}")
+        return self
+
+
+def request_to_json(request: GenerationRequest) -> dict[str, Any]:
+    """A GenerationRequest as JSON-ready data (descriptor curves as lists): take logs, and the prepared chunk's key."""
+    data = asdict(request)
+    data["prompts"] = list(request.prompts)
+    data["weights"] = [float(w) for w in request.weights]
+    data["descriptors"] = {k: (v.tolist() if isinstance(v, np.ndarray) else float(v))
+                           for k, v in request.descriptors.items()}
+    return data
