@@ -33,6 +33,7 @@ from engine.diffusion.sampling import (SAMPLERS, classifier_free_guidance, compo
 from engine.diffusion.text import PromptEncoder, PromptEncoderError
 from engine.diffusion.unet import UNet1D, VDenoiser
 from engine.limits import RENDER_SECONDS_MAX
+from engine.optimise import LIVE_TOKEN_BUCKET, TOKEN_BUCKET, TracedNetwork
 from engine.render_peak import under_peak
 from engine.request import DESCRIPTOR_ALIASES, GenerationError, GenerationRequest, request_to_json
 from engine.vocabulary import NO_KEY, NO_SCALE, scale_index, tonic_index
@@ -361,8 +362,6 @@ class Generator:
         inline unless trace_first_inline is False: then the tracer waits for `release_tracer()`), and tokens
         pad to one wide bucket so new shapes are rare. Otherwise the first call of each shape traces it
         inline (offline rendering)."""
-        from engine.optimise import LIVE_TOKEN_BUCKET, TOKEN_BUCKET, TracedNetwork
-
         if not isinstance(self.network, TracedNetwork):
             self.network = TracedNetwork(self.network, background=background,  # type: ignore[assignment]
                                          token_bucket=LIVE_TOKEN_BUCKET if background else TOKEN_BUCKET,
@@ -376,14 +375,10 @@ class Generator:
     def tracing(self) -> bool:
         """Whether the background tracer is tracing shapes now: it then holds this process's GIL for up to
         ~30 ms at a time, and the live session's feeder keeps a longer dry lead meanwhile."""
-        from engine.optimise import TracedNetwork
-
         return isinstance(self.network, TracedNetwork) and self.network.tracing
 
     def release_tracer(self) -> None:
         """Let a background tracer that waits for the first sound start tracing (see use_traced_network)."""
-        from engine.optimise import TracedNetwork
-
         if isinstance(self.network, TracedNetwork):
             self.network.release_tracer()
 
@@ -391,8 +386,6 @@ class Generator:
         """Before the process may exit: drop the shapes still waiting for the tracer and wait for the one being
         traced (a trace inside torch at interpreter shutdown aborts the process). False if it outlasted
         `timeout_s`; True with no background tracer."""
-        from engine.optimise import TracedNetwork
-
         return self.network.settle(timeout_s) if isinstance(self.network, TracedNetwork) else True
 
     @torch.no_grad()

@@ -334,8 +334,3 @@ def read_take_audio(path: Path) -> tuple[np.ndarray, int]:
     with AudioFile(str(path)) as handle:
         return handle.read(handle.frames), int(handle.samplerate)
 
-
-def repair_take(path: Path) -> int:
-    """Finalise an unfinalised take's FLAC (after a crash or a full disk) in place, so every reader accepts it;
-    returns its frames. instrument.take_folder also updates the sidecar."""
-    return finalise_flac(Path(path))

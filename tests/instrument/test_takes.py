@@ -14,7 +14,7 @@ import soundfile
 
 from instrument.flac_finalise import finalise_flac, flac_total_samples, scan_flac
 from instrument.takes import (DISK_FULL, AutomationEvent, RecordFolderError, TakeStatus, TakeWriter,
-                              check_record_folder, read_take_audio, repair_take)
+                              check_record_folder, read_take_audio)
 from tests.takes_support import crashed_take, tmpfs, tone
 
 
@@ -47,7 +47,7 @@ def test_take_survives_a_hard_kill(tmp_path: Path) -> None:
     audio, rate = read_take_audio(tmp_path / "crash.flac")
     assert rate == 44100 and audio.shape[1] >= 44100 * 2.5, "loses at most the last second"
     assert np.all(np.isfinite(audio)) and np.abs(audio).max() > 0.3
-    frames = repair_take(tmp_path / "crash.flac")
+    frames = finalise_flac(tmp_path / "crash.flac")
     repaired, _ = soundfile.read(tmp_path / "crash.flac", dtype="float32")  # now every reader accepts it
     assert len(repaired) == frames == audio.shape[1]
     np.testing.assert_allclose(repaired.T, audio, atol=2e-7)  # the same samples (readers scale 24-bit apart by an LSB)
