@@ -12,6 +12,7 @@ and how long a module or a function may grow.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,82 @@ def size_offenders() -> list[str]:
                           for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
                           and _function_lines(node) > FUNCTION_LINES_MAX]
     return offenders
+
+
+def part_of(module: str) -> str | None:
+    """The part of the house a first-party module belongs to: `engine.codec` for engine/codec/phase.py,
+    `engine.generate` for engine/generate.py, `gui.app` for gui/app.py (None outside engine/instrument/gui)."""
+    parts = module.split(".")
+    if parts[0] not in PACKAGES:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    here = ROOT / parts[0] / parts[1]
+    return ".".join(parts[:2]) if here.is_dir() or here.with_suffix(".py").exists() else parts[0]
+
+
+def part_graph() -> dict[str, set[str]]:
+    """part -> the other parts it imports (lazy imports included)."""
+    graph: dict[str, set[str]] = {}
+    for package in PACKAGES:
+        for path in python_files(package):
+            source = part_of(module_name(path))
+            if source is None or source in PACKAGES:  # a package's own __init__ re-exports its parts
+                continue
+            targets = graph.setdefault(source, set())
+            for found in imports_of(path):
+                target = part_of(found.module)
+                if target not in (None, source) and target not in PACKAGES:
+                    targets.add(target)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle among the parts, as the list of parts around it, or None."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target, path + [target])) is not None:
+                return cycle
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start, [start])) is not None:
+            return cycle
+    return None
+
+
+def test_no_import_circle_between_the_parts_of_the_house() -> None:
+    """engine.codec, engine.stream, instrument.session, gui.app, ... import one another in one direction only."""
+    assert find_cycle(part_graph()) is None, " -> ".join(find_cycle(part_graph()) or [])
+
+
+def test_the_circle_finder_finds_a_circle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def part_path(part: str) -> str:
+    """`engine.codec` -> "engine/codec/", `engine.generate` -> "engine/generate.py"."""
+    package, name = part.split(".")
+    return f"{package}/{name}/" if (ROOT / package / name).is_dir() else f"{package}/{name}.py"
+
+
+def test_docs_architecture_names_every_part_and_no_gone_one() -> None:
+    """docs/architecture.md draws the house as it is: every part (package folder or top-level module) of
+    engine/, instrument/ and gui/ is named there by its path, and every such path it names exists."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    parts = {part for package in PACKAGES for path in python_files(package)
+             if (part := part_of(module_name(path))) is not None and part not in PACKAGES}
+    missing = sorted(part_path(part) for part in parts if part_path(part) not in text)
+    named = set(re.findall(r"\b((?:engine|instrument|gui)/[\w/]*\w(?:\.py|/))", text))
+    gone = sorted(path for path in named if not (ROOT / path).exists())
+    assert not missing and not gone, f"not named: {missing}; named but gone: {gone}"
 
 
 def test_modules_and_functions_stay_short() -> None:
