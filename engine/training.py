@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,25 @@ def optimiser_step(loss: torch.Tensor, optimiser: torch.optim.Optimizer, paramet
 def due(step: int, every: int, last_step: int) -> bool:
     """Whether a periodic job (log, evaluation, checkpoint) runs after `step`: every `every` steps and at the end."""
     return step % every == 0 or step == last_step
+
+
+def run_steps(train_step: Callable[[], dict[str, Any]], current_step: Callable[[], int], last_step: int, *,
+              log_every: int, checkpoint_every: int, rank: int,
+              log: Callable[[dict[str, Any], float], None], save: Callable[[], None]) -> float:
+    """The loop both trainers run: `train_step()` (which advances `current_step()`) until `last_step`; on rank 0
+    `log(its numbers, seconds per step since the last log)` and `save()` when `due`. Returns the wall seconds."""
+    started = time.monotonic()
+    last_log = started
+    while current_step() < last_step:
+        numbers = train_step()
+        step = current_step()
+        if rank == 0 and due(step, log_every, last_step):
+            now = time.monotonic()
+            log(numbers, (now - last_log) / log_every)
+            last_log = now
+        if rank == 0 and due(step, checkpoint_every, last_step):
+            save()
+    return time.monotonic() - started
 
 
 def config_record(config: Any, *path_fields: str) -> dict[str, Any]:

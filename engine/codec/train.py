@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoenc
 from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db
 from engine.codec.synthetic import HarmonicToneSource
 from engine.training import (TrainingRun, config_record, data_parallel, due, optimiser_step, read_training_state,
-                             set_learning_rate, start_training_process, update_ema)
+                             run_steps, set_learning_rate, start_training_process, update_ema)
 
 
 @dataclass(frozen=True)
@@ -249,22 +248,15 @@ class _AutoencoderTraining:
         self.run.log(record)
 
     def train(self) -> dict[str, Any]:
-        config, rank = self.config, self.process.rank
-        started = time.monotonic()
-        last_log = started
-        while self.step < config.steps:
-            numbers = self._train_step()
-            if rank == 0 and due(self.step, config.log_every, config.steps):
-                now = time.monotonic()
-                self._log(numbers, (now - last_log) / config.log_every)
-                last_log = now
-            if rank == 0 and due(self.step, config.checkpoint_every, config.steps):
-                self._save_state()
-        if rank == 0:
+        config = self.config
+        seconds = run_steps(self._train_step, lambda: self.step, config.steps, log_every=config.log_every,
+                            checkpoint_every=config.checkpoint_every, rank=self.process.rank, log=self._log,
+                            save=self._save_state)
+        if self.process.rank == 0:
             export(self.ema, self.train_data, self.run.out_dir / "autoencoder.safetensors", self.step,
                    keep_statistics=config.freeze_encoder)
         self.process.finish()
-        return {"steps": self.step, "seconds": time.monotonic() - started, "history": self.run.history}
+        return {"steps": self.step, "seconds": seconds, "history": self.run.history}
 
 
 def train(config: TrainConfig) -> dict[str, Any]:

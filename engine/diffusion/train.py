@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors, smooth_curves
 from engine.diffusion.latents import LatentCache, load_latent_cache
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
-from engine.training import (TrainingRun, config_record, data_parallel, due, optimiser_step, set_learning_rate,
-                             start_training_process, update_ema)
+from engine.training import (TrainingRun, config_record, data_parallel, due, optimiser_step, run_steps,
+                             set_learning_rate, start_training_process, update_ema)
 from engine.vocabulary import LATENT_HOP_FRAMES, NO_KEY, NO_SCALE, SAMPLE_RATE
 
 
@@ -259,24 +258,21 @@ class _DiffusionTraining:
         self.step += 1
         return {"loss": round(loss.item(), 4), "grad_norm": round(grad_norm, 3)}
 
+    def _log(self, numbers: dict[str, Any], seconds_per_step: float) -> None:
+        config = self.config
+        record = {"step": self.step, **numbers, "lr": _lr(self.step, config),
+                  "seconds_per_step": round(seconds_per_step, 3)}
+        if due(self.step, config.log_every * 10, config.steps):
+            record["valid_loss_ema"] = round(self._valid_loss(), 4)
+        self.run.log(record)
+
     def train(self) -> dict[str, Any]:
-        config, rank = self.config, self.process.rank
-        started = time.monotonic()
-        last_log = started
-        while self.step < config.steps:
-            numbers = self._train_step()
-            if rank == 0 and due(self.step, config.log_every, config.steps):
-                now = time.monotonic()
-                record = {"step": self.step, **numbers, "lr": _lr(self.step, config),
-                          "seconds_per_step": round((now - last_log) / config.log_every, 3)}
-                last_log = now
-                if due(self.step, config.log_every * 10, config.steps):
-                    record["valid_loss_ema"] = round(self._valid_loss(), 4)
-                self.run.log(record)
-            if rank == 0 and due(self.step, config.checkpoint_every, config.steps):
-                self._save()
+        config = self.config
+        seconds = run_steps(self._train_step, lambda: self.step, config.steps, log_every=config.log_every,
+                            checkpoint_every=config.checkpoint_every, rank=self.process.rank, log=self._log,
+                            save=self._save)
         self.process.finish()
-        return {"steps": self.step, "seconds": time.monotonic() - started, "history": self.run.history}
+        return {"steps": self.step, "seconds": seconds, "history": self.run.history}
 
 
 def train_diffusion(config: DiffusionTrainConfig) -> dict[str, Any]:
