@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -90,6 +91,20 @@ def run_steps(train_step: Callable[[], dict[str, Any]], current_step: Callable[[
         if rank == 0 and due(step, checkpoint_every, last_step):
             save()
     return time.monotonic() - started
+
+
+def numpy_rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """A numpy Generator's whole state, for a train state: resuming from it continues the same stream of draws."""
+    return rng.bit_generator.state
+
+
+def numpy_rng_from(saved: dict[str, Any] | int) -> np.random.Generator:
+    """The Generator a train state saved (`numpy_rng_state`); an int (train states before that) seeds a new one."""
+    if isinstance(saved, dict):
+        rng = np.random.default_rng()
+        rng.bit_generator.state = saved
+        return rng
+    return np.random.default_rng(saved)
 
 
 def config_record(config: Any, *path_fields: str) -> dict[str, Any]:

@@ -31,8 +31,9 @@ from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
 from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db
 from engine.codec.synthetic import HarmonicToneSource
-from engine.training import (TrainingRun, config_record, data_parallel, due, optimiser_step, read_training_state,
-                             run_steps, set_learning_rate, start_training_process, update_ema)
+from engine.training import (TrainingRun, config_record, data_parallel, due, numpy_rng_from, numpy_rng_state,
+                             optimiser_step, read_training_state, run_steps, set_learning_rate,
+                             start_training_process, update_ema)
 
 
 @dataclass(frozen=True)
@@ -193,21 +194,23 @@ class _AutoencoderTraining:
         valid_data = ManifestSegments(config.dataset, "valid", self.segment_samples, 1234)
         self.valid_batch = torch.stack([torch.from_numpy(valid_data.segment(r, 0))
                                         for r in valid_data.rows[:8]]).to(device)
+        self.tones = HarmonicToneSource(config.seed + 7919 * rank)
         self.step = self._resume()
         self.objective = data_parallel(self.process, _MagnitudeObjective(self.model, config.freeze_encoder))
-        # reseeded on resume: a fresh stream of draws
-        self.tones = HarmonicToneSource(config.seed + 7919 * rank + self.step)
 
     def _resume(self) -> int:
         state = self.run.resume(self.process.device)
         if state is None:
             return 0
-        self.train_data.rng = np.random.default_rng(state["data_rng"])
+        self.train_data.rng = numpy_rng_from(state["data_rng"])
         torch.set_rng_state(state["torch_rng"])
-        return int(state["step"])
+        step = int(state["step"])
+        # train states before the tone generator was saved: reseeded by the step, a fresh stream of draws
+        self.tones.rng = numpy_rng_from(state.get("tones_rng", self.config.seed + 7919 * self.process.rank + step))
+        return step
 
     def _save_state(self) -> None:
-        self.run.save(self.step, data_rng=self.train_data.rng.bit_generator.state["state"]["state"] % (2**63),
+        self.run.save(self.step, data_rng=numpy_rng_state(self.train_data.rng), tones_rng=numpy_rng_state(self.tones.rng),
                       torch_rng=torch.get_rng_state(), config=config_record(self.config, "dataset", "out_dir"))
 
     def _batch(self) -> torch.Tensor:

@@ -28,8 +28,8 @@ from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors, smooth_curves
 from engine.diffusion.latents import LatentCache, load_latent_cache
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
-from engine.training import (TrainingRun, config_record, data_parallel, due, optimiser_step, run_steps,
-                             set_learning_rate, start_training_process, update_ema)
+from engine.training import (TrainingRun, config_record, data_parallel, due, numpy_rng_from, numpy_rng_state,
+                             optimiser_step, run_steps, set_learning_rate, start_training_process, update_ema)
 from engine.vocabulary import LATENT_HOP_FRAMES, NO_KEY, NO_SCALE, SAMPLE_RATE
 
 
@@ -221,14 +221,14 @@ class _DiffusionTraining:
         state = self.run.resume(self.process.device)
         if state is None:
             return 0
-        self.train_data.rng = np.random.default_rng(state["data_rng"])
+        self.train_data.rng = numpy_rng_from(state["data_rng"])
         self.noise_generator.set_state(state["noise_rng"])
         return int(state["step"])
 
     def _save(self) -> None:
         """The train state and the EMA weights as the shippable file."""
         config = self.config
-        self.run.save(self.step, data_rng=int(self.train_data.rng.integers(2**62)),
+        self.run.save(self.step, data_rng=numpy_rng_state(self.train_data.rng),
                       noise_rng=self.noise_generator.get_state(), model_config=self.model_config.to_dict(),
                       config=config_record(config, "cache", "out_dir"))
         save_diffusion(self.ema.network, self.run.out_dir / "diffusion.safetensors",

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from engine.codec.checkpoint import load_autoencoder
-from engine.codec.train import TrainConfig, export_run, train
+from engine.codec.train import TrainConfig, _AutoencoderTraining, export_run, train
 from engine.dataset.builder import BuildConfig, build_dataset
+from engine.training import read_training_state
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +42,28 @@ def test_train_resume_and_export(tiny_dataset: Path, tmp_path: Path) -> None:
     assert model.latent_std.min() > 0
     exported = export_run(tiny_dataset, tmp_path / "run", tmp_path / "again.safetensors")
     assert load_autoencoder(exported).config == model.config
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tiny_dataset: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The train state holds the data and tone generators whole: a run killed after a checkpoint and rerun
+    draws the same batches and ends with the same weights as one that was never interrupted."""
+    config = dict(dataset=tiny_dataset, batch_size=2, segment_latent_frames=8, checkpoint_every=2, eval_every=100,
+                  log_every=2, debug_model=True, threads=1, steps=5, tone_fraction=0.5)
+    train(TrainConfig(out_dir=tmp_path / "straight", **config))
+    original = _AutoencoderTraining._train_step
+
+    def killed_at_step_3(self: _AutoencoderTraining) -> dict:
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(_AutoencoderTraining, "_train_step", killed_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out_dir=tmp_path / "resumed", **config))
+    monkeypatch.undo()
+    train(TrainConfig(out_dir=tmp_path / "resumed", **config))
+    straight, resumed = (read_training_state(tmp_path / name) for name in ("straight", "resumed"))
+    for part in ("model", "ema"):
+        for name, tensor in straight[part].items():
+            assert torch.equal(tensor, resumed[part][name]), f"{part}.{name}"
