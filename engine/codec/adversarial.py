@@ -85,6 +85,9 @@ class AdversarialConfig:
     frequency_gradient_weight: float = 0.5
     time_gradient_weight: float = 3.0
     grad_clip: float = 5.0
+    # the generator's adversarial and feature-matching terms per sub-discriminator ("name=weight,..."; the
+    # discriminators' own loss is not weighted)
+    disc_weights: str = "full=1,low=1,pooled=1"
     ema_decay: float = 0.999
     checkpoint_every: int = 500
     log_every: int = 20
@@ -93,6 +96,7 @@ class AdversarialConfig:
     threads: int = 0  # CPU threads; 0: torch's default
     device: str = ""  # "" picks cuda when there is one
     export: Path | None = None  # default OUT/autoencoder.safetensors
+    snapshot_minutes: float = 0.0  # also export the EMA once, to EXPORT_snapshot.safetensors, after this long
 
     def validate(self) -> None:
         if (self.data is None) == (self.dataset is None):
@@ -105,6 +109,20 @@ class AdversarialConfig:
             raise ValueError("batch_size, segment_latent_frames and steps must be >= 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("ema_decay must be in [0, 1)")
+        self.discriminator_weights()
+
+    def discriminator_weights(self) -> dict[str, float]:
+        """disc_weights parsed: {"full": w, "low": w, "pooled": w}."""
+        weights = {"full": 1.0, "low": 1.0, "pooled": 1.0}
+        try:
+            for item in filter(None, self.disc_weights.split(",")):
+                name, value = item.split("=")
+                if name.strip() not in weights:
+                    raise ValueError(name)
+                weights[name.strip()] = float(value)
+        except ValueError as error:
+            raise ValueError(f"disc_weights must read like full=1,low=2,pooled=1 ({error})") from None
+        return weights
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -316,6 +334,7 @@ def train(config: AdversarialConfig) -> dict[str, Any]:
     generator = torch.Generator(device=device).manual_seed(config.seed + 17)
     tones = ToneBatch(generator, mc.sample_rate, config.low_tone_fraction)
     tone_count = int(round(config.tone_fraction * config.batch_size))
+    disc_weights = config.discriminator_weights()
     data_seconds = time.monotonic() - loading
 
     step = 0
@@ -375,6 +394,9 @@ def train(config: AdversarialConfig) -> dict[str, Any]:
     started = time.monotonic()
     last_log, last_step = started, step
     budget = config.minutes * 60.0
+    export_path = Path(config.export or out / "autoencoder.safetensors")
+    snapshot_path = export_path.with_name(export_path.stem + "_snapshot.safetensors") \
+        if config.snapshot_minutes > 0 else None
     try:
         while step < config.steps and not stop.requested and not (budget and time.monotonic() - started >= budget):
             audio = train_bank.sample(config.batch_size, segment, generator)
@@ -410,8 +432,8 @@ def train(config: AdversarialConfig) -> dict[str, Any]:
                     with torch.no_grad():
                         real_judged = discriminator(target)
                 discriminator.requires_grad_(True)
-                adv = generator_loss(fake_judged, config.loss)
-                fm = feature_matching_loss(real_judged, fake_judged)
+                adv = generator_loss(fake_judged, config.loss, disc_weights)
+                fm = feature_matching_loss(real_judged, fake_judged, disc_weights)
                 total = total + config.adv_weight * adv + config.fm_weight * fm
             optimiser_g.zero_grad(set_to_none=True)
             total.backward()
@@ -438,12 +460,17 @@ def train(config: AdversarialConfig) -> dict[str, Any]:
                 last_log, last_step = time.monotonic(), step
             if step % config.checkpoint_every == 0:
                 save_state()
+            if snapshot_path is not None and time.monotonic() - started >= config.snapshot_minutes * 60.0:
+                export(model, ema, snapshot_path, extra={"steps": step, "adversarial_fine_tune": True, "snapshot": True,
+                                                         "init": str(config.init)})
+                log({"step": step, "event": "snapshot", "path": str(snapshot_path),
+                     "elapsed_s": round(time.monotonic() - started, 1), **evaluate()})
+                snapshot_path = None
     finally:
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
     seconds = time.monotonic() - started
     save_state()
-    export_path = Path(config.export or out / "autoencoder.safetensors")
     export(model, ema, export_path, extra={
         "steps": step, "adversarial_fine_tune": True, "init": str(config.init),
         "data": str(config.data or config.dataset), "seconds": round(seconds, 1)})

@@ -158,28 +158,32 @@ def discriminator_loss(real: dict[str, Judgement], fake: dict[str, Judgement], k
     return total, parts
 
 
-def generator_loss(fake: dict[str, Judgement], kind: str = "hinge") -> torch.Tensor:
-    """The generator's adversarial loss on its judged output, summed over the sub-discriminators."""
+def generator_loss(fake: dict[str, Judgement], kind: str = "hinge",
+                   weights: dict[str, float] | None = None) -> torch.Tensor:
+    """The generator's adversarial loss on its judged output, summed over the sub-discriminators (each times
+    its entry in `weights`, default 1)."""
     total = torch.zeros((), device=next(iter(fake.values())).logits.device)
-    for judgement in fake.values():
+    for name, judgement in fake.items():
         f = judgement.logits.float()
+        weight = 1.0 if weights is None else weights.get(name, 1.0)
         if kind == "hinge":
-            total = total + F.relu(1.0 - f).mean()
+            total = total + weight * F.relu(1.0 - f).mean()
         elif kind == "lsgan":
-            total = total + (1.0 - f).pow(2).mean()
+            total = total + weight * (1.0 - f).pow(2).mean()
         else:
             raise ValueError(f"loss kind must be one of {LOSS_KINDS}, not {kind!r}")
     return total
 
 
-def feature_matching_loss(real: dict[str, Judgement], fake: dict[str, Judgement]) -> torch.Tensor:
-    """Sum over sub-discriminators of the mean over layers of L1(real features, generated features) / mean
-    |real features| (the real side is detached: it is the target)."""
+def feature_matching_loss(real: dict[str, Judgement], fake: dict[str, Judgement],
+                          weights: dict[str, float] | None = None) -> torch.Tensor:
+    """Sum over sub-discriminators (each times its entry in `weights`, default 1) of the mean over layers of
+    L1(real features, generated features) / mean |real features| (the real side is detached: the target)."""
     total = torch.zeros((), device=next(iter(real.values())).logits.device)
     for name in real:
         layers = []
         for r, f in zip(real[name].features, fake[name].features):
             r = r.detach().float()
             layers.append((r - f.float()).abs().mean() / r.abs().mean().clamp_min(1e-5))
-        total = total + torch.stack(layers).mean()
+        total = total + (1.0 if weights is None else weights.get(name, 1.0)) * torch.stack(layers).mean()
     return total

@@ -25,17 +25,23 @@ if [ -n "${FORCE_NUMBA_STUB:-}" ] || ! $PYTHON -c "import numba" 2>/dev/null; th
   export PYTHONPATH=$PYTHONPATH:/tmp/codec_gan_stub
   echo "numba: stub"
 fi
-(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true) | tee "$OUT/device.txt"
-$PYTHON -c "import torch, soundfile; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'soundfile', soundfile.__version__)" | tee -a "$OUT/device.txt"
-sha256sum engine/weights/autoencoder.safetensors | tee -a "$OUT/device.txt"
+LOG="$OUT/train_stdout.txt"
+(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true) | tee "$LOG"
+$PYTHON -c "import torch, soundfile; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'soundfile', soundfile.__version__)" | tee -a "$LOG"
+sha256sum engine/weights/autoencoder.safetensors | tee -a "$LOG"
 RUN=${RUN:-/tmp/codec_gan_run}
+# an EMA snapshot at half time too: if the second half goes wrong, the first half is not lost
+SNAPSHOT=${SNAPSHOT:-$(awk "BEGIN {print $MINUTES / 2}")}
 $PYTHON -m engine.codec.adversarial --data "$BUNDLE/data" --out "$RUN" --export "$RUN/autoencoder_gan.safetensors" \
-  --minutes "$MINUTES" "$@" 2>&1 | tee "$OUT/train_stdout.txt"
+  --minutes "$MINUTES" --snapshot-minutes "$SNAPSHOT" "$@" 2>&1 | tee -a "$LOG"
 status=${PIPESTATUS[0]}
 cp "$RUN/train_log.jsonl" "$OUT/" 2>/dev/null
-if [ -f "$RUN/autoencoder_gan.safetensors" ]; then
-  (cd "$RUN" && sha256sum autoencoder_gan.safetensors > "$OUT/sha256.txt" \
-    && split -b 15M -d -a 1 autoencoder_gan.safetensors "$OUT/autoencoder_gan.safetensors.part")
-fi
-ls -la "$OUT"
+: > "$OUT/sha256.txt"
+for name in autoencoder_gan autoencoder_gan_snapshot; do  # 15 MiB parts: the tool returns files up to 16 MiB
+  if [ -f "$RUN/$name.safetensors" ]; then
+    (cd "$RUN" && sha256sum $name.safetensors >> "$OUT/sha256.txt" \
+      && split -b 15M -d -a 1 $name.safetensors "$OUT/$name.safetensors.part")
+  fi
+done
+ls -la "$OUT"  # at most 7 files: 2 x 2 parts, sha256.txt, train_log.jsonl, train_stdout.txt
 exit $status

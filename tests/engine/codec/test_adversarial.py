@@ -184,6 +184,19 @@ def test_minutes_budget_stops_and_exports(tmp_path: Path, bundle: Path, initial:
     assert result["steps"] <= 1 and load_autoencoder(result["export"]).config == DEBUG_CONFIG
 
 
+def test_snapshot_and_discriminator_weights(tmp_path: Path, bundle: Path, initial: Path) -> None:
+    result = train(_config(tmp_path / "run", bundle, initial, steps=2, snapshot_minutes=1e-9,
+                           disc_weights="full=0,low=2"))
+    snapshot = tmp_path / "run" / "autoencoder_snapshot.safetensors"
+    assert load_autoencoder(snapshot).config == DEBUG_CONFIG and read_metadata(snapshot)["extra"]["snapshot"]
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in log if "event" in r] == ["start", "snapshot", "export"] and result["steps"] == 2
+    assert AdversarialConfig(out_dir=tmp_path, data=bundle, disc_weights="low=3").discriminator_weights() == \
+        {"full": 1.0, "low": 3.0, "pooled": 1.0}
+    with pytest.raises(ValueError):
+        AdversarialConfig(out_dir=tmp_path, data=bundle, disc_weights="mid=1").validate()
+
+
 def test_cli_refuses_a_config_without_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--out", str(tmp_path / "x")]) == 2
     assert "data" in capsys.readouterr().err
