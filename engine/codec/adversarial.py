@@ -18,7 +18,8 @@ time gradient terms, weighted as the v2.1 training did) + `adv_weight` x the gen
 warm-started generator against an untrained discriminator would learn noise).
 
 Data, all sampled on the training device: excerpts of real renders (a bundle written by
-scripts/device/pack_codec_data.py: Ogg Vorbis shards + index.json; or a dataset manifest read directly) and
+scripts/device/pack_codec_data.py: Ogg Vorbis shards + index.json; or a dataset manifest read directly;
+engine/codec/adversarial_data.py) and
 random harmonic tones made in torch (engine/codec/synthetic_torch.py), a `tone_fraction` of every batch, a
 `low_tone_fraction` of them rooted at 40-200 Hz.
 
@@ -29,13 +30,13 @@ at the end; rerunning the command continues from it. Stops after `steps` or `min
 clock, this process) or on SIGTERM, then writes the state and exports the EMA decoder with the untouched
 encoder as an fp16 safetensors file in the shipped format (engine.codec.checkpoint.save_autoencoder).
 Log: OUT/train_log.jsonl, one JSON object per `log_every` steps (+ validation every `eval_every`).
+Command line (engine/codec/adversarial_cli.py, one option per AdversarialConfig field):
 
     python -m engine.codec.adversarial --data BUNDLE --out RUN --minutes 8 [--init engine/weights/autoencoder.safetensors]
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import json
@@ -43,21 +44,21 @@ import math
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from engine.codec.bundle import read_bundle
+from engine.codec.adversarial_data import AudioBank, read_bundle_banks, read_manifest
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder, save_autoencoder
 from engine.codec.discriminator import (LOSS_KINDS, MultiBandDiscriminator, discriminator_loss, feature_matching_loss,
                                         generator_loss)
 from engine.codec.model import MagnitudeAutoencoder
 from engine.codec.spectral import DecoderMagnitudeLoss, stft_magnitude
 from engine.codec.synthetic_torch import LOW_TONES, ToneBatch, reference_tone
+from engine.training import optimiser_step, update_ema
 
 
 @dataclass(frozen=True)
@@ -123,88 +124,6 @@ class AdversarialConfig:
         except ValueError as error:
             raise ValueError(f"disc_weights must read like full=1,low=2,pooled=1 ({error})") from None
         return weights
-
-
-# ------------------------------------------------------------------------------------------------ data
-
-class AudioBank:
-    """Excerpts of real audio as one (channels, total) float32 tensor plus each excerpt's start and length;
-    `sample` draws random crops of any length (shorter excerpts are zero-padded) with a random gain."""
-
-    def __init__(self, audio: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> None:
-        if audio.ndim != 2 or starts.shape != lengths.shape or starts.numel() == 0:
-            raise ValueError("AudioBank needs audio (channels, total) and one start and length per excerpt")
-        self.audio, self.starts, self.lengths = audio, starts.long(), lengths.long()
-
-    @classmethod
-    def from_excerpts(cls, excerpts: list[np.ndarray | torch.Tensor]) -> "AudioBank":
-        """From a list of (channels, samples) arrays."""
-        tensors = [torch.as_tensor(np.ascontiguousarray(e), dtype=torch.float32) for e in excerpts]
-        lengths = torch.tensor([t.shape[1] for t in tensors])
-        starts = torch.cumsum(lengths, 0) - lengths
-        return cls(torch.cat(tensors, dim=1), starts, lengths)
-
-    def __len__(self) -> int:
-        return self.starts.numel()
-
-    @property
-    def seconds(self) -> float:
-        return float(self.lengths.sum()) / 44100.0
-
-    def to(self, device: torch.device) -> "AudioBank":
-        return AudioBank(self.audio.to(device), self.starts.to(device), self.lengths.to(device))
-
-    def crops(self, which: torch.Tensor, offsets: torch.Tensor, samples: int) -> torch.Tensor:
-        """Excerpts `which` (n,) from `offsets` (n,) -> (n, channels, samples), zero past an excerpt's end."""
-        positions = torch.arange(samples, device=self.audio.device)[None, :]
-        inside = positions < (self.lengths[which] - offsets)[:, None]
-        index = (self.starts[which] + offsets)[:, None] + positions
-        index = index.clamp(max=self.audio.shape[1] - 1)
-        return self.audio[:, index].permute(1, 0, 2) * inside[:, None, :]
-
-    def sample(self, count: int, samples: int, generator: torch.Generator,
-               gain_db: tuple[float, float] = (-10.0, 6.0)) -> torch.Tensor:
-        """`count` random crops (count, channels, samples) at a random gain in `gain_db` (the trainer's
-        level augmentation, as engine/codec/train.py)."""
-        device = self.audio.device
-        which = torch.randint(0, len(self), (count,), generator=generator, device=device)
-        room = (self.lengths[which] - samples + 1).clamp_min(1)
-        offsets = (torch.rand(count, generator=generator, device=device) * room).long().clamp(max=room - 1)
-        gain = gain_db[0] + (gain_db[1] - gain_db[0]) * torch.rand((count, 1, 1), generator=generator, device=device)
-        return self.crops(which, offsets, samples) * 10 ** (gain / 20)
-
-
-def read_bundle_banks(folder: Path) -> dict[str, AudioBank]:
-    """A bundle from scripts/device/pack_codec_data.py (engine/codec/bundle.py) -> {split: AudioBank}."""
-    return {split: AudioBank.from_excerpts(pieces) for split, pieces in read_bundle(folder).items()}
-
-
-def read_manifest(dataset: Path, clips: int, seconds: float, seed: int,
-                  exclude_soundfonts: tuple[str, ...] = ("timgm6mb",)) -> dict[str, AudioBank]:
-    """Random excerpts of `seconds` from up to `clips` train-split clips (and 8 valid-split clips) of a
-    dataset manifest, read with soundfile here (a CPU run; the device reads bundles)."""
-    import soundfile
-
-    rows = [json.loads(line) for line in (Path(dataset) / "manifest.jsonl").read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if not any(s in str(r.get("soundfont", "")).lower() for s in exclude_soundfonts)]
-    rng = np.random.default_rng(seed)
-    banks = {}
-    for split, count in (("train", clips), ("valid", 8)):
-        chosen = [r for r in rows if r["split"] == split]
-        chosen = [chosen[i] for i in rng.permutation(len(chosen))[:count]]
-        excerpts = []
-        for row in chosen:
-            path = str(Path(dataset) / row["path"])
-            total = soundfile.info(path).frames
-            want = int(seconds * 44100)
-            start = int(rng.integers(0, max(1, total - want))) if split == "train" else 0
-            audio, _ = soundfile.read(path, frames=want, start=start, dtype="float32", always_2d=True)
-            excerpts.append(audio.T)
-        if excerpts:
-            banks[split] = AudioBank.from_excerpts(excerpts)
-    if "train" not in banks:
-        raise ValueError(f"{dataset}: no train-split clips")
-    return banks
 
 
 # -------------------------------------------------------------------------------------------- measures
@@ -282,97 +201,124 @@ def _target_log_magnitude(audio: torch.Tensor, n_fft: int, hop: int, frames: int
         return torch.log(stft_magnitude(audio.float(), n_fft, hop)[..., :frames].clamp_min(1e-12))
 
 
-@torch.no_grad()
-def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for ema_param, param in zip(ema.parameters(), model.parameters()):
-        ema_param.lerp_(param, 1.0 - decay)
-
-
-def train(config: AdversarialConfig) -> dict[str, Any]:
-    config.validate()
+def _training_device(config: AdversarialConfig) -> torch.device:
+    """The device, the CPU threads and torch's seed; on CUDA TF32 off (the encoder's float32 latent: as
+    inference computes it)."""
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if config.threads:
         torch.set_num_threads(config.threads)
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False  # the encoder's float32 latent: as inference computes it
+        torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(config.seed)
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "train_log.jsonl"
-    state_path = out / "train_state.pt"
+    return device
 
-    model = load_autoencoder(config.init, device=device)  # fp16 file -> float32 model
-    model.encoder.requires_grad_(False)
-    init_digest = encoder_digest(model)
-    mc = model.config
-    decoder = model.decoder.train()
-    ema = copy.deepcopy(decoder).eval().requires_grad_(False)
-    discriminator = MultiBandDiscriminator(mc.audio_channels, mc.decoder_n_fft, mc.sample_rate,
-                                           config.disc_channels).to(device)
-    optimiser_g = torch.optim.AdamW(decoder.parameters(), lr=config.generator_lr, betas=(0.8, 0.99), weight_decay=0.0)
-    optimiser_d = torch.optim.AdamW(discriminator.parameters(), lr=config.discriminator_lr, betas=(0.8, 0.99),
-                                    weight_decay=0.0)
-    reconstruction = DecoderMagnitudeLoss(mc.decoder_n_fft, mc.decoder_hop).to(device)
 
-    loading = time.monotonic()
+def _read_banks(config: AdversarialConfig) -> dict[str, AudioBank]:
     if config.data is not None:
-        banks = read_bundle_banks(config.data)
-    else:
-        banks = read_manifest(config.dataset, config.dataset_clips, config.dataset_clip_seconds, config.seed)
-    train_bank = banks["train"].to(device)
-    segment = config.segment_latent_frames * mc.hop_frames
-    frames = segment // mc.decoder_hop
-    validation = {}
-    if "valid" in banks:
-        valid = banks["valid"]
-        count = min(8, len(valid))
-        validation["valid"] = valid.crops(torch.arange(count), torch.zeros(count, dtype=torch.long), segment).to(device)
-    validation["low_tones"] = torch.stack([reference_tone(f0, timbre, segment, device=device)
-                                           for f0, timbre in LOW_TONES])
-    generator = torch.Generator(device=device).manual_seed(config.seed + 17)
-    tones = ToneBatch(generator, mc.sample_rate, config.low_tone_fraction)
-    tone_count = int(round(config.tone_fraction * config.batch_size))
-    disc_weights = config.discriminator_weights()
-    data_seconds = time.monotonic() - loading
+        return read_bundle_banks(config.data)
+    return read_manifest(config.dataset, config.dataset_clips, config.dataset_clip_seconds, config.seed)
 
-    step = 0
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        decoder.load_state_dict(state["decoder"])
-        ema.load_state_dict(state["ema"])
-        discriminator.load_state_dict(state["discriminator"])
-        optimiser_g.load_state_dict(state["optimiser_g"])
-        optimiser_d.load_state_dict(state["optimiser_d"])
-        generator.set_state(state["data_generator"].cpu())  # a generator's state is a CPU byte tensor
+
+class _AdversarialTraining:
+    """One run of `train`: the frozen encoder, the decoder (the generator), its EMA, the discriminators, both
+    optimisers, the data and the run's files, built in the order their random draws have always been made
+    (a resumed or repeated run draws the same)."""
+
+    def __init__(self, config: AdversarialConfig) -> None:
+        config.validate()
+        self.config = config
+        self.device = _training_device(config)
+        self.out = Path(config.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.out / "train_log.jsonl"
+        self.state_path = self.out / "train_state.pt"
+        self._build_models()
+        self._load_data()
+        self.step = self._resume()
+        self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        self.export_path = Path(config.export or self.out / "autoencoder.safetensors")
+        self.snapshot_path = self.export_path.with_name(self.export_path.stem + "_snapshot.safetensors") \
+            if config.snapshot_minutes > 0 else None
+
+    def _build_models(self) -> None:
+        config, device = self.config, self.device
+        self.model = load_autoencoder(config.init, device=device)  # fp16 file -> float32 model
+        self.model.encoder.requires_grad_(False)
+        self.init_digest = encoder_digest(self.model)
+        self.mc = mc = self.model.config
+        self.decoder = self.model.decoder.train()
+        self.ema = copy.deepcopy(self.decoder).eval().requires_grad_(False)
+        self.discriminator = MultiBandDiscriminator(mc.audio_channels, mc.decoder_n_fft, mc.sample_rate,
+                                                    config.disc_channels).to(device)
+        self.optimiser_g = torch.optim.AdamW(self.decoder.parameters(), lr=config.generator_lr, betas=(0.8, 0.99),
+                                             weight_decay=0.0)
+        self.optimiser_d = torch.optim.AdamW(self.discriminator.parameters(), lr=config.discriminator_lr,
+                                             betas=(0.8, 0.99), weight_decay=0.0)
+        self.reconstruction = DecoderMagnitudeLoss(mc.decoder_n_fft, mc.decoder_hop).to(device)
+
+    def _load_data(self) -> None:
+        """The banks, the fixed validation set (8 valid crops, the low reference tones) and the tone maker."""
+        config, device, mc = self.config, self.device, self.mc
+        loading = time.monotonic()
+        banks = _read_banks(config)
+        self.train_bank = banks["train"].to(device)
+        self.segment = config.segment_latent_frames * mc.hop_frames
+        self.frames = self.segment // mc.decoder_hop
+        self.validation = {}
+        if "valid" in banks:
+            valid = banks["valid"]
+            count = min(8, len(valid))
+            self.validation["valid"] = valid.crops(torch.arange(count), torch.zeros(count, dtype=torch.long),
+                                                   self.segment).to(device)
+        self.validation["low_tones"] = torch.stack([reference_tone(f0, timbre, self.segment, device=device)
+                                                    for f0, timbre in LOW_TONES])
+        self.generator = torch.Generator(device=device).manual_seed(config.seed + 17)
+        self.tones = ToneBatch(self.generator, mc.sample_rate, config.low_tone_fraction)
+        self.tone_count = int(round(config.tone_fraction * config.batch_size))
+        self.disc_weights = config.discriminator_weights()
+        self.data_seconds = time.monotonic() - loading
+
+    def _resume(self) -> int:
+        if not self.state_path.exists():
+            return 0
+        state = torch.load(self.state_path, map_location=self.device, weights_only=False)
+        self.decoder.load_state_dict(state["decoder"])
+        self.ema.load_state_dict(state["ema"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.optimiser_g.load_state_dict(state["optimiser_g"])
+        self.optimiser_d.load_state_dict(state["optimiser_d"])
+        self.generator.set_state(state["data_generator"].cpu())  # a generator's state is a CPU byte tensor
         torch.set_rng_state(state["torch_rng"].cpu())
         step = int(state["step"])
         print(f"resumed from step {step}", flush=True)
+        return step
 
-    def save_state() -> None:
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"decoder": decoder.state_dict(), "ema": ema.state_dict(),
-                    "discriminator": discriminator.state_dict(), "optimiser_g": optimiser_g.state_dict(),
-                    "optimiser_d": optimiser_d.state_dict(), "data_generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(), "step": step,
-                    "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}, tmp)
-        tmp.replace(state_path)
+    def _save_state(self) -> None:
+        """Written atomically (a kill mid-write keeps the previous state)."""
+        tmp = self.state_path.with_suffix(".tmp")
+        config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.config).items()}
+        torch.save({"decoder": self.decoder.state_dict(), "ema": self.ema.state_dict(),
+                    "discriminator": self.discriminator.state_dict(), "optimiser_g": self.optimiser_g.state_dict(),
+                    "optimiser_d": self.optimiser_d.state_dict(), "data_generator": self.generator.get_state(),
+                    "torch_rng": torch.get_rng_state(), "step": self.step, "config": config}, tmp)
+        tmp.replace(self.state_path)
 
-    def log(record: dict[str, Any]) -> None:
-        with open(log_path, "a", encoding="utf-8") as handle:
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
 
-    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
     @torch.no_grad()
-    def evaluate() -> dict[str, float]:
-        record: dict[str, float] = {}
-        for name, audio in validation.items():
-            latent = _encode(model, audio)
-            predicted = ema.log_magnitude(latent).float()
-            losses = reconstruction(audio, predicted)
+    def _evaluate(self) -> dict[str, float]:
+        """The EMA decoder on the validation set: log-magnitude and frequency-gradient L1, and the low tones'
+        peak pitch (through the EMA and on the true magnitude)."""
+        mc, record = self.mc, {}
+        for name, audio in self.validation.items():
+            latent = _encode(self.model, audio)
+            predicted = self.ema.log_magnitude(latent).float()
+            losses = self.reconstruction(audio, predicted)
             record[f"{name}_log_l1"] = round(losses["magnitude_log_l1"].item(), 4)
             record[f"{name}_frequency_gradient_l1"] = round(losses["frequency_gradient_l1"].item(), 4)
             if name == "low_tones":
@@ -382,105 +328,149 @@ def train(config: AdversarialConfig) -> dict[str, Any]:
                     record[f"peak_cents_{f0:g}_true"] = round(peak_pitch_cents(target[i], f0, mc.decoder_n_fft), 2)
         return record
 
-    if step == 0:
-        log({"step": 0, "event": "start", "device": str(device), "train_excerpts": len(train_bank),
-             "train_seconds": round(train_bank.seconds, 1), "data_load_seconds": round(data_seconds, 2),
-             "decoder_parameters": sum(p.numel() for p in decoder.parameters()),
-             "discriminator_parameters": sum(p.numel() for p in discriminator.parameters()),
-             "encoder_sha256": init_digest, **evaluate()})
+    def _log_start(self) -> None:
+        self._log({"step": 0, "event": "start", "device": str(self.device), "train_excerpts": len(self.train_bank),
+                   "train_seconds": round(self.train_bank.seconds, 1), "data_load_seconds": round(self.data_seconds, 2),
+                   "decoder_parameters": sum(p.numel() for p in self.decoder.parameters()),
+                   "discriminator_parameters": sum(p.numel() for p in self.discriminator.parameters()),
+                   "encoder_sha256": self.init_digest, **self._evaluate()})
 
-    stop = _Stop()
-    previous_handler = signal.signal(signal.SIGTERM, stop) if _main_thread() else None
-    started = time.monotonic()
-    last_log, last_step = started, step
-    budget = config.minutes * 60.0
-    export_path = Path(config.export or out / "autoencoder.safetensors")
-    snapshot_path = export_path.with_name(export_path.stem + "_snapshot.safetensors") \
-        if config.snapshot_minutes > 0 else None
-    try:
-        while step < config.steps and not stop.requested and not (budget and time.monotonic() - started >= budget):
-            audio = train_bank.sample(config.batch_size, segment, generator)
-            if tone_count:
-                audio[:tone_count] = tones.sample(tone_count, segment)
-            latent = _encode(model, audio)
-            target = _target_log_magnitude(audio, mc.decoder_n_fft, mc.decoder_hop, frames)
-            with torch.autocast(**autocast):
-                predicted = decoder.log_magnitude(latent)
-            predicted = predicted.float()
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A batch (real crops, the first `tone_count` replaced by tones): audio, its target log-magnitude and
+        the decoder's prediction from the frozen encoder's latent (float32)."""
+        audio = self.train_bank.sample(self.config.batch_size, self.segment, self.generator)
+        if self.tone_count:
+            audio[:self.tone_count] = self.tones.sample(self.tone_count, self.segment)
+        latent = _encode(self.model, audio)
+        target = _target_log_magnitude(audio, self.mc.decoder_n_fft, self.mc.decoder_hop, self.frames)
+        with torch.autocast(**self.autocast):
+            predicted = self.decoder.log_magnitude(latent)
+        return audio, target, predicted.float()
 
-            # discriminators: real spectrograms -> real, the decoder's -> generated
-            with torch.autocast(**autocast):
-                real_judged = discriminator(target)
-                fake_judged = discriminator(predicted.detach())
-            loss_d, parts_d = discriminator_loss(real_judged, fake_judged, config.loss)
-            optimiser_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            grad_d = float(nn.utils.clip_grad_norm_(discriminator.parameters(), config.grad_clip))
-            optimiser_d.step()
+    def _discriminator_step(self, target: torch.Tensor, predicted: torch.Tensor) -> dict[str, Any]:
+        """Real spectrograms -> real, the decoder's -> generated."""
+        with torch.autocast(**self.autocast):
+            real_judged = self.discriminator(target)
+            fake_judged = self.discriminator(predicted.detach())
+        loss_d, parts_d = discriminator_loss(real_judged, fake_judged, self.config.loss)
+        grad_d = optimiser_step(loss_d, self.optimiser_d, self.discriminator.parameters(), self.step,
+                                self.config.grad_clip)
+        return {"loss_d": loss_d, "parts_d": parts_d, "grad_d": grad_d}
 
-            # generator (the decoder)
-            rec = reconstruction(audio, predicted)
-            rec_total = (rec["magnitude_log_l1"] + rec["magnitude_convergence"]
-                         + config.frequency_gradient_weight * rec["frequency_gradient_l1"]
-                         + config.time_gradient_weight * rec["time_gradient_l1"])
-            total = config.rec_weight * rec_total
-            adversarial = step >= config.disc_warmup
-            if adversarial:
-                discriminator.requires_grad_(False)
-                with torch.autocast(**autocast):
-                    fake_judged = discriminator(predicted)
-                    with torch.no_grad():
-                        real_judged = discriminator(target)
-                discriminator.requires_grad_(True)
-                adv = generator_loss(fake_judged, config.loss, disc_weights)
-                fm = feature_matching_loss(real_judged, fake_judged, disc_weights)
-                total = total + config.adv_weight * adv + config.fm_weight * fm
-            optimiser_g.zero_grad(set_to_none=True)
-            total.backward()
-            grad_g = float(nn.utils.clip_grad_norm_(decoder.parameters(), config.grad_clip))
-            if not math.isfinite(total.item()) or not math.isfinite(loss_d.item()):
-                raise FloatingPointError(f"non-finite loss at step {step}; resume from the last checkpoint")
-            optimiser_g.step()
-            _update_ema(ema, decoder, min(config.ema_decay, (1 + step) / (10 + step)))
-            step += 1
+    def _adversarial_losses(self, target: torch.Tensor, predicted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The generator's adversarial and feature-matching losses (the discriminators judge, not learn)."""
+        self.discriminator.requires_grad_(False)
+        with torch.autocast(**self.autocast):
+            fake_judged = self.discriminator(predicted)
+            with torch.no_grad():
+                real_judged = self.discriminator(target)
+        self.discriminator.requires_grad_(True)
+        return (generator_loss(fake_judged, self.config.loss, self.disc_weights),
+                feature_matching_loss(real_judged, fake_judged, self.disc_weights))
 
-            if step % config.log_every == 0 or step == 1:
-                now = time.monotonic()
-                record = {"step": step, "seconds_per_step": round((now - last_log) / max(1, step - last_step), 4),
-                          "elapsed_s": round(now - started, 1), "generator": round(total.item(), 4),
-                          "reconstruction": round(rec_total.item(), 4),
-                          **{k: round(v.item(), 4) for k, v in rec.items()},
-                          "discriminator": round(loss_d.item(), 4), **{f"d_{k}": round(v, 4) for k, v in parts_d.items()},
-                          "grad_g": round(grad_g, 3), "grad_d": round(grad_d, 3)}
-                if adversarial:
-                    record |= {"adversarial": round(adv.item(), 4), "feature_matching": round(fm.item(), 4)}
-                if step % config.eval_every == 0:
-                    record |= evaluate()
-                log(record)
-                last_log, last_step = time.monotonic(), step
-            if step % config.checkpoint_every == 0:
-                save_state()
-            if snapshot_path is not None and time.monotonic() - started >= config.snapshot_minutes * 60.0:
-                export(model, ema, snapshot_path, extra={"steps": step, "adversarial_fine_tune": True, "snapshot": True,
-                                                         "init": str(config.init)})
-                log({"step": step, "event": "snapshot", "path": str(snapshot_path),
-                     "elapsed_s": round(time.monotonic() - started, 1), **evaluate()})
-                snapshot_path = None
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
-    seconds = time.monotonic() - started
-    save_state()
-    export(model, ema, export_path, extra={
-        "steps": step, "adversarial_fine_tune": True, "init": str(config.init),
-        "data": str(config.data or config.dataset), "seconds": round(seconds, 1)})
-    exported = load_autoencoder(export_path)
-    same_encoder = encoder_digest(exported) == init_digest
-    log({"step": step, "event": "export", "path": str(export_path), "train_seconds": round(seconds, 1),
-         "encoder_unchanged": same_encoder, **evaluate()})
-    if not same_encoder:
-        raise RuntimeError("the exported encoder differs from the initial one: the diffusion model's latent changed")
-    return {"steps": step, "seconds": seconds, "export": export_path}
+    def _generator_step(self, audio: torch.Tensor, target: torch.Tensor, predicted: torch.Tensor) -> dict[str, Any]:
+        """The decoder: reconstruction, plus the adversarial terms after the discriminators' warm-up."""
+        config = self.config
+        rec = self.reconstruction(audio, predicted)
+        rec_total = (rec["magnitude_log_l1"] + rec["magnitude_convergence"]
+                     + config.frequency_gradient_weight * rec["frequency_gradient_l1"]
+                     + config.time_gradient_weight * rec["time_gradient_l1"])
+        total = config.rec_weight * rec_total
+        adv = fm = None
+        if self.step >= config.disc_warmup:
+            adv, fm = self._adversarial_losses(target, predicted)
+            total = total + config.adv_weight * adv + config.fm_weight * fm
+        grad_g = optimiser_step(total, self.optimiser_g, self.decoder.parameters(), self.step, config.grad_clip)
+        return {"total": total, "rec_total": rec_total, "rec": rec, "grad_g": grad_g, "adv": adv, "fm": fm}
+
+    def _train_step(self) -> dict[str, Any]:
+        """One discriminator, generator and EMA step; returns what the log reports (tensors, read when logged)."""
+        audio, target, predicted = self._batch()
+        numbers = self._discriminator_step(target, predicted)
+        numbers |= self._generator_step(audio, target, predicted)
+        update_ema(self.ema, self.decoder, min(self.config.ema_decay, (1 + self.step) / (10 + self.step)))
+        self.step += 1
+        return numbers
+
+    def _log_step(self, numbers: dict[str, Any]) -> None:
+        step, now = self.step, time.monotonic()
+        record = {"step": step, "seconds_per_step": round((now - self.last_log) / max(1, step - self.last_step), 4),
+                  "elapsed_s": round(now - self.started, 1), "generator": round(numbers["total"].item(), 4),
+                  "reconstruction": round(numbers["rec_total"].item(), 4),
+                  **{k: round(v.item(), 4) for k, v in numbers["rec"].items()},
+                  "discriminator": round(numbers["loss_d"].item(), 4),
+                  **{f"d_{k}": round(v, 4) for k, v in numbers["parts_d"].items()},
+                  "grad_g": round(numbers["grad_g"], 3), "grad_d": round(numbers["grad_d"], 3)}
+        if numbers["adv"] is not None:
+            record |= {"adversarial": round(numbers["adv"].item(), 4),
+                       "feature_matching": round(numbers["fm"].item(), 4)}
+        if step % self.config.eval_every == 0:
+            record |= self._evaluate()
+        self._log(record)
+        self.last_log, self.last_step = time.monotonic(), step
+
+    def _snapshot(self) -> None:
+        """Export the EMA once, part way (a hedge should the rest of the run go wrong)."""
+        export(self.model, self.ema, self.snapshot_path, extra={"steps": self.step, "adversarial_fine_tune": True,
+                                                                "snapshot": True, "init": str(self.config.init)})
+        self._log({"step": self.step, "event": "snapshot", "path": str(self.snapshot_path),
+                   "elapsed_s": round(time.monotonic() - self.started, 1), **self._evaluate()})
+        self.snapshot_path = None
+
+    def _after_step(self, numbers: dict[str, Any]) -> None:
+        """The periodic jobs: log (and evaluate), checkpoint, the one snapshot."""
+        config, step = self.config, self.step
+        if step % config.log_every == 0 or step == 1:
+            self._log_step(numbers)
+        if step % config.checkpoint_every == 0:
+            self._save_state()
+        if self.snapshot_path is not None and time.monotonic() - self.started >= config.snapshot_minutes * 60.0:
+            self._snapshot()
+
+    def _running(self, stop: _Stop) -> bool:
+        budget = self.config.minutes * 60.0
+        return self.step < self.config.steps and not stop.requested \
+            and not (budget and time.monotonic() - self.started >= budget)
+
+    def _loop(self) -> float:
+        """Train until `steps`, the `minutes` budget or SIGTERM; returns the loop's wall seconds."""
+        stop = _Stop()
+        previous_handler = signal.signal(signal.SIGTERM, stop) if _main_thread() else None
+        self.started = time.monotonic()
+        self.last_log, self.last_step = self.started, self.step
+        try:
+            while self._running(stop):
+                self._after_step(self._train_step())
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGTERM, previous_handler)
+        return time.monotonic() - self.started
+
+    def _export(self, seconds: float) -> None:
+        """The EMA decoder with the untouched encoder; refuses (after logging) an export whose encoder changed."""
+        config = self.config
+        export(self.model, self.ema, self.export_path, extra={
+            "steps": self.step, "adversarial_fine_tune": True, "init": str(config.init),
+            "data": str(config.data or config.dataset), "seconds": round(seconds, 1)})
+        same_encoder = encoder_digest(load_autoencoder(self.export_path)) == self.init_digest
+        self._log({"step": self.step, "event": "export", "path": str(self.export_path),
+                   "train_seconds": round(seconds, 1), "encoder_unchanged": same_encoder, **self._evaluate()})
+        if not same_encoder:
+            raise RuntimeError("the exported encoder differs from the initial one: "
+                               "the diffusion model's latent changed")
+
+    def train(self) -> dict[str, Any]:
+        if self.step == 0:
+            self._log_start()
+        seconds = self._loop()
+        self._save_state()
+        self._export(seconds)
+        return {"steps": self.step, "seconds": seconds, "export": self.export_path}
+
+
+def train(config: AdversarialConfig) -> dict[str, Any]:
+    """Train (or resume) the run in `config.out_dir`, then export; returns its steps, seconds and export path."""
+    return _AdversarialTraining(config).train()
 
 
 def _main_thread() -> bool:
@@ -497,39 +487,7 @@ def export(model: MagnitudeAutoencoder, decoder: nn.Module, path: Path, extra: d
     save_autoencoder(shipped.eval(), path, extra=extra)
 
 
-# ------------------------------------------------------------------------------------------------- CLI
+if __name__ == "__main__":  # the command line lives in engine/codec/adversarial_cli.py
+    from engine.codec.adversarial_cli import main
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine.codec.adversarial", description=__doc__.split("\n\n")[0])
-    defaults = AdversarialConfig(out_dir=Path("."))
-    for field in fields(AdversarialConfig):
-        flag = "--" + field.name.replace("_", "-")
-        default = getattr(defaults, field.name)
-        if field.name == "out_dir":
-            parser.add_argument("--out", dest="out_dir", type=Path, required=True, help="run folder (state, log, export)")
-        elif field.name in ("data", "dataset", "init", "export"):
-            parser.add_argument(flag, type=Path, default=default, help=f"default {default}")
-        elif field.name in ("loss",):
-            parser.add_argument(flag, choices=LOSS_KINDS, default=default)
-        elif field.name == "device":
-            parser.add_argument(flag, default=default, help="cpu or cuda (default: cuda when there is one)")
-        else:
-            parser.add_argument(flag, type=type(default), default=default, help=f"default {default}")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    config = AdversarialConfig(**vars(args))
-    try:
-        config.validate()
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    result = train(config)
-    print(json.dumps({k: str(v) for k, v in result.items()}))
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())

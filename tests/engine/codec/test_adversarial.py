@@ -13,7 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.codec.adversarial import AdversarialConfig, AudioBank, encoder_digest, main, peak_pitch_cents, train
+from engine.codec.adversarial import AdversarialConfig, encoder_digest, peak_pitch_cents, train
+from engine.codec.adversarial_cli import main
+from engine.codec.adversarial_data import AudioBank
 from engine.codec.bundle import BundleWriter, read_bundle
 from engine.codec.checkpoint import load_autoencoder, read_metadata, save_autoencoder
 from engine.codec.discriminator import (LOG_FLOOR, MultiBandDiscriminator, discriminator_loss, feature_matching_loss,
