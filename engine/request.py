@@ -1,4 +1,4 @@
-"""What a chunk or a render asks of the generator: `GenerationRequest`, its validation and its JSON form.
+"""What a chunk or a render asks of the generator: `GenerationRequest`, its validation and its JSON form (both ways).
 
 Torch-free (the vocabulary and the ranges only): the instrument builds requests from knob snapshots, take
 logs store them as JSON, and the engine thread compares them, none of which needs a model.
@@ -6,7 +6,7 @@ logs store them as JSON, and the engine thread compares them, none of which need
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -82,3 +82,14 @@ def request_to_json(request: GenerationRequest) -> dict[str, Any]:
     data["descriptors"] = {k: (v.tolist() if isinstance(v, np.ndarray) else float(v))
                            for k, v in request.descriptors.items()}
     return data
+
+
+def request_from_json(data: dict[str, Any]) -> GenerationRequest:
+    """Inverse of request_to_json (unknown keys ignored: a log from a newer version still loads)."""
+    known = {f.name for f in fields(GenerationRequest)}
+    values = {k: v for k, v in data.items() if k in known}
+    values["prompts"] = tuple(values.get("prompts", ()))
+    values["weights"] = tuple(float(w) for w in values.get("weights", ()))
+    values["descriptors"] = {k: (np.asarray(v, dtype=np.float32) if isinstance(v, list) else float(v))
+                             for k, v in dict(values.get("descriptors", {})).items()}
+    return GenerationRequest(**values)

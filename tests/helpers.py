@@ -93,3 +93,31 @@ def killable_jackd(monkeypatch, prefix: str):  # noqa: ANN001, ANN201 - pytest.M
             jack.close()
 
     return server()
+
+
+def run_killed_at_step(monkeypatch, trainer_class: type, step: int, run: Callable[[], object]) -> None:  # noqa: ANN001
+    """Run `run()` (a training run) with `trainer_class._train_step` raising KeyboardInterrupt once the trainer
+    reaches `step`, as a kill after a checkpoint would; the patch is undone afterwards."""
+    import pytest
+
+    original = trainer_class._train_step
+
+    def killed(self):  # noqa: ANN001, ANN202
+        if self.step == step:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(trainer_class, "_train_step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.undo()
+
+
+def assert_same_weights(run_a, run_b, parts: tuple[str, ...] = ("model", "ema")) -> None:  # noqa: ANN001 - Paths
+    """The tensors of `parts` in two run folders' train states are equal, every one."""
+    from engine.training import read_training_state
+
+    a, b = read_training_state(run_a), read_training_state(run_b)
+    for part in parts:
+        for name, tensor in a[part].items():
+            assert tensor.equal(b[part][name]), f"{part}.{name}"

@@ -37,12 +37,12 @@ from engine.stream.geometry import StreamGeometry
 from engine.stream.planning import BarGrid, choose_steps, plan_join_sample
 from engine.stream.records import ChunkRecord, EngineStatus
 from engine.stream.replay import render_chunk_log
-from engine.stream.requests import first_chunk_request, request_from_json
+from engine.stream.requests import first_chunk_request
 from engine.stream.stitcher import ChunkAudio, ChunkStitcher, RefineAbandoned
 
 __all__ = [
     "BarGrid", "ChunkAudio", "ChunkRecord", "ChunkStitcher", "DryAudioQueue", "EngineConfig", "EngineHooks",
     "EngineStatus", "EngineThread", "ParameterSource", "RefineAbandoned", "SpliceResult", "StreamGeometry",
     "choose_steps", "equal_power_crossfade", "fade_in", "first_chunk_request", "plan_join_sample",
-    "render_chunk_log", "request_from_json",
+    "render_chunk_log",
 ]

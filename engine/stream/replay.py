@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from engine.generate import Generator
+from engine.request import request_from_json
 from engine.stream.dry_queue import DryAudioQueue
 from engine.stream.geometry import StreamGeometry
-from engine.stream.requests import request_from_json
 from engine.stream.stitcher import ChunkStitcher
 from engine.vocabulary import AUDIO_CHANNELS
 

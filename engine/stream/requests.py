@@ -1,12 +1,8 @@
-"""The GenerationRequest helpers of a stream: the first chunk's (fewer steps), a changed step count, and a
-request read back from a chunk log's JSON."""
+"""The GenerationRequest helpers of a stream: the first chunk's (fewer steps) and a changed step count."""
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
-from typing import Any
-
-import numpy as np
+from dataclasses import replace
 
 from engine.request import GenerationRequest
 from engine.stream.config import EngineConfig
@@ -23,13 +19,3 @@ def with_steps(request: GenerationRequest, steps: int) -> GenerationRequest:
     """`request` at `steps` sampler steps."""
     return replace(request, steps=int(steps))
 
-
-def request_from_json(data: dict[str, Any]) -> GenerationRequest:
-    """Inverse of request_to_json (unknown keys ignored: a log from a newer version still loads)."""
-    known = {f.name for f in fields(GenerationRequest)}
-    values = {k: v for k, v in data.items() if k in known}
-    values["prompts"] = tuple(values.get("prompts", ()))
-    values["weights"] = tuple(float(w) for w in values.get("weights", ()))
-    values["descriptors"] = {k: (np.asarray(v, dtype=np.float32) if isinstance(v, list) else float(v))
-                             for k, v in dict(values.get("descriptors", {})).items()}
-    return GenerationRequest(**values)

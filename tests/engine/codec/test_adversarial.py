@@ -22,6 +22,8 @@ from engine.codec.discriminator import (LOG_FLOOR, MultiBandDiscriminator, discr
                                         generator_loss, low_band_bins, pool_bins, prepare)
 from engine.codec.model import DEBUG_CONFIG, MagnitudeAutoencoder
 from engine.codec.synthetic_torch import ToneBatch, reference_tone
+from engine.training import read_training_state
+from tests.helpers import assert_same_weights
 
 SEGMENT_FRAMES = 8  # latent frames per training segment in these tests (8 x 1024 samples)
 
@@ -172,12 +174,9 @@ def test_resume_equals_continuing(tmp_path: Path, bundle: Path, initial: Path) -
     train(_config(tmp_path / "straight", bundle, initial, steps=4))
     train(_config(tmp_path / "resumed", bundle, initial, steps=2))
     train(_config(tmp_path / "resumed", bundle, initial, steps=4))
-    straight = torch.load(tmp_path / "straight" / "train_state.pt", weights_only=False)
-    resumed = torch.load(tmp_path / "resumed" / "train_state.pt", weights_only=False)
+    straight, resumed = (read_training_state(tmp_path / name) for name in ("straight", "resumed"))
     assert straight["step"] == resumed["step"] == 4
-    for part in ("decoder", "ema", "discriminator"):
-        for name, tensor in straight[part].items():
-            assert torch.equal(tensor, resumed[part][name]), (part, name)
+    assert_same_weights(tmp_path / "straight", tmp_path / "resumed", parts=("decoder", "ema", "discriminator"))
     assert torch.equal(straight["data_generator"], resumed["data_generator"])
 
 

@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from engine.codec.checkpoint import load_autoencoder
 from engine.codec.train import TrainConfig, _AutoencoderTraining, export_run, train
 from engine.dataset.builder import BuildConfig, build_dataset
-from engine.training import read_training_state
+from tests.helpers import assert_same_weights, run_killed_at_step
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +50,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tiny_dataset: Path, tmp_path:
     config = dict(dataset=tiny_dataset, batch_size=2, segment_latent_frames=8, checkpoint_every=2, eval_every=100,
                   log_every=2, debug_model=True, threads=1, steps=5, tone_fraction=0.5)
     train(TrainConfig(out_dir=tmp_path / "straight", **config))
-    original = _AutoencoderTraining._train_step
-
-    def killed_at_step_3(self: _AutoencoderTraining) -> dict:
-        if self.step == 3:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(_AutoencoderTraining, "_train_step", killed_at_step_3)
-    with pytest.raises(KeyboardInterrupt):
-        train(TrainConfig(out_dir=tmp_path / "resumed", **config))
-    monkeypatch.undo()
-    train(TrainConfig(out_dir=tmp_path / "resumed", **config))
-    straight, resumed = (read_training_state(tmp_path / name) for name in ("straight", "resumed"))
-    for part in ("model", "ema"):
-        for name, tensor in straight[part].items():
-            assert torch.equal(tensor, resumed[part][name]), f"{part}.{name}"
+    resumed = TrainConfig(out_dir=tmp_path / "resumed", **config)
+    run_killed_at_step(monkeypatch, _AutoencoderTraining, 3, lambda: train(resumed))
+    train(resumed)
+    assert_same_weights(tmp_path / "straight", tmp_path / "resumed")

@@ -17,7 +17,7 @@ from engine.diffusion.checkpoint import CheckpointError, load_diffusion, save_di
 from engine.diffusion.latents import build_latent_cache, load_latent_cache
 from engine.diffusion.train import DiffusionTrainConfig, _DiffusionTraining, train_diffusion
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D
-from engine.training import read_training_state
+from tests.helpers import assert_same_weights, run_killed_at_step
 
 CLIP_SECONDS = 2.0
 
@@ -116,19 +116,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(cache_path: Path, tmp_path: P
     config = dict(cache=cache_path, model="debug", steps=12, batch_size=4, window_frames=32, learning_rate=2e-3,
                   warmup_steps=3, log_every=4, checkpoint_every=4, threads=1)
     train_diffusion(DiffusionTrainConfig(out_dir=tmp_path / "straight", **config))
-    original = _DiffusionTraining._train_step
-
-    def killed_at_step_6(self: _DiffusionTraining) -> dict:
-        if self.step == 6:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(_DiffusionTraining, "_train_step", killed_at_step_6)
-    with pytest.raises(KeyboardInterrupt):
-        train_diffusion(DiffusionTrainConfig(out_dir=tmp_path / "resumed", **config))
-    monkeypatch.undo()
-    train_diffusion(DiffusionTrainConfig(out_dir=tmp_path / "resumed", **config))
-    straight, resumed = (read_training_state(tmp_path / name) for name in ("straight", "resumed"))
-    for part in ("model", "ema"):
-        for name, tensor in straight[part].items():
-            assert torch.equal(tensor, resumed[part][name]), f"{part}.{name}"
+    resumed = DiffusionTrainConfig(out_dir=tmp_path / "resumed", **config)
+    run_killed_at_step(monkeypatch, _DiffusionTraining, 6, lambda: train_diffusion(resumed))
+    train_diffusion(resumed)
+    assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
