@@ -85,6 +85,7 @@ class AdversarialConfig:
     fm_weight: float = 0.5
     frequency_gradient_weight: float = 0.5
     time_gradient_weight: float = 3.0
+    peak_pitch_weight: float = 0.0
     grad_clip: float = 5.0
     # the generator's adversarial and feature-matching terms per sub-discriminator ("name=weight,..."; the
     # discriminators' own loss is not weighted)
@@ -374,7 +375,8 @@ class _AdversarialTraining:
         rec = self.reconstruction(audio, predicted)
         rec_total = (rec["magnitude_log_l1"] + rec["magnitude_convergence"]
                      + config.frequency_gradient_weight * rec["frequency_gradient_l1"]
-                     + config.time_gradient_weight * rec["time_gradient_l1"])
+                     + config.time_gradient_weight * rec["time_gradient_l1"]
+                     + config.peak_pitch_weight * rec["peak_pitch_cents"])
         total = config.rec_weight * rec_total
         adv = fm = None
         if self.step >= config.disc_warmup:

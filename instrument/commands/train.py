@@ -23,7 +23,9 @@ def _cmd_train_autoencoder(args: argparse.Namespace) -> int:
                          checkpoint_every=args.checkpoint_every,
                          init_from=Path(args.init_from) if args.init_from else None,
                          freeze_encoder=args.freeze_encoder, tone_fraction=args.tone_fraction,
-                         time_gradient_weight=args.time_gradient_weight)
+                         time_gradient_weight=args.time_gradient_weight,
+                         peak_pitch_weight=args.peak_pitch_weight,
+                         output_spectral_weight=args.output_spectral_weight)
     result = train(config)
     print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'autoencoder.safetensors'}")
     return 0
@@ -72,6 +74,12 @@ def _add_autoencoder(train_commands: argparse._SubParsersAction) -> None:
                              help="keep --init-from's encoder and latent statistics (the diffusion model's latent)")
     autoencoder.add_argument("--time-gradient-weight", type=number_in(0.0, 100.0), default=1.0,
                              help="weight of the log-magnitude's frame-to-frame gradient loss (against ripple)")
+    autoencoder.add_argument("--peak-pitch-weight", type=number_in(0.0, 100.0), default=0.0,
+                             help="weight of the pitch error (hundreds of cents) the phase integration would read "
+                                  "off the spectral peaks")
+    autoencoder.add_argument("--output-spectral-weight", type=number_in(0.0, 100.0), default=0.0,
+                             help="weight of the decoded audio's multi-resolution log-spectral L1 against the input "
+                                  "(through the integrated phase, held fixed)")
     autoencoder.add_argument("--tone-fraction", type=number_in(0.0, 1.0), default=0.25,
                              help="share of each batch that is random harmonic tones (pitch anywhere, not just notes)")
     autoencoder.add_argument("--export-only", action="store_true",

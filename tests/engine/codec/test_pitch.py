@@ -55,9 +55,8 @@ def cadences(model: torch.nn.Module) -> list[tuple[str, str, np.ndarray, np.ndar
 
 # The acceptance bars the v2 decoder does not meet yet (docs/autoencoder.md "Not met yet"): strict, so the day
 # they pass the suite says so and the marks come off.
-NOT_MET_YET = pytest.mark.xfail(strict=True, reason="codec v2.1 (interpolating upsampler, 5,400 more CPU steps): "
-                                "tone-set median 10.9 / worst 465 cents (41-73 Hz tones 79-465 cents off); "
-                                "lines at the 43 / 86 Hz multiples 2.1 / 2.6 dB above the input's on cadences")
+NOT_MET_YET = pytest.mark.xfail(strict=True, reason="codec v2.1 weights, vertex phase rule (session 11): "
+                                "41-73 Hz tones still 70-500 cents off (docs/autoencoder.md)")
 V1_MEDIAN_CENTS = 76.7  # the learned-phase decoder on this tone set
 
 
@@ -89,22 +88,27 @@ def test_round_trip_keeps_the_pitch_of_every_tone(tones: tuple[np.ndarray, np.nd
         f"worst {max(errors):.1f} (<= {WORST_CENTS})\n{table}"
 
 
+def _lines_added_db(source: np.ndarray, decoded: np.ndarray, line_hz: float) -> tuple[float, float]:
+    """(input's, output's) prominence of the lines at multiples of line_hz (dB). The tests bound how far the
+    output's stand above the input's, not below: a frame-locked decoder adds a comb, while a partial the codec
+    moved a little away from a multiple lowers the measure (the 111 Hz odd tone's 333 Hz partial lies 11 Hz
+    from 2 x 172.27 Hz and reads as a 3 dB line in the input)."""
+    return frame_line_prominence_db(source, SR, line_hz), frame_line_prominence_db(decoded, SR, line_hz)
+
+
 @pytest.mark.parametrize("index", [5, 9])  # A2+18c odd (111.12 Hz), A#3 saw (233.41 Hz)
 def test_round_trip_adds_no_frame_lines_to_a_tone(tones: tuple[np.ndarray, np.ndarray], index: int) -> None:
     inputs, outputs = tones
     for line_hz in LINES_HZ:
-        before = frame_line_prominence_db(inputs[index], SR, line_hz)
-        after = frame_line_prominence_db(outputs[index], SR, line_hz)
-        assert abs(after - before) <= PROMINENCE_TOLERANCE_DB, (TONE_SET[index], line_hz, before, after)
+        before, after = _lines_added_db(inputs[index], outputs[index], line_hz)
+        assert after - before <= PROMINENCE_TOLERANCE_DB, (TONE_SET[index], line_hz, before, after)
 
 
-@NOT_MET_YET
 def test_round_trip_adds_no_frame_lines_to_a_cadence(cadences: list) -> None:
     _, _, source, decoded = cadences[0]
     for line_hz in LINES_HZ:
-        before = frame_line_prominence_db(source, SR, line_hz)
-        after = frame_line_prominence_db(decoded, SR, line_hz)
-        assert abs(after - before) <= PROMINENCE_TOLERANCE_DB, (line_hz, before, after)
+        before, after = _lines_added_db(source, decoded, line_hz)
+        assert after - before <= PROMINENCE_TOLERANCE_DB, (line_hz, before, after)
 
 
 def test_round_trip_keeps_the_key_of_cadences(cadences: list) -> None:

@@ -48,9 +48,12 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tiny_dataset: Path, tmp_path:
     """The train state holds the data and tone generators whole: a run killed after a checkpoint and rerun
     draws the same batches and ends with the same weights as one that was never interrupted."""
     config = dict(dataset=tiny_dataset, batch_size=2, segment_latent_frames=8, checkpoint_every=2, eval_every=100,
-                  log_every=2, debug_model=True, threads=1, steps=5, tone_fraction=0.5)
+                  log_every=2, debug_model=True, threads=1, steps=5, tone_fraction=0.5, peak_pitch_weight=2.0,
+                  output_spectral_weight=1.0)
     train(TrainConfig(out_dir=tmp_path / "straight", **config))
     resumed = TrainConfig(out_dir=tmp_path / "resumed", **config)
     run_killed_at_step(monkeypatch, _AutoencoderTraining, 3, lambda: train(resumed))
     train(resumed)
     assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
+    log = [json.loads(line) for line in (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()]
+    assert all(r["peak_pitch_cents"] >= 0 and r["output_log_spectral"] > 0 for r in log), log
