@@ -348,11 +348,15 @@ class WaveformDecoder(nn.Module):
         audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
         return audio[..., tail * c.decoder_hop:], boundaries
 
+    def synthesise(self, log_magnitude: torch.Tensor) -> torch.Tensor:
+        """log_magnitude (batch, channels, bins, n) -> audio (batch, channels, n * hop) from the start of a stream:
+        the phase integrated from it, then the inverse STFT. Differentiable in the magnitude (the phase is a
+        constant: the kernel is not differentiable), which is how the trainer's output loss reaches it."""
+        frames, _, _ = self.spectral_frames(log_magnitude)
+        return self.istft(frames).reshape(log_magnitude.shape[0], log_magnitude.shape[1], -1)
+
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        batch = latent.shape[0]
-        frames, _, _ = self.spectral_frames(self.log_magnitude(latent))
-        audio = self.istft(frames)
-        return audio.reshape(batch, self.config.audio_channels, -1)
+        return self.synthesise(self.log_magnitude(latent))
 
 
 class MagnitudeAutoencoder(nn.Module):

@@ -29,7 +29,7 @@ from torch import nn
 
 from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
-from engine.codec.spectral import DecoderMagnitudeLoss, OutputSpectralLoss, log_spectral_distance_db
+from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db, multi_resolution_log_l1
 from engine.codec.synthetic import HarmonicToneSource
 from engine.training import (TrainingRun, config_record, data_parallel, due, numpy_rng_from, numpy_rng_state,
                              optimiser_step, read_training_state, run_steps, set_learning_rate,
@@ -193,7 +193,6 @@ class _AutoencoderTraining:
                                            weight_decay=1e-4)
         self.run = TrainingRun(config.out_dir, rank, self.model, self.ema, self.optimiser)
         self.loss_fn = DecoderMagnitudeLoss(self.model_config.decoder_n_fft, self.model_config.decoder_hop).to(device)
-        self.output_loss = OutputSpectralLoss()
         self.segment_samples = config.segment_latent_frames * self.model_config.hop_frames
         self.train_data = ManifestSegments(config.dataset, "train", self.segment_samples, config.seed + 1000 * rank)
         valid_data = ManifestSegments(config.dataset, "valid", self.segment_samples, 1234)
@@ -239,7 +238,8 @@ class _AutoencoderTraining:
                  + config.time_gradient_weight * losses["time_gradient_l1"]
                  + config.peak_pitch_weight * losses["peak_pitch_cents"])
         if config.output_spectral_weight > 0:
-            losses["output_log_spectral"] = self.output_loss(audio, self._decoded(log_magnitude.float()))
+            decoded = self.model.decoder.synthesise(log_magnitude.float())  # the phase held fixed
+            losses["output_log_spectral"] = multi_resolution_log_l1(audio, decoded)
             total = total + config.output_spectral_weight * losses["output_log_spectral"]
         if not config.freeze_encoder:
             total = total + config.latent_l2_weight * latent_l2
@@ -248,13 +248,6 @@ class _AutoencoderTraining:
         self.step += 1
         return {"loss": round(total.item(), 4), **{k: round(v.item(), 4) for k, v in losses.items()},
                 "latent_rms": round(latent_l2.detach().sqrt().item(), 3), "grad_norm": round(grad_norm, 3)}
-
-    def _decoded(self, log_magnitude: torch.Tensor) -> torch.Tensor:
-        """(batch, channels, bins, frames) -> audio (batch, channels, frames * hop), differentiable in the
-        magnitude; the phase integrated from it is a constant (the phase kernel is not differentiable)."""
-        decoder = self.model.decoder
-        frames, _, _ = decoder.spectral_frames(log_magnitude)
-        return decoder.istft(frames).reshape(log_magnitude.shape[0], log_magnitude.shape[1], -1)
 
     def _log(self, numbers: dict[str, float], seconds_per_step: float) -> None:
         config, step = self.config, self.step
