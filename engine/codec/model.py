@@ -56,6 +56,12 @@ class AutoencoderConfig:
     # repeating every latent frame) or "subpixel" (a separate projection per position: codec v2.0, whose
     # magnitude carried a 4-frame ripple; files written before this field existed used it).
     decoder_upsample: str = "interpolate"
+    # Bins 0..K-1 (K = decoder_frequency_bins; 0: none) take their instantaneous frequency from a small
+    # latent-rate branch (LowBinFrequency) instead of the magnitude's peak shape: at 21.5 Hz bins the shape of
+    # a 41-73 Hz partial's peak cannot place it within cents, the latent can (docs/autoencoder.md, v2.3).
+    decoder_frequency_bins: int = 0
+    decoder_frequency_dim: int = 192
+    decoder_frequency_blocks: int = 3
 
     @property
     def compression_ratio(self) -> float:
@@ -70,6 +76,8 @@ class AutoencoderConfig:
             raise ValueError("hop_frames must be a multiple of the encoder and decoder STFT hops")
         if self.decoder_n_fft % self.decoder_hop:
             raise ValueError("decoder_n_fft must be a multiple of decoder_hop")
+        if not 0 <= self.decoder_frequency_bins <= self.decoder_n_fft // 2 + 1:
+            raise ValueError(f"decoder_frequency_bins must be in [0, {self.decoder_n_fft // 2 + 1}]")
         if self.decoder_upsample not in UPSAMPLERS:
             raise ValueError(f"decoder_upsample must be one of {UPSAMPLERS}, not {self.decoder_upsample!r}")
 
@@ -218,6 +226,55 @@ class OverlapAddISTFT(nn.Module):
         return (signal / envelope.clamp_min(1e-8))[:, half:half + n * self.hop]
 
 
+def causal_interpolation(g: torch.Tensor, weight: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
+    """Latent-rate (batch, dim, T) -> frame-rate (batch, dim, T * K), K = len(weight): STFT frame k of latent frame
+    t is (1 - w_k) g[t - 1] + w_k g[t], with w_k = (k + 1) / K; `previous` (batch, dim, 1) stands in for
+    g[-1] (None: g[0] itself, the start of a stream)."""
+    g = torch.cat([g[..., :1] if previous is None else previous, g], dim=-1)
+    batch, dim, frames = g.shape
+    weight = weight.to(g.dtype)
+    mixed = g[..., :-1, None] * (1 - weight) + g[..., 1:, None] * weight  # (batch, dim, T, K)
+    return mixed.reshape(batch, dim, (frames - 1) * weight.shape[0])
+
+
+MAX_OFFSET_BINS = 2.5  # a Hann window's main lobe is 4 bins wide: a bin reads a partial at most ~2 bins away
+
+
+class LowBinFrequency(nn.Module):
+    """latent (batch, latent_channels, T) -> frequency offsets (batch, audio_channels, T * frames_per_latent, K) in
+    bins: bin k of that STFT frame advances at (k + offset) * sample_rate / n_fft. Causal, latent-rate ConvNeXt
+    blocks then the decoder's causal interpolation: tiny next to the magnitude path (43 frames a second)."""
+
+    def __init__(self, config: AutoencoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        dim = config.decoder_frequency_dim
+        self.input = nn.Conv1d(config.latent_channels, dim, 1)
+        self.blocks = nn.ModuleList([ConvNeXtBlock(dim, config.kernel_size, causal=True)
+                                     for _ in range(config.decoder_frequency_blocks)])
+        self.norm = nn.LayerNorm(dim)
+        self.output = nn.Linear(dim, config.audio_channels * config.decoder_frequency_bins)
+        self.register_buffer("interpolation", torch.arange(1, config.frames_per_latent + 1) / config.frames_per_latent,
+                             persistent=False)
+
+    @property
+    def receptive_field_frames(self) -> int:
+        return self.config.decoder_frequency_blocks * (self.config.kernel_size - 1) + 1
+
+    def forward(self, latent: torch.Tensor, from_frame: int = 0) -> torch.Tensor:
+        """Offsets for the STFT frames of latent frames [from_frame, T)."""
+        c = self.config
+        h = self.input(latent)
+        for block in self.blocks:
+            h = block(h)
+        g = self.output(self.norm(h.transpose(1, 2))).transpose(1, 2)  # (batch, channels * K, T)
+        previous = g[..., from_frame - 1:from_frame] if from_frame > 0 else None
+        frames = causal_interpolation(g[..., from_frame:], self.interpolation, previous)
+        batch = frames.shape[0]
+        offsets = frames.reshape(batch, c.audio_channels, c.decoder_frequency_bins, -1).transpose(2, 3)
+        return MAX_OFFSET_BINS * torch.tanh(offsets / MAX_OFFSET_BINS)
+
+
 MAX_LOG_MAGNITUDE = 8.0  # e^8 ~ 3000: above a full-scale sine's 1024 (2048-point Hann window), so never reached
 
 
@@ -247,6 +304,7 @@ class WaveformDecoder(nn.Module):
         self.norm = nn.LayerNorm(config.decoder_frame_dim)
         self.bins = config.decoder_n_fft // 2 + 1
         self.head = nn.Linear(config.decoder_frame_dim, config.audio_channels * self.bins)
+        self.frequency = LowBinFrequency(config) if config.decoder_frequency_bins else None
         self.istft = OverlapAddISTFT(config.decoder_n_fft, config.decoder_hop)
 
     @property
@@ -255,7 +313,8 @@ class WaveformDecoder(nn.Module):
         c = self.config
         per_latent = c.decoder_latent_blocks * (c.kernel_size - 1)
         per_frame = c.decoder_frame_blocks * (c.kernel_size - 1)
-        return per_latent + math.ceil(per_frame / c.frames_per_latent) + self._upsample_context_frames
+        magnitude = per_latent + math.ceil(per_frame / c.frames_per_latent) + self._upsample_context_frames
+        return max(magnitude, self.frequency.receptive_field_frames if self.frequency is not None else 0)
 
     @property
     def _upsample_context_frames(self) -> int:
@@ -280,10 +339,7 @@ class WaveformDecoder(nn.Module):
         # the frame before from_frame feeds the interpolation; before the stream's first frame, its own copy
         previous = h[..., from_frame - 1:from_frame] if from_frame > 0 else h[..., :1]
         g = self.upsample(torch.cat([previous, h[..., from_frame:]], dim=-1).transpose(1, 2)).transpose(1, 2)
-        batch, dim, frames = g.shape
-        weight = self.interpolation.to(g.dtype)
-        mixed = g[..., :-1, None] * (1 - weight) + g[..., 1:, None] * weight  # (batch, dim, T, k)
-        return mixed.reshape(batch, dim, (frames - 1) * c.frames_per_latent)
+        return causal_interpolation(g[..., 1:], self.interpolation, g[..., :1])
 
     def log_magnitude(self, latent: torch.Tensor, from_frame: int = 0) -> torch.Tensor:
         """latent (batch, C, T) -> natural-log STFT magnitude (batch, audio_channels, bins, (T - from_frame) *
@@ -302,18 +358,28 @@ class WaveformDecoder(nn.Module):
         # a view: the memory stays frame-major, which is what the phase integration and the iSTFT read
         return out.reshape(batch, -1, c.audio_channels, self.bins).permute(0, 2, 3, 1)
 
+    def frequency_offsets(self, latent: torch.Tensor, from_frame: int = 0) -> torch.Tensor | None:
+        """latent (batch, C, T) -> the low bins' frequency offsets (batch, audio_channels, (T - from_frame) *
+        frames_per_latent, K) in bins for latent frames [from_frame, T) (exact: the branch sees the whole
+        latent), or None for a decoder without the branch."""
+        return None if self.frequency is None else self.frequency(latent, from_frame)
+
     def spectral_frames(self, log_magnitude: torch.Tensor, state: PhaseState | None = None,
-                        latent_boundaries: bool = False) -> tuple[torch.Tensor, PhaseState, list[PhaseState]]:
-        """log_magnitude (batch, channels, bins, n) -> complex frames (batch * channels, bins, n), the phase
-        state to continue from (`state` None: the start of a stream) and, with `latent_boundaries`, the state
-        after each latent frame's last STFT frame."""
+                        latent_boundaries: bool = False, offsets: torch.Tensor | None = None,
+                        ) -> tuple[torch.Tensor, PhaseState, list[PhaseState]]:
+        """log_magnitude (batch, channels, bins, n) and the low bins' frequency offsets (batch, channels, n, K)
+        or None -> complex frames (batch * channels, bins, n), the phase state to continue from (`state`
+        None: the start of a stream) and, with `latent_boundaries`, the state after each latent frame's last
+        STFT frame."""
         batch, channels, bins, frames = log_magnitude.shape
         # frame-major (batch * channels, frames, bins): for one item a view of `log_magnitude`'s own memory
         # (frame-major, channels interleaved per frame; the phase kernel reads rows of bins), no copies
         flat = log_magnitude.permute(0, 1, 3, 2).reshape(batch * channels, frames, bins)
         every = self.config.frames_per_latent if latent_boundaries else 0
+        low = None if offsets is None else offsets.detach().float().cpu().reshape(batch * channels, frames, -1).numpy()
         phase, state, boundaries = rtpghi_phase(flat.detach().float().cpu().numpy(), self.config.decoder_n_fft,
-                                                self.config.decoder_hop, state, boundary_every=every, frame_major=True)
+                                                self.config.decoder_hop, state, boundary_every=every, frame_major=True,
+                                                frequency_offsets_bins=low)
         # frame-major (bins contiguous) all the way to the inverse FFT; returned as a (.., bins, n) view
         frames = polar_from_log(flat, torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype))
         return frames.transpose(1, 2), state, boundaries
@@ -332,7 +398,8 @@ class WaveformDecoder(nn.Module):
         batch = latent.shape[0]
         if state is None or state.tail_phase is None:
             frames, _, boundaries = self.spectral_frames(self.log_magnitude(latent),
-                                                         state if skip_frames == 0 else None, latent_boundaries=True)
+                                                         state if skip_frames == 0 else None, latent_boundaries=True,
+                                                         offsets=self.frequency_offsets(latent))
             audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
             return audio[..., skip_frames * c.hop_frames:], boundaries[skip_frames:]
         # Only what the kept audio needs: the frame-rate layers from their context before the last history
@@ -341,22 +408,25 @@ class WaveformDecoder(nn.Module):
         log_magnitude = self.log_magnitude(latent, first)
         start = (skip_frames - first) * c.frames_per_latent
         tail = min(start, c.frames_per_latent, state.tail_phase.shape[-1])
-        new, _, boundaries = self.spectral_frames(log_magnitude[..., start:], state, latent_boundaries=True)
+        offsets = self.frequency_offsets(latent, skip_frames)
+        new, _, boundaries = self.spectral_frames(log_magnitude[..., start:], state, latent_boundaries=True,
+                                                  offsets=offsets)
         history = log_magnitude[..., start - tail:start].reshape(new.shape[0], self.bins, tail)
         history_phase = torch.from_numpy(state.tail_phase[..., state.tail_phase.shape[-1] - tail:]).to(history)
         frames = torch.cat([polar_from_log(history, history_phase), new], dim=-1)
         audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
         return audio[..., tail * c.decoder_hop:], boundaries
 
-    def synthesise(self, log_magnitude: torch.Tensor) -> torch.Tensor:
-        """log_magnitude (batch, channels, bins, n) -> audio (batch, channels, n * hop) from the start of a stream:
-        the phase integrated from it, then the inverse STFT. Differentiable in the magnitude (the phase is a
-        constant: the kernel is not differentiable), which is how the trainer's output loss reaches it."""
-        frames, _, _ = self.spectral_frames(log_magnitude)
+    def synthesise(self, log_magnitude: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """log_magnitude (batch, channels, bins, n) (and the low bins' frequency offsets (batch, channels, n, K))
+        -> audio (batch, channels, n * hop) from the start of a stream: the phase integrated from it, then the
+        inverse STFT. Differentiable in the magnitude (the phase is a constant: the kernel is not
+        differentiable), which is how the trainer's output loss reaches it."""
+        frames, _, _ = self.spectral_frames(log_magnitude, offsets=offsets)
         return self.istft(frames).reshape(log_magnitude.shape[0], log_magnitude.shape[1], -1)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.synthesise(self.log_magnitude(latent))
+        return self.synthesise(self.log_magnitude(latent), self.frequency_offsets(latent))
 
 
 class MagnitudeAutoencoder(nn.Module):
@@ -419,7 +489,8 @@ class StreamingDecoder:
         # feeds the latent-rate layers): start them there, as the live engine's decode does.
         first = max(0, context_frames - self.decoder.frame_context_frames)
         log_magnitude = self.decoder.log_magnitude(window, first)[..., (context_frames - first) * c.frames_per_latent:]
-        frames, self.phase_state, _ = self.decoder.spectral_frames(log_magnitude, self.phase_state)
+        offsets = self.decoder.frequency_offsets(window, context_frames)
+        frames, self.phase_state, _ = self.decoder.spectral_frames(log_magnitude, self.phase_state, offsets=offsets)
         segments = istft.frames_to_segments(frames)
         signal, envelope = istft.overlap_add(segments)
         overlap = istft.n_fft - istft.hop

@@ -60,9 +60,9 @@ class HarmonicToneSource:
         envelope[:onset] = 0.0
         return wave * envelope / (np.abs(wave).max() + 1e-9)
 
-    def segment(self, samples: int) -> np.ndarray:
+    def segment(self, samples: int, root_range_hz: tuple[float, float] = (40.0, 2000.0)) -> np.ndarray:
         rng = self.rng
-        root_hz = float(np.exp(rng.uniform(np.log(40.0), np.log(2000.0))))
+        root_hz = float(np.exp(rng.uniform(np.log(root_range_hz[0]), np.log(root_range_hz[1]))))
         voices = rng.choice([1, 2, 3], p=[0.5, 0.25, 0.25])
         intervals = [0.0] + sorted(rng.choice([3, 4, 5, 7, 8, 9, 12], size=voices - 1, replace=False).tolist())
         audio = np.zeros((2, samples))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,8 @@ from torch import nn
 
 from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
-from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db, multi_resolution_log_l1
+from engine.codec.spectral import (DecoderMagnitudeLoss, LowBinFrequencyLoss, log_spectral_distance_db,
+                                   multi_resolution_log_l1)
 from engine.codec.synthetic import HarmonicToneSource
 from engine.training import (TrainingRun, config_record, data_parallel, due, numpy_rng_from, numpy_rng_state,
                              optimiser_step, read_training_state, run_steps, set_learning_rate,
@@ -63,6 +64,14 @@ class TrainConfig:
     # the decoded audio (phase integrated, held fixed; inverse STFT) against the input, over several windows
     output_spectral_weight: float = 0.0
     tone_fraction: float = 0.25  # share of each batch replaced by random harmonic tones (engine/codec/synthetic.py)
+    # the decoder's low-bin frequency branch (model.LowBinFrequency): its K bins (0: no branch), the weight of
+    # its loss (spectral.LowBinFrequencyLoss, hundreds of cents), and whether it is all that trains (the
+    # encoder, the magnitude path and the latent statistics stay exactly as in init_from: every level and the
+    # latent the diffusion model speaks are unchanged)
+    frequency_bins: int = 0
+    frequency_weight: float = 1.0
+    frequency_branch_only: bool = False
+    low_tone_fraction: float = 0.0  # share of the tones drawn with their root in 38-300 Hz (where bins fail)
 
 
 class ManifestSegments:
@@ -96,20 +105,24 @@ class ManifestSegments:
 
 
 class _MagnitudeObjective(nn.Module):
-    """What training differentiates: audio -> (decoder log-magnitude, latent); DDP wraps this."""
+    """What training differentiates: audio -> (decoder log-magnitude or None when only the frequency branch
+    trains, the branch's offsets or None, latent); DDP wraps this."""
 
-    def __init__(self, model: MagnitudeAutoencoder, freeze_encoder: bool) -> None:
+    def __init__(self, model: MagnitudeAutoencoder, freeze_encoder: bool, branch_only: bool) -> None:
         super().__init__()
         self.model = model
         self.freeze_encoder = freeze_encoder
+        self.branch_only = branch_only
 
-    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
         if self.freeze_encoder:
             with torch.no_grad():
                 latent = self.model.encode(audio)
         else:
             latent = self.model.encode(audio)
-        return self.model.decoder.log_magnitude(latent), latent
+        offsets = self.model.decoder.frequency_offsets(latent)
+        log_magnitude = None if self.branch_only else self.model.decoder.log_magnitude(latent)
+        return log_magnitude, offsets, latent
 
 
 def initialise_from(model: MagnitudeAutoencoder, path: Path) -> list[str]:
@@ -167,6 +180,8 @@ def _initial_model(config: TrainConfig, model_config: AutoencoderConfig, rank: i
     """A fresh model, or one started from `init_from` (with the encoder frozen when asked)."""
     if config.freeze_encoder and config.init_from is None:
         raise ValueError("freeze_encoder needs init_from (an encoder to keep)")
+    if config.frequency_branch_only and (config.init_from is None or not config.frequency_bins):
+        raise ValueError("frequency_branch_only needs init_from (the rest of the model) and frequency_bins > 0")
     model = MagnitudeAutoencoder(model_config)
     if config.init_from is not None:
         skipped = initialise_from(model, Path(config.init_from))
@@ -174,6 +189,9 @@ def _initial_model(config: TrainConfig, model_config: AutoencoderConfig, rank: i
             print(f"initialised from {config.init_from}; not copied: {skipped or 'nothing'}")
     if config.freeze_encoder:
         model.encoder.requires_grad_(False)
+    if config.frequency_branch_only:
+        model.requires_grad_(False)
+        model.decoder.frequency.requires_grad_(True)
     return model
 
 
@@ -185,7 +203,8 @@ class _AutoencoderTraining:
         self.config = config
         self.process = start_training_process(config.threads, config.seed)
         rank, device = self.process.rank, self.process.device
-        self.model_config = DEBUG_CONFIG if config.debug_model else AutoencoderConfig()
+        self.model_config = replace(DEBUG_CONFIG if config.debug_model else AutoencoderConfig(),
+                                    decoder_frequency_bins=config.frequency_bins)
         self.model = _initial_model(config, self.model_config, rank).to(device)
         self.ema = copy.deepcopy(self.model).eval()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -193,6 +212,7 @@ class _AutoencoderTraining:
                                            weight_decay=1e-4)
         self.run = TrainingRun(config.out_dir, rank, self.model, self.ema, self.optimiser)
         self.loss_fn = DecoderMagnitudeLoss(self.model_config.decoder_n_fft, self.model_config.decoder_hop).to(device)
+        self.frequency_loss = LowBinFrequencyLoss(self.model_config.decoder_n_fft, self.model_config.decoder_hop)
         self.segment_samples = config.segment_latent_frames * self.model_config.hop_frames
         self.train_data = ManifestSegments(config.dataset, "train", self.segment_samples, config.seed + 1000 * rank)
         valid_data = ManifestSegments(config.dataset, "valid", self.segment_samples, 1234)
@@ -200,7 +220,8 @@ class _AutoencoderTraining:
                                         for r in valid_data.rows[:8]]).to(device)
         self.tones = HarmonicToneSource(config.seed + 7919 * rank)
         self.step = self._resume()
-        self.objective = data_parallel(self.process, _MagnitudeObjective(self.model, config.freeze_encoder))
+        self.objective = data_parallel(self.process, _MagnitudeObjective(
+            self.model, config.freeze_encoder or config.frequency_branch_only, config.frequency_branch_only))
 
     def _resume(self) -> int:
         state = self.run.resume(self.process.device)
@@ -220,8 +241,11 @@ class _AutoencoderTraining:
     def _batch(self) -> torch.Tensor:
         """Manifest segments, the first `tone_fraction` of them replaced by random harmonic tones."""
         audio = self.train_data.batch(self.config.batch_size)
-        for i in range(int(round(self.config.tone_fraction * self.config.batch_size))):
-            audio[i] = torch.from_numpy(self.tones.segment(self.segment_samples))
+        tones = int(round(self.config.tone_fraction * self.config.batch_size))
+        low = int(round(self.config.low_tone_fraction * tones))
+        for i in range(tones):
+            root_hz = (38.0, 300.0) if i < low else (40.0, 2000.0)
+            audio[i] = torch.from_numpy(self.tones.segment(self.segment_samples, root_hz))
         return audio.to(self.process.device)
 
     def _train_step(self) -> dict[str, float]:
@@ -230,18 +254,24 @@ class _AutoencoderTraining:
         set_learning_rate(self.optimiser, _lr(self.step, config))
         audio = self._batch()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            log_magnitude, latent = self.objective(audio)
-        losses = self.loss_fn(audio, log_magnitude.float())
+            log_magnitude, offsets, latent = self.objective(audio)
         latent_l2 = latent.float().pow(2).mean()
-        total = (losses["magnitude_log_l1"] + losses["magnitude_convergence"]
-                 + config.frequency_gradient_weight * losses["frequency_gradient_l1"]
-                 + config.time_gradient_weight * losses["time_gradient_l1"]
-                 + config.peak_pitch_weight * losses["peak_pitch_cents"])
-        if config.output_spectral_weight > 0:
-            decoded = self.model.decoder.synthesise(log_magnitude.float())  # the phase held fixed
+        losses: dict[str, torch.Tensor] = {}
+        total = latent.new_zeros((), dtype=torch.float32)
+        if offsets is not None:
+            losses["low_bin_frequency_cents"] = self.frequency_loss(audio, offsets.float())
+            total = total + config.frequency_weight * losses["low_bin_frequency_cents"] / 100.0
+        if log_magnitude is not None:
+            losses.update(self.loss_fn(audio, log_magnitude.float()))
+            total = total + (losses["magnitude_log_l1"] + losses["magnitude_convergence"]
+                             + config.frequency_gradient_weight * losses["frequency_gradient_l1"]
+                             + config.time_gradient_weight * losses["time_gradient_l1"]
+                             + config.peak_pitch_weight * losses["peak_pitch_cents"])
+        if config.output_spectral_weight > 0 and log_magnitude is not None:
+            decoded = self.model.decoder.synthesise(log_magnitude.float(), offsets)  # the phase held fixed
             losses["output_log_spectral"] = multi_resolution_log_l1(audio, decoded)
             total = total + config.output_spectral_weight * losses["output_log_spectral"]
-        if not config.freeze_encoder:
+        if not (config.freeze_encoder or config.frequency_branch_only):
             total = total + config.latent_l2_weight * latent_l2
         grad_norm = optimiser_step(total, self.optimiser, self.trainable, self.step)
         update_ema(self.ema, self.model, config.ema_decay)
@@ -266,7 +296,7 @@ class _AutoencoderTraining:
                             save=self._save_state)
         if self.process.rank == 0:
             export(self.ema, self.train_data, self.run.out_dir / "autoencoder.safetensors", self.step,
-                   keep_statistics=config.freeze_encoder)
+                   keep_statistics=config.freeze_encoder or config.frequency_branch_only)
         self.process.finish()
         return {"steps": self.step, "seconds": seconds, "history": self.run.history}
 
@@ -291,11 +321,13 @@ def export(ema: MagnitudeAutoencoder, data: ManifestSegments, path: Path, step: 
 def export_run(dataset: Path, run_dir: Path, out_path: Path | None = None) -> Path:
     """Export the EMA weights of a run's latest `train_state.pt` (training may still be going on)."""
     state = read_training_state(Path(run_dir))
-    config = DEBUG_CONFIG if state["config"].get("debug_model") else AutoencoderConfig()
+    config = replace(DEBUG_CONFIG if state["config"].get("debug_model") else AutoencoderConfig(),
+                     decoder_frequency_bins=int(state["config"].get("frequency_bins", 0)))
     ema = MagnitudeAutoencoder(config)
     ema.load_state_dict(state["ema"])
     ema.eval()
     data = ManifestSegments(dataset, "train", state["config"]["segment_latent_frames"] * config.hop_frames, 0)
     path = Path(out_path or Path(run_dir) / "autoencoder.safetensors")
-    export(ema, data, path, state["step"], keep_statistics=bool(state["config"].get("freeze_encoder")))
+    export(ema, data, path, state["step"], keep_statistics=bool(state["config"].get("freeze_encoder")
+                                                                or state["config"].get("frequency_branch_only")))
     return path

@@ -25,7 +25,10 @@ def _cmd_train_autoencoder(args: argparse.Namespace) -> int:
                          freeze_encoder=args.freeze_encoder, tone_fraction=args.tone_fraction,
                          time_gradient_weight=args.time_gradient_weight,
                          peak_pitch_weight=args.peak_pitch_weight,
-                         output_spectral_weight=args.output_spectral_weight)
+                         output_spectral_weight=args.output_spectral_weight,
+                         frequency_bins=args.frequency_bins, frequency_weight=args.frequency_weight,
+                         frequency_branch_only=args.frequency_branch_only,
+                         low_tone_fraction=args.low_tone_fraction)
     result = train(config)
     print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'autoencoder.safetensors'}")
     return 0
@@ -82,6 +85,14 @@ def _add_autoencoder(train_commands: argparse._SubParsersAction) -> None:
                                   "(through the integrated phase, held fixed)")
     autoencoder.add_argument("--tone-fraction", type=number_in(0.0, 1.0), default=0.25,
                              help="share of each batch that is random harmonic tones (pitch anywhere, not just notes)")
+    autoencoder.add_argument("--frequency-bins", type=integer_in(0, 1025), default=0,
+                             help="give the decoder a low-bin frequency branch for bins below this (0: none)")
+    autoencoder.add_argument("--frequency-weight", type=number_in(0.0, 100.0), default=1.0,
+                             help="weight of the branch's pitch error (hundreds of cents)")
+    autoencoder.add_argument("--frequency-branch-only", action="store_true",
+                             help="train only the frequency branch: --init-from's encoder, magnitude and levels stay")
+    autoencoder.add_argument("--low-tone-fraction", type=number_in(0.0, 1.0), default=0.0,
+                             help="share of the tones whose root is drawn in 38-300 Hz")
     autoencoder.add_argument("--export-only", action="store_true",
                              help="write the run's current EMA weights to OUT/autoencoder.safetensors and stop")
     autoencoder.set_defaults(func=_cmd_train_autoencoder)

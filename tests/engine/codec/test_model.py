@@ -39,8 +39,9 @@ def test_encoder_ignores_phase(model: MagnitudeAutoencoder) -> None:
 
 
 @pytest.mark.parametrize("config", [DEBUG_CONFIG, AutoencoderConfig(),
-                                    AutoencoderConfig.from_dict(DEBUG_CONFIG.to_dict() | {"decoder_upsample": "subpixel"})],
-                         ids=["debug", "default", "debug-subpixel"])
+                                    AutoencoderConfig.from_dict(DEBUG_CONFIG.to_dict() | {"decoder_upsample": "subpixel"}),
+                                    AutoencoderConfig.from_dict(DEBUG_CONFIG.to_dict() | {"decoder_frequency_bins": 12})],
+                         ids=["debug", "default", "debug-subpixel", "debug-frequency-branch"])
 def test_streaming_decode_equals_offline(config: AutoencoderConfig) -> None:
     torch.manual_seed(1)
     model = MagnitudeAutoencoder(config).eval()
@@ -58,9 +59,15 @@ def test_streaming_decode_equals_offline(config: AutoencoderConfig) -> None:
     torch.testing.assert_close(streamed, offline, atol=2e-5, rtol=1e-4)
 
 
-def test_decode_continuing_from_a_frame_boundary_equals_the_whole_decode(model: MagnitudeAutoencoder) -> None:
+@pytest.mark.parametrize("frequency_bins", [0, 12])
+def test_decode_continuing_from_a_frame_boundary_equals_the_whole_decode(frequency_bins: int) -> None:
     # The live engine decodes each chunk with its receptive field of history and the stream's phase state
-    # at the splice: the audio is the uninterrupted decode's, sample for sample.
+    # at the splice: the audio is the uninterrupted decode's, sample for sample (with the low-bin frequency
+    # branch too: its offsets of the frame before the splice travel in the state).
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = MagnitudeAutoencoder(replace(DEBUG_CONFIG, decoder_frequency_bins=frequency_bins)).eval()
     torch.manual_seed(4)
     history = model.decoder.receptive_field_frames
     latent = torch.randn(1, DEBUG_CONFIG.latent_channels, history + 20)

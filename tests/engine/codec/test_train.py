@@ -57,3 +57,29 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tiny_dataset: Path, tmp_path:
     assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
     log = [json.loads(line) for line in (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()]
     assert all(r["peak_pitch_cents"] >= 0 and r["output_log_spectral"] > 0 for r in log), log
+
+
+def test_training_only_the_frequency_branch_keeps_every_other_weight(tiny_dataset: Path, tmp_path: Path) -> None:
+    """--frequency-branch-only starts from a file, adds the low-bin frequency branch and trains it alone: the
+    encoder, the magnitude path and the latent statistics come out bit for bit as they went in (the shipped
+    diffusion model's latent and every level stay), the branch moves and its loss (cents) is logged."""
+    from safetensors.torch import load_file
+
+    base = dict(dataset=tiny_dataset, batch_size=2, segment_latent_frames=8, checkpoint_every=2, eval_every=100,
+                log_every=2, debug_model=True, threads=1)
+    train(TrainConfig(out_dir=tmp_path / "base", steps=2, **base))
+    start = tmp_path / "base" / "autoencoder.safetensors"
+    with pytest.raises(ValueError, match="frequency_branch_only"):
+        train(TrainConfig(out_dir=tmp_path / "bad", steps=1, frequency_branch_only=True, **base))
+    train(TrainConfig(out_dir=tmp_path / "branch", steps=4, init_from=start, frequency_bins=8,
+                      frequency_branch_only=True, tone_fraction=1.0, low_tone_fraction=0.5, **base))
+    before, after = load_file(str(start)), load_file(str(tmp_path / "branch" / "autoencoder.safetensors"))
+    branch = {name for name in after if name.startswith("decoder.frequency.")}
+    assert branch and set(after) - branch == set(before)
+    for name, tensor in before.items():
+        assert after[name].equal(tensor), name
+    initial = load_autoencoder(tmp_path / "branch" / "autoencoder.safetensors")
+    assert initial.config.decoder_frequency_bins == 8
+    log = [json.loads(line) for line in (tmp_path / "branch" / "train_log.jsonl").read_text().splitlines()]
+    assert all(r["low_bin_frequency_cents"] > 0 and r["grad_norm"] > 0 for r in log), log
+    assert "magnitude_log_l1" not in log[0]
