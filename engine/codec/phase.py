@@ -223,11 +223,8 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
     head = np.empty(int(tolerance * BUCKETS_PER_NAT) + 2, np.int64)
     link = np.empty(2 * bins, np.int64)
     done = np.zeros(bins, np.bool_)
-    inst_freq = np.empty(bins)
-    prev_inst_freq = np.empty(bins)
-    pair_max = np.empty(bins)
-    quad_max = np.empty(bins)
-    group_delay = np.empty(bins)
+    inst_freq, prev_inst_freq, group_delay = np.empty(bins), np.empty(bins), np.empty(bins)
+    pair_max, quad_max = np.empty(bins), np.empty(bins)  # scratch of _settle_quiet_bins
     s_prev = previous_log_magnitude.copy()
     phi_prev = previous_phase.copy()
     if_scale = n_fft / (2.0 * lam)  # d/d omega by a central difference: (s[k+1] - s[k-1]) * n_fft / 2
