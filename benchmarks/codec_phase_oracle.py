@@ -8,7 +8,8 @@ every f0 off the 43.07 Hz lines), the f0 error in cents of five resyntheses:
 * shipped: decode(encode(x)): the decoder's magnitude, phase integrated from it (RTPGHI, engine/codec/phase.py);
 * true IF < K bins: the same magnitude and integration, but bins 1..K-1 advance at the input's own
   instantaneous frequency (engine/codec/spectral.py: instantaneous_frequency_offsets) instead of the one
-  read off the decoder's peak shapes, for K = 4, 8, 16, 32 (86 Hz .. 689 Hz);
+  read off the decoder's peak shapes (given as the correction true - read, phase.magnitude_frequency_offsets),
+  for K = 4, 8, 16, 32 (86 Hz .. 689 Hz);
 * true phase: the decoder's magnitude with the input's STFT phase;
 * true magnitude: the input's own magnitude, phase integrated from it (the phase integration alone).
 
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
 from engine.codec.evaluation import TONE_SET, cents, estimate_f0_hz, harmonic_tone  # noqa: E402
 from engine.codec.model import polar_from_log  # noqa: E402
-from engine.codec.phase import rtpghi_phase  # noqa: E402
+from engine.codec.phase import magnitude_frequency_offsets, rtpghi_phase  # noqa: E402
 from engine.codec.spectral import instantaneous_frequency_offsets  # noqa: E402
 from engine.vocabulary import SAMPLE_RATE  # noqa: E402
 
@@ -55,9 +56,10 @@ def resyntheses(model, audio: np.ndarray) -> dict[str, np.ndarray]:
         return decoder.istft(polar_from_log(magnitude_log.float(), torch.from_numpy(phase).float())).numpy()
 
     out = {"shipped": decoder(model.encode(x[None]))[0].detach().numpy()}
+    read = magnitude_frequency_offsets(log_magnitude.transpose(1, 2).numpy(), n_fft, max(ORACLE_BINS))
     for bins in ORACLE_BINS:
-        offsets = instantaneous_frequency_offsets(x, n_fft, hop, bins, frames).double().numpy()
-        phase, _, _ = rtpghi_phase(log_magnitude.numpy(), n_fft, hop, frequency_offsets_bins=offsets)
+        true = instantaneous_frequency_offsets(x, n_fft, hop, bins, frames).double().numpy()
+        phase, _, _ = rtpghi_phase(log_magnitude.numpy(), n_fft, hop, frequency_corrections_bins=true - read[..., :bins])
         out[f"true IF < {bins} bins"] = from_phase(log_magnitude, phase)
     out["true phase"] = from_phase(log_magnitude, true_spec.angle().double().numpy())
     true_log = torch.log(true_spec.abs().clamp_min(1e-7)).double()

@@ -56,8 +56,8 @@ def main() -> None:
         log_magnitude = decoder.log_magnitude(latent)
 
         def phase() -> torch.Tensor:
-            if hasattr(decoder, "frequency_offsets"):  # trees from session 12 on
-                return decoder.spectral_frames(log_magnitude, offsets=decoder.frequency_offsets(latent))[0]
+            if hasattr(decoder, "frequency_corrections"):  # trees from session 12 on
+                return decoder.spectral_frames(log_magnitude, corrections=decoder.frequency_corrections(latent))[0]
             return decoder.spectral_frames(log_magnitude)[0]
 
         frames = phase()

@@ -56,9 +56,9 @@ class AutoencoderConfig:
     # repeating every latent frame) or "subpixel" (a separate projection per position: codec v2.0, whose
     # magnitude carried a 4-frame ripple; files written before this field existed used it).
     decoder_upsample: str = "interpolate"
-    # Bins 0..K-1 (K = decoder_frequency_bins; 0: none) take their instantaneous frequency from a small
-    # latent-rate branch (LowBinFrequency) instead of the magnitude's peak shape: at 21.5 Hz bins the shape of
-    # a 41-73 Hz partial's peak cannot place it within cents, the latent can (docs/autoencoder.md, v2.3).
+    # Bins 1..K-1 (K = decoder_frequency_bins; 0: none) get their instantaneous frequency corrected by a small
+    # latent-rate branch (LowBinFrequency): at 21.5 Hz bins the shape of a 41-73 Hz partial's peak cannot place
+    # it within cents, the latent can (docs/autoencoder.md, session 12).
     decoder_frequency_bins: int = 0
     decoder_frequency_dim: int = 192
     decoder_frequency_blocks: int = 3
@@ -132,12 +132,15 @@ class MagnitudeEncoder(nn.Module):
         return self.output(h)
 
 
-MAX_OFFSET_BINS = 2.5  # a Hann window's main lobe is 4 bins wide: a bin reads a partial at most ~2 bins away
+MAX_CORRECTION_BINS = 2.5  # a Hann window's main lobe is 4 bins wide: a bin reads a partial at most ~2 bins away
 
 
 class LowBinFrequency(nn.Module):
-    """latent (batch, latent_channels, T) -> frequency offsets (batch, audio_channels, T * frames_per_latent, K) in
-    bins: bin k of that STFT frame advances at (k + offset) * sample_rate / n_fft. Causal, latent-rate ConvNeXt
+    """latent (batch, latent_channels, T) -> frequency corrections (batch, audio_channels, T * frames_per_latent, K)
+    in bins: bin k of that STFT frame advances at the frequency the phase integration reads off the magnitude
+    plus correction * sample_rate / n_fft. The output layer starts at zero, so an untrained branch decodes as
+    the decoder without it (a correction, not a replacement: the magnitude's reading is right for most bins
+    and a fresh branch must not undo that; session 12, docs/autoencoder.md). Causal, latent-rate ConvNeXt
     blocks then the decoder's causal interpolation: tiny next to the magnitude path (43 frames a second)."""
 
     def __init__(self, config: AutoencoderConfig) -> None:
@@ -149,6 +152,8 @@ class LowBinFrequency(nn.Module):
                                      for _ in range(config.decoder_frequency_blocks)])
         self.norm = nn.LayerNorm(dim)
         self.output = nn.Linear(dim, config.audio_channels * config.decoder_frequency_bins)
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
         self.register_buffer("interpolation", torch.arange(1, config.frames_per_latent + 1) / config.frames_per_latent,
                              persistent=False)
 
@@ -157,7 +162,7 @@ class LowBinFrequency(nn.Module):
         return self.config.decoder_frequency_blocks * (self.config.kernel_size - 1) + 1
 
     def forward(self, latent: torch.Tensor, from_frame: int = 0) -> torch.Tensor:
-        """Offsets for the STFT frames of latent frames [from_frame, T)."""
+        """Corrections for the STFT frames of latent frames [from_frame, T)."""
         c = self.config
         h = self.input(latent)
         for block in self.blocks:
@@ -166,8 +171,8 @@ class LowBinFrequency(nn.Module):
         previous = g[..., from_frame - 1:from_frame] if from_frame > 0 else None
         frames = causal_interpolation(g[..., from_frame:], self.interpolation, previous)
         batch = frames.shape[0]
-        offsets = frames.reshape(batch, c.audio_channels, c.decoder_frequency_bins, -1).transpose(2, 3)
-        return MAX_OFFSET_BINS * torch.tanh(offsets / MAX_OFFSET_BINS)
+        corrections = frames.reshape(batch, c.audio_channels, c.decoder_frequency_bins, -1).transpose(2, 3)
+        return MAX_CORRECTION_BINS * torch.tanh(corrections / MAX_CORRECTION_BINS)
 
 
 MAX_LOG_MAGNITUDE = 8.0  # e^8 ~ 3000: above a full-scale sine's 1024 (2048-point Hann window), so never reached
@@ -253,16 +258,16 @@ class WaveformDecoder(nn.Module):
         # a view: the memory stays frame-major, which is what the phase integration and the iSTFT read
         return out.reshape(batch, -1, c.audio_channels, self.bins).permute(0, 2, 3, 1)
 
-    def frequency_offsets(self, latent: torch.Tensor, from_frame: int = 0) -> torch.Tensor | None:
-        """latent (batch, C, T) -> the low bins' frequency offsets (batch, audio_channels, (T - from_frame) *
+    def frequency_corrections(self, latent: torch.Tensor, from_frame: int = 0) -> torch.Tensor | None:
+        """latent (batch, C, T) -> the low bins' frequency corrections (batch, audio_channels, (T - from_frame) *
         frames_per_latent, K) in bins for latent frames [from_frame, T) (exact: the branch sees the whole
         latent), or None for a decoder without the branch."""
         return None if self.frequency is None else self.frequency(latent, from_frame)
 
     def spectral_frames(self, log_magnitude: torch.Tensor, state: PhaseState | None = None,
-                        latent_boundaries: bool = False, offsets: torch.Tensor | None = None,
+                        latent_boundaries: bool = False, corrections: torch.Tensor | None = None,
                         ) -> tuple[torch.Tensor, PhaseState, list[PhaseState]]:
-        """log_magnitude (batch, channels, bins, n) and the low bins' frequency offsets (batch, channels, n, K)
+        """log_magnitude (batch, channels, bins, n) and the low bins' frequency corrections (batch, channels, n, K)
         or None -> complex frames (batch * channels, bins, n), the phase state to continue from (`state`
         None: the start of a stream) and, with `latent_boundaries`, the state after each latent frame's last
         STFT frame."""
@@ -271,10 +276,11 @@ class WaveformDecoder(nn.Module):
         # (frame-major, channels interleaved per frame; the phase kernel reads rows of bins), no copies
         flat = log_magnitude.permute(0, 1, 3, 2).reshape(batch * channels, frames, bins)
         every = self.config.frames_per_latent if latent_boundaries else 0
-        low = None if offsets is None else offsets.detach().float().cpu().reshape(batch * channels, frames, -1).numpy()
+        low = None if corrections is None else \
+            corrections.detach().float().cpu().reshape(batch * channels, frames, -1).numpy()
         phase, state, boundaries = rtpghi_phase(flat.detach().float().cpu().numpy(), self.config.decoder_n_fft,
                                                 self.config.decoder_hop, state, boundary_every=every, frame_major=True,
-                                                frequency_offsets_bins=low)
+                                                frequency_corrections_bins=low)
         # frame-major (bins contiguous) all the way to the inverse FFT; returned as a (.., bins, n) view
         frames = polar_from_log(flat, torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype))
         return frames.transpose(1, 2), state, boundaries
@@ -294,7 +300,7 @@ class WaveformDecoder(nn.Module):
         if state is None or state.tail_phase is None:
             frames, _, boundaries = self.spectral_frames(self.log_magnitude(latent),
                                                          state if skip_frames == 0 else None, latent_boundaries=True,
-                                                         offsets=self.frequency_offsets(latent))
+                                                         corrections=self.frequency_corrections(latent))
             audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
             return audio[..., skip_frames * c.hop_frames:], boundaries[skip_frames:]
         # Only what the kept audio needs: the frame-rate layers from their context before the last history
@@ -303,25 +309,25 @@ class WaveformDecoder(nn.Module):
         log_magnitude = self.log_magnitude(latent, first)
         start = (skip_frames - first) * c.frames_per_latent
         tail = min(start, c.frames_per_latent, state.tail_phase.shape[-1])
-        offsets = self.frequency_offsets(latent, skip_frames)
+        corrections = self.frequency_corrections(latent, skip_frames)
         new, _, boundaries = self.spectral_frames(log_magnitude[..., start:], state, latent_boundaries=True,
-                                                  offsets=offsets)
+                                                  corrections=corrections)
         history = log_magnitude[..., start - tail:start].reshape(new.shape[0], self.bins, tail)
         history_phase = torch.from_numpy(state.tail_phase[..., state.tail_phase.shape[-1] - tail:]).to(history)
         frames = torch.cat([polar_from_log(history, history_phase), new], dim=-1)
         audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
         return audio[..., tail * c.decoder_hop:], boundaries
 
-    def synthesise(self, log_magnitude: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
-        """log_magnitude (batch, channels, bins, n) (and the low bins' frequency offsets (batch, channels, n, K))
+    def synthesise(self, log_magnitude: torch.Tensor, corrections: torch.Tensor | None = None) -> torch.Tensor:
+        """log_magnitude (batch, channels, bins, n) (and the low bins' frequency corrections (batch, channels, n, K))
         -> audio (batch, channels, n * hop) from the start of a stream: the phase integrated from it, then the
         inverse STFT. Differentiable in the magnitude (the phase is a constant: the kernel is not
         differentiable), which is how the trainer's output loss reaches it."""
-        frames, _, _ = self.spectral_frames(log_magnitude, offsets=offsets)
+        frames, _, _ = self.spectral_frames(log_magnitude, corrections=corrections)
         return self.istft(frames).reshape(log_magnitude.shape[0], log_magnitude.shape[1], -1)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.synthesise(self.log_magnitude(latent), self.frequency_offsets(latent))
+        return self.synthesise(self.log_magnitude(latent), self.frequency_corrections(latent))
 
 
 class MagnitudeAutoencoder(nn.Module):
@@ -384,8 +390,9 @@ class StreamingDecoder:
         # feeds the latent-rate layers): start them there, as the live engine's decode does.
         first = max(0, context_frames - self.decoder.frame_context_frames)
         log_magnitude = self.decoder.log_magnitude(window, first)[..., (context_frames - first) * c.frames_per_latent:]
-        offsets = self.decoder.frequency_offsets(window, context_frames)
-        frames, self.phase_state, _ = self.decoder.spectral_frames(log_magnitude, self.phase_state, offsets=offsets)
+        corrections = self.decoder.frequency_corrections(window, context_frames)
+        frames, self.phase_state, _ = self.decoder.spectral_frames(log_magnitude, self.phase_state,
+                                                                   corrections=corrections)
         segments = istft.frames_to_segments(frames)
         signal, envelope = istft.overlap_add(segments)
         overlap = istft.n_fft - istft.hop

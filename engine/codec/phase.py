@@ -61,9 +61,9 @@ class PhaseState:
     # (signals, bins, n) the last n frames' phases in torch.stft's convention (boundary states only): what an
     # overlap-add that resumes here needs of the frames before it
     tail_phase: np.ndarray | None = None
-    # (signals, K) the previous frame's predicted frequency offsets of bins 0..K-1, in bins (when the decoder
-    # predicts them: `frequency_offsets_bins`); None where none were given
-    previous_offsets_bins: np.ndarray | None = None
+    # (signals, K) the previous frame's corrections to the frequency of bins 0..K-1, in bins (when the decoder
+    # predicts them: `frequency_corrections_bins`); None where none were given
+    previous_corrections_bins: np.ndarray | None = None
 
     @classmethod
     def empty(cls, signals: int, bins: int) -> "PhaseState":
@@ -203,21 +203,48 @@ def _integrate_frame(s: np.ndarray, s_prev: np.ndarray, prev_floor: float, has_p
 
 
 @numba.njit(cache=True, inline="always")
-def _override_low_bins(offsets_bins: np.ndarray, n_fft: int, out: np.ndarray) -> None:
-    """Bins 1..K-1 take their instantaneous frequency from given offsets (in bins) instead of the magnitude (DC
-    keeps its own: a real signal's DC bin does not rotate)."""
-    for k in range(1, offsets_bins.shape[0]):
-        out[k] = 2.0 * np.pi * (k + offsets_bins[k]) / n_fft
+def _correct_low_bins(corrections_bins: np.ndarray, n_fft: int, out: np.ndarray) -> None:
+    """Bins 1..K-1 advance at the frequency read off the magnitude plus a given correction (in bins); DC keeps
+    its own (a real signal's DC bin does not rotate)."""
+    for k in range(1, corrections_bins.shape[0]):
+        out[k] += 2.0 * np.pi * corrections_bins[k] / n_fft
+
+
+@numba.njit(cache=True)
+def _magnitude_offsets(log_magnitude: np.ndarray, bins_wanted: int, n_fft: int, lam: float,
+                       tolerance: float) -> np.ndarray:
+    """(frames, bins) -> (frames, bins_wanted): the frequency `_integrate` reads off each frame, as offsets
+    from the bin centres in bins."""
+    frames, bins = log_magnitude.shape
+    out = np.empty((frames, bins_wanted))
+    frequency = np.empty(bins)
+    for j in range(frames):
+        s = log_magnitude[j]
+        _instantaneous_frequency(s, _peak(s) - tolerance, n_fft / (2.0 * lam), n_fft, frequency)
+        for k in range(bins_wanted):
+            out[j, k] = frequency[k] * n_fft / (2.0 * np.pi) - k
+    return out
+
+
+def magnitude_frequency_offsets(log_magnitude: np.ndarray, n_fft: int, bins_wanted: int,
+                                tolerance_nats: float = DEFAULT_TOLERANCE_NATS) -> np.ndarray:
+    """The frequency the integration reads off a magnitude for bins 0..bins_wanted-1, as offsets from the bin
+    centres in bins: (signals, frames, bins) frame-major natural-log magnitude -> (signals, frames, bins_wanted).
+    What a correction (`frequency_corrections_bins`) is added to: the true frequency minus this is the
+    correction that gives the true frequency (the trainer's target, the oracle's input)."""
+    lam = HANN_GAUSSIAN_LAMBDA_PER_N2 * n_fft * n_fft
+    return np.stack([_magnitude_offsets(np.ascontiguousarray(signal, dtype=np.float64), bins_wanted, n_fft, lam,
+                                        tolerance_nats) for signal in log_magnitude])
 
 
 @numba.njit(cache=True, nogil=True)
 def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, previous_phase: np.ndarray,
                frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float,
-               local_tolerance: float, offsets_bins: np.ndarray, previous_offsets_bins: np.ndarray,
-               has_previous_offsets: bool) -> np.ndarray:
+               local_tolerance: float, corrections_bins: np.ndarray, previous_corrections_bins: np.ndarray,
+               has_previous_corrections: bool) -> np.ndarray:
     """(frames, bins) log-magnitude, frame-major (each frame's bins contiguous) -> centre-convention phase.
-    offsets_bins (frames, K): the low bins' frequency offsets (K may be 0); previous_offsets_bins (K,): the
-    frame before's, used when has_previous_offsets."""
+    corrections_bins (frames, K): the low bins' frequency corrections (K may be 0); previous_corrections_bins
+    (K,): the frame before's, used when has_previous_corrections."""
     frames, bins = log_magnitude.shape
     phase = np.empty((frames, bins))
     head = np.empty(int(tolerance * BUCKETS_PER_NAT) + 2, np.int64)
@@ -232,8 +259,8 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
     prev_peak = _peak(s_prev)
     # the previous frame's instantaneous frequency is this frame's, carried over (computed once at the start)
     _instantaneous_frequency(s_prev, prev_peak - tolerance, if_scale, n_fft, prev_inst_freq)
-    if has_previous_offsets:
-        _override_low_bins(previous_offsets_bins, n_fft, prev_inst_freq)
+    if has_previous_corrections:
+        _correct_low_bins(previous_corrections_bins, n_fft, prev_inst_freq)
     for j in range(frames):
         s = log_magnitude[j]
         phi = phase[j]
@@ -242,7 +269,7 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
         prev_floor = prev_peak - tolerance
         has_prev = np.isfinite(prev_peak)
         _instantaneous_frequency(s, floor, if_scale, n_fft, inst_freq)
-        _override_low_bins(offsets_bins[j], n_fft, inst_freq)
+        _correct_low_bins(corrections_bins[j], n_fft, inst_freq)
         for k in range(bins):
             if has_prev:
                 group_delay[k] = gd_scale * (max(s[k], floor) - max(s_prev[k], prev_floor))
@@ -266,8 +293,8 @@ _pool: ThreadPoolExecutor | None = None
 
 def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, previous_phase: np.ndarray,
                        frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float,
-                       local_tolerance: float, offsets_bins: np.ndarray, previous_offsets_bins: np.ndarray,
-                       has_previous_offsets: bool) -> np.ndarray:
+                       local_tolerance: float, corrections_bins: np.ndarray, previous_corrections_bins: np.ndarray,
+                       has_previous_corrections: bool) -> np.ndarray:
     """(signals, frames, bins) -> centre-convention phase. The signals (stereo channels) run side by side on
     two threads: the kernel releases the GIL. (Not numba's parallel mode: its OpenMP layer resets torch's
     thread count on first use, and the engine sets that count on purpose.)"""
@@ -276,8 +303,8 @@ def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.nda
 
     def one(i: int) -> None:
         out[i] = _integrate(log_magnitude[i], previous_log_magnitude[i], previous_phase[i], frames_done, n_fft,
-                            hop, lam, tolerance, local_tolerance, offsets_bins[i], previous_offsets_bins[i],
-                            has_previous_offsets)
+                            hop, lam, tolerance, local_tolerance, corrections_bins[i], previous_corrections_bins[i],
+                            has_previous_corrections)
 
     if log_magnitude.shape[0] == 1:
         one(0)
@@ -290,10 +317,10 @@ def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.nda
 
 
 def _run(frame_major: np.ndarray, n_fft: int, hop: int, state: PhaseState | None, tolerance_nats: float,
-         boundary_every: int, local_tolerance_nats: float, offsets_bins: np.ndarray | None,
+         boundary_every: int, local_tolerance_nats: float, corrections_bins: np.ndarray | None,
          ) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
-    """frame_major log-magnitude (signals, frames, bins) and low-bin frequency offsets (signals, frames, K) or
-    None -> (centre-convention phase (signals, frames, bins), next state, boundary states)."""
+    """frame_major log-magnitude (signals, frames, bins) and low-bin frequency corrections (signals, frames, K)
+    or None -> (centre-convention phase (signals, frames, bins), next state, boundary states)."""
     # float32 stays float32 (the decoder's own precision; the kernel computes in float64 either way), and a
     # strided view stays a view as long as each frame's bins are contiguous (the decoder's stereo frames are
     # interleaved per frame: copying them apart would cost more than reading them in place)
@@ -304,57 +331,59 @@ def _run(frame_major: np.ndarray, n_fft: int, hop: int, state: PhaseState | None
     signals, frames, bins = frame_major.shape
     if bins != n_fft // 2 + 1:
         raise ValueError(f"{bins} bins do not match n_fft {n_fft}")
-    if offsets_bins is None:
-        offsets_bins = np.zeros((signals, frames, 0))
-    offsets_bins = np.ascontiguousarray(offsets_bins, dtype=np.float64)
-    if offsets_bins.shape[:2] != (signals, frames) or offsets_bins.shape[2] > bins:
-        raise ValueError(f"frequency offsets {offsets_bins.shape} do not match the magnitude {frame_major.shape}")
-    low_bins = offsets_bins.shape[2]
+    if corrections_bins is None:
+        corrections_bins = np.zeros((signals, frames, 0))
+    corrections_bins = np.ascontiguousarray(corrections_bins, dtype=np.float64)
+    if corrections_bins.shape[:2] != (signals, frames) or corrections_bins.shape[2] > bins:
+        raise ValueError(f"frequency corrections {corrections_bins.shape} do not match the magnitude "
+                         f"{frame_major.shape}")
+    low_bins = corrections_bins.shape[2]
     state = state or PhaseState.empty(signals, bins)
-    previous_offsets = state.previous_offsets_bins
-    has_previous_offsets = previous_offsets is not None and previous_offsets.shape == (signals, low_bins)
-    if not has_previous_offsets:
-        previous_offsets = np.zeros((signals, low_bins))
+    previous = state.previous_corrections_bins
+    has_previous = previous is not None and previous.shape == (signals, low_bins)
+    if not has_previous:
+        previous = np.zeros((signals, low_bins))
     lam = HANN_GAUSSIAN_LAMBDA_PER_N2 * n_fft * n_fft
     centre_to_start = np.pi * np.arange(bins)[None, :]
     centre = _integrate_signals(frame_major, np.ascontiguousarray(state.previous_log_magnitude, dtype=np.float64),
                                 np.ascontiguousarray(state.previous_phase, dtype=np.float64), state.frames_done,
-                                n_fft, hop, lam, tolerance_nats, local_tolerance_nats, offsets_bins,
-                                np.ascontiguousarray(previous_offsets, dtype=np.float64),
-                                bool(has_previous_offsets and low_bins > 0))
+                                n_fft, hop, lam, tolerance_nats, local_tolerance_nats, corrections_bins,
+                                np.ascontiguousarray(previous, dtype=np.float64), bool(has_previous and low_bins > 0))
 
-    def offsets_after(end: int) -> np.ndarray | None:
-        return offsets_bins[:, end - 1].copy() if low_bins else None
+    def corrections_after(end: int) -> np.ndarray | None:
+        return corrections_bins[:, end - 1].copy() if low_bins else None
 
     if frames:
         next_state = PhaseState(frame_major[:, -1].astype(np.float64), centre[:, -1].copy(), state.frames_done + frames,
-                                previous_offsets_bins=offsets_after(frames))
+                                previous_corrections_bins=corrections_after(frames))
     else:
         next_state = PhaseState(state.previous_log_magnitude.copy(), state.previous_phase.copy(), state.frames_done,
-                                previous_offsets_bins=state.previous_offsets_bins)
+                                previous_corrections_bins=state.previous_corrections_bins)
     boundaries = []
     if boundary_every > 0:
         for end in range(boundary_every, frames + 1, boundary_every):
             tail = (centre[:, end - boundary_every:end] - centre_to_start[:, None]).transpose(0, 2, 1)
             boundaries.append(PhaseState(frame_major[:, end - 1].astype(np.float64), centre[:, end - 1].copy(),
-                                         state.frames_done + end, np.ascontiguousarray(tail), offsets_after(end)))
+                                         state.frames_done + end, np.ascontiguousarray(tail), corrections_after(end)))
     return centre, next_state, boundaries
 
 
 def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseState | None = None,
                  tolerance_nats: float = DEFAULT_TOLERANCE_NATS, boundary_every: int = 0,
                  local_tolerance_nats: float = DEFAULT_LOCAL_TOLERANCE_NATS, frame_major: bool = False,
-                 frequency_offsets_bins: np.ndarray | None = None) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
+                 frequency_corrections_bins: np.ndarray | None = None,
+                 ) -> tuple[np.ndarray, PhaseState, list[PhaseState]]:
     """Phase for log_magnitude (signals, bins, frames) -> (phase (signals, bins, frames) in torch.stft's
     convention, the state to continue with, and with `boundary_every` = b the states after frames b, 2b, ...).
     Pass a returned state to the next call to continue the stream from there. `frame_major`: the log-magnitude
     is given, and the phase returned, as contiguous (signals, frames, bins) arrays instead (the layout the
     decoder's head writes and an inverse FFT over the bins reads fastest: no transposed copies).
-    `frequency_offsets_bins` (signals, frames, K), frame-major whatever `frame_major` says: bins 0..K-1 advance
-    at frequency (k + offset) * sample_rate / n_fft instead of the one read off the magnitude (a decoder that
-    predicts the low partials' frequencies: at 21.5 Hz bins a peak's shape cannot place a 41 Hz tone)."""
+    `frequency_corrections_bins` (signals, frames, K), frame-major whatever `frame_major` says: bins 1..K-1
+    advance at the frequency read off the magnitude plus correction * sample_rate / n_fft (a decoder that
+    corrects the low partials' frequencies: at 21.5 Hz bins a peak's shape cannot place a 41 Hz tone; the true
+    frequency minus `magnitude_frequency_offsets` gives the input's own)."""
     frames_first = log_magnitude if frame_major else np.asarray(log_magnitude).transpose(0, 2, 1)
     centre, next_state, boundaries = _run(frames_first, n_fft, hop, state, tolerance_nats, boundary_every,
-                                          local_tolerance_nats, frequency_offsets_bins)
+                                          local_tolerance_nats, frequency_corrections_bins)
     centre -= np.pi * np.arange(centre.shape[-1])  # in place: the array is ours
     return (centre if frame_major else centre.transpose(0, 2, 1)), next_state, boundaries

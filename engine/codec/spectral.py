@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from engine.codec.phase import HANN_GAUSSIAN_LAMBDA_PER_N2
+from engine.codec.phase import HANN_GAUSSIAN_LAMBDA_PER_N2, magnitude_frequency_offsets
 
 MULTI_RESOLUTION_WINDOWS: tuple[int, ...] = (256, 512, 1024, 2048, 4096)
 
@@ -53,8 +53,8 @@ def stft_magnitude(audio: torch.Tensor, n_fft: int, hop: int | None = None) -> t
 def instantaneous_frequency_offsets(audio: torch.Tensor, n_fft: int, hop: int, bins: int,
                                     frames: int | None = None) -> torch.Tensor:
     """The true instantaneous frequency of bins 0..bins-1, as offsets from each bin's centre in bins: audio
-    (..., samples) -> (..., frames, bins), frame-major (the layout `rtpghi_phase`'s `frequency_offsets_bins`
-    reads). From the phase advance of the centred Hann STFT between consecutive frames (frame 0 takes frame
+    (..., samples) -> (..., frames, bins), frame-major (less `phase.magnitude_frequency_offsets`, it is the
+    correction `rtpghi_phase`'s `frequency_corrections_bins` takes, in the same layout). From the phase advance of the centred Hann STFT between consecutive frames (frame 0 takes frame
     1's), unambiguous within +-n_fft / (2 hop) bins: a partial within a bin's main lobe reads as that partial's
     frequency, wherever it sits between bin centres."""
     shape = audio.shape
@@ -72,37 +72,42 @@ CENTS_PER_OCTAVE_LN2 = 1200.0 / math.log(2.0)  # cents of a small frequency rati
 
 
 class LowBinFrequencyLoss(torch.nn.Module):
-    """Root-mean-square cents error of predicted low-bin frequency offsets against the input's own
-    instantaneous frequency.
+    """Root-mean-square cents error of the low bins' frequency, as the phase integration will read it from the
+    decoder's magnitude plus the predicted corrections, against the input's own instantaneous frequency.
 
-    reference audio (batch, channels, samples); predicted offsets (batch, channels, frames, K) in bins ->
-    weighted RMS cents (a scalar tensor). Squared, not absolute: the phase is the running sum of the
-    frequency, so what the integration needs is the mean frequency over the frames, and where partials
-    closer than a main lobe beat, a bin's instantaneous frequency swings from frame to frame (an L1 fit finds
-    the median, which put a 41 Hz saw 375 cents off where the mean over 16 frames keeps it within 1 cent).
-    An offset error of d bins at bin k moves a partial by ~1731 d / k cents, so each bin's error is weighed as
-    the ear hears it; within a frame the bins weigh by their share of the low band's power (the partials,
-    not the valleys between them), and frames whose low band is more than `gate_db` under the segment's
-    loudest bin count for nothing. DC is left out (a real signal's DC bin does not rotate)."""
+    reference audio (batch, channels, samples); corrections (batch, channels, frames, K) in bins; the decoder's
+    log-magnitude (batch, channels, bins, frames) -> weighted RMS cents (a scalar tensor, differentiable in the
+    corrections). The target is the input's frequency minus what the integration reads off the decoder's
+    magnitude (`phase.magnitude_frequency_offsets`). Squared, not absolute: the phase is the running sum of
+    the frequency, so the integration needs the mean frequency over frames, and where partials closer than
+    a main lobe beat, a bin's instantaneous frequency swings from frame to frame (an L1 fit finds the median,
+    which put a 41 Hz saw 375 cents off where the mean over 16 frames keeps it within 1 cent). An error of d
+    bins at bin k moves a partial by ~1731 d / k cents. Within a frame the bins weigh by their share of the
+    low band's power in the decoder's magnitude: its peaks are the bins the integration advances in time (the
+    rest of a lobe follows them across frequency). Frames whose low band is more than `gate_db` under the
+    segment's loudest bin count for nothing; DC is left out (a real signal's DC bin does not rotate)."""
 
     def __init__(self, n_fft: int, hop: int, gate_db: float = 60.0) -> None:
         super().__init__()
         self.n_fft = n_fft
         self.hop = hop
-        self.gate = 10.0 ** (-gate_db / 20.0)
+        self.gate_nats = gate_db / 20.0 * math.log(10.0)
 
-    def forward(self, reference: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
-        frames, bins = predicted.shape[-2], predicted.shape[-1]
-        target = instantaneous_frequency_offsets(reference, self.n_fft, self.hop, bins, frames)
-        magnitude = stft_magnitude(reference, self.n_fft, self.hop)[..., :bins, :frames].transpose(-1, -2)
-        power = magnitude.square()
-        share = power / power.sum(dim=-1, keepdim=True).clamp_min(1e-20)
-        loudest = magnitude.flatten(-2).amax(dim=-1)[..., None, None]
-        gated = (magnitude.amax(dim=-1, keepdim=True) > self.gate * loudest).to(share.dtype)
-        bin_index = torch.arange(bins, device=predicted.device, dtype=predicted.dtype)
+    def forward(self, reference: torch.Tensor, corrections: torch.Tensor,
+                log_magnitude: torch.Tensor) -> torch.Tensor:
+        batch, channels, frames, bins = corrections.shape
+        true = instantaneous_frequency_offsets(reference, self.n_fft, self.hop, bins, frames)
+        decoded = log_magnitude.detach().float()[..., :frames].transpose(-1, -2)  # (batch, channels, frames, bins)
+        read = magnitude_frequency_offsets(decoded.reshape(batch * channels, frames, -1).cpu().numpy(), self.n_fft, bins)
+        target = true - torch.from_numpy(read).to(true).reshape(batch, channels, frames, bins)
+        low = decoded[..., :bins]
+        share = torch.softmax(2.0 * low, dim=-1)  # power share within the low band
+        loudest = decoded.flatten(-2).amax(dim=-1)[..., None, None]
+        gated = (low.amax(dim=-1, keepdim=True) > loudest - self.gate_nats).to(share.dtype)
+        bin_index = torch.arange(bins, device=corrections.device, dtype=corrections.dtype)
         cents_per_bin = torch.where(bin_index > 0, CENTS_PER_OCTAVE_LN2 / bin_index.clamp_min(1.0), 0.0)
-        weight = share * gated
-        error = (predicted - target.to(predicted.dtype)) * cents_per_bin
+        weight = (share * gated).to(corrections.dtype)
+        error = (corrections - target.to(corrections.dtype)) * cents_per_bin
         mean_square = (weight * error.square()).sum() / (weight[..., 1:].sum()).clamp_min(1e-6)
         return torch.sqrt(mean_square + 1e-6)
 

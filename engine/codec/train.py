@@ -105,8 +105,8 @@ class ManifestSegments:
 
 
 class _MagnitudeObjective(nn.Module):
-    """What training differentiates: audio -> (decoder log-magnitude or None when only the frequency branch
-    trains, the branch's offsets or None, latent); DDP wraps this."""
+    """What training differentiates: audio -> (decoder log-magnitude (without gradients when only the
+    frequency branch trains), the branch's corrections or None, latent); DDP wraps this."""
 
     def __init__(self, model: MagnitudeAutoencoder, freeze_encoder: bool, branch_only: bool) -> None:
         super().__init__()
@@ -114,15 +114,16 @@ class _MagnitudeObjective(nn.Module):
         self.freeze_encoder = freeze_encoder
         self.branch_only = branch_only
 
-    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         if self.freeze_encoder:
             with torch.no_grad():
                 latent = self.model.encode(audio)
         else:
             latent = self.model.encode(audio)
-        offsets = self.model.decoder.frequency_offsets(latent)
-        log_magnitude = None if self.branch_only else self.model.decoder.log_magnitude(latent)
-        return log_magnitude, offsets, latent
+        corrections = self.model.decoder.frequency_corrections(latent)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.branch_only):
+            log_magnitude = self.model.decoder.log_magnitude(latent)
+        return log_magnitude, corrections, latent
 
 
 def initialise_from(model: MagnitudeAutoencoder, path: Path) -> list[str]:
@@ -254,21 +255,21 @@ class _AutoencoderTraining:
         set_learning_rate(self.optimiser, _lr(self.step, config))
         audio = self._batch()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            log_magnitude, offsets, latent = self.objective(audio)
+            log_magnitude, corrections, latent = self.objective(audio)
         latent_l2 = latent.float().pow(2).mean()
         losses: dict[str, torch.Tensor] = {}
         total = latent.new_zeros((), dtype=torch.float32)
-        if offsets is not None:
-            losses["low_bin_frequency_cents"] = self.frequency_loss(audio, offsets.float())
+        if corrections is not None:
+            losses["low_bin_frequency_cents"] = self.frequency_loss(audio, corrections.float(), log_magnitude)
             total = total + config.frequency_weight * losses["low_bin_frequency_cents"] / 100.0
-        if log_magnitude is not None:
+        if not config.frequency_branch_only:
             losses.update(self.loss_fn(audio, log_magnitude.float()))
             total = total + (losses["magnitude_log_l1"] + losses["magnitude_convergence"]
                              + config.frequency_gradient_weight * losses["frequency_gradient_l1"]
                              + config.time_gradient_weight * losses["time_gradient_l1"]
                              + config.peak_pitch_weight * losses["peak_pitch_cents"])
-        if config.output_spectral_weight > 0 and log_magnitude is not None:
-            decoded = self.model.decoder.synthesise(log_magnitude.float(), offsets)  # the phase held fixed
+        if config.output_spectral_weight > 0 and not config.frequency_branch_only:
+            decoded = self.model.decoder.synthesise(log_magnitude.float(), corrections)  # the phase held fixed
             losses["output_log_spectral"] = multi_resolution_log_l1(audio, decoded)
             total = total + config.output_spectral_weight * losses["output_log_spectral"]
         if not (config.freeze_encoder or config.frequency_branch_only):

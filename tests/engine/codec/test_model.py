@@ -45,6 +45,8 @@ def test_encoder_ignores_phase(model: MagnitudeAutoencoder) -> None:
 def test_streaming_decode_equals_offline(config: AutoencoderConfig) -> None:
     torch.manual_seed(1)
     model = MagnitudeAutoencoder(config).eval()
+    if model.decoder.frequency is not None:  # a trained branch's corrections are not zero
+        torch.nn.init.normal_(model.decoder.frequency.output.weight, std=0.05)
     latent = torch.randn(2, config.latent_channels, 70)
     with torch.no_grad():
         offline = model.decode(latent)
@@ -68,6 +70,8 @@ def test_decode_continuing_from_a_frame_boundary_equals_the_whole_decode(frequen
 
     torch.manual_seed(0)
     model = MagnitudeAutoencoder(replace(DEBUG_CONFIG, decoder_frequency_bins=frequency_bins)).eval()
+    if frequency_bins:
+        torch.nn.init.normal_(model.decoder.frequency.output.weight, std=0.05)
     torch.manual_seed(4)
     history = model.decoder.receptive_field_frames
     latent = torch.randn(1, DEBUG_CONFIG.latent_channels, history + 20)
@@ -82,6 +86,23 @@ def test_decode_continuing_from_a_frame_boundary_equals_the_whole_decode(frequen
     torch.testing.assert_close(tail, whole[..., splice * DEBUG_CONFIG.hop_frames:], atol=1e-5, rtol=1e-4)
     assert len(tail_states) == latent.shape[-1] - splice
     np.testing.assert_allclose(tail_states[-1].previous_phase, states[-1].previous_phase, atol=1e-6)
+
+
+def test_an_untrained_frequency_branch_decodes_as_the_decoder_without_it() -> None:
+    """The branch corrects the frequency the phase integration reads off the magnitude, starting from zero:
+    added to a trained decoder (its other tensors copied) it changes nothing until it is trained."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    plain = MagnitudeAutoencoder(DEBUG_CONFIG).eval()
+    branched = MagnitudeAutoencoder(replace(DEBUG_CONFIG, decoder_frequency_bins=12)).eval()
+    missing = branched.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(name.startswith("decoder.frequency.") for name in missing)
+    latent = torch.randn(1, DEBUG_CONFIG.latent_channels, 20)
+    with torch.no_grad():
+        torch.testing.assert_close(branched.decode(latent), plain.decode(latent), atol=0.0, rtol=0.0)
+        torch.nn.init.normal_(branched.decoder.frequency.output.weight, std=0.05)
+        assert not torch.equal(branched.decode(latent), plain.decode(latent))
 
 
 @pytest.mark.parametrize("upsample", ["interpolate", "subpixel"])

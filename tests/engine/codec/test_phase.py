@@ -102,10 +102,12 @@ def test_a_strided_frame_major_view_gives_the_phase_of_its_contiguous_copy() -> 
     np.testing.assert_array_equal(from_view, from_copy)
 
 
-def test_given_low_bin_frequencies_replace_the_magnitudes_reading_and_stream_exactly() -> None:
+def test_corrected_low_bin_frequencies_place_a_41_hz_saw_and_stream_exactly() -> None:
     """A 41 Hz saw's partials sit 1.9 bins apart, inside each other's main lobes: from a smoothed magnitude the
-    phase integration cannot place them, from the true instantaneous frequency of bins 1..15 it does (within 3
-    cents), and chunked calls carry the last frame's offsets so streaming equals one call."""
+    phase integration cannot place them; corrected by the true instantaneous frequency less what it reads
+    off that magnitude (bins 1..15) it does (within 3 cents), a zero correction changes nothing, and chunked
+    calls carry the last frame's corrections so streaming equals one call."""
+    from engine.codec.phase import magnitude_frequency_offsets
     from engine.codec.spectral import instantaneous_frequency_offsets
 
     f0_hz = 41.2
@@ -113,24 +115,27 @@ def test_given_low_bin_frequencies_replace_the_magnitudes_reading_and_stream_exa
     magnitude, log_magnitude = _log_magnitude(audio)
     blurred = np.log(np.maximum(np.apply_along_axis(lambda b: np.convolve(b, [0.25, 0.5, 0.25], "same"), 1,
                                                     np.exp(log_magnitude)), 1e-7))
-    offsets = instantaneous_frequency_offsets(torch.from_numpy(audio), N_FFT, HOP, 16,
-                                              log_magnitude.shape[-1]).double().numpy()
+    true = instantaneous_frequency_offsets(torch.from_numpy(audio), N_FFT, HOP, 16,
+                                           log_magnitude.shape[-1]).double().numpy()
+    offsets = true - magnitude_frequency_offsets(np.ascontiguousarray(blurred.transpose(0, 2, 1)), N_FFT, 16)
 
-    def f0_error(offsets_bins: np.ndarray | None) -> float:
-        phase, _, _ = rtpghi_phase(blurred, N_FFT, HOP, frequency_offsets_bins=offsets_bins)
+    def f0_error(corrections_bins: np.ndarray | None) -> float:
+        phase, _, _ = rtpghi_phase(blurred, N_FFT, HOP, frequency_corrections_bins=corrections_bins)
         frames = torch.polar(torch.from_numpy(np.exp(blurred)).float(), torch.from_numpy(phase).float())
         out = torch.istft(frames, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True,
                           length=audio.shape[1]).numpy()
         return abs(cents(estimate_f0_hz(out[0], RATE, f0_hz), f0_hz))
 
     assert f0_error(offsets) <= 3.0 < f0_error(None)
-    whole, _, _ = rtpghi_phase(blurred, N_FFT, HOP, frequency_offsets_bins=offsets)
+    np.testing.assert_array_equal(rtpghi_phase(blurred, N_FFT, HOP, frequency_corrections_bins=0 * offsets)[0],
+                                  rtpghi_phase(blurred, N_FFT, HOP)[0])
+    whole, _, _ = rtpghi_phase(blurred, N_FFT, HOP, frequency_corrections_bins=offsets)
     pieces, state, start = [], None, 0
     for size in (3, 11, blurred.shape[-1] - 14):
         phase, state, _ = rtpghi_phase(blurred[..., start:start + size], N_FFT, HOP, state,
-                                       frequency_offsets_bins=offsets[:, start:start + size])
+                                       frequency_corrections_bins=offsets[:, start:start + size])
         pieces.append(phase)
         start += size
     np.testing.assert_array_equal(np.concatenate(pieces, axis=-1), whole)
-    with pytest.raises(ValueError, match="offsets"):
-        rtpghi_phase(blurred, N_FFT, HOP, frequency_offsets_bins=offsets[:, 1:])
+    with pytest.raises(ValueError, match="corrections"):
+        rtpghi_phase(blurred, N_FFT, HOP, frequency_corrections_bins=offsets[:, 1:])
