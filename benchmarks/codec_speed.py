@@ -14,28 +14,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.latency import stolen_seconds  # noqa: E402
+from benchmarks.timing import median_seconds  # noqa: E402
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
 from engine.vocabulary import SAMPLE_RATE  # noqa: E402
 
 
 def median_ms(call: Callable[[], object], repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1000.0
+    return median_seconds(call, repeats) * 1000.0
 
 
 def main() -> None:

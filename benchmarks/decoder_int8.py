@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -21,19 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.timing import median_seconds  # noqa: E402
 from engine.codec.checkpoint import load_autoencoder  # noqa: E402
 from engine.codec.evaluation import TONE_SET, cents, estimate_f0_hz, harmonic_tone  # noqa: E402
 from engine.vocabulary import SAMPLE_RATE  # noqa: E402
-
-
-def _median_seconds(call, repeats: int = 5) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def _pitch_errors(model) -> np.ndarray:
@@ -62,8 +52,8 @@ def main() -> None:
         speeds: dict[str, list[tuple[float, float]]] = {"fp32": [], "int8": []}
         for _ in range(2):
             for name, model in (("fp32", fp32), ("int8", int8)):
-                net = _median_seconds(lambda: model.decoder.log_magnitude(latent))
-                whole = _median_seconds(lambda: model.decode(latent))
+                net = median_seconds(lambda: model.decoder.log_magnitude(latent))
+                whole = median_seconds(lambda: model.decode(latent))
                 speeds[name].append((1000 * net / seconds, seconds / whole))
     print(f"log-magnitude difference int8 - fp32: mean {difference.mean():.4f}, max {difference.max():.3f} nats")
     print("| decoder | magnitude net ms per s (2 threads) | whole decode x real time | tone set median / worst "

@@ -240,11 +240,11 @@ def magnitude_frequency_offsets(log_magnitude: np.ndarray, n_fft: int, bins_want
 @numba.njit(cache=True, nogil=True)
 def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, previous_phase: np.ndarray,
                frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float,
-               local_tolerance: float, corrections_bins: np.ndarray, previous_corrections_bins: np.ndarray,
-               has_previous_corrections: bool) -> np.ndarray:
+               local_tolerance: float, corrections_bins: np.ndarray,
+               previous_corrections_bins: np.ndarray) -> np.ndarray:
     """(frames, bins) log-magnitude, frame-major (each frame's bins contiguous) -> centre-convention phase.
     corrections_bins (frames, K): the low bins' frequency corrections (K may be 0); previous_corrections_bins
-    (K,): the frame before's, used when has_previous_corrections."""
+    (K,): the frame before's (zeros: none)."""
     frames, bins = log_magnitude.shape
     phase = np.empty((frames, bins))
     head = np.empty(int(tolerance * BUCKETS_PER_NAT) + 2, np.int64)
@@ -259,8 +259,7 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
     prev_peak = _peak(s_prev)
     # the previous frame's instantaneous frequency is this frame's, carried over (computed once at the start)
     _instantaneous_frequency(s_prev, prev_peak - tolerance, if_scale, n_fft, prev_inst_freq)
-    if has_previous_corrections:
-        _correct_low_bins(previous_corrections_bins, n_fft, prev_inst_freq)
+    _correct_low_bins(previous_corrections_bins, n_fft, prev_inst_freq)
     for j in range(frames):
         s = log_magnitude[j]
         phi = phase[j]
@@ -293,8 +292,8 @@ _pool: ThreadPoolExecutor | None = None
 
 def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, previous_phase: np.ndarray,
                        frames_done: int, n_fft: int, hop: int, lam: float, tolerance: float,
-                       local_tolerance: float, corrections_bins: np.ndarray, previous_corrections_bins: np.ndarray,
-                       has_previous_corrections: bool) -> np.ndarray:
+                       local_tolerance: float, corrections_bins: np.ndarray,
+                       previous_corrections_bins: np.ndarray) -> np.ndarray:
     """(signals, frames, bins) -> centre-convention phase. The signals (stereo channels) run side by side on
     two threads: the kernel releases the GIL. (Not numba's parallel mode: its OpenMP layer resets torch's
     thread count on first use, and the engine sets that count on purpose.)"""
@@ -303,8 +302,7 @@ def _integrate_signals(log_magnitude: np.ndarray, previous_log_magnitude: np.nda
 
     def one(i: int) -> None:
         out[i] = _integrate(log_magnitude[i], previous_log_magnitude[i], previous_phase[i], frames_done, n_fft,
-                            hop, lam, tolerance, local_tolerance, corrections_bins[i], previous_corrections_bins[i],
-                            has_previous_corrections)
+                            hop, lam, tolerance, local_tolerance, corrections_bins[i], previous_corrections_bins[i])
 
     if log_magnitude.shape[0] == 1:
         one(0)
@@ -339,16 +337,15 @@ def _run(frame_major: np.ndarray, n_fft: int, hop: int, state: PhaseState | None
                          f"{frame_major.shape}")
     low_bins = corrections_bins.shape[2]
     state = state or PhaseState.empty(signals, bins)
-    previous = state.previous_corrections_bins
-    has_previous = previous is not None and previous.shape == (signals, low_bins)
-    if not has_previous:
+    previous = state.previous_corrections_bins  # a state without (a stream's start, no branch): no correction
+    if previous is None or previous.shape != (signals, low_bins):
         previous = np.zeros((signals, low_bins))
     lam = HANN_GAUSSIAN_LAMBDA_PER_N2 * n_fft * n_fft
     centre_to_start = np.pi * np.arange(bins)[None, :]
     centre = _integrate_signals(frame_major, np.ascontiguousarray(state.previous_log_magnitude, dtype=np.float64),
                                 np.ascontiguousarray(state.previous_phase, dtype=np.float64), state.frames_done,
                                 n_fft, hop, lam, tolerance_nats, local_tolerance_nats, corrections_bins,
-                                np.ascontiguousarray(previous, dtype=np.float64), bool(has_previous and low_bins > 0))
+                                np.ascontiguousarray(previous, dtype=np.float64))
 
     def corrections_after(end: int) -> np.ndarray | None:
         return corrections_bins[:, end - 1].copy() if low_bins else None

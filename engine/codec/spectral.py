@@ -54,9 +54,10 @@ def instantaneous_frequency_offsets(audio: torch.Tensor, n_fft: int, hop: int, b
                                     frames: int | None = None) -> torch.Tensor:
     """The true instantaneous frequency of bins 0..bins-1, as offsets from each bin's centre in bins: audio
     (..., samples) -> (..., frames, bins), frame-major (less `phase.magnitude_frequency_offsets`, it is the
-    correction `rtpghi_phase`'s `frequency_corrections_bins` takes, in the same layout). From the phase advance of the centred Hann STFT between consecutive frames (frame 0 takes frame
-    1's), unambiguous within +-n_fft / (2 hop) bins: a partial within a bin's main lobe reads as that partial's
-    frequency, wherever it sits between bin centres."""
+    correction `rtpghi_phase`'s `frequency_corrections_bins` takes, in the same layout). From the phase
+    advance of the centred Hann STFT between consecutive frames (frame 0 takes frame 1's), unambiguous within
+    +-n_fft / (2 hop) bins: a partial within a bin's main lobe reads as that partial's frequency, wherever it
+    sits between bin centres."""
     shape = audio.shape
     spec = torch.stft(audio.reshape(-1, shape[-1]), n_fft, hop, window=torch.hann_window(n_fft, device=audio.device),
                       center=True, return_complex=True)[:, :bins, :frames]

@@ -73,6 +73,11 @@ class TrainConfig:
     frequency_branch_only: bool = False
     low_tone_fraction: float = 0.0  # share of the tones drawn with their root in 38-300 Hz (where bins fail)
 
+    @property
+    def keeps_encoder(self) -> bool:
+        """The encoder and the latent statistics stay exactly as in init_from."""
+        return self.freeze_encoder or self.frequency_branch_only
+
 
 class ManifestSegments:
     """Random stereo segments from one split of a dataset manifest, read with FLAC seeking."""
@@ -160,6 +165,11 @@ def initialise_from(model: MagnitudeAutoencoder, path: Path) -> list[str]:
     return skipped
 
 
+def model_config(debug_model: bool, frequency_bins: int) -> AutoencoderConfig:
+    """The architecture a run trains: the debug or full config, with the low-bin frequency branch's bins."""
+    return replace(DEBUG_CONFIG if debug_model else AutoencoderConfig(), decoder_frequency_bins=frequency_bins)
+
+
 def _lr(step: int, config: TrainConfig) -> float:
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
@@ -204,8 +214,7 @@ class _AutoencoderTraining:
         self.config = config
         self.process = start_training_process(config.threads, config.seed)
         rank, device = self.process.rank, self.process.device
-        self.model_config = replace(DEBUG_CONFIG if config.debug_model else AutoencoderConfig(),
-                                    decoder_frequency_bins=config.frequency_bins)
+        self.model_config = model_config(config.debug_model, config.frequency_bins)
         self.model = _initial_model(config, self.model_config, rank).to(device)
         self.ema = copy.deepcopy(self.model).eval()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -222,7 +231,7 @@ class _AutoencoderTraining:
         self.tones = HarmonicToneSource(config.seed + 7919 * rank)
         self.step = self._resume()
         self.objective = data_parallel(self.process, _MagnitudeObjective(
-            self.model, config.freeze_encoder or config.frequency_branch_only, config.frequency_branch_only))
+            self.model, config.keeps_encoder, config.frequency_branch_only))
 
     def _resume(self) -> int:
         state = self.run.resume(self.process.device)
@@ -268,11 +277,11 @@ class _AutoencoderTraining:
                              + config.frequency_gradient_weight * losses["frequency_gradient_l1"]
                              + config.time_gradient_weight * losses["time_gradient_l1"]
                              + config.peak_pitch_weight * losses["peak_pitch_cents"])
-        if config.output_spectral_weight > 0 and not config.frequency_branch_only:
-            decoded = self.model.decoder.synthesise(log_magnitude.float(), corrections)  # the phase held fixed
-            losses["output_log_spectral"] = multi_resolution_log_l1(audio, decoded)
-            total = total + config.output_spectral_weight * losses["output_log_spectral"]
-        if not (config.freeze_encoder or config.frequency_branch_only):
+            if config.output_spectral_weight > 0:
+                decoded = self.model.decoder.synthesise(log_magnitude.float(), corrections)  # the phase held fixed
+                losses["output_log_spectral"] = multi_resolution_log_l1(audio, decoded)
+                total = total + config.output_spectral_weight * losses["output_log_spectral"]
+        if not config.keeps_encoder:
             total = total + config.latent_l2_weight * latent_l2
         grad_norm = optimiser_step(total, self.optimiser, self.trainable, self.step)
         update_ema(self.ema, self.model, config.ema_decay)
@@ -297,7 +306,7 @@ class _AutoencoderTraining:
                             save=self._save_state)
         if self.process.rank == 0:
             export(self.ema, self.train_data, self.run.out_dir / "autoencoder.safetensors", self.step,
-                   keep_statistics=config.freeze_encoder or config.frequency_branch_only)
+                   keep_statistics=config.keeps_encoder)
         self.process.finish()
         return {"steps": self.step, "seconds": seconds, "history": self.run.history}
 
@@ -322,8 +331,7 @@ def export(ema: MagnitudeAutoencoder, data: ManifestSegments, path: Path, step: 
 def export_run(dataset: Path, run_dir: Path, out_path: Path | None = None) -> Path:
     """Export the EMA weights of a run's latest `train_state.pt` (training may still be going on)."""
     state = read_training_state(Path(run_dir))
-    config = replace(DEBUG_CONFIG if state["config"].get("debug_model") else AutoencoderConfig(),
-                     decoder_frequency_bins=int(state["config"].get("frequency_bins", 0)))
+    config = model_config(bool(state["config"].get("debug_model")), int(state["config"].get("frequency_bins", 0)))
     ema = MagnitudeAutoencoder(config)
     ema.load_state_dict(state["ema"])
     ema.eval()
