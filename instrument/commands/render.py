@@ -65,14 +65,26 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _render_request(args: argparse.Namespace) -> GenerationRequest:
+    """The request the flags describe; tempo, key and scale the prompts' words state fill in for absent flags
+    (unless --no-prompt-words), and what was understood is printed, so a misread is never silent."""
+    from engine.prompt_words import PromptMusic, read_prompt, settle
     from engine.request import GenerationRequest
 
     prompts = tuple(args.prompt)
     weights = tuple(args.weight) if args.weight else tuple(1.0 for _ in prompts)
+    read = tuple(PromptMusic() if args.no_prompt_words else read_prompt(p) for p in prompts)
+    music = settle(read, weights, args.tempo, args.key, args.scale) if len(read) == len(weights) else None
+    if music is not None:
+        if not args.no_prompt_words:
+            for i, words in enumerate(read):
+                print(f"prompt {i + 1} says: {words.describe()}")
+        print(f"using: {music.describe()}")
     return GenerationRequest(prompts=prompts, weights=weights, negative_prompt=args.negative or "",
                              negative_scale=args.negative_scale if args.negative else 0.0,
                              cfg_scale=args.cfg, steps=args.steps, sampler=args.sampler, seed=args.seed,
-                             variation=args.variation, tempo_bpm=args.tempo, key=args.key, scale=args.scale,
+                             variation=args.variation,
+                             tempo_bpm=music.tempo_bpm if music else args.tempo, key=music.key if music else args.key,
+                             scale=music.scale if music else args.scale,
                              descriptors=_parse_descriptor_args(args))
 
 
@@ -146,6 +158,8 @@ def add_render(commands: argparse._SubParsersAction) -> None:
     render.add_argument("--tempo", type=number_in(*TEMPO_BPM_RANGE, unit="BPM"), default=None, help="BPM")
     render.add_argument("--key", default=None, help="tonic, e.g. D or F#")
     render.add_argument("--scale", default=None, help="major, minor, dorian, mixolydian")
+    render.add_argument("--no-prompt-words", action="store_true",
+                        help="do not read tempo/key/scale from the prompt's words (the model reads the text alone)")
     render.add_argument("--loudness", type=knob_range("loudness_db"), default=None,
                         help="target loudness, dBFS RMS (e.g. -20)")
     render.add_argument("--brightness", type=knob_range("brightness_hz"), default=None,

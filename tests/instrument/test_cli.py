@@ -80,3 +80,19 @@ def test_render_refuses_bad_input_clearly(tmp_path: Path) -> None:
     missing = run("render", "jazz", "-o", str(tmp_path / "x.flac"), "--weights", str(broken))
     assert missing.returncode == 2 and "error:" in missing.stderr
     assert not (tmp_path / "x.flac").exists()
+
+
+def test_render_reads_tempo_and_key_from_the_words_and_says_so(capsys) -> None:
+    from instrument.cli import build_parser
+    from instrument.commands.render import _render_request
+
+    parser = build_parser()
+    args = parser.parse_args(["render", "deep house at 126 bpm in Eb minor", "-o", "x.flac", "--tempo", "100"])
+    request = _render_request(args)
+    assert (request.tempo_bpm, request.key, request.scale) == (100.0, "Eb", "minor")  # the flag wins
+    said = capsys.readouterr().out
+    assert "prompt 1 says: 126 BPM, Eb minor" in said and "tempo 100 BPM (--tempo)" in said
+    off = _render_request(parser.parse_args(["render", "deep house at 126 bpm in Eb minor", "-o", "x.flac",
+                                             "--no-prompt-words"]))
+    assert (off.tempo_bpm, off.key, off.scale) == (None, None, None)
+    assert "says" not in capsys.readouterr().out

@@ -1,0 +1,226 @@
+"""Tempo, key and scale read from a prompt's words ("deep house at 126 bpm in Eb minor").
+
+The diffusion model takes tempo, tonic and scale as conditioning of their own; a prompt that states them in
+words should drive that conditioning exactly as `--tempo/--key/--scale` would, and never be misread quietly:
+`read_prompt` returns what it understood (and what it saw but could not use, with the reason), so the CLI
+and the app can show it. Deliberately conservative: a bare number is never a tempo ("the 1975", "808"), a
+bare letter is a tonic only with a scale word or after "in" / "key of" ("key lime pie", "a minor problem"
+and "in a hurry" read nothing).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from engine.limits import TEMPO_BPM_RANGE
+from engine.vocabulary import SCALES
+
+_UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+          "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+          "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+         "ninety": 90}
+_NUMBER_WORD = "|".join(list(_UNITS) + list(_TENS) + ["hundred", "a", "and"])
+# a run of number words, e.g. "a hundred and twenty", "ninety-five", "one hundred twenty eight"
+_WORDS_NUMBER = rf"(?:(?:{_NUMBER_WORD})(?:[\s-]+(?:{_NUMBER_WORD}))*)"
+_DIGITS = r"\d{1,4}(?:\.\d+)?"
+_BPM_UNIT = r"(?:bpm|b\.p\.m\.?|beats?\s+(?:per|a|an)\s+minute)"
+_ABOUT = r"(?:(?:at|around|about|roughly|approximately|approx\.?|~|circa|near)\s*)?"
+
+_TEMPO_PATTERNS = (
+    re.compile(rf"(?<![\w.])(?P<n>{_DIGITS})\s*-?\s*{_BPM_UNIT}(?!\w)", re.IGNORECASE),
+    re.compile(rf"(?<![\w.])(?P<w>{_WORDS_NUMBER})\s+{_BPM_UNIT}(?!\w)", re.IGNORECASE),
+    re.compile(rf"\btempo\s*(?:of|at|:|=|is)?\s*{_ABOUT}(?P<n>{_DIGITS})(?!\s*(?:%|percent|s\b|'s))(?![\w.])",
+               re.IGNORECASE),
+    re.compile(rf"\btempo\s*(?:of|at|:|=|is)?\s*{_ABOUT}(?P<w>{_WORDS_NUMBER})(?![\w-])", re.IGNORECASE),
+)
+
+_SCALE_WORDS = {"major": "major", "maj": "major", "ionian": "major", "minor": "minor", "min": "minor",
+                "aeolian": "minor", "dorian": "dorian", "mixolydian": "mixolydian"}
+_UNSUPPORTED_MODES = ("lydian", "phrygian", "locrian")
+_ACCIDENTAL = r"(?:[#♯b♭]|[\s-]?(?:sharp|flat))"
+_SCALE = "|".join(sorted(list(_SCALE_WORDS) + list(_UNSUPPORTED_MODES), key=len, reverse=True))
+# tonic + optional accidental + scale word: "F# minor", "E-flat major", "Bb dorian", "c minor"
+_KEY_WITH_SCALE = re.compile(rf"(?<![\w#♯'’])(?P<context>(?:in|key\s+of|key)\s+(?:the\s+key\s+of\s+)?)?"
+                             rf"(?P<tonic>[A-Ga-g])(?P<acc>{_ACCIDENTAL})?\s*(?P<scale>{_SCALE})(?!\w)",
+                             re.IGNORECASE)
+# tonic with no scale word, only after "in" / "key of" or with a spelled accidental: "in C", "key of F#", "A-flat"
+_KEY_IN_CONTEXT = re.compile(rf"\b(?i:in|key\s+of)\s+(?:the\s+key\s+of\s+)?(?P<tonic>[A-G])(?P<acc>{_ACCIDENTAL})?"
+                             rf"(?![\w#♯'’-])(?!\.\w)")
+# "A-flat", "F sharp" ("A flat ..." with a space is the article and an adjective: only the hyphen counts for A)
+_KEY_SPELLED = re.compile(r"(?<![\w#'’])(?:(?P<tonic>[B-G])(?P<acc>[\s-](?:sharp|flat))|"
+                          r"(?P<tonic_a>A)(?P<acc_a>-(?:sharp|flat)))(?!\w)")
+# chord-symbol minor in context: "in F#m", "key of Am"
+_KEY_SYMBOL_MINOR = re.compile(rf"\b(?i:in|key\s+of)\s+(?P<tonic>[A-G])(?P<acc>[#♯b♭])?m(?!\w)")
+
+
+@dataclass(frozen=True)
+class PromptMusic:
+    """What one prompt's words say about tempo, key and scale; None where they say nothing usable.
+
+    key: the tonic as the words spell it, normalised ("Eb", "F#"; `vocabulary.tonic_index` reads both
+    spellings); notes: things seen but not used, with the reason (shown to the user, never silent)."""
+
+    tempo_bpm: float | None = None
+    key: str | None = None
+    scale: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def empty(self) -> bool:
+        return self.tempo_bpm is None and self.key is None and self.scale is None
+
+    def describe(self) -> str:
+        """One line for the CLI and the app: "126 BPM, Eb minor" or "nothing"."""
+        parts = []
+        if self.tempo_bpm is not None:
+            parts.append(f"{self.tempo_bpm:g} BPM")
+        if self.key is not None:
+            parts.append(self.key if self.scale is None else f"{self.key} {self.scale}")
+        elif self.scale is not None:
+            parts.append(self.scale)
+        text = ", ".join(parts) if parts else "nothing"
+        return text + "".join(f" ({note})" for note in self.notes)
+
+
+def words_to_number(text: str) -> int | None:
+    """English number words up to 999 ("a hundred and twenty", "ninety-five", "one twenty") -> int, or None."""
+    words = [w for w in re.split(r"[\s-]+", text.lower()) if w and w != "and"]
+    if not words:
+        return None
+    total, current, seen_value = 0, 0, False
+    for i, word in enumerate(words):
+        if word == "a":
+            if i + 1 < len(words) and words[i + 1] == "hundred":
+                current = 1
+                continue
+            return None
+        if word == "hundred":
+            total += max(current, 1) * 100
+            current, seen_value = 0, True
+        elif word in _TENS:
+            if current % 100 >= 10:  # "one twenty": a spoken hundred
+                total += current * 100
+                current = 0
+            elif current and current < 10:
+                total += current * 100
+                current = 0
+            current += _TENS[word]
+            seen_value = True
+        elif word in _UNITS:
+            if current % 10 or current >= 10 and _UNITS[word] >= 10:
+                return None
+            current += _UNITS[word]
+            seen_value = True
+        else:
+            return None
+    return total + current if seen_value else None
+
+
+def _words_value(text: str) -> int | None:
+    """The number a run of words ends with: "play a ninety" -> 90 (leading words that are no number dropped)."""
+    words = text.split()
+    for start in range(len(words)):
+        value = words_to_number(" ".join(words[start:]))
+        if value is not None:
+            return value
+    return None
+
+
+def _tonic(letter: str, accidental: str | None) -> str:
+    tonic = letter.upper()
+    if accidental:
+        mark = accidental.strip(" -").lower()
+        tonic += "#" if mark in ("#", "♯", "sharp") else "b"
+    return tonic
+
+
+def _read_tempo(text: str, notes: list[str]) -> float | None:
+    for pattern in _TEMPO_PATTERNS:
+        for match in pattern.finditer(text):
+            groups = match.groupdict()
+            value = float(groups["n"]) if groups.get("n") else _words_value(groups["w"] or "")
+            if value is None:
+                continue
+            if not TEMPO_BPM_RANGE[0] <= value <= TEMPO_BPM_RANGE[1]:
+                notes.append(f"'{match.group(0).strip()}' ignored: tempo must be "
+                             f"{TEMPO_BPM_RANGE[0]:g}..{TEMPO_BPM_RANGE[1]:g} BPM")
+                continue
+            return value
+    return None
+
+
+def _read_key(text: str, notes: list[str]) -> tuple[str | None, str | None]:
+    for match in _KEY_WITH_SCALE.finditer(text):
+        letter, accidental, scale_word = match.group("tonic"), match.group("acc"), match.group("scale").lower()
+        if match.group("context") is None and letter == "a" and not accidental:
+            continue  # the article: "a minor problem", "a major hit"
+        if scale_word in _UNSUPPORTED_MODES:
+            notes.append(f"'{match.group(0).strip()}': the model knows {', '.join(SCALES)}, so only the tonic is used")
+            return _tonic(letter, accidental), None
+        return _tonic(letter, accidental), _SCALE_WORDS[scale_word]
+    for match in _KEY_SYMBOL_MINOR.finditer(text):
+        return _tonic(match.group("tonic"), match.group("acc")), "minor"
+    for match in _KEY_IN_CONTEXT.finditer(text):
+        return _tonic(match.group("tonic"), match.group("acc")), None
+    for match in _KEY_SPELLED.finditer(text):
+        if match.group("tonic"):
+            return _tonic(match.group("tonic"), match.group("acc")), None
+        return _tonic(match.group("tonic_a"), match.group("acc_a")), None
+    return None, None
+
+
+def read_prompt(text: str) -> PromptMusic:
+    """The tempo, key and scale one prompt states in words (the first of each it finds)."""
+    notes: list[str] = []
+    tempo_bpm = _read_tempo(text, notes)
+    key, scale = _read_key(text, notes)
+    return PromptMusic(tempo_bpm, key, scale, tuple(notes))
+
+
+@dataclass(frozen=True)
+class MusicSettings:
+    """The tempo, key and scale a request will use, and where each came from ("--tempo", "prompt 2's words",
+    or None where nothing set it and the model chooses)."""
+
+    tempo_bpm: float | None
+    key: str | None
+    scale: str | None
+    sources: dict[str, str]
+
+    def describe(self) -> str:
+        """One line per setting that was set: "tempo 126 BPM (prompt 1's words)"."""
+        shown = {"tempo": None if self.tempo_bpm is None else f"{self.tempo_bpm:g} BPM", "key": self.key,
+                 "scale": self.scale}
+        parts = [f"{name} {value} ({self.sources[name]})" for name, value in shown.items() if value is not None]
+        return ", ".join(parts) if parts else "no tempo, key or scale (the model chooses)"
+
+
+def settle(prompts: tuple[PromptMusic, ...], weights: tuple[float, ...], tempo_bpm: float | None = None,
+           key: str | None = None, scale: str | None = None) -> MusicSettings:
+    """What a blend of prompts plus explicit settings (flags, knobs) asks for: an explicit setting wins over
+    words; otherwise each of tempo, key and scale comes from the heaviest prompt whose words state it (the
+    first on a tie). A key and its scale are taken from the same prompt where it states both."""
+    if len(prompts) != len(weights):
+        raise ValueError(f"{len(prompts)} prompts but {len(weights)} weights")
+    order = sorted(range(len(prompts)), key=lambda i: -weights[i])
+    sources: dict[str, str] = {}
+
+    def from_words(value_of) -> tuple[object, str | None]:
+        for i in order:
+            value = value_of(prompts[i])
+            if value is not None:
+                return value, f"prompt {i + 1}'s words" if len(prompts) > 1 else "the prompt's words"
+        return None, None
+
+    chosen: dict[str, object] = {}
+    for name, explicit, value_of in (("tempo", tempo_bpm, lambda p: p.tempo_bpm), ("key", key, lambda p: p.key),
+                                     ("scale", scale, lambda p: p.scale)):
+        if explicit is not None:
+            chosen[name], source = explicit, f"--{name}"
+        else:
+            chosen[name], source = from_words(value_of)
+        if source is not None:
+            sources[name] = source
+    return MusicSettings(chosen["tempo"], chosen["key"], chosen["scale"], sources)  # type: ignore[arg-type]

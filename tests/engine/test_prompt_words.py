@@ -1,0 +1,95 @@
+"""engine/prompt_words.py: tempo, key and scale read from a prompt's words, table-driven, including phrasings
+that must read nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.prompt_words import PromptMusic, read_prompt, settle, words_to_number
+from engine.vocabulary import tonic_index
+
+READS = [
+    # (prompt, tempo_bpm, key, scale)
+    ("deep house groove at 126 bpm in Eb minor", 126.0, "Eb", "minor"),
+    ("124 bpm techno", 124.0, None, None),
+    ("124BPM", 124.0, None, None),
+    ("tempo 90, laid back", 90.0, None, None),
+    ("tempo: 140 drum and bass", 140.0, None, None),
+    ("a tempo of around 72", 72.0, None, None),
+    ("around 88 beats per minute, warm pads", 88.0, None, None),
+    ("a hundred and twenty BPM", 120.0, None, None),
+    ("one hundred twenty-eight bpm trance", 128.0, None, None),
+    ("play a ninety-five bpm groove", 95.0, None, None),
+    ("one twenty bpm", 120.0, None, None),
+    ("at 72 b.p.m.", 72.0, None, None),
+    ("97.5 bpm", 97.5, None, None),
+    ("ballad in A minor", None, "A", "minor"),
+    ("lofi in a minor key", None, "A", "minor"),
+    ("F# major chords", None, "F#", "major"),
+    ("key of Bb minor", None, "Bb", "minor"),
+    ("Eb dorian jam", None, "Eb", "dorian"),
+    ("D mixolydian folk tune", None, "D", "mixolydian"),
+    ("A-flat ballad", None, "Ab", None),
+    ("C sharp minor nocturne", None, "C#", "minor"),
+    ("E-flat major fanfare", None, "Eb", "major"),
+    ("funk in the key of G", None, "G", None),
+    ("ambient drone in C.", None, "C", None),
+    ("In D, slow", None, "D", None),
+    ("pop song in F#m", None, "F#", "minor"),
+    ("G♭ major waltz", None, "Gb", "major"),
+    ("lofi in e minor at 80 bpm", 80.0, "E", "minor"),
+    ("C aeolian", None, "C", "minor"),
+    # must read nothing
+    ("the 1975", None, None, None),
+    ("key lime pie", None, None, None),
+    ("a minor problem with the mix", None, None, None),
+    ("a major hit", None, None, None),
+    ("in a hurry", None, None, None),
+    ("808 bass and claps", None, None, None),
+    ("90s hip hop", None, None, None),
+    ("tempo 90s", None, None, None),
+    ("A flat, lifeless drone", None, None, None),
+    ("BB King blues", None, None, None),
+    ("dub minimal techno", None, None, None),
+    ("4/4 kick", None, None, None),
+    ("cinematic strings", None, None, None),
+]
+
+
+@pytest.mark.parametrize("prompt, tempo_bpm, key, scale", READS)
+def test_reads_tempo_key_and_scale_from_words(prompt: str, tempo_bpm: float | None, key: str | None,
+                                              scale: str | None) -> None:
+    words = read_prompt(prompt)
+    assert (words.tempo_bpm, words.key, words.scale) == (tempo_bpm, key, scale), words
+    if key is not None:
+        tonic_index(key)  # what it reads, the conditioning accepts
+
+
+def test_what_it_cannot_use_is_said_not_dropped() -> None:
+    fast = read_prompt("900 bpm gabber")
+    assert fast.tempo_bpm is None and "20..400" in fast.describe()
+    mode = read_prompt("E phrygian metal")
+    assert (mode.key, mode.scale) == ("E", None) and "phrygian" in mode.describe()
+
+
+@pytest.mark.parametrize("words, value", [("ninety", 90), ("a hundred and twenty", 120), ("two forty", 240),
+                                          ("one hundred one", 101), ("eighty eight", 88), ("five five", None),
+                                          ("hundred", 100), ("a", None), ("banana", None)])
+def test_number_words(words: str, value: int | None) -> None:
+    assert words_to_number(words) == value
+
+
+def test_flags_win_and_the_heaviest_prompt_speaks_for_a_blend() -> None:
+    prompts = (read_prompt("house at 124 bpm in A minor"), read_prompt("ambient at 70 bpm in F# major"),
+               read_prompt("strings"))
+    blend = settle(prompts, (0.3, 0.6, 0.1))
+    assert (blend.tempo_bpm, blend.key, blend.scale) == (70.0, "F#", "major")
+    assert blend.sources == {"tempo": "prompt 2's words", "key": "prompt 2's words", "scale": "prompt 2's words"}
+    flagged = settle(prompts, (0.3, 0.6, 0.1), tempo_bpm=100.0, scale="dorian")
+    assert (flagged.tempo_bpm, flagged.key, flagged.scale) == (100.0, "F#", "dorian")
+    assert flagged.sources["tempo"] == "--tempo" and "--scale" in flagged.describe()
+    silent = settle((PromptMusic(),), (1.0,))
+    assert (silent.tempo_bpm, silent.key, silent.scale) == (None, None, None)
+    assert "model chooses" in silent.describe()
+    with pytest.raises(ValueError, match="2 prompts but 1 weights"):
+        settle(prompts[:2], (1.0,))
