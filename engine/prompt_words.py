@@ -31,7 +31,7 @@ _ABOUT = r"(?:(?:at|around|about|roughly|approximately|approx\.?|~|circa|near)\s
 _TEMPO_PATTERNS = (
     re.compile(rf"(?<![\w.])(?P<n>{_DIGITS})\s*-?\s*{_BPM_UNIT}(?!\w)", re.IGNORECASE),
     re.compile(rf"(?<![\w.])(?P<w>{_WORDS_NUMBER})\s+{_BPM_UNIT}(?!\w)", re.IGNORECASE),
-    re.compile(rf"\btempo\s*(?:of|at|:|=|is)?\s*{_ABOUT}(?P<n>{_DIGITS})(?!\s*(?:%|percent|s\b|'s))(?![\w.])",
+    re.compile(rf"\b(?:bpm|tempo)\s*(?:of|at|:|=|is)?\s*{_ABOUT}(?P<n>{_DIGITS})(?!\s*(?:%|percent|s\b|'s))(?![\w.])",
                re.IGNORECASE),
     re.compile(rf"\btempo\s*(?:of|at|:|=|is)?\s*{_ABOUT}(?P<w>{_WORDS_NUMBER})(?![\w-])", re.IGNORECASE),
 )
@@ -42,7 +42,7 @@ _UNSUPPORTED_MODES = ("lydian", "phrygian", "locrian")
 _ACCIDENTAL = r"(?:[#♯b♭]|[\s-]?(?:sharp|flat))"
 _SCALE = "|".join(sorted(list(_SCALE_WORDS) + list(_UNSUPPORTED_MODES), key=len, reverse=True))
 # tonic + optional accidental + scale word: "F# minor", "E-flat major", "Bb dorian", "c minor"
-_KEY_WITH_SCALE = re.compile(rf"(?<![\w#♯'’])(?P<context>(?:in|key\s+of|key)\s+(?:the\s+key\s+of\s+)?)?"
+_KEY_WITH_SCALE = re.compile(rf"(?<![\w#♯'’])(?P<context>(?:in|key\s+of|key:?)\s+(?:the\s+key\s+of\s+)?)?"
                              rf"(?P<tonic>[A-Ga-g])(?P<acc>{_ACCIDENTAL})?\s*(?P<scale>{_SCALE})(?!\w)",
                              re.IGNORECASE)
 # tonic with no scale word, only after "in" / "key of" or with a spelled accidental: "in C", "key of F#", "A-flat"
@@ -70,6 +70,13 @@ class PromptMusic:
     @property
     def empty(self) -> bool:
         return self.tempo_bpm is None and self.key is None and self.scale is None
+
+    def short(self) -> str:
+        """A label beside a prompt field: "126 BPM · Eb min" ("" when the words state nothing)."""
+        parts = [] if self.tempo_bpm is None else [f"{self.tempo_bpm:g} BPM"]
+        if self.key is not None or self.scale is not None:
+            parts.append(" ".join(p for p in (self.key, None if self.scale is None else self.scale[:3]) if p))
+        return " · ".join(parts)
 
     def describe(self) -> str:
         """One line for the CLI and the app: "126 BPM, Eb minor" or "nothing"."""

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGridLayout
                                QTableWidgetItem, QTabWidget, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
+from engine.prompt_words import read_prompt
 from engine.vocabulary import DESCRIPTORS, N_PROMPT_SLOTS, SAMPLE_RATE
 from gui import theme
 from gui.analysis import LiveAnalysis
@@ -37,6 +38,7 @@ from instrument.session import blend_weights
 from instrument.midi import CcMapping
 from instrument.parameters import PARAMETER_SPECS, ParameterSpec
 from instrument.presets import PresetError, PresetInfo
+from instrument.prompt_words import commit_typed_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -334,6 +336,8 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(group)
         layout.setSpacing(5)
         self.prompt_edits: list[QLineEdit] = []
+        self.prompt_word_labels: list[QLabel] = []  # what each prompt's words say about tempo/key (hidden if nothing)
+        self._prompt_words_read: list[str | None] = [None] * N_PROMPT_SLOTS  # the text each label was read from
         for slot in range(N_PROMPT_SLOTS):
             row = QHBoxLayout()
             chip = QLabel(str(slot + 1))
@@ -349,9 +353,19 @@ class MainWindow(QMainWindow):
             # Compact, beside the field: four rows of full-size knobs took 300 pixels of height.
             weight = self._bind(Knob(SPECS[f"prompt_{slot + 1}_weight"], "Weight", theme.SLOT_COLOURS[slot],
                                      diameter=28, compact=True, show_label=False))
-            row.addWidget(chip)
-            row.addWidget(edit, 1)
-            row.addWidget(weight)
+            # Under the field, not beside it: on a laptop screen the field is all the prompt's width there is.
+            words = QLabel("")
+            words.setObjectName("dim")
+            words.setStyleSheet("font-size: 11px;")
+            words.hide()
+            self.prompt_word_labels.append(words)
+            column = QVBoxLayout()
+            column.setSpacing(0)
+            column.addWidget(edit)
+            column.addWidget(words)
+            row.addWidget(chip, 0, Qt.AlignTop)
+            row.addLayout(column, 1)
+            row.addWidget(weight, 0, Qt.AlignTop)
             layout.addLayout(row)
         pad_caption = QLabel("MORPH  ·  drag between the four prompts")
         pad_caption.setObjectName("dim")
@@ -642,6 +656,8 @@ class MainWindow(QMainWindow):
                 edit.setText(texts[slot])
                 edit.setCursorPosition(0)  # show a long prompt's beginning, not its end
                 edit.setToolTip(texts[slot] or "Type a description and press Enter")
+            if texts[slot] != self._prompt_words_read[slot]:
+                self._show_prompt_words(slot, texts[slot])
         self.xy_pad.show_corners(list(texts), blend_weights(snapshot.values, texts))
         self._show_preset_state()
 
@@ -753,9 +769,19 @@ class MainWindow(QMainWindow):
         text = edit.text()
         if text != self.store.prompt_texts()[slot]:
             try:
-                self.store.set_prompt_text(slot, text, "gui")
+                commit_typed_prompt(self.store, slot, text, "gui")  # its words move the tempo/key/scale knobs
             except (TypeError, ValueError) as error:
                 self.banner.show_message("error", f"prompt {slot + 1}: {error}")
+
+    def _show_prompt_words(self, slot: int, text: str) -> None:
+        """The tempo/key/scale prompt `slot`'s words state, beside its field (hidden when they state none)."""
+        self._prompt_words_read[slot] = text
+        words = read_prompt(text)
+        label = self.prompt_word_labels[slot]
+        label.setText(f"reads {words.short()}")
+        label.setToolTip(f"Its words say: {words.describe()}. Typing a prompt moves the Tempo, Key and Scale "
+                         "knobs to what its words state; a knob turned afterwards wins.")
+        label.setVisible(bool(words.short()))
 
     def new_seed(self) -> None:
         import random

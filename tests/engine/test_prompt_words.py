@@ -39,6 +39,8 @@ READS = [
     ("G♭ major waltz", None, "Gb", "major"),
     ("lofi in e minor at 80 bpm", 80.0, "E", "minor"),
     ("C aeolian", None, "C", "minor"),
+    ("Genre: techno | BPM: 132 | Key: F minor | Mood: driving", 132.0, "F", "minor"),  # the training captions
+    ("Genre: jazz | Key: A major", None, "A", "major"),
     # must read nothing
     ("the 1975", None, None, None),
     ("key lime pie", None, None, None),

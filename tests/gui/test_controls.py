@@ -191,3 +191,21 @@ def test_typing_r_and_space_in_a_prompt_types_them(window: object, qtbot: object
     qtbot.waitUntil(lambda: window.instrument.playing, timeout=20000)
     qtbot.keyClick(window.controls["cfg_scale"], Qt.Key_Space)
     qtbot.waitUntil(lambda: not window.instrument.playing, timeout=20000)
+
+
+def test_typed_prompt_words_move_the_knobs_and_show_beside_the_prompt(window: object, qtbot: object) -> None:
+    store = window.store
+    edit, label = window.prompt_edits[2], window.prompt_word_labels[2]
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "dub techno at 118 bpm in F# minor")
+    qtbot.keyClick(edit, Qt.Key_Return)
+    assert store.get("tempo_bpm") == 118.0
+    qtbot.waitUntil(lambda: label.isVisible() and label.text() == "reads 118 BPM · F# min", timeout=2000)
+    qtbot.waitUntil(lambda: window.controls["tempo_bpm"].value == 118.0, timeout=2000)
+    # a preset's text shows its reading too, but does not move the knobs (it brings its own settings)
+    _from_another_thread(store.set_prompt_text, 2, "warm pads, 70 bpm", "preset")
+    qtbot.waitUntil(lambda: label.text() == "reads 70 BPM", timeout=2000)
+    assert store.get("tempo_bpm") == 118.0
+    _from_another_thread(store.set_prompt_text, 2, "strings", "preset")
+    qtbot.waitUntil(lambda: not label.isVisible(), timeout=2000)
