@@ -18,6 +18,7 @@ import numpy as np
 import soundfile
 
 from engine.dataset import captions, composer, corpus, descriptors, effects, render, soundfonts
+from engine.dataset.chroma import score_chroma
 from engine.dataset.manifest import split_for
 from engine.dataset.score import Piece, estimate_key
 from engine.vocabulary import SAMPLE_RATE
@@ -182,13 +183,14 @@ def _clip_facts(rendered: _RenderedPiece, first_bar: int, end_bar: int, start_se
         effects=rendered.effect_names, beats_per_bar=piece.beats_per_bar)
 
 
-def _write_clip_files(out_dir: Path, clip_id: str, clip: np.ndarray, written: list[Path]) -> None:
-    """The clip's FLAC and its descriptors (float16 .npz); each path joins `written` once it is on disk."""
+def _write_clip_files(out_dir: Path, clip_id: str, clip: np.ndarray, chroma: np.ndarray, written: list[Path]) -> None:
+    """The clip's FLAC and its descriptors with the score's chroma (float16 .npz; chroma (frames, 12), see
+    engine/dataset/chroma.py); each path joins `written` once it is on disk."""
     audio_path = out_dir / "audio" / f"{clip_id}.flac"
     descriptor_path = out_dir / "descriptors" / f"{clip_id}.npz"
     _write_atomic_flac(audio_path, clip, SAMPLE_RATE)
     written.append(audio_path)
-    frames = descriptors.frame_descriptors(clip, SAMPLE_RATE)
+    frames = descriptors.frame_descriptors(clip, SAMPLE_RATE) | {"chroma": chroma}
     with open(descriptor_path, "wb") as handle:
         np.savez(handle, **{k: v.astype(np.float16) for k, v in frames.items()})
     written.append(descriptor_path)
@@ -248,7 +250,8 @@ def _cut_clip(rendered: _RenderedPiece, clip_index: int, bars: tuple[int, int], 
         return
     clip_rng = np.random.default_rng([config.seed, rendered.index, clip_index, 7])
     clip_id = f"{piece.piece_id}_c{clip_index:02d}"
-    _write_clip_files(config.out_dir, clip_id, clip, output.written)
+    chroma = score_chroma(piece.tracks, start_seconds, clip.shape[1])
+    _write_clip_files(config.out_dir, clip_id, clip, chroma, output.written)
     duration_seconds = (end_frame - start_frame) / SAMPLE_RATE
     output.seconds += duration_seconds
     output.records.append(_manifest_record(rendered, facts, clip_id, captions.make_caption(facts, clip_rng), bars,

@@ -61,8 +61,14 @@ def test_manifest_schema_and_files(built: Path) -> None:
         assert row["instruments"] and row["caption"]
         assert str(round(row["tempo"])) in row["caption"]
         frames = np.load(built / row["descriptors"])
-        assert set(frames.files) == {"loudness_db", "centroid_hz", "flatness", "onset_density"}
+        assert set(frames.files) == {"loudness_db", "centroid_hz", "flatness", "onset_density", "chroma"}
         assert len(frames["loudness_db"]) == descriptors.frame_count(audio.shape[0])
+        chroma = frames["chroma"].astype(np.float64)
+        assert chroma.shape == (len(frames["loudness_db"]), 12) and (chroma >= 0).all() and chroma.sum() > 0
+        if row["key_source"] == "composed":  # the score's harmony sits mostly in the key it was composed in
+            tonic = PITCH_CLASS_NAMES.index(row["key"])
+            in_scale = [(tonic + step) % 12 for step in SCALE_INTERVALS[row["scale"]]]
+            assert chroma[:, in_scale].sum() >= 0.6 * chroma.sum(), (row["clip_id"], chroma.sum(axis=0).round(1))
     assert len({row["soundfont"] for row in rows}) >= 2, "pieces are rendered with several soundfonts"
 
 
