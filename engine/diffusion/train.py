@@ -25,6 +25,7 @@ from torch import nn
 
 from engine.diffusion.checkpoint import save_diffusion
 from engine.diffusion.conditioning import Conditioning
+from engine.diffusion.device_batches import DeviceBatches
 from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors, smooth_curves
 from engine.diffusion.latents import LatentCache, load_latent_cache
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
@@ -58,6 +59,9 @@ class DiffusionTrainConfig:
     p_descriptor: float = 0.5  # each descriptor curve is given with this probability
     p_clock: float = 0.7
     p_context: float = 0.5
+    # "cache": CacheBatches (a Python loop on the CPU); "device": DeviceBatches (tensor ops on the training
+    # device, what keeps a GPU fed); "auto": device on CUDA, cache on the CPU
+    batches: str = "auto"
 
 
 class CacheBatches:
@@ -79,6 +83,14 @@ class CacheBatches:
         bounds = np.searchsorted(caption_clip[order], np.arange(cache.clip_count + 1))
         for clip in range(cache.clip_count):
             self.captions_by_clip[clip] = order[bounds[clip]:bounds[clip + 1]]
+
+    def rng_state(self) -> dict[str, Any]:
+        return numpy_rng_state(self.rng)
+
+    def set_rng_state(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise ValueError("this run's batches were drawn on the device (batches='device'); resume it so")
+        self.rng = numpy_rng_from(state)
 
     def batch(self, size: int, latent_channels: int) -> tuple[torch.Tensor, Conditioning]:
         """x0 (size, latent_channels, window_frames) clean latents and their randomly dropped conditioning."""
@@ -154,6 +166,16 @@ class CacheBatches:
         return tokens, token_mask, pooled
 
 
+def training_batches(cache: LatentCache, config: DiffusionTrainConfig, seed: int,
+                     device: torch.device) -> CacheBatches | DeviceBatches:
+    """The train split's batch source config.batches names ("auto": on the device when it is CUDA)."""
+    if config.batches not in ("auto", "cache", "device"):
+        raise ValueError(f"batches must be auto, cache or device, got {config.batches!r}")
+    if config.batches == "device" or (config.batches == "auto" and device.type == "cuda"):
+        return DeviceBatches(cache, "train", config, seed, device)
+    return CacheBatches(cache, "train", config, seed)
+
+
 class VLoss(nn.Module):
     """forward(x0, noise, sigma, conditioning) -> per-example v-loss (batch,): the denoiser's loss as a forward,
     so DistributedDataParallel (which hooks forward) averages the gradients across ranks."""
@@ -201,7 +223,7 @@ class _DiffusionTraining:
         self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99),
                                            weight_decay=1e-4)
         self.run = TrainingRun(config.out_dir, rank, self.model, self.ema, self.optimiser)
-        self.train_data = CacheBatches(self.cache, "train", config, config.seed + 1000 * rank)
+        self.train_data = training_batches(self.cache, config, config.seed + 1000 * rank, device)
         self._fix_validation_batch()
         self.noise_generator = torch.Generator().manual_seed(config.seed + 7 + rank)
         self.step = self._resume()
@@ -221,14 +243,14 @@ class _DiffusionTraining:
         state = self.run.resume(self.process.device)
         if state is None:
             return 0
-        self.train_data.rng = numpy_rng_from(state["data_rng"])
+        self.train_data.set_rng_state(state["data_rng"])
         self.noise_generator.set_state(state["noise_rng"])
         return int(state["step"])
 
     def _save(self) -> None:
         """The train state and the EMA weights as the shippable file."""
         config = self.config
-        self.run.save(self.step, data_rng=numpy_rng_state(self.train_data.rng),
+        self.run.save(self.step, data_rng=self.train_data.rng_state(),
                       noise_rng=self.noise_generator.get_state(), model_config=self.model_config.to_dict(),
                       config=config_record(config, "cache", "out_dir"))
         save_diffusion(self.ema.network, self.run.out_dir / "diffusion.safetensors",

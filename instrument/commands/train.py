@@ -49,7 +49,7 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
     config = DiffusionTrainConfig(cache=cache, out_dir=Path(args.out), model=args.model, steps=args.steps,
                                   batch_size=args.batch_size, window_frames=args.window_frames,
                                   learning_rate=args.learning_rate, threads=args.threads,
-                                  checkpoint_every=args.checkpoint_every)
+                                  checkpoint_every=args.checkpoint_every, batches=args.batches)
     result = train_diffusion(config)
     print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'diffusion.safetensors'}")
     return 0
@@ -112,4 +112,7 @@ def _add_diffusion(train_commands: argparse._SubParsersAction) -> None:
     diffusion.add_argument("--learning-rate", type=number_in(0.0, 1.0, above_minimum=True), default=3e-4)
     diffusion.add_argument("--checkpoint-every", type=integer_in(1, 100_000_000), default=250)
     diffusion.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
+    diffusion.add_argument("--batches", choices=("auto", "cache", "device"), default="auto",
+                           help="where batches are built: device (tensor ops on the GPU), cache (a CPU loop); "
+                                "auto: device on CUDA")
     diffusion.set_defaults(func=_cmd_train_diffusion)
