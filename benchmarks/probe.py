@@ -51,7 +51,7 @@ def main() -> int:
         rows.append((area, description, outcome, time.monotonic() - started))
         print(f"{'PASS' if outcome.passed else 'FAIL'}  {area}: {description}", file=sys.stderr, flush=True)
     width = max((len(d) for _, d, _, _ in rows), default=10)
-    print(f"| area | case | outcome | result | seconds |\n|---|---|---|---|---|")
+    print("| area | case | outcome | result | seconds |\n|---|---|---|---|---|")
     for area, description, outcome, seconds in rows:
         print(f"| {area} | {description:<{width}} | {outcome.seen} | {'PASS' if outcome.passed else 'FAIL'} | "
               f"{seconds:.1f} |")

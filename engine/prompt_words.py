@@ -4,8 +4,8 @@ The diffusion model takes tempo, tonic and scale as conditioning of their own; a
 words should drive that conditioning exactly as `--tempo/--key/--scale` would, and never be misread quietly:
 `read_prompt` returns what it understood (and what it saw but could not use, with the reason), so the CLI
 and the app can show it. Deliberately conservative: a bare number is never a tempo ("the 1975", "808"), a
-bare letter is a tonic only with a scale word or after "in" / "key of" ("key lime pie", "a minor problem"
-and "in a hurry" read nothing).
+bare letter is a tonic only with a scale word or after "in" / "key of", and a bare "Am" only where a key
+belongs ("key lime pie", "a minor problem", "in a hurry" and "I Am" read nothing).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ _NUMBER_WORD = "|".join(list(_UNITS) + list(_TENS) + ["hundred", "a", "and"])
 # a run of number words, e.g. "a hundred and twenty", "ninety-five", "one hundred twenty eight"
 _WORDS_NUMBER = rf"(?:(?:{_NUMBER_WORD})(?:[\s-]+(?:{_NUMBER_WORD}))*)"
 _DIGITS = r"\d{1,4}(?:\.\d+)?"
-_BPM_UNIT = r"(?:bpm|b\.p\.m\.?|beats?\s+(?:per|a|an)\s+minute)"
+_BPM_UNIT = r"(?:bpm|b\.p\.m\.?|(?:beats?\s+)?(?:per|a|an|to\s+the)\s+minute)"
 _ABOUT = r"(?:(?:at|around|about|roughly|approximately|approx\.?|~|circa|near)\s*)?"
 
 _TEMPO_PATTERNS = (
     re.compile(rf"(?<![\w.])(?P<n>{_DIGITS})\s*-?\s*{_BPM_UNIT}(?!\w)", re.IGNORECASE),
     re.compile(rf"(?<![\w.])(?P<w>{_WORDS_NUMBER})\s+{_BPM_UNIT}(?!\w)", re.IGNORECASE),
-    re.compile(rf"\b(?:bpm|tempo)\s*(?:of|at|:|=|is)?\s*{_ABOUT}(?P<n>{_DIGITS})(?!\s*(?:%|percent|s\b|'s))(?![\w.])",
+    re.compile(rf"\b(?:bpm|tempo)\s*(?:of|at|:|=|is)?\s*{_ABOUT}(?P<n>{_DIGITS})(?!\s*(?:%|percent|s\b|'s))(?!\w|\.\d)",
                re.IGNORECASE),
     re.compile(rf"\btempo\s*(?:of|at|:|=|is)?\s*{_ABOUT}(?P<w>{_WORDS_NUMBER})(?![\w-])", re.IGNORECASE),
 )
@@ -51,8 +51,15 @@ _KEY_IN_CONTEXT = re.compile(rf"\b(?i:in|key\s+of)\s+(?:the\s+key\s+of\s+)?(?P<t
 # "A-flat", "F sharp" ("A flat ..." with a space is the article and an adjective: only the hyphen counts for A)
 _KEY_SPELLED = re.compile(r"(?<![\w#'’])(?:(?P<tonic>[B-G])(?P<acc>[\s-](?:sharp|flat))|"
                           r"(?P<tonic_a>A)(?P<acc_a>-(?:sharp|flat)))(?!\w)")
-# chord-symbol minor in context: "in F#m", "key of Am"
-_KEY_SYMBOL_MINOR = re.compile(rf"\b(?i:in|key\s+of)\s+(?P<tonic>[A-G])(?P<acc>[#♯b♭])?m(?!\w)")
+# chord-symbol minor: "in F#m", "key of Am", "Tonality: Bm", "Key=Gm", "centred on C-sharpm"; with a sharp or
+# flat sign it needs no context ("C#m in 4/4"), a bare "Am" / "Em" does (they are words too)
+_KEY_SYMBOL_MINOR = (
+    re.compile(rf"\b(?i:in|of|on|key|tonality|signature)\s*[:=]?\s*(?P<tonic>[A-G])(?P<acc>{_ACCIDENTAL})?m(?!\w)"),
+    re.compile(r"(?<![\w#'’])(?P<tonic>[A-G])(?P<acc>[#♯b♭])m(?!\w)"),
+    # "Fm key", or alone between list separators: "deep house, Gm, 137 bpm"
+    re.compile(rf"(?:(?<![\w#'’])|^)(?P<tonic>[A-G])(?P<acc>{_ACCIDENTAL})?m(?=\s+key\b)"),
+    re.compile(rf"(?:^|(?<=[,;|/(]))\s*(?P<tonic>[A-G])(?P<acc>{_ACCIDENTAL})?m\s*(?=$|[,;.|/)])"),
+)
 
 
 @dataclass(frozen=True)
@@ -167,8 +174,9 @@ def _read_key(text: str, notes: list[str]) -> tuple[str | None, str | None]:
             notes.append(f"'{match.group(0).strip()}': the model knows {', '.join(SCALES)}, so only the tonic is used")
             return _tonic(letter, accidental), None
         return _tonic(letter, accidental), _SCALE_WORDS[scale_word]
-    for match in _KEY_SYMBOL_MINOR.finditer(text):
-        return _tonic(match.group("tonic"), match.group("acc")), "minor"
+    for pattern in _KEY_SYMBOL_MINOR:
+        for match in pattern.finditer(text):
+            return _tonic(match.group("tonic"), match.group("acc")), "minor"
     for match in _KEY_IN_CONTEXT.finditer(text):
         return _tonic(match.group("tonic"), match.group("acc")), None
     for match in _KEY_SPELLED.finditer(text):

@@ -41,6 +41,12 @@ READS = [
     ("C aeolian", None, "C", "minor"),
     ("Genre: techno | BPM: 132 | Key: F minor | Mood: driving", 132.0, "F", "minor"),  # the training captions
     ("Genre: jazz | Key: A major", None, "A", "major"),
+    ("deep house, Gm, 137 bpm, piano", 137.0, "G", "minor"),
+    ("Fm key rock at 56 beats per minute", 56.0, "F", "minor"),
+    ("Tonality: Bm | tempo: 98 bpm", 98.0, "B", "minor"),
+    ("81bpm, C#m in 4/4", 81.0, "C#", "minor"),
+    ("centred on C-sharpm, about 161 to the minute.", 161.0, "C#", "minor"),
+    ("Instrumental techno in A♯ maj, at tempo 195.", 195.0, "A#", "major"),
     # must read nothing
     ("the 1975", None, None, None),
     ("key lime pie", None, None, None),
@@ -55,6 +61,8 @@ READS = [
     ("dub minimal techno", None, None, None),
     ("4/4 kick", None, None, None),
     ("cinematic strings", None, None, None),
+    ("I Am the walrus", None, None, None),
+    ("Em, well, maybe", None, "E", "minor"),  # a bare symbol between separators is read as a key (said, shown)
 ]
 
 
@@ -95,3 +103,25 @@ def test_flags_win_and_the_heaviest_prompt_speaks_for_a_blend() -> None:
     assert "model chooses" in silent.describe()
     with pytest.raises(ValueError, match="2 prompts but 1 weights"):
         settle(prompts[:2], (1.0,))
+
+
+def test_reads_the_datasets_own_phrasings() -> None:
+    """The training captions and the held-out paraphrase templates (benchmarks/quality.py's prompts) state
+    tempo, key and scale in many phrasings; the reader gets them right."""
+    import numpy as np
+
+    from engine.dataset import captions
+    from engine.vocabulary import KEY_TONICS, SCALES
+
+    rng = np.random.default_rng(7)
+    for make in (captions.make_paraphrase, captions.make_caption):
+        right = 0
+        for i in range(400):
+            tempo, key, scale = float(rng.integers(50, 200)), str(rng.choice(KEY_TONICS)), str(rng.choice(SCALES))
+            facts = captions.CaptionFacts(style=("house", "jazz", "ambient", "techno", "rock")[i % 5], tempo_bpm=tempo,
+                                          key_tonic=key, scale=scale, instruments=("piano", "bass"), mood="dark",
+                                          energy="high", effects=("reverb",), beats_per_bar=(3, 4)[i % 2])
+            words = read_prompt(make(facts, rng))
+            right += (words.tempo_bpm == tempo and words.key is not None
+                      and tonic_index(words.key) == tonic_index(key) and words.scale == scale)
+        assert right >= 396, (make.__name__, right)
