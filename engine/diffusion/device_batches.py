@@ -19,8 +19,9 @@ import torch
 
 from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors, smooth_curves
+from engine.diffusion.dropout import drop_globals
 from engine.diffusion.latents import SPLIT_NAMES, LatentCache
-from engine.vocabulary import LATENT_HOP_FRAMES, NO_KEY, NO_SCALE, SAMPLE_RATE
+from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE
 
 if TYPE_CHECKING:
     from engine.diffusion.train import DiffusionTrainConfig
@@ -92,15 +93,9 @@ class DeviceBatches:
         controls = build_controls(size, window, latent_channels, descriptors=curves, descriptor_mask=descriptor_mask,
                                   clock=clock, context=x0, context_frames=context_frames, device=self.device)
 
-        key, scale = a["key"][clips].clone(), a["scale"][clips].clone()
         timing = torch.stack([window_start, a["seconds_total"][clips].float()], dim=1)
-        drop_global = self._uniform(size) < c.p_drop_global
-        drop_text = drop_global | (self._uniform(size) < c.p_drop_text)
-        tempo[drop_global | (self._uniform(size) < c.p_drop_tempo)] = 0.0
-        drop_key = drop_global | (self._uniform(size) < c.p_drop_key)
-        key[drop_key] = NO_KEY
-        scale[drop_key] = NO_SCALE  # key and scale travel together, as in CacheBatches
-        timing[self._uniform(size) < c.p_drop_timing] = 0.0
+        tempo, key, scale, timing, drop_text = drop_globals(tempo, a["key"][clips].clone(), a["scale"][clips].clone(),
+                                                            timing, c, self._uniform)
 
         tokens, token_mask, pooled = self._text(clips, drop_text)
         return x0, Conditioning(tokens=tokens, token_mask=token_mask, pooled=pooled, tempo_bpm=tempo, key=key,

@@ -26,12 +26,13 @@ from torch import nn
 from engine.diffusion.checkpoint import save_diffusion
 from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.device_batches import DeviceBatches
+from engine.diffusion.dropout import drop_globals
 from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors, smooth_curves
 from engine.diffusion.latents import LatentCache, load_latent_cache
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
 from engine.training import (TrainingRun, config_record, data_parallel, due, numpy_rng_from, numpy_rng_state,
                              optimiser_step, run_steps, set_learning_rate, start_training_process, update_ema)
-from engine.vocabulary import LATENT_HOP_FRAMES, NO_KEY, NO_SCALE, SAMPLE_RATE
+from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -129,19 +130,13 @@ class CacheBatches:
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
         """Tempo, key, scale and timing with each dropped at its rate (and all with the text, jointly, at
         p_drop_global); returns them and which rows' text to drop."""
-        c, a, rng, size = self.config, self.cache.arrays, self.rng, len(clips)
+        a, rng = self.cache.arrays, self.rng
         clip_index = torch.from_numpy(clips)
-        key = a["key"][clip_index].clone()
-        scale = a["scale"][clip_index].clone()
         timing = torch.stack([window_start, a["seconds_total"][clip_index]], dim=1)
-        drop_global = rng.random(size) < c.p_drop_global
-        drop_text = drop_global | (rng.random(size) < c.p_drop_text)
-        tempo[torch.from_numpy(drop_global | (rng.random(size) < c.p_drop_tempo))] = 0.0
-        drop_key = torch.from_numpy(drop_global | (rng.random(size) < c.p_drop_key))
-        key[drop_key] = NO_KEY
-        scale[drop_key] = NO_SCALE  # key and scale travel together: a tonic without a mode means little
-        timing[torch.from_numpy(rng.random(size) < c.p_drop_timing)] = 0.0
-        return tempo, key, scale, timing, drop_text
+        tempo, key, scale, timing, drop_text = drop_globals(tempo, a["key"][clip_index].clone(),
+                                                            a["scale"][clip_index].clone(), timing, self.config,
+                                                            lambda n: torch.from_numpy(rng.random(n)))
+        return tempo, key, scale, timing, drop_text.numpy()
 
     def _text(self, clips: np.ndarray, drop_text: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One random caption of each clip (none where dropped): tokens (B, L, 384) padded to the longest,
