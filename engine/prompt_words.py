@@ -74,27 +74,19 @@ class PromptMusic:
     scale: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def empty(self) -> bool:
-        return self.tempo_bpm is None and self.key is None and self.scale is None
+    def _parts(self, scale_text) -> list[str]:
+        """"126 BPM" and "Eb minor" (the scale as scale_text writes it), those the words state."""
+        parts = [] if self.tempo_bpm is None else [f"{self.tempo_bpm:g} BPM"]
+        key = " ".join(p for p in (self.key, None if self.scale is None else scale_text(self.scale)) if p)
+        return parts + ([key] if key else [])
 
     def short(self) -> str:
         """A label beside a prompt field: "126 BPM · Eb min" ("" when the words state nothing)."""
-        parts = [] if self.tempo_bpm is None else [f"{self.tempo_bpm:g} BPM"]
-        if self.key is not None or self.scale is not None:
-            parts.append(" ".join(p for p in (self.key, None if self.scale is None else self.scale[:3]) if p))
-        return " · ".join(parts)
+        return " · ".join(self._parts(lambda scale: scale[:3]))
 
     def describe(self) -> str:
         """One line for the CLI and the app: "126 BPM, Eb minor" or "nothing"."""
-        parts = []
-        if self.tempo_bpm is not None:
-            parts.append(f"{self.tempo_bpm:g} BPM")
-        if self.key is not None:
-            parts.append(self.key if self.scale is None else f"{self.key} {self.scale}")
-        elif self.scale is not None:
-            parts.append(self.scale)
-        text = ", ".join(parts) if parts else "nothing"
+        text = ", ".join(self._parts(str)) or "nothing"
         return text + "".join(f" ({note})" for note in self.notes)
 
 
@@ -114,10 +106,7 @@ def words_to_number(text: str) -> int | None:
             total += max(current, 1) * 100
             current, seen_value = 0, True
         elif word in _TENS:
-            if current % 100 >= 10:  # "one twenty": a spoken hundred
-                total += current * 100
-                current = 0
-            elif current and current < 10:
+            if current:  # "one twenty", "two forty": a spoken hundred
                 total += current * 100
                 current = 0
             current += _TENS[word]

@@ -14,6 +14,7 @@ from engine.prompt_words import PromptMusic, read_prompt
 from engine.vocabulary import N_PROMPT_SLOTS, scale_index, tonic_index
 from instrument.parameters import ParameterStore
 
+
 def knob_values(words: PromptMusic, store: ParameterStore) -> tuple[PromptMusic, dict[str, float]]:
     """The knob values the words ask for, and the reading with a note where a value had to be clamped."""
     values: dict[str, float] = {}

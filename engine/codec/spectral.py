@@ -94,9 +94,11 @@ class LowBinFrequencyLoss(torch.nn.Module):
         self.hop = hop
         self.gate_nats = gate_db / 20.0 * math.log(10.0)
 
-    def forward(self, reference: torch.Tensor, corrections: torch.Tensor,
-                log_magnitude: torch.Tensor) -> torch.Tensor:
-        batch, channels, frames, bins = corrections.shape
+    def targets(self, reference: torch.Tensor, log_magnitude: torch.Tensor, frames: int,
+                bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The corrections the loss wants and their weights, both (batch, channels, frames, bins) float32: what
+        the loss compares its corrections with (a branch trained alone can have them computed once)."""
+        batch, channels = log_magnitude.shape[:2]
         true = instantaneous_frequency_offsets(reference, self.n_fft, self.hop, bins, frames)
         decoded = log_magnitude.detach().float()[..., :frames].transpose(-1, -2)  # (batch, channels, frames, bins)
         read = magnitude_frequency_offsets(decoded.reshape(batch * channels, frames, -1).cpu().numpy(), self.n_fft, bins)
@@ -105,9 +107,15 @@ class LowBinFrequencyLoss(torch.nn.Module):
         share = torch.softmax(2.0 * low, dim=-1)  # power share within the low band
         loudest = decoded.flatten(-2).amax(dim=-1)[..., None, None]
         gated = (low.amax(dim=-1, keepdim=True) > loudest - self.gate_nats).to(share.dtype)
+        return target, share * gated
+
+    def forward(self, reference: torch.Tensor, corrections: torch.Tensor,
+                log_magnitude: torch.Tensor) -> torch.Tensor:
+        _, _, frames, bins = corrections.shape
+        target, weight = self.targets(reference, log_magnitude, frames, bins)
         bin_index = torch.arange(bins, device=corrections.device, dtype=corrections.dtype)
         cents_per_bin = torch.where(bin_index > 0, CENTS_PER_OCTAVE_LN2 / bin_index.clamp_min(1.0), 0.0)
-        weight = (share * gated).to(corrections.dtype)
+        weight = weight.to(corrections.dtype)
         error = (corrections - target.to(corrections.dtype)) * cents_per_bin
         mean_square = (weight * error.square()).sum() / (weight[..., 1:].sum()).clamp_min(1e-6)
         return torch.sqrt(mean_square + 1e-6)

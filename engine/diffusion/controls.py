@@ -71,6 +71,10 @@ def descriptor_targets(targets: Iterable[tuple[str, float | np.ndarray]], start_
     return normalise_descriptors(raw).T[None], mask
 
 
+# Training draws one of these smoothing windows (latent frames) per batch: beat-level curves to ~1 s knob moves.
+TRAINING_SMOOTHING_FRAMES: tuple[int, ...] = (1, 5, 17, 43)
+
+
 def smooth_curves(curves: torch.Tensor, window_frames: int) -> torch.Tensor:
     """Centred moving average over frames of (batch, channels, frames), edge-replicated; 1 = unchanged.
 

@@ -18,15 +18,14 @@ from typing import TYPE_CHECKING
 import torch
 
 from engine.diffusion.conditioning import Conditioning
-from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors, smooth_curves
+from engine.diffusion.controls import (TRAINING_SMOOTHING_FRAMES, beat_clock, build_controls, normalise_descriptors,
+                                      smooth_curves)
 from engine.diffusion.dropout import drop_globals
 from engine.diffusion.latents import SPLIT_NAMES, LatentCache
 from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE
 
 if TYPE_CHECKING:
     from engine.diffusion.train import DiffusionTrainConfig
-
-SMOOTHING_FRAMES: tuple[int, ...] = (1, 5, 17, 43)  # the same choices as CacheBatches
 
 
 class DeviceBatches:
@@ -80,7 +79,8 @@ class DeviceBatches:
         x0 = a["latents"][rows].float().transpose(1, 2)  # (B, C, N)
 
         curves = normalise_descriptors(a["descriptors"][rows].float()).transpose(1, 2)  # (B, 4, N)
-        smoothing = SMOOTHING_FRAMES[int(self._integers(torch.tensor([len(SMOOTHING_FRAMES)], device=self.device)))]
+        choices = TRAINING_SMOOTHING_FRAMES
+        smoothing = choices[int(self._integers(torch.tensor([len(choices)], device=self.device)))]
         curves = smooth_curves(curves, smoothing)
         descriptor_mask = (self._uniform(size, 4) < c.p_descriptor).float()
         tempo = a["tempo_bpm"][clips].float().clone()

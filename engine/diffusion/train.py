@@ -27,7 +27,8 @@ from engine.diffusion.checkpoint import save_diffusion
 from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.device_batches import DeviceBatches
 from engine.diffusion.dropout import drop_globals
-from engine.diffusion.controls import beat_clock, build_controls, normalise_descriptors, smooth_curves
+from engine.diffusion.controls import (TRAINING_SMOOTHING_FRAMES, beat_clock, build_controls, normalise_descriptors,
+                                      smooth_curves)
 from engine.diffusion.latents import LatentCache, load_latent_cache
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
 from engine.training import (TrainingRun, config_record, data_parallel, due, numpy_rng_from, numpy_rng_state,
@@ -112,7 +113,7 @@ class CacheBatches:
         or not; a random context length or none); also each row's tempo and window start (seconds)."""
         c, a, rng, window, size = self.config, self.cache.arrays, self.rng, self.config.window_frames, len(clips)
         curves = normalise_descriptors(a["descriptors"][torch.from_numpy(rows)]).transpose(1, 2)  # (B, 4, N)
-        smoothing = int(rng.choice([1, 5, 17, 43]))
+        smoothing = int(rng.choice(TRAINING_SMOOTHING_FRAMES))
         curves = smooth_curves(curves, smoothing)
         descriptor_mask = torch.from_numpy(rng.random((size, 4)) < c.p_descriptor).float()
         clip_index = torch.from_numpy(clips)

@@ -72,19 +72,19 @@ def _render_request(args: argparse.Namespace) -> GenerationRequest:
 
     prompts = tuple(args.prompt)
     weights = tuple(args.weight) if args.weight else tuple(1.0 for _ in prompts)
-    read = tuple(PromptMusic() if args.no_prompt_words else read_prompt(p) for p in prompts)
-    music = settle(read, weights, args.tempo, args.key, args.scale) if len(read) == len(weights) else None
-    if music is not None:
+    tempo_bpm, key, scale = args.tempo, args.key, args.scale
+    if len(prompts) == len(weights):  # else the request's own check says so
+        read = tuple(PromptMusic() if args.no_prompt_words else read_prompt(p) for p in prompts)
+        music = settle(read, weights, tempo_bpm, key, scale)
         if not args.no_prompt_words:
             for i, words in enumerate(read):
                 print(f"prompt {i + 1} says: {words.describe()}")
         print(f"using: {music.describe()}")
+        tempo_bpm, key, scale = music.tempo_bpm, music.key, music.scale
     return GenerationRequest(prompts=prompts, weights=weights, negative_prompt=args.negative or "",
                              negative_scale=args.negative_scale if args.negative else 0.0,
                              cfg_scale=args.cfg, steps=args.steps, sampler=args.sampler, seed=args.seed,
-                             variation=args.variation,
-                             tempo_bpm=music.tempo_bpm if music else args.tempo, key=music.key if music else args.key,
-                             scale=music.scale if music else args.scale,
+                             variation=args.variation, tempo_bpm=tempo_bpm, key=key, scale=scale,
                              descriptors=_parse_descriptor_args(args))
 
 

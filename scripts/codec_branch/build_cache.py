@@ -3,7 +3,7 @@
 With the encoder and the magnitude decoder frozen, the branch's loss depends on the audio only through the
 latent, the target correction (the input's instantaneous frequency minus what the phase integration reads
 off the decoder's magnitude) and the loss weights (the decoder's low-band power share, gated 60 dB under the
-segment's peak): `engine/codec/spectral.LowBinFrequencyLoss`, precomputed. Training the branch on this cache
+segment's peak): `engine/codec/spectral.LowBinFrequencyLoss.targets`, precomputed. Training the branch on this cache
 costs ~80 ms a step at batch 32 on 2 CPU threads, against ~0.6 s at batch 16 through the whole codec.
 
     .venv/bin/python scripts/codec_branch/build_cache.py OUT.pt KIND COUNT SEED [--dataset DIR]
@@ -27,9 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine.codec import phase  # noqa: E402
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
-from engine.codec.spectral import instantaneous_frequency_offsets  # noqa: E402
+from engine.codec.spectral import LowBinFrequencyLoss  # noqa: E402
 from engine.codec.synthetic import HarmonicToneSource  # noqa: E402
 
 BINS = 16
@@ -138,7 +137,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     model = load_autoencoder(args.weights).float().eval()
     decoder = model.decoder
-    n_fft, hop = model.config.decoder_n_fft, model.config.decoder_hop
+    loss = LowBinFrequencyLoss(model.config.decoder_n_fft, model.config.decoder_hop)
     segments = Segments(args.kind, args.seed, args.dataset)
     parts: dict[str, list[torch.Tensor]] = {"latent": [], "target": [], "weight": [], "lowmag": []}
     started = time.monotonic()
@@ -147,17 +146,10 @@ def main() -> int:
         with torch.no_grad():
             latent = model.encode(audio)
             log_magnitude = decoder.log_magnitude(latent)
-        batch, frames = audio.shape[0], log_magnitude.shape[-1]
-        frame_major = log_magnitude.permute(0, 1, 3, 2).reshape(batch * 2, frames, -1).double().numpy()
-        read = torch.from_numpy(phase.magnitude_frequency_offsets(frame_major, n_fft, BINS)).float()
-        true = instantaneous_frequency_offsets(audio, n_fft, hop, BINS, frames)
-        low = log_magnitude[:, :, :BINS].permute(0, 1, 3, 2)
-        loudest = log_magnitude.flatten(-2).amax(-1)[..., None, None]
-        gate = (low.amax(-1, keepdim=True) > loudest - 60 / 20 * np.log(10)).float()
-        weight = torch.softmax(2 * low, -1) * gate
-        weight[..., 0] = 0  # DC does not rotate
+        target, weight = loss.targets(audio, log_magnitude, log_magnitude.shape[-1], BINS)
+        weight[..., 0] = 0  # DC does not rotate (the loss's cents per bin is 0 there)
         parts["latent"].append(latent.half())
-        parts["target"].append((true - read.reshape(batch, 2, frames, BINS)).half())
+        parts["target"].append(target.half())
         parts["weight"].append(weight.half())
         parts["lowmag"].append(log_magnitude[:, :, :24].permute(0, 1, 3, 2).half())
         if done % 640 == 0:
