@@ -7,7 +7,8 @@ benchmark, audio-to-audio and inversion.
 Shapes: normalised latent (latent_channels, frames) at hop 1024 (~43 frames/s); audio (2, samples) at
 44.1 kHz float32. Descriptor curves are given in their natural units (loudness dBFS, brightness =
 spectral centroid Hz, noisiness = spectral flatness 0..1, onset density onsets/s), as a scalar (held for
-the whole request) or an array with one value per latent frame of the whole render.
+the whole request) or an array with one value per latent frame of the whole render; so is a chroma curve
+(frames, 12) for a model trained with the harmony control (engine/harmony.py turns chords into one).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from engine.codec.model import MagnitudeAutoencoder
 from engine.codec.phase import PhaseState
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS, load_diffusion, read_diffusion_metadata
 from engine.diffusion.conditioning import Conditioning
-from engine.diffusion.controls import beat_clock, build_controls, descriptor_targets
+from engine.diffusion.controls import beat_clock, build_controls, descriptor_targets, harmony_targets
 from engine.diffusion.sampling import (SAMPLERS, classifier_free_guidance, composable_guidance, invert,
                                        karras_sigmas, slerp)
 from engine.diffusion.text import PromptEncoder, PromptEncoderError
 from engine.diffusion.unet import UNet1D, VDenoiser
+from engine.harmony import key_chroma
 from engine.limits import RENDER_SECONDS_MAX
 from engine.optimise import LIVE_TOKEN_BUCKET, TOKEN_BUCKET, TracedNetwork
 from engine.render_peak import under_peak
@@ -77,6 +79,7 @@ class Generator:
         self._prepared_lock = threading.Lock()
         self.prepared_chunks_used = 0
         self.latent_channels = network.config.latent_channels
+        self.harmony = bool(network.config.harmony_channels)  # has the chroma input (a model trained with it)
         self.frame_multiple = network.config.frame_multiple
         self.hop_frames = autoencoder.config.hop_frames
         self.sample_rate = autoencoder.config.sample_rate
@@ -130,6 +133,36 @@ class Generator:
         except ValueError as error:
             raise GenerationError(str(error)) from error
 
+    def check_harmony(self, request: GenerationRequest) -> None:
+        """GenerationError when `request` gives a chroma target and this model has no harmony channels."""
+        if request.chroma is not None:
+            self.require_harmony()
+
+    def require_harmony(self) -> None:
+        """GenerationError saying why, when this model has no harmony channels (chords cannot steer it)."""
+        if not self.harmony:
+            raise GenerationError(
+                f"this model ({self.model_id}) was trained without the harmony control: it has no chroma input, so "
+                f"chords or a chroma curve cannot steer it. Use a model trained with `cascade train diffusion "
+                f"--harmony`; --key and --scale are taken as before")
+
+    def _harmony(self, request: GenerationRequest, start_frame: int, frames: int
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The window's chroma profile (1, 12, frames) and mask (1, frames): the request's chroma curve, else
+        (a harmony model only) what its key and scale give (request.key_harmony), else (None, None)."""
+        self.check_harmony(request)
+        if not self.harmony:
+            return None, None
+        try:
+            if request.chroma is not None:
+                return harmony_targets(request.chroma, request.chroma_mask, start_frame, frames)
+            if request.key and request.scale and request.key_harmony != "none":
+                curve = key_chroma(request.key, request.scale, frames, request.key_harmony)
+                return harmony_targets(curve.chroma, curve.mask, 0, frames)
+        except ValueError as error:
+            raise GenerationError(str(error)) from error
+        return None, None
+
     def _conditioning(self, request: GenerationRequest, start_frame: int, frames: int,
                       context: torch.Tensor | None) -> tuple[Conditioning, Conditioning, Conditioning | None]:
         """cond, uncond and (optionally) negative conditioning, each with batch 1."""
@@ -142,10 +175,12 @@ class Generator:
             clock = beat_clock(torch.tensor([start_seconds]), tempo, frames, self.frame_seconds,
                                torch.tensor([request.beat_offset]))
         context_frames = 0 if context is None else int(context.shape[-1])
+        chroma, chroma_mask = self._harmony(request, start_frame, frames)
         controls = build_controls(1, frames, self.latent_channels, descriptors=descriptors,
                                   descriptor_mask=descriptor_mask, clock=clock,
                                   context=None if context is None else context[None].cpu(),
-                                  context_frames=context_frames)
+                                  context_frames=context_frames, harmony=self.harmony, chroma=chroma,
+                                  chroma_mask=chroma_mask)
         key = torch.tensor([tonic_index(request.key) if request.key else NO_KEY])
         scale = torch.tensor([scale_index(request.scale) if request.scale else NO_SCALE])
         timing = torch.tensor([[start_seconds, float(request.seconds_total or 0.0)]])

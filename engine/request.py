@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.harmony import KEY_HARMONY_SOURCES, PITCH_CLASSES
 from engine.limits import CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, STEPS_RANGE, TEMPO_BPM_RANGE, VARIATION_RANGE
 from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, DESCRIPTORS, SAMPLER_NAMES, scale_index, tonic_index
 
@@ -42,6 +43,14 @@ class GenerationRequest:
     clock: bool = True  # feed a beat clock at tempo_bpm (only when tempo_bpm is given)
     beat_offset: float = 0.0  # beats: shifts the clock (a MIDI clock's bar phase)
     seconds_total: float | None = None  # Stable Audio timing; None: not given
+    # The harmony control (a model trained with it only; engine/harmony.py makes these from chords): chroma
+    # (frames, 12) pitch-class weights >= 0, one row per latent frame of the whole render like a descriptor
+    # curve; chroma_mask (frames,) 1 = given, 0 = free (no chord), None = given wherever the curve sounds.
+    chroma: np.ndarray | None = None
+    chroma_mask: np.ndarray | None = None
+    # Where no chroma is given, what a harmony model gets from key + scale (harmony.KEY_HARMONY_SOURCES:
+    # "scale" profile, "tonic_chord" or "none"); a model without harmony channels ignores it.
+    key_harmony: str = KEY_HARMONY_SOURCES[0]
 
     def validated(self) -> "GenerationRequest":
         if len(self.prompts) != len(self.weights):
@@ -71,7 +80,28 @@ class GenerationRequest:
         for name in self.descriptors:
             if DESCRIPTOR_ALIASES.get(name, name) not in DESCRIPTOR_MODEL_NAMES:
                 raise GenerationError(f"unknown descriptor {name!r}; known: {', '.join(DESCRIPTOR_ALIASES)}")
+        self._validate_harmony()
         return self
+
+    def _validate_harmony(self) -> None:
+        if self.key_harmony not in KEY_HARMONY_SOURCES:
+            raise GenerationError(f"unknown key_harmony {self.key_harmony!r}; known: {', '.join(KEY_HARMONY_SOURCES)}")
+        if self.chroma is None:
+            if self.chroma_mask is not None:
+                raise GenerationError("a chroma_mask without a chroma curve")
+            return
+        chroma = np.asarray(self.chroma)
+        if chroma.ndim != 2 or chroma.shape[1] != PITCH_CLASSES:
+            raise GenerationError(f"chroma must be (frames, {PITCH_CLASSES}), got shape {chroma.shape}")
+        if not np.isfinite(chroma).all() or (chroma < 0).any():
+            raise GenerationError("chroma must be finite and >= 0")
+        if self.chroma_mask is not None:
+            mask = np.asarray(self.chroma_mask)
+            if mask.shape != (chroma.shape[0],):
+                raise GenerationError(f"chroma_mask must be ({chroma.shape[0]},), one value a chroma frame, "
+                                      f"got shape {mask.shape}")
+            if not ((mask >= 0) & (mask <= 1)).all():  # NaN fails too
+                raise GenerationError("chroma_mask values must be in 0..1")
 
 
 def request_to_json(request: GenerationRequest) -> dict[str, Any]:
@@ -81,6 +111,9 @@ def request_to_json(request: GenerationRequest) -> dict[str, Any]:
     data["weights"] = [float(w) for w in request.weights]
     data["descriptors"] = {k: (v.tolist() if isinstance(v, np.ndarray) else float(v))
                            for k, v in request.descriptors.items()}
+    for name in ("chroma", "chroma_mask"):
+        value = getattr(request, name)
+        data[name] = None if value is None else np.asarray(value, dtype=np.float32).tolist()
     return data
 
 
@@ -92,4 +125,7 @@ def request_from_json(data: dict[str, Any]) -> GenerationRequest:
     values["weights"] = tuple(float(w) for w in values.get("weights", ()))
     values["descriptors"] = {k: (np.asarray(v, dtype=np.float32) if isinstance(v, list) else float(v))
                              for k, v in dict(values.get("descriptors", {})).items()}
+    for name in ("chroma", "chroma_mask"):
+        if values.get(name) is not None:
+            values[name] = np.asarray(values[name], dtype=np.float32)
     return GenerationRequest(**values)

@@ -27,7 +27,8 @@ class Conditioning:
     timing         (B, 2) float32: seconds_start, seconds_total of the window (both 0 = not given);
     controls       (B, control_channels, N) float32: the time-varying inputs stacked by
                    engine.diffusion.controls.build_controls: descriptor curves (4) and their presence mask
-                   (4), the beat clock (2), the continuation context latent (latent_channels) and its mask (1);
+                   (4), the beat clock (2), the continuation context latent (latent_channels) and its mask (1),
+                   and in a harmony model the chroma profile (12) and its mask (1);
     token_weights  (B, L) float32 > 0 or None: a blended prompt's per-token share of cross-attention
                    (PromptEncoder.blend); None = every token alike (training).
     """

@@ -3,11 +3,21 @@
 The control tensor (batch, control_channels, frames) stacks, in this order:
   descriptor values (4, normalised, 0 where absent), descriptor presence mask (4, 1 = given),
   beat clock (2: sin and cos of 2 pi * beat phase; both 0 = no clock),
-  context latent (latent_channels, clean normalised latent, 0 where absent), context mask (1).
+  context latent (latent_channels, clean normalised latent, 0 where absent), context mask (1),
+  and only for a model whose UNetConfig has harmony_channels: chroma profile (12, 0 where absent), its mask (1).
 
 Descriptor normalisation maps each descriptor to roughly [-2, 2] on the dataset:
   loudness_db -> (dB + 20) / 10,  centroid_hz -> log2(Hz / 2000),  flatness -> (log10(flatness) + 2) / 1.5,
   onset_density (onsets/s) -> (density - 3) / 3.
+
+Chroma normalisation (`chroma_profile`, the one function training and generation share): each frame's
+pitch-class energies are divided by that frame's loudest pitch class, so the loudest is 1 and the others are
+their share of it (0..1). Divided by the maximum, not the sum: the profile does not depend on loudness, and a
+chord's tones keep the same weight whether three or five pitch classes sound (the sum would halve a triad's
+tones when a melody adds two more). A frame whose loudest pitch class is below CHROMA_SILENCE is silent: profile
+0, mask 0 (in training, frames where the score sounds no pitched note; at play time, "N.C." bars). Training
+smooths the score's raw energies with the batch's descriptor smoothing window first (TRAINING_SMOOTHING_FRAMES),
+so a chord held for a bar is as familiar as the note-by-note chroma.
 """
 
 from __future__ import annotations
@@ -22,6 +32,11 @@ from torch.nn import functional as F
 from engine.vocabulary import DESCRIPTOR_MODEL_NAMES
 
 DESCRIPTOR_COUNT = len(DESCRIPTOR_MODEL_NAMES)
+CHROMA_CHANNELS = 12  # pitch classes, C first
+HARMONY_CONTROL_CHANNELS = CHROMA_CHANNELS + 1  # the chroma profile and its mask
+# A frame whose loudest pitch class has less energy than this is silent (the score's (velocity/127)^2 units;
+# a chord template's 1).
+CHROMA_SILENCE = 1e-4
 # Where a descriptor is not given its raw value is this (anything finite: the mask hides it); the normalisation's centres.
 _ABSENT_DESCRIPTOR_VALUES: tuple[float, ...] = (-20.0, 2000.0, 0.01, 3.0)
 
@@ -71,6 +86,43 @@ def descriptor_targets(targets: Iterable[tuple[str, float | np.ndarray]], start_
     return normalise_descriptors(raw).T[None], mask
 
 
+def chroma_profile(energy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(batch, 12, frames) pitch-class energies >= 0 in any unit -> (profile (batch, 12, frames): each frame
+    divided by its loudest pitch class, 0..1; sounding mask (batch, frames): 1 where the loudest pitch class is
+    at least CHROMA_SILENCE). Silent frames get profile 0 and mask 0. The module docstring says why the max."""
+    loudest = energy.amax(dim=1, keepdim=True)  # (batch, 1, frames)
+    sounding = loudest >= CHROMA_SILENCE
+    profile = torch.where(sounding, energy / loudest.clamp_min(CHROMA_SILENCE), torch.zeros_like(energy))
+    return profile, sounding[:, 0].to(energy.dtype)
+
+
+def harmony_targets(chroma: np.ndarray, mask: np.ndarray | None, start_frame: int, frames: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A request's chroma curve -> (profile (1, 12, frames), mask (1, frames)) for the window starting at
+    `start_frame` of the render.
+
+    chroma: (render_frames, 12) pitch-class weights >= 0, one row per latent frame of the whole render (a curve
+    shorter than the render stops steering where it ends); mask: (render_frames,) 1 = given, 0 = free, None =
+    given wherever the curve sounds. ValueError for a wrong shape or a negative or non-finite value.
+    """
+    chroma = np.asarray(chroma, dtype=np.float32)
+    if chroma.ndim != 2 or chroma.shape[1] != CHROMA_CHANNELS:
+        raise ValueError(f"a chroma curve is (frames, {CHROMA_CHANNELS}), got shape {chroma.shape}")
+    if not np.isfinite(chroma).all() or (chroma < 0).any():
+        raise ValueError("chroma curves must be finite and >= 0")
+    given = np.ones(chroma.shape[0], np.float32) if mask is None else np.asarray(mask, dtype=np.float32)
+    if given.shape != (chroma.shape[0],):
+        raise ValueError(f"the chroma mask has shape {given.shape}, the curve {chroma.shape[0]} frames")
+    energy = torch.zeros(1, CHROMA_CHANNELS, frames)
+    window_mask = torch.zeros(1, frames)
+    segment = chroma[start_frame:start_frame + frames]
+    if segment.shape[0]:
+        energy[0, :, :segment.shape[0]] = torch.from_numpy(segment).T
+        window_mask[0, :segment.shape[0]] = torch.from_numpy(given[start_frame:start_frame + frames])
+    profile, sounding = chroma_profile(energy)
+    return profile, sounding * window_mask
+
+
 # Training draws one of these smoothing windows (latent frames) per batch: beat-level curves to ~1 s knob moves.
 TRAINING_SMOOTHING_FRAMES: tuple[int, ...] = (1, 5, 17, 43)
 
@@ -88,6 +140,16 @@ def smooth_curves(curves: torch.Tensor, window_frames: int) -> torch.Tensor:
     kernel = torch.full((curves.shape[1], 1, window_frames), 1.0 / window_frames, dtype=curves.dtype,
                         device=curves.device)
     return F.conv1d(padded, kernel, groups=curves.shape[1])
+
+
+def training_harmony(energy: torch.Tensor, window_frames: int, given: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch's score chroma (batch, frames, 12) raw energies, the batch's smoothing window and which rows are
+    given (batch,) -> (profile (batch, 12, frames), mask (batch, frames)): smoothed, then chroma_profile; the
+    mask is 0 on silent frames and on rows not given. What CacheBatches and DeviceBatches both feed build_controls.
+    """
+    profile, sounding = chroma_profile(smooth_curves(energy.float().transpose(1, 2), window_frames))
+    return profile, sounding * given.float()[:, None]
 
 
 def beat_clock(start_seconds: torch.Tensor, tempo_bpm: torch.Tensor, frames: int, frame_seconds: float,
@@ -110,15 +172,22 @@ def beat_clock(start_seconds: torch.Tensor, tempo_bpm: torch.Tensor, frames: int
 def build_controls(batch: int, frames: int, latent_channels: int, *, descriptors: torch.Tensor | None = None,
                    descriptor_mask: torch.Tensor | None = None, clock: torch.Tensor | None = None,
                    context: torch.Tensor | None = None, context_frames: torch.Tensor | int | None = None,
+                   harmony: bool = False, chroma: torch.Tensor | None = None, chroma_mask: torch.Tensor | None = None,
                    device: torch.device | str = "cpu") -> torch.Tensor:
-    """Assemble the control tensor (batch, 2*4 + 2 + latent_channels + 1, frames).
+    """Assemble the control tensor (batch, 2*4 + 2 + latent_channels + 1 [+ 13 with harmony], frames).
 
     descriptors: (batch, 4, frames) normalised values; descriptor_mask: (batch, 4) or (batch, 4, frames),
     1 where given (default: all given when descriptors is passed). clock: (batch, 2, frames).
     context: (batch, latent_channels, >= max context frames) clean latent; context_frames: how many
     leading frames of each row are context (int or (batch,) tensor).
+    harmony: add the harmony channels (a model whose config has harmony_channels); chroma: (batch, 12, frames)
+    profile (chroma_profile's), chroma_mask: (batch, frames), 1 where given (default: everywhere). ValueError
+    for a chroma without harmony channels.
     """
-    out = torch.zeros(batch, 2 * DESCRIPTOR_COUNT + 2 + latent_channels + 1, frames, device=device)
+    if chroma is not None and not harmony:
+        raise ValueError("a chroma target needs the harmony channels (harmony=True)")
+    base_channels = 2 * DESCRIPTOR_COUNT + 2 + latent_channels + 1
+    out = torch.zeros(batch, base_channels + (HARMONY_CONTROL_CHANNELS if harmony else 0), frames, device=device)
     if descriptors is not None:
         if descriptor_mask is None:
             mask = torch.ones(batch, DESCRIPTOR_COUNT, frames, device=device)
@@ -141,4 +210,8 @@ def build_controls(batch: int, frames: int, latent_channels: int, *, descriptors
             start = 2 * DESCRIPTOR_COUNT + 2
             out[:, start:start + latent_channels, :longest] = context[:, :, :longest] * mask[:, None, :longest]
             out[:, start + latent_channels] = mask
+    if chroma is not None:
+        given = torch.ones(batch, frames, device=device) if chroma_mask is None else chroma_mask.float().to(device)
+        out[:, base_channels:base_channels + CHROMA_CHANNELS] = chroma.to(device) * given[:, None]
+        out[:, base_channels + CHROMA_CHANNELS] = given
     return out

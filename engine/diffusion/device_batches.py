@@ -2,9 +2,9 @@
 
 `CacheBatches` (engine/diffusion/train.py) builds each window and caption in a Python loop on the CPU, fine
 for a 16-window CPU batch and a starving one for a GPU that trains ~13,600 windows a second (issue 16).
-`DeviceBatches` draws the same distribution (random clip and start, descriptor curves at one random
-smoothing per batch, the beat clock, a continuation context, every conditioning dropout at its rate, one
-random caption per clip) from the cache's arrays moved to the device once, with no per-window Python.
+`DeviceBatches` draws the same distribution (random clip and start, descriptor curves (and with harmony the
+score's chroma) at one random smoothing per batch, the beat clock, a continuation context, every conditioning
+dropout at its rate, one random caption per clip) from the cache's arrays moved to the device once, with no per-window Python.
 Its random numbers come from one torch.Generator on that device, so a run resumes exactly
 (`rng_state` / `set_rng_state`), but they are not CacheBatches' numbers: the two give different batches
 of the same distribution (tests/engine/diffusion/test_device_batches.py checks both the structure and the
@@ -19,9 +19,9 @@ import torch
 
 from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.controls import (TRAINING_SMOOTHING_FRAMES, beat_clock, build_controls, normalise_descriptors,
-                                      smooth_curves)
+                                      smooth_curves, training_harmony)
 from engine.diffusion.dropout import drop_globals
-from engine.diffusion.latents import SPLIT_NAMES, LatentCache
+from engine.diffusion.latents import SPLIT_NAMES, LatentCache, require_chroma
 from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ class DeviceBatches:
 
     def __init__(self, cache: LatentCache, split: str, config: DiffusionTrainConfig, seed: int,
                  device: torch.device | str) -> None:
+        if config.harmony:
+            require_chroma(cache, config.cache)
         self.config = config
         self.device = torch.device(device)
         a = {name: tensor.to(self.device) for name, tensor in cache.arrays.items()}
@@ -90,8 +92,12 @@ class DeviceBatches:
         context_frames = torch.where(self._uniform(size) < c.p_context,
                                      4 + self._integers(torch.full((size,), window // 2 - 3, device=self.device)),
                                      torch.zeros(size, dtype=torch.long, device=self.device))
+        chroma = chroma_mask = None
+        if c.harmony:  # drawn last: a run without harmony draws what it always drew
+            chroma, chroma_mask = training_harmony(a["chroma"][rows], smoothing, self._uniform(size) < c.p_harmony)
         controls = build_controls(size, window, latent_channels, descriptors=curves, descriptor_mask=descriptor_mask,
-                                  clock=clock, context=x0, context_frames=context_frames, device=self.device)
+                                  clock=clock, context=x0, context_frames=context_frames, harmony=c.harmony,
+                                  chroma=chroma, chroma_mask=chroma_mask, device=self.device)
 
         timing = torch.stack([window_start, a["seconds_total"][clips].float()], dim=1)
         tempo, key, scale, timing, drop_text = drop_globals(tempo, a["key"][clips].clone(), a["scale"][clips].clone(),

@@ -4,7 +4,9 @@ One safetensors file holds, for every clip of the manifest (all splits):
   latents        (total_frames, latent_channels) fp16, normalised with the autoencoder's latent mean/std
   descriptors    (total_frames, 4) fp32 (loudness_db, centroid_hz, flatness, onset_density), aligned
                  one-to-one with latent frames (both at hop 1024)
-  clip_offsets   (clips + 1,) int64 start frame of each clip in the two arrays above
+  chroma         (total_frames, 12) fp16 the score's pitch-class energy (engine/dataset/chroma.py), frame for
+                 frame; only when every clip's descriptors file has it (datasets built before it lack it)
+  clip_offsets   (clips + 1,) int64 start frame of each clip in the frame arrays above
   tempo_bpm, key (0..11, engine.vocabulary.tonic_index), scale (0..3, scale_index), beats_per_bar, seconds_start, seconds_total, split (0 train,
                  1 valid, 2 test), style (index into the metadata's style list): one per clip
   tokens         (total_tokens, 384) fp16 MiniLM token embeddings of every caption, concatenated
@@ -31,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder
 from engine.codec.model import MagnitudeAutoencoder
 from engine.dataset import captions
+from engine.diffusion.controls import CHROMA_CHANNELS
 from engine.diffusion.text import PromptEncoder
 from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, KEY_TONICS, scale_index, tonic_index
 
@@ -84,12 +87,14 @@ def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_pa
     started = time.monotonic()
     latents: list[np.ndarray] = []
     descriptor_frames: list[np.ndarray] = []
+    chroma_frames: list[np.ndarray | None] = []
     texts: list[str] = []
     caption_clip: list[int] = []
     for clip, row in enumerate(rows):
-        latent, curves = _encode_clip(dataset, row, autoencoder)
+        latent, curves, chroma = _encode_clip(dataset, row, autoencoder)
         latents.append(latent)
         descriptor_frames.append(curves)
+        chroma_frames.append(chroma)
         for text in _clip_captions(row, clip, seed, extra_captions):
             texts.append(text)
             caption_clip.append(clip)
@@ -100,7 +105,7 @@ def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_pa
         print(f"encoded {len(texts)} captions ({time.monotonic() - started:.0f} s)", flush=True)
     styles = sorted({row["style"] for row in rows})
     arrays = {**_clip_arrays(rows, styles, latents, descriptor_frames), **text_arrays,
-              "caption_clip": torch.tensor(caption_clip, dtype=torch.int64)}
+              **_chroma_array(dataset, chroma_frames, log), "caption_clip": torch.tensor(caption_clip, dtype=torch.int64)}
     metadata = {"dataset": str(dataset), "autoencoder": str(autoencoder_path),
                 "hop_frames": autoencoder.config.hop_frames, "sample_rate": autoencoder.config.sample_rate, "styles": styles,
                 "clip_ids": [r["clip_id"] for r in rows], "captions_per_clip": 1 + extra_captions, "seed": seed}
@@ -119,9 +124,11 @@ def _manifest_rows(dataset: Path, limit_clips: int | None) -> list[dict]:
     return rows
 
 
-def _encode_clip(dataset: Path, row: dict, autoencoder: MagnitudeAutoencoder) -> tuple[np.ndarray, np.ndarray]:
-    """One clip's normalised latent (frames, latent_channels) fp16 and its descriptor curves (frames, 4) fp32,
-    frame for frame (the audio's tail under one latent frame is dropped)."""
+def _encode_clip(dataset: Path, row: dict, autoencoder: MagnitudeAutoencoder
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One clip's normalised latent (frames, latent_channels) fp16, its descriptor curves (frames, 4) fp32 and
+    its score chroma (frames, 12) fp16 or None where the descriptors file has none, frame for frame (the
+    audio's tail under one latent frame is dropped)."""
     hop = autoencoder.config.hop_frames
     audio, sample_rate = soundfile.read(dataset / row["path"], dtype="float32", always_2d=True)
     if sample_rate != autoencoder.config.sample_rate:
@@ -134,7 +141,47 @@ def _encode_clip(dataset: Path, row: dict, autoencoder: MagnitudeAutoencoder) ->
     curves = np.stack([stored[name].astype(np.float32)[:frames] for name in DESCRIPTOR_MODEL_NAMES], axis=1)
     if curves.shape[0] != frames:
         raise ValueError(f"{row['descriptors']}: {curves.shape[0]} descriptor frames, {frames} latent frames")
-    return latent.T.numpy().astype(np.float16), curves
+    chroma = None
+    if "chroma" in stored:
+        chroma = stored["chroma"].astype(np.float16)[:frames]
+        if chroma.shape != (frames, CHROMA_CHANNELS):
+            raise ValueError(f"{row['descriptors']}: chroma of shape {chroma.shape}, {frames} latent frames")
+    return latent.T.numpy().astype(np.float16), curves, chroma
+
+
+def _chroma_array(dataset: Path, chroma_frames: list[np.ndarray | None], log: bool) -> dict[str, torch.Tensor]:
+    """{"chroma": (total_frames, 12) fp16} when every clip has its score chroma, else {} (said when `log`)."""
+    missing = sum(chroma is None for chroma in chroma_frames)
+    if missing:
+        if log:
+            print(f"{dataset}: {missing} of {len(chroma_frames)} clips have no chroma: the cache holds none, so "
+                  f"it cannot train the harmony control (rebuild the dataset with `cascade dataset build`)")
+        return {}
+    return {"chroma": torch.from_numpy(np.concatenate(chroma_frames))}  # type: ignore[arg-type]
+
+
+def dataset_has_chroma(dataset: str | Path) -> bool:
+    """Whether the dataset's first clip's descriptors file holds the score's chroma (a build since chroma was
+    added stores it for every clip): checked before a harmony run spends minutes building a cache."""
+    rows = _manifest_rows(Path(dataset), 1)
+    with np.load(Path(dataset) / rows[0]["descriptors"]) as stored:
+        return "chroma" in stored
+
+
+class MissingChromaError(ValueError):
+    """A harmony run asked of a cache without the score's chroma (its dataset was built before chroma)."""
+
+
+def require_chroma(cache: LatentCache, cache_path: str | Path | None = None) -> torch.Tensor:
+    """The cache's chroma (total_frames, 12), or a MissingChromaError naming the dataset and what to do."""
+    if "chroma" in cache.arrays:
+        return cache.arrays["chroma"]
+    dataset = cache.metadata.get("dataset", "the dataset")
+    where = f"the latent cache {cache_path}" if cache_path is not None else "this latent cache"
+    raise MissingChromaError(f"the harmony control trains on the score's chroma, and {where} (from {dataset}) has none: "
+                     f"{dataset} was built before chroma was stored. Rebuild it with `cascade dataset build`, then "
+                     f"build a new cache from it (`cascade train diffusion --cache NEW.safetensors --dataset DIR`), "
+                     f"or train without --harmony")
 
 
 def _clip_captions(row: dict, clip: int, seed: int, extra_captions: int) -> list[str]:

@@ -2,8 +2,9 @@
 
 Every conditioning input is dropped at random so any subset can be given at play time: text (null
 prompt, for classifier-free guidance), tempo, key, scale, timing, each descriptor curve (presence mask),
-the beat clock and the continuation context. Descriptor curves are smoothed by a random window, so both
-beat-level curves and a performer's slow knob moves are in the training distribution.
+the beat clock, the continuation context and (with `harmony`) the score's chroma. Descriptor curves (and the
+chroma) are smoothed by a random window, so both beat-level curves and a performer's slow knob moves are in
+the training distribution.
 
 Resumable: `DIR/train_state.pt` (model, EMA, optimiser, step, RNG) is rewritten atomically every
 `checkpoint_every` steps; rerunning the same command continues. The EMA weights are exported to
@@ -28,8 +29,8 @@ from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.device_batches import DeviceBatches
 from engine.diffusion.dropout import drop_globals
 from engine.diffusion.controls import (TRAINING_SMOOTHING_FRAMES, beat_clock, build_controls, normalise_descriptors,
-                                      smooth_curves)
-from engine.diffusion.latents import LatentCache, load_latent_cache
+                                      smooth_curves, training_harmony)
+from engine.diffusion.latents import LatentCache, load_latent_cache, require_chroma
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
 from engine.training import (TrainingRun, config_record, data_parallel, due, numpy_rng_from, numpy_rng_state,
                              optimiser_step, run_steps, set_learning_rate, start_training_process, update_ema)
@@ -61,6 +62,10 @@ class DiffusionTrainConfig:
     p_descriptor: float = 0.5  # each descriptor curve is given with this probability
     p_clock: float = 0.7
     p_context: float = 0.5
+    # The harmony control (UNetConfig.harmony_channels): the score's chroma as 12 input channels + a mask, given
+    # with this probability per window (a cache built from a dataset with chroma: latents.require_chroma).
+    harmony: bool = False
+    p_harmony: float = 0.5
     # "cache": CacheBatches (a Python loop on the CPU); "device": DeviceBatches (tensor ops on the training
     # device, what keeps a GPU fed); "auto": device on CUDA, cache on the CPU
     batches: str = "auto"
@@ -73,6 +78,7 @@ class CacheBatches:
         self.cache = cache
         self.config = config
         self.rng = np.random.default_rng(seed)
+        self.chroma = require_chroma(cache, config.cache) if config.harmony else None
         clips = cache.clips_in_split(split)
         self.clips = np.array([c for c in clips if cache.clip_frames(c) >= config.window_frames])
         if len(self.clips) == 0:
@@ -110,7 +116,8 @@ class CacheBatches:
     def _controls(self, x0: torch.Tensor, clips: np.ndarray, starts: np.ndarray, rows: np.ndarray,
                   latent_channels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The control channels (descriptor curves at a random smoothing, a random subset given; the beat clock
-        or not; a random context length or none); also each row's tempo and window start (seconds)."""
+        or not; a random context length or none; with harmony the score's chroma at the same smoothing, given
+        or not); also each row's tempo and window start (seconds)."""
         c, a, rng, window, size = self.config, self.cache.arrays, self.rng, self.config.window_frames, len(clips)
         curves = normalise_descriptors(a["descriptors"][torch.from_numpy(rows)]).transpose(1, 2)  # (B, 4, N)
         smoothing = int(rng.choice(TRAINING_SMOOTHING_FRAMES))
@@ -123,8 +130,13 @@ class CacheBatches:
         clock = clock * torch.from_numpy(rng.random(size) < c.p_clock).float()[:, None, None]
         context_frames = torch.from_numpy(np.where(rng.random(size) < c.p_context,
                                                    rng.integers(4, window // 2 + 1, size), 0))
+        chroma = chroma_mask = None
+        if self.chroma is not None:  # drawn last: a run without harmony draws what it always drew
+            chroma, chroma_mask = training_harmony(self.chroma[torch.from_numpy(rows)], smoothing,
+                                                   torch.from_numpy(rng.random(size) < c.p_harmony))
         controls = build_controls(size, window, latent_channels, descriptors=curves, descriptor_mask=descriptor_mask,
-                                  clock=clock, context=x0, context_frames=context_frames)
+                                  clock=clock, context=x0, context_frames=context_frames, harmony=c.harmony,
+                                  chroma=chroma, chroma_mask=chroma_mask)
         return controls, tempo, window_start
 
     def _dropped_globals(self, clips: np.ndarray, tempo: torch.Tensor, window_start: torch.Tensor
@@ -195,10 +207,11 @@ def _lr(step: int, config: DiffusionTrainConfig) -> float:
     return config.learning_rate * min(1.0, (step + 1) / config.warmup_steps)
 
 
-def model_config_for(name: str) -> UNetConfig:
+def model_config_for(name: str, harmony: bool = False) -> UNetConfig:
+    """The preset `name`, with the harmony channels when `harmony`."""
     if name not in MODEL_PRESETS:
         raise ValueError(f"unknown model preset {name!r}; known: {', '.join(MODEL_PRESETS)}")
-    return MODEL_PRESETS[name]
+    return replace(MODEL_PRESETS[name], harmony_channels=harmony)
 
 
 class _DiffusionTraining:
@@ -210,8 +223,10 @@ class _DiffusionTraining:
         self.process = start_training_process(config.threads, config.seed)
         rank, device = self.process.rank, self.process.device
         self.cache = load_latent_cache(config.cache)
+        if config.harmony:
+            require_chroma(self.cache, config.cache)  # before any model is built: a clear error at start
         self.latent_channels = int(self.cache.arrays["latents"].shape[1])
-        self.model_config = model_config_for(config.model)
+        self.model_config = model_config_for(config.model, config.harmony)
         if self.latent_channels != self.model_config.latent_channels:
             self.model_config = replace(self.model_config, latent_channels=self.latent_channels)
         self.model = VDenoiser(UNet1D(self.model_config)).to(device)

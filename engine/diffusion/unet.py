@@ -3,8 +3,8 @@
 Residual conv blocks with AdaGN (GroupNorm whose scale and shift come from the noise level plus the global
 conditioning: pooled text, tempo, key/scale, timing), self-attention and cross-attention to the text
 tokens at the coarse levels (Moûsai, the course seed). Time-varying controls (descriptor curves with their
-presence mask, a beat-phase clock) and the continuation context (clean latent frames with a mask) enter
-as extra input channels, so any subset can be given at play time.
+presence mask, a beat-phase clock, and in a harmony model a chroma profile with its mask) and the continuation
+context (clean latent frames with a mask) enter as extra input channels, so any subset can be given at play time.
 
 Shapes: latent x (batch, latent_channels, frames); frames must be a multiple of 2 ** (levels - 1). What the
 network is conditioned on travels as one `Conditioning` (engine/diffusion/conditioning.py: every tensor's shape).
@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.diffusion.conditioning import Conditioning
+from engine.diffusion.controls import HARMONY_CONTROL_CHANNELS
 from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, KEY_TONICS, SCALES
 from engine.weights_io import config_from_dict
 
@@ -40,11 +41,16 @@ class UNetConfig:
     n_keys: int = len(KEY_TONICS)
     n_scales: int = len(SCALES)
     groups: int = 16
+    # The harmony control: 12 chroma channels + their mask after the context (engine/diffusion/controls.py).
+    # Opt-in; a file written before the field existed has none (from_dict's missing value), as the shipped model.
+    harmony_channels: bool = False
 
     @property
     def control_channels(self) -> int:
-        """Extra input channels: descriptors, their presence mask, the clock, the context and its mask."""
-        return 2 * self.descriptor_channels + self.clock_channels + self.latent_channels + 1
+        """Extra input channels: descriptors, their presence mask, the clock, the context and its mask, and with
+        harmony_channels the chroma profile and its mask."""
+        harmony = HARMONY_CONTROL_CHANNELS if self.harmony_channels else 0
+        return 2 * self.descriptor_channels + self.clock_channels + self.latent_channels + 1 + harmony
 
     @property
     def frame_multiple(self) -> int:
@@ -55,7 +61,7 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> "UNetConfig":
-        return config_from_dict(cls, data, "U-Net")
+        return config_from_dict(cls, data, "U-Net", missing={"harmony_channels": False})
 
 
 DEBUG_UNET = UNetConfig(channels=(16, 32), blocks_per_level=1, attention_levels=(1,), attention_heads=2,

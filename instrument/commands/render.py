@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES
 from engine.limits import (CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, PROMPT_WEIGHT_MAX, RENDER_SECONDS_MAX, STEPS_RANGE,
                            TEMPO_BPM_RANGE, VARIATION_RANGE)
 from engine.vocabulary import DESCRIPTORS
@@ -18,7 +20,11 @@ if TYPE_CHECKING:
     import numpy as np
 
     from engine.generate import Generator
+    from engine.harmony import Chord
     from engine.request import GenerationRequest
+
+# --chords without a tempo (no --tempo, none in the prompt's words): the bars' tempo, given to the model too.
+DEFAULT_CHORD_TEMPO_BPM = 120.0
 
 
 def _parse_descriptor_args(args: argparse.Namespace) -> dict[str, float]:
@@ -39,6 +45,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.input and not Path(args.input).is_file():
         print(f"error: {args.input}: no such file", file=sys.stderr)
         return 2
+    try:
+        chords = _parse_chords(args)  # before torch and the model: a typo costs nothing
+    except ValueError as error:
+        print(f"error: --chords: {error}", file=sys.stderr)
+        return 2
     import torch
 
     from engine.codec.checkpoint import CheckpointError
@@ -46,11 +57,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    request = _render_request(args)
+    request = _render_request(args, chords)
     try:
         request.validated()
         generator = _render_generator(args)
-        audio = _audio_to_audio(args, generator, request) if args.input else _render(args, generator, request)
+        if chords:
+            generator.require_harmony()  # before any rendering: the shipped model has no harmony input
+        audio = (_audio_to_audio(args, generator, request, chords) if args.input
+                 else _render(args, generator, request, chords))
     except (GenerationError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -64,9 +78,30 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render_request(args: argparse.Namespace) -> GenerationRequest:
+def _parse_chords(args: argparse.Namespace) -> tuple[Chord, ...]:
+    """--chords parsed (empty without the flag); ValueError naming a bad chord."""
+    from engine.harmony import parse_progression
+
+    return parse_progression(args.chords) if args.chords is not None else ()
+
+
+def _with_chords(request: GenerationRequest, chords: tuple[Chord, ...], beats_per_bar: int,
+                 frames: int) -> GenerationRequest:
+    """The request with --chords as its chroma curve over `frames` latent frames, one chord a bar at its tempo."""
+    from dataclasses import replace
+
+    from engine.harmony import progression_chroma
+
+    if not chords:
+        return request
+    curve = progression_chroma(chords, float(request.tempo_bpm or DEFAULT_CHORD_TEMPO_BPM), frames, beats_per_bar)
+    return replace(request, chroma=curve.chroma, chroma_mask=curve.mask)
+
+
+def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) -> GenerationRequest:
     """The request the flags describe; tempo, key and scale the prompts' words state fill in for absent flags
-    (unless --no-prompt-words), and what was understood is printed, so a misread is never silent."""
+    (unless --no-prompt-words), and what was understood is printed, so a misread is never silent. With
+    --chords and no tempo the chords' bars run at DEFAULT_CHORD_TEMPO_BPM, and so does the request."""
     from engine.prompt_words import PromptMusic, read_prompt, settle
     from engine.request import GenerationRequest
 
@@ -81,11 +116,17 @@ def _render_request(args: argparse.Namespace) -> GenerationRequest:
                 print(f"prompt {i + 1} says: {words.describe()}")
         print(f"using: {music.describe()}")
         tempo_bpm, key, scale = music.tempo_bpm, music.key, music.scale
+    if chords:
+        if tempo_bpm is None:
+            tempo_bpm = DEFAULT_CHORD_TEMPO_BPM
+            print(f"no tempo given: the chords' bars run at {tempo_bpm:g} BPM (--tempo sets it)")
+        print(f"chords: {' '.join(chord.symbol for chord in chords)}, one a bar of {args.beats_per_bar} beats, "
+              f"looped")
     return GenerationRequest(prompts=prompts, weights=weights, negative_prompt=args.negative or "",
                              negative_scale=args.negative_scale if args.negative else 0.0,
                              cfg_scale=args.cfg, steps=args.steps, sampler=args.sampler, seed=args.seed,
                              variation=args.variation, tempo_bpm=tempo_bpm, key=key, scale=scale,
-                             descriptors=_parse_descriptor_args(args))
+                             descriptors=_parse_descriptor_args(args), key_harmony=args.key_harmony)
 
 
 def _render_generator(args: argparse.Namespace) -> Generator:
@@ -100,8 +141,9 @@ def _render_generator(args: argparse.Namespace) -> Generator:
     return Generator.load(**kwargs)
 
 
-def _audio_to_audio(args: argparse.Namespace, generator: Generator, request: GenerationRequest) -> np.ndarray:
-    """--input restyled by the request (--strength: how far from the input)."""
+def _audio_to_audio(args: argparse.Namespace, generator: Generator, request: GenerationRequest,
+                    chords: tuple[Chord, ...] = ()) -> np.ndarray:
+    """--input restyled by the request (--strength: how far from the input), --chords over its length."""
     from engine.codec.reconstruct import AudioInputError, read_audio_44k_stereo
     from engine.request import GenerationError
 
@@ -109,12 +151,17 @@ def _audio_to_audio(args: argparse.Namespace, generator: Generator, request: Gen
         source = read_audio_44k_stereo(Path(args.input), generator.sample_rate)
     except AudioInputError as error:
         raise GenerationError(str(error)) from error
-    return generator.audio_to_audio(source, request, args.strength)
+    frames = -(-source.shape[-1] // generator.hop_frames)
+    return generator.audio_to_audio(source, _with_chords(request, chords, args.beats_per_bar, frames), args.strength)
 
 
-def _render(args: argparse.Namespace, generator: Generator, request: GenerationRequest) -> np.ndarray:
-    """--seconds of the request, chunk by chunk, with a progress bar (unless --no-progress)."""
+def _render(args: argparse.Namespace, generator: Generator, request: GenerationRequest,
+            chords: tuple[Chord, ...] = ()) -> np.ndarray:
+    """--seconds of the request, chunk by chunk, with a progress bar (unless --no-progress); --chords over it."""
     from tqdm import tqdm
+
+    frames = math.ceil(round(args.seconds * generator.sample_rate) / generator.hop_frames)
+    request = _with_chords(request, chords, args.beats_per_bar, frames)
 
     with tqdm(total=1, unit="chunk", desc="render", disable=args.no_progress) as bar:
         def progress(done: int, total: int) -> None:
@@ -158,6 +205,14 @@ def add_render(commands: argparse._SubParsersAction) -> None:
     render.add_argument("--tempo", type=number_in(*TEMPO_BPM_RANGE, unit="BPM"), default=None, help="BPM")
     render.add_argument("--key", default=None, help="tonic, e.g. D or F#")
     render.add_argument("--scale", default=None, help="major, minor, dorian, mixolydian")
+    render.add_argument("--chords", default=None,
+                        help='a chord progression, one chord a bar, looped: "Am F C G" (N.C. = no chord); needs a '
+                             "model trained with the harmony control")
+    render.add_argument("--beats-per-bar", type=integer_in(1, 16), default=DEFAULT_BEATS_PER_BAR,
+                        help="beats in each --chords bar")
+    render.add_argument("--key-harmony", choices=KEY_HARMONY_SOURCES, default=KEY_HARMONY_SOURCES[0],
+                        help="what --key/--scale give a harmony model without --chords: the scale profile, the tonic "
+                             "chord, or nothing")
     render.add_argument("--no-prompt-words", action="store_true",
                         help="do not read tempo/key/scale from the prompt's words (the model reads the text alone)")
     render.add_argument("--loudness", type=knob_range("loudness_db"), default=None,

@@ -35,7 +35,7 @@ def _cmd_train_autoencoder(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_diffusion(args: argparse.Namespace) -> int:
-    from engine.diffusion.latents import build_latent_cache
+    from engine.diffusion.latents import MissingChromaError, build_latent_cache, dataset_has_chroma
     from engine.diffusion.train import DiffusionTrainConfig, train_diffusion
 
     cache = Path(args.cache)
@@ -43,14 +43,22 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
         if not args.dataset:
             print(f"error: {cache} does not exist; pass --dataset DIR to build it", file=sys.stderr)
             return 2
+        if args.harmony and not dataset_has_chroma(args.dataset):
+            print(f"error: {args.dataset} has no chroma (built before chroma was stored): --harmony trains on it; "
+                  f"rebuild the dataset with `cascade dataset build`", file=sys.stderr)
+            return 2
         from engine.codec.checkpoint import DEFAULT_WEIGHTS
 
         build_latent_cache(Path(args.dataset), cache, Path(args.autoencoder or DEFAULT_WEIGHTS))
     config = DiffusionTrainConfig(cache=cache, out_dir=Path(args.out), model=args.model, steps=args.steps,
                                   batch_size=args.batch_size, window_frames=args.window_frames,
                                   learning_rate=args.learning_rate, threads=args.threads,
-                                  checkpoint_every=args.checkpoint_every, batches=args.batches)
-    result = train_diffusion(config)
+                                  checkpoint_every=args.checkpoint_every, batches=args.batches, harmony=args.harmony)
+    try:
+        result = train_diffusion(config)
+    except MissingChromaError as error:  # --harmony on a cache without chroma: said at start, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'diffusion.safetensors'}")
     return 0
 
@@ -115,4 +123,7 @@ def _add_diffusion(train_commands: argparse._SubParsersAction) -> None:
     diffusion.add_argument("--batches", choices=("auto", "cache", "device"), default="auto",
                            help="where batches are built: device (tensor ops on the GPU), cache (a CPU loop); "
                                 "auto: device on CUDA")
+    diffusion.add_argument("--harmony", action="store_true",
+                           help="add the harmony control (the score's chroma as 12 input channels + a mask, what "
+                                "`cascade render --chords` steers); needs a cache from a dataset with chroma")
     diffusion.set_defaults(func=_cmd_train_diffusion)

@@ -12,6 +12,7 @@ import torch
 from engine.debug_models import debug_generator
 from engine.diffusion.text import PromptEncoder
 from engine.generate import Generator
+from engine.harmony import progression_chroma, scale_profile
 from engine.request import GenerationError, GenerationRequest
 
 WINDOW = 32
@@ -164,6 +165,9 @@ def test_a_ten_thousand_character_prompt_is_truncated_not_refused(generator: Gen
     # issue 17: a NaN negative scale silently dropped the negative prompt; 1e9 rendered at 17x full scale
     {"negative_prompt": "drums", "negative_scale": float("nan")}, {"negative_prompt": "drums", "negative_scale": 1e9},
     {"variation": float("nan")}, {"tempo_bpm": float("nan")},
+    {"chroma": np.ones((10, 11))}, {"chroma": -np.ones((10, 12))}, {"chroma": np.full((10, 12), np.nan)},
+    {"chroma": np.ones((10, 12)), "chroma_mask": np.ones(9)}, {"chroma_mask": np.ones(10)},
+    {"chroma": np.ones((10, 12)), "chroma_mask": np.full(10, 2.0)}, {"key_harmony": "chord"},
 ])
 def test_bad_requests_raise_generation_error(generator: Generator, change: dict) -> None:
     with pytest.raises(GenerationError):
@@ -233,3 +237,79 @@ def test_audio_to_audio_of_a_loud_input_stays_under_the_render_peak(generator: G
     loud = np.clip(4.0 * rng.standard_normal((2, 44100)), -1.0, 1.0).astype(np.float32)  # square-ish full scale
     out = generator.audio_to_audio(loud, replace(BASE, cfg_scale=30.0), 0.2)
     assert np.isfinite(out).all() and np.abs(out).max() <= RENDER_PEAK + 1e-6
+
+
+# --- the harmony control ---------------------------------------------------------------------------------------
+HARMONY_START = 2 * 4 + 2  # the harmony channels follow the context latent and its mask
+
+
+@pytest.fixture(scope="module")
+def harmony_generator(generator: Generator) -> Generator:
+    return debug_generator(0, generator.prompt_encoder, harmony=True)
+
+
+def _harmony_channels(generator: Generator, request: GenerationRequest, start_frame: int, frames: int
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cond and uncond rows' harmony channels (13, frames) for a window."""
+    cond, uncond, _ = generator._conditioning(request, start_frame, frames, None)
+    start = HARMONY_START + generator.latent_channels + 1
+    assert cond.controls.shape[1] == start + 13
+    return cond.controls[0, start:], uncond.controls[0, start:]
+
+
+def test_a_chroma_target_on_a_model_without_harmony_is_a_clear_error(generator: Generator) -> None:
+    assert not generator.harmony
+    curve = progression_chroma("Am F C G", 120.0, 100)
+    with pytest.raises(GenerationError, match="trained without the harmony control"):
+        chunk(generator, replace(BASE, chroma=curve.chroma, chroma_mask=curve.mask))
+    with pytest.raises(GenerationError, match="trained without the harmony control"):
+        generator.require_harmony()
+    # key and scale alone: the controls it always had, and key_harmony means nothing to it
+    cond, _, _ = generator._conditioning(BASE, 0, WINDOW, None)
+    assert cond.controls.shape[1] == HARMONY_START + generator.latent_channels + 1
+    assert torch.equal(chunk(generator, replace(BASE, key_harmony="tonic_chord")), chunk(generator, BASE))
+
+
+def test_chroma_steers_a_harmony_model_and_is_sliced_per_chunk(harmony_generator: Generator) -> None:
+    g = harmony_generator
+    g.require_harmony()
+    total = 100
+    curve = progression_chroma("Am F N.C. G7", 200.0, total)  # a bar is 53.8 frames: chords change mid-window
+    request = replace(BASE, tempo_bpm=None, seconds_total=None, chroma=curve.chroma, chroma_mask=curve.mask)
+    whole, whole_uncond = _harmony_channels(g, request, 0, total)
+    assert torch.equal(whole, whole_uncond)  # kept in CFG's unconditional branch, like the descriptors
+    assert torch.equal(whole[12], torch.from_numpy(curve.mask))
+    assert torch.equal(whole[:12], torch.from_numpy(curve.chroma).T * whole[12])
+    for start in (0, 24, 48, 72):
+        window, _ = _harmony_channels(g, request, start, WINDOW)
+        end = min(start + WINDOW, total)
+        assert torch.equal(window[:, :end - start], whole[:, start:end]) and not window[:, end - start:].any()
+    # a chunk later in the render is the chunk at 0 of the curve cut there (no clock or timing in the way)
+    later = chunk(g, request, start_frame=48, chunk_index=2)
+    cut = replace(request, chroma=curve.chroma[48:], chroma_mask=curve.mask[48:])
+    assert torch.equal(later, chunk(g, cut, start_frame=0, chunk_index=2))
+    # and the chords reach the output, chunked renders included
+    other = progression_chroma("C#m E B F#", 200.0, total)
+    assert (chunk(g, request) - chunk(g, replace(request, chroma=other.chroma, chroma_mask=other.mask))).abs().mean() > 1e-4
+    long = g.generate_latent(request, total, window_frames=WINDOW, context_frames=8)
+    assert torch.equal(long, g.generate_latent(request, total, window_frames=WINDOW, context_frames=8))
+    plain = g.generate_latent(replace(request, chroma=None, chroma_mask=None), total, window_frames=WINDOW,
+                              context_frames=8)
+    assert (long - plain).abs().mean() > 1e-4
+
+
+def test_key_and_scale_give_a_harmony_model_the_scale_profile_unless_told_otherwise(harmony_generator: Generator
+                                                                                      ) -> None:
+    g = harmony_generator
+    scale, _ = _harmony_channels(g, BASE, 0, WINDOW)  # D minor
+    profile = torch.from_numpy(scale_profile("D", "minor"))
+    assert torch.equal(scale[:12], profile[:, None].expand(-1, WINDOW)) and scale[12].all()
+    tonic, _ = _harmony_channels(g, replace(BASE, key_harmony="tonic_chord"), 0, WINDOW)
+    assert set(torch.nonzero(tonic[:12, 0]).flatten().tolist()) == {2, 5, 9}  # D F A
+    none, _ = _harmony_channels(g, replace(BASE, key_harmony="none"), 0, WINDOW)
+    assert not none.any()
+    no_key, _ = _harmony_channels(g, replace(BASE, key=None, scale=None), 0, WINDOW)
+    assert not no_key.any()
+    chords = progression_chroma("Bb", 120.0, WINDOW)
+    given, _ = _harmony_channels(g, replace(BASE, chroma=chords.chroma), 0, WINDOW)  # an explicit curve wins
+    assert set(torch.nonzero(given[:12, 0]).flatten().tolist()) == {10, 2, 5}

@@ -42,15 +42,15 @@ def test_bad_arguments_exit_with_usage() -> None:
     assert result.returncode == 2 and "--hours" in result.stderr
 
 
-def _debug_diffusion_weights(folder: Path) -> Path:
+def _debug_diffusion_weights(folder: Path, harmony: bool = False) -> Path:
     import torch
 
     from engine.debug_models import debug_generator
     from engine.diffusion.checkpoint import save_diffusion
 
     torch.manual_seed(0)
-    path = folder / "debug-diffusion.safetensors"
-    save_diffusion(debug_generator(0).network, path)
+    path = folder / f"debug-diffusion{'-harmony' if harmony else ''}.safetensors"
+    save_diffusion(debug_generator(0, harmony=harmony).network, path)
     return path
 
 
@@ -96,3 +96,31 @@ def test_render_reads_tempo_and_key_from_the_words_and_says_so(capsys) -> None:
                                              "--no-prompt-words"]))
     assert (off.tempo_bpm, off.key, off.scale) == (None, None, None)
     assert "says" not in capsys.readouterr().out
+
+
+def test_render_chords_are_checked_before_any_model_work_and_need_a_harmony_model(tmp_path: Path) -> None:
+    out = tmp_path / "x.flac"
+    # a bad chord is said before the (missing) weights are even looked at
+    bad = run("render", "jazz", "--chords", "Am H7 C", "-o", str(out), "--weights", str(tmp_path / "missing.safetensors"))
+    assert bad.returncode == 2 and "'H7'" in bad.stderr and "--chords" in bad.stderr
+    assert "Traceback" not in bad.stderr and "missing" not in bad.stderr
+    # the shipped model has no harmony input: said before rendering, nothing written
+    shipped = run("render", "jazz", "--chords", "Am F C G", "--seconds", "1", "-o", str(out), "--no-progress")
+    assert shipped.returncode == 2 and "trained without the harmony control" in shipped.stderr, shipped.stderr
+    assert "Traceback" not in shipped.stderr and "wrote" not in shipped.stdout and not out.exists()
+
+
+def test_render_follows_the_chords_with_a_harmony_model(tmp_path: Path) -> None:
+    import soundfile
+
+    weights = _debug_diffusion_weights(tmp_path, harmony=True)
+    renders = {}
+    for chords in ("Am F C G", "C#m E B F#"):
+        out = tmp_path / f"{chords.split()[0]}.flac"
+        result = run("render", "slow ambient pad", "--chords", chords, "--seconds", "2", "--steps", "2", "-o", str(out),
+                     "--weights", str(weights), "--threads", "1", "--no-progress", "--no-prompt-words")
+        assert result.returncode == 0, result.stderr
+        assert f"chords: {chords}, one a bar of 4 beats" in result.stdout and "120 BPM" in result.stdout
+        renders[chords], rate = soundfile.read(out)
+        assert rate == 44100 and renders[chords].shape == (2 * 44100, 2)
+    assert abs(renders["Am F C G"] - renders["C#m E B F#"]).mean() > 1e-5  # the chords reach the audio

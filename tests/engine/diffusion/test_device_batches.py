@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.diffusion.controls import TRAINING_SMOOTHING_FRAMES, training_harmony
 from engine.diffusion.device_batches import DeviceBatches
-from engine.diffusion.latents import load_latent_cache
+from engine.diffusion.latents import LatentCache, MissingChromaError, load_latent_cache
 from engine.diffusion.train import CacheBatches, DiffusionTrainConfig, _DiffusionTraining, train_diffusion
 from engine.vocabulary import NO_KEY
 from tests.engine.diffusion.test_train import cache_path  # noqa: F401  (the module-scoped fixture)
@@ -85,3 +86,57 @@ def test_training_on_device_batches_resumes_to_the_same_weights(cache_path: Path
     run_killed_at_step(monkeypatch, _DiffusionTraining, 5, lambda: train_diffusion(resumed))
     train_diffusion(resumed)
     assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
+
+
+def _harmony_rate(batches: CacheBatches | DeviceBatches, cache: LatentCache, rows: int) -> float:
+    """The share of `rows` windows given harmony. Each given row's harmony channels are what training_harmony
+    makes of its own window of the cache's chroma at one of the training smoothings (the window found by its
+    latents); a row not given has them all zero."""
+    channels = int(cache.arrays["latents"].shape[1])
+    start = 2 * 4 + 2 + channels + 1
+    latents, chroma = cache.arrays["latents"].float(), cache.arrays["chroma"]
+    given = checked = 0
+    for _ in range(rows // 100):
+        x0, cond = batches.batch(100, channels)
+        assert cond.controls.shape[1] == start + 13
+        harmony = cond.controls[:, start:]
+        for row in range(100):
+            if not harmony[row, 12].any():
+                assert not harmony[row].any()
+                continue
+            given += 1
+            if checked < 12:
+                first = int(torch.nonzero((latents == x0[row, :, 0]).all(dim=1)).flatten()[0])
+                assert torch.equal(latents[first:first + WINDOW].T, x0[row])
+                window = chroma[first:first + WINDOW][None]
+                made = [torch.cat([profile, mask[:, None]], 1) for profile, mask in
+                        (training_harmony(window, smoothing, torch.ones(1, dtype=torch.bool))
+                         for smoothing in TRAINING_SMOOTHING_FRAMES)]
+                assert any(torch.allclose(harmony[row:row + 1, :12], m[:, :12]) and
+                           torch.equal(harmony[row, 12], m[0, 12]) for m in made)
+                checked += 1
+    assert checked == 12
+    return given / rows
+
+
+def test_harmony_has_the_same_distribution_in_device_and_cache_batches(cache_path: Path) -> None:  # noqa: F811
+    cache = load_latent_cache(cache_path)
+    config = _config(cache_path, harmony=True, p_harmony=0.5)
+    # every 32-frame window of the gated tones sounds somewhere, so a row is given at p_harmony
+    assert abs(_harmony_rate(DeviceBatches(cache, "train", config, 1, "cpu"), cache, 1000) - 0.5) < 0.05
+    assert abs(_harmony_rate(CacheBatches(cache, "train", config, 1), cache, 1000) - 0.5) < 0.05
+    assert _harmony_rate(CacheBatches(cache, "train", replace(config, p_harmony=0.2), 1), cache, 1000) < 0.3
+    # the harmony is drawn last: harmony on gives the same other channels as harmony off
+    plain = _config(cache_path)
+    a = CacheBatches(cache, "train", plain, 5).batch(8, int(cache.arrays["latents"].shape[1]))[1].controls
+    b = CacheBatches(cache, "train", replace(plain, harmony=True), 5).batch(8, int(cache.arrays["latents"].shape[1]))[1]
+    assert torch.equal(b.controls[:, :a.shape[1]], a)
+
+
+def test_harmony_batches_need_a_cache_with_chroma(cache_path: Path) -> None:  # noqa: F811
+    cache = load_latent_cache(cache_path)
+    old = LatentCache(arrays={k: v for k, v in cache.arrays.items() if k != "chroma"}, metadata=cache.metadata)
+    config = _config(cache_path, harmony=True)
+    for build in (lambda: CacheBatches(old, "train", config, 0), lambda: DeviceBatches(old, "train", config, 0, "cpu")):
+        with pytest.raises(MissingChromaError, match="cascade dataset build"):
+            build()

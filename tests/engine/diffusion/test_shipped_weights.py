@@ -10,7 +10,7 @@ import torch
 from engine.dataset.descriptors import frame_descriptors
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS, read_diffusion_metadata
 from engine.generate import Generator
-from engine.request import GenerationRequest
+from engine.request import GenerationError, GenerationRequest
 
 SECONDS = 3.0
 
@@ -45,3 +45,11 @@ def test_brightness_control_sets_the_measured_centroid(generator: Generator) -> 
     dark = frame_descriptors(_render(generator, descriptors={"brightness": 700.0}))["centroid_hz"]
     bright = frame_descriptors(_render(generator, descriptors={"brightness": 5000.0}))["centroid_hz"]
     assert np.median(bright) > 1.8 * np.median(dark)  # asked for 7x apart
+
+
+def test_the_shipped_model_has_no_harmony_channels_and_refuses_a_chroma_target(generator: Generator) -> None:
+    """Its file predates the field (so from_dict's missing value, False), and a chord target is a clear error."""
+    assert "harmony_channels" not in read_diffusion_metadata(DEFAULT_DIFFUSION_WEIGHTS)["config"]
+    assert not generator.network.config.harmony_channels and not generator.harmony
+    with pytest.raises(GenerationError, match="trained without the harmony control"):
+        generator.generate_chunk(GenerationRequest(chroma=np.ones((64, 12), np.float32)), 64)

@@ -9,7 +9,7 @@ import torch
 
 from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.sampling import classifier_free_guidance, karras_sigmas, sample_dpmpp_2m
-from engine.diffusion.unet import DEBUG_UNET, AdaGNResBlock, UNet1D, VDenoiser
+from engine.diffusion.unet import DEBUG_UNET, AdaGNResBlock, UNet1D, UNetConfig, VDenoiser
 
 FRAMES = 16
 
@@ -135,3 +135,18 @@ def test_conditioning_stacks_moves_and_unpacks_field_by_field() -> None:
     assert weighted.token_weights is not None and torch.equal(weighted.token_weights, torch.ones(3, 5))
     rebuilt = Conditioning(*weighted.to("cpu").as_tensors())  # what the traced U-Net's call does
     assert all(torch.equal(x, y) for x, y in zip(rebuilt.as_tensors(), weighted.as_tensors()))
+
+
+def test_the_harmony_channels_are_opt_in_and_an_old_config_has_none() -> None:
+    old = DEBUG_UNET.to_dict()
+    del old["harmony_channels"]  # a file written before the field existed (the shipped model's)
+    config = UNetConfig.from_dict(old)
+    assert config == DEBUG_UNET and not config.harmony_channels
+    harmony = replace(DEBUG_UNET, harmony_channels=True)
+    assert harmony.control_channels == DEBUG_UNET.control_channels + 13
+    assert UNetConfig.from_dict(harmony.to_dict()) == harmony
+    network = UNet1D(harmony)
+    assert network.input.in_channels == harmony.latent_channels + harmony.control_channels
+    c = conditioning(1)
+    wide = replace(c, controls=torch.randn(1, harmony.control_channels, FRAMES))
+    assert network(torch.randn(1, harmony.latent_channels, FRAMES), torch.ones(1), wide).shape == (1, harmony.latent_channels, FRAMES)

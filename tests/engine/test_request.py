@@ -1,0 +1,27 @@
+"""engine/request.py: a request with a chroma curve survives its JSON form (take logs, the prepared chunk's key)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from engine.harmony import progression_chroma
+from engine.request import GenerationRequest, request_from_json, request_to_json
+
+
+def test_a_chroma_curve_and_its_mask_round_trip_through_json() -> None:
+    curve = progression_chroma("Am F N.C. G", 120.0, 400)
+    request = GenerationRequest(prompts=("lofi piano",), chroma=curve.chroma, chroma_mask=curve.mask,
+                                key_harmony="tonic_chord")
+    back = request_from_json(json.loads(json.dumps(request_to_json(request))))
+    assert back.chroma is not None and back.chroma_mask is not None
+    assert np.array_equal(back.chroma, curve.chroma) and back.chroma.dtype == np.float32
+    assert np.array_equal(back.chroma_mask, curve.mask) and back.key_harmony == "tonic_chord"
+    plain = request_from_json(request_to_json(GenerationRequest()))
+    assert plain.chroma is None and plain.chroma_mask is None and plain.key_harmony == "scale"
+    # a take log written before the harmony control still loads
+    old = request_to_json(GenerationRequest())
+    for name in ("chroma", "chroma_mask", "key_harmony"):
+        del old[name]
+    assert request_from_json(old).key_harmony == "scale"
