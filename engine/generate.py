@@ -57,6 +57,19 @@ def _chunk_key(request: GenerationRequest, window_frames: int, start_frame: int,
     return json.dumps([request_to_json(request), window_frames, start_frame, chunk_index], sort_keys=True)
 
 
+def _curve_from(request: GenerationRequest, start_frame: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """The request's chroma curve and mask re-based so that `start_frame` of the render is row `local_start`:
+    a curve that starts later (request.chroma_start_frame) is padded at its front with unmasked rows."""
+    chroma, mask = np.asarray(request.chroma, dtype=np.float32), request.chroma_mask
+    local_start = start_frame - request.chroma_start_frame
+    if local_start >= 0:
+        return chroma, mask, local_start
+    given = np.ones(chroma.shape[0], np.float32) if mask is None else np.asarray(mask, dtype=np.float32)
+    pad = -local_start
+    return (np.concatenate([np.zeros((pad, chroma.shape[1]), np.float32), chroma]),
+            np.concatenate([np.zeros(pad, np.float32), given]), 0)
+
+
 def _noise(seed: int, chunk: int, shape: tuple[int, ...]) -> torch.Tensor:
     generator = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(chunk)) % (2**63))
     return torch.randn(shape, generator=generator)
@@ -155,7 +168,8 @@ class Generator:
             return None, None
         try:
             if request.chroma is not None:
-                return harmony_targets(request.chroma, request.chroma_mask, start_frame, frames)
+                chroma, mask, local_start = _curve_from(request, start_frame)
+                return harmony_targets(chroma, mask, local_start, frames)
             if request.key and request.scale and request.key_harmony != "none":
                 curve = key_chroma(request.key, request.scale, frames, request.key_harmony)
                 return harmony_targets(curve.chroma, curve.mask, 0, frames)

@@ -48,6 +48,9 @@ class GenerationRequest:
     # curve; chroma_mask (frames,) 1 = given, 0 = free (no chord), None = given wherever the curve sounds.
     chroma: np.ndarray | None = None
     chroma_mask: np.ndarray | None = None
+    # The render frame of the chroma curve's first row: a live chunk sends only its own window's rows (a curve
+    # from frame 0 would grow with the whole performance); frames before it get no chroma (mask 0).
+    chroma_start_frame: int = 0
     # Where no chroma is given, what a harmony model gets from key + scale (harmony.KEY_HARMONY_SOURCES:
     # "scale" profile, "tonic_chord" or "none"); a model without harmony channels ignores it.
     key_harmony: str = KEY_HARMONY_SOURCES[0]
@@ -86,6 +89,8 @@ class GenerationRequest:
     def _validate_harmony(self) -> None:
         if self.key_harmony not in KEY_HARMONY_SOURCES:
             raise GenerationError(f"unknown key_harmony {self.key_harmony!r}; known: {', '.join(KEY_HARMONY_SOURCES)}")
+        if not (isinstance(self.chroma_start_frame, int) and self.chroma_start_frame >= 0):
+            raise GenerationError(f"chroma_start_frame must be a frame number >= 0, got {self.chroma_start_frame!r}")
         if self.chroma is None:
             if self.chroma_mask is not None:
                 raise GenerationError("a chroma_mask without a chroma curve")

@@ -30,6 +30,7 @@ from engine.prompt_words import read_prompt
 from engine.vocabulary import DESCRIPTORS, N_PROMPT_SLOTS, SAMPLE_RATE
 from gui import theme
 from gui.analysis import LiveAnalysis
+from gui.harmony_panel import HarmonyPanel
 from instrument.controller import Instrument, TakeEntry
 from gui.liveview import LiveView
 from gui.widgets import ChoiceBox, CurveLane, IntBox, Knob, LinesLabel, Meter, ToggleButton, XYPad, format_value
@@ -374,6 +375,7 @@ class MainWindow(QMainWindow):
         self.xy_pad.moved.connect(lambda x, y: self.store.set_many({"xy_x": x, "xy_y": y}, source="gui"))
         self.xy_pad.midi_menu_requested.connect(self.show_midi_menu)
         layout.addWidget(self.xy_pad, 1)
+        layout.addWidget(self._build_harmony())
         return group
 
     def _build_right_column(self) -> QWidget:
@@ -418,6 +420,19 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self._build_midi_tab(), "MIDI")
         layout.addWidget(self.tabs, 1)
         return column
+
+    def _build_harmony(self) -> HarmonyPanel:
+        """The held chord as the harmony target: what plays, what waits for the bar line, the settings. Under the
+        XY pad: the left column has room above the pad's minimum, the right one has none on a laptop screen."""
+        follow = self._bind(ToggleButton(SPECS["harmony_follow"], "Chords"))
+        quantise = self._bind(ChoiceBox(SPECS["harmony_quantise"], parameter_label("harmony_quantise")))
+        release = self._bind(ChoiceBox(SPECS["harmony_release"], parameter_label("harmony_release")))
+        channel = self._bind(IntBox(SPECS["harmony_channel"], parameter_label("harmony_channel")))
+        channel.setPrefix("ch ")
+        channel.setSpecialValueText("all ch")  # 0: notes on every channel
+        follow.setMinimumWidth(follow.sizeHint().width())  # its word, whole, before the boxes get room
+        self.harmony_panel = HarmonyPanel([follow, quantise, release, channel])
+        return self.harmony_panel
 
     @staticmethod
     def _tab_page() -> tuple[QWidget, QVBoxLayout]:
@@ -599,7 +614,8 @@ class MainWindow(QMainWindow):
                 "xy_pad": self.xy_pad, "live": self.live_group, "output": self.output_group,
                 "master": self.controls["master_gain_db"], "reopen": self.reopen_button, "library": self.tabs,
                 "generation": self.generation_group, "descriptors": self.descriptors_group,
-                "effects": self.effects_group, "status": self.status_label, "banner_slot": self.banner_slot}
+                "effects": self.effects_group, "status": self.status_label, "banner_slot": self.banner_slot,
+                "harmony": self.harmony_panel}
 
     # --- life cycle -----------------------------------------------------------------------------------------
 
@@ -628,6 +644,7 @@ class MainWindow(QMainWindow):
         for watcher in self._watchers:
             watcher.poll()
         self._show_clock(now_s)
+        self._show_harmony()
         if self.ticks % DISPLAY_HZ == 0:
             self.instrument.poll_rerenders()
         while self.instrument.messages:
@@ -693,6 +710,12 @@ class MainWindow(QMainWindow):
             self.clock_label.setText(text)
             if self.clock_label.isVisible() != bool(text):
                 self.clock_label.setVisible(bool(text))
+
+    def _show_harmony(self) -> None:
+        """The harmony target and what waits for its bar line, or why there is none (the model has no control)."""
+        instrument = self.instrument
+        self.harmony_panel.show_state(instrument.harmony_available, instrument.playing, self.store.snapshot().values,
+                                      instrument.harmony_display())
 
     def _show_meters(self, frame: Any) -> None:
         status = frame.status

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from engine.generate import Generator
     from instrument.session import LiveSession
-    from instrument.midi import MidiClock
+    from instrument.midi import HeldNotes, MidiClock
     from instrument.monitor import MonitorTap
     from instrument.output_process import PreparedOutput
     from instrument.parameters import ParameterStore
@@ -67,6 +67,7 @@ class SessionOptions:
 
     output: str | int | None = "auto"  # as typed: a device index or name, "auto" (JACK if a server runs) or "none"
     midi_clock: MidiClock | None = None  # the MIDI clock the engine follows (bar-line joins), if any
+    held_notes: HeldNotes | None = None  # the keys held on the MIDI input: the harmony target (a harmony model)
     prepared_output: PreparedOutput | None = None  # an output process started earlier, adopted if it matches
     on_output_change: Callable[[str, str], None] | None = None  # (level, words): the output lost or back
     monitor: MonitorTap | None = None  # taps the played audio (the app's meters and live view)
@@ -83,7 +84,7 @@ def build_session(generator: Generator, store: ParameterStore, options: SessionO
     from instrument.output import parse_output
 
     session = LiveSession(generator, store, output=parse_output(options.output), midi_clock=options.midi_clock,
-                          prepared_output=options.prepared_output, on_output_change=options.on_output_change,
+                          held_notes=options.held_notes, prepared_output=options.prepared_output, on_output_change=options.on_output_change,
                           **options.extra)
     if options.monitor is not None:
         session.pump.monitor = options.monitor

@@ -38,6 +38,8 @@ HISTORY_LENGTH = 10_000  # changes kept for changes_since(); the take writer dra
 # The key, scale and sampler choices and the prompt slots are the vocabulary's (engine.vocabulary, torch-free): a
 # preset's key label reads as a training caption spells it, and a choice index maps to the name the generator takes.
 DELAY_BEATS: tuple[str, ...] = ("1/8", "1/4", "3/8", "1/2")
+HARMONY_QUANTISE: tuple[str, ...] = ("bar", "beat")  # where a held chord lands: the next bar line or beat
+HARMONY_RELEASE: tuple[str, ...] = ("latch", "key scale", "free")  # what all keys let go leaves as the target
 
 ChangeCallback = Callable[[str, "float | str", str], None]
 
@@ -195,6 +197,17 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     _float("tempo_bpm", 40.0, 240.0, 120.0, "BPM", "generation", "Tempo the music is conditioned on", label="Tempo"),
     _choice("key", KEY_TONICS, "C", "generation", "Tonic of the key the music is conditioned on", label="Key"),
     _choice("scale", SCALES, "major", "generation", "Scale (mode) the music is conditioned on", label="Scale"),
+    # --- the held chord as the harmony target (a model with the harmony control only; session/harmony.py) ---
+    _bool("harmony_follow", True, "generation",
+          "Chords held on the MIDI keyboard become the harmony target (a model trained with the harmony control)",
+          label="Follow chords"),
+    _choice("harmony_quantise", HARMONY_QUANTISE, "bar", "generation",
+            "When a newly held chord takes over: at the next bar line or the next beat", label="Chord on"),
+    _choice("harmony_release", HARMONY_RELEASE, "latch", "generation",
+            "All keys let go: keep the last chord, fall back to the key's scale, or leave the harmony free",
+            label="On release"),
+    _int("harmony_channel", 0, 16, 0, "", "generation",
+         "The MIDI channel whose notes are the chord (0 = every channel)", label="Chord ch"),
     # --- prompts: four weighted text prompts and the XY morph pad ---------------------------------------
     *(_float(f"prompt_{slot}_weight", 0.0, 1.0, 1.0 if slot == 1 else 0.0, "", "prompts",
              f"Weight of prompt {slot} in the prompt blend", label=f"Weight {slot}")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from engine.harmony import HarmonyCurve
 from engine.request import GenerationRequest
 from engine.stream.geometry import StreamGeometry
 from engine.stream.planning import BarGrid
@@ -53,7 +54,18 @@ class EngineConfig:
     error_backoff_s: float = 0.2  # first retry delay after a generation error (doubles up to 2 s)
     queue_seconds: float = 20.0  # dry queue capacity
     idle_wait_s: float = 0.005  # how often the thread looks at the buffer when it has nothing to do
+    harmony_settle_s: float = 0.04  # a chord's notes arrive a few ms apart: answer the chord, not each note
 
+
+
+@dataclass(frozen=True)
+class HarmonyChange:
+    """The instrument's harmony timeline changed (EngineHooks.harmony_change): its `version`, when
+    (`changed_s`, time.monotonic()) and the first stream sample whose chroma differs (`from_sample`)."""
+
+    version: int
+    changed_s: float
+    from_sample: int
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,11 @@ class EngineHooks:
     rolling back: a MIDI clock's tempo, re-estimated from jittery ticks, would otherwise roll back several times
     a second and pull joins off the bar lines it is meant to keep.
 
+    `harmony_for(snapshot, start_frame, frames)` (optional; only for a model with the harmony control) gives
+    the chroma target of the chunk window's stream frames (engine.harmony.HarmonyCurve, row 0 = start_frame),
+    or None for none; `harmony_change()` says when that timeline last changed, so the engine regenerates the
+    queued audio from the change's first sample on (a held chord landing on the next bar line).
+
     `on_record(record)` (optional) hears every ChunkRecord as it is made; `extra_latency_samples()` is the
     output's latency after the dry queue (the pump's), which a rollback's step budget leaves room for.
     """
@@ -90,3 +107,5 @@ class EngineHooks:
     on_record: Callable[[ChunkRecord], None] | None = None
     extra_latency_samples: Callable[[], int] = lambda: 0
     waits_for_next_chunk: Callable[[Any], bool] = lambda change: False
+    harmony_for: Callable[[Any, int, int], HarmonyCurve | None] | None = None
+    harmony_change: Callable[[], HarmonyChange | None] | None = None

@@ -26,7 +26,7 @@ import numpy as np
 from engine.generate import Generator
 from engine.request import GenerationRequest, request_to_json
 from engine.priority import lower_current_thread_priority
-from engine.stream.config import EngineConfig, EngineHooks, ParameterSource
+from engine.stream.config import EngineConfig, EngineHooks, HarmonyChange, ParameterSource
 from engine.stream.dry_queue import DryAudioQueue, SpliceResult
 from engine.stream.estimates import ComputeEstimates
 from engine.stream.morph import MorphHold
@@ -101,7 +101,11 @@ class EngineThread:
         self._estimates = ComputeEstimates()
         self._error_backoff_s = config.error_backoff_s
         self._retry_at_s = 0.0
-        self._rollback_checked_version = -1
+        self._rollback_checked: tuple[int, int | None] | None = None  # (store version, harmony redo) last tried
+        # The instrument's harmony timeline changed from this stream sample on, and audio queued from there
+        # still has the old chroma (None: nothing to redo); the change came at _harmony_changed_s.
+        self._harmony_redo_from: int | None = None
+        self._harmony_changed_s = -math.inf
         self._last_rollback_s = -math.inf  # time.monotonic() of the latest rollback (coalescing)
         self._last_change_s = -math.inf  # time.monotonic() of the latest generation change seen
         # The firmly queued audio by the chunk that made it: [start sample, end sample, steps used, requested]
@@ -210,7 +214,26 @@ class EngineThread:
         firm_end = self.firm_end_sample
         if self._morph.pending and grid is not None and self._schedule_morph(grid, read, firm_end):
             return True
-        return self._do_due_work(version, changed, read, firm_end)
+        return self._do_due_work(version, changed, read, firm_end, self._harmony_due(firm_end))
+
+    def _harmony_due(self, firm_end: int) -> int | None:
+        """The stream sample from which queued audio must be regenerated for a harmony change (a held chord
+        landing on a bar line), once the chord's notes have settled; None: nothing to redo."""
+        if self.hooks.harmony_change is not None:
+            change: HarmonyChange | None = self.hooks.harmony_change()  # consumed: each change is told once
+            if change is not None:
+                redo = self._harmony_redo_from
+                self._harmony_redo_from = change.from_sample if redo is None else min(redo, change.from_sample)
+                self._harmony_changed_s = change.changed_s
+        redo_from = self._harmony_redo_from
+        if redo_from is None:
+            return None
+        if redo_from >= firm_end - self.config.geometry.crossfade_frames * self.hop:
+            self._harmony_redo_from = None  # not queued yet: the next chunks are generated with it anyway
+            return None
+        if time.monotonic() - self._harmony_changed_s < self.config.harmony_settle_s:
+            return None
+        return redo_from
 
     def _settle_morphs(self, quantise: bool) -> bool:
         """Drop a held morph when there is no clock to hold it to (it counts as a change then: returns True), and
@@ -220,7 +243,7 @@ class EngineThread:
             # The clock stopped (or lost its tempo) with a morph pending: it takes effect now, like any change.
             self._clear_morph()
             changed = True
-            self._rollback_checked_version = -1
+            self._rollback_checked = None
         self._morph.forget_if_heard(quantise, self.queue.read_position)
         return changed
 
@@ -246,27 +269,35 @@ class EngineThread:
         self._morph.hold([c.version for c in deferred])
         return bool(immediate)
 
-    def _do_due_work(self, version: int, changed: bool, read: int, firm_end: int) -> bool:
-        """Silence while failing, a rollback for a change, a refine once the knobs rest, or the next chunk when
-        the firmly queued audio runs short; returns whether it did any."""
+    def _do_due_work(self, version: int, changed: bool, read: int, firm_end: int,
+                     harmony_redo: int | None = None) -> bool:
+        """Silence while failing, a rollback for a change (a knob's, or a harmony change's from its sample on), a
+        refine once the knobs rest, or the next chunk when the firmly queued audio runs short; returns whether
+        it did any."""
         due = firm_end - read < self.config.lead_chunks * self.chunk_samples
-        if time.monotonic() < self._retry_at_s and not changed:
+        redo = changed or harmony_redo is not None
+        if time.monotonic() < self._retry_at_s and not redo:
             if due:  # failing: keep the stream going with silence rather than let the pump run dry
                 self._queue_silence(None)
                 return True
             return False
-        if (changed and self.config.rollback and self.stitcher.history is not None
-                and version != self._rollback_checked_version
+        key = (version, harmony_redo)
+        if (redo and self.config.rollback and self.stitcher.history is not None and key != self._rollback_checked
                 and time.monotonic() - self._last_rollback_s >= self.config.rollback_min_interval_s):
-            self._rollback_checked_version = version  # the answer only gets worse as the playhead moves on
-            if self._try_rollback(read, firm_end):
+            self._rollback_checked = key  # the answer only gets worse as the playhead moves on
+            # A harmony change alone needs new audio only from its sample on: the crossfade ends there.
+            not_before = None if changed else harmony_redo - self.config.geometry.crossfade_frames * self.hop
+            if self._try_rollback(read, firm_end, not_before=not_before):
                 return True
+            if not changed:
+                self._harmony_redo_from = None  # too close to the queue's end to redo: it plays from there on
+        changed = redo
         if not changed and not due and self._refine_due():
             self._refine_checked_chunk = self.stitcher.chunk_index
             refine_from = self._few_step_start(read)
             if refine_from is not None and self._morph.landed is not None:
                 refine_from = max(refine_from, self._morph.landed[0])  # a refine never crosses a landed morph
-            if self._try_rollback(read, firm_end, refine=True, refine_from=refine_from):
+            if self._try_rollback(read, firm_end, refine=True, not_before=refine_from):
                 return True
         if due:
             self._generate(None, read, firm_end, rollback=False)
@@ -340,10 +371,11 @@ class EngineThread:
                 raise RefineAbandoned
         return check
 
-    def _try_rollback(self, read: int, firm_end: int, *, refine: bool = False, refine_from: int | None = None) -> bool:
-        """Regenerate from just ahead of the playhead (a guard sized by the estimated compute). A rollback
-        answers a generation change and may use fewer steps to be heard within latency_target_s; a refine
-        regenerates few-step audio with unchanged parameters at the full requested steps."""
+    def _try_rollback(self, read: int, firm_end: int, *, refine: bool = False, not_before: int | None = None) -> bool:
+        """Regenerate from just ahead of the playhead (a guard sized by the estimated compute), but not before
+        stream sample `not_before`. A rollback answers a generation change and may use fewer steps to be heard
+        within latency_target_s; a refine regenerates few-step audio with unchanged parameters at the full
+        requested steps."""
         snapshot = self.store.snapshot()
         requested = int(self.hooks.request_for(snapshot).steps)
         steps = requested
@@ -360,7 +392,7 @@ class EngineThread:
         latest = self.stitcher.end_frame - self.config.geometry.crossfade_frames
         if earliest is None:
             return False
-        frame = max(frame, earliest, (refine_from or 0) // self.hop)
+        frame = max(frame, earliest, max(0, not_before or 0) // self.hop)
         if frame > latest:
             return False
         gain_s = (firm_end - frame * self.hop) / self.sample_rate
@@ -405,6 +437,8 @@ class EngineThread:
         spliced = _Spliced(chunk=chunk, result=self._splice(chunk, join, pending_change_s), join=join,
                            request=request, version=snapshot.version, rollback=rollback, refine=refine,
                            lands_morph=lands_morph)
+        if self._harmony_redo_from is not None and spliced.position <= self._harmony_redo_from:
+            self._harmony_redo_from = None  # everything from the harmony change on is this chunk's (or later)
         self._after_splice(spliced, effective, grid)
         compute_s = self._note_timing(spliced)
         if spliced.result is None or spliced.result.position >= chunk.start_sample + chunk.audio.shape[-1]:
@@ -452,6 +486,11 @@ class EngineThread:
             offset_beats = grid.beat_at(0)  # the model's clock runs from stream time: the beat at sample 0
         if offset_beats is not None:
             request = replace(request, beat_offset=float(offset_beats))
+        if self.hooks.harmony_for is not None:
+            curve = self.hooks.harmony_for(effective, start_frame, self.config.geometry.window_frames)
+            if curve is not None:
+                request = replace(request, chroma=curve.chroma, chroma_mask=curve.mask,
+                                  chroma_start_frame=int(start_frame))
         return request
 
     def _step_budget(self, request: GenerationRequest, join: _Join, splice_frame: int | None, read: int,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from instrument.controller.config import AppConfig, Message
-from instrument.midi import MidiClock, MidiInput, MidiMapper
+from instrument.midi import HeldNotes, MidiClock, MidiInput, MidiMapper
 from instrument.parameters import ParameterStore
 
 logger = logging.getLogger("instrument.controller")
@@ -25,6 +25,7 @@ class ControllerBase:
     store: ParameterStore
     mapper: MidiMapper
     clock: MidiClock
+    held_notes: HeldNotes
     midi_input: MidiInput | None
     generator: Any  # engine.generate.Generator once loaded
     session: Any  # instrument.session.LiveSession while playing

@@ -20,7 +20,7 @@ from instrument.controller.playback_control import PlaybackControl
 from instrument.controller.preset_control import PresetControl
 from instrument.controller.take_control import TakeControl
 from instrument.live_setup import GeneratorOptions, SessionOptions, build_session, load_live_generator
-from instrument.midi import MidiClock, MidiInput, MidiMapper
+from instrument.midi import HeldNotes, MidiClock, MidiInput, MidiMapper
 from instrument.monitor import MonitorTap
 from instrument.parameters import ParameterStore
 from instrument.presets import PresetError, PresetInfo
@@ -36,6 +36,8 @@ class Instrument(TakeControl, PlaybackControl, PresetControl, MidiControl):
         self.store = store or ParameterStore()
         self.mapper = MidiMapper(self.store)
         self.clock = MidiClock(self.store)
+        self.held_notes = HeldNotes()  # the chord the player holds: the harmony target (instrument/session/harmony)
+        self.store.subscribe(self._follow_harmony_channel)
         self.midi_input: MidiInput | None = None
         self.midi_ports: list[str] = []
         self.midi_ports_version = 0
@@ -148,7 +150,7 @@ class Instrument(TakeControl, PlaybackControl, PresetControl, MidiControl):
             return
         monitor = MonitorTap(sample_rate=self.generator.sample_rate)
         session = build_session(self.generator, self.store, SessionOptions(
-            output=self.config.output, midi_clock=self.clock, prepared_output=self._take_prepared_output(),
+            output=self.config.output, midi_clock=self.clock, held_notes=self.held_notes, prepared_output=self._take_prepared_output(),
             on_output_change=self._on_output_change, monitor=monitor, engine_nice=self.config.engine_nice,
             extra=self.config.session_options))
         session.start()
@@ -191,6 +193,24 @@ class Instrument(TakeControl, PlaybackControl, PresetControl, MidiControl):
     def _on_output_change(self, level: str, words: str) -> None:
         """The session's output went away or came back by itself (its watch thread): say so on the banner."""
         self.post(level, words[:1].upper() + words[1:])
+
+    # --- harmony (the held chord) -------------------------------------------------------------------------------
+
+    @property
+    def harmony_available(self) -> bool | None:
+        """Whether the loaded model has the harmony control (None: no model loaded yet)."""
+        return None if self.generator is None else bool(getattr(self.generator, "harmony", False))
+
+    def harmony_display(self) -> Any:
+        """The playing session's HarmonyDisplay (instrument.session.harmony); None when nothing plays or the model
+        has no harmony control."""
+        session = self.session
+        follower = None if session is None else session.harmony
+        return None if follower is None else follower.display()
+
+    def _follow_harmony_channel(self, name: str, value: object, source: str) -> None:
+        if name == "harmony_channel":  # any thread: the tracker takes its own lock
+            self.held_notes.channel = None if int(value) == 0 else int(value) - 1
 
     # --- status for the meters --------------------------------------------------------------------------------
 

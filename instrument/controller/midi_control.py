@@ -35,7 +35,8 @@ class MidiControl(ControllerBase):
             if port in ("", "none"):
                 return
             try:
-                self.midi_input = open_midi_input(port, mapper=self.mapper, clock=self.clock)
+                self.midi_input = open_midi_input(port, mapper=self.mapper, clock=self.clock,
+                                                  held_notes=self.held_notes)
             except MidiError as error:
                 self.post("error", str(error))
             self.midi_ports = list_midi_inputs()

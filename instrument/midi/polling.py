@@ -9,6 +9,7 @@ from typing import Any
 
 from instrument.midi import overflow as midi_overflow
 from instrument.midi.clock import MidiClock
+from instrument.midi.held_notes import HeldNotes
 from instrument.midi.mapper import MidiMapper
 from instrument.midi.wire import CLOCK_STATUSES
 
@@ -26,13 +27,14 @@ class MidiInput:
     """
 
     def __init__(self, midi_in: Any, port_name: str, *, mapper: MidiMapper | None = None,
-                 clock: MidiClock | None = None, poll_interval_s: float = 0.001,
+                 clock: MidiClock | None = None, held_notes: HeldNotes | None = None, poll_interval_s: float = 0.001,
                  presence_check_s: float = 0.5, overflow: midi_overflow.OverflowSummary | None = None) -> None:
         self._midi_in = midi_in
         self._overflow = overflow  # RtMidi's queue-overflow lines, summarised; released on close
         self.port_name = port_name
         self.mapper = mapper
         self.clock = clock
+        self.held_notes = held_notes  # notes and the sustain pedal also go here (the held chord)
         self.poll_interval_s = poll_interval_s
         self.presence_check_s = presence_check_s
         self.lost = False
@@ -67,8 +69,11 @@ class MidiInput:
         if status in CLOCK_STATUSES:
             if self.clock is not None:
                 self.clock.handle(message, timeline_s, arrival_s)
-        elif self.mapper is not None:
-            self.mapper.handle(message, arrival_s)
+        else:
+            if self.mapper is not None:
+                self.mapper.handle(message, arrival_s)
+            if self.held_notes is not None:
+                self.held_notes.handle(message, arrival_s)
 
     def _port_present(self) -> bool:
         try:

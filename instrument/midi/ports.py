@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from instrument.midi import overflow as midi_overflow
 from instrument.midi.clock import MidiClock
+from instrument.midi.held_notes import HeldNotes
 from instrument.midi.mapper import MidiMapper
 from instrument.midi.polling import MidiInput
 from instrument.midi.wire import is_int
@@ -69,7 +70,8 @@ def list_midi_inputs() -> list[str]:
 
 
 def open_midi_input(port: str | int | None, client_name: str = "Cascade", *, mapper: MidiMapper | None = None,
-                    clock: MidiClock | None = None, start: bool = True) -> MidiInput:
+                    clock: MidiClock | None = None, held_notes: HeldNotes | None = None,
+                    start: bool = True) -> MidiInput:
     """Open an input port by index into list_midi_inputs(), by name (exact, else the first
     case-insensitive substring match), or the first port for None; starts polling unless start=False.
     MidiError listing the available ports when nothing matches."""
@@ -100,7 +102,8 @@ def open_midi_input(port: str | int | None, client_name: str = "Cascade", *, map
             midi_overflow.release()
         raise MidiError(f"cannot open MIDI input {chosen.name!r} ({chosen.api_name}): {exc}; "
                         f"available: {available}") from exc
-    midi_input = MidiInput(midi_in, chosen.name, mapper=mapper, clock=clock, overflow=overflow)
+    midi_input = MidiInput(midi_in, chosen.name, mapper=mapper, clock=clock, held_notes=held_notes,
+                           overflow=overflow)
     if start:
         midi_input.start()
     return midi_input

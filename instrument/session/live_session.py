@@ -22,6 +22,7 @@ from instrument.output import OutputDevice
 from instrument.output_process import PreparedOutput
 from instrument.parameters import CLOCK_SOURCE, ParameterStore
 from instrument.session.feeder import OutputPump
+from instrument.session.harmony import HarmonyFollower
 from instrument.session.output_switch import OutputSwitch
 from instrument.session.requests import (hold_prompts, make_generation_filter, make_quantised_filter,
                                          request_from_snapshot)
@@ -48,6 +49,10 @@ class LiveSession:
     midi_clock: an instrument.midi.MidiClock. While it runs, each chunk's beat offset follows its phase,
     chunk joins are planned onto its bar lines, and prompt morphs (texts, weights, XY pad) take effect at the
     next bar line (`quantise_morphs`).
+
+    held_notes: an instrument.midi.HeldNotes. With a model that has the harmony control, the held chord becomes
+    the harmony target from the next bar line or beat (`harmony`, a HarmonyFollower); with any other model
+    `harmony` is None and nothing is sent.
     """
 
     def __init__(self, generator: Generator, store: ParameterStore | None = None, *,
@@ -56,7 +61,8 @@ class LiveSession:
                  client_name: str = "Cascade", isolate_output: bool = os.name == "posix",
                  output_stall_seconds: float = 2.0, quantise_morphs: bool = True,
                  prepared_output: PreparedOutput | None = None,
-                 on_output_change: Callable[[str, str], None] | None = None, auto_reconnect: bool = True) -> None:
+                 on_output_change: Callable[[str, str], None] | None = None, auto_reconnect: bool = True,
+                 held_notes: Any = None) -> None:
         """prepared_output: an output process started earlier (PreparedOutput.start); adopted if it matches
         what this session asks for, else discarded. on_output_change(level, words): told when the output is
         lost ("warning") and when it comes back by itself ("info"), in a performer's words (default: logged).
@@ -67,6 +73,9 @@ class LiveSession:
         self.engine_config = engine_config
         self.pump_config = pump_config
         self.midi_clock = midi_clock
+        self.harmony = (HarmonyFollower(self.store, held_notes, self.stream_sample_at, self.bar_grid,
+                                        sample_rate=SAMPLE_RATE, hop_frames=generator.hop_frames)
+                        if held_notes is not None and generator.harmony else None)
         self.queue = DryAudioQueue(int(engine_config.queue_seconds * generator.sample_rate))
         self.output_switch = OutputSwitch(
             output, pump_config=pump_config, output_block_frames=output_block_frames, client_name=client_name,
@@ -93,7 +102,9 @@ class LiveSession:
                             bar_grid_for=self.bar_grid if self.midi_clock is not None else None,
                             is_quantised_change=quantised, hold_quantised=hold_prompts,
                             on_record=self._on_record, extra_latency_samples=lambda: self.pump.latency_samples,
-                            waits_for_next_chunk=lambda change: change.source == CLOCK_SOURCE)
+                            waits_for_next_chunk=lambda change: change.source == CLOCK_SOURCE,
+                            harmony_for=None if self.harmony is None else self.harmony.harmony_for,
+                            harmony_change=None if self.harmony is None else self.harmony.harmony_change)
         return EngineThread(self.generator, self.store, self.queue, hooks, config=self.engine_config)
 
     # --- output (kept by the OutputSwitch) ----------------------------------------------------------------------
@@ -170,8 +181,12 @@ class LiveSession:
             self.engine.thread_nice = max(self.engine.thread_nice, self.engine_nice_fallback)
         self.engine.start()
         self.output_switch.start()
+        if self.harmony is not None:
+            self.harmony.start()
 
     def stop(self) -> None:
+        if self.harmony is not None:
+            self.harmony.stop()
         self.output_switch.stop_watch()
         self.stop_recording()
         self.engine.stop()
