@@ -424,7 +424,7 @@ class MainWindow(QMainWindow):
     def _build_harmony(self) -> HarmonyPanel:
         """The held chord as the harmony target: what plays, what waits for the bar line, the settings. Under the
         XY pad: the left column has room above the pad's minimum, the right one has none on a laptop screen."""
-        follow = self._bind(ToggleButton(SPECS["harmony_follow"], "Chords"))
+        follow = self._bind(ToggleButton(SPECS["harmony_follow"], parameter_label("harmony_follow")))
         quantise = self._bind(ChoiceBox(SPECS["harmony_quantise"], parameter_label("harmony_quantise")))
         release = self._bind(ChoiceBox(SPECS["harmony_release"], parameter_label("harmony_release")))
         channel = self._bind(IntBox(SPECS["harmony_channel"], parameter_label("harmony_channel")))

@@ -200,7 +200,7 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     # --- the held chord as the harmony target (a model with the harmony control only; session/harmony.py) ---
     _bool("harmony_follow", True, "generation",
           "Chords held on the MIDI keyboard become the harmony target (a model trained with the harmony control)",
-          label="Follow chords"),
+          label="Chords"),
     _choice("harmony_quantise", HARMONY_QUANTISE, "bar", "generation",
             "When a newly held chord takes over: at the next bar line or the next beat", label="Chord on"),
     _choice("harmony_release", HARMONY_RELEASE, "latch", "generation",
