@@ -49,8 +49,9 @@ def main() -> None:
         log_magnitude = decoder.log_magnitude(latent)
 
         def phase() -> torch.Tensor:
-            if hasattr(decoder, "frequency_corrections"):  # trees from session 12 on
-                return decoder.spectral_frames(log_magnitude, corrections=decoder.frequency_corrections(latent))[0]
+            if hasattr(decoder, "frequency_corrections"):  # trees from session 14 on
+                corrections = decoder.frequency_corrections(latent, 0, log_magnitude)
+                return decoder.spectral_frames(log_magnitude, corrections=corrections)[0]
             return decoder.spectral_frames(log_magnitude)[0]
 
         frames = phase()

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from engine.codec.fine_low_band import FineLowBand, low_bin_corrections
 from engine.codec.layers import ConvNeXtBlock, OverlapAddISTFT, hann_window, causal_interpolation, polar_from_log
 from engine.codec.phase import PhaseState, rtpghi_phase
 from engine.vocabulary import AUDIO_CHANNELS, LATENT_HOP_FRAMES, SAMPLE_RATE
@@ -62,6 +63,11 @@ class AutoencoderConfig:
     decoder_frequency_bins: int = 0
     decoder_frequency_dim: int = 192
     decoder_frequency_blocks: int = 3
+    # With decoder_fine_n_fft > 0 those bins' frequency is instead read off a predicted fine-frequency magnitude
+    # of the low band (FineLowBand: the lowest decoder_fine_bins bins of a decoder_fine_n_fft-point STFT, one
+    # frame per latent frame), where a low note's partials are resolved (engine/codec/fine_low_band.py).
+    decoder_fine_n_fft: int = 0
+    decoder_fine_bins: int = 66  # 0-349 Hz at 8192 points
 
     @property
     def compression_ratio(self) -> float:
@@ -78,6 +84,16 @@ class AutoencoderConfig:
             raise ValueError("decoder_n_fft must be a multiple of decoder_hop")
         if not 0 <= self.decoder_frequency_bins <= self.decoder_n_fft // 2 + 1:
             raise ValueError(f"decoder_frequency_bins must be in [0, {self.decoder_n_fft // 2 + 1}]")
+        if self.decoder_fine_n_fft:
+            per_bin = self.decoder_fine_n_fft // self.decoder_n_fft
+            if self.decoder_fine_n_fft % self.decoder_n_fft or per_bin < 2:
+                raise ValueError("decoder_fine_n_fft must be a multiple (>= 2) of decoder_n_fft")
+            if not self.decoder_frequency_bins:
+                raise ValueError("decoder_fine_n_fft needs decoder_frequency_bins > 0 (the bins it steers)")
+            # the steered bins' centres and a fine bin beyond (partials above the fine band are not seen)
+            if self.decoder_fine_bins < self.decoder_frequency_bins * per_bin + 2:
+                raise ValueError(f"decoder_fine_bins must cover the steered bins: >= "
+                                 f"{self.decoder_frequency_bins * per_bin + 2}")
         if self.decoder_upsample not in UPSAMPLERS:
             raise ValueError(f"decoder_upsample must be one of {UPSAMPLERS}, not {self.decoder_upsample!r}")
 
@@ -204,7 +220,11 @@ class WaveformDecoder(nn.Module):
         self.norm = nn.LayerNorm(config.decoder_frame_dim)
         self.bins = config.decoder_n_fft // 2 + 1
         self.head = nn.Linear(config.decoder_frame_dim, config.audio_channels * self.bins)
-        self.frequency = LowBinFrequency(config) if config.decoder_frequency_bins else None
+        self.frequency = LowBinFrequency(config) if config.decoder_frequency_bins and not config.decoder_fine_n_fft \
+            else None
+        self.fine = FineLowBand(config.latent_channels, config.audio_channels, config.decoder_fine_bins,
+                                config.decoder_frequency_dim, config.decoder_frequency_blocks, config.kernel_size) \
+            if config.decoder_fine_n_fft else None
         self.istft = OverlapAddISTFT(config.decoder_n_fft, config.decoder_hop)
 
     @property
@@ -214,7 +234,8 @@ class WaveformDecoder(nn.Module):
         per_latent = c.decoder_latent_blocks * (c.kernel_size - 1)
         per_frame = c.decoder_frame_blocks * (c.kernel_size - 1)
         magnitude = per_latent + math.ceil(per_frame / c.frames_per_latent) + self._upsample_context_frames
-        return max(magnitude, self.frequency.receptive_field_frames if self.frequency is not None else 0)
+        branch = self.frequency if self.frequency is not None else self.fine
+        return max(magnitude, branch.receptive_field_frames if branch is not None else 0)
 
     @property
     def _upsample_context_frames(self) -> int:
@@ -258,11 +279,27 @@ class WaveformDecoder(nn.Module):
         # a view: the memory stays frame-major, which is what the phase integration and the iSTFT read
         return out.reshape(batch, -1, c.audio_channels, self.bins).permute(0, 2, 3, 1)
 
-    def frequency_corrections(self, latent: torch.Tensor, from_frame: int = 0) -> torch.Tensor | None:
+    def frequency_corrections(self, latent: torch.Tensor, from_frame: int = 0,
+                              log_magnitude: torch.Tensor | None = None) -> torch.Tensor | None:
         """latent (batch, C, T) -> the low bins' frequency corrections (batch, audio_channels, (T - from_frame) *
         frames_per_latent, K) in bins for latent frames [from_frame, T) (exact: the branch sees the whole
-        latent), or None for a decoder without the branch."""
-        return None if self.frequency is None else self.frequency(latent, from_frame)
+        latent), or None for a decoder without a branch. A fine-band decoder reads them against its own
+        magnitude: `log_magnitude` (batch, audio_channels, bins, n) of the same frames, required then."""
+        if self.frequency is not None:
+            return self.frequency(latent, from_frame)
+        if self.fine is None:
+            return None
+        if log_magnitude is None:
+            raise ValueError("a fine-band decoder's corrections need the decoder's log-magnitude of the same frames")
+        c = self.config
+        fine = self.fine(latent, from_frame).detach().float().cpu()
+        batch, channels, latent_frames, fine_bins = fine.shape
+        frame_major = log_magnitude.detach().float().cpu().permute(0, 1, 3, 2).reshape(batch * channels, -1,
+                                                                                       self.bins)
+        corrections = low_bin_corrections(fine.reshape(batch * channels, latent_frames, fine_bins).numpy(),
+                                          frame_major.numpy(), c.decoder_n_fft, c.decoder_fine_n_fft,
+                                          c.decoder_frequency_bins)
+        return torch.from_numpy(corrections).float().reshape(batch, channels, -1, c.decoder_frequency_bins)
 
     def spectral_frames(self, log_magnitude: torch.Tensor, state: PhaseState | None = None,
                         latent_boundaries: bool = False, corrections: torch.Tensor | None = None,
@@ -298,9 +335,11 @@ class WaveformDecoder(nn.Module):
         c = self.config
         batch = latent.shape[0]
         if state is None or state.tail_phase is None:
-            frames, _, boundaries = self.spectral_frames(self.log_magnitude(latent),
+            log_magnitude = self.log_magnitude(latent)
+            frames, _, boundaries = self.spectral_frames(log_magnitude,
                                                          state if skip_frames == 0 else None, latent_boundaries=True,
-                                                         corrections=self.frequency_corrections(latent))
+                                                         corrections=self.frequency_corrections(latent, 0,
+                                                                                                log_magnitude))
             audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
             return audio[..., skip_frames * c.hop_frames:], boundaries[skip_frames:]
         # Only what the kept audio needs: the frame-rate layers from their context before the last history
@@ -309,7 +348,7 @@ class WaveformDecoder(nn.Module):
         log_magnitude = self.log_magnitude(latent, first)
         start = (skip_frames - first) * c.frames_per_latent
         tail = min(start, c.frames_per_latent, state.tail_phase.shape[-1])
-        corrections = self.frequency_corrections(latent, skip_frames)
+        corrections = self.frequency_corrections(latent, skip_frames, log_magnitude[..., start:])
         new, _, boundaries = self.spectral_frames(log_magnitude[..., start:], state, latent_boundaries=True,
                                                   corrections=corrections)
         history = log_magnitude[..., start - tail:start].reshape(new.shape[0], self.bins, tail)
@@ -327,7 +366,8 @@ class WaveformDecoder(nn.Module):
         return self.istft(frames).reshape(log_magnitude.shape[0], log_magnitude.shape[1], -1)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.synthesise(self.log_magnitude(latent), self.frequency_corrections(latent))
+        log_magnitude = self.log_magnitude(latent)
+        return self.synthesise(log_magnitude, self.frequency_corrections(latent, 0, log_magnitude))
 
 
 class MagnitudeAutoencoder(nn.Module):
@@ -390,7 +430,7 @@ class StreamingDecoder:
         # feeds the latent-rate layers): start them there, as the live engine's decode does.
         first = max(0, context_frames - self.decoder.frame_context_frames)
         log_magnitude = self.decoder.log_magnitude(window, first)[..., (context_frames - first) * c.frames_per_latent:]
-        corrections = self.decoder.frequency_corrections(window, context_frames)
+        corrections = self.decoder.frequency_corrections(window, context_frames, log_magnitude)
         frames, self.phase_state, _ = self.decoder.spectral_frames(log_magnitude, self.phase_state,
                                                                    corrections=corrections)
         segments = istft.frames_to_segments(frames)

@@ -100,6 +100,23 @@ def _peak(s: np.ndarray) -> float:
 
 
 @numba.njit(cache=True)
+def _bin_frequency(s: np.ndarray, k: int, floor: float, if_scale: float, n_fft: int) -> float:
+    """Bin k's instantaneous frequency (radians per sample); see _instantaneous_frequency."""
+    frequency = 2.0 * np.pi * k / n_fft
+    if 0 < k < s.shape[0] - 1:  # at DC and Nyquist a peak is symmetric: no offset from the bin centre
+        below = max(s[k - 1], floor)
+        here = max(s[k], floor)
+        above = max(s[k + 1], floor)
+        curvature = below - 2.0 * here + above
+        if k >= VERTEX_MIN_BIN and here >= below and here >= above and curvature < -1e-9:
+            offset_bins = min(0.5, max(-0.5, 0.5 * (below - above) / curvature))
+            frequency += 2.0 * np.pi * offset_bins / n_fft
+        else:
+            frequency += if_scale * (above - below)
+    return frequency
+
+
+@numba.njit(cache=True)
 def _instantaneous_frequency(s: np.ndarray, floor: float, if_scale: float, n_fft: int, out: np.ndarray) -> None:
     """Each bin's instantaneous frequency (radians per sample) from the slope of the log-magnitude across
     frequency (bins under `floor` read as `floor`); at a spectral peak, from the vertex of the parabola
@@ -111,19 +128,8 @@ def _instantaneous_frequency(s: np.ndarray, floor: float, if_scale: float, n_fft
     depend on the width. Measured with the v2.2 decoder (session 11, docs/autoencoder.md): tone-set median
     error 10.5 -> 9.5 cents, 24 other tones 9.6 -> 6.7, lines at the 43 Hz multiples on music 1.0 dB lower,
     log-spectral L1 unchanged; from true magnitudes the tone set stays within 7 cents."""
-    bins = s.shape[0]
-    for k in range(bins):
-        out[k] = 2.0 * np.pi * k / n_fft
-        if 0 < k < bins - 1:  # at DC and Nyquist a peak is symmetric: no offset from the bin centre
-            below = max(s[k - 1], floor)
-            here = max(s[k], floor)
-            above = max(s[k + 1], floor)
-            curvature = below - 2.0 * here + above
-            if k >= VERTEX_MIN_BIN and here >= below and here >= above and curvature < -1e-9:
-                offset_bins = min(0.5, max(-0.5, 0.5 * (below - above) / curvature))
-                out[k] += 2.0 * np.pi * offset_bins / n_fft
-            else:
-                out[k] += if_scale * (above - below)
+    for k in range(s.shape[0]):
+        out[k] = _bin_frequency(s, k, floor, if_scale, n_fft)
 
 
 @numba.njit(cache=True)
@@ -210,22 +216,6 @@ def _correct_low_bins(corrections_bins: np.ndarray, n_fft: int, out: np.ndarray)
         out[k] += 2.0 * np.pi * corrections_bins[k] / n_fft
 
 
-@numba.njit(cache=True)
-def _magnitude_offsets(log_magnitude: np.ndarray, bins_wanted: int, n_fft: int, lam: float,
-                       tolerance: float) -> np.ndarray:
-    """(frames, bins) -> (frames, bins_wanted): the frequency `_integrate` reads off each frame, as offsets
-    from the bin centres in bins."""
-    frames, bins = log_magnitude.shape
-    out = np.empty((frames, bins_wanted))
-    frequency = np.empty(bins)
-    for j in range(frames):
-        s = log_magnitude[j]
-        _instantaneous_frequency(s, _peak(s) - tolerance, n_fft / (2.0 * lam), n_fft, frequency)
-        for k in range(bins_wanted):
-            out[j, k] = frequency[k] * n_fft / (2.0 * np.pi) - k
-    return out
-
-
 def magnitude_frequency_offsets(log_magnitude: np.ndarray, n_fft: int, bins_wanted: int,
                                 tolerance_nats: float = DEFAULT_TOLERANCE_NATS) -> np.ndarray:
     """The frequency the integration reads off a magnitude for bins 0..bins_wanted-1, as offsets from the bin
@@ -233,8 +223,23 @@ def magnitude_frequency_offsets(log_magnitude: np.ndarray, n_fft: int, bins_want
     What a correction (`frequency_corrections_bins`) is added to: the true frequency minus this is the
     correction that gives the true frequency (the trainer's target, the oracle's input)."""
     lam = HANN_GAUSSIAN_LAMBDA_PER_N2 * n_fft * n_fft
-    return np.stack([_magnitude_offsets(np.ascontiguousarray(signal, dtype=np.float64), bins_wanted, n_fft, lam,
-                                        tolerance_nats) for signal in log_magnitude])
+    out = np.empty((log_magnitude.shape[0], log_magnitude.shape[1], bins_wanted))
+    for i, signal in enumerate(log_magnitude):
+        _low_read_offsets(np.ascontiguousarray(signal, dtype=np.float64), bins_wanted, n_fft, lam, tolerance_nats,
+                          out[i])
+    return out
+
+
+@numba.njit(cache=True)
+def _low_read_offsets(log_magnitude: np.ndarray, bins_wanted: int, n_fft: int, lam: float, tolerance: float,
+                      out: np.ndarray) -> None:
+    """(frames, bins) -> out (frames, bins_wanted): the frequency `_integrate` reads off each frame for bins
+    0..bins_wanted-1, as offsets from the bin centres in bins (the other bins are read for the peak only)."""
+    for j in range(log_magnitude.shape[0]):
+        s = log_magnitude[j]
+        floor = _peak(s) - tolerance
+        for k in range(bins_wanted):
+            out[j, k] = _bin_frequency(s, k, floor, n_fft / (2.0 * lam), n_fft) * n_fft / (2.0 * np.pi) - k
 
 
 @numba.njit(cache=True, nogil=True)

@@ -125,9 +125,9 @@ class _MagnitudeObjective(nn.Module):
                 latent = self.model.encode(audio)
         else:
             latent = self.model.encode(audio)
-        corrections = self.model.decoder.frequency_corrections(latent)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.branch_only):
             log_magnitude = self.model.decoder.log_magnitude(latent)
+        corrections = self.model.decoder.frequency_corrections(latent, 0, log_magnitude)
         return log_magnitude, corrections, latent
 
 

@@ -16,6 +16,10 @@ from engine.codec.model import (DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoen
 from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db
 
 
+# the low bins' frequency from a predicted 8192-point magnitude of the low band (engine/codec/fine_low_band.py)
+FINE_BAND = {"decoder_frequency_bins": 12, "decoder_fine_n_fft": 8192, "decoder_fine_bins": 56}
+
+
 @pytest.fixture()
 def model() -> MagnitudeAutoencoder:
     torch.manual_seed(0)
@@ -40,8 +44,9 @@ def test_encoder_ignores_phase(model: MagnitudeAutoencoder) -> None:
 
 @pytest.mark.parametrize("config", [DEBUG_CONFIG, AutoencoderConfig(),
                                     AutoencoderConfig.from_dict(DEBUG_CONFIG.to_dict() | {"decoder_upsample": "subpixel"}),
-                                    AutoencoderConfig.from_dict(DEBUG_CONFIG.to_dict() | {"decoder_frequency_bins": 12})],
-                         ids=["debug", "default", "debug-subpixel", "debug-frequency-branch"])
+                                    AutoencoderConfig.from_dict(DEBUG_CONFIG.to_dict() | {"decoder_frequency_bins": 12}),
+                                    AutoencoderConfig.from_dict(DEBUG_CONFIG.to_dict() | FINE_BAND)],
+                         ids=["debug", "default", "debug-subpixel", "debug-frequency-branch", "debug-fine-band"])
 def test_streaming_decode_equals_offline(config: AutoencoderConfig) -> None:
     torch.manual_seed(1)
     model = MagnitudeAutoencoder(config).eval()
@@ -61,16 +66,17 @@ def test_streaming_decode_equals_offline(config: AutoencoderConfig) -> None:
     torch.testing.assert_close(streamed, offline, atol=2e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("frequency_bins", [0, 12])
-def test_decode_continuing_from_a_frame_boundary_equals_the_whole_decode(frequency_bins: int) -> None:
+@pytest.mark.parametrize("branch", [{}, {"decoder_frequency_bins": 12}, FINE_BAND],
+                         ids=["plain", "frequency-branch", "fine-band"])
+def test_decode_continuing_from_a_frame_boundary_equals_the_whole_decode(branch: dict) -> None:
     # The live engine decodes each chunk with its receptive field of history and the stream's phase state
     # at the splice: the audio is the uninterrupted decode's, sample for sample (with the low-bin frequency
     # branch too: its offsets of the frame before the splice travel in the state).
     from dataclasses import replace
 
     torch.manual_seed(0)
-    model = MagnitudeAutoencoder(replace(DEBUG_CONFIG, decoder_frequency_bins=frequency_bins)).eval()
-    if frequency_bins:
+    model = MagnitudeAutoencoder(replace(DEBUG_CONFIG, **branch)).eval()
+    if model.decoder.frequency is not None:
         torch.nn.init.normal_(model.decoder.frequency.output.weight, std=0.05)
     torch.manual_seed(4)
     history = model.decoder.receptive_field_frames

@@ -1,0 +1,73 @@
+"""Targets for training the decoder's fine low band (engine/codec/fine_low_band.py) alone, computed once.
+
+With the encoder frozen the fine band learns latent -> the input's 8192-point low-band log-magnitude, so each
+training segment is stored as its latent and that target: a step then costs ~0.1 s at batch 32 on 2 CPU
+threads. Segments come from build_cache.Segments (same kinds and generators as the frequency branch's cache):
+
+    .venv/bin/python scripts/codec_branch/build_fine_cache.py OUT.pt KIND COUNT SEED [--dataset DIR]
+
+KIND: tones, families, notes (GM notes rendered with the training soundfonts, never TimGM6mb), music (dataset
+segments; needs --dataset). Stored: latent (count, 32, 48) fp16 and m{n_fft} (count, 2, bins, 49) fp16, the
+centred log-magnitude frames (frame t at sample t * 1024, zeros beyond the segment). The 8192-point cache of
+session 14 (docs/autoencoder.md) also held a 4096-point target, not used by the shipped fine band.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from build_cache import Segments  # noqa: E402
+from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
+
+SAMPLE_RATE = 44100
+MAX_HZ = 350.0
+HOP_FRAMES = 1024  # one fine frame per latent frame
+
+
+def fine_target(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """audio (batch, 2, samples) -> log-magnitude (batch, 2, bins, samples // hop + 1), bins up to MAX_HZ."""
+    bins = int(MAX_HZ * n_fft / SAMPLE_RATE) + 1
+    spec = torch.stft(audio.reshape(-1, audio.shape[-1]), n_fft, hop, window=torch.hann_window(n_fft), center=True,
+                      pad_mode="constant", return_complex=True)[:, :bins]
+    return torch.log(spec.abs().clamp_min(1e-6)).reshape(audio.shape[0], 2, bins, -1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("kind", choices=("tones", "families", "notes", "music"))
+    parser.add_argument("count", type=int)
+    parser.add_argument("seed", type=int)
+    parser.add_argument("--dataset", type=Path, default=None)
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--n-fft", type=int, default=8192)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_autoencoder(args.weights).float().eval()
+    segments = Segments(args.kind, args.seed, args.dataset)
+    parts: dict[str, list[torch.Tensor]] = {"latent": [], f"m{args.n_fft}": []}
+    started = time.monotonic()
+    for done in range(0, args.count, 32):
+        audio = torch.from_numpy(np.stack([segments.next() for _ in range(min(32, args.count - done))]))
+        with torch.no_grad():
+            parts["latent"].append(model.encode(audio).half())
+        parts[f"m{args.n_fft}"].append(fine_target(audio, args.n_fft, HOP_FRAMES).half())
+        if done % 640 == 0:
+            print(f"{args.kind} {done} segments, {time.monotonic() - started:.0f} s", flush=True)
+    torch.save({name: torch.cat(values) for name, values in parts.items()}, args.out)
+    print(f"wrote {args.out}: {args.count} {args.kind} segments in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
