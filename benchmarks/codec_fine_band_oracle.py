@@ -87,6 +87,7 @@ def resyntheses(model, audio: np.ndarray, rng: np.random.Generator, crossover_hz
             fine = torch.log(torch.stft(x, n_fft, 1024, window=torch.hann_window(n_fft), center=True,
                                         return_complex=True).abs().clamp_min(1e-6))[:, :n_fft // 64 + 8]
             fine = fine[..., :samples // 1024].transpose(1, 2).double().numpy()
+            fine = np.concatenate([fine[:, :1], fine], axis=1)  # the frame before the first: itself
             corrections = low_bin_corrections(fine, frame_major, 2048, n_fft, LOW_BINS)
             out[f"decoder magnitude, low bins' frequency from the true {n_fft}-point magnitude"] = \
                 decoder.synthesise(log_magnitude, torch.from_numpy(corrections).float()[None])[0].numpy()

@@ -74,17 +74,23 @@ def _main_lobe_log(distance_bins: float) -> float:
 @numba.njit(cache=True)
 def _low_bin_targets(fine: np.ndarray, frames_per_latent: int, fine_per_bin: int, bins: int,
                      floor_nats: float, out: np.ndarray) -> None:
-    """fine (latent_frames, fine_bins) -> out (latent_frames * frames_per_latent, bins): the frequency, in
-    decoder bins, each decoder bin 1..bins-1 should advance at (NaN: no partial within its main lobe). The
-    STFT frames of latent frame t read fine frame t (causal: nothing from later latent frames)."""
-    latent_frames, fine_bins = fine.shape
-    for t in range(latent_frames):
-        s = fine[t]
+    """fine (1 + latent_frames, fine_bins): the fine frame before the first latent frame, then one per latent
+    frame -> out (latent_frames * frames_per_latent, bins): the frequency, in decoder bins, each decoder bin
+    1..bins-1 should advance at (NaN: no partial within its main lobe). STFT frame j of latent frame t reads
+    the fine frames t - 1 and t mixed (j + 1) / frames_per_latent of the way to t, as the decoder's causal
+    upsampler does: causal, and a partial's frequency glides across the latent frame instead of stepping at
+    its boundary (a step every 1024 samples is a modulation at 43 Hz)."""
+    fine_bins = fine.shape[1]
+    latent_frames = fine.shape[0] - 1
+    s = np.empty(fine_bins)
+    for row in range(latent_frames * frames_per_latent):
+        t = row // frames_per_latent
+        w = (row % frames_per_latent + 1) / frames_per_latent
+        for b in range(fine_bins):
+            s[b] = (1.0 - w) * fine[t, b] + w * fine[t + 1, b]
         floor = s.max() - floor_nats
-        for k in range(frames_per_latent):
-            row = t * frames_per_latent + k
-            for b in range(bins):
-                out[row, b] = np.nan
+        for b in range(bins):
+            out[row, b] = np.nan
         for k in range(1, bins):
             best_score = -1e300
             best_bins = np.nan
@@ -108,17 +114,19 @@ def _low_bin_targets(fine: np.ndarray, frames_per_latent: int, fine_per_bin: int
                 if score > best_score:
                     best_score = score
                     best_bins = frequency_bins
-            for j in range(frames_per_latent):
-                out[t * frames_per_latent + j, k] = best_bins
+            out[row, k] = best_bins
 
 
 def low_bin_corrections(fine: np.ndarray, log_magnitude: np.ndarray, n_fft: int, fine_n_fft: int, bins: int,
                         ) -> np.ndarray:
-    """fine (signals, latent_frames, fine_bins) and the decoder's log-magnitude (signals, frames, n_fft // 2 + 1),
-    frames = latent_frames * frames_per_latent, both frame-major -> the corrections `rtpghi_phase` takes
-    (signals, frames, bins): bins 1..bins-1 then advance at the fine band's partial frequencies; a bin with no
-    fine partial within its main lobe keeps the frequency read off the decoder's magnitude (correction 0)."""
+    """fine (signals, 1 + latent_frames, fine_bins): the fine frame before the first latent frame (at a stream's
+    start: the first frame again), then one per latent frame; the decoder's log-magnitude (signals, frames,
+    n_fft // 2 + 1), frames = latent_frames * frames_per_latent, both frame-major -> the corrections
+    `rtpghi_phase` takes (signals, frames, bins): bins 1..bins-1 then advance at the fine band's partial
+    frequencies; a bin with no fine partial within its main lobe keeps the frequency read off the decoder's
+    magnitude (correction 0)."""
     signals, latent_frames, _ = fine.shape
+    latent_frames -= 1
     frames = log_magnitude.shape[1]
     if latent_frames == 0 or frames % latent_frames:
         raise ValueError(f"{frames} STFT frames are not a whole number of frames for {latent_frames} latent frames")

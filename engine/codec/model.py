@@ -292,7 +292,10 @@ class WaveformDecoder(nn.Module):
         if log_magnitude is None:
             raise ValueError("a fine-band decoder's corrections need the decoder's log-magnitude of the same frames")
         c = self.config
-        fine = self.fine(latent, from_frame).detach().float().cpu()
+        # the fine frame before from_frame too (the interpolation's left end; a stream's first frame is its own)
+        fine = self.fine(latent, max(from_frame - 1, 0)).detach().float().cpu()
+        if from_frame == 0:
+            fine = torch.cat([fine[:, :, :1], fine], dim=2)
         batch, channels, latent_frames, fine_bins = fine.shape
         frame_major = log_magnitude.detach().float().cpu().permute(0, 1, 3, 2).reshape(batch * channels, -1,
                                                                                        self.bins)

@@ -18,6 +18,13 @@ from engine.vocabulary import SAMPLE_RATE
 N_FFT, HOP, FINE_N_FFT, BINS = 2048, 256, 8192, 16
 
 
+def _fine(audio: torch.Tensor) -> np.ndarray:
+    """(channels, samples) -> the true fine band as the decoder's branch gives it: (channels, 1 + latent frames,
+    66), the first frame repeated in front (a stream's start: the frame before the first is the first)."""
+    fine = fine_band_target(audio[None], FINE_N_FFT, 1024, 66)[0].double().numpy()
+    return np.concatenate([fine[:, :1], fine], axis=1)
+
+
 def _tone(f0_hz: float, seconds: float = 2.0) -> torch.Tensor:
     audio = harmonic_tone(f0_hz, "saw", seconds)
     return torch.from_numpy(np.ascontiguousarray(audio[:, :audio.shape[1] // 1024 * 1024]))
@@ -44,7 +51,7 @@ def test_the_fine_band_of_a_low_saw_gives_its_partials_frequencies() -> None:
     # like there (the true one, or one blurred as a decoder's is).
     f0_hz = 41.2
     audio = _tone(f0_hz)
-    fine = fine_band_target(audio[None], FINE_N_FFT, 1024, 66)[0].double().numpy()
+    fine = _fine(audio)
     partial_bins = [2, 4, 6, 8, 10, 11, 13, 15]  # the bins nearest harmonics 1..8 (41.2 Hz = 1.91 bins)
     partials = np.arange(1, 9) * f0_hz * N_FFT / SAMPLE_RATE
     steady = slice(20, -20)
@@ -63,7 +70,7 @@ def test_the_low_tone_resynthesised_with_the_fine_band_keeps_its_pitch() -> None
     audio = _tone(41.2, 3.0)
     log_magnitude = _true_log_magnitude(audio)
     blurred = _blurred(log_magnitude)
-    fine = fine_band_target(audio[None], FINE_N_FFT, 1024, 66)[0].double().numpy()
+    fine = _fine(audio)
     errors = {}
     for name, magnitude in (("true", log_magnitude), ("blurred", blurred)):
         for use_fine in (False, True):
@@ -102,10 +109,10 @@ def test_magnitude_frequency_offsets_reads_what_the_integration_reads() -> None:
 def test_corrections_are_causal_per_latent_frame() -> None:
     # The STFT frames of latent frame t read fine frame t only: changing a later fine frame changes nothing before.
     rng = np.random.default_rng(0)
-    fine = rng.normal(0, 1, (2, 10, 66))
+    fine = rng.normal(0, 1, (2, 11, 66))  # the frame before, then 10 latent frames
     log_magnitude = rng.normal(0, 1, (2, 40, 1025))
     before = low_bin_corrections(fine, log_magnitude, N_FFT, FINE_N_FFT, BINS)
-    fine[:, 6:] += rng.normal(0, 1, (2, 4, 66))
+    fine[:, 7:] += rng.normal(0, 1, (2, 4, 66))  # latent frames 6-9
     after = low_bin_corrections(fine, log_magnitude, N_FFT, FINE_N_FFT, BINS)
     np.testing.assert_array_equal(before[:, :24], after[:, :24])
     assert not np.array_equal(before[:, 24:], after[:, 24:])
