@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--blocks", type=int, default=4)
     parser.add_argument("--slope-weight", type=float, default=0.5)
+    parser.add_argument("--init", type=Path, default=None, help="a codec file whose fine band to start from")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -64,6 +65,8 @@ def main() -> int:
     missing = model.load_state_dict(shipped.state_dict(), strict=False).missing_keys
     assert all(name.startswith("decoder.fine.") for name in missing), missing
     band = model.decoder.fine
+    if args.init is not None:
+        band.load_state_dict(load_autoencoder(args.init).decoder.fine.state_dict())
     valid = valid_fine_frames(latent.shape[-1], args.n_fft, config.hop_frames, WARMUP_FRAMES)
     print(f"{len(latent)} segments, {target.shape[-1]} fine bins, {sum(p.numel() for p in band.parameters())} "
           "parameters", flush=True)
@@ -89,7 +92,10 @@ def main() -> int:
                         "seconds": round(time.monotonic() - started)})
             print(log[-1], flush=True)
     extra = dict(read_metadata(args.weights).get("extra", {}))
-    extra["fine_band"] = {"steps": args.steps, "batch": args.batch, "segments": len(latent),
+    if args.init is not None:  # the earlier stage's record, so the file tells its whole history
+        extra["fine_band_init"] = read_metadata(args.init).get("extra", {}).get("fine_band")
+    extra["fine_band"] = {"init": args.init.name if args.init else None, "steps": args.steps, "batch": args.batch,
+                          "segments": len(latent),
                           "caches": [path.name for path in args.caches], "final": log[-1],
                           "script": "scripts/codec_branch/fit_fine.py"}
     save_autoencoder(model.eval(), args.out, extra=extra)
