@@ -124,16 +124,21 @@ class Segments:
         return self.music.batch(1)[0].numpy()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def segment_arguments(description: str, threads: int) -> argparse.ArgumentParser:
+    """The command line both cache builders share: OUT KIND COUNT SEED [--dataset] [--weights] [--threads]."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("out", type=Path)
     parser.add_argument("kind", choices=("tones", "families", "notes", "music"))
     parser.add_argument("count", type=int)
     parser.add_argument("seed", type=int)
     parser.add_argument("--dataset", type=Path, default=None)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    parser.add_argument("--threads", type=int, default=threads)
+    return parser
+
+
+def main() -> int:
+    args = segment_arguments(__doc__.split("\n")[0], threads=2).parse_args()
     torch.set_num_threads(args.threads)
     model = load_autoencoder(args.weights).float().eval()
     decoder = model.decoder

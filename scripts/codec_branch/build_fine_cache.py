@@ -14,7 +14,6 @@ session 14 (docs/autoencoder.md) also held a 4096-point target, not used by the 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -25,8 +24,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_cache import Segments  # noqa: E402
-from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
+from build_cache import Segments, segment_arguments  # noqa: E402
+from engine.codec.checkpoint import load_autoencoder  # noqa: E402
 
 SAMPLE_RATE = 44100
 MAX_HZ = 350.0
@@ -42,15 +41,10 @@ def fine_target(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("kind", choices=("tones", "families", "notes", "music"))
-    parser.add_argument("count", type=int)
-    parser.add_argument("seed", type=int)
-    parser.add_argument("--dataset", type=Path, default=None)
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    # one thread by default: the shipped band's caches were built so (the encoder's fp16 latent differs in its
+    # last bits between thread counts)
+    parser = segment_arguments(__doc__.split("\n")[0], threads=1)
     parser.add_argument("--n-fft", type=int, default=8192)
-    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = load_autoencoder(args.weights).float().eval()

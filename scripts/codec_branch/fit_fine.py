@@ -62,8 +62,11 @@ def main() -> int:
                      decoder_fine_bins=target.shape[-1], decoder_frequency_dim=args.dim,
                      decoder_frequency_blocks=args.blocks)
     model = MagnitudeAutoencoder(config)
-    missing = model.load_state_dict(shipped.state_dict(), strict=False).missing_keys
-    assert all(name.startswith("decoder.fine.") for name in missing), missing
+    # everything but a fine band (a --weights file that has one, e.g. the shipped v2.3, gives the rest only:
+    # the band starts fresh unless --init names one)
+    rest = {name: tensor for name, tensor in shipped.state_dict().items() if not name.startswith("decoder.fine.")}
+    missing = model.load_state_dict(rest, strict=False).missing_keys
+    assert missing and all(name.startswith("decoder.fine.") for name in missing), missing
     band = model.decoder.fine
     if args.init is not None:
         band.load_state_dict(load_autoencoder(args.init).decoder.fine.state_dict())

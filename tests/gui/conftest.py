@@ -19,7 +19,7 @@ def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def make_window(qtbot: object, user_dir: Path, *, autoplay: bool) -> object:
+def make_window(qtbot: object, user_dir: Path, *, autoplay: bool, harmony: bool = False) -> object:
     from engine.debug_models import debug_generator
     from instrument.controller import AppConfig, Instrument
     from gui.main_window import MainWindow
@@ -28,7 +28,7 @@ def make_window(qtbot: object, user_dir: Path, *, autoplay: bool) -> object:
 
     apply_theme(QApplication.instance())
     config = AppConfig(output="none", autoplay=autoplay, takes_dir=user_dir / "takes",
-                       generator_factory=lambda: debug_generator(0))
+                       generator_factory=lambda: debug_generator(0, harmony=harmony))
     instrument = Instrument(config)
     window = MainWindow(instrument)
     qtbot.addWidget(window)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gui.harmony_panel import NO_HARMONY_CONTROL
+from tests.gui.conftest import make_window
 from instrument.presets import PresetInfo
 
 ON = 0x90
@@ -18,24 +19,8 @@ SHOTS = Path("/tmp/harmony_shots")
 
 
 def harmony_window(qtbot: object, user_dir: Path) -> object:
-    """The app playing the harmony debug model to a software clock (tests/gui/conftest.py's make_window, but with
-    debug_generator(harmony=True))."""
-    from engine.debug_models import debug_generator
-    from gui.main_window import MainWindow
-    from gui.theme import apply_theme
-    from instrument.controller import AppConfig, Instrument
-    from PySide6.QtWidgets import QApplication
-
-    apply_theme(QApplication.instance())
-    config = AppConfig(output="none", autoplay=True, takes_dir=user_dir / "takes",
-                       generator_factory=lambda: debug_generator(0, harmony=True))
-    instrument = Instrument(config)
-    window = MainWindow(instrument)
-    qtbot.addWidget(window)
-    instrument.start().result(timeout=60)
-    window.start()
-    window.show()
-    return window
+    """The app playing the harmony debug model (debug_generator(harmony=True)) to a software clock."""
+    return make_window(qtbot, user_dir, autoplay=True, harmony=True)
 
 
 @pytest.fixture()

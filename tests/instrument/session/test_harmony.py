@@ -6,11 +6,9 @@ on and not before; with a model without the control nothing is sent."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 
 from engine.debug_models import debug_generator
 from engine.harmony import scale_profile
@@ -29,12 +27,7 @@ A_MINOR = (57, 60, 64)
 BAR = 2 * RATE  # samples: 4 beats at 120 BPM
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/instrument/session/conftest.py
 
 
 def follower_at(store: ParameterStore, heard_sample: list[float]) -> HarmonyFollower:

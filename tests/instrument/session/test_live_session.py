@@ -8,13 +8,12 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
-import torch
 
 from engine.debug_models import debug_generator
 from engine.generate import Generator
@@ -31,12 +30,7 @@ HOP = 1024
 GEOMETRY = StreamGeometry(32, 12, 4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/instrument/session/conftest.py
 
 
 @pytest.fixture(scope="module")
