@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE, SCALES, scale_index, tonic_index
+from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE, SCALE_INTERVALS, SCALES, scale_index, tonic_index
 
 PITCH_CLASSES = 12
 LATENT_FRAME_RATE_HZ: float = SAMPLE_RATE / LATENT_HOP_FRAMES  # ~43.07 latent frames per second
@@ -53,13 +53,6 @@ CHORD_QUALITIES: dict[str, tuple[int, ...]] = {
     "9": (0, 2, 4, 7, 10), "maj9": (0, 2, 4, 7, 11), "m9": (0, 2, 3, 7, 10),
 }
 
-# Semitones above the tonic of each scale in vocabulary.SCALES.
-SCALE_INTERVALS: dict[str, tuple[int, ...]] = {
-    "major": (0, 2, 4, 5, 7, 9, 11),
-    "minor": (0, 2, 3, 5, 7, 8, 10),
-    "dorian": (0, 2, 3, 5, 7, 9, 10),
-    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
-}
 # The scale profile's weights: tonic, the tonic triad's third and fifth, the other scale degrees (others 0).
 SCALE_PROFILE_WEIGHTS: tuple[float, float, float] = (1.0, 0.75, 0.5)
 

@@ -15,6 +15,13 @@ LATENT_HOP_FRAMES: int = 1024  # audio frames per latent frame (~43.07 latent fr
 # Tonics spelled as the training captions spell them (sharps); flats are read too (see tonic_index).
 KEY_TONICS: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 SCALES: tuple[str, ...] = ("major", "minor", "dorian", "mixolydian")
+# Semitones above the tonic of each scale (the composer's, the chroma profiles' and the harmony control's).
+SCALE_INTERVALS: dict[str, tuple[int, ...]] = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+}
 # The conditioning index that means "no key" / "no scale" (one past the last real one).
 NO_KEY: int = len(KEY_TONICS)
 NO_SCALE: int = len(SCALES)

@@ -10,19 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.vocabulary import KEY_TONICS
+from engine.vocabulary import KEY_TONICS, SCALE_INTERVALS  # noqa: F401 (the composer reads it from here)
 
 # Pitch classes 0-11 by name: the shared tonic spelling (sharps), so a piece's key_tonic is a caption tonic.
 PITCH_CLASS_NAMES: tuple[str, ...] = KEY_TONICS
 
-# Scales as semitone offsets from the tonic, one per engine.vocabulary.SCALES name, in its order. major/minor
-# are what the key estimators know; the modes are labelled as such and excluded from the key-agreement check.
-SCALE_INTERVALS: dict[str, tuple[int, ...]] = {
-    "major": (0, 2, 4, 5, 7, 9, 11),
-    "minor": (0, 2, 3, 5, 7, 8, 10),
-    "dorian": (0, 2, 3, 5, 7, 9, 10),
-    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
-}
+# Scales (engine.vocabulary.SCALE_INTERVALS): major/minor are what the key estimators know; the modes are
+# labelled as such and excluded from the key-agreement check.
 TONAL_SCALES: frozenset[str] = frozenset({"major", "minor"})
 
 DRUM_CHANNEL: int = 9  # GM channel 10, zero-based
