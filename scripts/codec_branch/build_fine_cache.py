@@ -7,9 +7,10 @@ threads. Segments come from build_cache.Segments (same kinds and generators as t
     .venv/bin/python scripts/codec_branch/build_fine_cache.py OUT.pt KIND COUNT SEED [--dataset DIR]
 
 KIND: tones, families, notes (GM notes rendered with the training soundfonts, never TimGM6mb), music (dataset
-segments; needs --dataset). Stored: latent (count, 32, 48) fp16 and m{n_fft} (count, 2, bins, 49) fp16, the
-centred log-magnitude frames (frame t at sample t * 1024, zeros beyond the segment). The 8192-point cache of
-session 14 (docs/autoencoder.md) also held a 4096-point target, not used by the shipped fine band.
+segments; needs --dataset). Stored: latent (count, 32, 48) fp16 and fine{n_fft} (count, 2, 48, bins) fp16, the
+band's target as the engine computes it (engine/codec/fine_low_band.fine_band_target: frame t centred at sample
+t * 1024, zeros beyond the segment). The caches of session 14 (docs/autoencoder.md) held the same values
+bins-major with one more frame, and a 4096-point target the shipped band does not use.
 """
 
 from __future__ import annotations
@@ -26,18 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build_cache import Segments, segment_arguments  # noqa: E402
 from engine.codec.checkpoint import load_autoencoder  # noqa: E402
+from engine.codec.fine_low_band import fine_band_target  # noqa: E402
 
 SAMPLE_RATE = 44100
 MAX_HZ = 350.0
 HOP_FRAMES = 1024  # one fine frame per latent frame
-
-
-def fine_target(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """audio (batch, 2, samples) -> log-magnitude (batch, 2, bins, samples // hop + 1), bins up to MAX_HZ."""
-    bins = int(MAX_HZ * n_fft / SAMPLE_RATE) + 1
-    spec = torch.stft(audio.reshape(-1, audio.shape[-1]), n_fft, hop, window=torch.hann_window(n_fft), center=True,
-                      pad_mode="constant", return_complex=True)[:, :bins]
-    return torch.log(spec.abs().clamp_min(1e-6)).reshape(audio.shape[0], 2, bins, -1)
 
 
 def main() -> int:
@@ -49,13 +43,14 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     model = load_autoencoder(args.weights).float().eval()
     segments = Segments(args.kind, args.seed, args.dataset)
-    parts: dict[str, list[torch.Tensor]] = {"latent": [], f"m{args.n_fft}": []}
+    bins = int(MAX_HZ * args.n_fft / SAMPLE_RATE) + 1
+    parts: dict[str, list[torch.Tensor]] = {"latent": [], f"fine{args.n_fft}": []}
     started = time.monotonic()
     for done in range(0, args.count, 32):
         audio = torch.from_numpy(np.stack([segments.next() for _ in range(min(32, args.count - done))]))
         with torch.no_grad():
             parts["latent"].append(model.encode(audio).half())
-        parts[f"m{args.n_fft}"].append(fine_target(audio, args.n_fft, HOP_FRAMES).half())
+        parts[f"fine{args.n_fft}"].append(fine_band_target(audio, args.n_fft, HOP_FRAMES, bins).half())
         if done % 640 == 0:
             print(f"{args.kind} {done} segments, {time.monotonic() - started:.0f} s", flush=True)
     torch.save({name: torch.cat(values) for name, values in parts.items()}, args.out)

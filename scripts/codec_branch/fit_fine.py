@@ -51,9 +51,9 @@ def main() -> int:
     for path in args.caches:
         cache = torch.load(path)
         latent.append(cache["latent"].float())
-        target.append(cache[f"m{args.n_fft}"].float())
+        target.append(cache[f"fine{args.n_fft}"].float())
     latent = torch.cat(latent)
-    target = torch.cat(target).clamp_min(FINE_FLOOR_LOG)[..., :latent.shape[-1]].transpose(2, 3)  # frame-major
+    target = torch.cat(target).clamp_min(FINE_FLOOR_LOG)  # (segments, channels, frames, bins)
     order = torch.randperm(len(latent))
     held_out = max(min(64, len(latent) // 4), len(latent) // 50)
     valid_index, train_index = order[:held_out], order[held_out:]
