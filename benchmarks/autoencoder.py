@@ -41,6 +41,7 @@ import pyloudnorm
 import soundfile
 import torch
 
+from engine.allocator import keep_freed_memory
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder
 from engine.codec.evaluation import (TONE_SET, cents, essentia_key, estimate_f0_hz, harmonic_tone,
                                      line_prominence_table, render_cadences, same_key)
@@ -281,6 +282,7 @@ def main() -> None:
     if args.quick:
         cadence_keys = cadence_keys[::3]
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as every `cascade` command does (engine/allocator.py)
     model = load_autoencoder(args.weights)
 
     def ours(audio: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.latency import stolen_seconds  # noqa: E402
 from benchmarks.timing import median_seconds  # noqa: E402
+from engine.allocator import keep_freed_memory  # noqa: E402
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
 from engine.vocabulary import SAMPLE_RATE  # noqa: E402
 
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as every `cascade` command does (engine/allocator.py)
     model = load_autoencoder(args.weights).float().eval()
     decoder = model.decoder
     samples = int(args.seconds * SAMPLE_RATE) // model.config.hop_frames * model.config.hop_frames

@@ -143,6 +143,9 @@ def main() -> None:
                         help="do not raise the pump's and the feeder's priority (a user without rtprio)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    from engine.allocator import keep_freed_memory
+
+    keep_freed_memory()  # as every `cascade` command does (engine/allocator.py)
     rng = random.Random(args.seed)
     jack, server = start_dummy_jack("cascade-bench", args.period) if args.output == "jack" else (None, None)
 

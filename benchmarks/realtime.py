@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from engine.allocator import keep_freed_memory
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
 from engine.generate import Generator
 from engine.request import GenerationRequest
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as every `cascade` command does (engine/allocator.py)
     generator = Generator.load(args.weights, device=args.device)
     eager_network = generator.network
     print(f"model {generator.model_id}, {sum(p.numel() for p in eager_network.parameters()) / 1e6:.1f} M parameters; "

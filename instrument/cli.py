@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from engine.allocator import keep_freed_memory
 from instrument.commands import dataset, play, render, system, takes, train
 
 Command = Callable[[argparse.Namespace], int]
@@ -56,6 +57,7 @@ def _no_command(parser: argparse.ArgumentParser) -> Command:
 def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse argv (default: sys.argv) with `parser` and run the chosen command; returns its exit code."""
     args = parser.parse_args(argv)
+    keep_freed_memory()  # the decoder's large tensors reused, not faulted in afresh on every call (engine/allocator.py)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "workers", None) is None and hasattr(args, "workers"):

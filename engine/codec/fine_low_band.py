@@ -83,37 +83,54 @@ def _low_bin_targets(fine: np.ndarray, frames_per_latent: int, fine_per_bin: int
     fine_bins = fine.shape[1]
     latent_frames = fine.shape[0] - 1
     s = np.empty(fine_bins)
+    # each row's peaks found once (not once per decoder bin whose window holds them): their frequency in decoder
+    # bins and their level, in ascending frequency, the order the per-bin choice below has always visited them
+    peak_bins, peak_level = np.empty(fine_bins), np.empty(fine_bins)
+    peak_fine_bin = np.empty(fine_bins, np.int64)
     for row in range(latent_frames * frames_per_latent):
         t = row // frames_per_latent
         w = (row % frames_per_latent + 1) / frames_per_latent
         for b in range(fine_bins):
             s[b] = (1.0 - w) * fine[t, b] + w * fine[t + 1, b]
         floor = s.max() - floor_nats
-        for b in range(bins):
-            out[row, b] = np.nan
+        peaks = 0
+        highest_wanted = min(fine_bins - 1, int((bins - 1 + MAIN_LOBE_BINS) * fine_per_bin) + 1)
+        for b in range(1, highest_wanted):
+            if s[b] < s[b - 1] or s[b] < s[b + 1] or s[b] <= floor:
+                continue
+            curvature = s[b - 1] - 2.0 * s[b] + s[b + 1]
+            offset = 0.0
+            level = s[b]
+            if curvature < -1e-9:  # the vertex of the parabola through the peak: where the partial is
+                offset = min(0.5, max(-0.5, 0.5 * (s[b - 1] - s[b + 1]) / curvature))
+                level = s[b] - 0.25 * (s[b - 1] - s[b + 1]) * offset
+            peak_bins[peaks] = (b + offset) / fine_per_bin
+            peak_level[peaks] = level
+            peak_fine_bin[peaks] = b
+            peaks += 1
+        out[row, 0] = np.nan
+        first = 0  # the first peak that can still reach bin k (peaks and bins both ascend)
         for k in range(1, bins):
             best_score = -1e300
             best_bins = np.nan
+            # the fine bins whose peaks may sit within the main lobe of bin k (as the scan always took them)
             lowest = max(1, int((k - MAIN_LOBE_BINS) * fine_per_bin))
             highest = min(fine_bins - 1, int((k + MAIN_LOBE_BINS) * fine_per_bin) + 1)
-            for b in range(lowest, highest):
-                if s[b] < s[b - 1] or s[b] < s[b + 1] or s[b] <= floor:
+            for p in range(first, peaks):
+                b = peak_fine_bin[p]
+                if b < lowest:
+                    first = p + 1
                     continue
-                curvature = s[b - 1] - 2.0 * s[b] + s[b + 1]
-                offset = 0.0
-                level = s[b]
-                if curvature < -1e-9:  # the vertex of the parabola through the peak: where the partial is
-                    offset = min(0.5, max(-0.5, 0.5 * (s[b - 1] - s[b + 1]) / curvature))
-                    level = s[b] - 0.25 * (s[b - 1] - s[b + 1]) * offset
-                frequency_bins = (b + offset) / fine_per_bin
-                distance = abs(frequency_bins - k)
+                if b >= highest:
+                    break
+                distance = abs(peak_bins[p] - k)
                 if distance >= MAIN_LOBE_BINS:
                     continue
                 # the partial that dominates bin k is the loudest after the decoder window's main lobe
-                score = level + _main_lobe_log(distance)
+                score = peak_level[p] + _main_lobe_log(distance)
                 if score > best_score:
                     best_score = score
-                    best_bins = frequency_bins
+                    best_bins = peak_bins[p]
             out[row, k] = best_bins
 
 

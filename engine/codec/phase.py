@@ -116,7 +116,9 @@ def _bin_frequency(s: np.ndarray, k: int, floor: float, if_scale: float, n_fft: 
     return frequency
 
 
-@numba.njit(cache=True)
+# error_model="numpy": a flat stretch divides by a zero curvature, whose result the select below throws away
+# (the Python error model would check every division and branch on it)
+@numba.njit(cache=True, error_model="numpy")
 def _instantaneous_frequency(s: np.ndarray, floor: float, if_scale: float, n_fft: int, out: np.ndarray) -> None:
     """Each bin's instantaneous frequency (radians per sample) from the slope of the log-magnitude across
     frequency (bins under `floor` read as `floor`); at a spectral peak, from the vertex of the parabola
@@ -128,8 +130,22 @@ def _instantaneous_frequency(s: np.ndarray, floor: float, if_scale: float, n_fft
     depend on the width. Measured with the v2.2 decoder (session 11, docs/autoencoder.md): tone-set median
     error 10.5 -> 9.5 cents, 24 other tones 9.6 -> 6.7, lines at the 43 Hz multiples on music 1.0 dB lower,
     log-spectral L1 unchanged; from true magnitudes the tone set stays within 7 cents."""
-    for k in range(s.shape[0]):
-        out[k] = _bin_frequency(s, k, floor, if_scale, n_fft)
+    # _bin_frequency over every bin, written as one pass with a sliding window of clipped values and a select
+    # instead of a branch (noise makes the peak test a coin toss for the branch predictor): bit for bit the
+    # same numbers, 6x faster (26 -> 4 ms for 10 s of noise, one signal; it was 40 % of the phase kernel)
+    bins = s.shape[0]
+    out[0] = 0.0
+    below = max(s[0], floor)
+    here = max(s[1], floor)
+    for k in range(1, bins - 1):
+        above = max(s[k + 1], floor)
+        curvature = below - 2.0 * here + above
+        vertex_bins = min(0.5, max(-0.5, 0.5 * (below - above) / curvature))
+        at_peak = (k >= VERTEX_MIN_BIN) & (here >= below) & (here >= above) & (curvature < -1e-9)
+        out[k] = 2.0 * np.pi * k / n_fft + (2.0 * np.pi * vertex_bins / n_fft if at_peak else if_scale * (above - below))
+        below = here
+        here = above
+    out[bins - 1] = 2.0 * np.pi * (bins - 1) / n_fft
 
 
 @numba.njit(cache=True)
@@ -224,9 +240,11 @@ def magnitude_frequency_offsets(log_magnitude: np.ndarray, n_fft: int, bins_want
     correction that gives the true frequency (the trainer's target, the oracle's input)."""
     lam = HANN_GAUSSIAN_LAMBDA_PER_N2 * n_fft * n_fft
     out = np.empty((log_magnitude.shape[0], log_magnitude.shape[1], bins_wanted))
+    if log_magnitude.dtype not in (np.float32, np.float64):
+        log_magnitude = log_magnitude.astype(np.float64)
     for i, signal in enumerate(log_magnitude):
-        _low_read_offsets(np.ascontiguousarray(signal, dtype=np.float64), bins_wanted, n_fft, lam, tolerance_nats,
-                          out[i])
+        # read in place, float32 or not (a float64 copy of every bin cost more than reading the 16 wanted ones)
+        _low_read_offsets(signal, bins_wanted, n_fft, lam, tolerance_nats, out[i])
     return out
 
 
