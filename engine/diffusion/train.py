@@ -31,6 +31,7 @@ from engine.diffusion.dropout import drop_globals
 from engine.diffusion.controls import (TRAINING_SMOOTHING_FRAMES, beat_clock, build_controls, normalise_descriptors,
                                       smooth_curves, training_harmony)
 from engine.diffusion.latents import LatentCache, load_latent_cache, require_chroma
+from engine.diffusion.warm_start import warm_start_network
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D, UNetConfig, VDenoiser
 from engine.training import (TrainingRun, config_record, data_parallel, due, numpy_rng_from, numpy_rng_state,
                              optimiser_step, run_steps, set_learning_rate, start_training_process, update_ema)
@@ -69,6 +70,9 @@ class DiffusionTrainConfig:
     # "cache": CacheBatches (a Python loop on the CPU); "device": DeviceBatches (tensor ops on the training
     # device, what keeps a GPU fed); "auto": device on CUDA, cache on the CPU
     batches: str = "auto"
+    # Start from this U-Net file's weights (engine/diffusion/warm_start.py: a model without the harmony control
+    # gains it through zero weights); the model preset is then the file's. A resumed run ignores it.
+    init_from: Path | None = None
 
 
 class CacheBatches:
@@ -226,10 +230,18 @@ class _DiffusionTraining:
         if config.harmony:
             require_chroma(self.cache, config.cache)  # before any model is built: a clear error at start
         self.latent_channels = int(self.cache.arrays["latents"].shape[1])
-        self.model_config = model_config_for(config.model, config.harmony)
-        if self.latent_channels != self.model_config.latent_channels:
-            self.model_config = replace(self.model_config, latent_channels=self.latent_channels)
-        self.model = VDenoiser(UNet1D(self.model_config)).to(device)
+        if config.init_from is not None:
+            network = warm_start_network(config.init_from, config.harmony)
+            self.model_config = network.config
+            if self.latent_channels != self.model_config.latent_channels:
+                raise ValueError(f"{config.init_from} has {self.model_config.latent_channels} latent channels, "
+                                 f"the cache {config.cache} has {self.latent_channels}")
+        else:
+            self.model_config = model_config_for(config.model, config.harmony)
+            if self.latent_channels != self.model_config.latent_channels:
+                self.model_config = replace(self.model_config, latent_channels=self.latent_channels)
+            network = UNet1D(self.model_config)
+        self.model = VDenoiser(network).to(device)
         self.ema = copy.deepcopy(self.model).eval()
         self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99),
                                            weight_decay=1e-4)

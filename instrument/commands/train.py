@@ -37,6 +37,7 @@ def _cmd_train_autoencoder(args: argparse.Namespace) -> int:
 def _cmd_train_diffusion(args: argparse.Namespace) -> int:
     from engine.diffusion.latents import MissingChromaError, build_latent_cache, dataset_has_chroma
     from engine.diffusion.train import DiffusionTrainConfig, train_diffusion
+    from engine.weights_io import CheckpointError
 
     cache = Path(args.cache)
     if not cache.exists():
@@ -53,10 +54,11 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
     config = DiffusionTrainConfig(cache=cache, out_dir=Path(args.out), model=args.model, steps=args.steps,
                                   batch_size=args.batch_size, window_frames=args.window_frames,
                                   learning_rate=args.learning_rate, threads=args.threads,
-                                  checkpoint_every=args.checkpoint_every, batches=args.batches, harmony=args.harmony)
+                                  checkpoint_every=args.checkpoint_every, batches=args.batches, harmony=args.harmony,
+                                  init_from=Path(args.init_from) if args.init_from else None)
     try:
         result = train_diffusion(config)
-    except MissingChromaError as error:  # --harmony on a cache without chroma: said at start, no traceback
+    except (MissingChromaError, CheckpointError) as error:  # said at start, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'diffusion.safetensors'}")
@@ -126,4 +128,7 @@ def _add_diffusion(train_commands: argparse._SubParsersAction) -> None:
     diffusion.add_argument("--harmony", action="store_true",
                            help="add the harmony control (the score's chroma as 12 input channels + a mask, what "
                                 "`cascade render --chords` steers); needs a cache from a dataset with chroma")
+    diffusion.add_argument("--init-from", default=None,
+                           help="start from this diffusion model file (e.g. the shipped one); with --harmony a model "
+                                "without the harmony control gains it, starting from zero weights (--model is ignored)")
     diffusion.set_defaults(func=_cmd_train_diffusion)

@@ -197,3 +197,18 @@ def test_harmony_without_chroma_fails_at_start_naming_the_dataset(cache_path: Pa
                  "--harmony", "--steps", "1", "--threads", "1"])
     said = capsys.readouterr().err
     assert code == 2 and str(old_dataset) in said and "Traceback" not in said
+
+
+def test_a_harmony_run_warm_started_from_a_model_without_it_begins_where_that_model_is(
+        cache_path: Path, tmp_path: Path) -> None:
+    common = dict(cache=cache_path, model="debug", batch_size=8, window_frames=32, learning_rate=2e-3,
+                  warmup_steps=5, log_every=1, checkpoint_every=100, threads=1)
+    train_diffusion(DiffusionTrainConfig(out_dir=tmp_path / "plain", steps=60, **common))
+    first = {"steps": 3, "harmony": True}
+    fresh = train_diffusion(DiffusionTrainConfig(out_dir=tmp_path / "fresh", **first, **common))
+    warm = train_diffusion(DiffusionTrainConfig(out_dir=tmp_path / "warm", **first, **common,
+                                                init_from=tmp_path / "plain" / "diffusion.safetensors"))
+    # the same batches (the data's generator is seeded apart from the weights): a trained start has the lower loss
+    assert warm["history"][0]["loss"] < fresh["history"][0]["loss"]
+    network = load_diffusion(tmp_path / "warm" / "diffusion.safetensors")
+    assert network.config.harmony_channels
