@@ -59,15 +59,38 @@ class PhaseState:
     previous_phase: np.ndarray  # (signals, bins) float64, centre convention
     frames_done: int  # absolute index of the next frame (seeds the random phases)
     # (signals, bins, n) the last n frames' phases in torch.stft's convention (boundary states only): what an
-    # overlap-add that resumes here needs of the frames before it
-    tail_phase: np.ndarray | None = None
+    # overlap-add that resumes here needs of the frames before it; `tail_phase` reads it (a boundary state
+    # holds where to find it in its call's phase and copies it out when first read)
+    tail: "np.ndarray | _PhaseTail | None" = None
     # (signals, K) the previous frame's corrections to the frequency of bins 0..K-1, in bins (when the decoder
     # predicts them: `frequency_corrections_bins`); None where none were given
     previous_corrections_bins: np.ndarray | None = None
 
+    @property
+    def tail_phase(self) -> np.ndarray | None:
+        if isinstance(self.tail, _PhaseTail):
+            self.tail = self.tail.copy_out()
+        return self.tail
+
     @classmethod
     def empty(cls, signals: int, bins: int) -> "PhaseState":
         return cls(np.full((signals, bins), -np.inf), np.zeros((signals, bins)), 0)
+
+
+@dataclass(frozen=True)
+class _PhaseTail:
+    """Frames [end - frames, end) of a call's phase (signals, frames, bins) in torch.stft's convention, which the
+    call returns and its boundary states share (nothing writes into it). A call keeps one state per latent frame
+    and a resumed decode reads the tail of one: copying every state's tail out at once was a second copy of the
+    whole phase (13 ms per 10 s of stereo, a quarter of the phase kernel's time)."""
+
+    phase: np.ndarray
+    end: int
+    frames: int
+
+    def copy_out(self) -> np.ndarray:
+        """(signals, bins, frames), contiguous."""
+        return np.ascontiguousarray(self.phase[:, self.end - self.frames:self.end].transpose(0, 2, 1))
 
 
 BUCKETS_PER_NAT = 16  # the visiting order is by log-magnitude quantised to 1/16 nat (0.54 dB)
@@ -379,13 +402,26 @@ def _run(frame_major: np.ndarray, n_fft: int, hop: int, state: PhaseState | None
     else:
         next_state = PhaseState(state.previous_log_magnitude.copy(), state.previous_phase.copy(), state.frames_done,
                                 previous_corrections_bins=state.previous_corrections_bins)
-    boundaries = []
-    if boundary_every > 0:
-        for end in range(boundary_every, frames + 1, boundary_every):
-            tail = (centre[:, end - boundary_every:end] - centre_to_start[:, None]).transpose(0, 2, 1)
-            boundaries.append(PhaseState(frame_major[:, end - 1].astype(np.float64), centre[:, end - 1].copy(),
-                                         state.frames_done + end, np.ascontiguousarray(tail), corrections_after(end)))
+    boundaries = _boundary_states(frame_major, centre, corrections_bins, state.frames_done, boundary_every)
+    centre -= centre_to_start  # in place (the array is ours): torch.stft's convention, what the states' tails read
     return centre, next_state, boundaries
+
+
+def _boundary_states(frame_major: np.ndarray, centre: np.ndarray, corrections_bins: np.ndarray, frames_done: int,
+                     every: int) -> list[PhaseState]:
+    """The states after frames every, 2 every, ... of a call whose centre-convention phase is `centre` (its
+    tails are read later from the same array in torch.stft's convention: _PhaseTail). Each state's arrays
+    are slices of a few arrays built at once (one state's built at a time cost numpy calls per latent frame)."""
+    signals, frames, bins = frame_major.shape
+    if every <= 0 or frames < every:
+        return []
+    ends = np.arange(every, frames + 1, every)
+    # (count, signals, ...) so that each state's slice is contiguous
+    log_magnitude = np.ascontiguousarray(frame_major[:, ends - 1].astype(np.float64).transpose(1, 0, 2))
+    phase = np.ascontiguousarray(centre[:, ends - 1].transpose(1, 0, 2))
+    low = np.ascontiguousarray(corrections_bins[:, ends - 1].transpose(1, 0, 2)) if corrections_bins.shape[2] else None
+    return [PhaseState(log_magnitude[i], phase[i], frames_done + int(end), _PhaseTail(centre, int(end), every),
+                       None if low is None else low[i]) for i, end in enumerate(ends)]
 
 
 def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseState | None = None,
@@ -401,9 +437,9 @@ def rtpghi_phase(log_magnitude: np.ndarray, n_fft: int, hop: int, state: PhaseSt
     `frequency_corrections_bins` (signals, frames, K), frame-major whatever `frame_major` says: bins 1..K-1
     advance at the frequency read off the magnitude plus correction * sample_rate / n_fft (a decoder that
     corrects the low partials' frequencies: at 21.5 Hz bins a peak's shape cannot place a 41 Hz tone; the true
-    frequency minus `magnitude_frequency_offsets` gives the input's own)."""
+    frequency minus `magnitude_frequency_offsets` gives the input's own). The returned phase array is shared
+    with the boundary states (their `tail_phase` is read from it): do not write into it."""
     frames_first = log_magnitude if frame_major else np.asarray(log_magnitude).transpose(0, 2, 1)
-    centre, next_state, boundaries = _run(frames_first, n_fft, hop, state, tolerance_nats, boundary_every,
-                                          local_tolerance_nats, frequency_corrections_bins)
-    centre -= np.pi * np.arange(centre.shape[-1])  # in place: the array is ours
-    return (centre if frame_major else centre.transpose(0, 2, 1)), next_state, boundaries
+    phase, next_state, boundaries = _run(frames_first, n_fft, hop, state, tolerance_nats, boundary_every,
+                                         local_tolerance_nats, frequency_corrections_bins)
+    return (phase if frame_major else phase.transpose(0, 2, 1)), next_state, boundaries
