@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,11 +42,14 @@ import pyloudnorm
 import soundfile
 import torch
 
-from engine.allocator import keep_freed_memory
-from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder
-from engine.codec.evaluation import (TONE_SET, cents, essentia_key, estimate_f0_hz, harmonic_tone,
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` importable when run as a script
+
+from benchmarks.latency import stolen_seconds  # noqa: E402
+from engine.allocator import keep_freed_memory  # noqa: E402
+from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
+from engine.codec.evaluation import (TONE_SET, cents, essentia_key, estimate_f0_hz, harmonic_tone,  # noqa: E402
                                      line_prominence_table, render_cadences, same_key)
-from engine.codec.spectral import (griffin_lim, log_mel_distance, log_spectral_distance_db,
+from engine.codec.spectral import (griffin_lim, log_mel_distance, log_spectral_distance_db,  # noqa: E402
                                    mel_budget_griffin_lim, stft_magnitude)
 
 SAMPLE_RATE = 44100
@@ -128,6 +132,19 @@ def evaluate(clips: list[np.ndarray], methods: dict,
         summary[name] = {k: float(np.mean(metrics[k])) for k in ("lsd", "mel", "lufs")}
         summary[name]["x_real_time"] = float(np.sum(metrics["audio_seconds"]) / np.sum(metrics["seconds"]))
     return summary
+
+
+def print_speed(model, weights: Path | None, threads: int) -> None:
+    """The speed table; with `weights`, a header line naming them (the --speed-only output)."""
+    stolen_before = stolen_seconds()
+    encode_x, decode_x = speed(model)
+    if weights is not None:
+        print(f"weights: {weights}; machine: {platform.machine()}, {os.cpu_count()} cores, torch threads {threads}; "
+              f"{stolen_seconds() - stolen_before:.2f} s stolen by the hypervisor during the run")
+    print("| speed (10 s stereo, median of 5) | x real time | target |")
+    print("|---|---|---|")
+    print(f"| encode, {threads} CPU threads, fp32 | {encode_x:.0f} | ≥ 100 |")
+    print(f"| decode, {threads} CPU threads, fp32 | {decode_x:.0f} | ≥ 50 |")
 
 
 def speed(model, seconds: float = 10.0, repeats: int = 5) -> tuple[float, float]:
@@ -274,6 +291,8 @@ def main() -> None:
                         help="fewer clips (10 test, 4 unseen), 8 of the 24 cadences, 1.5 s tones")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speed-only", action="store_true",
+                        help="print only the speed table (encode and decode of 10 s of noise)")
     args = parser.parse_args()
     test_count = args.test_clips if args.test_clips is not None else (10 if args.quick else 50)
     unseen_count = args.unseen_clips if args.unseen_clips is not None else (4 if args.quick else 20)
@@ -284,6 +303,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as every `cascade` command does (engine/allocator.py)
     model = load_autoencoder(args.weights)
+    if args.speed_only:
+        print_speed(model, args.weights, args.threads)
+        return
 
     def ours(audio: torch.Tensor) -> torch.Tensor:
         return model.decode(model.encode(audio[None]))[0]
@@ -310,12 +332,8 @@ def main() -> None:
         for method, metrics in evaluate(clips, methods, outputs).items():
             print(f"| {set_name} | {method} | {metrics['lsd']:.2f} | {metrics['mel']:.3f} | {metrics['lufs']:.2f} | {metrics['x_real_time']:.1f} |")
         decoded_sets[set_name.split(" (")[0] + " clips"] = (clips, outputs[ours_name])
-    encode_x, decode_x = speed(model)
     print()
-    print("| speed (10 s stereo, median of 5) | x real time | target |")
-    print("|---|---|---|")
-    print(f"| encode, {args.threads} CPU threads, fp32 | {encode_x:.0f} | ≥ 100 |")
-    print(f"| decode, {args.threads} CPU threads, fp32 | {decode_x:.0f} | ≥ 50 |")
+    print_speed(model, None, args.threads)
     print()
     tones_in, tones_out = pitch_section(model, tone_seconds)
     cadences_in, cadences_out = cadence_section(model, cadence_keys, args.cadence_soundfont)
