@@ -52,6 +52,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.harmony import DEFAULT_BEATS_PER_BAR, PITCH_CLASSES, Chord, parse_chord, parse_progression  # noqa: E402
+from engine.essentia_chroma import HPCP_HOP_SAMPLES, c_based, hpcp_frames  # noqa: E402
 from engine.limits import CFG_SCALE_RANGE, RENDER_SECONDS_MAX, STEPS_RANGE  # noqa: E402
 from engine.vocabulary import SAMPLE_RATE  # noqa: E402
 from instrument.arguments import integer_in, number_in, seed, thread_count  # noqa: E402
@@ -62,15 +63,6 @@ if TYPE_CHECKING:
 
 RENDER_SAMPLER = "dpmpp_2m"  # cascade render's default
 
-# essentia's HPCP: an 8192-sample frame resolves ~5 Hz, two semitones apart down to ~90 Hz (F2).
-HPCP_FRAME_SAMPLES = 8192
-HPCP_HOP_SAMPLES = 2048
-HPCP_MIN_HZ = 40.0
-HPCP_MAX_HZ = 5000.0
-HPCP_PEAK_THRESHOLD = 1e-5
-HPCP_MAX_PEAKS = 60
-# essentia's HPCP bin 0 is A (referenceFrequency 440); engine/harmony counts pitch classes from C = 0, A = 9.
-ESSENTIA_BIN0_PITCH_CLASS = 9
 # The middle half of a bar: the "sustained" chord, away from the bar lines where a change may smear.
 SUSTAINED_SPAN = (0.25, 0.75)
 
@@ -142,31 +134,6 @@ def triad_name(triad: tuple[int, bool] | None) -> str:
 
 
 # --- essentia ----------------------------------------------------------------------------------------------
-
-
-def hpcp_frames(mono: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """(frames, 12) essentia HPCP of a mono signal, in essentia's bin order (bin 0 = A), unitMax per frame.
-    Frame i is centred on sample i * HPCP_HOP_SAMPLES (FrameCutter's default startFromZero=False)."""
-    import essentia.standard as es
-
-    window = es.Windowing(type="blackmanharris62")
-    spectrum = es.Spectrum()
-    peaks = es.SpectralPeaks(sampleRate=float(sample_rate), minFrequency=HPCP_MIN_HZ, maxFrequency=HPCP_MAX_HZ,
-                             magnitudeThreshold=HPCP_PEAK_THRESHOLD, maxPeaks=HPCP_MAX_PEAKS, orderBy="magnitude")
-    hpcp = es.HPCP(size=PITCH_CLASSES, referenceFrequency=440.0, sampleRate=float(sample_rate),
-                   minFrequency=HPCP_MIN_HZ, maxFrequency=HPCP_MAX_HZ, normalized="unitMax")
-    rows: list[np.ndarray] = []
-    signal = np.ascontiguousarray(mono, dtype=np.float32)
-    for frame in es.FrameGenerator(signal, frameSize=HPCP_FRAME_SAMPLES, hopSize=HPCP_HOP_SAMPLES,
-                                   startFromZero=False):
-        frequencies, magnitudes = peaks(spectrum(window(frame)))
-        rows.append(np.asarray(hpcp(frequencies, magnitudes), np.float64))
-    return np.stack(rows) if rows else np.zeros((0, PITCH_CLASSES), np.float64)
-
-
-def c_based(hpcp: np.ndarray) -> np.ndarray:
-    """essentia's HPCP bins (0 = A) -> engine/harmony's pitch classes (0 = C): out[..., pc] = hpcp[..., pc - 9]."""
-    return np.roll(hpcp, ESSENTIA_BIN0_PITCH_CLASS, axis=-1)
 
 
 def essentia_bar_chords(hpcp: np.ndarray, bar_seconds: float, bars: int, sample_rate: int = SAMPLE_RATE) -> list[str]:
