@@ -72,6 +72,28 @@ def _main_lobe_log(distance_bins: float) -> float:
 
 
 @numba.njit(cache=True)
+def _row_peaks(s: np.ndarray, floor: float, fine_per_bin: int, highest: int, peak_bins: np.ndarray,
+               peak_level: np.ndarray, peak_fine_bin: np.ndarray) -> int:
+    """The peaks of the fine row `s` at fine bins 1..highest-1 above `floor`, ascending: their frequency in
+    decoder bins, level and fine bin, written from index 0; returns how many."""
+    peaks = 0
+    for b in range(1, highest):
+        if s[b] < s[b - 1] or s[b] < s[b + 1] or s[b] <= floor:
+            continue
+        curvature = s[b - 1] - 2.0 * s[b] + s[b + 1]
+        offset = 0.0
+        level = s[b]
+        if curvature < -1e-9:  # the vertex of the parabola through the peak: where the partial is
+            offset = min(0.5, max(-0.5, 0.5 * (s[b - 1] - s[b + 1]) / curvature))
+            level = s[b] - 0.25 * (s[b - 1] - s[b + 1]) * offset
+        peak_bins[peaks] = (b + offset) / fine_per_bin
+        peak_level[peaks] = level
+        peak_fine_bin[peaks] = b
+        peaks += 1
+    return peaks
+
+
+@numba.njit(cache=True)
 def _low_bin_targets(fine: np.ndarray, frames_per_latent: int, fine_per_bin: int, bins: int,
                      floor_nats: float, out: np.ndarray) -> None:
     """fine (1 + latent_frames, fine_bins): the fine frame before the first latent frame, then one per latent
@@ -92,22 +114,9 @@ def _low_bin_targets(fine: np.ndarray, frames_per_latent: int, fine_per_bin: int
         w = (row % frames_per_latent + 1) / frames_per_latent
         for b in range(fine_bins):
             s[b] = (1.0 - w) * fine[t, b] + w * fine[t + 1, b]
-        floor = s.max() - floor_nats
-        peaks = 0
         highest_wanted = min(fine_bins - 1, int((bins - 1 + MAIN_LOBE_BINS) * fine_per_bin) + 1)
-        for b in range(1, highest_wanted):
-            if s[b] < s[b - 1] or s[b] < s[b + 1] or s[b] <= floor:
-                continue
-            curvature = s[b - 1] - 2.0 * s[b] + s[b + 1]
-            offset = 0.0
-            level = s[b]
-            if curvature < -1e-9:  # the vertex of the parabola through the peak: where the partial is
-                offset = min(0.5, max(-0.5, 0.5 * (s[b - 1] - s[b + 1]) / curvature))
-                level = s[b] - 0.25 * (s[b - 1] - s[b + 1]) * offset
-            peak_bins[peaks] = (b + offset) / fine_per_bin
-            peak_level[peaks] = level
-            peak_fine_bin[peaks] = b
-            peaks += 1
+        peaks = _row_peaks(s, s.max() - floor_nats, fine_per_bin, highest_wanted, peak_bins, peak_level,
+                           peak_fine_bin)
         out[row, 0] = np.nan
         first = 0  # the first peak that can still reach bin k (peaks and bins both ascend)
         for k in range(1, bins):
