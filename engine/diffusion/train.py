@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.diffusion.checkpoint import save_diffusion
+from engine.diffusion.checkpoint import read_diffusion_metadata, save_diffusion
 from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.device_batches import DeviceBatches
 from engine.diffusion.dropout import drop_globals
@@ -276,9 +276,12 @@ class _DiffusionTraining:
         self.run.save(self.step, data_rng=self.train_data.rng_state(),
                       noise_rng=self.noise_generator.get_state(), model_config=self.model_config.to_dict(),
                       config=config_record(config, "cache", "out_dir"))
-        save_diffusion(self.ema.network, self.run.out_dir / "diffusion.safetensors",
-                       extra={"steps": self.step, "cache": str(config.cache), "train": config.model,
-                              "styles": self.cache.metadata.get("styles", [])})
+        extra = {"steps": self.step, "cache": str(config.cache), "train": config.model,
+                 "styles": self.cache.metadata.get("styles", [])}
+        if config.init_from is not None:  # where the weights started: the model's whole history
+            extra["init_from"] = {"file": config.init_from.name,
+                                  "extra": read_diffusion_metadata(config.init_from).get("extra", {})}
+        save_diffusion(self.ema.network, self.run.out_dir / "diffusion.safetensors", extra=extra)
 
     def _valid_loss(self) -> float:
         device = self.process.device

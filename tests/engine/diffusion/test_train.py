@@ -13,7 +13,7 @@ import torch
 from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, MagnitudeAutoencoder
 from engine.dataset.descriptors import frame_descriptors
-from engine.diffusion.checkpoint import CheckpointError, load_diffusion, save_diffusion
+from engine.diffusion.checkpoint import CheckpointError, load_diffusion, read_diffusion_metadata, save_diffusion
 from engine.diffusion.latents import MissingChromaError, build_latent_cache, dataset_has_chroma, load_latent_cache
 from engine.diffusion.train import DiffusionTrainConfig, _DiffusionTraining, train_diffusion
 from engine.diffusion.unet import MODEL_PRESETS, UNet1D
@@ -212,3 +212,6 @@ def test_a_harmony_run_warm_started_from_a_model_without_it_begins_where_that_mo
     assert warm["history"][0]["loss"] < fresh["history"][0]["loss"]
     network = load_diffusion(tmp_path / "warm" / "diffusion.safetensors")
     assert network.config.harmony_channels
+    # the file says where its weights started: the starting file's own provenance, steps included
+    provenance = read_diffusion_metadata(tmp_path / "warm" / "diffusion.safetensors")["extra"]["init_from"]
+    assert provenance["file"] == "diffusion.safetensors" and provenance["extra"]["steps"] == 60
