@@ -50,6 +50,7 @@ def c_based(hpcp: np.ndarray) -> np.ndarray:
 
 
 def mean_chroma(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """(12,) the mean HPCP of `audio` ((samples,) or (samples, channels): mixed to mono), C = 0."""
-    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
+    """(12,) the mean HPCP of `audio` ((samples,) or (channels, samples) as the engine renders it: mixed to
+    mono), C = 0."""
+    mono = audio.mean(axis=0) if audio.ndim == 2 else audio
     return c_based(hpcp_frames(mono, sample_rate)).mean(axis=0)
