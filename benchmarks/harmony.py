@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/harmony.py [--diffusion engine/weights/diffusion.safetensors] [--seconds 16]
         [--steps 16] [--cfg 3] [--seed 0] [--n-prompts 6] [--threads 2] [--out FILE] [--save-audio DIR]
+        [--figure PNG]
     .venv/bin/python benchmarks/harmony.py --self-check     (the scoring alone, on synthetic audio; no model)
 
 Each prompt (PROMPTS: varied styles, no key words, a tempo each) gets one progression of PROGRESSIONS (cycled),
@@ -30,6 +31,11 @@ render may lag) and an incomplete last bar are not scored. Per scored bar, on th
 For reference, a flat chroma (noise) scores 0.5 against a triad's template. The issue's aim: cos >= 0.8 on
 sustained chords, and the progression recognisable by a chord estimator.
 
+--figure PNG draws, for the first FIGURE_PROMPTS_MAX prompts (one row each), the HPCP frames scored above (C at
+the bottom) of the render with chords (left) and without (right; alone for a model without the harmony control),
+the requested chord tones outlined per bar, the chord symbols above the bars, the unscored bars greyed; from the
+renders already made (their HPCP frames kept), nothing rendered again.
+
 --self-check scores synthetic audio instead, no model: a C major triad of sines (the HPCP's rotation); each
 progression played by harmonic tones, which must score cos >= 0.85 and triad 1.0; the progressions played one
 bar late, which must score triad 0; white noise, which must score low. It exits 1 if any check fails.
@@ -56,8 +62,12 @@ from engine.essentia_chroma import HPCP_HOP_SAMPLES, c_based, hpcp_frames  # noq
 from engine.limits import CFG_SCALE_RANGE, RENDER_SECONDS_MAX, STEPS_RANGE  # noqa: E402
 from engine.vocabulary import SAMPLE_RATE  # noqa: E402
 from instrument.arguments import integer_in, number_in, seed, thread_count  # noqa: E402
+from instrument.chord_names import NOTE_NAMES  # noqa: E402
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.image import AxesImage
+
     from engine.generate import Generator
     from engine.request import GenerationRequest
 
@@ -170,11 +180,16 @@ def _mean_or_nan(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else math.nan
 
 
+def _mono_mix(audio: np.ndarray) -> np.ndarray:
+    """(samples,) float32 mono of (channels, samples) or (samples,) audio, as scored and drawn."""
+    samples = np.asarray(audio, dtype=np.float32)
+    return samples.reshape(-1, samples.shape[-1]).mean(axis=0)
+
+
 def score_audio(audio: np.ndarray, chords: Sequence[Chord], tempo_bpm: float,
                 beats_per_bar: int = DEFAULT_BEATS_PER_BAR, sample_rate: int = SAMPLE_RATE) -> HarmonyScore:
     """Score (channels, samples) or (samples,) float audio against `chords`, one a bar from sample 0, looped."""
-    samples = np.asarray(audio, dtype=np.float32)
-    mono = samples.reshape(-1, samples.shape[-1]).mean(axis=0)
+    mono = _mono_mix(audio)
     raw = hpcp_frames(mono, sample_rate)
     chroma = c_based(raw)
     frame_times_s = np.arange(len(chroma)) * HPCP_HOP_SAMPLES / sample_rate
@@ -376,6 +391,114 @@ def table_lines(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
+# --- the figure (--figure) ---------------------------------------------------------------------------------
+
+FIGURE_PROMPTS_MAX = 4  # more rows would squeeze each panel's 12 pitch-class rows below readability
+FIGURE_DPI = 110
+CHORD_TONE_COLOR = "#00e5ff"  # cyan: stands out on magma's black, purple and pale yellow alike
+CHROMA_COLORMAP = "magma"  # perceptual, as the benchmarks' spectrograms
+
+
+def figure_chroma(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(frames, 12) the C-based HPCP frames score_audio scores: kept per render so the figure re-renders nothing."""
+    return c_based(hpcp_frames(_mono_mix(audio), sample_rate))
+
+
+@dataclass(frozen=True)
+class FigurePanel:
+    """One render for the figure: its table row (prompt, progression, version, score) and its HPCP frames."""
+
+    row: Row
+    chroma: np.ndarray  # (frames, 12), C = 0; frame i centred on i * HPCP_HOP_SAMPLES
+    seconds: float  # the render's length
+
+
+def _draw_chromagram(ax: Axes, panel: FigurePanel, sample_rate: int) -> AxesImage:
+    """The HPCP frames as an image, C at the bottom; each frame spans its hop, centred on its own time."""
+    hop_s = HPCP_HOP_SAMPLES / sample_rate
+    extent = (-hop_s / 2, (len(panel.chroma) - 0.5) * hop_s, -0.5, PITCH_CLASSES - 0.5)
+    image = ax.imshow(panel.chroma.T, aspect="auto", origin="lower", extent=extent, cmap=CHROMA_COLORMAP,
+                      vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xlim(0.0, panel.seconds)
+    ax.set_yticks(range(PITCH_CLASSES), NOTE_NAMES)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("pitch class")
+    return image
+
+
+def _draw_chords(ax: Axes, chords: Sequence[Chord], tempo_bpm: float, seconds: float) -> None:
+    """The requested chord per bar, as the scoring reads it (bar b from b bar lengths, looped): faint bar lines,
+    an outlined box on each chord tone's row, the symbol above the bar; the unscored bars greyed."""
+    from matplotlib.patches import Rectangle
+
+    bar_s = DEFAULT_BEATS_PER_BAR * 60.0 / tempo_bpm
+    complete_bars = int(math.floor(seconds / bar_s + 1e-9))
+    # Bar 0 and an incomplete last bar are not scored: greyed so the panel's cos is read over the rest.
+    ax.axvspan(0.0, bar_s, color="0.5", alpha=0.35, linewidth=0)
+    if complete_bars * bar_s < seconds:
+        ax.axvspan(complete_bars * bar_s, seconds, color="0.5", alpha=0.35, linewidth=0)
+    above = ax.get_xaxis_transform()  # x in seconds, y in axes fractions: the symbols sit on the top edge
+    for bar in range(int(math.ceil(seconds / bar_s - 1e-9))):
+        start_s = bar * bar_s
+        chord = chords[bar % len(chords)]
+        if bar > 0:
+            ax.axvline(start_s, color="white", alpha=0.35, linewidth=0.8)
+        for pitch_class in chord.pitch_classes:
+            # Inset a little on every side so neighbouring bars' and rows' boxes stay apart.
+            ax.add_patch(Rectangle((start_s + 0.04 * bar_s, pitch_class - 0.42), 0.92 * bar_s, 0.84, fill=False,
+                                   edgecolor=CHORD_TONE_COLOR, linewidth=1.1))
+        middle_s = start_s + min(bar_s, seconds - start_s) / 2
+        ax.text(middle_s, 1.01, chord.symbol, transform=above, ha="center", va="bottom", fontsize=9,
+                fontweight="bold", clip_on=False)
+
+
+def _panel_title(panel: FigurePanel, harmony: bool) -> str:
+    row = panel.row
+    if row.version == "chords":
+        version = "with --chords"
+    else:
+        version = "without chords" if harmony else "without chords (model has no harmony control)"
+    return (f"\"{row.spec.text}\" ({row.spec.tempo_bpm:g} BPM, {row.progression})\n{version}: "
+            f"cos {_cell(row.score.cosine).strip()}, sust {_cell(row.score.sustained_cosine).strip()}")
+
+
+def draw_figure(panels: Sequence[FigurePanel], harmony: bool, out: Path, caption: str,
+                sample_rate: int = SAMPLE_RATE) -> None:
+    """One row per prompt: the render with chords (left) and without (right), or the one render without chords
+    of a model without the harmony control; the requested chords drawn over both."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    versions = ("chords", "no chords") if harmony else ("no chords",)
+    prompts = list(dict.fromkeys(panel.row.spec.text for panel in panels))  # in render order
+    by_key = {(panel.row.spec.text, panel.row.version): panel for panel in panels}
+    width_in = max(8.0 * len(versions) + 1.0, 11.0)  # one column: still wide enough for the caption's lines
+    fig, axes = plt.subplots(len(prompts), len(versions), figsize=(width_in, 4.2 * len(prompts) + 0.6),
+                             squeeze=False, layout="constrained")
+    for row_index, prompt in enumerate(prompts):
+        for column, version in enumerate(versions):
+            panel = by_key[(prompt, version)]
+            ax = axes[row_index, column]
+            image = _draw_chromagram(ax, panel, sample_rate)
+            _draw_chords(ax, parse_progression(panel.row.progression), panel.row.spec.tempo_bpm, panel.seconds)
+            ax.set_title(_panel_title(panel, harmony), fontsize=10, pad=16)
+        fig.colorbar(image, ax=axes[row_index, :].tolist(), label="HPCP (unitMax per frame)", pad=0.01,
+                     fraction=0.03)
+    fig.suptitle(caption, fontsize=11)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=FIGURE_DPI)
+    plt.close(fig)
+
+
+def figure_caption(diffusion: Path, training_steps: object, args: argparse.Namespace) -> str:
+    return (f"Harmony benchmark: {diffusion.name} ({training_steps} training steps)\n"
+            f"{args.seconds:g} s renders, {args.steps} sampler steps, cfg {args.cfg:g}, seed {args.seed} + prompt "
+            f"index; essentia HPCP per frame, C at the bottom\n"
+            f"cyan boxes: the requested chord's tones per bar; grey: bars not scored (bar 0, an incomplete last bar)")
+
+
 # --- rendering ---------------------------------------------------------------------------------------------
 
 
@@ -410,6 +533,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this text file")
     parser.add_argument("--save-audio", type=Path, default=None, metavar="DIR",
                         help="write each render here as FLAC")
+    parser.add_argument("--figure", type=Path, default=None, metavar="PNG",
+                        help=f"draw the chromagrams of the first {FIGURE_PROMPTS_MAX} prompts' renders, with the "
+                             "requested chords over them, to this PNG")
     parser.add_argument("--self-check", action="store_true",
                         help="score synthetic audio of known chords only (no model); exit 1 if a check fails")
     args = parser.parse_args()
@@ -469,6 +595,7 @@ def main() -> int:
     from engine.audio_file import AudioFileError, write_audio_file
 
     rows: list[Row] = []
+    panels: list[FigurePanel] = []  # the figure's renders, their HPCP frames kept (the audio is not)
     for index, spec in enumerate(specs):
         progression = PROGRESSIONS[index % len(PROGRESSIONS)]
         chords = parse_progression(progression)
@@ -485,6 +612,9 @@ def main() -> int:
             render_s = time.perf_counter() - started
             score = score_audio(audio, chords, spec.tempo_bpm, sample_rate=generator.sample_rate)
             rows.append(Row(spec, progression, version, args.seed + index, score, render_s))
+            if args.figure is not None and index < FIGURE_PROMPTS_MAX:
+                panels.append(FigurePanel(rows[-1], figure_chroma(audio, generator.sample_rate),
+                                          audio.shape[-1] / generator.sample_rate))
             # The first render also pays the one-off costs (the U-Net's trace, the phase kernels' first call).
             first = " (with the one-off first-call costs)" if len(rows) == 1 else ""
             print(f"  [{index + 1}/{len(specs)}] {spec.text} ({version}): rendered in {render_s:.1f} s{first}, "
@@ -505,6 +635,10 @@ def main() -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(out_lines + [""] + table) + "\n", encoding="utf-8")
         print(f"\nwrote {args.out}")
+    if args.figure is not None:
+        caption = figure_caption(args.diffusion, metadata["extra"].get("steps", "?"), args)
+        draw_figure(panels, generator.harmony, args.figure, caption, generator.sample_rate)
+        print(f"wrote {args.figure}")
     return 0
 
 
