@@ -44,6 +44,7 @@ from engine.dataset.validate import _ESSENTIA_PITCH_CLASS, estimate_audio, tempo
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
 from engine.diffusion.controls import smooth_curves
 from engine.generate import Generator
+from engine.harmony import KEY_HARMONY_SOURCES
 from engine.prompt_words import read_prompt, settle
 from engine.request import GenerationRequest
 from engine.vocabulary import tonic_index
@@ -208,6 +209,10 @@ def main() -> None:
     parser.add_argument("--crossfade-frames", type=int, default=8, help="latent crossfade at chunk joins")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--key-harmony", choices=KEY_HARMONY_SOURCES, default=KEY_HARMONY_SOURCES[0],
+                        help="what a given key and scale become for a harmony model (as `cascade render --key-harmony`)")
+    parser.add_argument("--settings", nargs="+", default=None, metavar="NAME",
+                        help="only these settings of the table (e.g. 'as cascade render'); default: all four")
     parser.add_argument("--json", type=Path, default=None, help="write all numbers and per-prompt rows here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -249,14 +254,21 @@ def main() -> None:
     words_of = {p["prompt"]: u for p, u in zip(prompts, understood)}
     settings = {
         "text + controls": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps,
-                                                       tempo_bpm=p["tempo"], key=p["key"], scale=p["scale"]),
+                                                       tempo_bpm=p["tempo"], key=p["key"], scale=p["scale"],
+                                                       key_harmony=args.key_harmony),
         "as cascade render": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps,
                                                          tempo_bpm=words_of[p["prompt"]].tempo_bpm,
                                                          key=words_of[p["prompt"]].key,
-                                                         scale=words_of[p["prompt"]].scale),
+                                                         scale=words_of[p["prompt"]].scale,
+                                                         key_harmony=args.key_harmony),
         "text only": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps),
         "CFG off": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=0.0, steps=args.steps),
     }
+    if args.settings:
+        unknown = set(args.settings) - set(settings)
+        if unknown:
+            raise SystemExit(f"unknown settings {sorted(unknown)}; known: {list(settings)}")
+        settings = {name: make for name, make in settings.items() if name in args.settings}
     results: dict[str, dict[str, Any]] = {}
     per_prompt: list[dict[str, Any]] = [dict(p) for p in prompts]
     generation_seconds = 0.0
