@@ -109,12 +109,12 @@ def _low_bin_targets(fine: np.ndarray, frames_per_latent: int, fine_per_bin: int
     # bins and their level, in ascending frequency, the order the per-bin choice below has always visited them
     peak_bins, peak_level = np.empty(fine_bins), np.empty(fine_bins)
     peak_fine_bin = np.empty(fine_bins, np.int64)
+    highest_wanted = min(fine_bins - 1, int((bins - 1 + MAIN_LOBE_BINS) * fine_per_bin) + 1)
     for row in range(latent_frames * frames_per_latent):
         t = row // frames_per_latent
         w = (row % frames_per_latent + 1) / frames_per_latent
         for b in range(fine_bins):
             s[b] = (1.0 - w) * fine[t, b] + w * fine[t + 1, b]
-        highest_wanted = min(fine_bins - 1, int((bins - 1 + MAIN_LOBE_BINS) * fine_per_bin) + 1)
         peaks = _row_peaks(s, s.max() - floor_nats, fine_per_bin, highest_wanted, peak_bins, peak_level,
                            peak_fine_bin)
         out[row, 0] = np.nan

@@ -122,27 +122,11 @@ def _peak(s: np.ndarray) -> float:
     return peak
 
 
-@numba.njit(cache=True)
-def _bin_frequency(s: np.ndarray, k: int, floor: float, if_scale: float, n_fft: int) -> float:
-    """Bin k's instantaneous frequency (radians per sample); see _instantaneous_frequency."""
-    frequency = 2.0 * np.pi * k / n_fft
-    if 0 < k < s.shape[0] - 1:  # at DC and Nyquist a peak is symmetric: no offset from the bin centre
-        below = max(s[k - 1], floor)
-        here = max(s[k], floor)
-        above = max(s[k + 1], floor)
-        curvature = below - 2.0 * here + above
-        if k >= VERTEX_MIN_BIN and here >= below and here >= above and curvature < -1e-9:
-            offset_bins = min(0.5, max(-0.5, 0.5 * (below - above) / curvature))
-            frequency += 2.0 * np.pi * offset_bins / n_fft
-        else:
-            frequency += if_scale * (above - below)
-    return frequency
-
-
 # error_model="numpy": a flat stretch divides by a zero curvature, whose result the select below throws away
 # (the Python error model would check every division and branch on it)
 @numba.njit(cache=True, error_model="numpy")
-def _instantaneous_frequency(s: np.ndarray, floor: float, if_scale: float, n_fft: int, out: np.ndarray) -> None:
+def _instantaneous_frequency(s: np.ndarray, floor: float, if_scale: float, n_fft: int, out: np.ndarray,
+                             count: int) -> None:
     """Each bin's instantaneous frequency (radians per sample) from the slope of the log-magnitude across
     frequency (bins under `floor` read as `floor`); at a spectral peak, from the vertex of the parabola
     through the peak and its neighbours.
@@ -153,14 +137,17 @@ def _instantaneous_frequency(s: np.ndarray, floor: float, if_scale: float, n_fft
     depend on the width. Measured with the v2.2 decoder (session 11, docs/autoencoder.md): tone-set median
     error 10.5 -> 9.5 cents, 24 other tones 9.6 -> 6.7, lines at the 43 Hz multiples on music 1.0 dB lower,
     log-spectral L1 unchanged; from true magnitudes the tone set stays within 7 cents."""
-    # _bin_frequency over every bin, written as one pass with a sliding window of clipped values and a select
-    # instead of a branch (noise makes the peak test a coin toss for the branch predictor): bit for bit the
-    # same numbers, 6x faster (26 -> 4 ms for 10 s of noise, one signal; it was 40 % of the phase kernel)
+    # Bins 0..count-1 only (count = len(s): all; magnitude_frequency_offsets wants the lowest few). One pass with
+    # a sliding window of clipped values and a select instead of a branch (noise makes the peak test a coin toss
+    # for the branch predictor): the same numbers as a per-bin call, 6x faster (26 -> 4 ms for 10 s of noise,
+    # one signal; it was 40 % of the phase kernel). At DC and Nyquist a peak is symmetric: the bin centre.
     bins = s.shape[0]
+    if count <= 0:
+        return
     out[0] = 0.0
     below = max(s[0], floor)
     here = max(s[1], floor)
-    for k in range(1, bins - 1):
+    for k in range(1, min(count, bins - 1)):
         above = max(s[k + 1], floor)
         curvature = below - 2.0 * here + above
         vertex_bins = min(0.5, max(-0.5, 0.5 * (below - above) / curvature))
@@ -168,7 +155,8 @@ def _instantaneous_frequency(s: np.ndarray, floor: float, if_scale: float, n_fft
         out[k] = 2.0 * np.pi * k / n_fft + (2.0 * np.pi * vertex_bins / n_fft if at_peak else if_scale * (above - below))
         below = here
         here = above
-    out[bins - 1] = 2.0 * np.pi * (bins - 1) / n_fft
+    if count >= bins:
+        out[bins - 1] = 2.0 * np.pi * (bins - 1) / n_fft
 
 
 @numba.njit(cache=True)
@@ -276,11 +264,12 @@ def _low_read_offsets(log_magnitude: np.ndarray, bins_wanted: int, n_fft: int, l
                       out: np.ndarray) -> None:
     """(frames, bins) -> out (frames, bins_wanted): the frequency `_integrate` reads off each frame for bins
     0..bins_wanted-1, as offsets from the bin centres in bins (the other bins are read for the peak only)."""
+    frequency = np.empty(bins_wanted)
     for j in range(log_magnitude.shape[0]):
         s = log_magnitude[j]
-        floor = _peak(s) - tolerance
+        _instantaneous_frequency(s, _peak(s) - tolerance, n_fft / (2.0 * lam), n_fft, frequency, bins_wanted)
         for k in range(bins_wanted):
-            out[j, k] = _bin_frequency(s, k, floor, n_fft / (2.0 * lam), n_fft) * n_fft / (2.0 * np.pi) - k
+            out[j, k] = frequency[k] * n_fft / (2.0 * np.pi) - k
 
 
 @numba.njit(cache=True, nogil=True)
@@ -304,7 +293,7 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
     gd_scale = -lam / n_fft / hop  # per-bin phase step from d log|X| / dn (backward difference over a hop)
     prev_peak = _peak(s_prev)
     # the previous frame's instantaneous frequency is this frame's, carried over (computed once at the start)
-    _instantaneous_frequency(s_prev, prev_peak - tolerance, if_scale, n_fft, prev_inst_freq)
+    _instantaneous_frequency(s_prev, prev_peak - tolerance, if_scale, n_fft, prev_inst_freq, bins)
     _correct_low_bins(previous_corrections_bins, n_fft, prev_inst_freq)
     for j in range(frames):
         s = log_magnitude[j]
@@ -313,7 +302,7 @@ def _integrate(log_magnitude: np.ndarray, previous_log_magnitude: np.ndarray, pr
         floor = peak - tolerance
         prev_floor = prev_peak - tolerance
         has_prev = np.isfinite(prev_peak)
-        _instantaneous_frequency(s, floor, if_scale, n_fft, inst_freq)
+        _instantaneous_frequency(s, floor, if_scale, n_fft, inst_freq, bins)
         _correct_low_bins(corrections_bins[j], n_fft, inst_freq)
         for k in range(bins):
             if has_prev:

@@ -230,8 +230,12 @@ class _DiffusionTraining:
         if config.harmony:
             require_chroma(self.cache, config.cache)  # before any model is built: a clear error at start
         self.latent_channels = int(self.cache.arrays["latents"].shape[1])
+        # where the weights started (None: from scratch), recorded in every file the run saves
+        self.init_from_record: dict[str, Any] | None = None
         if config.init_from is not None:
             network = warm_start_network(config.init_from, config.harmony)
+            self.init_from_record = {"file": config.init_from.name,
+                                     "extra": read_diffusion_metadata(config.init_from).get("extra", {})}
             self.model_config = network.config
             if self.latent_channels != self.model_config.latent_channels:
                 raise ValueError(f"{config.init_from} has {self.model_config.latent_channels} latent channels, "
@@ -278,9 +282,8 @@ class _DiffusionTraining:
                       config=config_record(config, "cache", "out_dir"))
         extra = {"steps": self.step, "cache": str(config.cache), "train": config.model,
                  "styles": self.cache.metadata.get("styles", [])}
-        if config.init_from is not None:  # where the weights started: the model's whole history
-            extra["init_from"] = {"file": config.init_from.name,
-                                  "extra": read_diffusion_metadata(config.init_from).get("extra", {})}
+        if self.init_from_record is not None:
+            extra["init_from"] = self.init_from_record
         save_diffusion(self.ema.network, self.run.out_dir / "diffusion.safetensors", extra=extra)
 
     def _valid_loss(self) -> float:
