@@ -171,7 +171,9 @@ class Generator:
                 chroma, mask, local_start = _curve_from(request, start_frame)
                 return harmony_targets(chroma, mask, local_start, frames)
             if request.key and request.scale and request.key_harmony != "none":
-                curve = key_chroma(request.key, request.scale, frames, request.key_harmony)
+                curve = key_chroma(request.key, request.scale, frames, request.key_harmony,
+                                   tempo_bpm=request.tempo_bpm or None, start_frame=start_frame,
+                                   beat_offset=request.beat_offset)
                 return harmony_targets(curve.chroma, curve.mask, 0, frames)
         except ValueError as error:
             raise GenerationError(str(error)) from error
@@ -223,7 +225,7 @@ class Generator:
         return cond.to(self.device), uncond.to(self.device), None if neg is None else neg.to(self.device)
 
     def _guided_denoiser(self, request: GenerationRequest, cond: Conditioning, uncond: Conditioning,
-                         negative: Conditioning | None, context: torch.Tensor | None, pin_frames: int | None = None
+                         negative: Conditioning | None, context: torch.Tensor | None
                          ) -> tuple[Callable[..., torch.Tensor], dict]:
         if negative is not None:
             guided = composable_guidance(self.denoiser, [request.cfg_scale, -request.negative_scale])
@@ -236,10 +238,8 @@ class Generator:
             extra = {"cond": {"conditioning": cond}, "uncond": {"conditioning": uncond}}
         if context is None:
             return guided, extra
-        count = context.shape[-1] if pin_frames is None else int(pin_frames)
-        if count <= 0:
-            return guided, extra
-        pinned = context[:, :count].to(self.device)
+        count = context.shape[-1]
+        pinned = context.to(self.device)
 
         def pinned_denoiser(x: torch.Tensor, sigma: torch.Tensor, **kwargs: object) -> torch.Tensor:
             # The context frames are known: the denoised estimate there is the context itself, so the
@@ -266,9 +266,12 @@ class Generator:
                        pin_frames: int | None = None) -> ChunkResult:
         """One window of `window_frames` latent frames; `context` (latent_channels, C) are its first C frames.
 
-        pin_frames: how many leading context frames are forced to the context exactly (default all C).
-        Pinning fewer lets the model regenerate the last C - pin_frames context frames (still steered by
-        the context channels), which gives an overlap to crossfade the previous chunk's audio into.
+        pin_frames: how many leading context frames the model is given and lands on exactly (default all C).
+        The last C - pin_frames context frames are generated afresh, an overlap for the caller to crossfade the
+        stream into. They are not shown to the model: a model shown a context copies it and starts its own
+        material where the context ends, so a chunk's one discontinuity sits at the end of what it was shown.
+        Shown only the pinned frames, that point falls at the start of the overlap, under the crossfade, where
+        the stream still dominates, instead of at the join (docs/diffusion.md, "Seams": 1.30 -> 1.06).
         start_frame: the window's first frame in the whole performance (sets the clock, timing and the
         slice of descriptor curves). initial: a latent to start from at sigma_start (audio-to-audio).
         """
@@ -284,8 +287,12 @@ class Generator:
             raise GenerationError(f"window_frames must be a positive multiple of {self.frame_multiple}")
         if context is not None and not 0 < context.shape[-1] < window_frames:
             raise GenerationError(f"context of {context.shape[-1]} frames does not fit a window of {window_frames}")
+        if context is not None and pin_frames is not None:
+            if not 0 < pin_frames <= context.shape[-1]:
+                raise GenerationError(f"pin_frames must be in 1..{context.shape[-1]} (the context's frames)")
+            context = context[:, :pin_frames]
         cond, uncond, negative = self._conditioning(request, start_frame, window_frames, context)
-        denoiser, extra = self._guided_denoiser(request, cond, uncond, negative, context, pin_frames)
+        denoiser, extra = self._guided_denoiser(request, cond, uncond, negative, context)
         sigmas = karras_sigmas(request.steps, SIGMA_MIN, sigma_start).to(self.device)
         noise = self.initial_noise(request, chunk_index, window_frames)
         x = noise * sigmas[0] if initial is None else initial[None].to(self.device) + noise * sigmas[0]

@@ -35,7 +35,9 @@ DEFAULT_BEATS_PER_BAR = 4
 NO_CHORD_SYMBOLS: frozenset[str] = frozenset({"N.C.", "N.C", "NC"})
 
 # What key + scale give a harmony model when no chroma is asked for: the first is the default (module docstring).
-KEY_HARMONY_SOURCES: tuple[str, ...] = ("scale", "tonic_chord", "none")
+KEY_HARMONY_SOURCES: tuple[str, ...] = ("scale", "tonic_chord", "progression", "none")
+# Tempo of the bars when a bar-varying source is asked for without one (as `cascade render --chords` does).
+DEFAULT_BAR_TEMPO_BPM = 120.0
 
 # Chord quality suffix -> intervals in semitones above the root.
 CHORD_QUALITIES: dict[str, tuple[int, ...]] = {
@@ -56,7 +58,21 @@ CHORD_QUALITIES: dict[str, tuple[int, ...]] = {
 # The scale profile's weights: tonic, the tonic triad's third and fifth, the other scale degrees (others 0).
 SCALE_PROFILE_WEIGHTS: tuple[float, float, float] = (1.0, 0.75, 0.5)
 
+# key_harmony "progression": the scale degrees (0 = tonic) whose diatonic triads fill the bars, one a bar, looped.
+# Each starts on the tonic and returns to it through the chords that define the mode (the dorian major IV, the
+# mixolydian flat VII), so the key stays readable while the harmony moves every bar.
+KEY_PROGRESSION_DEGREES: dict[str, tuple[int, ...]] = {
+    "major": (0, 5, 3, 4),  # I vi IV V
+    "minor": (0, 5, 3, 4),  # i VI iv v
+    "dorian": (0, 3, 0, 6),  # i IV i bVII
+    "mixolydian": (0, 6, 3, 0),  # I bVII IV I
+}
+# In a "progression" bar: the chord's tones 1, the key's other scale tones this much (the melody's notes), others 0.
+PROGRESSION_SCALE_WEIGHT = 0.4
+
 _NATURALS: dict[str, int] = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 _ROOT = re.compile(r"([A-G])([#b♯♭]?)")
 
 
@@ -128,16 +144,19 @@ def parse_progression(text: str) -> tuple[Chord, ...]:
 
 
 def bar_of_frames(frames: int, tempo_bpm: float, beats_per_bar: int = DEFAULT_BEATS_PER_BAR,
-                  frame_rate_hz: float = LATENT_FRAME_RATE_HZ) -> np.ndarray:
-    """(frames,) int64: the bar (0 = the first) each latent frame's centre falls in."""
+                  frame_rate_hz: float = LATENT_FRAME_RATE_HZ, start_frame: int = 0,
+                  beat_offset: float = 0.0) -> np.ndarray:
+    """(frames,) int64: the bar (0 = the first) each latent frame's centre falls in, for the frames from
+    `start_frame` on; beat_offset (beats) shifts the bar lines as it shifts the beat clock (controls.beat_clock)."""
     if not (np.isfinite(tempo_bpm) and tempo_bpm > 0):
         raise ValueError(f"tempo_bpm must be a positive number, got {tempo_bpm}")
     if beats_per_bar < 1:
         raise ValueError(f"beats_per_bar must be at least 1, got {beats_per_bar}")
     bar_seconds = beats_per_bar * 60.0 / tempo_bpm
-    seconds = np.arange(frames, dtype=np.float64) / frame_rate_hz
+    seconds = (start_frame + np.arange(frames, dtype=np.float64)) / frame_rate_hz
+    bars = seconds / bar_seconds + beat_offset / beats_per_bar
     # a hair of slack so a frame centred exactly on a bar line is in the new bar despite rounding
-    return np.floor(seconds / bar_seconds + 1e-9).astype(np.int64)
+    return np.floor(bars + 1e-9).astype(np.int64)
 
 
 def progression_chroma(chords: Sequence[Chord] | str, tempo_bpm: float, frames: int,
@@ -176,13 +195,42 @@ def tonic_chord(key: str, scale: str) -> Chord:
     return Chord(symbol=f"{key}{'m' if minor else ''}", pitch_classes=triad, root=tonic)
 
 
-def key_chroma(key: str, scale: str, frames: int, source: str = KEY_HARMONY_SOURCES[0]) -> HarmonyCurve:
-    """A key and scale held for `frames` latent frames: source "scale" (the scale profile, the default) or
-    "tonic_chord" (the tonic triad on every bar) -> HarmonyCurve (frames, 12) + (frames,), mask 1."""
+def diatonic_triad(key: str, scale: str, degree: int) -> Chord:
+    """The triad the key's scale builds on `degree` (0 = tonic): its 1st, 3rd and 5th scale steps from there."""
+    intervals = SCALE_INTERVALS[SCALES[scale_index(scale)]]
+    tonic = tonic_index(key)
+    steps = [intervals[(degree + step) % len(intervals)] for step in (0, 2, 4)]
+    triad = frozenset((tonic + step) % PITCH_CLASSES for step in steps)
+    root = (tonic + steps[0]) % PITCH_CLASSES
+    quality = {(4, 7): "", (3, 7): "m", (3, 6): "dim", (4, 8): "aug"}[
+        tuple((step - steps[0]) % PITCH_CLASSES for step in steps[1:])]
+    names = _FLAT_NAMES if "b" in key[1:] or key == "F" else _SHARP_NAMES  # spelled on the key's side
+    return Chord(symbol=f"{names[root]}{quality}", pitch_classes=triad, root=root)
+
+
+def key_progression(key: str, scale: str) -> tuple[Chord, ...]:
+    """The diatonic chords key_harmony "progression" plays, one a bar (KEY_PROGRESSION_DEGREES)."""
+    return tuple(diatonic_triad(key, scale, degree) for degree in KEY_PROGRESSION_DEGREES[SCALES[scale_index(scale)]])
+
+
+def key_chroma(key: str, scale: str, frames: int, source: str = KEY_HARMONY_SOURCES[0], *,
+               tempo_bpm: float | None = None, start_frame: int = 0, beat_offset: float = 0.0,
+               beats_per_bar: int = DEFAULT_BEATS_PER_BAR) -> HarmonyCurve:
+    """A key and scale over `frames` latent frames from `start_frame` -> HarmonyCurve (frames, 12) + (frames,),
+    mask 1. source "scale" (the scale profile, the default) or "tonic_chord" (the tonic triad) hold one row;
+    "progression" moves a bar at a time through the key's diatonic chords (key_progression), each chord's tones
+    1 over the other scale tones at PROGRESSION_SCALE_WEIGHT, its bars at tempo_bpm (DEFAULT_BAR_TEMPO_BPM when
+    None) and beat_offset as the beat clock has them, so chunk after chunk continues the same bars."""
     if source == "scale":
         row = scale_profile(key, scale)
     elif source == "tonic_chord":
         row = tonic_chord(key, scale).chroma()
+    elif source == "progression":
+        backdrop = (scale_profile(key, scale) > 0).astype(np.float32) * PROGRESSION_SCALE_WEIGHT
+        rows = np.stack([np.maximum(backdrop, chord.chroma()) for chord in key_progression(key, scale)])
+        bars = bar_of_frames(frames, DEFAULT_BAR_TEMPO_BPM if tempo_bpm is None else tempo_bpm, beats_per_bar,
+                             start_frame=start_frame, beat_offset=beat_offset)
+        return HarmonyCurve(chroma=rows[bars % len(rows)], mask=np.ones(frames, np.float32))
     else:
-        raise ValueError(f"unknown key harmony source {source!r}; known: scale, tonic_chord")
+        raise ValueError(f"unknown key harmony source {source!r}; known: scale, tonic_chord, progression")
     return HarmonyCurve(chroma=np.tile(row, (frames, 1)), mask=np.ones(frames, np.float32))

@@ -2,9 +2,10 @@
 pins, and crossfades.
 
 Chunk geometry (latent frames, hop 1024 samples = 23.2 ms at 44.1 kHz): a window of W frames starts with C
-context frames copied from the stream so far. The first C - K are pinned (the sampler lands on them exactly);
-the last K are regenerated, and their audio is crossfaded with the audio already queued for those frames
-(engine.stream.crossfade). A chunk so adds W - C frames to the stream.
+context frames copied from the stream so far. The first C - K are pinned (shown to the model, and the sampler
+lands on them exactly); the last K are generated afresh without being shown (Generator.generate_chunk says why),
+and their audio is crossfaded with the audio already queued for those frames (engine.stream.crossfade). A chunk
+so adds W - C frames to the stream.
 """
 
 from __future__ import annotations

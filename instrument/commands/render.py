@@ -212,7 +212,7 @@ def add_render(commands: argparse._SubParsersAction) -> None:
                         help="beats in each --chords bar")
     render.add_argument("--key-harmony", choices=KEY_HARMONY_SOURCES, default=KEY_HARMONY_SOURCES[0],
                         help="what --key/--scale give a harmony model without --chords: the scale profile, the tonic "
-                             "chord, or nothing")
+                             "chord, the key's diatonic chords one a bar (I vi IV V; i VI iv v in minor), or nothing")
     render.add_argument("--no-prompt-words", action="store_true",
                         help="do not read tempo/key/scale from the prompt's words (the model reads the text alone)")
     render.add_argument("--loudness", type=knob_range("loudness_db"), default=None,

@@ -93,6 +93,13 @@ def test_continuation_reproduces_the_context_frames(generator: Generator) -> Non
     partly = chunk(generator, BASE, context=context, start_frame=WINDOW - 8, chunk_index=1, pin_frames=4)
     assert torch.allclose(partly[:, :4], context[:, :4], atol=1e-5)
     assert not torch.allclose(partly[:, 4:8], context[:, 4:8], atol=1e-3)
+    # the unpinned context frames (the caller's crossfade overlap) are not shown to the model at all
+    other_tail = context.clone()
+    other_tail[:, 4:] = torch.randn(context.shape[0], 4, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(chunk(generator, BASE, context=other_tail, start_frame=WINDOW - 8, chunk_index=1, pin_frames=4),
+                       partly)
+    with pytest.raises(GenerationError, match="pin_frames"):
+        chunk(generator, BASE, context=context, start_frame=WINDOW - 8, chunk_index=1, pin_frames=0)
 
 
 def test_long_latent_is_the_requested_length_and_deterministic(generator: Generator) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.harmony import (LATENT_FRAME_RATE_HZ, bar_of_frames, key_chroma, parse_chord, parse_progression,
-                            progression_chroma, scale_profile, tonic_chord)
+from engine.harmony import (LATENT_FRAME_RATE_HZ, PROGRESSION_SCALE_WEIGHT, bar_of_frames, diatonic_triad, key_chroma,
+                            key_progression, parse_chord, parse_progression, progression_chroma, scale_profile,
+                            tonic_chord)
 from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE
 
 C, Cs, D, Ds, E, F, Fs, G, Gs, A, As, B = range(12)
@@ -120,3 +121,42 @@ def test_key_gives_the_scale_profile_by_default_or_the_tonic_chord() -> None:
         key_chroma("A", "minor", 8, "chord")
     with pytest.raises(ValueError, match="scale"):
         key_chroma("A", "lydian", 8)
+
+
+@pytest.mark.parametrize("key, scale, symbols", [
+    ("C", "major", ["C", "Am", "F", "G"]),
+    ("A", "minor", ["Am", "F", "Dm", "Em"]),
+    ("Eb", "major", ["Eb", "Cm", "Ab", "Bb"]),
+    ("F#", "minor", ["F#m", "D", "Bm", "C#m"]),
+    ("D", "dorian", ["Dm", "G", "Dm", "C"]),
+    ("G", "mixolydian", ["G", "F", "C", "G"]),
+])
+def test_the_key_progression_is_diatonic_and_names_parse_back(key: str, scale: str, symbols: list[str]) -> None:
+    chords = key_progression(key, scale)
+    assert [chord.symbol for chord in chords] == symbols
+    in_scale = set(np.flatnonzero(scale_profile(key, scale)))
+    for chord in chords:
+        assert chord.pitch_classes <= in_scale
+        assert parse_chord(chord.symbol).pitch_classes == chord.pitch_classes
+    assert diatonic_triad("B", "major", 6).symbol == "A#dim"
+
+
+def test_the_progression_source_moves_a_bar_at_a_time_over_the_scale() -> None:
+    frames_per_bar = 4 * 60.0 / 120.0 * LATENT_FRAME_RATE_HZ  # 86.1
+    curve = key_chroma("C", "major", 400, "progression", tempo_bpm=120.0)
+    assert curve.mask.all()
+    expected = [{C, E, G}, {A, C, E}, {F, A, C}, {G, B, D}, {C, E, G}]
+    for bar, chord in enumerate(expected):
+        row = curve.chroma[int(bar * frames_per_bar + frames_per_bar / 2)]
+        assert set(np.flatnonzero(row == 1.0)) == chord
+        others = {D, E, F, G, A, B, C} - chord
+        assert np.allclose(row[sorted(others)], PROGRESSION_SCALE_WEIGHT)
+        assert not row[[Cs, Ds, Fs, Gs, As]].any()
+    # chunk by chunk (start_frame) the bars continue; beat_offset moves the bar lines as it moves the clock
+    tail = key_chroma("C", "major", 150, "progression", tempo_bpm=120.0, start_frame=250)
+    assert np.array_equal(tail.chroma, curve.chroma[250:])
+    shifted = key_chroma("C", "major", 400, "progression", tempo_bpm=120.0, beat_offset=2.0)
+    half_bar = int(round(frames_per_bar / 2))
+    assert np.array_equal(shifted.chroma[10:40], curve.chroma[10 + half_bar:40 + half_bar])
+    # no tempo: the bars run at 120 BPM, as `cascade render --chords` does
+    assert np.array_equal(key_chroma("C", "major", 400, "progression").chroma, curve.chroma)
