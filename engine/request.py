@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.harmony import KEY_HARMONY_SOURCES, PITCH_CLASSES
+from engine.harmony import KEY_HARMONY_OF_OLD_LOGS, KEY_HARMONY_SOURCES, PITCH_CLASSES
 from engine.limits import CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, STEPS_RANGE, TEMPO_BPM_RANGE, VARIATION_RANGE
 from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, DESCRIPTORS, SAMPLER_NAMES, scale_index, tonic_index
 
@@ -51,8 +51,9 @@ class GenerationRequest:
     # The render frame of the chroma curve's first row: a live chunk sends only its own window's rows (a curve
     # from frame 0 would grow with the whole performance); frames before it get no chroma (mask 0).
     chroma_start_frame: int = 0
-    # Where no chroma is given, what a harmony model gets from key + scale (harmony.KEY_HARMONY_SOURCES:
-    # "scale" profile, "tonic_chord" or "none"); a model without harmony channels ignores it.
+    # Where no chroma is given, what a harmony model gets from key + scale (harmony.KEY_HARMONY_SOURCES: the key's
+    # "progression" a bar at a time, the "scale" profile, the "tonic_chord" or "none"); a model without harmony
+    # channels ignores it.
     key_harmony: str = KEY_HARMONY_SOURCES[0]
 
     def validated(self) -> "GenerationRequest":
@@ -126,6 +127,7 @@ def request_from_json(data: dict[str, Any]) -> GenerationRequest:
     """Inverse of request_to_json (unknown keys ignored: a log from a newer version still loads)."""
     known = {f.name for f in fields(GenerationRequest)}
     values = {k: v for k, v in data.items() if k in known}
+    values.setdefault("key_harmony", KEY_HARMONY_OF_OLD_LOGS)  # a log from before the field meant this
     values["prompts"] = tuple(values.get("prompts", ()))
     values["weights"] = tuple(float(w) for w in values.get("weights", ()))
     values["descriptors"] = {k: (np.asarray(v, dtype=np.float32) if isinstance(v, list) else float(v))

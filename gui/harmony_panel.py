@@ -18,12 +18,15 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from engine.harmony import PITCH_CLASSES, scale_profile
-from engine.vocabulary import KEY_TONICS, SCALES
+from engine.harmony import KEY_HARMONY_SOURCES, PITCH_CLASSES
 from gui import theme
 from instrument.chord_names import NOTE_NAMES
 
 NO_HARMONY_CONTROL = "harmony: this model has no harmony control"
+# The "Key gives" choices on screen (engine.harmony.KEY_HARMONY_SOURCES order), short enough for the chord row:
+# the key's chord changes a bar at a time, its scale, its tonic chord, or nothing (the model is free).
+KEY_HARMONY_TEXTS: tuple[str, ...] = tuple({"progression": "changes", "scale": "scale", "tonic_chord": "tonic",
+                                            "none": "free"}[source] for source in KEY_HARMONY_SOURCES)
 
 
 class ChromaStrip(QWidget):
@@ -125,19 +128,20 @@ class HarmonyPanel(QWidget):
             self._show_text("–", "harmony: starts with playback" if not playing else "")
             return
         current = display.current
+        from_key = current is None or current.kind == "key"
+        if from_key:
+            current = display.key  # what the key gives now (None: the key gives nothing)
         name, weights = "–", (0.0,) * PITCH_CLASSES
-        if current is not None:
-            name = current.name
-            if current.kind == "chord":
-                weights = current.chroma
-            elif current.kind == "key scale":
-                weights = tuple(scale_profile(KEY_TONICS[int(values["key"])], SCALES[int(values["scale"])]))
+        if current is not None and current.kind != "free":
+            name, weights = current.name, current.chroma or weights
         self.strip.show_weights(weights)
         if display.pending is not None:
             beats = display.pending_beats or 0.0
             status = f"next: {display.pending.name} in {beats:.1f} beats"
-        elif current is None:
-            status = "play a chord on the MIDI keyboard" if display.held.empty else f"holding {display.held.name}"
+        elif display.current is None:
+            status = "play a chord on the keyboard" if display.held.empty else f"holding {display.held.name}"
+        elif not display.held.empty:
+            status = f"holding {display.held.name}"
         else:
-            status = "" if display.held.empty else f"holding {display.held.name}"
+            status = "from the key" if from_key and current is not None else ""
         self._show_text(name, status)

@@ -30,7 +30,7 @@ from engine.prompt_words import read_prompt
 from engine.vocabulary import DESCRIPTORS, N_PROMPT_SLOTS, SAMPLE_RATE
 from gui import theme
 from gui.analysis import LiveAnalysis
-from gui.harmony_panel import HarmonyPanel
+from gui.harmony_panel import KEY_HARMONY_TEXTS, HarmonyPanel
 from instrument.controller import Instrument, TakeEntry
 from gui.liveview import LiveView
 from gui.widgets import ChoiceBox, CurveLane, IntBox, Knob, LinesLabel, Meter, ToggleButton, XYPad, format_value
@@ -427,11 +427,11 @@ class MainWindow(QMainWindow):
         follow = self._bind(ToggleButton(SPECS["harmony_follow"], parameter_label("harmony_follow")))
         quantise = self._bind(ChoiceBox(SPECS["harmony_quantise"], parameter_label("harmony_quantise")))
         release = self._bind(ChoiceBox(SPECS["harmony_release"], parameter_label("harmony_release")))
-        channel = self._bind(IntBox(SPECS["harmony_channel"], parameter_label("harmony_channel")))
-        channel.setPrefix("ch ")
-        channel.setSpecialValueText("all ch")  # 0: notes on every channel
+        # what the key gives while no chord is held (the chord channel is on the MIDI tab: routing, set once)
+        key_gives = self._bind(ChoiceBox(SPECS["key_harmony"], parameter_label("key_harmony"),
+                                         item_texts=KEY_HARMONY_TEXTS))
         follow.setMinimumWidth(follow.sizeHint().width())  # its word, whole, before the boxes get room
-        self.harmony_panel = HarmonyPanel([follow, quantise, release, channel])
+        self.harmony_panel = HarmonyPanel([follow, quantise, release, key_gives])
         return self.harmony_panel
 
     @staticmethod
@@ -514,6 +514,12 @@ class MainWindow(QMainWindow):
         save.setToolTip("Save these mappings as a controller preset")
         save.clicked.connect(self.save_controller_dialog)
         grid.addWidget(save, 1, 2)
+        grid.addWidget(QLabel("Chords from"), 2, 0)
+        channel = self._bind(IntBox(SPECS["harmony_channel"], parameter_label("harmony_channel")))
+        channel.setPrefix("channel ")
+        channel.setSpecialValueText("every channel")  # 0: notes on every channel
+        channel.setToolTip("The MIDI channel whose held notes are the chord the music follows")
+        grid.addWidget(channel, 2, 1)
         grid.setColumnStretch(1, 1)
         layout.addLayout(grid)
         self.learn_label = LinesLabel(LEARN_HINT, lines=2)

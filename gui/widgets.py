@@ -7,6 +7,7 @@ menu (`midi_menu_requested(parameter, global position)`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (QColor, QContextMenuEvent, QFont, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen,
@@ -268,12 +269,16 @@ class ChoiceBox(QComboBox):
     edited = Signal(float)
     midi_menu_requested = Signal(str, QPointF)
 
-    def __init__(self, spec: ParameterSpec, label: str, parent: QWidget | None = None) -> None:
+    def __init__(self, spec: ParameterSpec, label: str, parent: QWidget | None = None,
+                 item_texts: Sequence[str] | None = None) -> None:
+        """item_texts: what each choice is called on screen, where its parameter name is too long for the row."""
         super().__init__(parent)
         self.parameter = spec.name
         self.spec = spec
         self.label = label
-        self.addItems(list(spec.choices))
+        if item_texts is not None and len(item_texts) != len(spec.choices):
+            raise ValueError(f"{spec.name}: {len(item_texts)} item texts for {len(spec.choices)} choices")
+        self.addItems(list(spec.choices if item_texts is None else item_texts))
         self.setCurrentIndex(int(spec.default))
         self.setToolTip(f"{label}: {spec.description}\nRight-click: MIDI learn")
         self.setAccessibleName(label)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
 
+from engine.harmony import KEY_HARMONY_SOURCES
 from engine.vocabulary import DESCRIPTORS, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ HISTORY_LENGTH = 10_000  # changes kept for changes_since(); the take writer dra
 # preset's key label reads as a training caption spells it, and a choice index maps to the name the generator takes.
 DELAY_BEATS: tuple[str, ...] = ("1/8", "1/4", "3/8", "1/2")
 HARMONY_QUANTISE: tuple[str, ...] = ("bar", "beat")  # where a held chord lands: the next bar line or beat
-HARMONY_RELEASE: tuple[str, ...] = ("latch", "key scale", "free")  # what all keys let go leaves as the target
+HARMONY_RELEASE: tuple[str, ...] = ("latch", "key", "free")  # what all keys let go leaves as the target
 
 ChangeCallback = Callable[[str, "float | str", str], None]
 
@@ -197,6 +198,9 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     _float("tempo_bpm", 40.0, 240.0, 120.0, "BPM", "generation", "Tempo the music is conditioned on", label="Tempo"),
     _choice("key", KEY_TONICS, "C", "generation", "Tonic of the key the music is conditioned on", label="Key"),
     _choice("scale", SCALES, "major", "generation", "Scale (mode) the music is conditioned on", label="Scale"),
+    _choice("key_harmony", KEY_HARMONY_SOURCES, KEY_HARMONY_SOURCES[0], "generation",
+            "What the key asks of the harmony while no chord is held (a model with the harmony control): its chords "
+            "a bar at a time (I vi IV V, i VI iv v), its scale, its tonic chord, or nothing", label="Key gives"),
     # --- the held chord as the harmony target (a model with the harmony control only; session/harmony.py) ---
     _bool("harmony_follow", True, "generation",
           "Chords held on the MIDI keyboard become the harmony target (a model trained with the harmony control)",
@@ -204,7 +208,7 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     _choice("harmony_quantise", HARMONY_QUANTISE, "bar", "generation",
             "When a newly held chord takes over: at the next bar line or the next beat", label="Chord on"),
     _choice("harmony_release", HARMONY_RELEASE, "latch", "generation",
-            "All keys let go: keep the last chord, fall back to the key's scale, or leave the harmony free",
+            "All keys let go: keep the last chord, fall back to what the key gives, or leave the harmony free",
             label="On release"),
     _int("harmony_channel", 0, 16, 0, "", "generation",
          "The MIDI channel whose notes are the chord (0 = every channel)", label="Chord ch"),

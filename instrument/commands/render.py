@@ -211,8 +211,9 @@ def add_render(commands: argparse._SubParsersAction) -> None:
     render.add_argument("--beats-per-bar", type=integer_in(1, 16), default=DEFAULT_BEATS_PER_BAR,
                         help="beats in each --chords bar")
     render.add_argument("--key-harmony", choices=KEY_HARMONY_SOURCES, default=KEY_HARMONY_SOURCES[0],
-                        help="what --key/--scale give a harmony model without --chords: the scale profile, the tonic "
-                             "chord, the key's diatonic chords one a bar (I vi IV V; i VI iv v in minor), or nothing")
+                        help="what --key/--scale give a harmony model without --chords: the key's diatonic chords "
+                             "one a bar (I vi IV V; i VI iv v in minor; the default), its scale profile, its tonic "
+                             "chord, or nothing")
     render.add_argument("--no-prompt-words", action="store_true",
                         help="do not read tempo/key/scale from the prompt's words (the model reads the text alone)")
     render.add_argument("--loudness", type=knob_range("loudness_db"), default=None,

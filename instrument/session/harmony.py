@@ -13,9 +13,10 @@ request's beat offset 0), in bars of DEFAULT_BEATS_PER_BAR beats. "Next bar" is 
 sample heard when the chord's last key went down, so a chord played on a downbeat waits a bar: the audio of that
 downbeat has already been heard.
 
-Targets: a chord (its held chroma, mask 1); "key scale" (the key's scale profile, engine.harmony.scale_profile,
-what a harmony model gets from key and scale when no chord is given); "free" (mask 0: the model chooses). Before
-the first chord no chroma is sent at all (the engine gives the key's scale itself).
+Targets: a chord (its held chroma, mask 1); "key" (what the key gives by the key_harmony setting: its chords a
+bar at a time, its scale profile or its tonic chord, engine.harmony.key_chroma, on the bars of the beat clock the
+engine gives the model; "none": mask 0); "free" (mask 0: the model chooses). Before the first chord no chroma is
+sent at all: the engine gives what the key gives itself, from the same request fields and beat offset.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.harmony import DEFAULT_BEATS_PER_BAR, HarmonyCurve, scale_profile
+from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES, PITCH_CLASSES, HarmonyCurve, key_chroma, \
+    key_progression, tonic_chord
 from engine.stream import BarGrid
 from engine.stream.config import HarmonyChange
 from engine.vocabulary import KEY_TONICS, SCALES
@@ -40,7 +42,7 @@ KEEP_PAST_SECONDS = 10.0  # targets superseded longer ago than this are forgotte
 
 @dataclass(frozen=True)
 class HarmonyTarget:
-    """One harmony target: `kind` "chord" (with its 12 weights), "key scale" or "free"; `name` as shown."""
+    """One harmony target: `kind` "chord" (with its 12 weights), "key" or "free"; `name` as shown."""
 
     kind: str
     name: str
@@ -50,12 +52,13 @@ class HarmonyTarget:
 @dataclass(frozen=True)
 class HarmonyDisplay:
     """What the window shows: the target heard now (None: no chord yet), the one waiting for its bar line (None:
-    none) and how many beats away it is, and what the hands hold."""
+    none) and how many beats away it is, what the hands hold, and what the key gives now (None: "none")."""
 
     current: HarmonyTarget | None
     pending: HarmonyTarget | None
     pending_beats: float | None
     held: HeldChord
+    key: HarmonyTarget | None = None
 
 
 class HarmonyFollower:
@@ -163,19 +166,44 @@ class HarmonyFollower:
         samples = (start_frame + np.arange(frames, dtype=np.int64)) * self.hop_frames
         if not segments or samples[-1] < segments[0][0]:
             return None
-        profile = scale_profile(KEY_TONICS[int(snapshot["key"])], SCALES[int(snapshot["scale"])])
-        chroma = np.tile(profile, (frames, 1))  # before the first chord: what the engine gives by itself
-        mask = np.ones(frames, np.float32)
+        key = self.key_curve(snapshot, start_frame, frames)
+        chroma, mask = key.chroma.copy(), key.mask.copy()  # before the first chord: what the engine gives itself
         for start, target in segments:
             rows = samples >= start
             if target.kind == "chord":
-                chroma[rows] = np.asarray(target.chroma, np.float32)
+                chroma[rows], mask[rows] = np.asarray(target.chroma, np.float32), 1.0
             elif target.kind == "free":
-                chroma[rows] = 0.0
+                chroma[rows], mask[rows] = 0.0, 0.0
             else:
-                chroma[rows] = profile
-            mask[rows] = 0.0 if target.kind == "free" else 1.0
+                chroma[rows], mask[rows] = key.chroma[rows], key.mask[rows]
         return HarmonyCurve(chroma=chroma.astype(np.float32), mask=mask)
+
+    def key_curve(self, values: Any, start_frame: int, frames: int) -> HarmonyCurve:
+        """What the key gives (the key_harmony setting) over stream frames start_frame .. + frames, on the bars of
+        the model's beat clock as the engine sets it (tempo knob, the grid's beat at sample 0; bars of
+        DEFAULT_BEATS_PER_BAR beats, as the engine's own key harmony): mask 0 everywhere for "none"."""
+        source = KEY_HARMONY_SOURCES[int(values["key_harmony"])]
+        if source == "none":
+            return HarmonyCurve(chroma=np.zeros((frames, PITCH_CLASSES), np.float32), mask=np.zeros(frames, np.float32))
+        return key_chroma(KEY_TONICS[int(values["key"])], SCALES[int(values["scale"])], frames, source,
+                          tempo_bpm=float(values["tempo_bpm"]), start_frame=start_frame,
+                          beat_offset=self.grid().beat_at(0))
+
+    def key_target(self, values: Any, sample: float) -> HarmonyTarget | None:
+        """What the key gives at stream `sample`, named as the window shows it ("Bb", "D minor", "Dm"); None for
+        key_harmony "none"."""
+        source = KEY_HARMONY_SOURCES[int(values["key_harmony"])]
+        if source == "none":
+            return None
+        key, scale = KEY_TONICS[int(values["key"])], SCALES[int(values["scale"])]
+        frame = max(0, int(sample // self.hop_frames))
+        row = self.key_curve(values, frame, 1).chroma[0]
+        if source == "progression":
+            name = next(chord.symbol for chord in key_progression(key, scale)
+                        if np.array_equal(chord.chroma() > 0, row == row.max()))
+        else:
+            name = f"{key} {scale}" if source == "scale" else tonic_chord(key, scale).symbol
+        return HarmonyTarget("key", name, tuple(float(x) for x in row))
 
     # --- the GUI thread -----------------------------------------------------------------------------------------
 
@@ -188,5 +216,6 @@ class HarmonyFollower:
         beats = None
         if upcoming is not None:
             beats = (upcoming[0] - heard) * self.grid().beats_per_sample
+        values = {name: self.store.get(name) for name in ("key", "scale", "key_harmony", "tempo_bpm")}
         return HarmonyDisplay(current=current, pending=None if upcoming is None else upcoming[1],
-                              pending_beats=beats, held=self.held_notes.chord())
+                              pending_beats=beats, held=self.held_notes.chord(), key=self.key_target(values, heard))

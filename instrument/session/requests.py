@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from engine.harmony import KEY_HARMONY_SOURCES
 from engine.request import GenerationRequest
 from engine.vocabulary import DESCRIPTORS, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
 from instrument.parameters import PARAMETER_SPECS, ParameterSnapshot, ParameterStore, prompt_text_name
@@ -56,7 +57,7 @@ def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:
                              sampler=SAMPLER_NAMES[int(values["sampler"])], seed=int(values["seed"]),
                              variation=float(values["variation"]), tempo_bpm=float(values["tempo_bpm"]),
                              key=KEY_TONICS[int(values["key"])], scale=SCALES[int(values["scale"])],
-                             descriptors=descriptors)
+                             key_harmony=KEY_HARMONY_SOURCES[int(values["key_harmony"])], descriptors=descriptors)
 
 
 def make_generation_filter(store: ParameterStore) -> Callable[[str], bool]:

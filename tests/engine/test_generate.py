@@ -305,10 +305,16 @@ def test_chroma_steers_a_harmony_model_and_is_sliced_per_chunk(harmony_generator
     assert (long - plain).abs().mean() > 1e-4
 
 
-def test_key_and_scale_give_a_harmony_model_the_scale_profile_unless_told_otherwise(harmony_generator: Generator
-                                                                                      ) -> None:
+def test_key_and_scale_give_a_harmony_model_the_key_progression_unless_told_otherwise(harmony_generator: Generator
+                                                                                        ) -> None:
     g = harmony_generator
-    scale, _ = _harmony_channels(g, BASE, 0, WINDOW)  # D minor
+    bars, _ = _harmony_channels(g, BASE, 0, 200)  # D minor at 120 BPM: Dm Bb Gm Am, 86.1 frames a bar
+    for frame, chord in ((10, {2, 5, 9}), (100, {10, 2, 5}), (180, {7, 10, 2})):
+        assert set(torch.nonzero(bars[:12, frame] == 1.0).flatten().tolist()) == chord
+    assert bars[12].all()
+    later, _ = _harmony_channels(g, BASE, 150, 50)  # a later chunk continues the same bars
+    assert torch.equal(later, bars[:, 150:])
+    scale, _ = _harmony_channels(g, replace(BASE, key_harmony="scale"), 0, WINDOW)
     profile = torch.from_numpy(scale_profile("D", "minor"))
     assert torch.equal(scale[:12], profile[:, None].expand(-1, WINDOW)) and scale[12].all()
     tonic, _ = _harmony_channels(g, replace(BASE, key_harmony="tonic_chord"), 0, WINDOW)

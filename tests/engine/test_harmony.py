@@ -104,14 +104,15 @@ def test_no_chord_bars_have_mask_zero() -> None:
     assert not curve.chroma[87:173].any()
 
 
-def test_key_gives_the_scale_profile_by_default_or_the_tonic_chord() -> None:
+def test_key_gives_the_progression_by_default_or_the_scale_profile_or_the_tonic_chord() -> None:
     profile = scale_profile("A", "minor")
     assert profile[A] == 1.0 and profile[C] == profile[E] == 0.75
     assert {pc for pc in range(12) if profile[pc] == 0.5} == {B, D, F, G}
     assert not profile[[As, Cs, Ds, Fs, Gs]].any()
     assert set(np.flatnonzero(scale_profile("D", "dorian"))) == {D, E, F, G, A, B, C}
-    curve = key_chroma("A", "minor", 50)
+    curve = key_chroma("A", "minor", 50, "scale")
     assert curve.chroma.shape == (50, 12) and np.array_equal(curve.chroma[17], profile) and curve.mask.all()
+    assert np.array_equal(key_chroma("A", "minor", 50).chroma, key_chroma("A", "minor", 50, "progression").chroma)
     assert tonic_chord("A", "minor").pitch_classes == {A, C, E}
     assert tonic_chord("G", "mixolydian").pitch_classes == {G, B, D}
     assert tonic_chord("Eb", "dorian").pitch_classes == {Ds, Fs, As}

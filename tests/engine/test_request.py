@@ -19,8 +19,8 @@ def test_a_chroma_curve_and_its_mask_round_trip_through_json() -> None:
     assert np.array_equal(back.chroma, curve.chroma) and back.chroma.dtype == np.float32
     assert np.array_equal(back.chroma_mask, curve.mask) and back.key_harmony == "tonic_chord"
     plain = request_from_json(request_to_json(GenerationRequest()))
-    assert plain.chroma is None and plain.chroma_mask is None and plain.key_harmony == "scale"
-    # a take log written before the harmony control still loads
+    assert plain.chroma is None and plain.chroma_mask is None and plain.key_harmony == "progression"
+    # a take log written before the harmony control still loads, with the key harmony its requests had then
     old = request_to_json(GenerationRequest())
     for name in ("chroma", "chroma_mask", "key_harmony"):
         del old[name]

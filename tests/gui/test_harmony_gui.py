@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.harmony import key_progression
+from engine.vocabulary import KEY_TONICS, SCALES
 from gui.harmony_panel import NO_HARMONY_CONTROL
 from tests.gui.conftest import make_window
 from instrument.presets import PresetInfo
@@ -60,17 +62,25 @@ def test_a_held_chord_waits_for_its_bar_line_then_is_the_target(playing_harmony_
     qtbot.waitUntil(lambda: window.instrument.playing and window.instrument.session.first_sound_played,
                     timeout=10000)
     window.store.set("tempo_bpm", 60.0, "gui")  # a bar is 4 s: the chord waits long enough to be seen waiting
-    qtbot.waitUntil(lambda: panel.status_label.text() == "play a chord on the MIDI keyboard", timeout=3000)
+    qtbot.waitUntil(lambda: panel.status_label.text() == "play a chord on the keyboard", timeout=3000)
     _open_port(window, qtbot)
     for note in (57, 60, 64):
         virtual_out.send_message([ON, note, 100])
     qtbot.waitUntil(lambda: panel.status_label.text().startswith("next: Am in"), timeout=3000)
-    assert panel.chord_label.text() == "–"
+    # until it lands, the panel shows what the key gives now: one of its chords, a bar at a time
+    key, scale = KEY_TONICS[int(window.store.get("key"))], SCALES[int(window.store.get("scale"))]
+    assert panel.chord_label.text() in {chord.symbol for chord in key_progression(key, scale)}
     SHOTS.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(SHOTS / "harmony-pending.png"))
-    qtbot.waitUntil(lambda: panel.chord_label.text() == "Am", timeout=6000)
-    lit = {index for index, weight in enumerate(panel.strip.weights) if weight > 0}
-    assert lit == {0, 4, 9}, "C, E and A lit"
+    follower = window.instrument.session.harmony
+
+    def lit() -> set[int]:
+        return {index for index, weight in enumerate(panel.strip.weights) if weight > 0}
+
+    # the held Am: its three tones only (the key's Am, if the key's bar shows one, lights the scale around it)
+    qtbot.waitUntil(lambda: follower.display().current is not None and panel.chord_label.text() == "Am"
+                    and lit() == {0, 4, 9}, timeout=6000)
+    assert not panel.status_label.text().startswith("next:")
     assert panel.strip.weights[9] == 1.0, "the bass, the loudest"
     window.grab().save(str(SHOTS / "harmony-target.png"))
     records = window.instrument.session.engine.records
@@ -83,10 +93,12 @@ def test_the_harmony_settings_are_saved_in_a_preset(window: object, qtbot: objec
     window.controls["harmony_release"].set_by_player(2.0)  # free
     window.controls["harmony_follow"].set_by_player(0.0)
     window.controls["harmony_channel"].set_by_player(3)
+    window.controls["key_harmony"].set_by_player(1.0)  # scale
     path = window.save_preset_as("Chordless")
     saved = json.loads(path.read_text())["parameters"]
     assert (saved["harmony_quantise"], saved["harmony_release"], saved["harmony_follow"], saved["harmony_channel"]) \
         == ("beat", "free", False, 3)
+    assert saved["key_harmony"] == "scale"
     assert window.instrument.held_notes.channel == 2, "channel 3 on screen is MIDI channel index 2"
     window.load_preset(next(i for i in window.instrument.presets() if i.name == "Default"))
     assert store.get("harmony_quantise") == 0.0 and store.get("harmony_follow") == 1.0

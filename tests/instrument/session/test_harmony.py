@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.debug_models import debug_generator
-from engine.harmony import scale_profile
+from engine.harmony import key_chroma, scale_profile
 from engine.stream import EngineConfig, StreamGeometry
 from instrument.midi import HeldChange, HeldNotes, open_midi_input
 from instrument.midi.held_notes import held_chord
@@ -52,8 +52,16 @@ def test_a_chord_lands_on_the_next_bar_or_beat_and_the_window_switches_there() -
     start_frame = 170_000 // HOP  # a window across the bar line
     curve = follower.harmony_for(store.snapshot(), start_frame, 32)
     rows_before = (start_frame + np.arange(32)) * HOP < 176_400
+    # before it, what the key gives by default: C major's chords a bar at a time, here bar 1's Am (I vi IV V)
+    key = key_chroma("C", "major", 32, "progression", tempo_bpm=120.0, start_frame=start_frame)
+    assert np.allclose(curve.chroma[rows_before], key.chroma[rows_before]) and curve.mask.min() == 1.0
+    assert set(np.flatnonzero(curve.chroma[0] == 1.0)) == {9, 0, 4}
+    assert follower.display().key.name == "Am"
+    store.set("key_harmony", 1.0)  # the scale profile instead
     profile = scale_profile("C", "major")
-    assert np.allclose(curve.chroma[rows_before], profile) and curve.mask.min() == 1.0
+    assert np.allclose(follower.harmony_for(store.snapshot(), start_frame, 32).chroma[rows_before], profile)
+    assert follower.display().key.name == "C major"
+    store.set("key_harmony", 0.0)
     am = np.asarray(held_chord({57: 127, 60: 127, 64: 127}).chroma, np.float32)
     assert np.allclose(curve.chroma[~rows_before], am) and rows_before.sum() in range(1, 31)
     shown = follower.display()
@@ -68,7 +76,7 @@ def test_a_chord_lands_on_the_next_bar_or_beat_and_the_window_switches_there() -
     assert shown.current.name == "F" and shown.pending is None
 
 
-def test_release_latches_or_falls_back_to_the_key_scale_or_frees_the_harmony() -> None:
+def test_release_latches_or_falls_back_to_what_the_key_gives_or_frees_the_harmony() -> None:
     store = ParameterStore()
     heard = [0.0]
     follower = follower_at(store, heard)
@@ -79,14 +87,20 @@ def test_release_latches_or_falls_back_to_the_key_scale_or_frees_the_harmony() -
     follower.on_held(HeldChange(held_chord({60: 100}), pressed=False, arrival_s=0.0))  # some keys let go
     follower.on_held(let_go)
     assert follower.harmony_change() is None, "latch: the chord played stays"
-    store.set("harmony_release", 1.0)  # key scale
+    store.set("harmony_release", 1.0)  # key
     follower.on_held(let_go)
     assert follower.harmony_change().from_sample == 176_400
     window = follower.harmony_for(store.snapshot(), 176_400 // HOP + 1, 8)
-    assert np.allclose(window.chroma, scale_profile("C", "major")) and window.mask.min() == 1.0
+    key = key_chroma("C", "major", 8, "progression", tempo_bpm=120.0, start_frame=176_400 // HOP + 1)
+    assert np.allclose(window.chroma, key.chroma) and window.mask.min() == 1.0
+    assert set(np.flatnonzero(window.chroma[0] == 1.0)) == {5, 9, 0}  # bar 2 of I vi IV V: F
+    store.set("key_harmony", 3.0)  # the key gives nothing: falling back to it frees the harmony
+    window = follower.harmony_for(store.snapshot(), 176_400 // HOP + 1, 8)
+    assert window.mask.max() == 0.0 and follower.display().key is None
+    store.set("key_harmony", 0.0)
     store.set("harmony_release", 2.0)  # free
     follower.on_held(let_go)
-    assert follower.harmony_change().from_sample == 176_400, "replaces the key scale still waiting"
+    assert follower.harmony_change().from_sample == 176_400, "replaces the key fallback still waiting"
     window = follower.harmony_for(store.snapshot(), 176_400 // HOP + 1, 8)
     assert window.chroma.max() == 0.0 and window.mask.max() == 0.0
     store.set("harmony_follow", 0.0)
@@ -148,15 +162,20 @@ def test_a_held_chord_reaches_the_requests_from_the_next_bar_line(virtual_out: o
     assert all(chroma_at(r, 0) is None for r in chunks[:records_before // 2]), "no chord yet: nothing sent"
     sent = [r for r in chunks if r.request.get("chroma") is not None]
     assert sent, "the chord reached the engine"
-    for record in sent:  # every window: the key's scale before the bar line, the chord from it on
+    tempo_bpm = float(store.get("tempo_bpm"))
+
+    def key_row(frame: int) -> np.ndarray:  # what the key gives by default at a frame: C major's bar chord
+        return key_chroma("C", "major", 1, "progression", tempo_bpm=tempo_bpm, start_frame=frame).chroma[0]
+
+    for record in sent:  # every window: what the key gives before the bar line, the chord from it on
         start = record.request["chroma_start_frame"]
         for row, values in enumerate(record.request["chroma"]):
-            expected = am if (start + row) * HOP >= landing else scale_profile("C", "major")
+            expected = am if (start + row) * HOP >= landing else key_row(start + row)
             assert np.allclose(values, expected, atol=1e-6), (record.index, row)
     owner = [r for r in chunks if r.sample <= landing][-1]  # the chunk whose audio plays at the bar line
     assert owner.rollback and owner.index >= records_before - 1, "queued audio was regenerated for the chord"
     assert np.allclose(chroma_at(owner, landing), am), "what is heard from the bar line on was asked for Am"
-    assert np.allclose(chroma_at(owner, landing - HOP), scale_profile("C", "major")), "and not before it"
+    assert np.allclose(chroma_at(owner, landing - HOP), key_row(-(-(landing - HOP) // HOP))), "and not before it"
     assert status.engine.errors == 0
 
 
