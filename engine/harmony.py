@@ -208,8 +208,19 @@ def diatonic_triad(key: str, scale: str, degree: int) -> Chord:
     root = (tonic + steps[0]) % PITCH_CLASSES
     quality = {(4, 7): "", (3, 7): "m", (3, 6): "dim", (4, 8): "aug"}[
         tuple((step - steps[0]) % PITCH_CLASSES for step in steps[1:])]
-    names = _FLAT_NAMES if "b" in key[1:] or key == "F" else _SHARP_NAMES  # spelled on the key's side
+    names = _FLAT_NAMES if _flat_side(key, scale) else _SHARP_NAMES
     return Chord(symbol=f"{names[root]}{quality}", pitch_classes=triad, root=root)
+
+
+def _flat_side(key: str, scale: str) -> bool:
+    """Whether the key's signature has flats: a flat in its name, or (naturals) a relative major of F Bb Eb Ab Db."""
+    if "#" in key or "♯" in key:
+        return False
+    if "b" in key[1:] or "♭" in key:
+        return True
+    relative_major = (tonic_index(key) + {"major": 0, "minor": 3, "dorian": 10, "mixolydian": 5}[
+        SCALES[scale_index(scale)]]) % PITCH_CLASSES
+    return relative_major in (5, 10, 3, 8, 1)
 
 
 def key_progression(key: str, scale: str) -> tuple[Chord, ...]:

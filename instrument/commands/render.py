@@ -63,6 +63,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         generator = _render_generator(args)
         if chords:
             generator.require_harmony()  # before any rendering: the shipped model has no harmony input
+        elif generator.harmony and request.key and request.scale:
+            print(f"harmony: {_key_harmony_text(request)} (--key-harmony)")
         audio = (_audio_to_audio(args, generator, request, chords) if args.input
                  else _render(args, generator, request, chords))
     except (GenerationError, CheckpointError) as error:
@@ -96,6 +98,22 @@ def _with_chords(request: GenerationRequest, chords: tuple[Chord, ...], beats_pe
         return request
     curve = progression_chroma(chords, float(request.tempo_bpm or DEFAULT_CHORD_TEMPO_BPM), frames, beats_per_bar)
     return replace(request, chroma=curve.chroma, chroma_mask=curve.mask)
+
+
+def _key_harmony_text(request: GenerationRequest) -> str:
+    """What the request's key and scale give a harmony model, in words (key_harmony)."""
+    from engine.harmony import DEFAULT_BAR_TEMPO_BPM, key_progression, tonic_chord
+
+    key, scale = str(request.key), str(request.scale)
+    if request.key_harmony == "progression":
+        chords = " ".join(chord.symbol for chord in key_progression(key, scale))
+        tempo_bpm = request.tempo_bpm or DEFAULT_BAR_TEMPO_BPM
+        return f"the key's changes {chords}, one a bar of {DEFAULT_BEATS_PER_BAR} beats at {tempo_bpm:g} BPM, looped"
+    if request.key_harmony == "scale":
+        return f"the {key} {scale} scale profile"
+    if request.key_harmony == "tonic_chord":
+        return f"the tonic chord {tonic_chord(key, scale).symbol}, held"
+    return "none (the key reaches the model through its key embedding only)"
 
 
 def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) -> GenerationRequest:

@@ -130,6 +130,10 @@ def test_key_gives_the_progression_by_default_or_the_scale_profile_or_the_tonic_
     ("Eb", "major", ["Eb", "Cm", "Ab", "Bb"]),
     ("F#", "minor", ["F#m", "D", "Bm", "C#m"]),
     ("D", "dorian", ["Dm", "G", "Dm", "C"]),
+    ("D", "minor", ["Dm", "Bb", "Gm", "Am"]),
+    ("G", "minor", ["Gm", "Eb", "Cm", "Dm"]),
+    ("E", "minor", ["Em", "C", "Am", "Bm"]),
+    ("C", "mixolydian", ["C", "Bb", "F", "C"]),
     ("G", "mixolydian", ["G", "F", "C", "G"]),
 ])
 def test_the_key_progression_is_diatonic_and_names_parse_back(key: str, scale: str, symbols: list[str]) -> None:

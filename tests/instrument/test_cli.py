@@ -126,3 +126,22 @@ def test_render_follows_the_chords_with_a_harmony_model(tmp_path: Path) -> None:
         renders[chords], rate = soundfile.read(out)
         assert rate == 44100 and renders[chords].shape == (2 * 44100, 2)
     assert abs(renders["Am F C G"] - renders["C#m E B F#"]).mean() > 1e-5  # the chords reach the audio
+
+
+def test_render_says_what_the_key_gives_a_harmony_model(tmp_path: Path) -> None:
+    weights = _debug_diffusion_weights(tmp_path, harmony=True)
+    out = tmp_path / "x.flac"
+    said = {}
+    for source in ("progression", "scale", "tonic_chord", "none"):
+        result = run("render", "jazz trio in D minor at 140 bpm", "--seconds", "1", "--steps", "1", "-o", str(out),
+                     "--weights", str(weights), "--threads", "1", "--no-progress", "--key-harmony", source)
+        assert result.returncode == 0, result.stderr
+        said[source] = next(line for line in result.stdout.splitlines() if line.startswith("harmony: "))
+    assert said["progression"] == ("harmony: the key's changes Dm Bb Gm Am, one a bar of 4 beats at 140 BPM, looped "
+                                   "(--key-harmony)")
+    assert "D minor scale profile" in said["scale"] and "tonic chord Dm" in said["tonic_chord"]
+    assert "key embedding only" in said["none"]
+    # a model without the harmony control is told nothing about it
+    plain = run("render", "jazz trio in D minor at 140 bpm", "--seconds", "1", "--steps", "1", "-o", str(out),
+                "--weights", str(_debug_diffusion_weights(tmp_path)), "--threads", "1", "--no-progress")
+    assert plain.returncode == 0 and "harmony:" not in plain.stdout
