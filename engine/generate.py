@@ -266,12 +266,10 @@ class Generator:
                        pin_frames: int | None = None) -> ChunkResult:
         """One window of `window_frames` latent frames; `context` (latent_channels, C) are its first C frames.
 
-        pin_frames: how many leading context frames the model is given and lands on exactly (default all C).
-        The last C - pin_frames context frames are generated afresh, an overlap for the caller to crossfade the
-        stream into. They are not shown to the model: a model shown a context copies it and starts its own
-        material where the context ends, so a chunk's one discontinuity sits at the end of what it was shown.
-        Shown only the pinned frames, that point falls at the start of the overlap, under the crossfade, where
-        the stream still dominates, instead of at the join (docs/diffusion.md, "Seams": 1.30 -> 1.06).
+        pin_frames: how many leading context frames the model is shown and lands on exactly (default all C); the
+        other C - pin_frames are generated afresh, unseen, as an overlap to crossfade into: a model copies what it
+        is shown and starts its own material where that ends, so this puts the start under the crossfade, not at
+        the join (docs/diffusion.md, "Seams": 1.30 -> 1.06).
         start_frame: the window's first frame in the whole performance (sets the clock, timing and the
         slice of descriptor curves). initial: a latent to start from at sigma_start (audio-to-audio).
         """

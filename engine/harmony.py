@@ -16,8 +16,8 @@ loudest pitch class (engine/diffusion/controls.chroma_profile), so only their ra
   "scale", a constant scale profile (tonic 1, the tonic triad's third and fifth 0.75, the other scale degrees 0.5,
   the rest 0); "tonic_chord", the tonic triad held. Why the progression by default (measured, docs/diffusion.md
   "Key harmony"): a constant target is read like a held chord, so renders given a key circled the tonic triad;
-  moving a bar at a time they keep the key as well (0.87 of 30 prompts either way), move nearer to how real music
-  moves, and the bar-synchronous changes carry the tempo (essentia's Acc1 0.83 -> 0.93). Training smooths the
+  moving a bar at a time they keep the key as well (0.87 of 30 prompts either way) and move nearer to how real
+  music moves (tempo Acc1 was 0.83 -> 0.93 on the same 30). Training smooths the
   score's chroma over up to 43 frames (1 s), so spread profiles are inside what the model has seen.
 """
 
@@ -29,15 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.vocabulary import LATENT_HOP_FRAMES, SAMPLE_RATE, SCALE_INTERVALS, SCALES, scale_index, tonic_index
+from engine.vocabulary import (KEY_HARMONY_SOURCES, LATENT_HOP_FRAMES, SAMPLE_RATE, SCALE_INTERVALS, SCALES,
+                               scale_index, tonic_index)
 
 PITCH_CLASSES = 12
 LATENT_FRAME_RATE_HZ: float = SAMPLE_RATE / LATENT_HOP_FRAMES  # ~43.07 latent frames per second
 DEFAULT_BEATS_PER_BAR = 4
 NO_CHORD_SYMBOLS: frozenset[str] = frozenset({"N.C.", "N.C", "NC"})
 
-# What key + scale give a harmony model when no chroma is asked for: the first is the default (module docstring).
-KEY_HARMONY_SOURCES: tuple[str, ...] = ("progression", "scale", "tonic_chord", "none")
 # What a request logged without a key_harmony meant (take logs written before "progression" became the default).
 KEY_HARMONY_OF_OLD_LOGS = "scale"
 # Tempo of the bars when a bar-varying source is asked for without one (as `cascade render --chords` does).

@@ -27,6 +27,9 @@ NO_KEY: int = len(KEY_TONICS)
 NO_SCALE: int = len(SCALES)
 
 SAMPLER_NAMES: tuple[str, ...] = ("dpmpp_2m", "ddim", "euler")
+# What a key and scale give a harmony model when no chroma is asked for (engine/harmony.key_chroma); the first is
+# the default: the key's chord changes a bar at a time, its scale profile, its tonic chord, or nothing.
+KEY_HARMONY_SOURCES: tuple[str, ...] = ("progression", "scale", "tonic_chord", "none")
 N_PROMPT_SLOTS: int = 4
 
 _FLAT_TO_SHARP: dict[str, str] = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B",

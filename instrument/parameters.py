@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
 
-from engine.harmony import KEY_HARMONY_SOURCES
-from engine.vocabulary import DESCRIPTORS, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
+from engine.vocabulary import DESCRIPTORS, KEY_HARMONY_SOURCES, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from engine.harmony import KEY_HARMONY_SOURCES
 from engine.request import GenerationRequest
-from engine.vocabulary import DESCRIPTORS, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
+from engine.vocabulary import DESCRIPTORS, KEY_HARMONY_SOURCES, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
 from instrument.parameters import PARAMETER_SPECS, ParameterSnapshot, ParameterStore, prompt_text_name
 
 DEFAULT_PROMPT = "music"  # used only when every prompt slot is empty (the model needs some text)
