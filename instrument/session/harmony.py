@@ -199,8 +199,8 @@ class HarmonyFollower:
         frame = max(0, int(sample // self.hop_frames))
         row = self.key_curve(values, frame, 1).chroma[0]
         if source == "progression":
-            name = next(chord.symbol for chord in key_progression(key, scale)
-                        if np.array_equal(chord.chroma() > 0, row == row.max()))
+            name = next((chord.symbol for chord in key_progression(key, scale)
+                         if np.array_equal(chord.chroma() > 0, row == row.max())), f"{key} {scale}")
         else:
             name = f"{key} {scale}" if source == "scale" else tonic_chord(key, scale).symbol
         return HarmonyTarget("key", name, tuple(float(x) for x in row))
