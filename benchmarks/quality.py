@@ -210,20 +210,36 @@ def smoothed(curve: np.ndarray, frames: int = 43) -> np.ndarray:
     return smooth_curves(torch.from_numpy(curve.astype(np.float32))[None, None], frames)[0, 0].numpy()
 
 
-def seam_ratio(audio: np.ndarray, join_frames: list[int], hop: int = 1024) -> tuple[float, float]:
-    """Mean positive log-spectral flux at the joins (±1 frame) / mean elsewhere; and the per-join ratio spread."""
+# The flux frames around a join counted as the join: the join between latent frames j-1 and j lies in the
+# 2048-point frames around j - 1 .. j (flux[i] is the rise from frame i to i + 1).
+JOIN_OFFSETS = (-2, -1, 0)
+
+
+def spectral_flux(audio: np.ndarray, hop: int = 1024) -> np.ndarray:
+    """Positive log-spectral flux of the mono mix of (channels, samples): flux[i], the mean rise over bins from
+    2048-point Hann frame i to i + 1 (frames `hop` apart)."""
     mono = audio.mean(axis=0)
     window = np.hanning(2048).astype(np.float32)
     frames = (mono.size - 2048) // hop
     stacked = np.lib.stride_tricks.sliding_window_view(mono, 2048)[::hop][:frames] * window
     log_magnitude = np.log(np.abs(np.fft.rfft(stacked, axis=1)) + 1e-4)
-    flux = np.maximum(np.diff(log_magnitude, axis=0), 0).mean(axis=1)  # flux[i]: frame i -> i+1
-    at_join = np.zeros(flux.size, dtype=bool)
+    return np.maximum(np.diff(log_magnitude, axis=0), 0).mean(axis=1)
+
+
+def join_mask(size: int, join_frames: list[int], offsets: tuple[int, ...] = JOIN_OFFSETS) -> np.ndarray:
+    """(size,) bool: the flux frames at each join's offsets."""
+    at_join = np.zeros(size, dtype=bool)
     for join in join_frames:
-        # the join between latent frames join-1 and join lies in STFT frames around join - 1 .. join
-        for i in (join - 2, join - 1, join):
-            if 0 <= i < flux.size:
+        for i in (join + offset for offset in offsets):
+            if 0 <= i < size:
                 at_join[i] = True
+    return at_join
+
+
+def seam_ratio(audio: np.ndarray, join_frames: list[int], hop: int = 1024) -> tuple[float, float]:
+    """Mean positive log-spectral flux at the joins (±1 frame) / mean elsewhere; and the per-join ratio spread."""
+    flux = spectral_flux(audio, hop)
+    at_join = join_mask(flux.size, join_frames)
     return float(flux[at_join].mean() / flux[~at_join].mean()), float(flux[~at_join].std() / flux[~at_join].mean())
 
 

@@ -7,7 +7,7 @@ Each prompt (tempo and key in its words, read as `cascade render` reads them) is
   live:   the live engine's ChunkStitcher driven offline (window 64, context 16, 4 frames crossfaded in the audio
           with the stream's phase state, 8 steps), chunk after chunk at the normal join, as the engine thread
           splices them when nothing is changed.
-Measured on the audio, as benchmarks/quality.py does: positive log-spectral flux (2048-point frames, hop 1024 = one
+Measured on the audio with benchmarks/quality.py's flux and joins: positive log-spectral flux (2048-point frames, hop 1024 = one
 latent frame) at the joins (the frames j-2, j-1, j around the first new frame j) over the flux elsewhere
 (`seam_ratio`; issue 16's bar: <= 1.2), the same over the whole crossfade and join (j-K-2 .. j+1: a seam that
 moves within the overlap is still counted), and the mean flux profile around the joins (over the render's median).
@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.quality import JOIN_OFFSETS, join_mask, spectral_flux  # noqa: E402
 from engine.generate import Generator  # noqa: E402
 from engine.prompt_words import read_prompt  # noqa: E402
 from engine.request import GenerationRequest  # noqa: E402
@@ -52,27 +53,12 @@ PROMPTS = (
 RENDER_WINDOW, RENDER_CONTEXT, RENDER_CROSSFADE, RENDER_STEPS = 128, 32, 8, 16
 LIVE_GEOMETRY = StreamGeometry(64, 16, 4)
 LIVE_STEPS = 8
-FLUX_HOP = 1024
 PROFILE_OFFSETS = tuple(range(-6, 7))
-
-
-def flux_curve(audio: np.ndarray, hop: int = FLUX_HOP) -> np.ndarray:
-    """Positive log-spectral flux of the mono mix: flux[i] is the rise from 2048-point frame i to i + 1."""
-    mono = audio.mean(axis=0)
-    window = np.hanning(2048).astype(np.float32)
-    frames = (mono.size - 2048) // hop
-    stacked = np.lib.stride_tricks.sliding_window_view(mono, 2048)[::hop][:frames] * window
-    log_magnitude = np.log(np.abs(np.fft.rfft(stacked, axis=1)) + 1e-4)
-    return np.maximum(np.diff(log_magnitude, axis=0), 0).mean(axis=1)
 
 
 def seam_ratio(flux: np.ndarray, joins: list[int], offsets: tuple[int, ...]) -> float:
     """Mean flux at the joins' offsets over the mean flux everywhere else."""
-    at_join = np.zeros(flux.size, dtype=bool)
-    for join in joins:
-        for offset in offsets:
-            if 0 <= join + offset < flux.size:
-                at_join[join + offset] = True
+    at_join = join_mask(flux.size, joins, offsets)
     return float(flux[at_join].mean() / flux[~at_join].mean())
 
 
@@ -125,8 +111,8 @@ def main() -> None:
                                         seconds_total=args.seconds)
             with torch.no_grad():
                 audio, joins = (render_path if path == "render" else live_path)(generator, request, args.seconds)
-            flux = flux_curve(audio)
-            narrow.append(seam_ratio(flux, joins, (-2, -1, 0)))
+            flux = spectral_flux(audio)
+            narrow.append(seam_ratio(flux, joins, JOIN_OFFSETS))
             wide.append(seam_ratio(flux, joins, tuple(range(-crossfade - 2, 2))))
             median = float(np.median(flux))
             profile = [[flux[j + o] / median for o in PROFILE_OFFSETS] for j in joins

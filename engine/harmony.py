@@ -205,8 +205,8 @@ def diatonic_triad(key: str, scale: str, degree: int) -> Chord:
     steps = [intervals[(degree + step) % len(intervals)] for step in (0, 2, 4)]
     triad = frozenset((tonic + step) % PITCH_CLASSES for step in steps)
     root = (tonic + steps[0]) % PITCH_CLASSES
-    quality = {(4, 7): "", (3, 7): "m", (3, 6): "dim", (4, 8): "aug"}[
-        tuple((step - steps[0]) % PITCH_CLASSES for step in steps[1:])]
+    intervals_above_root = (0, *((step - steps[0]) % PITCH_CLASSES for step in steps[1:]))
+    quality = next(suffix for suffix, chord in CHORD_QUALITIES.items() if chord == intervals_above_root)
     names = _FLAT_NAMES if _flat_side(key, scale) else _SHARP_NAMES
     return Chord(symbol=f"{names[root]}{quality}", pitch_classes=triad, root=root)
 
