@@ -317,7 +317,8 @@ def main() -> None:
     test_rows = load_clip_rows(args.dataset, "test", test_count, args.seed) if args.dataset else []
     sets: dict[str, list[np.ndarray]] = {}
     if args.dataset:
-        sets[f"test split ({len(test_rows)} clips, FluidR3)"] = [audio for _, audio in test_rows]
+        soundfonts = sorted({Path(row.get("soundfont", "?")).stem.split("_")[0] for row, _ in test_rows})
+        sets[f"test split ({len(test_rows)} clips, {'/'.join(soundfonts)})"] = [audio for _, audio in test_rows]
     if unseen_count > 0:
         sets[f"unseen soundfont ({unseen_count} clips, TimGM6mb)"] = unseen_soundfont_clips(unseen_count, args.seed)
     print(f"weights: {args.weights}; machine: {platform.machine()}, {os.cpu_count()} cores, "

@@ -27,7 +27,7 @@ import soundfile
 import torch
 from torch import nn
 
-from engine.codec.checkpoint import save_autoencoder
+from engine.codec.checkpoint import CheckpointError, read_metadata, save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder
 from engine.codec.spectral import (DecoderMagnitudeLoss, LowBinFrequencyLoss, log_spectral_distance_db,
                                    multi_resolution_log_l1)
@@ -165,9 +165,40 @@ def initialise_from(model: MagnitudeAutoencoder, path: Path) -> list[str]:
     return skipped
 
 
-def model_config(debug_model: bool, frequency_bins: int) -> AutoencoderConfig:
-    """The architecture a run trains: the debug or full config, with the low-bin frequency branch's bins."""
-    return replace(DEBUG_CONFIG if debug_model else AutoencoderConfig(), decoder_frequency_bins=frequency_bins)
+def model_config(debug_model: bool, frequency_bins: int, init_from: Path | None = None) -> AutoencoderConfig:
+    """The architecture a run trains: the debug or full config, with the low-bin frequency branch's bins.
+    A fine low band in `init_from` (decoder_fine_n_fft > 0) is carried over as it is: nothing here trains it
+    (its target is a fine STFT no loss of this trainer reads; scripts/codec_branch/fit_fine.py trains it), but
+    the magnitude is trained through the phase it steers, and the exported file keeps it."""
+    config = replace(DEBUG_CONFIG if debug_model else AutoencoderConfig(), decoder_frequency_bins=frequency_bins)
+    fine = _fine_band_fields(init_from)
+    return replace(config, **fine) if fine else config
+
+
+_FINE_BAND_FIELDS = ("decoder_frequency_bins", "decoder_frequency_dim", "decoder_frequency_blocks",
+                     "decoder_fine_n_fft", "decoder_fine_bins")
+
+
+def _fine_band_fields(init_from: Path | None) -> dict[str, int]:
+    """The fine low band's config fields of a format-2 file that has one, else {}."""
+    if init_from is None or not Path(init_from).is_file():
+        return {}
+    try:
+        stored = read_metadata(init_from).get("config", {})
+    except CheckpointError:
+        return {}  # a format-1 file (or none of ours): initialise_from reports what it copies
+    if not int(stored.get("decoder_fine_n_fft", 0)):
+        return {}
+    return {name: int(stored[name]) for name in _FINE_BAND_FIELDS}
+
+
+def _init_provenance(init_from: Path | None) -> dict[str, Any]:
+    """What an exported file keeps of its init file's training record: the fine band's, which this run did
+    not change."""
+    if not _fine_band_fields(init_from):
+        return {}
+    extra = read_metadata(init_from).get("extra", {})
+    return {"fine_band": extra["fine_band"]} if "fine_band" in extra else {}
 
 
 def _lr(step: int, config: TrainConfig) -> float:
@@ -203,6 +234,8 @@ def _initial_model(config: TrainConfig, model_config: AutoencoderConfig, rank: i
     if config.frequency_branch_only:
         model.requires_grad_(False)
         model.decoder.frequency.requires_grad_(True)
+    if model.decoder.fine is not None:
+        model.decoder.fine.requires_grad_(False)  # carried over from init_from (model_config says why)
     return model
 
 
@@ -214,7 +247,7 @@ class _AutoencoderTraining:
         self.config = config
         self.process = start_training_process(config.threads, config.seed)
         rank, device = self.process.rank, self.process.device
-        self.model_config = model_config(config.debug_model, config.frequency_bins)
+        self.model_config = model_config(config.debug_model, config.frequency_bins, config.init_from)
         self.model = _initial_model(config, self.model_config, rank).to(device)
         self.ema = copy.deepcopy(self.model).eval()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -268,7 +301,7 @@ class _AutoencoderTraining:
         latent_l2 = latent.float().pow(2).mean()
         losses: dict[str, torch.Tensor] = {}
         total = latent.new_zeros((), dtype=torch.float32)
-        if corrections is not None:
+        if corrections is not None and self.model.decoder.frequency is not None:  # a fine band is not trained here
             losses["low_bin_frequency_cents"] = self.frequency_loss(audio, corrections.float(), log_magnitude)
             total = total + config.frequency_weight * losses["low_bin_frequency_cents"] / 100.0
         if not config.frequency_branch_only:
@@ -306,7 +339,7 @@ class _AutoencoderTraining:
                             save=self._save_state)
         if self.process.rank == 0:
             export(self.ema, self.train_data, self.run.out_dir / "autoencoder.safetensors", self.step,
-                   keep_statistics=config.keeps_encoder)
+                   keep_statistics=config.keeps_encoder, provenance=_init_provenance(config.init_from))
         self.process.finish()
         return {"steps": self.step, "seconds": seconds, "history": self.run.history}
 
@@ -317,26 +350,31 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 
 def export(ema: MagnitudeAutoencoder, data: ManifestSegments, path: Path, step: int,
-           keep_statistics: bool = False) -> None:
+           keep_statistics: bool = False, provenance: dict[str, Any] | None = None) -> None:
     """Write the shippable safetensors file of the EMA weights; the latent statistics are measured anew
-    unless `keep_statistics` (a frozen encoder: the diffusion model was normalised with the old ones)."""
+    unless `keep_statistics` (a frozen encoder: the diffusion model was normalised with the old ones).
+    `provenance`: training records of parts this run carried over unchanged (the fine band's)."""
     ema = ema.cpu().float()
     if not keep_statistics:
         mean, std = latent_statistics(ema, data)
         ema.latent_mean.copy_(mean)
         ema.latent_std.copy_(std)
-    save_autoencoder(ema, path, extra={"steps": step, "dataset": str(data.dataset)})
+    save_autoencoder(ema, path, extra={"steps": step, "dataset": str(data.dataset), **(provenance or {})})
 
 
 def export_run(dataset: Path, run_dir: Path, out_path: Path | None = None) -> Path:
     """Export the EMA weights of a run's latest `train_state.pt` (training may still be going on)."""
     state = read_training_state(Path(run_dir))
-    config = model_config(bool(state["config"].get("debug_model")), int(state["config"].get("frequency_bins", 0)))
+    init_from = state["config"].get("init_from")
+    init_from = Path(init_from) if init_from else None
+    config = model_config(bool(state["config"].get("debug_model")), int(state["config"].get("frequency_bins", 0)),
+                          init_from)
     ema = MagnitudeAutoencoder(config)
     ema.load_state_dict(state["ema"])
     ema.eval()
     data = ManifestSegments(dataset, "train", state["config"]["segment_latent_frames"] * config.hop_frames, 0)
     path = Path(out_path or Path(run_dir) / "autoencoder.safetensors")
     export(ema, data, path, state["step"], keep_statistics=bool(state["config"].get("freeze_encoder")
-                                                                or state["config"].get("frequency_branch_only")))
+                                                                or state["config"].get("frequency_branch_only")),
+           provenance=_init_provenance(init_from))
     return path

@@ -83,3 +83,38 @@ def test_training_only_the_frequency_branch_keeps_every_other_weight(tiny_datase
     log = [json.loads(line) for line in (tmp_path / "branch" / "train_log.jsonl").read_text().splitlines()]
     assert all(r["low_bin_frequency_cents"] > 0 and r["grad_norm"] > 0 for r in log), log
     assert "magnitude_log_l1" not in log[0]
+
+
+def test_a_fine_band_in_the_init_file_is_carried_over_untouched(tiny_dataset: Path, tmp_path: Path) -> None:
+    """Training the magnitude decoder from a file with a fine low band (the shipped v2.3 layout) keeps the band:
+    the run's model has it (the output loss goes through the phase it steers), its tensors, the encoder and
+    the latent statistics come out bit for bit, the magnitude decoder moves, the band's training record stays
+    in the file, and no low-bin frequency loss (the old branch's) pulls on the magnitude."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    from engine.codec.checkpoint import read_metadata, save_autoencoder
+    from engine.codec.model import DEBUG_CONFIG, MagnitudeAutoencoder
+
+    config = replace(DEBUG_CONFIG, decoder_frequency_bins=16, decoder_frequency_dim=16, decoder_frequency_blocks=1,
+                     decoder_fine_n_fft=8192, decoder_fine_bins=66)
+    start = tmp_path / "start.safetensors"
+    save_autoencoder(MagnitudeAutoencoder(config), start, extra={"steps": 0, "fine_band": {"steps": 7}})
+    train(TrainConfig(dataset=tiny_dataset, out_dir=tmp_path / "run", steps=3, batch_size=2, segment_latent_frames=8,
+                      checkpoint_every=2, eval_every=100, log_every=1, debug_model=True, threads=1,
+                      init_from=start, freeze_encoder=True, output_spectral_weight=1.0, peak_pitch_weight=1.0,
+                      learning_rate=1e-2, warmup_steps=1, ema_decay=0.0))
+    out = tmp_path / "run" / "autoencoder.safetensors"
+    before, after = load_file(str(start)), load_file(str(out))
+    assert set(before) == set(after)
+    kept = [n for n in before if n.startswith(("decoder.fine.", "encoder.", "latent_"))]
+    assert any(n.startswith("decoder.fine.") for n in kept)
+    for name in kept:
+        assert after[name].equal(before[name]), name
+    assert not after["decoder.head.weight"].equal(before["decoder.head.weight"])
+    assert load_autoencoder(out).config == config
+    assert read_metadata(out)["extra"]["fine_band"] == {"steps": 7}
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert all("low_bin_frequency_cents" not in r and r["output_log_spectral"] > 0 for r in log), log
+    assert load_autoencoder(export_run(tiny_dataset, tmp_path / "run", tmp_path / "again.safetensors")).config == config
