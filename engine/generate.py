@@ -173,7 +173,7 @@ class Generator:
             if request.key and request.scale and request.key_harmony != "none":
                 curve = key_chroma(request.key, request.scale, frames, request.key_harmony,
                                    tempo_bpm=request.tempo_bpm or None, start_frame=start_frame,
-                                   beat_offset=request.beat_offset)
+                                   beat_offset=request.beat_offset, beats_per_bar=request.beats_per_bar)
                 return harmony_targets(curve.chroma, curve.mask, 0, frames)
         except ValueError as error:
             raise GenerationError(str(error)) from error

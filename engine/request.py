@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.harmony import KEY_HARMONY_OF_OLD_LOGS, KEY_HARMONY_SOURCES, PITCH_CLASSES
-from engine.limits import CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, STEPS_RANGE, TEMPO_BPM_RANGE, VARIATION_RANGE
+from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_OF_OLD_LOGS, KEY_HARMONY_SOURCES, PITCH_CLASSES
+from engine.limits import (BEATS_PER_BAR_RANGE, CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, STEPS_RANGE, TEMPO_BPM_RANGE,
+                           VARIATION_RANGE)
 from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, DESCRIPTORS, SAMPLER_NAMES, scale_index, tonic_index
 
 # A request names a descriptor by its short name ("brightness") or the model's ("centroid_hz").
@@ -55,6 +56,7 @@ class GenerationRequest:
     # "progression" a bar at a time, the "scale" profile, the "tonic_chord" or "none"); a model without harmony
     # channels ignores it.
     key_harmony: str = KEY_HARMONY_SOURCES[0]
+    beats_per_bar: int = DEFAULT_BEATS_PER_BAR  # the bars the key's chord changes (progression) fall on
 
     def validated(self) -> "GenerationRequest":
         if len(self.prompts) != len(self.weights):
@@ -88,6 +90,10 @@ class GenerationRequest:
         return self
 
     def _validate_harmony(self) -> None:
+        low, high = BEATS_PER_BAR_RANGE
+        if not low <= self.beats_per_bar <= high or self.beats_per_bar != int(self.beats_per_bar):
+            raise GenerationError(f"beats_per_bar must be a whole number in {BEATS_PER_BAR_RANGE[0]}.."
+                                  f"{BEATS_PER_BAR_RANGE[1]}, got {self.beats_per_bar!r}")
         if self.key_harmony not in KEY_HARMONY_SOURCES:
             raise GenerationError(f"unknown key_harmony {self.key_harmony!r}; known: {', '.join(KEY_HARMONY_SOURCES)}")
         if not (isinstance(self.chroma_start_frame, int) and self.chroma_start_frame >= 0):

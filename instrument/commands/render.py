@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES
-from engine.limits import (CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, PROMPT_WEIGHT_MAX, RENDER_SECONDS_MAX, STEPS_RANGE,
-                           TEMPO_BPM_RANGE, VARIATION_RANGE)
+from engine.limits import (BEATS_PER_BAR_RANGE, CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, PROMPT_WEIGHT_MAX,
+                           RENDER_SECONDS_MAX, STEPS_RANGE, TEMPO_BPM_RANGE, VARIATION_RANGE)
 from engine.vocabulary import DESCRIPTORS
 from instrument.arguments import integer_in, knob_range, number_in, seed, thread_count
 
@@ -108,7 +108,7 @@ def _key_harmony_text(request: GenerationRequest) -> str:
     if request.key_harmony == "progression":
         chords = " ".join(chord.symbol for chord in key_progression(key, scale))
         tempo_bpm = request.tempo_bpm or DEFAULT_BAR_TEMPO_BPM
-        return f"the key's changes {chords}, one a bar of {DEFAULT_BEATS_PER_BAR} beats at {tempo_bpm:g} BPM, looped"
+        return f"the key's changes {chords}, one a bar of {request.beats_per_bar} beats at {tempo_bpm:g} BPM, looped"
     if request.key_harmony == "scale":
         return f"the {key} {scale} scale profile"
     if request.key_harmony == "tonic_chord":
@@ -144,7 +144,8 @@ def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) ->
                              negative_scale=args.negative_scale if args.negative else 0.0,
                              cfg_scale=args.cfg, steps=args.steps, sampler=args.sampler, seed=args.seed,
                              variation=args.variation, tempo_bpm=tempo_bpm, key=key, scale=scale,
-                             descriptors=_parse_descriptor_args(args), key_harmony=args.key_harmony)
+                             descriptors=_parse_descriptor_args(args), key_harmony=args.key_harmony,
+                             beats_per_bar=args.beats_per_bar)
 
 
 def _render_generator(args: argparse.Namespace) -> Generator:
@@ -226,8 +227,9 @@ def add_render(commands: argparse._SubParsersAction) -> None:
     render.add_argument("--chords", default=None,
                         help='a chord progression, one chord a bar, looped: "Am F C G" (N.C. = no chord); needs a '
                              "model trained with the harmony control")
-    render.add_argument("--beats-per-bar", type=integer_in(1, 16), default=DEFAULT_BEATS_PER_BAR,
-                        help="beats in each --chords bar")
+    render.add_argument("--beats-per-bar", type=integer_in(*BEATS_PER_BAR_RANGE), default=DEFAULT_BEATS_PER_BAR,
+                        help="beats in a bar: each --chords chord lasts one, and so does each of the key's chord "
+                             "changes (--key-harmony progression)")
     render.add_argument("--key-harmony", choices=KEY_HARMONY_SOURCES, default=KEY_HARMONY_SOURCES[0],
                         help="what --key/--scale give a harmony model without --chords: the key's diatonic chords "
                              "one a bar (I vi IV V; i VI iv v in minor; the default), its scale profile, its tonic "

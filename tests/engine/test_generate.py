@@ -175,6 +175,7 @@ def test_a_ten_thousand_character_prompt_is_truncated_not_refused(generator: Gen
     {"chroma": np.ones((10, 11))}, {"chroma": -np.ones((10, 12))}, {"chroma": np.full((10, 12), np.nan)},
     {"chroma": np.ones((10, 12)), "chroma_mask": np.ones(9)}, {"chroma_mask": np.ones(10)},
     {"chroma": np.ones((10, 12)), "chroma_mask": np.full(10, 2.0)}, {"key_harmony": "chord"},
+    {"beats_per_bar": 0}, {"beats_per_bar": 17}, {"beats_per_bar": 2.5}, {"beats_per_bar": float("nan")},
 ])
 def test_bad_requests_raise_generation_error(generator: Generator, change: dict) -> None:
     with pytest.raises(GenerationError):
@@ -323,6 +324,10 @@ def test_key_and_scale_give_a_harmony_model_the_key_progression_unless_told_othe
     assert not none.any()
     no_key, _ = _harmony_channels(g, replace(BASE, key=None, scale=None), 0, WINDOW)
     assert not no_key.any()
+    # in 3/4 the same chords change every 3 beats: 64.6 frames a bar at 120 BPM
+    waltz, _ = _harmony_channels(g, replace(BASE, beats_per_bar=3), 0, 200)
+    for frame, chord in ((10, {2, 5, 9}), (70, {10, 2, 5}), (135, {7, 10, 2}), (199, {9, 0, 4})):
+        assert set(torch.nonzero(waltz[:12, frame] == 1.0).flatten().tolist()) == chord
     chords = progression_chroma("Bb", 120.0, WINDOW)
     given, _ = _harmony_channels(g, replace(BASE, chroma=chords.chroma), 0, WINDOW)  # an explicit curve wins
     assert set(torch.nonzero(given[:12, 0]).flatten().tolist()) == {10, 2, 5}

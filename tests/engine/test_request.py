@@ -13,15 +13,17 @@ from engine.request import GenerationRequest, request_from_json, request_to_json
 def test_a_chroma_curve_and_its_mask_round_trip_through_json() -> None:
     curve = progression_chroma("Am F N.C. G", 120.0, 400)
     request = GenerationRequest(prompts=("lofi piano",), chroma=curve.chroma, chroma_mask=curve.mask,
-                                key_harmony="tonic_chord")
+                                key_harmony="tonic_chord", beats_per_bar=3)
     back = request_from_json(json.loads(json.dumps(request_to_json(request))))
     assert back.chroma is not None and back.chroma_mask is not None
     assert np.array_equal(back.chroma, curve.chroma) and back.chroma.dtype == np.float32
     assert np.array_equal(back.chroma_mask, curve.mask) and back.key_harmony == "tonic_chord"
+    assert back.beats_per_bar == 3
     plain = request_from_json(request_to_json(GenerationRequest()))
     assert plain.chroma is None and plain.chroma_mask is None and plain.key_harmony == "progression"
     # a take log written before the harmony control still loads, with the key harmony its requests had then
     old = request_to_json(GenerationRequest())
-    for name in ("chroma", "chroma_mask", "key_harmony"):
+    for name in ("chroma", "chroma_mask", "key_harmony", "beats_per_bar"):
         del old[name]
     assert request_from_json(old).key_harmony == "scale"
+    assert request_from_json(old).beats_per_bar == 4  # the key's changes were 4-beat bars then

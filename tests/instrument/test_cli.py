@@ -140,6 +140,10 @@ def test_render_says_what_the_key_gives_a_harmony_model(tmp_path: Path) -> None:
     assert said["progression"] == ("harmony: the key's changes Dm Bb Gm Am, one a bar of 4 beats at 140 BPM, looped "
                                    "(--key-harmony)")
     assert "D minor scale profile" in said["scale"] and "tonic chord Dm" in said["tonic_chord"]
+    waltz = run("render", "jazz trio in D minor at 140 bpm", "--seconds", "1", "--steps", "1", "-o", str(out),
+                "--weights", str(weights), "--threads", "1", "--no-progress", "--beats-per-bar", "3")
+    assert waltz.returncode == 0, waltz.stderr
+    assert "one a bar of 3 beats at 140 BPM" in waltz.stdout  # --beats-per-bar reaches the key's changes too
     assert "key embedding only" in said["none"]
     # a model without the harmony control is told nothing about it
     plain = run("render", "jazz trio in D minor at 140 bpm", "--seconds", "1", "--steps", "1", "-o", str(out),
