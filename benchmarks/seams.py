@@ -10,7 +10,8 @@ Each prompt (tempo and key in its words, read as `cascade render` reads them) is
 Measured on the audio with benchmarks/quality.py's flux and joins: positive log-spectral flux (2048-point frames, hop 1024 = one
 latent frame) at the joins (the frames j-2, j-1, j around the first new frame j) over the flux elsewhere
 (`seam_ratio`; issue 16's bar: <= 1.2), the same over the whole crossfade and join (j-K-2 .. j+1: a seam that
-moves within the overlap is still counted), and the mean flux profile around the joins (over the render's median).
+moves within the overlap is still counted), the mean flux profile around the joins (over the render's median),
+and the level over each crossfade against the frames either side (a blend that sags dips).
 Uses public APIs only, so the same script measures any earlier tree.
 """
 
@@ -62,6 +63,26 @@ def seam_ratio(flux: np.ndarray, joins: list[int], offsets: tuple[int, ...]) -> 
     return float(flux[at_join].mean() / flux[~at_join].mean())
 
 
+LEVEL_NEIGHBOUR_FRAMES = 8
+
+
+def frame_levels_db(audio: np.ndarray, hop: int = 1024) -> np.ndarray:
+    """Mean-square level of each latent frame (hop samples) of (channels, samples), in dB."""
+    frames = audio.shape[1] // hop
+    power = np.mean(audio[:, :frames * hop].reshape(audio.shape[0], frames, hop) ** 2, axis=(0, 2))
+    return 10 * np.log10(power + 1e-12)
+
+
+def crossfade_level_db(audio: np.ndarray, joins: list[int], crossfade_frames: int) -> float:
+    """Mean level over each crossfade (frames j-K..j-1) minus the mean over the LEVEL_NEIGHBOUR_FRAMES frames on
+    either side, averaged over the joins: negative is a dip."""
+    levels = frame_levels_db(audio)
+    k, n = crossfade_frames, LEVEL_NEIGHBOUR_FRAMES
+    dips = [levels[j - k:j].mean() - np.r_[levels[j - k - n:j - k], levels[j:j + n]].mean()
+            for j in joins if j - k - n >= 0 and j + n <= levels.size]
+    return float(np.mean(dips))
+
+
 def render_path(generator: Generator, request: GenerationRequest, seconds: float) -> tuple[np.ndarray, list[int]]:
     """Generator.render, and its joins (the first new frame of each continuation)."""
     audio = generator.render(request, seconds, window_frames=RENDER_WINDOW, context_frames=RENDER_CONTEXT,
@@ -103,7 +124,7 @@ def main() -> None:
     for path in args.paths:
         crossfade = RENDER_CROSSFADE if path == "render" else LIVE_GEOMETRY.crossfade_frames
         steps = RENDER_STEPS if path == "render" else LIVE_STEPS
-        narrow, wide, profiles = [], [], []
+        narrow, wide, profiles, level_dips = [], [], [], []
         for index, prompt in enumerate(PROMPTS[:args.prompts]):
             words = read_prompt(prompt)
             request = GenerationRequest(prompts=(prompt,), cfg_scale=3.0, steps=steps, tempo_bpm=words.tempo_bpm,
@@ -113,28 +134,32 @@ def main() -> None:
                 audio, joins = (render_path if path == "render" else live_path)(generator, request, args.seconds)
             flux = spectral_flux(audio)
             narrow.append(seam_ratio(flux, joins, JOIN_OFFSETS))
+            level_dips.append(crossfade_level_db(audio, joins, crossfade))
             wide.append(seam_ratio(flux, joins, tuple(range(-crossfade - 2, 2))))
             median = float(np.median(flux))
             profile = [[flux[j + o] / median for o in PROFILE_OFFSETS] for j in joins
                        if 0 <= j + PROFILE_OFFSETS[0] and j + PROFILE_OFFSETS[-1] < flux.size]
             profiles.append(np.mean(profile, axis=0))
             print(f"[{time.monotonic() - started:.0f} s] {path} {index + 1}/{args.prompts}: {narrow[-1]:.3f}", flush=True)
-        rows.append((path, narrow, wide, np.mean(profiles, axis=0)))
+        rows.append((path, narrow, wide, np.mean(profiles, axis=0), level_dips))
     print()
     print(f"Seams, {args.prompts} prompts x {args.seconds:.0f} s, seeds {args.seed}.., model {generator.model_id}, "
           f"{platform.machine()} {args.threads} threads")
-    print("| path | seam ratio (j-2..j): mean | max | renders > 1.2 | over crossfade + join (j-K-2..j+1): mean | target |")
-    print("|---|---|---|---|---|---|")
-    for path, narrow, wide, _ in rows:
+    print("| path | seam ratio (j-2..j): mean | max | renders > 1.2 | over crossfade + join (j-K-2..j+1): mean | target "
+          f"| level over the crossfade vs {LEVEL_NEIGHBOUR_FRAMES} frames either side (dB): mean | lowest render |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path, narrow, wide, _, dips in rows:
         print(f"| {path} | {np.mean(narrow):.3f} | {np.max(narrow):.3f} | {sum(r > 1.2 for r in narrow)} of "
-              f"{len(narrow)} | {np.mean(wide):.3f} | <= 1.2 |")
+              f"{len(narrow)} | {np.mean(wide):.3f} | <= 1.2 | {np.mean(dips):+.2f} | {np.min(dips):+.2f} |")
     print()
     print("| path | flux / median at join offsets " + " ".join(f"{o:+d}" for o in PROFILE_OFFSETS) + " |")
     print("|---|---|")
-    for path, _, _, profile in rows:
+    for path, _, _, profile, _ in rows:
         print(f"| {path} | " + " ".join(f"{x:.2f}" for x in profile) + " |")
     print("\nper render (seam ratio): " + "; ".join(
-        f"{path}: " + " ".join(f"{r:.2f}" for r in narrow) for path, narrow, _, _ in rows))
+        f"{path}: " + " ".join(f"{r:.2f}" for r in narrow) for path, narrow, _, _, _ in rows))
+    print("per render (level over the crossfade, dB): " + "; ".join(
+        f"{path}: " + " ".join(f"{d:+.2f}" for d in dips) for path, _, _, _, dips in rows))
 
 
 if __name__ == "__main__":
