@@ -224,6 +224,9 @@ def _initial_model(config: TrainConfig, model_config: AutoencoderConfig, rank: i
         raise ValueError("freeze_encoder needs init_from (an encoder to keep)")
     if config.frequency_branch_only and (config.init_from is None or not config.frequency_bins):
         raise ValueError("frequency_branch_only needs init_from (the rest of the model) and frequency_bins > 0")
+    if config.frequency_bins and model_config.decoder_fine_n_fft:
+        raise ValueError(f"{config.init_from} has a fine low band, which steers the low bins itself: "
+                         "frequency_bins (the older branch) cannot be added to it")
     model = MagnitudeAutoencoder(model_config)
     if config.init_from is not None:
         skipped = initialise_from(model, Path(config.init_from))
@@ -369,6 +372,9 @@ def export_run(dataset: Path, run_dir: Path, out_path: Path | None = None) -> Pa
     init_from = Path(init_from) if init_from else None
     config = model_config(bool(state["config"].get("debug_model")), int(state["config"].get("frequency_bins", 0)),
                           init_from)
+    if not config.decoder_fine_n_fft and any(name.startswith("decoder.fine.") for name in state["ema"]):
+        raise ValueError(f"{run_dir}: the run carries the fine low band of {init_from}, which is gone: its config "
+                         "is read from that file")
     ema = MagnitudeAutoencoder(config)
     ema.load_state_dict(state["ema"])
     ema.eval()

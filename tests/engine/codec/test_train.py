@@ -118,3 +118,9 @@ def test_a_fine_band_in_the_init_file_is_carried_over_untouched(tiny_dataset: Pa
     log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert all("low_bin_frequency_cents" not in r and r["output_log_spectral"] > 0 for r in log), log
     assert load_autoencoder(export_run(tiny_dataset, tmp_path / "run", tmp_path / "again.safetensors")).config == config
+    with pytest.raises(ValueError, match="fine low band"):  # the older branch cannot be added on top of it
+        train(TrainConfig(dataset=tiny_dataset, out_dir=tmp_path / "both", steps=1, batch_size=2, debug_model=True,
+                          segment_latent_frames=8, init_from=start, freeze_encoder=True, frequency_bins=8))
+    start.unlink()  # the band's config is read from the init file: without it, a clear error, not a key mismatch
+    with pytest.raises(ValueError, match="is gone"):
+        export_run(tiny_dataset, tmp_path / "run", tmp_path / "third.safetensors")
