@@ -75,12 +75,12 @@ def frame_levels_db(audio: np.ndarray, hop: int = 1024) -> np.ndarray:
 
 def crossfade_level_db(audio: np.ndarray, joins: list[int], crossfade_frames: int) -> float:
     """Mean level over each crossfade (frames j-K..j-1) minus the mean over the LEVEL_NEIGHBOUR_FRAMES frames on
-    either side, averaged over the joins: negative is a dip."""
+    either side, averaged over the joins: negative is a dip; NaN when no join has neighbours on both sides."""
     levels = frame_levels_db(audio)
     k, n = crossfade_frames, LEVEL_NEIGHBOUR_FRAMES
     dips = [levels[j - k:j].mean() - np.r_[levels[j - k - n:j - k], levels[j:j + n]].mean()
             for j in joins if j - k - n >= 0 and j + n <= levels.size]
-    return float(np.mean(dips))
+    return float(np.mean(dips)) if dips else float("nan")
 
 
 def render_path(generator: Generator, request: GenerationRequest, seconds: float) -> tuple[np.ndarray, list[int]]:
