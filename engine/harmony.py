@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.vocabulary import (KEY_HARMONY_SOURCES, LATENT_HOP_FRAMES, SAMPLE_RATE, SCALE_INTERVALS, SCALES,
-                               scale_index, tonic_index)
+from engine.vocabulary import (KEY_HARMONY_SOURCES, KEY_TONICS, LATENT_HOP_FRAMES, SAMPLE_RATE, SCALE_INTERVALS,
+                               SCALES, scale_index, tonic_index)
 
 PITCH_CLASSES = 12
 LATENT_FRAME_RATE_HZ: float = SAMPLE_RATE / LATENT_HOP_FRAMES  # ~43.07 latent frames per second
@@ -74,7 +74,6 @@ KEY_PROGRESSION_DEGREES: dict[str, tuple[int, ...]] = {
 PROGRESSION_SCALE_WEIGHT = 0.4
 
 _NATURALS: dict[str, int] = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 _ROOT = re.compile(r"([A-G])([#b♯♭]?)")
 
@@ -207,7 +206,7 @@ def diatonic_triad(key: str, scale: str, degree: int) -> Chord:
     root = (tonic + steps[0]) % PITCH_CLASSES
     intervals_above_root = (0, *((step - steps[0]) % PITCH_CLASSES for step in steps[1:]))
     quality = next(suffix for suffix, chord in CHORD_QUALITIES.items() if chord == intervals_above_root)
-    names = _FLAT_NAMES if _flat_side(key, scale) else _SHARP_NAMES
+    names = _FLAT_NAMES if _flat_side(key, scale) else KEY_TONICS
     return Chord(symbol=f"{names[root]}{quality}", pitch_classes=triad, root=root)
 
 

@@ -92,8 +92,7 @@ class GenerationRequest:
     def _validate_harmony(self) -> None:
         low, high = BEATS_PER_BAR_RANGE
         if not low <= self.beats_per_bar <= high or self.beats_per_bar != int(self.beats_per_bar):
-            raise GenerationError(f"beats_per_bar must be a whole number in {BEATS_PER_BAR_RANGE[0]}.."
-                                  f"{BEATS_PER_BAR_RANGE[1]}, got {self.beats_per_bar!r}")
+            raise GenerationError(f"beats_per_bar must be a whole number in {low}..{high}, got {self.beats_per_bar!r}")
         if self.key_harmony not in KEY_HARMONY_SOURCES:
             raise GenerationError(f"unknown key_harmony {self.key_harmony!r}; known: {', '.join(KEY_HARMONY_SOURCES)}")
         if not (isinstance(self.chroma_start_frame, int) and self.chroma_start_frame >= 0):
