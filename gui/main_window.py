@@ -798,7 +798,7 @@ class MainWindow(QMainWindow):
         text = edit.text()
         if text != self.store.prompt_texts()[slot]:
             try:
-                commit_typed_prompt(self.store, slot, text, "gui")  # its words move the tempo/key/scale knobs
+                commit_typed_prompt(self.store, slot, text, "gui")  # the blend's words move tempo/key/scale
             except (TypeError, ValueError) as error:
                 self.banner.show_message("error", f"prompt {slot + 1}: {error}")
 
@@ -808,8 +808,9 @@ class MainWindow(QMainWindow):
         words = read_prompt(text)
         label = self.prompt_word_labels[slot]
         label.setText(f"reads {words.short()}")
-        label.setToolTip(f"Its words say: {words.describe()}. Typing a prompt moves the Tempo, Key and Scale "
-                         "knobs to what its words state; a knob turned afterwards wins.")
+        label.setToolTip(f"Its words say: {words.describe()}. The Tempo, Key and Scale knobs follow the words "
+                         "of the prompts that sound, each from the heaviest one that states it, as you type and "
+                         "morph; a knob you turn holds until the words choose something else.")
         label.setVisible(bool(words.short()))
 
     def new_seed(self) -> None:

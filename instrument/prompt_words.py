@@ -1,42 +1,35 @@
-"""A typed prompt's words move the tempo, key and scale knobs (engine/prompt_words.py reads them).
+"""The words of the prompts that sound set the tempo, key and scale knobs (engine/prompt_words.py reads them).
 
-Live, the knobs always hold a value, so "explicit settings win over words" means: when the player commits a
-prompt whose words state a tempo, key or scale, those knobs move to it, in the same atomic change as the
-text; a knob turned afterwards wins until the next prompt is typed. Prompts that arrive any other way (a
-preset, MIDI, the API) keep the settings they came with. A tempo outside the knob's range is clamped and
+Each prompt keeps its own reading; what the knobs get is the blend's choice, the rule `cascade render` uses
+(`engine.prompt_words.settle`): each of tempo, key and scale from the heaviest sounding prompt whose words state
+it. Live, the knobs always hold a value, so "explicit settings win over words" means: when the player commits a
+prompt, the knobs its words speak for move to the blend's choice in the same atomic change as the text (typed
+into the prompt that sounds: its own words; into a silent slot: nothing moves until it is morphed in, see
+instrument/session/prompt_settings.py); a knob turned afterwards wins until the words choose something else.
+Prompts that arrive with a preset keep the preset's settings. A tempo outside the knob's range is clamped and
 the reading says so."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from engine.prompt_words import PromptMusic, read_prompt
-from engine.vocabulary import N_PROMPT_SLOTS, scale_index, tonic_index
-from instrument.parameters import ParameterStore
-
-
-def knob_values(words: PromptMusic, store: ParameterStore) -> tuple[PromptMusic, dict[str, float]]:
-    """The knob values the words ask for, and the reading with a note where a value had to be clamped."""
-    values: dict[str, float] = {}
-    notes = list(words.notes)
-    if words.tempo_bpm is not None:
-        spec = store.spec("tempo_bpm")
-        values["tempo_bpm"] = spec.clamp(words.tempo_bpm)
-        if values["tempo_bpm"] != words.tempo_bpm:
-            notes.append(f"tempo knob {spec.minimum:g}..{spec.maximum:g}: set to {values['tempo_bpm']:g}")
-    if words.key is not None:
-        values["key"] = float(tonic_index(words.key))
-    if words.scale is not None:
-        values["scale"] = float(scale_index(words.scale))
-    return replace(words, notes=tuple(notes)), values
+from engine.vocabulary import N_PROMPT_SLOTS
+from instrument.parameters import ParameterStore, clean_prompt_text
+from instrument.session.prompt_settings import blend_words, knob_values
 
 
 def commit_typed_prompt(store: ParameterStore, slot: int, text: str, source: str = "gui") -> PromptMusic:
-    """Store prompt `slot`'s text and the knob values its words state, atomically; returns the reading."""
+    """Store prompt `slot`'s text and, for each setting its words state, the blend's choice, atomically;
+    returns the typed words' reading (with a note where the tempo knob had to clamp it)."""
     if not 0 <= slot < N_PROMPT_SLOTS:
         raise ValueError(f"prompt slot must be 0..{N_PROMPT_SLOTS - 1}, got {slot}")
-    words, values = knob_values(read_prompt(text), store)
-    texts = list(store.prompt_texts())
-    texts[slot] = text
+    words = read_prompt(text)
+    snapshot = store.snapshot()
+    texts = list(snapshot.prompt_texts)
+    texts[slot] = clean_prompt_text(text)
+    chosen = blend_words(snapshot.values, tuple(texts))
+    spoken_for = PromptMusic(chosen.tempo_bpm if words.tempo_bpm is not None else None,
+                             chosen.key if words.key is not None else None,
+                             chosen.scale if words.scale is not None else None)
+    _, values = knob_values(spoken_for, store)
     store.set_many(values, texts, source=source)
-    return words
+    return knob_values(words, store)[0]

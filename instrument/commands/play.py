@@ -36,6 +36,7 @@ class _Playing:
     record_dir: Path | None
     midi_input: Any = None  # instrument.midi.MidiInput when --midi opened one
     clock: Any = None  # instrument.midi.MidiClock with --midi
+    prompt_settings: Any = None  # instrument.session.prompt_settings.PromptSettingsFollower, started
 
 
 def _cmd_play(args: argparse.Namespace) -> int:
@@ -87,6 +88,7 @@ def _set_up(args: argparse.Namespace) -> _Playing:
     from instrument.curves import start_preset_curves
     from instrument.parameters import ParameterStore
     from instrument.presets import PresetError, apply_preset
+    from instrument.session.prompt_settings import PromptSettingsFollower
 
     record_dir = None
     if args.record:
@@ -109,6 +111,10 @@ def _set_up(args: argparse.Namespace) -> _Playing:
     playing = _Playing(store, curves, generator, record_dir)
     if args.midi is not None:
         playing.midi_input, playing.clock = _open_midi(args, store)
+    # MIDI morphs between the preset's prompts: the tempo, key and scale knobs follow their words (as in the app)
+    playing.prompt_settings = PromptSettingsFollower(
+        store, tempo_locked=lambda: playing.clock is not None and playing.clock.running)
+    playing.prompt_settings.start()
     return playing
 
 

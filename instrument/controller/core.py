@@ -24,6 +24,7 @@ from instrument.midi import HeldNotes, MidiClock, MidiInput, MidiMapper
 from instrument.monitor import MonitorTap
 from instrument.parameters import ParameterStore
 from instrument.presets import PresetError, PresetInfo
+from instrument.session.prompt_settings import PromptSettingsFollower
 from instrument.take_player import TakePlayer
 
 
@@ -38,6 +39,10 @@ class Instrument(TakeControl, PlaybackControl, PresetControl, MidiControl):
         self.clock = MidiClock(self.store)
         self.held_notes = HeldNotes()  # the chord the player holds: the harmony target (instrument/session/harmony)
         self.store.subscribe(self._follow_harmony_channel)
+        # the tempo, key and scale knobs follow the words of the prompt blend as it morphs (a running clock owns
+        # the tempo), playing or not: the store lives as long as the app
+        self.prompt_settings = PromptSettingsFollower(self.store, tempo_locked=lambda: self.clock.running)
+        self.prompt_settings.start()
         self.midi_input: MidiInput | None = None
         self.midi_ports: list[str] = []
         self.midi_ports_version = 0
@@ -253,6 +258,7 @@ class Instrument(TakeControl, PlaybackControl, PresetControl, MidiControl):
             finally:
                 done.set()
 
+        self.prompt_settings.stop()
         self._ops.submit(close)
         self._ops.shutdown(wait=False)
         self._player_ops.shutdown(wait=True)

@@ -41,14 +41,18 @@ def blend_weights(values: Mapping[str, float], prompt_texts: tuple[str, ...]) ->
     return tuple(w if prompt_texts[i].strip() else 0.0 for i, w in enumerate(weights))
 
 
+def sounding_prompts(values: Mapping[str, float], prompt_texts: tuple[str, ...]) -> list[tuple[int, str, float]]:
+    """The prompts the engine blends: [(slot, text, weight)] with weight > 0; when every weight is 0, the
+    non-empty prompts equally (an empty list when every slot is empty)."""
+    weights = blend_weights(values, prompt_texts)
+    sounding = [(slot, t, w) for slot, (t, w) in enumerate(zip(prompt_texts, weights)) if t.strip() and w > 0]
+    return sounding or [(slot, t, 1.0) for slot, t in enumerate(prompt_texts) if t.strip()]
+
+
 def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:
     """Parameter values (real units) -> the GenerationRequest for the next chunk."""
     values = snapshot.values
-    texts = snapshot.prompt_texts
-    weights = blend_weights(values, texts)
-    pairs = [(t, w) for t, w in zip(texts, weights) if t.strip() and w > 0]
-    if not pairs:  # every weight at 0: fall back to the non-empty prompts equally, then to a neutral one
-        pairs = [(t, 1.0) for t in texts if t.strip()] or [(DEFAULT_PROMPT, 1.0)]
+    pairs = [(t, w) for _, t, w in sounding_prompts(values, snapshot.prompt_texts)] or [(DEFAULT_PROMPT, 1.0)]
     descriptors = {name: float(values[parameter]) for name, parameter in DESCRIPTOR_PARAMETERS.items()
                    if values.get(f"{parameter}_enabled", 0.0) >= 0.5}
     return GenerationRequest(prompts=tuple(t for t, _ in pairs), weights=tuple(w for _, w in pairs),

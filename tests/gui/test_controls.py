@@ -8,7 +8,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication
 
-from engine.vocabulary import DESCRIPTORS, N_PROMPT_SLOTS
+from engine.vocabulary import DESCRIPTORS, KEY_TONICS, N_PROMPT_SLOTS
 from instrument.parameters import PARAMETER_SPECS, ParameterSpec
 
 
@@ -193,19 +193,28 @@ def test_typing_r_and_space_in_a_prompt_types_them(window: object, qtbot: object
     qtbot.waitUntil(lambda: not window.instrument.playing, timeout=20000)
 
 
-def test_typed_prompt_words_move_the_knobs_and_show_beside_the_prompt(window: object, qtbot: object) -> None:
+def test_typed_prompt_words_show_beside_the_prompt_and_move_the_knobs_as_it_is_morphed_in(window: object,
+                                                                                          qtbot: object) -> None:
     store = window.store
+    tempo_before = store.get("tempo_bpm")
     edit, label = window.prompt_edits[2], window.prompt_word_labels[2]
     edit.setFocus()
     edit.selectAll()
     qtbot.keyClicks(edit, "dub techno at 118 bpm in F# minor")
     qtbot.keyClick(edit, Qt.Key_Return)
-    assert store.get("tempo_bpm") == 118.0
     qtbot.waitUntil(lambda: label.isVisible() and label.text() == "reads 118 BPM · F# min", timeout=2000)
+    assert store.get("tempo_bpm") == tempo_before  # prompt 3 does not sound yet: it keeps its words for later
+    window.xy_pad.set_by_player(0.0, 1.0)  # the pad's prompt-3 corner
+    assert store.get("tempo_bpm") == 118.0 and KEY_TONICS[int(store.get("key"))] == "F#"
     qtbot.waitUntil(lambda: window.controls["tempo_bpm"].value == 118.0, timeout=2000)
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "dub techno at 112 bpm")  # typed into the prompt that sounds: at once
+    qtbot.keyClick(edit, Qt.Key_Return)
+    assert store.get("tempo_bpm") == 112.0
     # a preset's text shows its reading too, but does not move the knobs (it brings its own settings)
     _from_another_thread(store.set_prompt_text, 2, "warm pads, 70 bpm", "preset")
     qtbot.waitUntil(lambda: label.text() == "reads 70 BPM", timeout=2000)
-    assert store.get("tempo_bpm") == 118.0
+    assert store.get("tempo_bpm") == 112.0
     _from_another_thread(store.set_prompt_text, 2, "strings", "preset")
     qtbot.waitUntil(lambda: not label.isVisible(), timeout=2000)

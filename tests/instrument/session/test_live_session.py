@@ -18,10 +18,12 @@ import soundfile
 from engine.debug_models import debug_generator
 from engine.generate import Generator
 from engine.stream import EngineConfig, StreamGeometry
+from engine.vocabulary import KEY_TONICS
 from instrument.effects_pump import VERY_LONG_WAKE_GAPS, PumpConfig
 from instrument.output_process import OutputProcess, PreparedOutput
 from instrument.parameters import ParameterStore
 from instrument.session import LiveSession, OutputSink, PacedSink, read_take_log, rerender_take
+from instrument.session.prompt_settings import WORDS_SOURCE, PromptSettingsFollower
 from instrument.takes import read_take_audio
 from tests.helpers import jack_ports, killable_jackd, wait_for
 
@@ -55,6 +57,8 @@ def session(generator: Generator, store: ParameterStore, output: str = "none", *
 def test_plays_without_a_device_and_records_a_take_that_rerenders(generator: Generator, tmp_path: Path) -> None:
     store = playing_store()
     live = session(generator, store)
+    follower = PromptSettingsFollower(store)  # as the store's owner (the app, `cascade play`) starts one
+    follower.start()
     live.start()
     try:
         take = live.start_recording(tmp_path, "take")
@@ -63,10 +67,15 @@ def test_plays_without_a_device_and_records_a_take_that_rerenders(generator: Gen
         store.set("cfg_scale", 9.0)  # a generation change, heard at the next chunk (or sooner)
         store.set("fx_filter_cutoff_hz", 300.0)  # an effect, heard within a few blocks
         assert wait_for(lambda: live.status().control_latency_seconds is not None, timeout_s=3.0)
+        # a morph to a prompt whose words state a tempo and key: the knobs follow its words
+        store.set_prompt_text(1, "breakbeat at 140 bpm in F minor", "gui")
+        store.set("xy_x", 1.0, "gui")
+        assert store.get("tempo_bpm") == 140.0 and KEY_TONICS[int(store.get("key"))] == "F"
         time.sleep(0.5)
         status = live.status()
     finally:
         live.stop()
+        follower.stop()
     assert status.output.startswith("no audio device") and status.start_to_first_sound_seconds < 3.0
     assert status.engine.real_time_factor < 1.0 and status.buffer_fill_seconds > 0.2
     assert status.output_underruns == 0 and status.dry_underruns == 0 and status.engine.errors == 0
@@ -79,6 +88,8 @@ def test_plays_without_a_device_and_records_a_take_that_rerenders(generator: Gen
     assert log.sidecar["state"] == "complete" and log.sidecar["model_id"] == generator.model_id
     assert any(r["request"]["cfg_scale"] == 9.0 for r in log.records if r["kind"] == "chunk")
     assert any(e["name"] == "fx_filter_cutoff_hz" for e in log.parameter_events)
+    assert any(e["name"] == "tempo_bpm" and e["value"] == 140.0 and e["source"] == WORDS_SOURCE
+               for e in log.parameter_events)
     # The same steps re-render the performance exactly (seeds, chunk layout, knob moves, effects)...
     same = rerender_take(take.sidecar_path, generator, tmp_path / "same.flac", steps=None)
     again, _ = read_take_audio(tmp_path / "same.flac")
