@@ -46,7 +46,7 @@ from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS
 from engine.diffusion.controls import smooth_curves
 from engine.essentia_chroma import HPCP_HOP_SAMPLES, c_based, hpcp_frames
 from engine.generate import Generator
-from engine.harmony import KEY_HARMONY_SOURCES
+from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES
 from engine.prompt_words import read_prompt, settle
 from engine.request import GenerationRequest
 from engine.vocabulary import tonic_index
@@ -320,6 +320,8 @@ def main() -> None:
                                                          tempo_bpm=words_of[p["prompt"]].tempo_bpm,
                                                          key=words_of[p["prompt"]].key,
                                                          scale=words_of[p["prompt"]].scale,
+                                                         beats_per_bar=words_of[p["prompt"]].beats_per_bar
+                                                         or DEFAULT_BEATS_PER_BAR,
                                                          key_harmony=args.key_harmony),
         "text only": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps),
         "CFG off": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=0.0, steps=args.steps),

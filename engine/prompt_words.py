@@ -1,4 +1,4 @@
-"""Tempo, key and scale read from a prompt's words ("deep house at 126 bpm in Eb minor").
+"""Tempo, key, scale and meter read from a prompt's words ("deep house at 126 bpm in Eb minor", "a waltz in 3/4").
 
 The diffusion model takes tempo, tonic and scale as conditioning of their own; a prompt that states them in
 words should drive that conditioning exactly as `--tempo/--key/--scale` would, and never be misread quietly:
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from engine.limits import TEMPO_BPM_RANGE
+from engine.limits import BEATS_PER_BAR_RANGE, TEMPO_BPM_RANGE
 from engine.vocabulary import SCALES
 
 _UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -62,6 +62,12 @@ _KEY_SYMBOL_MINOR = (
 )
 
 
+# a time signature: "3/4", "6 / 8", "12/8" (not inside "24/7", "1/2 note" or a date "12/4/2024")
+_TIME_SIGNATURE = re.compile(r"(?<![\w/.])(?P<num>\d{1,2})\s*/\s*(?P<den>2|4|8|16)(?![\w/.]|\s*/)")
+_METER_WORDS = ((re.compile(r"\b(?:waltz(?:es|ing)?|triple\s+(?:time|meter|metre))\b", re.IGNORECASE), 3),
+                (re.compile(r"\b(?:common\s+time|cut\s+time|alla\s+breve)\b", re.IGNORECASE), 4))
+
+
 @dataclass(frozen=True)
 class PromptMusic:
     """What one prompt's words say about tempo, key and scale; None where they say nothing usable.
@@ -73,15 +79,17 @@ class PromptMusic:
     key: str | None = None
     scale: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    beats_per_bar: int | None = None  # quarter-note beats a bar ("6/8" -> 3)
 
     def _parts(self, scale_text) -> list[str]:
         """"126 BPM" and "Eb minor" (the scale as scale_text writes it), those the words state."""
         parts = [] if self.tempo_bpm is None else [f"{self.tempo_bpm:g} BPM"]
         key = " ".join(p for p in (self.key, None if self.scale is None else scale_text(self.scale)) if p)
-        return parts + ([key] if key else [])
+        meter = [] if self.beats_per_bar is None else [f"{self.beats_per_bar}-beat bars"]
+        return parts + ([key] if key else []) + meter
 
     def short(self) -> str:
-        """A label beside a prompt field: "126 BPM · Eb min" ("" when the words state nothing)."""
+        """A label beside a prompt field: "126 BPM · Eb min · 3-beat bars" ("" when the words state nothing)."""
         return " · ".join(self._parts(lambda scale: scale[:3]))
 
     def describe(self) -> str:
@@ -175,12 +183,31 @@ def _read_key(text: str, notes: list[str]) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _read_meter(text: str, notes: list[str]) -> int | None:
+    """Quarter-note beats a bar from a time signature ("3/4" 3, "2/2" 4, "6/8" 3, "12/8" 6) or a meter word."""
+    for match in _TIME_SIGNATURE.finditer(text):
+        numerator, denominator = int(match.group("num")), int(match.group("den"))
+        if numerator < 2:
+            continue  # "1/4 note", "1/2": a note value, not a bar
+        quarters = numerator * 4 / denominator
+        if quarters != int(quarters) or not BEATS_PER_BAR_RANGE[0] <= quarters <= BEATS_PER_BAR_RANGE[1]:
+            notes.append(f"'{match.group(0).strip()}' ignored: bars of whole quarter-note beats only, "
+                         f"{BEATS_PER_BAR_RANGE[0]}..{BEATS_PER_BAR_RANGE[1]}")
+            continue
+        return int(quarters)
+    for pattern, beats in _METER_WORDS:
+        if pattern.search(text):
+            return beats
+    return None
+
+
 def read_prompt(text: str) -> PromptMusic:
-    """The tempo, key and scale one prompt states in words (the first of each it finds)."""
+    """The tempo, key, scale and meter one prompt states in words (the first of each it finds)."""
     notes: list[str] = []
     tempo_bpm = _read_tempo(text, notes)
     key, scale = _read_key(text, notes)
-    return PromptMusic(tempo_bpm, key, scale, tuple(notes))
+    beats_per_bar = _read_meter(text, notes)
+    return PromptMusic(tempo_bpm, key, scale, tuple(notes), beats_per_bar)
 
 
 @dataclass(frozen=True)
@@ -192,20 +219,22 @@ class MusicSettings:
     key: str | None
     scale: str | None
     sources: dict[str, str]
+    beats_per_bar: int | None = None
 
     def describe(self) -> str:
         """One line per setting that was set: "tempo 126 BPM (prompt 1's words)"."""
         shown = {"tempo": None if self.tempo_bpm is None else f"{self.tempo_bpm:g} BPM", "key": self.key,
-                 "scale": self.scale}
+                 "scale": self.scale,
+                 "bars": None if self.beats_per_bar is None else f"of {self.beats_per_bar} beats"}
         parts = [f"{name} {value} ({self.sources[name]})" for name, value in shown.items() if value is not None]
         return ", ".join(parts) if parts else "no tempo, key or scale (the model chooses)"
 
 
 def settle(prompts: tuple[PromptMusic, ...], weights: tuple[float, ...], tempo_bpm: float | None = None,
-           key: str | None = None, scale: str | None = None) -> MusicSettings:
+           key: str | None = None, scale: str | None = None, beats_per_bar: int | None = None) -> MusicSettings:
     """What a blend of prompts plus explicit settings (flags, knobs) asks for: an explicit setting wins over
-    words; otherwise each of tempo, key and scale comes from the heaviest prompt whose words state it (the
-    first on a tie). A key and its scale are taken from the same prompt where it states both."""
+    words; otherwise each of tempo, key, scale and meter comes from the heaviest prompt whose words state it
+    (the first on a tie). A key and its scale are taken from the same prompt where it states both."""
     if len(prompts) != len(weights):
         raise ValueError(f"{len(prompts)} prompts but {len(weights)} weights")
     order = sorted(range(len(prompts)), key=lambda i: -weights[i])
@@ -220,11 +249,13 @@ def settle(prompts: tuple[PromptMusic, ...], weights: tuple[float, ...], tempo_b
 
     chosen: dict[str, object] = {}
     for name, explicit, value_of in (("tempo", tempo_bpm, lambda p: p.tempo_bpm), ("key", key, lambda p: p.key),
-                                     ("scale", scale, lambda p: p.scale)):
+                                     ("scale", scale, lambda p: p.scale),
+                                     ("bars", beats_per_bar, lambda p: p.beats_per_bar)):
         if explicit is not None:
-            chosen[name], source = explicit, f"--{name}"
+            chosen[name], source = explicit, "--beats-per-bar" if name == "bars" else f"--{name}"
         else:
             chosen[name], source = from_words(value_of)
         if source is not None:
             sources[name] = source
-    return MusicSettings(chosen["tempo"], chosen["key"], chosen["scale"], sources)  # type: ignore[arg-type]
+    return MusicSettings(chosen["tempo"], chosen["key"], chosen["scale"], sources,  # type: ignore[arg-type]
+                         chosen["bars"])  # type: ignore[arg-type]

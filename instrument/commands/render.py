@@ -87,16 +87,17 @@ def _parse_chords(args: argparse.Namespace) -> tuple[Chord, ...]:
     return parse_progression(args.chords) if args.chords is not None else ()
 
 
-def _with_chords(request: GenerationRequest, chords: tuple[Chord, ...], beats_per_bar: int,
-                 frames: int) -> GenerationRequest:
-    """The request with --chords as its chroma curve over `frames` latent frames, one chord a bar at its tempo."""
+def _with_chords(request: GenerationRequest, chords: tuple[Chord, ...], frames: int) -> GenerationRequest:
+    """The request with --chords as its chroma curve over `frames` latent frames, one chord a bar (of the request's
+    beats) at its tempo."""
     from dataclasses import replace
 
     from engine.harmony import progression_chroma
 
     if not chords:
         return request
-    curve = progression_chroma(chords, float(request.tempo_bpm or DEFAULT_CHORD_TEMPO_BPM), frames, beats_per_bar)
+    curve = progression_chroma(chords, float(request.tempo_bpm or DEFAULT_CHORD_TEMPO_BPM), frames,
+                               request.beats_per_bar)
     return replace(request, chroma=curve.chroma, chroma_mask=curve.mask)
 
 
@@ -125,27 +126,27 @@ def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) ->
 
     prompts = tuple(args.prompt)
     weights = tuple(args.weight) if args.weight else tuple(1.0 for _ in prompts)
-    tempo_bpm, key, scale = args.tempo, args.key, args.scale
+    tempo_bpm, key, scale, beats_per_bar = args.tempo, args.key, args.scale, args.beats_per_bar
     if len(prompts) == len(weights):  # else the request's own check says so
         read = tuple(PromptMusic() if args.no_prompt_words else read_prompt(p) for p in prompts)
-        music = settle(read, weights, tempo_bpm, key, scale)
+        music = settle(read, weights, tempo_bpm, key, scale, beats_per_bar)
         if not args.no_prompt_words:
             for i, words in enumerate(read):
                 print(f"prompt {i + 1} says: {words.describe()}")
         print(f"using: {music.describe()}")
-        tempo_bpm, key, scale = music.tempo_bpm, music.key, music.scale
+        tempo_bpm, key, scale, beats_per_bar = music.tempo_bpm, music.key, music.scale, music.beats_per_bar
+    beats_per_bar = beats_per_bar or DEFAULT_BEATS_PER_BAR
     if chords:
         if tempo_bpm is None:
             tempo_bpm = DEFAULT_CHORD_TEMPO_BPM
             print(f"no tempo given: the chords' bars run at {tempo_bpm:g} BPM (--tempo sets it)")
-        print(f"chords: {' '.join(chord.symbol for chord in chords)}, one a bar of {args.beats_per_bar} beats, "
-              f"looped")
+        print(f"chords: {' '.join(chord.symbol for chord in chords)}, one a bar of {beats_per_bar} beats, looped")
     return GenerationRequest(prompts=prompts, weights=weights, negative_prompt=args.negative or "",
                              negative_scale=args.negative_scale if args.negative else 0.0,
                              cfg_scale=args.cfg, steps=args.steps, sampler=args.sampler, seed=args.seed,
                              variation=args.variation, tempo_bpm=tempo_bpm, key=key, scale=scale,
                              descriptors=_parse_descriptor_args(args), key_harmony=args.key_harmony,
-                             beats_per_bar=args.beats_per_bar)
+                             beats_per_bar=beats_per_bar)
 
 
 def _render_generator(args: argparse.Namespace) -> Generator:
@@ -171,7 +172,7 @@ def _audio_to_audio(args: argparse.Namespace, generator: Generator, request: Gen
     except AudioInputError as error:
         raise GenerationError(str(error)) from error
     frames = -(-source.shape[-1] // generator.hop_frames)
-    return generator.audio_to_audio(source, _with_chords(request, chords, args.beats_per_bar, frames), args.strength)
+    return generator.audio_to_audio(source, _with_chords(request, chords, frames), args.strength)
 
 
 def _render(args: argparse.Namespace, generator: Generator, request: GenerationRequest,
@@ -180,7 +181,7 @@ def _render(args: argparse.Namespace, generator: Generator, request: GenerationR
     from tqdm import tqdm
 
     frames = math.ceil(round(args.seconds * generator.sample_rate) / generator.hop_frames)
-    request = _with_chords(request, chords, args.beats_per_bar, frames)
+    request = _with_chords(request, chords, frames)
 
     with tqdm(total=1, unit="chunk", desc="render", disable=args.no_progress) as bar:
         def progress(done: int, total: int) -> None:
@@ -227,9 +228,10 @@ def add_render(commands: argparse._SubParsersAction) -> None:
     render.add_argument("--chords", default=None,
                         help='a chord progression, one chord a bar, looped: "Am F C G" (N.C. = no chord); needs a '
                              "model trained with the harmony control")
-    render.add_argument("--beats-per-bar", type=integer_in(*BEATS_PER_BAR_RANGE), default=DEFAULT_BEATS_PER_BAR,
+    render.add_argument("--beats-per-bar", type=integer_in(*BEATS_PER_BAR_RANGE), default=None,
                         help="beats in a bar: each --chords chord lasts one, and so does each of the key's chord "
-                             "changes (--key-harmony progression)")
+                             "changes (--key-harmony progression); default: the meter the prompt's words state "
+                             f"(\"in 3/4\", \"6/8\", \"waltz\"), else {DEFAULT_BEATS_PER_BAR}")
     render.add_argument("--key-harmony", choices=KEY_HARMONY_SOURCES, default=KEY_HARMONY_SOURCES[0],
                         help="what --key/--scale give a harmony model without --chords: the key's diatonic chords "
                              "one a bar (I vi IV V; i VI iv v in minor; the default), its scale profile, its tonic "

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from engine.harmony import DEFAULT_BEATS_PER_BAR
+from engine.prompt_words import read_prompt, settle
 from engine.request import GenerationRequest
 from engine.vocabulary import DESCRIPTORS, KEY_HARMONY_SOURCES, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
 from instrument.parameters import PARAMETER_SPECS, ParameterSnapshot, ParameterStore, prompt_text_name
@@ -53,6 +55,8 @@ def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:
     """Parameter values (real units) -> the GenerationRequest for the next chunk."""
     values = snapshot.values
     pairs = [(t, w) for _, t, w in sounding_prompts(values, snapshot.prompt_texts)] or [(DEFAULT_PROMPT, 1.0)]
+    # the meter has no knob: the sounding prompts' words set it ("a waltz", "in 6/8"), as in `cascade render`
+    meter = settle(tuple(read_prompt(t) for t, _ in pairs), tuple(w for _, w in pairs)).beats_per_bar
     descriptors = {name: float(values[parameter]) for name, parameter in DESCRIPTOR_PARAMETERS.items()
                    if values.get(f"{parameter}_enabled", 0.0) >= 0.5}
     return GenerationRequest(prompts=tuple(t for t, _ in pairs), weights=tuple(w for _, w in pairs),
@@ -60,7 +64,8 @@ def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:
                              sampler=SAMPLER_NAMES[int(values["sampler"])], seed=int(values["seed"]),
                              variation=float(values["variation"]), tempo_bpm=float(values["tempo_bpm"]),
                              key=KEY_TONICS[int(values["key"])], scale=SCALES[int(values["scale"])],
-                             key_harmony=KEY_HARMONY_SOURCES[int(values["key_harmony"])], descriptors=descriptors)
+                             key_harmony=KEY_HARMONY_SOURCES[int(values["key_harmony"])], descriptors=descriptors,
+                             beats_per_bar=meter or DEFAULT_BEATS_PER_BAR)
 
 
 def make_generation_filter(store: ParameterStore) -> Callable[[str], bool]:

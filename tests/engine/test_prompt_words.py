@@ -75,6 +75,30 @@ def test_reads_tempo_key_and_scale_from_words(prompt: str, tempo_bpm: float | No
         tonic_index(key)  # what it reads, the conditioning accepts
 
 
+METERS = [
+    ("a folk waltz in G major", 3), ("jig in 6/8", 3), ("slow blues shuffle in 12/8", 6), ("march in 2/4", 2),
+    ("big band swing in cut time", 4), ("Meter=3/4", 3), ("in 3 / 4 time", 3), ("5/4 jazz", 5), ("4/4 kick", 4),
+    # must not read a meter
+    ("24/7 radio", None), ("50/50 mix", None), ("1/4 note delay", None), ("released 12/4/2024", None),
+    ("3/7 split", None), ("deep house", None), ("the 1975", None),
+]
+
+
+@pytest.mark.parametrize("prompt, beats_per_bar", METERS)
+def test_reads_a_meter_as_quarter_note_beats_a_bar(prompt: str, beats_per_bar: int | None) -> None:
+    assert read_prompt(prompt).beats_per_bar == beats_per_bar
+
+
+def test_a_meter_of_broken_beats_is_said_and_a_flag_wins_over_words() -> None:
+    odd = read_prompt("prog rock in 7/8")
+    assert odd.beats_per_bar is None and "7/8" in odd.describe() and "whole quarter-note beats" in odd.describe()
+    waltz = (read_prompt("a waltz at 90 bpm"), read_prompt("house in 4/4 at 124 bpm"))
+    assert settle(waltz, (0.7, 0.3)).beats_per_bar == 3 and settle(waltz, (0.3, 0.7)).beats_per_bar == 4
+    flagged = settle(waltz, (0.7, 0.3), beats_per_bar=5)
+    assert flagged.beats_per_bar == 5 and "bars of 5 beats (--beats-per-bar)" in flagged.describe()
+    assert read_prompt("a waltz in D major").short() == "D maj · 3-beat bars"
+
+
 def test_what_it_cannot_use_is_said_not_dropped() -> None:
     fast = read_prompt("900 bpm gabber")
     assert fast.tempo_bpm is None and "20..400" in fast.describe()
@@ -114,6 +138,7 @@ def test_reads_the_datasets_own_phrasings() -> None:
     from engine.vocabulary import KEY_TONICS, SCALES
 
     rng = np.random.default_rng(7)
+    meters_stated = 0
     for make in (captions.make_paraphrase, captions.make_caption):
         right = 0
         for i in range(400):
@@ -124,4 +149,7 @@ def test_reads_the_datasets_own_phrasings() -> None:
             words = read_prompt(make(facts, rng))
             right += (words.tempo_bpm == tempo and words.key is not None
                       and tonic_index(words.key) == tonic_index(key) and words.scale == scale)
+            meters_stated += words.beats_per_bar is not None
+            assert words.beats_per_bar in (None, facts.beats_per_bar), words  # a meter it reads is never wrong
         assert right >= 396, (make.__name__, right)
+    assert meters_stated > 0  # the captions' " in 3/4" is read

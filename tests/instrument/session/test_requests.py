@@ -34,3 +34,14 @@ def test_descriptor_parameters_are_the_vocabularys_short_to_parameter_names() ->
     assert DESCRIPTOR_PARAMETERS == {"loudness": "loudness_db", "brightness": "brightness_hz",
                                      "noisiness": "noisiness", "density": "density"}
     assert list(DESCRIPTOR_PARAMETERS) == [descriptor.short for descriptor in DESCRIPTORS]
+
+
+def test_the_meter_comes_from_the_words_of_the_sounding_prompts() -> None:
+    store = ParameterStore()
+    store.set_many({"prompt_1_weight": 1.0, "prompt_2_weight": 0.0},
+                   ["folk waltz with accordion", "jig in 6/8 with fiddle", "house in 12/8", ""])
+    assert request_from_snapshot(store.snapshot()).beats_per_bar == 3  # prompt 1 sounds alone: a waltz
+    store.set_many({"prompt_1_weight": 0.2, "prompt_2_weight": 0.0, "prompt_3_weight": 0.8})
+    assert request_from_snapshot(store.snapshot()).beats_per_bar == 6  # 12/8: six quarter-note beats
+    store.set_many({}, ["ambient pads", "", "", ""])
+    assert request_from_snapshot(store.snapshot()).beats_per_bar == 4  # no meter in the words: 4-beat bars
