@@ -289,6 +289,7 @@ def clean_prompt_text(text: str | bytes | bytearray) -> str:
 
 
 CLOCK_SOURCE = "midi_clock"  # the source of tempo changes a MIDI clock makes (they ride along with the next chunk)
+WORDS_SOURCE = "prompt_words"  # knob moves the prompt blend's words make (instrument/session/prompt_settings.py)
 
 
 class ParameterChange(NamedTuple):

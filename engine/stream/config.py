@@ -80,7 +80,7 @@ class EngineHooks:
     `bar_grid_for()` (optional) returns the external clock's BarGrid, or None while there is none. With a grid,
     the chunk's beat offset follows it (unless beat_offset_for is given), joins are planned onto its bar lines
     (`plan_join_sample`; exactly: a crossfade may start inside a frame), and changes for which
-    `is_quantised_change(name)` holds are held back until the next bar line that can still be reached: chunks
+    `is_quantised_change(change)` holds are held back until the next bar line that can still be reached: chunks
     before it are generated from `hold_quantised(current snapshot, held snapshot)` (the held one's prompts,
     everything else current, so other knobs keep their latency), and the chunk whose crossfade ends on that bar
     line takes them all.
@@ -102,7 +102,7 @@ class EngineHooks:
     is_generation_change: Callable[[str], bool] = lambda name: True
     beat_offset_for: Callable[[int], float | None] | None = None
     bar_grid_for: Callable[[], BarGrid | None] | None = None
-    is_quantised_change: Callable[[str], bool] = lambda name: False
+    is_quantised_change: Callable[[Any], bool] = lambda change: False
     hold_quantised: Callable[[Any, Any], Any] | None = None
     on_record: Callable[[ChunkRecord], None] | None = None
     extra_latency_samples: Callable[[], int] = lambda: 0

@@ -258,8 +258,8 @@ class EngineThread:
         settle_s = self.config.change_debounce_s - (time.monotonic() - changes[-1].time_monotonic_s)
         if settle_s > 0:
             time.sleep(settle_s)  # the snapshot below then holds the whole gesture
-        deferred = [c for c in changes if quantise and self.hooks.is_quantised_change(c.name)]
-        immediate = [c for c in changes if not (quantise and self.hooks.is_quantised_change(c.name))
+        deferred = [c for c in changes if quantise and self.hooks.is_quantised_change(c)]
+        immediate = [c for c in changes if not (quantise and self.hooks.is_quantised_change(c))
                      and not self.hooks.waits_for_next_chunk(c)]
         self._last_change_s = max(self._last_change_s, changes[-1].time_monotonic_s)
         if immediate:

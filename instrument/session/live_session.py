@@ -97,7 +97,7 @@ class LiveSession:
         self.engine_nice_fallback = ENGINE_NICE_FALLBACK
 
     def _make_engine(self, quantise_morphs: bool) -> EngineThread:
-        quantised = make_quantised_filter(self.store) if quantise_morphs else (lambda name: False)
+        quantised = make_quantised_filter(self.store) if quantise_morphs else (lambda change: False)
         hooks = EngineHooks(request_for=request_from_snapshot, is_generation_change=make_generation_filter(self.store),
                             bar_grid_for=self.bar_grid if self.midi_clock is not None else None,
                             is_quantised_change=quantised, hold_quantised=hold_prompts,

@@ -18,10 +18,9 @@ from dataclasses import replace
 
 from engine.prompt_words import PromptMusic, read_prompt, settle
 from engine.vocabulary import N_PROMPT_SLOTS, scale_index, tonic_index
-from instrument.parameters import ParameterStore, prompt_text_name
+from instrument.parameters import WORDS_SOURCE, ParameterStore, prompt_text_name
 from instrument.session.requests import PROMPT_PARAMETERS, sounding_prompts
 
-WORDS_SOURCE = "prompt_words"  # the source of knob moves the blend's words make (take logs tell them from a hand)
 
 
 def knob_values(words: PromptMusic, store: ParameterStore) -> tuple[PromptMusic, dict[str, float]]:

@@ -10,13 +10,17 @@ from engine.harmony import DEFAULT_BEATS_PER_BAR
 from engine.prompt_words import read_prompt, settle
 from engine.request import GenerationRequest
 from engine.vocabulary import DESCRIPTORS, KEY_HARMONY_SOURCES, KEY_TONICS, N_PROMPT_SLOTS, SAMPLER_NAMES, SCALES
-from instrument.parameters import PARAMETER_SPECS, ParameterSnapshot, ParameterStore, prompt_text_name
+from instrument.parameters import (PARAMETER_SPECS, WORDS_SOURCE, ParameterChange, ParameterSnapshot, ParameterStore,
+                                   prompt_text_name)
 
 DEFAULT_PROMPT = "music"  # used only when every prompt slot is empty (the model needs some text)
 GENERATION_GROUPS = frozenset({"generation", "prompts", "descriptors"})
 # The request's descriptor name -> the parameter store's knob for it.
 DESCRIPTOR_PARAMETERS: dict[str, str] = {descriptor.short: descriptor.parameter for descriptor in DESCRIPTORS}
 PROMPT_PARAMETERS: tuple[str, ...] = tuple(spec.name for spec in PARAMETER_SPECS if spec.group == "prompts")
+# Knobs the prompt blend's words move with a morph (prompt_settings.py): under a clock they land with it on the bar
+# line. Not the tempo: a running clock owns it.
+MORPH_KNOBS: tuple[str, ...] = ("key", "scale")
 
 
 def xy_corner_weights(x: float, y: float) -> tuple[float, float, float, float]:
@@ -75,18 +79,21 @@ def make_generation_filter(store: ParameterStore) -> Callable[[str], bool]:
     return lambda name: name in generation or name in texts
 
 
-def make_quantised_filter(store: ParameterStore) -> Callable[[str], bool]:
-    """name -> whether a change to it is a prompt morph (texts, weights, XY pad): under a running MIDI clock
-    those land on the next bar line; every other knob keeps its rollback latency."""
+def make_quantised_filter(store: ParameterStore) -> Callable[[ParameterChange], bool]:
+    """change -> whether it is part of a prompt morph (texts, weights, XY pad, and the key and scale the words move
+    with them): under a running MIDI clock those land on the next bar line; every other change keeps its rollback
+    latency."""
     texts = {prompt_text_name(slot) for slot in range(N_PROMPT_SLOTS)}
     prompts = {name for name, spec in store.specs.items() if spec.group == "prompts"}
-    return lambda name: name in prompts or name in texts
+    return lambda change: (change.name in prompts or change.name in texts
+                           or (change.source == WORDS_SOURCE and change.name in MORPH_KNOBS))
 
 
 def hold_prompts(current: ParameterSnapshot, held: ParameterSnapshot) -> ParameterSnapshot:
-    """`current` with the prompt texts, weights and XY pad of `held` (what plays until the morph's bar line)."""
+    """`current` with the prompt texts, weights, XY pad, key and scale of `held` (what plays until the morph's bar
+    line; a key turned by hand while a morph waits lands with it)."""
     values = dict(current.values)
-    for name in PROMPT_PARAMETERS:
+    for name in PROMPT_PARAMETERS + MORPH_KNOBS:
         if name in held.values:
             values[name] = held.values[name]
     return ParameterSnapshot(MappingProxyType(values), held.prompt_texts, current.version)

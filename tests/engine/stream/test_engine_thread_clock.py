@@ -129,3 +129,33 @@ def test_a_clocks_tempo_rides_the_next_chunk_while_a_players_tempo_rolls_back(ge
     assert not any(r.rollback and not r.refine for r in clock_records), \
         [(r.index, r.rollback, r.refine) for r in clock_records]
     assert knob.rollback
+
+
+def test_the_key_the_words_move_with_a_morph_lands_with_it_on_the_bar_line(generator: Generator) -> None:
+    """Prompt 2's words state another key: the key knob follows the morph at once (prompt_settings), but the
+    chunks before the morph's bar line keep the old key with the old prompt, and the chunk on the bar line takes
+    both, as it does the prompt."""
+    from instrument.session.prompt_settings import PromptSettingsFollower
+
+    store, grid, config, engine, queue = morph_engine(generator)
+    store.set_many({"key": 9.0, "scale": 1.0}, ["warm pad in A minor", "bright bells in F# major"])
+    follower = PromptSettingsFollower(store)
+    follower.start()
+    engine.start()
+    try:
+        with Consumer(queue):
+            assert wait_for(lambda: queue.read_position > 2.0 * SAMPLE_RATE, 10.0)
+            store.set("xy_x", 1.0)  # to prompt 2: the key knob moves to F# major now, the morph waits for a bar
+            assert store.get("key") == 6.0 and store.get("scale") == 0.0
+            assert wait_for(lambda: engine.status().morphs == 1, 10.0)
+            time.sleep(0.5)
+    finally:
+        engine.stop()
+        follower.stop()
+    chunks = [r for r in engine.records if r.kind == "chunk"]
+    morph = next(r for r in chunks if r.morph)
+    assert (morph.request["prompts"], morph.request["key"], morph.request["scale"]) == (
+        ["bright bells in F# major"], "F#", "major")
+    before = chunks[:chunks.index(morph)]
+    assert before and all((r.request["prompts"], r.request["key"], r.request["scale"])
+                          == (["warm pad in A minor"], "A", "minor") for r in before)
