@@ -1,7 +1,7 @@
 """The tempo, key and scale knobs follow the words of the prompt blend as it morphs.
 
 Each prompt keeps its own reading (engine/prompt_words.py); when a morph (weights, the XY pad, a prompt text)
-changes what the blend's words choose for a setting (`instrument.prompt_words.blend_words`: the heaviest
+changes what the blend's words choose for a setting (`blend_words` below: the heaviest
 sounding prompt that states it), that knob moves to the new choice. Only a change of the choice moves a knob,
 so a knob the player turned stays where it is until the words choose something else: between crossings the
 knobs are the player's. A preset (or a reset) brings its own settings: the follower takes its blend as the
@@ -20,7 +20,6 @@ from engine.prompt_words import PromptMusic, read_prompt, settle
 from engine.vocabulary import N_PROMPT_SLOTS, scale_index, tonic_index
 from instrument.parameters import WORDS_SOURCE, ParameterStore, prompt_text_name
 from instrument.session.requests import PROMPT_PARAMETERS, sounding_prompts
-
 
 
 def knob_values(words: PromptMusic, store: ParameterStore) -> tuple[PromptMusic, dict[str, float]]:
