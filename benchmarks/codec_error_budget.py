@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.autoencoder import load_clips, unseen_soundfont_clips  # noqa: E402
 from benchmarks.latency import stolen_seconds  # noqa: E402
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
-from engine.codec.spectral import (MULTI_RESOLUTION_WINDOWS, log_spectral_distance_db,  # noqa: E402
+from engine.codec.spectral import (MULTI_RESOLUTION_WINDOWS, griffin_lim, log_spectral_distance_db,  # noqa: E402
                                    multi_resolution_log_l1, stft_magnitude)
 from engine.vocabulary import SAMPLE_RATE  # noqa: E402
 
@@ -59,16 +59,9 @@ class Resynthesis:
     def istft(self, spectrum: torch.Tensor, samples: int) -> torch.Tensor:
         return torch.istft(spectrum, self.n_fft, self.hop, window=self.window, center=True, length=samples)
 
-    def griffin_lim(self, magnitude: torch.Tensor, phase: torch.Tensor, iterations: int, samples: int) -> torch.Tensor:
-        """Fast Griffin-Lim (momentum 0.99) from `phase`: magnitude, phase (channels, bins, frames) -> audio."""
-        angles = torch.exp(1j * phase)
-        previous = torch.zeros_like(angles)
-        for _ in range(iterations):
-            rebuilt = self.stft(self.istft(magnitude * angles, samples))[..., :magnitude.shape[-1]]
-            accelerated = rebuilt - (0.99 / 1.99) * previous
-            previous = rebuilt
-            angles = accelerated / accelerated.abs().clamp_min(1e-12)
-        return self.istft(magnitude * angles, samples)
+    def griffin_lim(self, frames: torch.Tensor, iterations: int, samples: int) -> torch.Tensor:
+        """`spectral.griffin_lim` from the phase of complex frames (channels, bins, frames) -> audio."""
+        return griffin_lim(frames.abs(), self.n_fft, self.hop, iterations, samples, initial_phase=torch.angle(frames))
 
 
 def floored_log(magnitude: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
@@ -94,13 +87,13 @@ def clip_rows(model, synth: Resynthesis, clip: np.ndarray) -> tuple[dict[str, fl
             (floored_log(true.abs()[..., :n], peak) - floored_log(log_magnitude[0, ..., :n].exp(), peak)).abs().mean()
         ) * DB_PER_NEPER
         for iterations in GRIFFIN_LIM_ITERATIONS:
-            refined = synth.griffin_lim(frames.abs(), torch.angle(frames), iterations, samples)
+            refined = synth.griffin_lim(frames, iterations, samples)
             rows[f"decoder magnitude + Griffin-Lim {iterations} from its phase"] = log_spectral_distance_db(x, refined)
         true_log = torch.log(true.abs().clamp_min(1e-7))[None, ..., :log_magnitude.shape[-1]]
         true_frames, _, _ = synth.decoder.spectral_frames(true_log)
         rows["true magnitude + RTPGHI"] = log_spectral_distance_db(x, synth.istft(true_frames, samples))
         rows["true magnitude + RTPGHI + Griffin-Lim 16"] = log_spectral_distance_db(
-            x, synth.griffin_lim(true_frames.abs(), torch.angle(true_frames), 16, samples))
+            x, synth.griffin_lim(true_frames, 16, samples))
     return rows, x, shipped
 
 

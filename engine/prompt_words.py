@@ -248,11 +248,12 @@ def settle(prompts: tuple[PromptMusic, ...], weights: tuple[float, ...], tempo_b
         return None, None
 
     chosen: dict[str, object] = {}
-    for name, explicit, value_of in (("tempo", tempo_bpm, lambda p: p.tempo_bpm), ("key", key, lambda p: p.key),
-                                     ("scale", scale, lambda p: p.scale),
-                                     ("bars", beats_per_bar, lambda p: p.beats_per_bar)):
+    for name, flag, explicit, value_of in (("tempo", "--tempo", tempo_bpm, lambda p: p.tempo_bpm),
+                                           ("key", "--key", key, lambda p: p.key),
+                                           ("scale", "--scale", scale, lambda p: p.scale),
+                                           ("bars", "--beats-per-bar", beats_per_bar, lambda p: p.beats_per_bar)):
         if explicit is not None:
-            chosen[name], source = explicit, "--beats-per-bar" if name == "bars" else f"--{name}"
+            chosen[name], source = explicit, flag
         else:
             chosen[name], source = from_words(value_of)
         if source is not None:

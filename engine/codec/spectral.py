@@ -159,18 +159,21 @@ def log_mel_distance(reference: torch.Tensor, estimate: torch.Tensor, n_fft: int
 
 
 def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop: int, iterations: int, length: int,
-                seed: int = 0) -> torch.Tensor:
-    """Phase reconstruction (fast Griffin-Lim, momentum 0.99) of magnitude (..., bins, frames) -> (..., length)."""
+                seed: int = 0, initial_phase: torch.Tensor | None = None) -> torch.Tensor:
+    """Phase reconstruction (fast Griffin-Lim, momentum 0.99) of magnitude (..., bins, frames) -> (..., length),
+    from random phases or from `initial_phase` (the magnitude's shape, radians). The magnitude may lack the
+    centred STFT's last frame (a decoder's grid: frames = length / hop): the re-analysis is cut to its frames."""
     generator = torch.Generator().manual_seed(seed)
     shape = magnitude.shape
     mag = magnitude.reshape(-1, shape[-2], shape[-1])
     window = torch.hann_window(n_fft)
-    angles = torch.exp(2j * torch.pi * torch.rand(mag.shape, generator=generator))
+    angles = (torch.exp(2j * torch.pi * torch.rand(mag.shape, generator=generator)) if initial_phase is None
+              else torch.exp(1j * initial_phase.reshape(mag.shape)))
     previous = torch.zeros_like(mag, dtype=torch.complex64)
     momentum = 0.99
     for _ in range(iterations):
         audio = torch.istft(mag * angles, n_fft, hop, window=window, center=True, length=length)
-        rebuilt = torch.stft(audio, n_fft, hop, window=window, center=True, return_complex=True)
+        rebuilt = torch.stft(audio, n_fft, hop, window=window, center=True, return_complex=True)[..., :mag.shape[-1]]
         accelerated = rebuilt - (momentum / (1 + momentum)) * previous
         previous = rebuilt
         angles = accelerated / accelerated.abs().clamp_min(1e-8)

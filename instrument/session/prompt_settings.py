@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from engine.prompt_words import PromptMusic, read_prompt, settle
-from engine.vocabulary import N_PROMPT_SLOTS, scale_index, tonic_index
-from instrument.parameters import WORDS_SOURCE, ParameterStore, prompt_text_name
-from instrument.session.requests import PROMPT_PARAMETERS, sounding_prompts
+from engine.vocabulary import scale_index, tonic_index
+from instrument.parameters import WORDS_SOURCE, ParameterStore
+from instrument.session.requests import prompt_morph_names, sounding_prompts
 
 
 def knob_values(words: PromptMusic, store: ParameterStore) -> tuple[PromptMusic, dict[str, float]]:
@@ -42,7 +42,7 @@ def blend_words(values: Mapping[str, float], prompt_texts: tuple[str, ...]) -> P
     """What the words of the sounding prompts choose (`requests.sounding_prompts`): each of tempo, key and scale
     from the heaviest of them whose words state it; None where none does."""
     sounding = sounding_prompts(values, prompt_texts)
-    chosen = settle(tuple(read_prompt(text) for _, text, _ in sounding), tuple(w for _, _, w in sounding))
+    chosen = settle(tuple(read_prompt(text) for text, _ in sounding), tuple(w for _, w in sounding))
     return PromptMusic(chosen.tempo_bpm, chosen.key, chosen.scale)
 
 
@@ -58,7 +58,7 @@ class PromptSettingsFollower:
     def __init__(self, store: ParameterStore, tempo_locked: Callable[[], bool] = lambda: False) -> None:
         self._store = store
         self._tempo_locked = tempo_locked
-        self._morph_names = frozenset(PROMPT_PARAMETERS) | {prompt_text_name(s) for s in range(N_PROMPT_SLOTS)}
+        self._morph_names = prompt_morph_names(store)
         self._lock = threading.Lock()  # morphs come from the GUI, MIDI and API threads
         snapshot = store.snapshot()
         self._chosen = self._knobs(blend_words(snapshot.values, snapshot.prompt_texts))
@@ -85,9 +85,11 @@ class PromptSettingsFollower:
             previous, self._chosen = self._chosen, chosen
         if source in SETTING_SOURCES:
             return
+        moves: dict[str, float] = {}
         # a key and its scale move together ("F minor" is one thing the words say), tempo on its own
-        moves = {knob: chosen[knob] for group in (("tempo_bpm",), ("key", "scale"))
-                 if any(previous.get(knob) != chosen.get(knob) for knob in group) for knob in group if knob in chosen}
+        for group in (("tempo_bpm",), ("key", "scale")):
+            if any(previous.get(knob) != chosen.get(knob) for knob in group):
+                moves.update({knob: chosen[knob] for knob in group if knob in chosen})
         if self._tempo_locked():
             moves.pop("tempo_bpm", None)
         if moves:

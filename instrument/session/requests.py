@@ -47,18 +47,18 @@ def blend_weights(values: Mapping[str, float], prompt_texts: tuple[str, ...]) ->
     return tuple(w if prompt_texts[i].strip() else 0.0 for i, w in enumerate(weights))
 
 
-def sounding_prompts(values: Mapping[str, float], prompt_texts: tuple[str, ...]) -> list[tuple[int, str, float]]:
-    """The prompts the engine blends: [(slot, text, weight)] with weight > 0; when every weight is 0, the
-    non-empty prompts equally (an empty list when every slot is empty)."""
+def sounding_prompts(values: Mapping[str, float], prompt_texts: tuple[str, ...]) -> list[tuple[str, float]]:
+    """The prompts the engine blends: [(text, weight)] with weight > 0; when every weight is 0, the non-empty
+    prompts equally (an empty list when every slot is empty)."""
     weights = blend_weights(values, prompt_texts)
-    sounding = [(slot, t, w) for slot, (t, w) in enumerate(zip(prompt_texts, weights)) if t.strip() and w > 0]
-    return sounding or [(slot, t, 1.0) for slot, t in enumerate(prompt_texts) if t.strip()]
+    sounding = [(t, w) for t, w in zip(prompt_texts, weights) if t.strip() and w > 0]
+    return sounding or [(t, 1.0) for t in prompt_texts if t.strip()]
 
 
 def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:
     """Parameter values (real units) -> the GenerationRequest for the next chunk."""
     values = snapshot.values
-    pairs = [(t, w) for _, t, w in sounding_prompts(values, snapshot.prompt_texts)] or [(DEFAULT_PROMPT, 1.0)]
+    pairs = sounding_prompts(values, snapshot.prompt_texts) or [(DEFAULT_PROMPT, 1.0)]
     # the meter has no knob: the sounding prompts' words set it ("a waltz", "in 6/8"), as in `cascade render`
     meter = settle(tuple(read_prompt(t) for t, _ in pairs), tuple(w for _, w in pairs)).beats_per_bar
     descriptors = {name: float(values[parameter]) for name, parameter in DESCRIPTOR_PARAMETERS.items()
@@ -79,14 +79,18 @@ def make_generation_filter(store: ParameterStore) -> Callable[[str], bool]:
     return lambda name: name in generation or name in texts
 
 
+def prompt_morph_names(store: ParameterStore) -> frozenset[str]:
+    """The names whose changes make a prompt morph: the prompt texts, weights and XY pad."""
+    return frozenset({prompt_text_name(slot) for slot in range(N_PROMPT_SLOTS)}
+                     | {name for name, spec in store.specs.items() if spec.group == "prompts"})
+
+
 def make_quantised_filter(store: ParameterStore) -> Callable[[ParameterChange], bool]:
     """change -> whether it is part of a prompt morph (texts, weights, XY pad, and the key and scale the words move
     with them): under a running MIDI clock those land on the next bar line; every other change keeps its rollback
     latency."""
-    texts = {prompt_text_name(slot) for slot in range(N_PROMPT_SLOTS)}
-    prompts = {name for name, spec in store.specs.items() if spec.group == "prompts"}
-    return lambda change: (change.name in prompts or change.name in texts
-                           or (change.source == WORDS_SOURCE and change.name in MORPH_KNOBS))
+    morph = prompt_morph_names(store)
+    return lambda change: change.name in morph or (change.source == WORDS_SOURCE and change.name in MORPH_KNOBS)
 
 
 def hold_prompts(current: ParameterSnapshot, held: ParameterSnapshot) -> ParameterSnapshot:
