@@ -139,6 +139,8 @@ def main() -> None:
     parser.add_argument("--eager", action="store_true", help="eager U-Net (no TorchScript), as before")
     parser.add_argument("--guard-factor", type=float, default=None, help="EngineConfig.guard_factor override")
     parser.add_argument("--latency-target", type=float, default=None, help="EngineConfig.latency_target_s override")
+    parser.add_argument("--descriptor", choices=("loudness", "brightness", "noisiness", "density"), default=None,
+                        help="turn this descriptor target on for the whole run (its own guidance: a third U-Net pass)")
     parser.add_argument("--no-priority", action="store_true",
                         help="do not raise the pump's and the feeder's priority (a user without rtprio)")
     args = parser.parse_args()
@@ -165,6 +167,10 @@ def main() -> None:
     generator, model_note = load_generator(device, args.eager)
     store = ParameterStore()
     apply_preset(store, load_preset_file(factory_preset_dir() / "default.json")[0])
+    if args.descriptor:
+        from instrument.session.requests import DESCRIPTOR_PARAMETERS
+
+        store.set(f"{DESCRIPTOR_PARAMETERS[args.descriptor]}_enabled", 1.0)
     mapper = MidiMapper(store, [CcMapping(None, cc, name) for cc, name in CONTROLS.items()])
     pump_config = (PumpConfig(realtime_priority=0, nice=0, feeder_realtime_priority=0, feeder_nice=0)
                    if args.no_priority else PumpConfig())
@@ -270,7 +276,9 @@ def main() -> None:
     load = os.getloadavg()
     steal_s = stolen_seconds() - steal_before
     rows = [
-        ("model", f"{generator.model_id} on {device}, {args.threads} torch threads ({model_note})"),
+        ("model", f"{generator.model_id} on {device}, {args.threads} torch threads ({model_note})"
+                  + (f"; the {args.descriptor} target on (its own guidance: 3 U-Net passes a step)"
+                     if args.descriptor else "")),
         ("output", f"{status.output}" + (f", period {args.period} frames ({1e3 * args.period / 44100:.1f} ms)"
                                          if jack is not None else "")),
         ("machine load (1/5 min, 2 cores)", f"{load[0]:.2f} / {load[1]:.2f}"),

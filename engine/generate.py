@@ -28,9 +28,10 @@ from engine.codec.model import MagnitudeAutoencoder
 from engine.codec.phase import PhaseState
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS, load_diffusion, read_diffusion_metadata
 from engine.diffusion.conditioning import Conditioning
-from engine.diffusion.controls import beat_clock, build_controls, descriptor_targets, harmony_targets
-from engine.diffusion.sampling import (SAMPLERS, classifier_free_guidance, composable_guidance, invert,
-                                       karras_sigmas, slerp)
+from engine.diffusion.controls import (beat_clock, build_controls, descriptor_targets, harmony_targets,
+                                       without_controls)
+from engine.diffusion.guidance import guided_denoiser, pin_context
+from engine.diffusion.sampling import SAMPLERS, invert, karras_sigmas, slerp
 from engine.diffusion.text import PromptEncoder, PromptEncoderError
 from engine.diffusion.unet import UNet1D, VDenoiser
 from engine.harmony import key_chroma
@@ -216,9 +217,11 @@ class Generator:
 
         length = max(text["tokens"].shape[0], 0 if negative is None else negative["tokens"].shape[0])
         cond = Conditioning(**text_dict(text, length), **shared, tempo_bpm=tempo, key=key, scale=scale)
+        # the guided controls are left out of the unconditional branch: CFG amplifies them as it does the text
+        uncond_shared = shared | {"controls": without_controls(controls, request.guided_controls, self.latent_channels)}
         uncond = Conditioning(tokens=torch.zeros(1, length, text["tokens"].shape[-1]),
                               token_mask=torch.zeros(1, length, dtype=torch.bool), token_weights=torch.ones(1, length),
-                              pooled=torch.zeros(1, text["pooled"].shape[-1]), **shared,
+                              pooled=torch.zeros(1, text["pooled"].shape[-1]), **uncond_shared,
                               tempo_bpm=torch.zeros(1), key=torch.tensor([NO_KEY]), scale=torch.tensor([NO_SCALE]))
         neg = None if negative is None else Conditioning(**text_dict(negative, length), **shared, tempo_bpm=tempo,
                                                          key=key, scale=scale)
@@ -227,29 +230,11 @@ class Generator:
     def _guided_denoiser(self, request: GenerationRequest, cond: Conditioning, uncond: Conditioning,
                          negative: Conditioning | None, context: torch.Tensor | None
                          ) -> tuple[Callable[..., torch.Tensor], dict]:
-        if negative is not None:
-            guided = composable_guidance(self.denoiser, [request.cfg_scale, -request.negative_scale])
-            extra = {"conds": [{"conditioning": cond}, {"conditioning": negative}],
-                     "uncond": {"conditioning": uncond}}
-        elif request.cfg_scale == 0.0:
-            guided, extra = self.denoiser, {"conditioning": uncond}
-        else:
-            guided = classifier_free_guidance(self.denoiser, request.cfg_scale)
-            extra = {"cond": {"conditioning": cond}, "uncond": {"conditioning": uncond}}
-        if context is None:
-            return guided, extra
-        count = context.shape[-1]
-        pinned = context.to(self.device)
-
-        def pinned_denoiser(x: torch.Tensor, sigma: torch.Tensor, **kwargs: object) -> torch.Tensor:
-            # The context frames are known: the denoised estimate there is the context itself, so the
-            # ODE lands exactly on it and the new frames are generated around the true prefix.
-            denoised = guided(x, sigma, **kwargs)
-            denoised = denoised.clone()
-            denoised[..., :count] = pinned
-            return denoised
-
-        return pinned_denoiser, extra
+        guided, extra = guided_denoiser(self.denoiser, cond, uncond, negative, cfg_scale=request.cfg_scale,
+                                        negative_scale=request.negative_scale,
+                                        descriptor_guidance=request.descriptor_guidance,
+                                        latent_channels=self.latent_channels)
+        return (guided, extra) if context is None else (pin_context(guided, context.to(self.device)), extra)
 
     # --- generation ------------------------------------------------------------------------------
     def initial_noise(self, request: GenerationRequest, chunk_index: int, frames: int) -> torch.Tensor:

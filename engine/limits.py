@@ -5,6 +5,7 @@ model loads), so a bad value costs the user no render time."""
 from __future__ import annotations
 
 CFG_SCALE_RANGE: tuple[float, float] = (0.0, 30.0)  # 0: guidance off; past ~30 a guided step only overshoots
+DESCRIPTOR_GUIDANCE_RANGE: tuple[float, float] = (0.0, 10.0)  # the descriptor curves' own guidance scale
 NEGATIVE_SCALE_RANGE: tuple[float, float] = (0.0, 30.0)  # the negative prompt's guidance: the same scale as CFG
 STEPS_RANGE: tuple[int, int] = (1, 200)  # sampler steps per chunk
 TEMPO_BPM_RANGE: tuple[float, float] = (20.0, 400.0)

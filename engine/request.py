@@ -12,10 +12,14 @@ from typing import Any
 import numpy as np
 
 from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_OF_OLD_LOGS, KEY_HARMONY_SOURCES, PITCH_CLASSES
-from engine.limits import (BEATS_PER_BAR_RANGE, CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, STEPS_RANGE, TEMPO_BPM_RANGE,
-                           VARIATION_RANGE)
-from engine.vocabulary import DESCRIPTOR_MODEL_NAMES, DESCRIPTORS, SAMPLER_NAMES, scale_index, tonic_index
+from engine.limits import (BEATS_PER_BAR_RANGE, CFG_SCALE_RANGE, DESCRIPTOR_GUIDANCE_RANGE, NEGATIVE_SCALE_RANGE,
+                           STEPS_RANGE, TEMPO_BPM_RANGE, VARIATION_RANGE)
+from engine.vocabulary import (DESCRIPTOR_GUIDANCE_DEFAULT, DESCRIPTOR_MODEL_NAMES, DESCRIPTORS, GUIDED_CONTROLS,
+                               GUIDED_CONTROLS_DEFAULT, SAMPLER_NAMES, scale_index, tonic_index)
 
+# What a take log from before the guided_controls / descriptor_guidance fields meant: no control was guided.
+GUIDED_CONTROLS_OF_OLD_LOGS: tuple[str, ...] = ()
+DESCRIPTOR_GUIDANCE_OF_OLD_LOGS = 0.0
 # A request names a descriptor by its short name ("brightness") or the model's ("centroid_hz").
 DESCRIPTOR_ALIASES: dict[str, str] = {d.short: d.model for d in DESCRIPTORS}
 
@@ -57,6 +61,10 @@ class GenerationRequest:
     # channels ignores it.
     key_harmony: str = KEY_HARMONY_SOURCES[0]
     beats_per_bar: int = DEFAULT_BEATS_PER_BAR  # the bars the key's chord changes (progression) fall on
+    # time-varying controls the CFG scale also amplifies (left out of the unconditional branch): GUIDED_CONTROLS
+    guided_controls: tuple[str, ...] = GUIDED_CONTROLS_DEFAULT
+    # the descriptor curves' own guidance: + s * (cond - cond without the curves), a third pass where curves are given
+    descriptor_guidance: float = DESCRIPTOR_GUIDANCE_DEFAULT
 
     def validated(self) -> "GenerationRequest":
         if len(self.prompts) != len(self.weights):
@@ -70,6 +78,7 @@ class GenerationRequest:
         # `not low <= x <= high` is also true for NaN: a NaN never slips through as "no change".
         for name, value, (low, high) in (("cfg_scale", self.cfg_scale, CFG_SCALE_RANGE),
                                          ("negative_scale", self.negative_scale, NEGATIVE_SCALE_RANGE),
+                                         ("descriptor_guidance", self.descriptor_guidance, DESCRIPTOR_GUIDANCE_RANGE),
                                          ("variation", self.variation, VARIATION_RANGE)):
             if not low <= value <= high:
                 raise GenerationError(f"{name} must be in {low:g}..{high:g}, got {value}")
@@ -86,6 +95,10 @@ class GenerationRequest:
         for name in self.descriptors:
             if DESCRIPTOR_ALIASES.get(name, name) not in DESCRIPTOR_MODEL_NAMES:
                 raise GenerationError(f"unknown descriptor {name!r}; known: {', '.join(DESCRIPTOR_ALIASES)}")
+        unknown = [name for name in self.guided_controls if name not in GUIDED_CONTROLS]
+        if unknown or len(set(self.guided_controls)) != len(self.guided_controls):
+            raise GenerationError(f"guided_controls must be distinct names from {', '.join(GUIDED_CONTROLS)}, "
+                                  f"got {list(self.guided_controls)}")
         self._validate_harmony()
         return self
 
@@ -120,6 +133,7 @@ def request_to_json(request: GenerationRequest) -> dict[str, Any]:
     data = asdict(request)
     data["prompts"] = list(request.prompts)
     data["weights"] = [float(w) for w in request.weights]
+    data["guided_controls"] = list(request.guided_controls)
     data["descriptors"] = {k: (v.tolist() if isinstance(v, np.ndarray) else float(v))
                            for k, v in request.descriptors.items()}
     for name in ("chroma", "chroma_mask"):
@@ -133,6 +147,9 @@ def request_from_json(data: dict[str, Any]) -> GenerationRequest:
     known = {f.name for f in fields(GenerationRequest)}
     values = {k: v for k, v in data.items() if k in known}
     values.setdefault("key_harmony", KEY_HARMONY_OF_OLD_LOGS)  # a log from before the field meant this
+    values.setdefault("guided_controls", GUIDED_CONTROLS_OF_OLD_LOGS)  # a log from before the field: none guided
+    values.setdefault("descriptor_guidance", DESCRIPTOR_GUIDANCE_OF_OLD_LOGS)
+    values["guided_controls"] = tuple(values["guided_controls"])
     values["prompts"] = tuple(values.get("prompts", ()))
     values["weights"] = tuple(float(w) for w in values.get("weights", ()))
     values["descriptors"] = {k: (np.asarray(v, dtype=np.float32) if isinstance(v, list) else float(v))

@@ -31,6 +31,13 @@ SAMPLER_NAMES: tuple[str, ...] = ("dpmpp_2m", "ddim", "euler")
 # the default: the key's chord changes a bar at a time, its scale profile, its tonic chord, or nothing.
 KEY_HARMONY_SOURCES: tuple[str, ...] = ("progression", "scale", "tonic_chord", "none")
 N_PROMPT_SLOTS: int = 4
+# The time-varying controls classifier-free guidance can guide: left out of its unconditional branch, the
+# guidance scale then amplifies how closely the music follows them as it amplifies the text (no extra pass).
+# The descriptor curves have a guidance scale of their own (GenerationRequest.descriptor_guidance): at the CFG
+# scale they overshoot (a -32..-14 dB loudness gesture came out -60..-15 dB).
+GUIDED_CONTROLS: tuple[str, ...] = ("harmony", "clock")
+GUIDED_CONTROLS_DEFAULT: tuple[str, ...] = ("clock",)
+DESCRIPTOR_GUIDANCE_DEFAULT: float = 0.5  # docs/diffusion.md: how closely the music follows the curves, by scale
 
 _FLAT_TO_SHARP: dict[str, str] = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B",
                                   "Fb": "E", "E#": "F", "B#": "C"}

@@ -11,6 +11,8 @@ import math
 import os
 from collections.abc import Callable
 
+from engine.vocabulary import GUIDED_CONTROLS
+
 
 def _parse_number(text: str) -> float:
     try:
@@ -94,3 +96,12 @@ def knob_range(parameter: str) -> Callable[[str], float]:
 
     spec = next(spec for spec in PARAMETER_SPECS if spec.name == parameter)
     return number_in(spec.minimum, spec.maximum, unit=spec.unit)
+
+
+def guided_control_names(text: str) -> tuple[str, ...]:
+    """An argparse `type`: "none" or comma-separated distinct names from GUIDED_CONTROLS, in that order."""
+    names = [] if text.strip().lower() == "none" else [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in GUIDED_CONTROLS]
+    if unknown or not names and text.strip().lower() != "none":
+        raise argparse.ArgumentTypeError(f"must be none or names from {','.join(GUIDED_CONTROLS)}, got {text!r}")
+    return tuple(name for name in GUIDED_CONTROLS if name in names)

@@ -33,6 +33,7 @@ from engine.vocabulary import DESCRIPTOR_MODEL_NAMES
 
 DESCRIPTOR_COUNT = len(DESCRIPTOR_MODEL_NAMES)
 CHROMA_CHANNELS = 12  # pitch classes, C first
+CONTROL_PARTS = ("descriptors", "harmony", "clock")  # what without_controls can leave out
 HARMONY_CONTROL_CHANNELS = CHROMA_CHANNELS + 1  # the chroma profile and its mask
 # A frame whose loudest pitch class has less energy than this is silent (the score's (velocity/127)^2 units;
 # a chord template's 1).
@@ -215,3 +216,27 @@ def build_controls(batch: int, frames: int, latent_channels: int, *, descriptors
         out[:, base_channels:base_channels + CHROMA_CHANNELS] = chroma.to(device) * given[:, None]
         out[:, base_channels + CHROMA_CHANNELS] = given
     return out
+
+
+def without_controls(controls: torch.Tensor, names: Iterable[str], latent_channels: int) -> torch.Tensor:
+    """A copy of build_controls' tensor (batch, channels, frames) with the named controls (CONTROL_PARTS:
+    "descriptors" curves and mask, "harmony" chroma and mask, "clock") not given: the branch a guidance term
+    that amplifies them is measured from. The continuation context always stays: both branches continue the
+    same audio. The model saw every combination in training (each control drops on its own)."""
+    out = controls.clone()
+    base_channels = 2 * DESCRIPTOR_COUNT + 2 + latent_channels + 1
+    for name in names:
+        if name == "descriptors":
+            out[:, :2 * DESCRIPTOR_COUNT] = 0.0
+        elif name == "clock":
+            out[:, 2 * DESCRIPTOR_COUNT:2 * DESCRIPTOR_COUNT + 2] = 0.0
+        elif name == "harmony":
+            out[:, base_channels:] = 0.0  # nothing there in a model without harmony channels
+        else:
+            raise ValueError(f"unknown control {name!r}; known: {', '.join(CONTROL_PARTS)}")
+    return out
+
+
+def descriptors_given(controls: torch.Tensor) -> bool:
+    """Whether any descriptor curve is given anywhere in build_controls' tensor (its presence mask)."""
+    return bool(controls[:, DESCRIPTOR_COUNT:2 * DESCRIPTOR_COUNT].any())

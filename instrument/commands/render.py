@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES
-from engine.limits import (BEATS_PER_BAR_RANGE, CFG_SCALE_RANGE, NEGATIVE_SCALE_RANGE, PROMPT_WEIGHT_MAX,
-                           RENDER_SECONDS_MAX, STEPS_RANGE, TEMPO_BPM_RANGE, VARIATION_RANGE)
-from engine.vocabulary import DESCRIPTORS
-from instrument.arguments import integer_in, knob_range, number_in, seed, thread_count
+from engine.limits import (BEATS_PER_BAR_RANGE, CFG_SCALE_RANGE, DESCRIPTOR_GUIDANCE_RANGE, NEGATIVE_SCALE_RANGE,
+                           PROMPT_WEIGHT_MAX, RENDER_SECONDS_MAX, STEPS_RANGE, TEMPO_BPM_RANGE, VARIATION_RANGE)
+from engine.vocabulary import DESCRIPTOR_GUIDANCE_DEFAULT, DESCRIPTORS, GUIDED_CONTROLS, GUIDED_CONTROLS_DEFAULT
+from instrument.arguments import guided_control_names, integer_in, knob_range, number_in, seed, thread_count
 
 if TYPE_CHECKING:
     import numpy as np
@@ -146,7 +146,8 @@ def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) ->
                              cfg_scale=args.cfg, steps=args.steps, sampler=args.sampler, seed=args.seed,
                              variation=args.variation, tempo_bpm=tempo_bpm, key=key, scale=scale,
                              descriptors=_parse_descriptor_args(args), key_harmony=args.key_harmony,
-                             beats_per_bar=beats_per_bar)
+                             beats_per_bar=beats_per_bar, guided_controls=args.guide_controls,
+                             descriptor_guidance=args.descriptor_guidance)
 
 
 def _render_generator(args: argparse.Namespace) -> Generator:
@@ -251,7 +252,22 @@ def add_render(commands: argparse._SubParsersAction) -> None:
     render.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
     render.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
     render.add_argument("--no-progress", action="store_true")
+    _add_guidance_arguments(render)
     render.set_defaults(func=_cmd_render)
+
+
+def _add_guidance_arguments(render: argparse.ArgumentParser) -> None:
+    """How hard the time-varying controls are followed: the beat clock under CFG, the descriptors' own scale."""
+    render.add_argument("--guide-controls", type=guided_control_names, default=GUIDED_CONTROLS_DEFAULT,
+                        metavar="NAMES",
+                        help="the time-varying controls the --cfg scale also amplifies, comma-separated from "
+                             f"{','.join(GUIDED_CONTROLS)}, or none (default: "
+                             f"{','.join(GUIDED_CONTROLS_DEFAULT) or 'none'})")
+    render.add_argument("--descriptor-guidance", type=number_in(*DESCRIPTOR_GUIDANCE_RANGE),
+                        default=DESCRIPTOR_GUIDANCE_DEFAULT,
+                        help="how hard --loudness/--brightness/--noisiness/--density are followed: their own guidance "
+                             f"scale on top of --cfg (0: off; default {DESCRIPTOR_GUIDANCE_DEFAULT:g}; costs a third "
+                             "pass of the U-Net)")
 
 
 def add_reconstruct(commands: argparse._SubParsersAction) -> None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from engine.debug_models import debug_generator
+from engine.diffusion.controls import without_controls
 from engine.diffusion.text import PromptEncoder
 from engine.generate import Generator
 from engine.harmony import progression_chroma, scale_profile
@@ -176,10 +177,45 @@ def test_a_ten_thousand_character_prompt_is_truncated_not_refused(generator: Gen
     {"chroma": np.ones((10, 12)), "chroma_mask": np.ones(9)}, {"chroma_mask": np.ones(10)},
     {"chroma": np.ones((10, 12)), "chroma_mask": np.full(10, 2.0)}, {"key_harmony": "chord"},
     {"beats_per_bar": 0}, {"beats_per_bar": 17}, {"beats_per_bar": 2.5}, {"beats_per_bar": float("nan")},
+    {"guided_controls": ("loudness",)}, {"descriptor_guidance": -0.5},
 ])
 def test_bad_requests_raise_generation_error(generator: Generator, change: dict) -> None:
     with pytest.raises(GenerationError):
         chunk(generator, replace(BASE, **change))
+
+
+def test_descriptor_guidance_changes_the_output_only_where_curves_are_given(generator: Generator) -> None:
+    curve = np.linspace(-30.0, -12.0, WINDOW)
+    given = replace(BASE, descriptors={"loudness": curve})
+    assert (chunk(generator, replace(given, descriptor_guidance=2.0))
+            - chunk(generator, replace(given, descriptor_guidance=0.0))).abs().mean() > 1e-4
+    # no curve given: nothing to guide, the same request
+    assert torch.equal(chunk(generator, replace(BASE, descriptor_guidance=2.0)),
+                       chunk(generator, replace(BASE, descriptor_guidance=0.0)))
+
+
+def test_descriptor_guidance_is_cfg_plus_the_curves_own_term(generator: Generator) -> None:
+    """denoised = uncond + cfg * (cond - uncond) + s * (cond - cond without the curves): checked against three
+    plain denoiser calls."""
+    request = replace(BASE, descriptors={"brightness": np.linspace(500.0, 4000.0, WINDOW)}, descriptor_guidance=1.5)
+    cond, uncond, negative = generator._conditioning(request, 0, WINDOW, None)
+    guided, extra = generator._guided_denoiser(request, cond, uncond, negative, None)
+    bare = replace(cond, controls=without_controls(cond.controls, ("descriptors",), generator.latent_channels))
+    x, sigma = torch.randn(1, generator.latent_channels, WINDOW), torch.tensor([2.0])
+    with torch.no_grad():
+        d_cond, d_uncond, d_bare = (generator.denoiser(x, sigma, conditioning=c) for c in (cond, uncond, bare))
+        expected = d_uncond + request.cfg_scale * (d_cond - d_uncond) + 1.5 * (d_cond - d_bare)
+        torch.testing.assert_close(guided(x, sigma, **extra), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_guided_controls_leave_the_clock_out_of_the_unconditional_branch(generator: Generator) -> None:
+    clock = slice(8, 10)  # after the 4 descriptor curves and their 4 mask channels
+    assert "clock" in BASE.guided_controls  # the default
+    cond, uncond, _ = generator._conditioning(BASE, 0, WINDOW, None)
+    assert cond.controls[0, clock].abs().sum() > 0 and not uncond.controls[0, clock].any()
+    _, kept, _ = generator._conditioning(replace(BASE, guided_controls=()), 0, WINDOW, None)
+    assert torch.equal(kept.controls, cond.controls)
+    assert (chunk(generator, BASE) - chunk(generator, replace(BASE, guided_controls=()))).abs().mean() > 1e-4
 
 
 def test_model_nan_is_reported_not_returned() -> None:
@@ -284,8 +320,10 @@ def test_chroma_steers_a_harmony_model_and_is_sliced_per_chunk(harmony_generator
     total = 100
     curve = progression_chroma("Am F N.C. G7", 200.0, total)  # a bar is 53.8 frames: chords change mid-window
     request = replace(BASE, tempo_bpm=None, seconds_total=None, chroma=curve.chroma, chroma_mask=curve.mask)
-    whole, whole_uncond = _harmony_channels(g, request, 0, total)
-    assert torch.equal(whole, whole_uncond)  # kept in CFG's unconditional branch, like the descriptors
+    whole, whole_uncond = _harmony_channels(g, replace(request, guided_controls=()), 0, total)
+    assert torch.equal(whole, whole_uncond)  # not guided: in both of CFG's branches, like the descriptors
+    guided, guided_uncond = _harmony_channels(g, replace(request, guided_controls=("harmony",)), 0, total)
+    assert torch.equal(guided, whole) and not guided_uncond.any()  # guided: left out of the unconditional one
     assert torch.equal(whole[12], torch.from_numpy(curve.mask))
     assert torch.equal(whole[:12], torch.from_numpy(curve.chroma).T * whole[12])
     for start in (0, 24, 48, 72):

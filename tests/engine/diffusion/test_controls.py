@@ -10,7 +10,7 @@ import torch
 
 from engine.diffusion.controls import (CHROMA_SILENCE, beat_clock, build_controls, chroma_profile,
                                        denormalise_descriptors, harmony_targets, normalise_descriptors, smooth_curves,
-                                       training_harmony)
+                                       training_harmony, without_controls)
 
 
 def test_descriptor_normalisation_round_trips_and_centres_typical_values() -> None:
@@ -124,3 +124,23 @@ def test_build_controls_appends_the_harmony_channels_only_when_asked() -> None:
     assert torch.equal(given[0, start + 12], chroma_mask[0])
     with pytest.raises(ValueError, match="harmony"):
         build_controls(1, frames, latent_channels, chroma=chroma)
+
+
+def test_without_controls_is_build_controls_without_the_named_parts_and_keeps_the_context() -> None:
+    latent_channels, frames = 6, 16
+    parts = {"descriptors": torch.rand(1, 4, frames), "clock": torch.rand(1, 2, frames),
+             "chroma": torch.rand(1, 12, frames)}
+    context = torch.rand(1, latent_channels, frames)
+
+    def built(*left_out: str) -> torch.Tensor:
+        return build_controls(1, frames, latent_channels, descriptors=None if "descriptors" in left_out
+                              else parts["descriptors"], clock=None if "clock" in left_out else parts["clock"],
+                              context=context, context_frames=5, harmony=True,
+                              chroma=None if "harmony" in left_out else parts["chroma"])
+
+    full = built()
+    for names in [(), ("descriptors",), ("clock",), ("harmony",), ("descriptors", "harmony", "clock")]:
+        assert torch.equal(without_controls(full, names, latent_channels), built(*names))
+    assert full.abs().sum() > built("descriptors", "harmony", "clock").abs().sum() > 0  # the context stays
+    with pytest.raises(ValueError, match="context"):
+        without_controls(full, ("context",), latent_channels)
