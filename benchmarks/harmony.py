@@ -49,7 +49,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,8 +60,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.harmony import DEFAULT_BEATS_PER_BAR, PITCH_CLASSES, Chord, parse_chord, parse_progression  # noqa: E402
 from engine.essentia_chroma import HPCP_HOP_SAMPLES, c_based, hpcp_frames  # noqa: E402
 from engine.limits import CFG_SCALE_RANGE, RENDER_SECONDS_MAX, STEPS_RANGE  # noqa: E402
-from engine.vocabulary import SAMPLE_RATE  # noqa: E402
-from instrument.arguments import integer_in, number_in, seed, thread_count  # noqa: E402
+from engine.vocabulary import GUIDED_CONTROLS_DEFAULT, SAMPLE_RATE  # noqa: E402
+from instrument.arguments import guided_control_names, integer_in, number_in, seed, thread_count  # noqa: E402
 from instrument.chord_names import NOTE_NAMES  # noqa: E402
 
 if TYPE_CHECKING:
@@ -513,7 +513,7 @@ def _request_with_chords(generator: Generator, request: GenerationRequest, chord
     from instrument.commands.render import _with_chords
 
     frames = math.ceil(round(seconds * generator.sample_rate) / generator.hop_frames)
-    return _with_chords(request, chords, DEFAULT_BEATS_PER_BAR, frames)
+    return _with_chords(replace(request, beats_per_bar=DEFAULT_BEATS_PER_BAR), chords, frames)
 
 
 def main() -> int:
@@ -526,6 +526,8 @@ def main() -> int:
                         help="seconds per render (at least two bars of the slowest prompt)")
     parser.add_argument("--steps", type=integer_in(*STEPS_RANGE), default=16, help="sampler steps per chunk")
     parser.add_argument("--cfg", type=number_in(*CFG_SCALE_RANGE), default=3.0, help="classifier-free guidance")
+    parser.add_argument("--guide-controls", type=guided_control_names, default=GUIDED_CONTROLS_DEFAULT,
+                        metavar="NAMES", help="as `cascade render --guide-controls` (e.g. harmony,clock)")
     parser.add_argument("--seed", type=seed, default=0, help="base seed: prompt i renders with seed + i")
     parser.add_argument("--n-prompts", type=integer_in(1, len(PROMPTS)), default=6,
                         help=f"how many of the {len(PROMPTS)} prompts, in order")
@@ -583,7 +585,8 @@ def main() -> int:
     out_lines = [f"harmony benchmark: model {args.diffusion} ({generator.model_id}: "
                  f"{metadata['extra'].get('steps', '?')} training steps), harmony control "
                  f"{'yes' if generator.harmony else 'no'}; {args.seconds:g} s per render, {args.steps} steps, "
-                 f"cfg {args.cfg:g}, sampler {RENDER_SAMPLER}, seeds {args.seed}..{args.seed + len(specs) - 1} "
+                 f"cfg {args.cfg:g} guiding {','.join(args.guide_controls) or 'no control'}, sampler {RENDER_SAMPLER}, "
+                 f"seeds {args.seed}..{args.seed + len(specs) - 1} "
                  f"(prompt i: seed + i, both versions), {device}, {args.threads or 'default'} threads"]
     if refusal is not None:
         out_lines.append(f"no harmony control (U-Net config harmony_channels false): only the renders without chords, "
@@ -600,7 +603,8 @@ def main() -> int:
         progression = PROGRESSIONS[index % len(PROGRESSIONS)]
         chords = parse_progression(progression)
         base = GenerationRequest(prompts=(spec.text,), weights=(1.0,), cfg_scale=args.cfg, steps=args.steps,
-                                 sampler=RENDER_SAMPLER, seed=args.seed + index, tempo_bpm=spec.tempo_bpm)
+                                 sampler=RENDER_SAMPLER, seed=args.seed + index, tempo_bpm=spec.tempo_bpm,
+                                 guided_controls=args.guide_controls)
         for version in versions:
             request = base if version == "no chords" else _request_with_chords(generator, base, chords, args.seconds)
             started = time.perf_counter()

@@ -58,6 +58,14 @@ def _chunk_key(request: GenerationRequest, window_frames: int, start_frame: int,
     return json.dumps([request_to_json(request), window_frames, start_frame, chunk_index], sort_keys=True)
 
 
+def _guided_parts(request: GenerationRequest) -> tuple[str, ...]:
+    """The control parts (without_controls' names) CFG's unconditional branch leaves out: "chords" is the harmony
+    where the request brings its own chroma curve, nothing where the chroma comes from the key."""
+    parts = {"harmony" if name == "chords" else name for name in request.guided_controls
+             if name != "chords" or request.chroma is not None}
+    return tuple(sorted(parts))
+
+
 def _curve_from(request: GenerationRequest, start_frame: int) -> tuple[np.ndarray, np.ndarray | None, int]:
     """The request's chroma curve and mask re-based so that `start_frame` of the render is row `local_start`:
     a curve that starts later (request.chroma_start_frame) is padded at its front with unmasked rows."""
@@ -218,7 +226,7 @@ class Generator:
         length = max(text["tokens"].shape[0], 0 if negative is None else negative["tokens"].shape[0])
         cond = Conditioning(**text_dict(text, length), **shared, tempo_bpm=tempo, key=key, scale=scale)
         # the guided controls are left out of the unconditional branch: CFG amplifies them as it does the text
-        uncond_shared = shared | {"controls": without_controls(controls, request.guided_controls, self.latent_channels)}
+        uncond_shared = shared | {"controls": without_controls(controls, _guided_parts(request), self.latent_channels)}
         uncond = Conditioning(tokens=torch.zeros(1, length, text["tokens"].shape[-1]),
                               token_mask=torch.zeros(1, length, dtype=torch.bool), token_weights=torch.ones(1, length),
                               pooled=torch.zeros(1, text["pooled"].shape[-1]), **uncond_shared,

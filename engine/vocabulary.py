@@ -35,8 +35,10 @@ N_PROMPT_SLOTS: int = 4
 # guidance scale then amplifies how closely the music follows them as it amplifies the text (no extra pass).
 # The descriptor curves have a guidance scale of their own (GenerationRequest.descriptor_guidance): at the CFG
 # scale they overshoot (a -32..-14 dB loudness gesture came out -60..-15 dB).
-GUIDED_CONTROLS: tuple[str, ...] = ("harmony", "clock")
-GUIDED_CONTROLS_DEFAULT: tuple[str, ...] = ("clock",)
+# "chords" guides the harmony only where the request brings its own chroma curve (`--chords`, chords held on a MIDI
+# keyboard), "harmony" also the chord changes a key implies (which, guided, cost style and harmonic movement).
+GUIDED_CONTROLS: tuple[str, ...] = ("chords", "harmony", "clock")
+GUIDED_CONTROLS_DEFAULT: tuple[str, ...] = ("chords", "clock")
 DESCRIPTOR_GUIDANCE_DEFAULT: float = 0.5  # docs/diffusion.md: how closely the music follows the curves, by scale
 
 _FLAT_TO_SHARP: dict[str, str] = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B",

@@ -55,6 +55,11 @@ def sounding_prompts(values: Mapping[str, float], prompt_texts: tuple[str, ...])
     return sounding or [(t, 1.0) for t in prompt_texts if t.strip()]
 
 
+# Live, the descriptor curves get no guidance of their own: its third U-Net pass took knob-to-sound from ~510 to
+# 914 ms median with a descriptor target on (docs/latency_benchmark_s19_descriptor_guidance.txt); renders use it.
+LIVE_DESCRIPTOR_GUIDANCE = 0.0
+
+
 def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:
     """Parameter values (real units) -> the GenerationRequest for the next chunk."""
     values = snapshot.values
@@ -69,7 +74,8 @@ def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:
                              variation=float(values["variation"]), tempo_bpm=float(values["tempo_bpm"]),
                              key=KEY_TONICS[int(values["key"])], scale=SCALES[int(values["scale"])],
                              key_harmony=KEY_HARMONY_SOURCES[int(values["key_harmony"])], descriptors=descriptors,
-                             beats_per_bar=meter or DEFAULT_BEATS_PER_BAR)
+                             beats_per_bar=meter or DEFAULT_BEATS_PER_BAR,
+                             descriptor_guidance=LIVE_DESCRIPTOR_GUIDANCE)
 
 
 def make_generation_filter(store: ParameterStore) -> Callable[[str], bool]:

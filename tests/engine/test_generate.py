@@ -324,6 +324,14 @@ def test_chroma_steers_a_harmony_model_and_is_sliced_per_chunk(harmony_generator
     assert torch.equal(whole, whole_uncond)  # not guided: in both of CFG's branches, like the descriptors
     guided, guided_uncond = _harmony_channels(g, replace(request, guided_controls=("harmony",)), 0, total)
     assert torch.equal(guided, whole) and not guided_uncond.any()  # guided: left out of the unconditional one
+    assert "chords" in request.guided_controls  # the default guides chords the request brings ...
+    _, default_uncond = _harmony_channels(g, request, 0, total)
+    assert not default_uncond.any()
+    keyed = replace(request, chroma=None, chroma_mask=None, key="D", scale="minor")
+    key_cond, key_uncond = _harmony_channels(g, keyed, 0, total)  # ... not the chords a key implies
+    assert key_cond.any() and torch.equal(key_cond, key_uncond)
+    _, key_guided_uncond = _harmony_channels(g, replace(keyed, guided_controls=("harmony",)), 0, total)
+    assert not key_guided_uncond.any()
     assert torch.equal(whole[12], torch.from_numpy(curve.mask))
     assert torch.equal(whole[:12], torch.from_numpy(curve.chroma).T * whole[12])
     for start in (0, 24, 48, 72):

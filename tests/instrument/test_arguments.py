@@ -11,7 +11,7 @@ from instrument.arguments import guided_control_names
 
 @pytest.mark.parametrize(("text", "names"), [
     ("none", ()), (" None ", ()), ("clock", ("clock",)), ("clock,harmony", ("harmony", "clock")),
-    ("harmony, clock", ("harmony", "clock")),
+    ("harmony, clock", ("harmony", "clock")), ("clock,chords", ("chords", "clock")),
 ])
 def test_guided_control_names_in_their_canonical_order(text: str, names: tuple[str, ...]) -> None:
     assert guided_control_names(text) == names
