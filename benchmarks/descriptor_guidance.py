@@ -22,9 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.quality import (SAMPLE_RATE, evaluation_prompts, gesture_curve, load_rows, pearson,  # noqa: E402
-                                smoothed)
-from engine.dataset.descriptors import frame_descriptors  # noqa: E402
+from benchmarks.quality import (DESCRIPTOR_GESTURES, SAMPLE_RATE, asked_and_measured,  # noqa: E402
+                                evaluation_prompts, gesture_curve, load_rows, pearson)
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS  # noqa: E402
 from engine.generate import Generator  # noqa: E402
 from engine.request import GenerationRequest  # noqa: E402
@@ -47,18 +46,16 @@ def main() -> None:
     rng = np.random.default_rng(1)  # the gesture shapes of quality.py (not its exact draws)
     found: dict[tuple[str, float], dict[str, list[float]]] = {}
     for trial in range(args.trials):
-        loudness = gesture_curve(rng, frames, -32.0, -14.0)
-        brightness = np.exp(gesture_curve(rng, frames, math.log(700.0), math.log(5000.0)))
+        (_, loudness_db), (_, brightness_hz) = DESCRIPTOR_GESTURES["loudness"], DESCRIPTOR_GESTURES["brightness"]
+        curves = {"loudness": gesture_curve(rng, frames, *loudness_db),
+                  "brightness": np.exp(gesture_curve(rng, frames, *(math.log(hz) for hz in brightness_hz)))}
         for scale in args.scales:
-            for name, curve, field in (("loudness", loudness, "loudness_db"),
-                                       ("brightness", brightness, "centroid_hz")):
+            for name, curve in curves.items():
                 request = GenerationRequest(prompts=(prompts[trial]["prompt"],), cfg_scale=3.0, steps=16,
                                             seed=1000 + trial, descriptors={name: curve}, descriptor_guidance=scale)
-                measured = frame_descriptors(generator.render(request, SECONDS), SAMPLE_RATE)[field][:frames]
-                asked = curve[:measured.size]
-                if name == "brightness":  # in octaves
-                    measured, asked = np.log2(np.maximum(measured, 1.0)), np.log2(asked)
-                measured, asked = smoothed(measured), smoothed(asked)
+                asked, measured = asked_and_measured(generator.render(request, SECONDS), name, curve, frames)
+                if name == "brightness":  # ln Hz -> octaves
+                    asked, measured = asked / math.log(2.0), measured / math.log(2.0)
                 row = found.setdefault((name, scale), {"r": [], "slope": [], "offset": [], "error": []})
                 row["r"].append(pearson(asked, measured))
                 row["slope"].append(float(np.polyfit(asked, measured, 1)[0]))

@@ -177,6 +177,23 @@ def smoothed(curve: np.ndarray, frames: int = 43) -> np.ndarray:
     return smooth_curves(torch.from_numpy(curve.astype(np.float32))[None, None], frames)[0, 0].numpy()
 
 
+# The descriptor gestures asked for: each descriptor's field in frame_descriptors and the range its curves span.
+DESCRIPTOR_GESTURES: dict[str, tuple[str, tuple[float, float]]] = {
+    "loudness": ("loudness_db", (-32.0, -14.0)), "brightness": ("centroid_hz", (700.0, 5000.0))}
+
+
+def asked_and_measured(audio: np.ndarray, descriptor: str, curve: np.ndarray, frames: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The asked curve and the one measured in `audio` (its first `frames` latent frames), both smoothed over
+    1 s; brightness as ln Hz, loudness in dB."""
+    field_name, _ = DESCRIPTOR_GESTURES[descriptor]
+    measured = frame_descriptors(audio, SAMPLE_RATE)[field_name][:frames]
+    asked = curve[:measured.size]
+    if descriptor == "brightness":
+        measured, asked = np.log(np.maximum(measured, 1.0)), np.log(asked)
+    return smoothed(asked), smoothed(measured)
+
+
 # The flux frames around a join counted as the join: the join between latent frames j-1 and j lies in the
 # 2048-point frames around j - 1 .. j (flux[i] is the rise from frame i to i + 1).
 JOIN_OFFSETS = (-2, -1, 0)
@@ -343,8 +360,7 @@ def main() -> None:
     frames = excerpt // generator.hop_frames
     for trial in range(args.descriptor_trials):
         prompt = prompts[trial % len(prompts)]
-        for descriptor, field_name, (low, high) in (("loudness", "loudness_db", (-32.0, -14.0)),
-                                                    ("brightness", "centroid_hz", (700.0, 5000.0))):
+        for descriptor, (_, (low, high)) in DESCRIPTOR_GESTURES.items():
             curve = gesture_curve(rng, frames, low, high)
             if descriptor == "brightness":
                 curve = np.exp(gesture_curve(rng, frames, math.log(low), math.log(high)))
@@ -353,11 +369,7 @@ def main() -> None:
             for given in ("given", "not given"):
                 request = replace(base, descriptors={descriptor: curve}) if given == "given" else base
                 audio = generator.render(request, args.seconds)
-                measured = frame_descriptors(audio, SAMPLE_RATE)[field_name][:frames]
-                requested = curve[:measured.size]
-                if descriptor == "brightness":
-                    measured, requested = np.log(np.maximum(measured, 1.0)), np.log(requested)
-                adherence[descriptor][given].append(pearson(smoothed(requested), smoothed(measured)))
+                adherence[descriptor][given].append(pearson(*asked_and_measured(audio, descriptor, curve, frames)))
         print(f"[{time.monotonic() - started:.0f} s] descriptor trial {trial + 1}/{args.descriptor_trials}", flush=True)
 
     # 4. seams in long renders
