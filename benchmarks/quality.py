@@ -4,11 +4,14 @@
 
 Prompts: the held-out paraphrases of test-split clips (templates never used for training captions) and
 new style/tempo/key/scale combinations that appear in no training clip, worded with the same held-out
-paraphrase templates. Each prompt is rendered (--seconds, chunked continuation) in four settings:
+paraphrase templates. Each prompt is rendered (--seconds, chunked continuation) in five settings:
   text + controls: the prompt, plus tempo/key/scale through their explicit controls, CFG --cfg;
   as cascade render: the prompt alone as `cascade render PROMPT` takes it: tempo/key/scale read from its
                    words (engine/prompt_words.py) become the controls, CFG --cfg;
-  text only:       the prompt alone, the reader off (`--no-prompt-words`: the model reads the words), CFG --cfg;
+  model reads the words: tempo/key/scale read by the trained words reader (engine/diffusion/words_reader.py,
+                   `cascade render --read-words model`; no patterns) become the controls, CFG --cfg;
+  text only:       the prompt alone, the reader off (`--no-prompt-words`: the U-Net's cross-attention reads the
+                   words), CFG --cfg;
   CFG off:         the unconditional model (scale 0: no text, tempo or key), to show what conditioning adds.
 Measured on the generated audio by essentia (not by our model): tempo Acc1 (within 4%), Acc2 (also x2, x3,
 1/2, 1/3), key+scale accuracy (major/minor prompts); style accuracy by a judge (benchmarks/style_judge.py:
@@ -50,6 +53,7 @@ from engine.dataset.score import PITCH_CLASS_NAMES  # noqa: E402
 from engine.dataset.validate import _ESSENTIA_PITCH_CLASS, estimate_audio, tempo_relation  # noqa: E402
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS  # noqa: E402
 from engine.diffusion.controls import smooth_curves  # noqa: E402
+from engine.diffusion.words_reader import DEFAULT_WORDS_READER_WEIGHTS, WordsModelReader  # noqa: E402
 from engine.essentia_chroma import HPCP_HOP_SAMPLES, c_based, hpcp_frames  # noqa: E402
 from engine.generate import Generator  # noqa: E402
 from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES  # noqa: E402
@@ -65,6 +69,15 @@ MOVEMENT_LAG_SECONDS = 1.0
 
 
 # --- prompts ----------------------------------------------------------------------------------------
+def words_read_right(understood: list, prompts: list[dict]) -> dict[str, float]:
+    """How often a reading of the prompts' words matches what they state (the tempo rounded to whole BPM)."""
+    return {"tempo": float(np.mean([u.tempo_bpm is not None and abs(u.tempo_bpm - p["tempo"]) <= 0.5
+                                    for u, p in zip(understood, prompts)])),
+            "key": float(np.mean([u.key is not None and tonic_index(u.key) == tonic_index(p["key"])
+                                  for u, p in zip(understood, prompts)])),
+            "scale": float(np.mean([u.scale == p["scale"] for u, p in zip(understood, prompts)]))}
+
+
 def load_rows(dataset: Path) -> tuple[list[dict], dict[str, str]]:
     rows = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
     paraphrases = {}
@@ -247,7 +260,9 @@ def main() -> None:
     parser.add_argument("--key-harmony", choices=KEY_HARMONY_SOURCES, default=KEY_HARMONY_SOURCES[0],
                         help="what a given key and scale become for a harmony model (as `cascade render --key-harmony`)")
     parser.add_argument("--settings", nargs="+", default=None, metavar="NAME",
-                        help="only these settings of the table (e.g. 'as cascade render'); default: all four")
+                        help="only these settings of the table (e.g. 'as cascade render'); default: all five")
+    parser.add_argument("--words-reader", type=Path, default=DEFAULT_WORDS_READER_WEIGHTS,
+                        help="the trained words reader for the 'model reads the words' row")
     parser.add_argument("--json", type=Path, default=None, help="write all numbers and per-prompt rows here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -298,14 +313,17 @@ def main() -> None:
 
     # 2. prompt renders in three settings
     understood = [settle((read_prompt(p["prompt"]),), (1.0,)) for p in prompts]
-    # the prompts state the tempo rounded to whole BPM
-    read_right = {"tempo": np.mean([u.tempo_bpm is not None and abs(u.tempo_bpm - p["tempo"]) <= 0.5
-                                    for u, p in zip(understood, prompts)]),
-                  "key": np.mean([u.key is not None and tonic_index(u.key) == tonic_index(p["key"])
-                                  for u, p in zip(understood, prompts)]),
-                  "scale": np.mean([u.scale == p["scale"] for u, p in zip(understood, prompts)])}
+    read_right = words_read_right(understood, prompts)
     print(f"prompt words read right: {json.dumps({k: round(float(v), 3) for k, v in read_right.items()})}", flush=True)
     words_of = {p["prompt"]: u for p, u in zip(prompts, understood)}
+    model_read_right: dict[str, float] = {}
+    if args.words_reader.is_file():  # the trained words reader (engine/diffusion/words_reader.py)
+        readings = WordsModelReader(args.words_reader).read_many([p["prompt"] for p in prompts])
+        model_understood = [settle((r.as_prompt_music(),), (1.0,)) for r in readings]
+        model_read_right = words_read_right(model_understood, prompts)
+        print(f"words reader model read right: {json.dumps({k: round(float(v), 3) for k, v in model_read_right.items()})}",
+              flush=True)
+        model_words_of = {p["prompt"]: u for p, u in zip(prompts, model_understood)}
     settings = {
         "text + controls": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps,
                                                        tempo_bpm=p["tempo"], key=p["key"], scale=p["scale"],
@@ -317,9 +335,18 @@ def main() -> None:
                                                          beats_per_bar=words_of[p["prompt"]].beats_per_bar
                                                          or DEFAULT_BEATS_PER_BAR,
                                                          key_harmony=args.key_harmony),
+        "model reads the words": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg,
+                                                             steps=args.steps,
+                                                             tempo_bpm=model_words_of[p["prompt"]].tempo_bpm,
+                                                             key=model_words_of[p["prompt"]].key,
+                                                             scale=model_words_of[p["prompt"]].scale,
+                                                             key_harmony=args.key_harmony),
         "text only": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps),
         "CFG off": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=0.0, steps=args.steps),
     }
+    if not model_read_right:
+        print(f"no words reader at {args.words_reader}: the 'model reads the words' row is left out", flush=True)
+        del settings["model reads the words"]
     if args.settings:
         unknown = set(args.settings) - set(settings)
         if unknown:
@@ -401,6 +428,7 @@ def main() -> None:
         "seam_ratio_max": float(np.max(seam_ratios)) if seam_ratios else float("nan"),
         "n_prompts": len(prompts), "prompt_kinds": dict(Counter(p["kind"] for p in prompts)),
         "prompt_words_read_right": {k: float(v) for k, v in read_right.items()},
+        "words_reader_read_right": {k: float(v) for k, v in model_read_right.items()},
         "seconds": args.seconds, "steps": args.steps, "cfg": args.cfg, "sampler": "dpmpp_2m",
         "model": generator.model_id, "generation_seconds": round(generation_seconds, 1),
         "wall_seconds": round(time.monotonic() - started, 1), "machine": f"{platform.machine()}, {args.threads} threads",
@@ -429,6 +457,9 @@ def main() -> None:
           + " |")
     print("prompt words read right (engine/prompt_words.py, the 'as cascade render' row): "
           + ", ".join(f"{k} {v:.3f}" for k, v in table["prompt_words_read_right"].items()))
+    if model_read_right:
+        print("words read right by the trained words reader (engine/diffusion/words_reader.py, the 'model reads the "
+              "words' row): " + ", ".join(f"{k} {v:.3f}" for k, v in model_read_right.items()))
     print()
     print("| descriptor adherence (Pearson r, 1 s smoothing) | curve given | curve not given | target |")
     print("|---|---|---|---|")

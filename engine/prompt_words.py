@@ -25,11 +25,11 @@ _NUMBER_WORD = "|".join(list(_UNITS) + list(_TENS) + ["hundred", "a", "and"])
 # a run of number words, e.g. "a hundred and twenty", "ninety-five", "one hundred twenty eight"
 _WORDS_NUMBER = rf"(?:(?:{_NUMBER_WORD})(?:[\s-]+(?:{_NUMBER_WORD}))*)"
 _DIGITS = r"\d{1,4}(?:\.\d+)?"
-_BPM_UNIT = r"(?:bpm|b\.p\.m\.?|(?:beats?\s+)?(?:per|a|an|to\s+the)\s+minute)"
+_BPM_UNIT = r"(?:bpm|b\.p\.m\.?|(?:beats?\s+)?(?:per|a|an|to\s+the)\s+minute|beats?\s*/\s*min(?:ute)?)"
 _ABOUT = r"(?:(?:at|around|about|roughly|approximately|approx\.?|~|circa|near)\s*)?"
 
 _TEMPO_PATTERNS = (
-    re.compile(rf"(?<![\w.])(?P<n>{_DIGITS})\s*-?\s*{_BPM_UNIT}(?!\w)", re.IGNORECASE),
+    re.compile(rf"(?<![\w.])(?P<n>{_DIGITS})(?:\s*-?\s*ish)?\s*-?\s*{_BPM_UNIT}(?!\w)", re.IGNORECASE),  # "140-ish bpm"
     re.compile(rf"(?<![\w.])(?P<w>{_WORDS_NUMBER})\s+{_BPM_UNIT}(?!\w)", re.IGNORECASE),
     re.compile(rf"\b(?:bpm|tempo)\s*(?:of|at|:|=|is)?\s*{_ABOUT}(?P<n>{_DIGITS})(?!\s*(?:%|percent|s\b|'s))(?!\w|\.\d)",
                re.IGNORECASE),
@@ -48,6 +48,10 @@ _KEY_WITH_SCALE = re.compile(rf"(?<![\w#♯'’])(?P<context>(?:in|key\s+of|key:
 # tonic with no scale word, only after "in" / "key of" or with a spelled accidental: "in C", "key of F#", "A-flat"
 _KEY_IN_CONTEXT = re.compile(rf"\b(?i:in|key\s+of)\s+(?:the\s+key\s+of\s+)?(?P<tonic>[A-G])(?P<acc>{_ACCIDENTAL})?"
                              rf"(?![\w#♯'’-])(?!\.\w)")
+# lower case after "key of" only with an accidental: "key of e flat", "key of f#" ("the key of a lifetime" reads nothing)
+_KEY_OF_LOWER = re.compile(rf"\b(?i:key\s+of)\s+(?P<tonic>[a-g])(?P<acc>{_ACCIDENTAL})(?![\w#♯'’-])")
+# a tonic with its sign standing alone: "funk 112 bpm Eb", "F# groove" (upper case: "bb gun" is not B-flat)
+_KEY_SIGNED = re.compile(r"(?<![\w#♯'’/.-])(?P<tonic>[A-G])(?P<acc>[#♯b♭])(?![\w#♯'’/-])")
 # "A-flat", "F sharp" ("A flat ..." with a space is the article and an adjective: only the hyphen counts for A)
 _KEY_SPELLED = re.compile(r"(?<![\w#'’])(?:(?P<tonic>[B-G])(?P<acc>[\s-](?:sharp|flat))|"
                           r"(?P<tonic_a>A)(?P<acc_a>-(?:sharp|flat)))(?!\w)")
@@ -99,7 +103,8 @@ class PromptMusic:
 
 
 def words_to_number(text: str) -> int | None:
-    """English number words up to 999 ("a hundred and twenty", "ninety-five", "one twenty") -> int, or None."""
+    """English number words up to 999 ("a hundred and twenty", "ninety-five", "one twenty", "one thirteen") -> int,
+    or None."""
     words = [w for w in re.split(r"[\s-]+", text.lower()) if w and w != "and"]
     if not words:
         return None
@@ -120,6 +125,8 @@ def words_to_number(text: str) -> int | None:
             current += _TENS[word]
             seen_value = True
         elif word in _UNITS:
+            if 1 <= current <= 9 and _UNITS[word] >= 10 and not total:  # "one thirteen": a spoken hundred
+                total, current = current * 100, 0
             if current % 10 or current >= 10 and _UNITS[word] >= 10:
                 return None
             current += _UNITS[word]
@@ -174,8 +181,9 @@ def _read_key(text: str, notes: list[str]) -> tuple[str | None, str | None]:
     for pattern in _KEY_SYMBOL_MINOR:
         for match in pattern.finditer(text):
             return _tonic(match.group("tonic"), match.group("acc")), "minor"
-    for match in _KEY_IN_CONTEXT.finditer(text):
-        return _tonic(match.group("tonic"), match.group("acc")), None
+    for pattern in (_KEY_IN_CONTEXT, _KEY_OF_LOWER, _KEY_SIGNED):
+        for match in pattern.finditer(text):
+            return _tonic(match.group("tonic"), match.group("acc")), None
     for match in _KEY_SPELLED.finditer(text):
         if match.group("tonic"):
             return _tonic(match.group("tonic"), match.group("acc")), None

@@ -233,6 +233,11 @@ def _key_text(facts: CaptionFacts, rng: np.random.Generator, flat_probability: f
     return tonic + scale
 
 
+def key_text(facts: CaptionFacts, rng: np.random.Generator, flat_probability: float) -> str:
+    """The facts' key in one of its spellings ("F# minor", "Gb min", "F-sharpm")."""
+    return _key_text(facts, rng, flat_probability)
+
+
 def _key_phrase(phrases: tuple[str, ...], key: str, rng: np.random.Generator) -> str:
     phrase = _pick(rng, phrases)
     if key.endswith("mode"):
@@ -306,7 +311,8 @@ def _tidy(text: str) -> str:
 # --- public API -------------------------------------------------------------------------------------
 
 
-def _field_caption(facts: CaptionFacts, rng: np.random.Generator) -> str:
+def _field_caption(facts: CaptionFacts, rng: np.random.Generator, states_tempo: bool = True,
+                   states_key: bool = True) -> str:
     bpm = rounded_tempo_bpm(facts.tempo_bpm)
     values: dict[str, str] = {
         "style": _pick(rng, style_names(facts.style)),
@@ -326,6 +332,8 @@ def _field_caption(facts: CaptionFacts, rng: np.random.Generator) -> str:
     for field, (value, probability) in optional.items():
         if rng.random() < probability:
             values[field] = value
+    # Left out after every draw (name included), so the draws are the same whatever is stated.
+    left_out = {field for field, stated in (("tempo", states_tempo), ("key", states_key)) if not stated}
 
     fields = list(values)
     if rng.random() < 0.5:  # half the time the conventional order (genre first), else shuffled
@@ -337,6 +345,8 @@ def _field_caption(facts: CaptionFacts, rng: np.random.Generator) -> str:
     parts: list[str] = []
     for field in fields:
         name = _pick(rng, FIELD_NAME_CHOICES[field])
+        if field in left_out:
+            continue
         value = values[field]
         if field == "tempo" and name.lower() == "bpm":
             value = str(bpm)  # "BPM: 124 BPM" reads badly
@@ -344,7 +354,8 @@ def _field_caption(facts: CaptionFacts, rng: np.random.Generator) -> str:
     return separator.join(parts)
 
 
-def _free_text_caption(facts: CaptionFacts, rng: np.random.Generator) -> str:
+def _free_text_caption(facts: CaptionFacts, rng: np.random.Generator, states_tempo: bool = True,
+                       states_key: bool = True) -> str:
     bpm = rounded_tempo_bpm(facts.tempo_bpm)
     key = _key_text(facts, rng, flat_probability=0.15)
     adj = _adjectives(facts, rng)
@@ -365,14 +376,21 @@ def _free_text_caption(facts: CaptionFacts, rng: np.random.Generator) -> str:
         "fx": fx,
         "meter": meter,
     }
+    if not states_tempo:
+        slots["tempo_at"] = slots["tempo_np"] = ""
+    if not states_key:
+        slots["key_in"] = slots["key_np"] = ""
     return _tidy(_pick(rng, FREE_TEXT_TEMPLATES).format(**slots))
 
 
-def make_caption(facts: CaptionFacts, rng: np.random.Generator) -> str:
-    """A training caption: field form with probability 1/2, else free text. Deterministic given rng state."""
+def make_caption(facts: CaptionFacts, rng: np.random.Generator, states_tempo: bool = True,
+                 states_key: bool = True) -> str:
+    """A training caption: field form with probability 1/2, else free text. Deterministic given rng state.
+    states_tempo / states_key False leave the tempo / key out (the words reader learns what unstated is);
+    the draws are the same either way."""
     if rng.random() < 0.5:
-        return _field_caption(facts, rng)
-    return _free_text_caption(facts, rng)
+        return _field_caption(facts, rng, states_tempo, states_key)
+    return _free_text_caption(facts, rng, states_tempo, states_key)
 
 
 def make_paraphrase(facts: CaptionFacts, rng: np.random.Generator) -> str:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from engine.generate import Generator
     from engine.harmony import Chord
+    from engine.prompt_words import PromptMusic
     from engine.request import GenerationRequest
 
 # --chords without a tempo (no --tempo, none in the prompt's words): the bars' tempo, given to the model too.
@@ -117,6 +118,40 @@ def _key_harmony_text(request: GenerationRequest) -> str:
     return "none (the key reaches the model through its key embedding only)"
 
 
+def _model_readings(prompts: tuple[str, ...]) -> tuple[PromptMusic, ...]:
+    """What the trained words reader (engine/diffusion/words_reader.py) reads in each prompt; an empty prompt
+    reads nothing (the request's own check says what is wrong with it)."""
+    from engine.diffusion.words_reader import WordsModelReader
+    from engine.prompt_words import PromptMusic
+
+    texts = [p for p in prompts if isinstance(p, str) and p.strip()]
+    readings = dict(zip(texts, WordsModelReader().read_many(texts))) if texts else {}
+    return tuple(readings[p].as_prompt_music() if p in readings else PromptMusic() for p in prompts)
+
+
+def _say_what_the_model_hears_beyond_the_rules(prompts: tuple[str, ...], rules: tuple[PromptMusic, ...]) -> None:
+    """Where the rules read no tempo or no key in a prompt and the trained words reader does, say so (and how to
+    use it): a phrasing the rules do not know is then not lost silently. Nothing is changed."""
+    from engine.prompt_words import PromptMusic
+    from engine.weights_io import CheckpointError
+
+    unread = tuple(p if r.tempo_bpm is None or r.key is None else "" for p, r in zip(prompts, rules))
+    if not any(text.strip() for text in unread if isinstance(text, str)):
+        return
+    try:
+        heard = _model_readings(unread)
+    except CheckpointError as error:  # a broken reader file must not stop a render
+        print(f"(the words reader model could not be loaded: {error})")
+        return
+    for i, (rule, model) in enumerate(zip(rules, heard)):
+        extra = PromptMusic(tempo_bpm=model.tempo_bpm if rule.tempo_bpm is None else None,
+                            key=model.key if rule.key is None else None,
+                            scale=model.scale if rule.key is None else None)
+        if extra.tempo_bpm is not None or extra.key is not None:
+            print(f"  the words reader model also hears in prompt {i + 1}: {extra.describe()} "
+                  f"(not used; --read-words model uses it)")
+
+
 def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) -> GenerationRequest:
     """The request the flags describe; tempo, key and scale the prompts' words state fill in for absent flags
     (unless --no-prompt-words), and what was understood is printed, so a misread is never silent. With
@@ -127,12 +162,19 @@ def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) ->
     prompts = tuple(args.prompt)
     weights = tuple(args.weight) if args.weight else tuple(1.0 for _ in prompts)
     tempo_bpm, key, scale, beats_per_bar = args.tempo, args.key, args.scale, args.beats_per_bar
+    reader = "off" if args.no_prompt_words else args.read_words
     if len(prompts) == len(weights):  # else the request's own check says so
-        read = tuple(PromptMusic() if args.no_prompt_words else read_prompt(p) for p in prompts)
+        if reader == "model":
+            read = _model_readings(prompts)
+        else:
+            read = tuple(PromptMusic() if reader == "off" else read_prompt(p) for p in prompts)
         music = settle(read, weights, tempo_bpm, key, scale, beats_per_bar)
-        if not args.no_prompt_words:
+        if reader != "off":
             for i, words in enumerate(read):
-                print(f"prompt {i + 1} says: {words.describe()}")
+                print(f"prompt {i + 1} says{' (the words reader model)' if reader == 'model' else ''}: "
+                      f"{words.describe()}")
+        if reader == "rules":
+            _say_what_the_model_hears_beyond_the_rules(prompts, read)
         print(f"using: {music.describe()}")
         tempo_bpm, key, scale, beats_per_bar = music.tempo_bpm, music.key, music.scale, music.beats_per_bar
     beats_per_bar = beats_per_bar or DEFAULT_BEATS_PER_BAR
@@ -237,8 +279,11 @@ def add_render(commands: argparse._SubParsersAction) -> None:
                         help="what --key/--scale give a harmony model without --chords: the key's diatonic chords "
                              "one a bar (I vi IV V; i VI iv v in minor; the default), its scale profile, its tonic "
                              "chord, or nothing")
-    render.add_argument("--no-prompt-words", action="store_true",
-                        help="do not read tempo/key/scale from the prompt's words (the model reads the text alone)")
+    render.add_argument("--read-words", choices=("rules", "model", "off"), default="rules",
+                        help="what reads tempo/key/scale from the prompt's words into their controls: rules (exact "
+                             "patterns, engine/prompt_words.py; the default), model (the trained words reader over "
+                             "the text encoder), off (the diffusion model reads the text alone)")
+    render.add_argument("--no-prompt-words", action="store_true", help="the same as --read-words off")
     render.add_argument("--loudness", type=knob_range("loudness_db"), default=None,
                         help="target loudness, dBFS RMS (e.g. -20)")
     render.add_argument("--brightness", type=knob_range("brightness_hz"), default=None,

@@ -21,13 +21,15 @@ What works today:
   cascade dataset check DIR                            check it against an independent estimator (essentia)
   cascade train autoencoder --dataset DIR --out RUN    train (or resume training) the autoencoder
   cascade train diffusion --cache FILE --out RUN       train (or resume training) the diffusion model
+  cascade train words-reader --dataset DIR --out FILE  train the words reader (tempo/key read from the text)
   cascade doctor                                       check the system packages the instrument needs
 
 The desktop app: `cascade` with no arguments (or `cascade app [--preset NAME] [--output none] [--midi PORT]`)
 opens it on the shipped model and the default preset; `cascade status` prints this screen.
-The shipped diffusion model was trained for 96 minutes on a 2-core CPU: it follows tempo (as a control),
-loudness, brightness and the prompt's style, not yet key or scale, and its sound is rough; see
-docs/diffusion.md for what it does and does not do yet.
+The shipped diffusion model was trained on a 2-core CPU (96 minutes, then a harmony fine-tune): it follows
+tempo, key and scale (read from the prompt's words or given), held or written chords, loudness and
+brightness curves and the prompt's style; its sound is still rough; see docs/diffusion.md for what it does
+and does not do yet.
 """
 
 

@@ -1,4 +1,5 @@
-"""`cascade train autoencoder` and `cascade train diffusion`: train (or resume training) the two models."""
+"""`cascade train autoencoder`, `cascade train diffusion` and `cascade train words-reader`: train (or resume training)
+the models."""
 
 from __future__ import annotations
 
@@ -62,6 +63,22 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; weights: {Path(args.out) / 'diffusion.safetensors'}")
+    return 0
+
+
+def _cmd_train_words_reader(args: argparse.Namespace) -> int:
+    from engine.diffusion.train_words_reader import WordsReaderTrainConfig, train_words_reader
+
+    manifest = Path(args.dataset) / "manifest.jsonl"
+    if not manifest.is_file():
+        print(f"error: {manifest} does not exist: --dataset takes a folder built by `cascade dataset build`",
+              file=sys.stderr)
+        return 2
+    config = WordsReaderTrainConfig(dataset=Path(args.dataset), out=Path(args.out), examples=args.examples,
+                                    steps=args.steps, batch_size=args.batch_size, seed=args.seed, threads=args.threads)
+    result = train_words_reader(config, log=lambda line: print(line, flush=True))
+    print(f"trained {result['steps']} steps in {result['seconds']:.0f} s; valid accuracy {result['valid_accuracy']}; "
+          f"weights: {args.out}")
     return 0
 
 
@@ -132,3 +149,14 @@ def _add_diffusion(train_commands: argparse._SubParsersAction) -> None:
                            help="start from this diffusion model file (e.g. the shipped one); with --harmony a model "
                                 "without the harmony control gains it, starting from zero weights (--model is ignored)")
     diffusion.set_defaults(func=_cmd_train_diffusion)
+
+    reader = train_commands.add_parser("words-reader", help="the words reader: tempo, key and scale read from a prompt's "
+                                                            "text encoder tokens (minutes on a CPU)")
+    reader.add_argument("--dataset", required=True, help="a built dataset: its training clips give the caption facts")
+    reader.add_argument("--out", required=True, help="the weights file to write (.safetensors)")
+    reader.add_argument("--examples", type=integer_in(16, 10_000_000), default=40_000, help="training texts")
+    reader.add_argument("--steps", type=integer_in(1, 10_000_000), default=3_000)
+    reader.add_argument("--batch-size", type=integer_in(1, 65536), default=256)
+    reader.add_argument("--seed", type=integer_in(0, 2**31 - 1), default=0)
+    reader.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
+    reader.set_defaults(func=_cmd_train_words_reader)

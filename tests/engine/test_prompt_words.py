@@ -48,7 +48,15 @@ READS = [
     ("centred on C-sharpm, about 161 to the minute.", 161.0, "C#", "minor"),
     ("Instrumental techno in A♯ maj, at tempo 195.", 195.0, "A#", "major"),
     # must read nothing
+    ("brisk 140-ish bpm funk", 140.0, None, None),  # session 20: typed prompts the rules missed
+    ("120 beats/min house", 120.0, None, None),
+    ("ambient in the key of e flat", None, "Eb", None),
+    ("funk 112 bpm Eb", 112.0, "Eb", None),
+    ("F# groove, 95 bpm", 95.0, "F#", None),
     ("the 1975", None, None, None),
+    ("songs in the key of a lifetime", None, None, None),
+    ("bb gun snare, c# developers", None, None, None),
+    ("3 min of ambient, 5 min/km", None, None, None),
     ("key lime pie", None, None, None),
     ("a minor problem with the mix", None, None, None),
     ("a major hit", None, None, None),
@@ -108,6 +116,7 @@ def test_what_it_cannot_use_is_said_not_dropped() -> None:
 
 @pytest.mark.parametrize("words, value", [("ninety", 90), ("a hundred and twenty", 120), ("two forty", 240),
                                           ("one hundred one", 101), ("eighty eight", 88), ("five five", None),
+                                          ("one thirteen", 113), ("two twelve", 212), ("fifteen twelve", None),
                                           ("hundred", 100), ("a", None), ("banana", None)])
 def test_number_words(words: str, value: int | None) -> None:
     assert words_to_number(words) == value

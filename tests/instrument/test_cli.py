@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 import sys
+from pathlib import Path
+
+import pytest
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -96,6 +98,37 @@ def test_render_reads_tempo_and_key_from_the_words_and_says_so(capsys) -> None:
                                              "--no-prompt-words"]))
     assert (off.tempo_bpm, off.key, off.scale) == (None, None, None)
     assert "says" not in capsys.readouterr().out
+
+
+def test_render_can_leave_the_words_to_the_trained_reader(capsys) -> None:
+    from instrument.cli import build_parser
+    from instrument.commands.render import _render_request
+
+    parser = build_parser()
+    args = parser.parse_args(["render", "deep house at 126 bpm in Eb minor", "-o", "x.flac", "--read-words", "model",
+                              "--key", "C"])
+    request = _render_request(args)
+    assert (request.tempo_bpm, request.key, request.scale) == (126.0, "C", "minor")  # the flag still wins
+    said = capsys.readouterr().out
+    assert "prompt 1 says (the words reader model): 126 BPM, D# minor (tempo read by the model, p " in said
+    assert "key C (--key)" in said
+    with pytest.raises(SystemExit):
+        parser.parse_args(["render", "x", "-o", "x.flac", "--read-words", "regex"])
+
+
+def test_render_says_what_the_reader_model_hears_that_the_rules_do_not(capsys) -> None:
+    """A bare number is never a tempo to the rules; the trained reader hears one: said, not used."""
+    from instrument.cli import build_parser
+    from instrument.commands.render import _render_request
+
+    request = _render_request(build_parser().parse_args(["render", "a house track at about 124", "-o", "x.flac"]))
+    assert request.tempo_bpm is None
+    said = capsys.readouterr().out
+    assert "prompt 1 says: nothing" in said
+    assert "the words reader model also hears in prompt 1: 124 BPM" in said and "--read-words model uses it" in said
+    # nothing more is said where the rules read everything the model reads
+    _render_request(build_parser().parse_args(["render", "house at 124 bpm in A minor", "-o", "x.flac"]))
+    assert "also hears" not in capsys.readouterr().out
 
 
 def test_render_chords_are_checked_before_any_model_work_and_need_a_harmony_model(tmp_path: Path) -> None:

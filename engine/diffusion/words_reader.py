@@ -1,0 +1,157 @@
+"""The words reader: a small trained network that reads tempo, key and scale from a prompt's MiniLM tokens.
+
+The diffusion model takes tempo, tonic and scale as conditioning of their own. Two things can fill them from a
+prompt's words: the rule reader (engine/prompt_words.py: patterns, exact, conservative, the default) and this
+learned one, which reads the same text encoder tokens the U-Net's cross-attention sees, trained on texts with
+known labels (engine/dataset/reader_texts.py) and no patterns at all. It is how "the model reads the words": the
+U-Net's cross-attention alone never learned to (docs/diffusion.md), so the reading is a small supervised head
+over the frozen text encoder, as Stable Audio gives numbers a conditioner of their own.
+
+Shapes: tokens (B, L, 384) MiniLM's last hidden state, mask (B, L) bool (True = a real token) ->
+  tempo logits (B, 1 + T): class 0 = no tempo stated, class 1 + i = tempo_range_bpm[0] + i BPM;
+  tonic logits (B, 13): class 0 = no key stated, 1 + i = PITCH_CLASS_NAMES[i];
+  scale logits (B, 1 + len(SCALES)): class 0 = no scale stated, 1 + i = SCALES[i].
+Inference never imports the trainer (engine/diffusion/train_words_reader.py); the config lives in the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from engine.dataset.score import PITCH_CLASS_NAMES
+from engine.diffusion.text import EMBED_DIM, PromptEncoder
+from engine.prompt_words import PromptMusic
+from engine.vocabulary import SCALES
+from engine.weights_io import ModelFileKind, config_from_dict, load_model_file, save_model_file
+
+WORDS_READER_FILE = ModelFileKind("cascade-words-reader", 1, what="words reader", short_name="words reader")
+DEFAULT_WORDS_READER_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "words_reader.safetensors"
+# A reading is used only when the reader puts at least this probability on "stated" (1 - p(class 0)).
+STATED_PROBABILITY = 0.5
+
+
+@dataclass(frozen=True)
+class WordsReaderConfig:
+    width: int = 128
+    heads: int = 4
+    layers: int = 1
+    tempo_low_bpm: int = 40
+    tempo_high_bpm: int = 250
+
+    @property
+    def tempo_classes(self) -> int:
+        return self.tempo_high_bpm - self.tempo_low_bpm + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WordsReaderConfig:
+        return config_from_dict(cls, data, "words reader")
+
+
+class ReaderLogits(NamedTuple):
+    tempo: torch.Tensor  # (B, 1 + tempo_classes)
+    tonic: torch.Tensor  # (B, 13)
+    scale: torch.Tensor  # (B, 1 + len(SCALES))
+
+
+class WordsReader(nn.Module):
+    """Projected tokens, a small transformer encoder, then one attention-pooling query per answer."""
+
+    def __init__(self, config: WordsReaderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.project = nn.Linear(EMBED_DIM, config.width)
+        layer = nn.TransformerEncoderLayer(config.width, config.heads, 2 * config.width, dropout=0.1,
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        self.queries = nn.Parameter(torch.randn(3, config.width) * 0.02)  # tempo, tonic, scale
+        self.pool = nn.MultiheadAttention(config.width, config.heads, batch_first=True)
+        self.norm = nn.LayerNorm(config.width)
+        self.tempo_head = nn.Linear(config.width, 1 + config.tempo_classes)
+        self.tonic_head = nn.Linear(config.width, 1 + len(PITCH_CLASS_NAMES))
+        self.scale_head = nn.Linear(config.width, 1 + len(SCALES))
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> ReaderLogits:
+        """tokens (B, L, 384), mask (B, L) bool -> ReaderLogits (see the module docstring)."""
+        padding = ~mask
+        hidden = self.encoder(self.project(tokens), src_key_padding_mask=padding)
+        queries = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
+        pooled, _ = self.pool(queries, hidden, hidden, key_padding_mask=padding, need_weights=False)
+        pooled = self.norm(pooled + queries)
+        return ReaderLogits(self.tempo_head(pooled[:, 0]), self.tonic_head(pooled[:, 1]),
+                            self.scale_head(pooled[:, 2]))
+
+
+def save_words_reader(model: WordsReader, path: str | Path, *, extra: dict[str, Any] | None = None) -> None:
+    save_model_file(model, path, WORDS_READER_FILE, half=True, extra=extra)
+
+
+def load_words_reader(path: str | Path = DEFAULT_WORDS_READER_WEIGHTS, device: str | torch.device = "cpu"
+                      ) -> WordsReader:
+    """The reader from its file (config inside), fp32, eval mode; raises CheckpointError."""
+    return load_model_file(path, WORDS_READER_FILE, WordsReaderConfig.from_dict, WordsReader, device)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the reader made of one text: each answer with the probability it gave it (None = not stated)."""
+
+    tempo_bpm: int | None
+    key: str | None
+    scale: str | None
+    tempo_probability: float
+    key_probability: float
+    scale_probability: float
+
+    def as_prompt_music(self) -> PromptMusic:
+        """The reading in the rule reader's form, so `settle` and the CLI use either; the notes say it was the
+        model, with its confidence, so it is never silent."""
+        notes = []
+        if self.tempo_bpm is not None:
+            notes.append(f"tempo read by the model, p {self.tempo_probability:.2f}")
+        if self.key is not None:
+            notes.append(f"key read by the model, p {self.key_probability:.2f}")
+        return PromptMusic(tempo_bpm=None if self.tempo_bpm is None else float(self.tempo_bpm), key=self.key,
+                           scale=self.scale, notes=tuple(notes))
+
+
+def decode(logits: ReaderLogits, config: WordsReaderConfig,
+           stated_probability: float = STATED_PROBABILITY) -> list[Reading]:
+    """Each row's answers: the most likely class of each head among the stated ones, used where the reader's
+    probability that the text states it reaches `stated_probability`; a scale only with a tonic."""
+    readings = []
+    tempo_p, tonic_p, scale_p = (torch.softmax(x.float(), dim=-1) for x in logits)
+    for row in range(tempo_p.shape[0]):
+        tempo_stated, tonic_stated, scale_stated = (1 - float(p[row, 0]) for p in (tempo_p, tonic_p, scale_p))
+        tempo_index, tonic_index, scale_index = (int(p[row, 1:].argmax()) for p in (tempo_p, tonic_p, scale_p))
+        tempo = config.tempo_low_bpm + tempo_index if tempo_stated >= stated_probability else None
+        key = PITCH_CLASS_NAMES[tonic_index] if tonic_stated >= stated_probability else None
+        scale = SCALES[scale_index] if key is not None and scale_stated >= stated_probability else None
+        readings.append(Reading(tempo, key, scale, tempo_stated if tempo else 0.0,
+                                tonic_stated if key else 0.0, scale_stated if scale else 0.0))
+    return readings
+
+
+class WordsModelReader:
+    """Text -> Reading with the shipped (or given) reader and a MiniLM encoder (shared with the generator's
+    when given, so the tokens come from its cache)."""
+
+    def __init__(self, path: str | Path = DEFAULT_WORDS_READER_WEIGHTS, encoder: PromptEncoder | None = None) -> None:
+        self.model = load_words_reader(path)
+        self.encoder = encoder if encoder is not None else PromptEncoder()
+
+    def read_many(self, texts: list[str]) -> list[Reading]:
+        tokens, mask, _ = self.encoder.encode_batch(texts)
+        with torch.no_grad():
+            logits = self.model(tokens.to(torch.float32), mask)
+        return decode(logits, self.model.config)
+
+    def read(self, text: str) -> Reading:
+        return self.read_many([text])[0]
