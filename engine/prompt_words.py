@@ -239,10 +239,12 @@ class MusicSettings:
 
 
 def settle(prompts: tuple[PromptMusic, ...], weights: tuple[float, ...], tempo_bpm: float | None = None,
-           key: str | None = None, scale: str | None = None, beats_per_bar: int | None = None) -> MusicSettings:
+           key: str | None = None, scale: str | None = None, beats_per_bar: int | None = None,
+           read_by: str = "") -> MusicSettings:
     """What a blend of prompts plus explicit settings (flags, knobs) asks for: an explicit setting wins over
     words; otherwise each of tempo, key, scale and meter comes from the heaviest prompt whose words state it
-    (the first on a tie). A key and its scale are taken from the same prompt where it states both."""
+    (the first on a tie). A key and its scale are taken from the same prompt where it states both. `read_by`
+    names what read the words when it was not the rules ("the words reader model"), in the sources."""
     if len(prompts) != len(weights):
         raise ValueError(f"{len(prompts)} prompts but {len(weights)} weights")
     order = sorted(range(len(prompts)), key=lambda i: -weights[i])
@@ -252,7 +254,8 @@ def settle(prompts: tuple[PromptMusic, ...], weights: tuple[float, ...], tempo_b
         for i in order:
             value = value_of(prompts[i])
             if value is not None:
-                return value, f"prompt {i + 1}'s words" if len(prompts) > 1 else "the prompt's words"
+                words = f"prompt {i + 1}'s words" if len(prompts) > 1 else "the prompt's words"
+                return value, f"{words}, read by {read_by}" if read_by else words
         return None, None
 
     chosen: dict[str, object] = {}

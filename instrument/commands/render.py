@@ -168,7 +168,8 @@ def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) ->
             read = _model_readings(prompts)
         else:
             read = tuple(PromptMusic() if reader == "off" else read_prompt(p) for p in prompts)
-        music = settle(read, weights, tempo_bpm, key, scale, beats_per_bar)
+        music = settle(read, weights, tempo_bpm, key, scale, beats_per_bar,
+                       read_by="the words reader model" if reader == "model" else "")
         if reader != "off":
             for i, words in enumerate(read):
                 print(f"prompt {i + 1} says{' (the words reader model)' if reader == 'model' else ''}: "
@@ -248,6 +249,14 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_words_arguments(render: argparse.ArgumentParser) -> None:
+    render.add_argument("--read-words", choices=("rules", "model", "off"), default="rules",
+                        help="what reads tempo/key/scale from the prompt's words into their controls: rules (exact "
+                             "patterns, engine/prompt_words.py; the default), model (the trained words reader over "
+                             "the text encoder), off (the diffusion model reads the text alone)")
+    render.add_argument("--no-prompt-words", action="store_true", help="the same as --read-words off")
+
+
 def add_render(commands: argparse._SubParsersAction) -> None:
     render = commands.add_parser("render", help="render a prompt (or a blend of prompts) to an audio file")
     render.add_argument("prompt", nargs="+", help="one or more prompts (blended by --weight)")
@@ -279,11 +288,7 @@ def add_render(commands: argparse._SubParsersAction) -> None:
                         help="what --key/--scale give a harmony model without --chords: the key's diatonic chords "
                              "one a bar (I vi IV V; i VI iv v in minor; the default), its scale profile, its tonic "
                              "chord, or nothing")
-    render.add_argument("--read-words", choices=("rules", "model", "off"), default="rules",
-                        help="what reads tempo/key/scale from the prompt's words into their controls: rules (exact "
-                             "patterns, engine/prompt_words.py; the default), model (the trained words reader over "
-                             "the text encoder), off (the diffusion model reads the text alone)")
-    render.add_argument("--no-prompt-words", action="store_true", help="the same as --read-words off")
+    _add_words_arguments(render)
     render.add_argument("--loudness", type=knob_range("loudness_db"), default=None,
                         help="target loudness, dBFS RMS (e.g. -20)")
     render.add_argument("--brightness", type=knob_range("brightness_hz"), default=None,

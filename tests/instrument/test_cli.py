@@ -111,7 +111,7 @@ def test_render_can_leave_the_words_to_the_trained_reader(capsys) -> None:
     assert (request.tempo_bpm, request.key, request.scale) == (126.0, "C", "minor")  # the flag still wins
     said = capsys.readouterr().out
     assert "prompt 1 says (the words reader model): 126 BPM, D# minor (tempo read by the model, p " in said
-    assert "key C (--key)" in said
+    assert "key C (--key)" in said and "tempo 126 BPM (the prompt's words, read by the words reader model)" in said
     with pytest.raises(SystemExit):
         parser.parse_args(["render", "x", "-o", "x.flac", "--read-words", "regex"])
 
