@@ -6,8 +6,8 @@ and the trained words reader (engine/diffusion/words_reader.py), on texts neithe
 Sets: quality.py's 100 unseen prompts (held-out paraphrase templates: "around 126 bpm", "rooted in Eb minor");
 500 more held-out paraphrases over the reader's whole tempo range and all four scales; the rule reader's test
 table (tests/engine/test_prompt_words.py: phrasings people type, and texts that must read nothing: "the 1975",
-"key lime pie"); 28 typed prompts in no table (TYPED). An answer counts when it is exactly what the text states, "nothing" included (the tempo to
-0.5 BPM; the key as a pitch class, so "Eb" = "D#").
+"key lime pie"); 28 typed prompts in no table (TYPED). An answer counts when it is exactly what the text states,
+"nothing" included (the tempo to 0.5 BPM; the key as a pitch class, so "Eb" = "D#").
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from tests.engine.test_prompt_words import READS  # noqa: E402
 # do not know by design (a bare number is never a tempo there), some are traps.
 TYPED: tuple[tuple[str, float | None, str | None, str | None], ...] = (
     ("brisk 140-ish bpm funk", 140, None, None), ("techno, one-thirty bpm", 130, None, None),
-    ("Bflat minor ballad", None, "Bb", "minor"), ("hip hop @ 90bpm", 90, None, None), ("90 bpm-ish lofi", 90, None, None),
+    ("Bflat minor ballad", None, "Bb", "minor"), ("hip hop @ 90bpm", 90, None, None),
+    ("90 bpm-ish lofi", 90, None, None),
     ("trance 138 BPM in the key of F-sharp minor", 138, "F#", "minor"), ("120 beats/min house", 120, None, None),
     ("slow 60bpm ambient in D", 60, "D", None), ("a ballad, 72, in E major", 72, "E", "major"),
     ("bpm=128 techno", 128, None, None), ("in C# min, dnb 174", 174, "C#", "minor"),

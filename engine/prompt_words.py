@@ -202,6 +202,9 @@ def _read_meter(text: str, notes: list[str]) -> int | None:
             notes.append(f"'{match.group(0).strip()}' ignored: bars of whole quarter-note beats only, "
                          f"{BEATS_PER_BAR_RANGE[0]}..{BEATS_PER_BAR_RANGE[1]}")
             continue
+        if denominator == 8 and numerator % 3 == 0:  # compound: say how its tempo is counted, never silently
+            notes.append(f"'{match.group(0).strip()}': {int(quarters)} quarter-note beats a bar; the tempo counts "
+                         f"quarter notes, as a DAW does (the dotted-quarter pulse is 2/3 of it)")
         return int(quarters)
     for pattern, beats in _METER_WORDS:
         if pattern.search(text):

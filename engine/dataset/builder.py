@@ -32,7 +32,7 @@ from engine.dataset.piece_job import build_notes, init_worker, render_piece
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION: int = 1
+FORMAT_VERSION: int = 2  # 2: compound and 2/2 meters from the corpus, time_signature in the manifest
 # A bug that fails one piece is logged and skipped; one that fails every piece must stop the build.
 MAX_FAILED_PIECES_IN_A_ROW: int = 10
 

@@ -195,6 +195,7 @@ class CaptionFacts:
     energy: str
     effects: tuple[str, ...]
     beats_per_bar: int
+    time_signature: str = ""  # a compound meter ("6/8", "12/8"); "" = beats_per_bar quarters
 
     def __post_init__(self) -> None:
         if not self.style.strip():
@@ -285,7 +286,15 @@ def _join_effects(effects: tuple[str, ...], rng: np.random.Generator) -> str:
     return chosen[0] if len(chosen) == 1 else ", ".join(chosen[:-1]) + " and " + chosen[-1]
 
 
-def _meter_text(beats_per_bar: int, rng: np.random.Generator) -> str:
+_COMPOUND_METER_WORDS: dict[str, tuple[str, ...]] = {
+    "6/8": ("6/8", "6/8", "six-eight time", "jig time", "compound duple time"),
+    "12/8": ("12/8", "12/8", "twelve-eight time", "a 12/8 lilt", "compound quadruple time"),
+}
+
+
+def _meter_text(beats_per_bar: int, rng: np.random.Generator, time_signature: str = "") -> str:
+    if time_signature in _COMPOUND_METER_WORDS:
+        return _pick(rng, _COMPOUND_METER_WORDS[time_signature])
     if beats_per_bar == 3:
         return _pick(rng, ("3/4", "three-four time", "waltz time", "triple meter"))
     if beats_per_bar == 4:
@@ -327,7 +336,9 @@ def _field_caption(facts: CaptionFacts, rng: np.random.Generator, states_tempo: 
         optional["energy"] = (_pick(rng, (facts.energy, facts.energy, _pick(rng, ENERGY_WORDS[facts.energy]))), 0.4)
     if facts.effects:
         optional["effects"] = (_join_effects(facts.effects, rng).replace(" and ", ", "), 0.4)
-    optional["meter"] = (_meter_text(facts.beats_per_bar, rng) if rng.random() < 0.5 else f"{facts.beats_per_bar}/4",
+    plain_meter = facts.time_signature or f"{facts.beats_per_bar}/4"
+    spoken_meter = _meter_text(facts.beats_per_bar, rng, facts.time_signature) if rng.random() < 0.5 else None
+    optional["meter"] = (spoken_meter or plain_meter,
                          0.25)
     for field, (value, probability) in optional.items():
         if rng.random() < probability:
@@ -362,7 +373,7 @@ def _free_text_caption(facts: CaptionFacts, rng: np.random.Generator, states_tem
     fx = ""
     if facts.effects and rng.random() < 0.4:
         fx = _pick(rng, TRAIN_EFFECT_PHRASES).format(fx=_join_effects(facts.effects, rng))
-    meter = f" in {_meter_text(facts.beats_per_bar, rng)}" if rng.random() < 0.25 else ""
+    meter = f" in {_meter_text(facts.beats_per_bar, rng, facts.time_signature)}" if rng.random() < 0.25 else ""
     inst = _instrument_list(facts, rng, (" and ", ", ", " & ", " plus "))
     slots = {
         "style": _pick(rng, style_names(facts.style)),

@@ -1,10 +1,11 @@
 """Pieces from music21's bundled corpus (Bach chorales, folk tunes in ABC), transposed, re-tempoed and
 given plausible GM instruments — the second MIDI source beside the procedural composer.
 
-Only works in simple meters (2/4, 3/4, 4/4) with a single time signature are used: the tempo we state is
-then unambiguously quarter notes per minute, which an audio tempo estimator can check. Monophonic folk
-tunes get a harmonised accompaniment (chords on the beat and a root bass) so the tonal centre and the
-pulse are audible, as a folk band would play them.
+Only works with a single time signature are used, simple (2/4, 3/4, 4/4; 2/2 as four quarters) or compound (6/8
+jigs, 12/8). Tempo counts quarter notes throughout Cascade, as a DAW and MIDI clock do: a 6/8 bar is 3 quarters (its
+beats_per_bar), its felt dotted-quarter pulse runs at 2/3 of the stated tempo (9/8, 4.5 quarters, is refused).
+Monophonic folk tunes get a harmonised accompaniment (chords on each pulse, the quarter or the dotted quarter, and a
+root bass) so the tonal centre and the pulse are audible, as a folk band would play them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,26 @@ from engine.dataset.score import PITCH_CLASS_NAMES, SCALE_INTERVALS, Note, Piece
 
 log = logging.getLogger(__name__)
 
-SIMPLE_METERS: dict[str, int] = {"2/4": 2, "3/4": 3, "4/4": 4}
+
+
+@dataclass(frozen=True)
+class Meter:
+    """A work's time signature: quarters a bar (Cascade's beats_per_bar) and the felt pulse in quarters."""
+
+    time_signature: str
+    beats_per_bar: int
+    pulse_quarters: float
+
+    @property
+    def pulses_per_bar(self) -> int:
+        return int(round(self.beats_per_bar / self.pulse_quarters))
+
+
+METERS: dict[str, Meter] = {
+    "2/4": Meter("2/4", 2, 1.0), "3/4": Meter("3/4", 3, 1.0), "4/4": Meter("4/4", 4, 1.0),
+    "2/2": Meter("2/2", 4, 1.0),  # cut-time reels: four quarters, as `prompt_words` reads "2/2"
+    "6/8": Meter("6/8", 3, 1.5), "12/8": Meter("12/8", 6, 1.5),
+}
 # Collections used, with the style label captions will carry.
 COLLECTIONS: dict[str, str] = {
     "bach": "chorale",
@@ -31,6 +51,8 @@ COLLECTIONS: dict[str, str] = {
     "miscFolk": "folk tune",
 }
 TEMPO_RANGE_BPM: dict[str, tuple[float, float]] = {"chorale": (66.0, 100.0), "folk tune": (84.0, 132.0)}
+# Compound folk tunes (jigs): a dotted-quarter pulse of 72-112 a minute, in quarters (x 1.5).
+COMPOUND_TEMPO_RANGE_BPM: tuple[float, float] = (108.0, 168.0)
 MAX_BARS: int = 32
 
 # GM programs per ensemble for four-voice chorales (soprano, alto, tenor, bass).
@@ -138,12 +160,14 @@ def _best_triad(pitch_weights: np.ndarray, tonic_pc: int, scale: str) -> tuple[i
 def corpus_piece(work: CorpusWork, rng: np.random.Generator, piece_id: str) -> Piece:
     """Turn one corpus work into a Piece: random transposition, tempo and instruments.
 
-    Raises CorpusParseError when the work is unusable (parse error, compound or changing meter, no notes).
+    Raises CorpusParseError when the work is unusable (parse error, a meter other than METERS or a changing one,
+    no notes).
     The rng draws happen in a fixed order around the checks: a refused work leaves the rng where the next
     draw of the build expects it.
     """
     score = _parse(work)
-    beats_per_bar = _simple_meter(score, work)
+    meter = _meter(score, work)
+    beats_per_bar = meter.beats_per_bar
     analysed = _analysed_key(score, work)
     semitones = int(rng.integers(-6, 6))
     tonic_pc = (analysed.tonic.pitchClass + semitones) % 12
@@ -153,7 +177,7 @@ def corpus_piece(work: CorpusWork, rng: np.random.Generator, piece_id: str) -> P
     if not parts:
         raise CorpusParseError(f"{work.name}: no notes")
     style = COLLECTIONS[work.collection]
-    low, high = TEMPO_RANGE_BPM[style]
+    low, high = TEMPO_RANGE_BPM[style] if meter.pulse_quarters == 1.0 else COMPOUND_TEMPO_RANGE_BPM
     tempo_bpm = float(round(rng.uniform(low, high)))
     seconds_per_quarter = 60.0 / tempo_bpm
 
@@ -170,25 +194,25 @@ def corpus_piece(work: CorpusWork, rng: np.random.Generator, piece_id: str) -> P
     if style == "chorale" and len(voice_notes) >= 3:
         tracks, mood = _chorale_tracks(voice_notes, n_bars * beats_per_bar, seconds_per_quarter, scale, rng)
     else:
-        tracks, mood = _folk_tracks(voice_notes, tonic_pc, scale, beats_per_bar, bar_starts, end_seconds,
-                                    seconds_per_quarter, rng)
+        tracks, mood = _folk_tracks(voice_notes, tonic_pc, scale, meter.pulses_per_bar, bar_starts, end_seconds,
+                                    meter.pulse_quarters * seconds_per_quarter, rng)
 
     piece = Piece(
         piece_id=piece_id, source="corpus", source_name=f"corpus/{work.name}", style=style,
         tempo_bpm=tempo_bpm, key_tonic=PITCH_CLASS_NAMES[tonic_pc], scale=scale,
         beats_per_bar=beats_per_bar, bar_starts_seconds=bar_starts, end_seconds=end_seconds,
-        tracks=tracks, bar_energy=[0.5] * n_bars, mood=mood,
+        tracks=tracks, bar_energy=[0.5] * n_bars, mood=mood, time_signature=meter.time_signature,
     )
     piece.validate()
     return piece
 
 
-def _simple_meter(score, work: CorpusWork) -> int:  # type: ignore[no-untyped-def]
-    """Beats per bar of the work's one simple meter; CorpusParseError for compound or changing meters."""
+def _meter(score, work: CorpusWork) -> Meter:  # type: ignore[no-untyped-def]
+    """The work's one meter; CorpusParseError for a changing meter or one not in METERS."""
     signatures = {ts.ratioString for ts in score.recurse().getElementsByClass("TimeSignature")}
-    if len(signatures) != 1 or next(iter(signatures)) not in SIMPLE_METERS:
-        raise CorpusParseError(f"{work.name}: meter {sorted(signatures)} is not one simple meter")
-    return SIMPLE_METERS[next(iter(signatures))]
+    if len(signatures) != 1 or next(iter(signatures)) not in METERS:
+        raise CorpusParseError(f"{work.name}: meter {sorted(signatures)} is not one of {', '.join(METERS)}")
+    return METERS[next(iter(signatures))]
 
 
 def _analysed_key(score, work: CorpusWork):  # type: ignore[no-untyped-def]
@@ -257,8 +281,8 @@ def _chorale_tracks(voice_notes: list[list[Note]], n_beats: int, seconds_per_qua
     return tracks, mood
 
 
-def _folk_tracks(voice_notes: list[list[Note]], tonic_pc: int, scale: str, beats_per_bar: int,
-                 bar_starts: list[float], end_seconds: float, seconds_per_quarter: float,
+def _folk_tracks(voice_notes: list[list[Note]], tonic_pc: int, scale: str, pulses_per_bar: int,
+                 bar_starts: list[float], end_seconds: float, seconds_per_pulse: float,
                  rng: np.random.Generator) -> tuple[list[Track], str]:
     """The tune in a singing register on a folk lead, its accompaniment, and a mood."""
     melody = [n for notes in voice_notes for n in notes]
@@ -267,18 +291,19 @@ def _folk_tracks(voice_notes: list[list[Note]], tonic_pc: int, scale: str, beats
     for note in melody:
         note.pitch = int(np.clip(note.pitch + shift, 0, 127))
     tracks = [Track("melody", int(rng.choice(FOLK_LEADS)), False, "melody", melody, float(rng.uniform(0.35, 0.65)))]
-    tracks.extend(_folk_accompaniment(melody, tonic_pc, scale, beats_per_bar, bar_starts, end_seconds,
-                                      seconds_per_quarter, rng))
+    tracks.extend(_folk_accompaniment(melody, tonic_pc, scale, pulses_per_bar, bar_starts, end_seconds,
+                                      seconds_per_pulse, rng))
     mood = str(rng.choice(["cheerful", "lively", "warm", "pastoral"] if scale == "major"
                           else ["wistful", "melancholic", "haunting", "plaintive"]))
     return tracks, mood
 
 
 def _folk_accompaniment(
-    melody: list[Note], tonic_pc: int, scale: str, beats_per_bar: int, bar_starts: list[float],
-    end_seconds: float, seconds_per_beat: float, rng: np.random.Generator,
+    melody: list[Note], tonic_pc: int, scale: str, pulses_per_bar: int, bar_starts: list[float],
+    end_seconds: float, seconds_per_pulse: float, rng: np.random.Generator,
 ) -> list[Track]:
-    """Chords on every beat and a root/fifth bass, harmonised bar by bar from the melody."""
+    """Chords on every pulse (a quarter, or a dotted quarter in compound meters) and a root/fifth bass, harmonised
+    bar by bar from the melody."""
     comp = Track("accompaniment", int(rng.choice(FOLK_COMPING)), False, "chords", [], float(rng.uniform(0.25, 0.45)))
     bass = Track("bass", int(rng.choice(FOLK_BASSES)), False, "bass", [], 0.5)
     percussion = Track("percussion", 0, True, "drums", [], 0.5, drum_kit=int(rng.choice([0, 8, 40])))
@@ -297,15 +322,15 @@ def _folk_accompaniment(
         chord = [48 + (root - 48) % 12 + 12, 0, 0]
         chord[1] = chord[0] + (3 if is_minor else 4)
         chord[2] = chord[0] + 7
-        for beat in range(beats_per_bar):
-            onset = bar_start + beat * seconds_per_beat
+        for beat in range(pulses_per_bar):
+            onset = bar_start + beat * seconds_per_pulse
             strong = beat == 0
             velocity = int(np.clip(rng.normal(78 if strong else 64, 5), 40, 110))
             for pitch in chord:
-                comp.notes.append(Note(pitch, onset, onset + 0.8 * seconds_per_beat, velocity))
-            if strong or (beats_per_bar == 4 and beat == 2):
+                comp.notes.append(Note(pitch, onset, onset + 0.8 * seconds_per_pulse, velocity))
+            if strong or (pulses_per_bar == 4 and beat == 2):
                 bass_pitch = 36 + (root - 36) % 12 + (7 if beat == 2 and rng.random() < 0.5 else 0)
-                bass.notes.append(Note(bass_pitch, onset, onset + 0.9 * seconds_per_beat,
+                bass.notes.append(Note(bass_pitch, onset, onset + 0.9 * seconds_per_pulse,
                                        int(np.clip(rng.normal(92, 5), 60, 120))))
             if use_percussion:
                 drum_pitch = 36 if strong else 42

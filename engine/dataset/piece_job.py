@@ -180,7 +180,7 @@ def _clip_facts(rendered: _RenderedPiece, first_bar: int, end_bar: int, start_se
     return captions.CaptionFacts(
         style=piece.style, tempo_bpm=piece.tempo_bpm, key_tonic=key_tonic, scale=scale,
         instruments=instruments, mood=piece.mood, energy=_energy_word(piece.bar_energy[first_bar:end_bar]),
-        effects=rendered.effect_names, beats_per_bar=piece.beats_per_bar)
+        effects=rendered.effect_names, beats_per_bar=piece.beats_per_bar, time_signature=piece.time_signature)
 
 
 def _write_clip_files(out_dir: Path, clip_id: str, clip: np.ndarray, chroma: np.ndarray, written: list[Path]) -> None:
@@ -211,6 +211,7 @@ def _manifest_record(rendered: _RenderedPiece, facts: captions.CaptionFacts, cli
         "scale": facts.scale,
         "key_source": "composed" if piece.source == "composer" else "excerpt analysis",
         "beats_per_bar": piece.beats_per_bar,
+        "time_signature": piece.time_signature or f"{piece.beats_per_bar}/4",
         "instruments": list(facts.instruments),
         "energy": facts.energy,
         "mood": piece.mood,

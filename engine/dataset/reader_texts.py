@@ -26,12 +26,14 @@ READER_TEMPO_RANGE_BPM: tuple[int, int] = (40, 250)
 
 _SCALE_WEIGHTS = {"major": 0.38, "minor": 0.38, "dorian": 0.12, "mixolydian": 0.12}
 _TEMPO_PHRASES = ("{n} bpm", "{n} BPM", "at {n} bpm", "at {n} BPM", "tempo {n}", "tempo of {n}", "{n} beats per minute",
-                  "at {n} beats per minute", "bpm {n}", "{n}bpm", "tempo: {n}", "BPM: {n}", "at tempo {n}", "{n} BPM groove")
+                  "at {n} beats per minute", "bpm {n}", "{n}bpm", "tempo: {n}", "BPM: {n}", "at tempo {n}",
+                  "{n} BPM groove")
 _TEMPO_WORD_PHRASES = ("{n} bpm", "{n} BPM", "at {n} bpm", "at {n} beats per minute", "tempo {n}", "tempo of {n}")
 _KEY_PHRASES = ("in {key}", "in {key}", "key of {key}", "in the key of {key}", "{key}", "{key} key", "key: {key}")
 _TONIC_ONLY_PHRASES = ("in {tonic}", "key of {tonic}", "in the key of {tonic}", "key: {tonic}")
 # Numbers and letters that state no tempo or key (none of them is in the rule reader's test table).
-_DISTRACTORS = ("like the killers", "tr-909 drums", "a 303 bassline", "80s vibe", "room 101 reverb", "for a 30 second spot",
+_DISTRACTORS = ("like the killers", "tr-909 drums", "a 303 bassline", "80s vibe", "room 101 reverb",
+                "for a 30 second spot",
                 "track 7", "2 step garage feel", "top 40 polish", "sounds like 1999", "key change at the end",
                 "low key", "keys and bass", "in a rush", "in a minute", "flat out", "sharp snares", "b-side feel",
                 "c-90 tape hiss", "a 4 bar loop", "16 step sequencer", "take 3", "side a", "plan b", "e-bow guitar",
@@ -186,7 +188,8 @@ def facts_templates(rows: list[dict]) -> list[captions.CaptionFacts]:
             key_tonic=row["key"] if row["key"] in PITCH_CLASS_NAMES else PITCH_CLASS_NAMES[0],  # drawn anew anyway
             scale=row["scale"] if row["scale"] in SCALES else "major", instruments=tuple(row["instruments"]),
             mood=row.get("mood", ""), energy=row.get("energy", ""), effects=tuple(row.get("effects", ())),
-            beats_per_bar=int(row.get("beats_per_bar", 4))))
+            beats_per_bar=int(row.get("beats_per_bar", 4)),
+            time_signature=row.get("time_signature", "") if row.get("time_signature") in ("6/8", "12/8") else ""))
     if not templates:
         raise ValueError("no training-split clips with instruments to draw caption facts from")
     return templates

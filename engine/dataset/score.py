@@ -73,6 +73,7 @@ class Piece:
     tracks: list[Track]
     bar_energy: list[float]
     mood: str = ""
+    time_signature: str = ""  # "6/8"; "" = beats_per_bar quarters ("3/4")
 
     @property
     def seconds_per_beat(self) -> float:

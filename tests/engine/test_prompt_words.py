@@ -98,6 +98,9 @@ def test_reads_a_meter_as_quarter_note_beats_a_bar(prompt: str, beats_per_bar: i
 
 
 def test_a_meter_of_broken_beats_is_said_and_a_flag_wins_over_words() -> None:
+    jig = read_prompt("jig in 6/8 at 165 bpm")
+    assert jig.beats_per_bar == 3 and "the tempo counts quarter notes" in jig.describe()
+    assert "quarter" not in read_prompt("waltz in 3/4").describe()
     odd = read_prompt("prog rock in 7/8")
     assert odd.beats_per_bar is None and "7/8" in odd.describe() and "whole quarter-note beats" in odd.describe()
     waltz = (read_prompt("a waltz at 90 bpm"), read_prompt("house in 4/4 at 124 bpm"))

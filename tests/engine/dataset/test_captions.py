@@ -198,3 +198,12 @@ def test_invalid_facts_are_rejected() -> None:
         CaptionFacts("house", 124.0, "C", "minor", (), "", "high", (), 4)
     with pytest.raises(ValueError):
         CaptionFacts("house", float("nan"), "C", "minor", ("drum kit",), "", "high", (), 4)
+
+
+def test_a_compound_meter_is_stated_as_itself_never_as_three_four() -> None:
+    jig = CaptionFacts(style="folk tune", tempo_bpm=150.0, key_tonic="G", scale="major", instruments=("fiddle",),
+                       mood="lively", energy="medium", effects=(), beats_per_bar=3, time_signature="6/8")
+    texts = [make_caption(jig, np.random.default_rng(seed)) for seed in range(300)]
+    meters = [t for t in texts if re.search(r"6/8|six-eight|jig time|compound", t)]
+    assert len(meters) > 30
+    assert not any(re.search(r"3/4|waltz|three-four|triple", t) for t in texts)

@@ -57,11 +57,28 @@ def test_unparsable_file_is_refused_with_reason(tmp_path) -> None:
         corpus.corpus_piece(corpus.CorpusWork(str(broken), None, "bach"), np.random.default_rng(0), "p1")
 
 
-def test_compound_meter_is_refused(tmp_path) -> None:
+def test_a_jig_in_6_8_keeps_its_compound_pulse(tmp_path) -> None:
+    """6/8 is 3 quarters a bar (Cascade's beats_per_bar; tempo stays in quarters), the accompaniment strikes the
+    two dotted-quarter pulses of each bar, and the time signature reaches the piece for its captions."""
     jig = tmp_path / "jig.abc"
     jig.write_text("X:1\nT:Jig\nM:6/8\nL:1/8\nK:G\nGAB cBA|GAB d2c|BAG FGA|G3 G3|]\n")
-    with pytest.raises(corpus.CorpusParseError, match="simple meter"):
-        corpus.corpus_piece(corpus.CorpusWork(str(jig), 1, "miscFolk"), np.random.default_rng(0), "p1")
+    piece = corpus.corpus_piece(corpus.CorpusWork(str(jig), 1, "miscFolk"), np.random.default_rng(0), "p1")
+    assert (piece.beats_per_bar, piece.time_signature) == (3, "6/8")
+    assert corpus.COMPOUND_TEMPO_RANGE_BPM[0] <= piece.tempo_bpm <= corpus.COMPOUND_TEMPO_RANGE_BPM[1]
+    seconds_per_quarter = 60.0 / piece.tempo_bpm
+    bar = piece.bar_starts_seconds[1] - piece.bar_starts_seconds[0]
+    assert bar == pytest.approx(3 * seconds_per_quarter)
+    accompaniment = next(t for t in piece.tracks if t.name == "accompaniment")
+    onsets = sorted({round(n.start_seconds / seconds_per_quarter, 6) for n in accompaniment.notes})
+    assert onsets[:4] == [0.0, 1.5, 3.0, 4.5]  # dotted quarters, not quarters
+
+
+@pytest.mark.parametrize("meter", ["9/8", "5/4"])
+def test_meters_without_whole_quarter_bars_or_a_pulse_we_play_are_refused(tmp_path, meter: str) -> None:
+    tune = tmp_path / "tune.abc"
+    tune.write_text(f"X:1\nT:Tune\nM:{meter}\nL:1/8\nK:G\nGAB cBA GAB|GAB d2c BAG|]\n")
+    with pytest.raises(corpus.CorpusParseError, match="is not one of"):
+        corpus.corpus_piece(corpus.CorpusWork(str(tune), 1, "miscFolk"), np.random.default_rng(0), "p1")
 
 
 def test_excerpt_key_estimate() -> None:
