@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.dataset.captions import CaptionFacts
 from engine.dataset.reader_texts import ReaderExample, facts_templates, reader_example
-from engine.dataset.score import PITCH_CLASS_NAMES
 from engine.diffusion.text import EMBED_DIM, PromptEncoder
 from engine.diffusion.words_reader import WordsReader, WordsReaderConfig, decode, save_words_reader
-from engine.vocabulary import SCALES
+from engine.vocabulary import KEY_TONICS, SCALES
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def labels(example: ReaderExample, config: WordsReaderConfig) -> tuple[int, int,
     tempo = 0 if example.tempo_bpm is None else 1 + example.tempo_bpm - config.tempo_low_bpm
     if not 0 <= tempo <= config.tempo_classes:
         raise ValueError(f"tempo {example.tempo_bpm} outside the reader's range")
-    tonic = 0 if example.key is None else 1 + PITCH_CLASS_NAMES.index(example.key)
+    tonic = 0 if example.key is None else 1 + KEY_TONICS.index(example.key)
     scale = 0 if example.scale is None else 1 + SCALES.index(example.scale)
     return tempo, tonic, scale
 
@@ -100,7 +102,7 @@ def accuracy(model: WordsReader, data: EncodedTexts, chunk: int = 512) -> dict[s
             tokens, mask = data.batch(rows)
             for reading, row in zip(decode(model(tokens, mask), model.config), rows.tolist()):
                 tempo = 0 if reading.tempo_bpm is None else 1 + reading.tempo_bpm - model.config.tempo_low_bpm
-                tonic = 0 if reading.key is None else 1 + PITCH_CLASS_NAMES.index(reading.key)
+                tonic = 0 if reading.key is None else 1 + KEY_TONICS.index(reading.key)
                 scale = 0 if reading.scale is None else 1 + SCALES.index(reading.scale)
                 right["tempo"] += tempo == int(data.tempo[row])
                 right["key"] += tonic == int(data.tonic[row])
@@ -109,12 +111,13 @@ def accuracy(model: WordsReader, data: EncodedTexts, chunk: int = 512) -> dict[s
     return {name: count / len(data) for name, count in right.items()}
 
 
-def make_examples(templates, count: int, seed: int) -> list[ReaderExample]:
+def make_examples(templates: list[CaptionFacts], count: int, seed: int) -> list[ReaderExample]:
     rng = np.random.default_rng(seed)
     return [reader_example(templates, rng) for _ in range(count)]
 
 
-def train_words_reader(config: WordsReaderTrainConfig, log=print) -> dict:
+def train_words_reader(config: WordsReaderTrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Encode the texts, train, write `config.out`; returns the run's summary (also in the file's metadata)."""
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)

@@ -9,7 +9,7 @@ over the frozen text encoder, as Stable Audio gives numbers a conditioner of the
 
 Shapes: tokens (B, L, 384) MiniLM's last hidden state, mask (B, L) bool (True = a real token) ->
   tempo logits (B, 1 + T): class 0 = no tempo stated, class 1 + i = tempo_range_bpm[0] + i BPM;
-  tonic logits (B, 13): class 0 = no key stated, 1 + i = PITCH_CLASS_NAMES[i];
+  tonic logits (B, 13): class 0 = no key stated, 1 + i = KEY_TONICS[i];
   scale logits (B, 1 + len(SCALES)): class 0 = no scale stated, 1 + i = SCALES[i].
 Inference never imports the trainer (engine/diffusion/train_words_reader.py); the config lives in the file.
 """
@@ -23,10 +23,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from engine.dataset.score import PITCH_CLASS_NAMES
 from engine.diffusion.text import EMBED_DIM, PromptEncoder
 from engine.prompt_words import PromptMusic
-from engine.vocabulary import SCALES
+from engine.vocabulary import KEY_TONICS, SCALES
 from engine.weights_io import ModelFileKind, config_from_dict, load_model_file, save_model_file
 
 WORDS_READER_FILE = ModelFileKind("cascade-words-reader", 1, what="words reader", short_name="words reader")
@@ -75,7 +74,7 @@ class WordsReader(nn.Module):
         self.pool = nn.MultiheadAttention(config.width, config.heads, batch_first=True)
         self.norm = nn.LayerNorm(config.width)
         self.tempo_head = nn.Linear(config.width, 1 + config.tempo_classes)
-        self.tonic_head = nn.Linear(config.width, 1 + len(PITCH_CLASS_NAMES))
+        self.tonic_head = nn.Linear(config.width, 1 + len(KEY_TONICS))
         self.scale_head = nn.Linear(config.width, 1 + len(SCALES))
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> ReaderLogits:
@@ -132,7 +131,7 @@ def decode(logits: ReaderLogits, config: WordsReaderConfig,
         tempo_stated, tonic_stated, scale_stated = (1 - float(p[row, 0]) for p in (tempo_p, tonic_p, scale_p))
         tempo_index, tonic_index, scale_index = (int(p[row, 1:].argmax()) for p in (tempo_p, tonic_p, scale_p))
         tempo = config.tempo_low_bpm + tempo_index if tempo_stated >= stated_probability else None
-        key = PITCH_CLASS_NAMES[tonic_index] if tonic_stated >= stated_probability else None
+        key = KEY_TONICS[tonic_index] if tonic_stated >= stated_probability else None
         scale = SCALES[scale_index] if key is not None and scale_stated >= stated_probability else None
         readings.append(Reading(tempo, key, scale, tempo_stated if tempo else 0.0,
                                 tonic_stated if key else 0.0, scale_stated if scale else 0.0))
