@@ -124,7 +124,8 @@ class Reading:
 def decode(logits: ReaderLogits, config: WordsReaderConfig,
            stated_probability: float = STATED_PROBABILITY) -> list[Reading]:
     """Each row's answers: the most likely class of each head among the stated ones, used where the reader's
-    probability that the text states it reaches `stated_probability`; a scale only with a tonic."""
+    probability that the text states it (1 - p(not stated)) reaches `stated_probability`; a scale only with a
+    tonic. Each answer's probability is that of the value read (0 where nothing is read)."""
     readings = []
     tempo_p, tonic_p, scale_p = (torch.softmax(x.float(), dim=-1) for x in logits)
     for row in range(tempo_p.shape[0]):
@@ -133,8 +134,10 @@ def decode(logits: ReaderLogits, config: WordsReaderConfig,
         tempo = config.tempo_low_bpm + tempo_index if tempo_stated >= stated_probability else None
         key = KEY_TONICS[tonic_index] if tonic_stated >= stated_probability else None
         scale = SCALES[scale_index] if key is not None and scale_stated >= stated_probability else None
-        readings.append(Reading(tempo, key, scale, tempo_stated if tempo else 0.0,
-                                tonic_stated if key else 0.0, scale_stated if scale else 0.0))
+        readings.append(Reading(tempo, key, scale,
+                                float(tempo_p[row, 1 + tempo_index]) if tempo is not None else 0.0,
+                                float(tonic_p[row, 1 + tonic_index]) if key is not None else 0.0,
+                                float(scale_p[row, 1 + scale_index]) if scale is not None else 0.0))
     return readings
 
 
