@@ -137,7 +137,7 @@ def train_words_reader(config: WordsReaderTrainConfig, log: Callable[[str], None
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
     generator = torch.Generator().manual_seed(config.seed)
     model.train()
-    running = 0.0
+    running = first_loss = 0.0
     for step in range(1, config.steps + 1):
         batch_rows = torch.randint(len(train), (config.batch_size,), generator=generator)
         loss = reader_loss(model, train, batch_rows)
@@ -148,9 +148,11 @@ def train_words_reader(config: WordsReaderTrainConfig, log: Callable[[str], None
         schedule.step()
         value = float(loss.detach())
         running = 0.98 * running + 0.02 * value if step > 1 else value
+        first_loss = value if step == 1 else first_loss
         if step % 500 == 0 or step == config.steps:
             log(f"step {step}: loss {running:.4f}, valid {accuracy(model, valid)} ({time.time() - started:.0f} s)")
     result = {"steps": config.steps, "examples": config.examples, "seed": config.seed,
+              "first_loss": round(first_loss, 4), "final_loss": round(running, 4),
               "valid_accuracy": accuracy(model, valid), "seconds": round(time.time() - started, 1),
               "dataset": str(config.dataset)}
     save_words_reader(model, config.out, extra=result)

@@ -30,8 +30,11 @@ from engine.weights_io import ModelFileKind, config_from_dict, load_model_file, 
 
 WORDS_READER_FILE = ModelFileKind("cascade-words-reader", 1, what="words reader", short_name="words reader")
 DEFAULT_WORDS_READER_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "words_reader.safetensors"
-# A reading is used only when the reader puts at least this probability on "stated" (1 - p(class 0)).
+# A reading is used only when the reader puts at least this probability on "stated" (1 - p(class 0)) ...
 STATED_PROBABILITY = 0.5
+# ... and at least this on the value it reads; a doubtful value is said, not used (session 20: every wrong key
+# the reader read with p < 0.6 on the rule reader's table and the typed prompts was wrong, every right one >= 0.85).
+VALUE_PROBABILITY = 0.6
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class Reading:
     tempo_probability: float
     key_probability: float
     scale_probability: float
+    doubts: tuple[str, ...] = ()  # values it leaned to but doubted, not used ("key F, p 0.46")
 
     def as_prompt_music(self) -> PromptMusic:
         """The reading in the rule reader's form, so `settle` and the CLI use either; the notes say it was the
@@ -117,27 +121,37 @@ class Reading:
             notes.append(f"tempo read by the model, p {self.tempo_probability:.2f}")
         if self.key is not None:
             notes.append(f"key read by the model, p {self.key_probability:.2f}")
+        notes.extend(f"the model doubts {doubt}: not used" for doubt in self.doubts)
         return PromptMusic(tempo_bpm=None if self.tempo_bpm is None else float(self.tempo_bpm), key=self.key,
                            scale=self.scale, notes=tuple(notes))
 
 
 def decode(logits: ReaderLogits, config: WordsReaderConfig,
-           stated_probability: float = STATED_PROBABILITY) -> list[Reading]:
+           stated_probability: float = STATED_PROBABILITY, value_probability: float = VALUE_PROBABILITY
+           ) -> list[Reading]:
     """Each row's answers: the most likely class of each head among the stated ones, used where the reader's
-    probability that the text states it (1 - p(not stated)) reaches `stated_probability`; a scale only with a
-    tonic. Each answer's probability is that of the value read (0 where nothing is read)."""
+    probability that the text states it (1 - p(not stated)) reaches `stated_probability` and that of the value
+    itself `value_probability` (else it is a doubt, said and not used); a scale only with a tonic. Each answer's
+    probability is that of the value read (0 where nothing is read)."""
     readings = []
     tempo_p, tonic_p, scale_p = (torch.softmax(x.float(), dim=-1) for x in logits)
     for row in range(tempo_p.shape[0]):
-        tempo_stated, tonic_stated, scale_stated = (1 - float(p[row, 0]) for p in (tempo_p, tonic_p, scale_p))
-        tempo_index, tonic_index, scale_index = (int(p[row, 1:].argmax()) for p in (tempo_p, tonic_p, scale_p))
-        tempo = config.tempo_low_bpm + tempo_index if tempo_stated >= stated_probability else None
-        key = KEY_TONICS[tonic_index] if tonic_stated >= stated_probability else None
-        scale = SCALES[scale_index] if key is not None and scale_stated >= stated_probability else None
-        readings.append(Reading(tempo, key, scale,
-                                float(tempo_p[row, 1 + tempo_index]) if tempo is not None else 0.0,
-                                float(tonic_p[row, 1 + tonic_index]) if key is not None else 0.0,
-                                float(scale_p[row, 1 + scale_index]) if scale is not None else 0.0))
+        answers: list[tuple[object, float]] = []
+        doubts: list[str] = []
+        for name, p, values in (("tempo", tempo_p, None), ("key", tonic_p, KEY_TONICS), ("scale", scale_p, SCALES)):
+            index = int(p[row, 1:].argmax())
+            value = config.tempo_low_bpm + index if values is None else values[index]
+            value_p = float(p[row, 1 + index])
+            if name == "scale" and answers[1][0] is None or 1 - float(p[row, 0]) < stated_probability:
+                answers.append((None, 0.0))
+            elif value_p < value_probability:
+                doubts.append(f"{name} {value}{' BPM' if values is None else ''}, p {value_p:.2f}")
+                answers.append((None, 0.0))
+            else:
+                answers.append((value, value_p))
+        (tempo, tempo_value_p), (key, key_value_p), (scale, scale_value_p) = answers
+        readings.append(Reading(tempo, key, scale, tempo_value_p, key_value_p, scale_value_p,  # type: ignore[arg-type]
+                                tuple(doubts)))
     return readings
 
 

@@ -46,9 +46,13 @@ def test_decode_reads_only_what_is_stated_with_confidence() -> None:
     # a scale without a tonic is not a key
     scale_alone = decode(_logits(0, 0, 1 + 2), TINY)[0]
     assert scale_alone.key is None and scale_alone.scale is None
-    # "stated" is 1 - p(class 0) against the threshold: p(not stated) = e / (e + 11) = 0.20 reads a tempo
-    assert decode(_logits(0, 0, 0, sure=1.0), TINY)[0].tempo_bpm is not None
-    assert decode(_logits(0, 0, 0, sure=1.0), TINY, stated_probability=0.9)[0].tempo_bpm is None
+    # flat logits: "stated" (1 - e / (e + 11) = 0.80) but no value stands out (each 1 / (e + 11) = 0.07): a doubt,
+    # said and not used
+    spread = decode(_logits(0, 0, 0, sure=1.0), TINY)[0]
+    assert spread.tempo_bpm is None and spread.doubts[0] == "tempo 60 BPM, p 0.07"
+    assert "the model doubts tempo 60 BPM, p 0.07: not used" in spread.as_prompt_music().describe()
+    assert decode(_logits(0, 0, 0, sure=1.0), TINY, value_probability=0.0)[0].tempo_bpm == 60
+    assert decode(_logits(0, 0, 0, sure=1.0), TINY, stated_probability=0.9, value_probability=0.0)[0].tempo_bpm is None
 
 
 def test_file_round_trip_keeps_the_config_and_refuses_other_files(tmp_path: Path) -> None:
@@ -82,8 +86,8 @@ def test_a_tiny_training_run_learns_and_writes_a_loadable_file(tmp_path: Path) -
     result = train_words_reader(config, log=lines.append)
     assert result["steps"] == 40 and out.is_file()
     assert load_words_reader(out).config == config.model
-    # 40 steps: not a reader yet, but the easiest answer (is a key stated at all, and which) is on its way
-    assert result["valid_accuracy"]["scale"] > 0.5, result
+    # 40 steps: not a reader yet, but learning (the loss sums three cross-entropies, ~10 at the start)
+    assert result["final_loss"] < 0.8 * result["first_loss"], result
 
 
 @pytest.mark.skipif(not DEFAULT_WORDS_READER_WEIGHTS.is_file(), reason="no shipped words reader")
