@@ -58,8 +58,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    request = _render_request(args, chords)
     try:
+        request = _render_request(args, chords)  # --read-words model loads the reader: a broken file is said here
         request.validated()
         generator = _render_generator(args)
         if chords:
@@ -121,12 +121,21 @@ def _key_harmony_text(request: GenerationRequest) -> str:
 def _model_readings(prompts: tuple[str, ...]) -> tuple[PromptMusic, ...]:
     """What the trained words reader (engine/diffusion/words_reader.py) reads in each prompt; an empty prompt
     reads nothing (the request's own check says what is wrong with it)."""
+    from engine.diffusion.text import PromptEncoderError
     from engine.diffusion.words_reader import WordsModelReader
     from engine.prompt_words import PromptMusic
 
     texts = [p for p in prompts if isinstance(p, str) and p.strip()]
-    readings = dict(zip(texts, WordsModelReader().read_many(texts))) if texts else {}
-    return tuple(readings[p].as_prompt_music() if p in readings else PromptMusic() for p in prompts)
+    if not texts:
+        return tuple(PromptMusic() for _ in prompts)
+    reader = WordsModelReader()
+    readings = {}
+    for text in dict.fromkeys(texts):
+        try:
+            readings[text] = reader.read(text).as_prompt_music()
+        except PromptEncoderError:  # nothing the encoder can read ("\x01"): the request's check says so
+            readings[text] = PromptMusic()
+    return tuple(readings.get(p, PromptMusic()) for p in prompts)
 
 
 def _say_what_the_model_hears_beyond_the_rules(prompts: tuple[str, ...], rules: tuple[PromptMusic, ...]) -> None:
@@ -174,7 +183,7 @@ def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) ->
             for i, words in enumerate(read):
                 print(f"prompt {i + 1} says{' (the words reader model)' if reader == 'model' else ''}: "
                       f"{words.describe()}")
-        if reader == "rules":
+        if reader == "rules" and (tempo_bpm is None or key is None):  # with both flags the words set nothing
             _say_what_the_model_hears_beyond_the_rules(prompts, read)
         print(f"using: {music.describe()}")
         tempo_bpm, key, scale, beats_per_bar = music.tempo_bpm, music.key, music.scale, music.beats_per_bar

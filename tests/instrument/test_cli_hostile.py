@@ -204,3 +204,11 @@ def test_play_tells_what_is_wrong_with_a_preset(tmp_path: Path) -> None:
     assert "note:" in mine.stderr and "factory:Default" in mine.stderr
     factory = play("factory:Default")
     assert factory.returncode == 0 and "warning:" not in factory.stderr and "note:" not in factory.stderr
+
+
+@pytest.mark.parametrize("reader", ["rules", "model"])
+def test_a_prompt_of_control_characters_is_refused_by_either_words_reader(tmp_path: Path, reader: str) -> None:
+    out = tmp_path / "x.flac"
+    result = run("render", "\x01\x02", "--read-words", reader, "--seconds", "1", "-o", str(out), "--no-progress")
+    assert result.returncode == 2 and "empty prompt" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
