@@ -317,6 +317,7 @@ def main() -> None:
     print(f"prompt words read right: {json.dumps({k: round(float(v), 3) for k, v in read_right.items()})}", flush=True)
     words_of = {p["prompt"]: u for p, u in zip(prompts, understood)}
     model_read_right: dict[str, float] = {}
+    model_words_of: dict = {}
     if args.words_reader.is_file():  # the trained words reader (engine/diffusion/words_reader.py)
         readings = WordsModelReader(args.words_reader).read_many([p["prompt"] for p in prompts])
         model_understood = [settle((r.as_prompt_music(),), (1.0,)) for r in readings]
@@ -324,23 +325,20 @@ def main() -> None:
         print(f"words reader model read right: {json.dumps({k: round(float(v), 3) for k, v in model_read_right.items()})}",
               flush=True)
         model_words_of = {p["prompt"]: u for p, u in zip(prompts, model_understood)}
+    def as_read(words: dict) -> Any:
+        """The request of a prompt whose tempo, key, scale and meter `words` (prompt -> MusicSettings) read."""
+        return lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps,
+                                           tempo_bpm=words[p["prompt"]].tempo_bpm, key=words[p["prompt"]].key,
+                                           scale=words[p["prompt"]].scale,
+                                           beats_per_bar=words[p["prompt"]].beats_per_bar or DEFAULT_BEATS_PER_BAR,
+                                           key_harmony=args.key_harmony)
+
     settings = {
         "text + controls": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps,
                                                        tempo_bpm=p["tempo"], key=p["key"], scale=p["scale"],
                                                        key_harmony=args.key_harmony),
-        "as cascade render": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps,
-                                                         tempo_bpm=words_of[p["prompt"]].tempo_bpm,
-                                                         key=words_of[p["prompt"]].key,
-                                                         scale=words_of[p["prompt"]].scale,
-                                                         beats_per_bar=words_of[p["prompt"]].beats_per_bar
-                                                         or DEFAULT_BEATS_PER_BAR,
-                                                         key_harmony=args.key_harmony),
-        "model reads the words": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg,
-                                                             steps=args.steps,
-                                                             tempo_bpm=model_words_of[p["prompt"]].tempo_bpm,
-                                                             key=model_words_of[p["prompt"]].key,
-                                                             scale=model_words_of[p["prompt"]].scale,
-                                                             key_harmony=args.key_harmony),
+        "as cascade render": as_read(words_of),
+        "model reads the words": as_read(model_words_of),
         "text only": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps),
         "CFG off": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=0.0, steps=args.steps),
     }

@@ -195,7 +195,7 @@ class CaptionFacts:
     energy: str
     effects: tuple[str, ...]
     beats_per_bar: int
-    time_signature: str = ""  # a compound meter ("6/8", "12/8"); "" = beats_per_bar quarters
+    time_signature: str = ""  # the piece's when known ("6/8", "2/2"); "" = beats_per_bar quarters ("3/4")
 
     def __post_init__(self) -> None:
         if not self.style.strip():
@@ -220,7 +220,8 @@ def _pick(rng: np.random.Generator, options: tuple[str, ...] | list[str]) -> str
     return options[int(rng.integers(len(options)))]
 
 
-def _key_text(facts: CaptionFacts, rng: np.random.Generator, flat_probability: float) -> str:
+def key_text(facts: CaptionFacts, rng: np.random.Generator, flat_probability: float) -> str:
+    """The facts' key in one of its spellings ("F# minor", "Gb min", "F-sharpm")."""
     spellings = tonic_spellings(facts.key_tonic)
     sharp_count = 4 if len(spellings) > 1 else 1
     if len(spellings) > sharp_count and rng.random() < flat_probability:
@@ -232,11 +233,6 @@ def _key_text(facts: CaptionFacts, rng: np.random.Generator, flat_probability: f
     if scale == "m" and " " in tonic:
         scale = " minor"  # "F sharpm" is not a spelling anyone uses
     return tonic + scale
-
-
-def key_text(facts: CaptionFacts, rng: np.random.Generator, flat_probability: float) -> str:
-    """The facts' key in one of its spellings ("F# minor", "Gb min", "F-sharpm")."""
-    return _key_text(facts, rng, flat_probability)
 
 
 def _key_phrase(phrases: tuple[str, ...], key: str, rng: np.random.Generator) -> str:
@@ -327,7 +323,7 @@ def _field_caption(facts: CaptionFacts, rng: np.random.Generator, states_tempo: 
         "style": _pick(rng, style_names(facts.style)),
         "instruments": _instrument_list(facts, rng, (", ", ", ", " and ")),
         "tempo": _pick(rng, (str(bpm), str(bpm), f"{bpm} BPM", f"{bpm} bpm")),
-        "key": _key_text(facts, rng, flat_probability=0.15),
+        "key": key_text(facts, rng, flat_probability=0.15),
     }
     optional: dict[str, tuple[str, float]] = {}
     if facts.mood.strip():
@@ -368,7 +364,7 @@ def _field_caption(facts: CaptionFacts, rng: np.random.Generator, states_tempo: 
 def _free_text_caption(facts: CaptionFacts, rng: np.random.Generator, states_tempo: bool = True,
                        states_key: bool = True) -> str:
     bpm = rounded_tempo_bpm(facts.tempo_bpm)
-    key = _key_text(facts, rng, flat_probability=0.15)
+    key = key_text(facts, rng, flat_probability=0.15)
     adj = _adjectives(facts, rng)
     fx = ""
     if facts.effects and rng.random() < 0.4:
@@ -407,7 +403,7 @@ def make_caption(facts: CaptionFacts, rng: np.random.Generator, states_tempo: bo
 def make_paraphrase(facts: CaptionFacts, rng: np.random.Generator) -> str:
     """A held-out evaluation prompt in request wording that make_caption never produces."""
     bpm = rounded_tempo_bpm(facts.tempo_bpm)
-    key = _key_text(facts, rng, flat_probability=0.15)
+    key = key_text(facts, rng, flat_probability=0.15)
     desc = _adjectives(facts, rng).replace(", ", " and ") or _pick(rng, PARAPHRASE_DESC_DEFAULT)
     slots = {
         "style": _pick(rng, style_names(facts.style)),

@@ -41,6 +41,7 @@ METERS: dict[str, Meter] = {
     "2/2": Meter("2/2", 4, 1.0),  # cut-time reels: four quarters, as `prompt_words` reads "2/2"
     "6/8": Meter("6/8", 3, 1.5), "12/8": Meter("12/8", 6, 1.5),
 }
+COMPOUND_TIME_SIGNATURES: tuple[str, ...] = tuple(s for s, meter in METERS.items() if meter.pulse_quarters != 1.0)
 # Collections used, with the style label captions will carry.
 COLLECTIONS: dict[str, str] = {
     "bach": "chorale",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.dataset import captions
+from engine.dataset.corpus import COMPOUND_TIME_SIGNATURES
 from engine.dataset.score import PITCH_CLASS_NAMES
 from engine.vocabulary import SCALES
 
@@ -189,7 +190,7 @@ def facts_templates(rows: list[dict]) -> list[captions.CaptionFacts]:
             scale=row["scale"] if row["scale"] in SCALES else "major", instruments=tuple(row["instruments"]),
             mood=row.get("mood", ""), energy=row.get("energy", ""), effects=tuple(row.get("effects", ())),
             beats_per_bar=int(row.get("beats_per_bar", 4)),
-            time_signature=row.get("time_signature", "") if row.get("time_signature") in ("6/8", "12/8") else ""))
+            time_signature=row["time_signature"] if row.get("time_signature") in COMPOUND_TIME_SIGNATURES else ""))
     if not templates:
         raise ValueError("no training-split clips with instruments to draw caption facts from")
     return templates

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from engine.dataset.corpus import COMPOUND_TIME_SIGNATURES
 from engine.dataset.manifest import validate_manifest
 from engine.dataset.score import PITCH_CLASS_NAMES, TONAL_SCALES
 from engine.vocabulary import SAMPLE_RATE
@@ -24,9 +25,6 @@ from engine.vocabulary import SAMPLE_RATE
 TEMPO_TOLERANCE: float = 0.04
 _ESSENTIA_PITCH_CLASS = {"C": 0, "C#": 1, "Db": 1, "D": 2, "D#": 3, "Eb": 3, "E": 4, "F": 5, "F#": 6, "Gb": 6,
                          "G": 7, "G#": 8, "Ab": 8, "A": 9, "A#": 10, "Bb": 10, "B": 11}
-
-
-COMPOUND_METERS = ("6/8", "12/8")
 
 
 def tempo_relation(stated_bpm: float, estimated_bpm: float, tolerance: float = TEMPO_TOLERANCE,
@@ -91,7 +89,7 @@ def check_dataset(out_dir: Path, sample_size: int = 200, seed: int = 0, workers:
     per_clip: list[dict[str, Any]] = []
     for row, estimate in zip(sample, estimates):
         relation = tempo_relation(float(row["tempo"]), estimate["estimated_bpm"],
-                                  compound=row.get("time_signature") in COMPOUND_METERS)
+                                  compound=row.get("time_signature") in COMPOUND_TIME_SIGNATURES)
         tonal = row["scale"] in TONAL_SCALES
         tonic_match = _ESSENTIA_PITCH_CLASS.get(estimate["estimated_key"]) == PITCH_CLASS_NAMES.index(row["key"])
         key_match = tonal and tonic_match and estimate["estimated_scale"] == row["scale"]

@@ -142,7 +142,7 @@ def decode(logits: ReaderLogits, config: WordsReaderConfig,
             index = int(p[row, 1:].argmax())
             value = config.tempo_low_bpm + index if values is None else values[index]
             value_p = float(p[row, 1 + index])
-            if name == "scale" and answers[1][0] is None or 1 - float(p[row, 0]) < stated_probability:
+            if (name == "scale" and answers[1][0] is None) or 1 - float(p[row, 0]) < stated_probability:
                 answers.append((None, 0.0))
             elif value_p < value_probability:
                 doubts.append(f"{name} {value}{' BPM' if values is None else ''}, p {value_p:.2f}")

@@ -67,9 +67,10 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_words_reader(args: argparse.Namespace) -> int:
+    from engine.dataset.manifest import MANIFEST_NAME
     from engine.diffusion.train_words_reader import WordsReaderTrainConfig, train_words_reader
 
-    manifest = Path(args.dataset) / "manifest.jsonl"
+    manifest = Path(args.dataset) / MANIFEST_NAME
     if not manifest.is_file():
         print(f"error: {manifest} does not exist: --dataset takes a folder built by `cascade dataset build`",
               file=sys.stderr)
