@@ -57,7 +57,8 @@ from engine.diffusion.words_reader import DEFAULT_WORDS_READER_WEIGHTS, WordsMod
 from engine.essentia_chroma import HPCP_HOP_SAMPLES, c_based, hpcp_frames  # noqa: E402
 from engine.generate import Generator  # noqa: E402
 from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES  # noqa: E402
-from engine.prompt_words import read_prompt, settle  # noqa: E402
+from engine.prompt_words import settle  # noqa: E402
+from engine.read_words import DEFAULT_READ_WORDS, prompt_reader  # noqa: E402
 from engine.request import GenerationRequest  # noqa: E402
 from engine.vocabulary import tonic_index  # noqa: E402
 
@@ -312,7 +313,10 @@ def main() -> None:
     print(f"[{time.monotonic() - started:.0f} s] real test audio: {json.dumps(real_scores)}", flush=True)
 
     # 2. prompt renders in three settings
-    understood = [settle((read_prompt(p["prompt"]),), (1.0,)) for p in prompts]
+    # as `cascade render` reads them by default (engine/read_words.py: the rules, the words reader's tempo where
+    # they read none)
+    as_render = prompt_reader(DEFAULT_READ_WORDS, path=args.words_reader)
+    understood = [settle((as_render(p["prompt"]),), (1.0,)) for p in prompts]
     read_right = words_read_right(understood, prompts)
     print(f"prompt words read right: {json.dumps({k: round(float(v), 3) for k, v in read_right.items()})}", flush=True)
     words_of = {p["prompt"]: u for p, u in zip(prompts, understood)}
@@ -453,7 +457,7 @@ def main() -> None:
         print(f"| {name} | {s['chroma_change_1s']:.3f} | {s['top3_share']:.3f} | {lines} |")
     print("| target | (real audio's) | (real audio's) | " + " | ".join("within 2 dB of real" for _ in FRAME_LINE_HOPS)
           + " |")
-    print("prompt words read right (engine/prompt_words.py, the 'as cascade render' row): "
+    print("prompt words read right (engine/read_words.py as render reads them, the 'as cascade render' row): "
           + ", ".join(f"{k} {v:.3f}" for k, v in table["prompt_words_read_right"].items()))
     if model_read_right:
         print("words read right by the trained words reader (engine/diffusion/words_reader.py, the 'model reads the "

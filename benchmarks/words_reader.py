@@ -1,13 +1,15 @@
-"""How well each reader of a prompt's words gets tempo, key and scale right: the rules (engine/prompt_words.py)
-and the trained words reader (engine/diffusion/words_reader.py), on texts neither was built from. Prints a table.
+"""How well each reader of a prompt's words gets tempo, key and scale right: the rules (engine/prompt_words.py),
+the trained words reader (engine/diffusion/words_reader.py), and both together (engine/read_words.py: the rules, the
+model's tempo where they read none; the default), on texts none was built from. Prints a table.
 
     .venv/bin/python benchmarks/words_reader.py --dataset data/ds10h [--words-reader PATH]
 
 Sets: quality.py's 100 unseen prompts (held-out paraphrase templates: "around 126 bpm", "rooted in Eb minor");
 500 more held-out paraphrases over the reader's whole tempo range and all four scales; the rule reader's test
 table (tests/engine/test_prompt_words.py: phrasings people type, and texts that must read nothing: "the 1975",
-"key lime pie"); 28 typed prompts in no table (TYPED). An answer counts when it is exactly what the text states,
-"nothing" included (the tempo to 0.5 BPM; the key as a pitch class, so "Eb" = "D#").
+"key lime pie"); 28 typed prompts in no table (TYPED); 46 typed numbers, 30 of them not tempi (TYPED_NUMBERS).
+An answer counts when it is exactly what the text states, "nothing" included (the tempo to 0.5 BPM; the key as a
+pitch class, so "Eb" = "D#").
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from engine.dataset import captions  # noqa: E402
 from engine.dataset.reader_texts import READER_TEMPO_RANGE_BPM, facts_templates, random_facts  # noqa: E402
 from engine.diffusion.words_reader import DEFAULT_WORDS_READER_WEIGHTS, WordsModelReader  # noqa: E402
 from engine.prompt_words import PromptMusic, read_prompt  # noqa: E402
+from engine.read_words import ModelWords  # noqa: E402
 from engine.vocabulary import tonic_index  # noqa: E402
 from tests.engine.test_prompt_words import READS  # noqa: E402
 
@@ -46,6 +49,38 @@ TYPED: tuple[tuple[str, float | None, str | None, str | None], ...] = (
     ("drum and bass at one seventy four", 174, None, None), ("lofi, 85 bpm, C sharp minor", 85, "C#", "minor"),
     ("synthwave 100bpm Am", 100, "A", "minor"), ("5 minute ambient drone", None, None, None),
     ("a minute of techno", None, None, None), ("mellow jazz in G", None, "G", None),
+)
+
+
+# Written in session 21 before any reader read them: numbers that are not tempi ("opus 131", "route 66") and tempi
+# typed as a bare number ("techno 128", "dub at 70"); the nouns of the first half are in no training text of the
+# words reader (tests/engine/dataset/test_reader_texts.py checks opus, route, voice, choir, symphony, playlist,
+# minutes, hours, album; "track", "step", "piece", "string", "bar", "percent", "am", "take" were among session 20's
+# training distractors).
+TYPED_NUMBERS: tuple[tuple[str, float | None, str | None, str | None], ...] = (
+    ("808 cowbell funk", None, None, None), ("909 drums with an acid 303 line", None, None, None),
+    ("indie pop like the 1975", None, None, None), ("80s synth pop", None, None, None),
+    ("a 90s rave anthem", None, None, None), ("track 12 of a lost album", None, None, None),
+    ("3 minutes of rain on a roof", None, None, None), ("24 bit lofi hiss", None, None, None),
+    ("2 step garage", None, None, None), ("4 on the floor house", None, None, None),
+    ("blink-182 style pop punk", None, None, None), ("opus 131 string quartet", None, None, None),
+    ("route 66 blues", None, None, None), ("a 12 bar blues shuffle", None, None, None),
+    ("7 string guitar metal", None, None, None), ("take 5 style cool jazz", None, None, None),
+    ("1000 strings swelling", None, None, None), ("a 16 step sequencer pattern", None, None, None),
+    ("5/4 jazz", None, None, None), ("60s soul with horns", None, None, None),
+    ("rock turned up to 11", None, None, None), ("a 64 voice choir", None, None, None),
+    ("lofi for studying, 2 hours", None, None, None), ("the 2 am drive home", None, None, None),
+    ("100 percent analog techno", None, None, None), ("gym playlist 2024", None, None, None),
+    ("a 3 piece jazz band", None, None, None), ("808s and heartbreak", None, None, None),
+    ("a 10 minute drone", None, None, None), ("symphony no. 5, first movement", None, None, None),
+    ("techno 128", 128, None, None), ("hip hop, ninety bpm", 90, None, None),
+    ("house music at a hundred and twenty four", 124, None, None), ("dub at 70", 70, None, None),
+    ("jungle 160", 160, None, None), ("garage, 2 step, 132 bpm", 132, None, None),
+    ("ambient, slow, around sixty", 60, None, None), ("deep house @124", 124, None, None),
+    ("a 140 dubstep wobble", 140, None, None), ("tempo: 100", 100, None, None),
+    ("at 85, lofi chords", 85, None, None), ("180 bpm footwork", 180, None, None),
+    ("trap beat 145", 145, None, None), ("a march at 120", 120, None, None),
+    ("80s funk at 112 in E minor", 112, "E", "minor"), ("90s house, 122, A minor", 122, "A", "minor"),
 )
 
 
@@ -91,25 +126,34 @@ def main() -> None:
     sets[f"the rule reader's test table ({len(stated)} phrasings; whole-BPM tempi)"] = stated
     sets["  of which texts that state nothing"] = [item for item in stated if item[1] == (None, None, None)]
     sets["typed prompts in no table (TYPED above)"] = [(text, (tempo, key, scale)) for text, tempo, key, scale in TYPED]
+    numbers = [(text, (tempo, key, scale)) for text, tempo, key, scale in TYPED_NUMBERS]
+    sets["typed numbers (TYPED_NUMBERS above)"] = numbers
+    sets["  of which numbers that are not tempi"] = [item for item in numbers if item[1][0] is None]
+    sets["  of which tempi typed as a bare number"] = [item for item in numbers if item[1][0] is not None]
 
     model = WordsModelReader(args.words_reader)
+    both = ModelWords(rules_first=True, path=args.words_reader, encoder=model.encoder)
+
+    def readings(texts: list[str]) -> dict[str, list[PromptMusic]]:
+        return {"rules": [read_prompt(t) for t in texts],
+                "model": [r.as_prompt_music() for r in model.read_many(texts)],
+                "both (the default)": [both(t) for t in texts]}
+
     print(f"words reader: {args.words_reader}")
     print("| texts | reader | tempo | key | scale | all three |")
     print("|---|---|---|---|---|---|")
     for name, items in sets.items():
         texts, truth = [t for t, _ in items], [answer for _, answer in items]
-        for reader, readings in (("rules", [read_prompt(t) for t in texts]),
-                                 ("model", [r.as_prompt_music() for r in model.read_many(texts)])):
-            s = score(readings, truth)
+        for reader, read in readings(texts).items():
+            s = score(read, truth)
             print(f"| {name} (n={len(items)}) | {reader} | {s['tempo']:.3f} | {s['key']:.3f} | {s['scale']:.3f} | "
                   f"{s['all']:.3f} |")
     print()
-    for name in (list(sets)[2], list(sets)[-1]):
+    for name in (list(sets)[2], "typed prompts in no table (TYPED above)", "typed numbers (TYPED_NUMBERS above)"):
         print(f"misreads in {name}:")
         items = sets[name]
-        texts = [t for t, _ in items]
-        for (text, answer), rule, reading in zip(items, [read_prompt(t) for t in texts], model.read_many(texts)):
-            for reader, music in (("rules", rule), ("model", reading.as_prompt_music())):
+        for reader, read in readings([t for t, _ in items]).items():
+            for (text, answer), music in zip(items, read):
                 if not (_same_tempo(music.tempo_bpm, answer[0]) and _same_key(music.key, answer[1])
                         and music.scale == answer[2]):
                     print(f"  {reader}: {text!r} read {music.tempo_bpm}, {music.key}, {music.scale}; states {answer}")

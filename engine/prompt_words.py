@@ -84,6 +84,7 @@ class PromptMusic:
     scale: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     beats_per_bar: int | None = None  # quarter-note beats a bar ("6/8" -> 3)
+    model_read: frozenset[str] = frozenset()  # of "tempo", "key", "scale": those the trained words reader read
 
     def _parts(self, scale_text) -> list[str]:
         """"126 BPM" and "Eb minor" (the scale as scale_text writes it), those the words state."""
@@ -154,6 +155,16 @@ def _tonic(letter: str, accidental: str | None) -> str:
     return tonic
 
 
+# The note a tempo phrase out of range leaves ("'400 bpm' ignored: tempo must be 20..300 BPM"): a reader that fills
+# in what the rules read not (engine/read_words.py) leaves such a text alone.
+TEMPO_REFUSED = "ignored: tempo must be"
+
+
+def tempo_refused(words: PromptMusic) -> bool:
+    """Whether the words stated a tempo the rules refused (out of range)."""
+    return any(TEMPO_REFUSED in note for note in words.notes)
+
+
 def _read_tempo(text: str, notes: list[str]) -> float | None:
     for pattern in _TEMPO_PATTERNS:
         for match in pattern.finditer(text):
@@ -162,7 +173,7 @@ def _read_tempo(text: str, notes: list[str]) -> float | None:
             if value is None:
                 continue
             if not TEMPO_BPM_RANGE[0] <= value <= TEMPO_BPM_RANGE[1]:
-                notes.append(f"'{match.group(0).strip()}' ignored: tempo must be "
+                notes.append(f"'{match.group(0).strip()}' {TEMPO_REFUSED} "
                              f"{TEMPO_BPM_RANGE[0]:g}..{TEMPO_BPM_RANGE[1]:g} BPM")
                 continue
             return value
@@ -242,23 +253,22 @@ class MusicSettings:
 
 
 def settle(prompts: tuple[PromptMusic, ...], weights: tuple[float, ...], tempo_bpm: float | None = None,
-           key: str | None = None, scale: str | None = None, beats_per_bar: int | None = None,
-           read_by: str = "") -> MusicSettings:
+           key: str | None = None, scale: str | None = None, beats_per_bar: int | None = None) -> MusicSettings:
     """What a blend of prompts plus explicit settings (flags, knobs) asks for: an explicit setting wins over
     words; otherwise each of tempo, key, scale and meter comes from the heaviest prompt whose words state it
-    (the first on a tie). A key and its scale are taken from the same prompt where it states both. `read_by`
-    names what read the words when it was not the rules ("the words reader model"), in the sources."""
+    (the first on a tie). A key and its scale are taken from the same prompt where it states both. A value the
+    trained words reader read (`PromptMusic.model_read`) says so in its source."""
     if len(prompts) != len(weights):
         raise ValueError(f"{len(prompts)} prompts but {len(weights)} weights")
     order = sorted(range(len(prompts)), key=lambda i: -weights[i])
     sources: dict[str, str] = {}
 
-    def from_words(value_of) -> tuple[object, str | None]:
+    def from_words(name: str, value_of) -> tuple[object, str | None]:
         for i in order:
             value = value_of(prompts[i])
             if value is not None:
                 words = f"prompt {i + 1}'s words" if len(prompts) > 1 else "the prompt's words"
-                return value, f"{words}, read by {read_by}" if read_by else words
+                return value, f"{words}, read by the words reader model" if name in prompts[i].model_read else words
         return None, None
 
     chosen: dict[str, object] = {}
@@ -269,7 +279,7 @@ def settle(prompts: tuple[PromptMusic, ...], weights: tuple[float, ...], tempo_b
         if explicit is not None:
             chosen[name], source = explicit, flag
         else:
-            chosen[name], source = from_words(value_of)
+            chosen[name], source = from_words(name, value_of)
         if source is not None:
             sources[name] = source
     return MusicSettings(chosen["tempo"], chosen["key"], chosen["scale"], sources,  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.read_words import DEFAULT_READ_WORDS, READ_WORDS_MODES
 from instrument import cli
 from instrument.arguments import SECONDS_PER_WEEK, number_in, thread_count
 from instrument.commands.play import PRESET_HELP
@@ -51,7 +52,8 @@ def _app_config_fields(args: argparse.Namespace) -> dict[str, Any]:
             "threads": getattr(args, "threads", 0), "midi": getattr(args, "midi", None),
             "midi_map": getattr(args, "midi_map", None) or "generic-8-knobs",
             "takes_dir": Path(args.takes) if getattr(args, "takes", None) else None,
-            "eager": getattr(args, "eager", False)}
+            "eager": getattr(args, "eager", False),
+            "read_words": getattr(args, "read_words", DEFAULT_READ_WORDS)}
 
 
 def add_app_command(commands: argparse._SubParsersAction) -> cli.Command:
@@ -68,6 +70,9 @@ def add_app_command(commands: argparse._SubParsersAction) -> cli.Command:
     app.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
     app.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
     app.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript)")
+    app.add_argument("--read-words", choices=READ_WORDS_MODES, default=DEFAULT_READ_WORDS,
+                     help="what reads tempo/key/scale from the prompts' words (as in `cascade render`): both (the "
+                          "default), rules, model, off")
     app.add_argument("--quit-after", type=number_in(0.0, SECONDS_PER_WEEK, above_minimum=True), default=None,
                      metavar="SECONDS", help=argparse.SUPPRESS)
     app.add_argument("--screenshot", default=None, metavar="PNG", help=argparse.SUPPRESS)

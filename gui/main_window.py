@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGridLayout
                                QTableWidgetItem, QTabWidget, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
-from engine.prompt_words import read_prompt
 from engine.vocabulary import DESCRIPTORS, N_PROMPT_SLOTS, SAMPLE_RATE
 from gui import theme
 from gui.analysis import LiveAnalysis
@@ -798,19 +797,22 @@ class MainWindow(QMainWindow):
         text = edit.text()
         if text != self.store.prompt_texts()[slot]:
             try:
-                commit_typed_prompt(self.store, slot, text, "gui")  # the blend's words move tempo/key/scale
+                # the blend's words move tempo/key/scale
+                commit_typed_prompt(self.store, slot, text, "gui", reader=self.instrument.words)
             except (TypeError, ValueError) as error:
                 self.banner.show_message("error", f"prompt {slot + 1}: {error}")
 
     def _show_prompt_words(self, slot: int, text: str) -> None:
         """The tempo/key/scale prompt `slot`'s words state, beside its field (hidden when they state none)."""
         self._prompt_words_read[slot] = text
-        words = read_prompt(text)
+        words = self.instrument.words(text)
         label = self.prompt_word_labels[slot]
-        label.setText(f"reads {words.short()}")
+        by_model = f" ({', '.join(sorted(words.model_read))} by ear)" if words.model_read else ""
+        label.setText(f"reads {words.short()}{by_model}")
         label.setToolTip(f"Its words say: {words.describe()}. The Tempo, Key and Scale knobs follow the words "
                          "of the prompts that sound, each from the heaviest one that states it, as you type and "
-                         "morph; a knob you turn holds until the words choose something else.")
+                         "morph; a knob you turn holds until the words choose something else. \"By ear\": read "
+                         "by the trained words reader, where the exact rules read nothing (\"techno 128\").")
         label.setVisible(bool(words.short()))
 
     def new_seed(self) -> None:

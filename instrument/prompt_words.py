@@ -12,21 +12,24 @@ the reading says so."""
 from __future__ import annotations
 
 from engine.prompt_words import PromptMusic, read_prompt
+from engine.read_words import PromptReader
 from engine.vocabulary import N_PROMPT_SLOTS
 from instrument.parameters import ParameterStore, clean_prompt_text
 from instrument.session.prompt_settings import blend_words, knob_values
 
 
-def commit_typed_prompt(store: ParameterStore, slot: int, text: str, source: str = "gui") -> PromptMusic:
-    """Store prompt `slot`'s text and, for each setting its words state, the blend's choice, atomically;
-    returns the typed words' reading (with a note where the tempo knob had to clamp it)."""
+def commit_typed_prompt(store: ParameterStore, slot: int, text: str, source: str = "gui",
+                        reader: PromptReader = read_prompt) -> PromptMusic:
+    """Store prompt `slot`'s text and, for each setting its words state (as `reader` reads them:
+    engine/read_words.py), the blend's choice, atomically; returns the typed words' reading (with a note where
+    the tempo knob had to clamp it)."""
     if not 0 <= slot < N_PROMPT_SLOTS:
         raise ValueError(f"prompt slot must be 0..{N_PROMPT_SLOTS - 1}, got {slot}")
-    words = read_prompt(text)
+    words = reader(text)
     snapshot = store.snapshot()
     texts = list(snapshot.prompt_texts)
     texts[slot] = clean_prompt_text(text)
-    chosen = blend_words(snapshot.values, tuple(texts))
+    chosen = blend_words(snapshot.values, tuple(texts), reader)
     spoken_for = PromptMusic(chosen.tempo_bpm if words.tempo_bpm is not None else None,
                              chosen.key if words.key is not None else None,
                              chosen.scale if words.scale is not None else None)

@@ -44,6 +44,21 @@ _DISTRACTORS = ("like the killers", "tr-909 drums", "a 303 bassline", "80s vibe"
                 # to it, "am radio" is "Am", "bb" is "Bb"
                 "a major label sound", "am radio crackle", "bb gun snare", "a flat mix", "a minor detail",
                 "in a daze", "e street band feel", "c64 chiptune", "80s tempo", "a sharp attack", "d minus mix")
+# A bare number beside the style is how people type a tempo ("techno 128", "a 140 dubstep wobble", "dub at 70"):
+# the rules never read it (engine/prompt_words.py), the reader learns it against the numbers below.
+_BARE_TEMPO_FORMS = ("{style} {n}", "{n} {style}", "{style} at {n}", "a {n} {style} {thing}", "{style}, {n}",
+                     "{style} {thing} at {n}", "{style} {thing} {n}")
+# Numbers in the tempo range that are not a tempo (session 21: the reader read "opus 131" and "route 66" as tempi).
+# Their nouns are none of those in benchmarks/words_reader.py's tables; a number is drawn over 1..299.
+_NUMBER_NOT_TEMPO_FORMS = ("channel {n}", "studio {n} disco", "area {n}", "apollo {n}", "level {n} funk", "{n} keys",
+                           "{n} pads layered", "{n} samples", "{n} presets", "{n} hz hum", "{n} db of headroom",
+                           "{n} ms delay", "a {n} watt amp", "a {n} year old piano", "{n} degrees outside",
+                           "chapter {n}", "episode {n}", "page {n}", "model {n} synth", "version {n}",
+                           "{n} people dancing", "highway {n}", "{n} cents of detune", "patch {n}", "preset {n}",
+                           "vol. {n}", "part {n}", "{n} rpm vinyl crackle", "apartment {n}", "bus {n}", "flight {n}",
+                           "gate {n}", "mile {n}", "{n} candles", "{n} followers", "row {n}", "{n} kbps stream",
+                           "{n} mph night drive", "room {n}", "catalogue number {n}", "{n} dancers",
+                           "an {n} key controller", "{n} ways to leave", "{n} days of rain", "station {n}")
 _CHURCH_NAMES = {"major": "ionian", "minor": "aeolian"}
 _NOT_MUSIC_TEXTS = ("something nice", "surprise me", "make it weird", "quiet", "loud and fast", "chill", "more bass",
                     "something for a rainy day", "a lullaby", "party music")
@@ -58,6 +73,7 @@ class ReaderExample:
     tempo_bpm: int | None
     key: str | None
     scale: str | None
+    form: str = "caption"  # caption, short, bare tempo, not music (what made the text; tests and tables use it)
 
 
 def number_words(n: int) -> str:
@@ -111,13 +127,27 @@ def _tempo_phrase(bpm: int, rng: np.random.Generator) -> str:
     return _pick(rng, _TEMPO_PHRASES).format(n=bpm)
 
 
+def _bare_tempo(style: str, bpm: int, rng: np.random.Generator) -> str:
+    """A tempo typed as a bare number beside the style ("techno 128", "a 140 dubstep wobble")."""
+    thing = _pick(rng, ("beat", "groove", "track", "loop", "jam", "tune"))
+    return _pick(rng, _BARE_TEMPO_FORMS).format(style=style, n=bpm, thing=thing)
+
+
+def number_not_tempo(rng: np.random.Generator) -> str:
+    """A phrase with a number that is not a tempo ("channel 101", "45 rpm vinyl crackle"), most in the tempo range."""
+    n = int(rng.integers(READER_TEMPO_RANGE_BPM[0], READER_TEMPO_RANGE_BPM[1] + 1)) if rng.random() < 0.8 \
+        else int(rng.integers(1, 300))
+    return _pick(rng, _NUMBER_NOT_TEMPO_FORMS).format(n=n)
+
+
 def _tonic_text(tonic: str, rng: np.random.Generator) -> str:
     return _pick(rng, captions.tonic_spellings(tonic))
 
 
 def _short_form(facts: captions.CaptionFacts, states_tempo: bool, states_key: bool, tonic_only: bool,
-                rng: np.random.Generator) -> str:
-    """A typed prompt: the style, maybe a word or two more, and the stated parts, in any order."""
+                rng: np.random.Generator, bare_tempo: bool = False) -> str:
+    """A typed prompt: the style, maybe a word or two more, and the stated parts, in any order; with `bare_tempo`
+    the tempo is a bare number beside the style."""
     style = _pick(rng, captions.style_names(facts.style))
     head = [style]
     if facts.mood.strip() and rng.random() < 0.4:
@@ -129,7 +159,9 @@ def _short_form(facts: captions.CaptionFacts, states_tempo: bool, states_key: bo
         names = [captions.instrument_display_name(name) for name in facts.instruments]
         parts.append("with " + names[int(rng.integers(len(names)))])
     stated: list[str] = []
-    if states_tempo:
+    if states_tempo and bare_tempo:
+        parts[0] = _bare_tempo(style, int(facts.tempo_bpm), rng)
+    elif states_tempo:
         stated.append(_tempo_phrase(int(facts.tempo_bpm), rng))
     if states_key:
         if tonic_only:
@@ -154,28 +186,34 @@ def _with_spoken_tempo(text: str, bpm: int, rng: np.random.Generator) -> str:
 
 def reader_example(templates: list[captions.CaptionFacts], rng: np.random.Generator) -> ReaderExample:
     """One training text and its labels. About 70% state a tempo, 70% a key; a tenth of the keys are a tonic
-    without a scale; a fifth of the texts carry a distractor."""
+    without a scale; a fifth of the short forms state their tempo as a bare number; a quarter of the texts carry a
+    distractor (letters and numbers that state nothing, or a number that is not a tempo)."""
     facts = random_facts(templates, rng)
     bpm = int(facts.tempo_bpm)
     states_tempo, states_key = bool(rng.random() < 0.7), bool(rng.random() < 0.7)
-    form = rng.random()
+    draw = rng.random()
     tonic_only = False
-    if form < 0.5:
+    if draw < 0.5:
+        form = "caption"
         text = captions.make_caption(facts, rng, states_tempo=states_tempo, states_key=states_key)
         if states_tempo:
             text = _with_spoken_tempo(text, bpm, rng)
-    elif form < 0.93:
+    elif draw < 0.93:
         tonic_only = states_key and bool(rng.random() < 0.1)
-        text = _short_form(facts, states_tempo, states_key, tonic_only, rng)
+        bare = states_tempo and bool(rng.random() < 0.2)
+        form = "bare tempo" if bare else "short"
+        text = _short_form(facts, states_tempo, states_key, tonic_only, rng, bare_tempo=bare)
     else:
+        form = "not music"
         states_tempo = states_key = False
         text = _pick(rng, _NOT_MUSIC_TEXTS)
-    if rng.random() < 0.2:
-        distractor = _pick(rng, _DISTRACTORS)
+    distractor_draw = rng.random()
+    if distractor_draw < 0.25:
+        distractor = _pick(rng, _DISTRACTORS) if distractor_draw < 0.15 else number_not_tempo(rng)
         text = f"{distractor}, {text}" if rng.random() < 0.3 else f"{text}, {distractor}"
     return ReaderExample(text=text, tempo_bpm=bpm if states_tempo else None,
                          key=facts.key_tonic if states_key else None,
-                         scale=None if not states_key or tonic_only else facts.scale)
+                         scale=None if not states_key or tonic_only else facts.scale, form=form)
 
 
 def facts_templates(rows: list[dict]) -> list[captions.CaptionFacts]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.diffusion.text import EMBED_DIM, PromptEncoder
@@ -85,10 +86,26 @@ class WordsReader(nn.Module):
         padding = ~mask
         hidden = self.encoder(self.project(tokens), src_key_padding_mask=padding)
         queries = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
-        pooled, _ = self.pool(queries, hidden, hidden, key_padding_mask=padding, need_weights=False)
-        pooled = self.norm(pooled + queries)
+        pooled = self.norm(self._pool(queries, hidden, mask) + queries)
         return ReaderLogits(self.tempo_head(pooled[:, 0]), self.tonic_head(pooled[:, 1]),
                             self.scale_head(pooled[:, 2]))
+
+
+    def _pool(self, queries: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`self.pool`'s attention on its own weights: queries (B, Q, W) over hidden (B, L, W), mask (B, L) True
+        = a real token -> (B, Q, W). Not its forward: that one's key-padding check first imports much of torch.fx
+        (0.8 s holding the GIL, a stall in the app's window when the first typed prompt is read)."""
+        batch, n_queries, width = queries.shape
+        heads = self.config.heads
+        w_q, w_k, w_v = self.pool.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = self.pool.in_proj_bias.chunk(3)
+
+        def split(x: torch.Tensor) -> torch.Tensor:  # (B, N, W) -> (B, heads, N, W / heads)
+            return x.view(batch, x.shape[1], heads, width // heads).transpose(1, 2)
+
+        attended = F.scaled_dot_product_attention(split(F.linear(queries, w_q, b_q)), split(F.linear(hidden, w_k, b_k)),
+                                                  split(F.linear(hidden, w_v, b_v)), attn_mask=mask[:, None, None, :])
+        return self.pool.out_proj(attended.transpose(1, 2).reshape(batch, n_queries, width))
 
 
 def save_words_reader(model: WordsReader, path: str | Path, *, extra: dict[str, Any] | None = None) -> None:
@@ -122,8 +139,10 @@ class Reading:
         if self.key is not None:
             notes.append(f"key read by the model, p {self.key_probability:.2f}")
         notes.extend(f"the model doubts {doubt}: not used" for doubt in self.doubts)
+        read = frozenset(name for name, value in (("tempo", self.tempo_bpm), ("key", self.key), ("scale", self.scale))
+                         if value is not None)
         return PromptMusic(tempo_bpm=None if self.tempo_bpm is None else float(self.tempo_bpm), key=self.key,
-                           scale=self.scale, notes=tuple(notes))
+                           scale=self.scale, notes=tuple(notes), model_read=read)
 
 
 def decode(logits: ReaderLogits, config: WordsReaderConfig,
@@ -165,8 +184,8 @@ class WordsModelReader:
 
     def read_many(self, texts: list[str]) -> list[Reading]:
         tokens, mask, _ = self.encoder.encode_batch(texts)
-        with torch.no_grad():
-            logits = self.model(tokens.to(torch.float32), mask)
+        with torch.no_grad():  # the reader runs on the CPU, wherever a shared encoder runs (the generator's GPU)
+            logits = self.model(tokens.to("cpu", torch.float32), mask.to("cpu"))
         return decode(logits, self.model.config)
 
     def read(self, text: str) -> Reading:

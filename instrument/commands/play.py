@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.read_words import DEFAULT_READ_WORDS, READ_WORDS_MODES, prompt_reader
 from engine.vocabulary import SAMPLE_RATE
 from instrument.arguments import SECONDS_PER_WEEK, number_in, thread_count
 from instrument.live_setup import GeneratorOptions, SessionOptions, build_session, load_live_generator
@@ -113,7 +114,8 @@ def _set_up(args: argparse.Namespace) -> _Playing:
         playing.midi_input, playing.clock = _open_midi(args, store)
     # MIDI morphs between the preset's prompts: the tempo, key and scale knobs follow their words (as in the app)
     playing.prompt_settings = PromptSettingsFollower(
-        store, tempo_locked=lambda: playing.clock is not None and playing.clock.running)
+        store, tempo_locked=lambda: playing.clock is not None and playing.clock.running,
+        reader=prompt_reader(args.read_words, encoder=generator.prompt_encoder))
     playing.prompt_settings.start()
     return playing
 
@@ -243,6 +245,9 @@ def add_play(commands: argparse._SubParsersAction) -> None:
     play.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
     play.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: default)")
     play.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript)")
+    play.add_argument("--read-words", choices=READ_WORDS_MODES, default=DEFAULT_READ_WORDS,
+                      help="what reads tempo/key/scale from the prompts' words as MIDI morphs them (as in `cascade "
+                           "render`): both (the default), rules, model, off")
     play.add_argument("--midi-latency-ms", type=number_in(-500.0, 500.0, unit="ms"), default=0.0,
                       help="MIDI clock transport delay to compensate (JACK, 512-frame period: ~6.5); bar-line "
                            "joins move this much earlier")

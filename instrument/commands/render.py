@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES
 from engine.limits import (BEATS_PER_BAR_RANGE, CFG_SCALE_RANGE, DESCRIPTOR_GUIDANCE_RANGE, NEGATIVE_SCALE_RANGE,
                            PROMPT_WEIGHT_MAX, RENDER_SECONDS_MAX, STEPS_RANGE, TEMPO_BPM_RANGE, VARIATION_RANGE)
+from engine.read_words import DEFAULT_READ_WORDS, READ_WORDS_MODES
 from engine.vocabulary import DESCRIPTOR_GUIDANCE_DEFAULT, DESCRIPTORS, GUIDED_CONTROLS, GUIDED_CONTROLS_DEFAULT
 from instrument.arguments import guided_control_names, integer_in, knob_range, number_in, seed, thread_count
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from engine.generate import Generator
     from engine.harmony import Chord
     from engine.prompt_words import PromptMusic
+    from engine.read_words import ModelWords
     from engine.request import GenerationRequest
 
 # --chords without a tempo (no --tempo, none in the prompt's words): the bars' tempo, given to the model too.
@@ -118,44 +120,24 @@ def _key_harmony_text(request: GenerationRequest) -> str:
     return "none (the key reaches the model through its key embedding only)"
 
 
-def _model_readings(prompts: tuple[str, ...]) -> tuple[PromptMusic, ...]:
-    """What the trained words reader (engine/diffusion/words_reader.py) reads in each prompt; an empty prompt
-    reads nothing (the request's own check says what is wrong with it)."""
-    from engine.diffusion.text import PromptEncoderError
-    from engine.diffusion.words_reader import WordsModelReader
-    from engine.prompt_words import PromptMusic
-
-    texts = [p for p in prompts if isinstance(p, str) and p.strip()]
-    if not texts:
-        return tuple(PromptMusic() for _ in prompts)
-    reader = WordsModelReader()
-    readings = {}
-    for text in dict.fromkeys(texts):
-        try:
-            readings[text] = reader.read(text).as_prompt_music()
-        except PromptEncoderError:  # nothing the encoder can read ("\x01"): the request's check says so
-            readings[text] = PromptMusic()
-    return tuple(readings.get(p, PromptMusic()) for p in prompts)
-
-
-def _say_what_the_model_hears_beyond_the_rules(prompts: tuple[str, ...], rules: tuple[PromptMusic, ...]) -> None:
-    """Where the rules read no tempo or no key in a prompt and the trained words reader does, say so (and how to
+def _say_what_the_model_hears_beyond(prompts: tuple[str, ...], read: tuple[PromptMusic, ...],
+                                     model: ModelWords) -> None:
+    """Where the reading used has no tempo or no key and the trained words reader hears one, say so (and how to
     use it): a phrasing the rules do not know is then not lost silently. Nothing is changed."""
-    from engine.prompt_words import PromptMusic
+    from engine.prompt_words import PromptMusic, tempo_refused
     from engine.weights_io import CheckpointError
 
-    unread = tuple(p if r.tempo_bpm is None or r.key is None else "" for p, r in zip(prompts, rules))
-    if not any(text.strip() for text in unread if isinstance(text, str)):
-        return
-    try:
-        heard = _model_readings(unread)
-    except CheckpointError as error:  # a broken reader file must not stop a render
-        print(f"(the words reader model could not be loaded: {error})")
-        return
-    for i, (rule, model) in enumerate(zip(rules, heard)):
-        extra = PromptMusic(tempo_bpm=model.tempo_bpm if rule.tempo_bpm is None else None,
-                            key=model.key if rule.key is None else None,
-                            scale=model.scale if rule.key is None else None)
+    for i, (text, words) in enumerate(zip(prompts, read)):
+        if (words.tempo_bpm is not None and words.key is not None) or not isinstance(text, str):
+            continue
+        try:
+            heard = model.model_reading(text)
+        except CheckpointError as error:  # a broken reader file must not stop a render
+            print(f"(the words reader model could not be loaded: {error})")
+            return
+        extra = PromptMusic(tempo_bpm=heard.tempo_bpm if words.tempo_bpm is None and not tempo_refused(words) else None,
+                            key=heard.key if words.key is None else None,
+                            scale=heard.scale if words.key is None else None)
         if extra.tempo_bpm is not None or extra.key is not None:
             print(f"  the words reader model also hears in prompt {i + 1}: {extra.describe()} "
                   f"(not used; --read-words model uses it)")
@@ -163,28 +145,29 @@ def _say_what_the_model_hears_beyond_the_rules(prompts: tuple[str, ...], rules: 
 
 def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) -> GenerationRequest:
     """The request the flags describe; tempo, key and scale the prompts' words state fill in for absent flags
-    (unless --no-prompt-words), and what was understood is printed, so a misread is never silent. With
-    --chords and no tempo the chords' bars run at DEFAULT_CHORD_TEMPO_BPM, and so does the request."""
-    from engine.prompt_words import PromptMusic, read_prompt, settle
+    (read as --read-words says: engine/read_words.py), and what was understood is printed, so a misread is never
+    silent. With --chords and no tempo the chords' bars run at DEFAULT_CHORD_TEMPO_BPM, and so does the request.
+    Raises CheckpointError where --read-words model cannot load its reader."""
+    from engine.prompt_words import PromptMusic, settle
+    from engine.read_words import ModelWords, prompt_reader
     from engine.request import GenerationRequest
 
     prompts = tuple(args.prompt)
     weights = tuple(args.weight) if args.weight else tuple(1.0 for _ in prompts)
     tempo_bpm, key, scale, beats_per_bar = args.tempo, args.key, args.scale, args.beats_per_bar
-    reader = "off" if args.no_prompt_words else args.read_words
+    mode = "off" if args.no_prompt_words else args.read_words
     if len(prompts) == len(weights):  # else the request's own check says so
-        if reader == "model":
-            read = _model_readings(prompts)
-        else:
-            read = tuple(PromptMusic() if reader == "off" else read_prompt(p) for p in prompts)
-        music = settle(read, weights, tempo_bpm, key, scale, beats_per_bar,
-                       read_by="the words reader model" if reader == "model" else "")
-        if reader != "off":
+        reader = prompt_reader(mode)
+        read = tuple(reader(p) if isinstance(p, str) else PromptMusic() for p in prompts)
+        music = settle(read, weights, tempo_bpm, key, scale, beats_per_bar)
+        if mode != "off":
             for i, words in enumerate(read):
-                print(f"prompt {i + 1} says{' (the words reader model)' if reader == 'model' else ''}: "
+                print(f"prompt {i + 1} says{' (the words reader model)' if mode == 'model' else ''}: "
                       f"{words.describe()}")
-        if reader == "rules" and (tempo_bpm is None or key is None):  # with both flags the words set nothing
-            _say_what_the_model_hears_beyond_the_rules(prompts, read)
+        if mode in ("rules", "both") and (tempo_bpm is None or key is None):  # with both flags the words set nothing
+            model = reader if isinstance(reader, ModelWords) else ModelWords(rules_first=False)
+            if model.load_error is None:
+                _say_what_the_model_hears_beyond(prompts, read, model)
         print(f"using: {music.describe()}")
         tempo_bpm, key, scale, beats_per_bar = music.tempo_bpm, music.key, music.scale, music.beats_per_bar
     beats_per_bar = beats_per_bar or DEFAULT_BEATS_PER_BAR
@@ -259,10 +242,11 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def _add_words_arguments(render: argparse.ArgumentParser) -> None:
-    render.add_argument("--read-words", choices=("rules", "model", "off"), default="rules",
-                        help="what reads tempo/key/scale from the prompt's words into their controls: rules (exact "
-                             "patterns, engine/prompt_words.py; the default), model (the trained words reader over "
-                             "the text encoder), off (the diffusion model reads the text alone)")
+    render.add_argument("--read-words", choices=READ_WORDS_MODES, default=DEFAULT_READ_WORDS,
+                        help="what reads tempo/key/scale from the prompt's words into their controls: both (the "
+                             "default: the rules, and the trained words reader's tempo where they read none, as in "
+                             "'techno 128'), rules (exact patterns, engine/prompt_words.py), model (the trained words "
+                             "reader alone, keys too), off (the diffusion model reads the text alone)")
     render.add_argument("--no-prompt-words", action="store_true", help="the same as --read-words off")
 
 

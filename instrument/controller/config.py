@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.read_words import DEFAULT_READ_WORDS
+
 NO_DEVICE_MESSAGE = "No audio device: nothing is heard, but Record still saves takes."
 
 
@@ -42,6 +44,7 @@ class AppConfig:
     autoplay: bool = True
     generator_factory: Callable[[], Any] | None = None
     eager: bool = False  # run the U-Net eagerly instead of the TorchScript-traced one (diagnostics)
+    read_words: str = DEFAULT_READ_WORDS  # what reads tempo/key/scale from the prompts' words (engine/read_words.py)
     # The engine thread (and the torch workers it starts) runs this much nicer than the GUI thread, so a
     # chunk being generated on both cores cannot keep the display timer waiting for a CPU.
     engine_nice: int = 5

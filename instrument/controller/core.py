@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from engine.read_words import prompt_reader
 from engine.vocabulary import DESCRIPTORS
 from instrument.controller.base import logger
 from instrument.controller.config import NO_DEVICE_MESSAGE, AppConfig, Message, default_takes_dir
@@ -39,9 +40,13 @@ class Instrument(TakeControl, PlaybackControl, PresetControl, MidiControl):
         self.clock = MidiClock(self.store)
         self.held_notes = HeldNotes()  # the chord the player holds: the harmony target (instrument/session/harmony)
         self.store.subscribe(self._follow_harmony_channel)
+        # reads each prompt's words (knobs, labels) as render does; shares the generator's text encoder once loaded
+        self.words = prompt_reader(self.config.read_words, encoder=lambda: getattr(self.generator, "prompt_encoder",
+                                                                                   None))
         # the tempo, key and scale knobs follow the words of the prompt blend as it morphs (a running clock owns
         # the tempo), playing or not: the store lives as long as the app
-        self.prompt_settings = PromptSettingsFollower(self.store, tempo_locked=lambda: self.clock.running)
+        self.prompt_settings = PromptSettingsFollower(self.store, tempo_locked=lambda: self.clock.running,
+                                                      reader=self.words)
         self.prompt_settings.start()
         self.midi_input: MidiInput | None = None
         self.midi_ports: list[str] = []

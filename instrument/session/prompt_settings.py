@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from engine.prompt_words import PromptMusic, read_prompt, settle
+from engine.read_words import PromptReader
 from engine.vocabulary import scale_index, tonic_index
 from instrument.parameters import WORDS_SOURCE, ParameterStore
 from instrument.session.requests import prompt_morph_names, sounding_prompts
@@ -38,11 +39,13 @@ def knob_values(words: PromptMusic, store: ParameterStore) -> tuple[PromptMusic,
     return replace(words, notes=tuple(notes)), values
 
 
-def blend_words(values: Mapping[str, float], prompt_texts: tuple[str, ...]) -> PromptMusic:
-    """What the words of the sounding prompts choose (`requests.sounding_prompts`): each of tempo, key and scale
-    from the heaviest of them whose words state it; None where none does."""
+def blend_words(values: Mapping[str, float], prompt_texts: tuple[str, ...], reader: PromptReader = read_prompt
+                ) -> PromptMusic:
+    """What the words of the sounding prompts choose (`requests.sounding_prompts`), read by `reader`
+    (engine/read_words.py): each of tempo, key and scale from the heaviest of them whose words state it; None where
+    none does."""
     sounding = sounding_prompts(values, prompt_texts)
-    chosen = settle(tuple(read_prompt(text) for text, _ in sounding), tuple(w for _, w in sounding))
+    chosen = settle(tuple(reader(text) for text, _ in sounding), tuple(w for _, w in sounding))
     return PromptMusic(chosen.tempo_bpm, chosen.key, chosen.scale)
 
 
@@ -53,15 +56,18 @@ class PromptSettingsFollower:
     """Subscribes to the store (`start`/`stop`); moves tempo_bpm, key and scale with source WORDS_SOURCE.
 
     tempo_locked: whether something else owns the tempo now (a running MIDI clock): the tempo knob is left alone.
+    reader: what reads each prompt's words (engine/read_words.py; the app's and `cascade play`'s read as render's).
     """
 
-    def __init__(self, store: ParameterStore, tempo_locked: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, store: ParameterStore, tempo_locked: Callable[[], bool] = lambda: False,
+                 reader: PromptReader = read_prompt) -> None:
         self._store = store
         self._tempo_locked = tempo_locked
+        self._reader = reader
         self._morph_names = prompt_morph_names(store)
         self._lock = threading.Lock()  # morphs come from the GUI, MIDI and API threads
         snapshot = store.snapshot()
-        self._chosen = self._knobs(blend_words(snapshot.values, snapshot.prompt_texts))
+        self._chosen = self._knobs(blend_words(snapshot.values, snapshot.prompt_texts, self._reader))
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
@@ -81,7 +87,7 @@ class PromptSettingsFollower:
             return
         snapshot = self._store.snapshot()
         with self._lock:
-            chosen = self._knobs(blend_words(snapshot.values, snapshot.prompt_texts))
+            chosen = self._knobs(blend_words(snapshot.values, snapshot.prompt_texts, self._reader))
             previous, self._chosen = self._chosen, chosen
         if source in SETTING_SOURCES:
             return

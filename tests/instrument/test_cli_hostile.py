@@ -206,7 +206,7 @@ def test_play_tells_what_is_wrong_with_a_preset(tmp_path: Path) -> None:
     assert factory.returncode == 0 and "warning:" not in factory.stderr and "note:" not in factory.stderr
 
 
-@pytest.mark.parametrize("reader", ["rules", "model"])
+@pytest.mark.parametrize("reader", ["both", "rules", "model"])
 def test_a_prompt_of_control_characters_is_refused_by_either_words_reader(tmp_path: Path, reader: str) -> None:
     out = tmp_path / "x.flac"
     result = run("render", "\x01\x02", "--read-words", reader, "--seconds", "1", "-o", str(out), "--no-progress")

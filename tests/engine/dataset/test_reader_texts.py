@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from engine.dataset import captions
-from engine.dataset.reader_texts import READER_TEMPO_RANGE_BPM, facts_templates, number_words, reader_example
+from engine.dataset.reader_texts import (READER_TEMPO_RANGE_BPM, facts_templates, number_not_tempo, number_words,
+                                         reader_example)
 from engine.prompt_words import read_prompt, words_to_number
 from engine.vocabulary import tonic_index
 
@@ -31,11 +32,18 @@ def test_templates_come_from_the_training_split_only() -> None:
 
 
 def test_labels_match_what_the_text_states() -> None:
-    """The rule reader, which reads every training phrasing, agrees with the labels: a stated tempo is in the text
-    and an unstated one is not; likewise the key. Tempi and scales cover their range."""
+    """The rule reader, which reads every training phrasing but a bare number ("techno 128"), agrees with the
+    labels: a stated tempo is in the text and an unstated one is not; likewise the key. Tempi and scales cover
+    their range."""
     rng = np.random.default_rng(3)
     templates = facts_templates(ROWS)
-    examples = [reader_example(templates, rng) for _ in range(400)]
+    everything = [reader_example(templates, rng) for _ in range(500)]
+    bare = [e for e in everything if e.form == "bare tempo"]
+    assert 0.03 <= len(bare) / len(everything) <= 0.12
+    for e in bare:  # the number is the tempo's, and no tempo word says so
+        assert str(e.tempo_bpm) in e.text and read_prompt(e.text).tempo_bpm is None, e.text
+        assert "bpm" not in e.text.lower() and "tempo" not in e.text.lower(), e.text
+    examples = [e for e in everything if e.form != "bare tempo"]
     tempo_right = [read_prompt(e.text).tempo_bpm == (None if e.tempo_bpm is None else float(e.tempo_bpm))
                    for e in examples]
     key_right = []
@@ -53,12 +61,25 @@ def test_labels_match_what_the_text_states() -> None:
     assert any(e.key is not None and e.scale is None for e in examples)  # "in the key of G"
 
 
+def test_numbers_that_are_not_tempi_state_none() -> None:
+    rng = np.random.default_rng(5)
+    phrases = [number_not_tempo(rng) for _ in range(300)]
+    in_range = [p for p in phrases if any(READER_TEMPO_RANGE_BPM[0] <= int(w) <= READER_TEMPO_RANGE_BPM[1]
+                                          for w in p.replace(".", " ").split() if w.isdigit())]
+    assert len(in_range) >= 0.7 * len(phrases)  # mostly numbers a tempo could be
+    assert all(read_prompt(p).tempo_bpm is None for p in phrases), [p for p in phrases if read_prompt(p).tempo_bpm]
+
+
 def test_no_held_out_wording_is_produced() -> None:
+    """The paraphrase templates and the nouns of the words-reader benchmark's number table (session 21: "opus 131",
+    "route 66", "a 64 voice choir") are never in a training text."""
     rng = np.random.default_rng(4)
     templates = facts_templates(ROWS)
-    texts = " ".join(reader_example(templates, rng).text.lower() for _ in range(600))
+    texts = " ".join(reader_example(templates, rng).text.lower() for _ in range(2000))
     for held_out in ("around", "roughly", "somewhere near", "close to", "to the minute", "beats a minute",
-                     "rooted in", "centred on", "sitting in", "set in"):
+                     "rooted in", "centred on", "sitting in", "set in", "opus", "route", "voice", "choir",
+                     "symphony", "playlist", "minutes", "hours", "album", "rain on", "@", "percent analog",
+                     "heartbreak"):
         assert held_out not in texts, held_out
 
 

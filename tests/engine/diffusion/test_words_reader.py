@@ -101,3 +101,18 @@ def test_the_shipped_reader_reads_typed_prompts() -> None:
     for text, tempo, key, scale in cases:
         reading = reader.read(text)
         assert (reading.tempo_bpm, reading.key, reading.scale) == (tempo, key, scale), text
+
+
+def test_the_attention_pooling_is_multihead_attentions_own() -> None:
+    """WordsReader._pool computes nn.MultiheadAttention's output on its weights (the shipped file's), padding
+    masked, without calling its forward."""
+    torch.manual_seed(0)
+    model = WordsReader(WordsReaderConfig()).eval()
+    hidden = torch.randn(3, 9, model.config.width)
+    mask = torch.ones(3, 9, dtype=torch.bool)
+    mask[1, 4:] = False
+    mask[2, 7:] = False
+    queries = model.queries.unsqueeze(0).expand(3, -1, -1)
+    with torch.no_grad():
+        expected, _ = model.pool(queries, hidden, hidden, key_padding_mask=~mask, need_weights=False)
+        assert torch.allclose(model._pool(queries, hidden, mask), expected, atol=1e-5)
