@@ -137,6 +137,24 @@ def words_to_number(text: str) -> int | None:
     return total + current if seen_value else None
 
 
+_NUMBER_WORDS_RUN = re.compile(rf"\b{_WORDS_NUMBER}\b", re.IGNORECASE)
+_DIGITS_RUN = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])")
+
+
+def numbers_in(text: str) -> set[float]:
+    """Every number the text holds, in digits ("2024" is 2024, never 202) or in words (each run of number words
+    and its sub-runs: "one seventy four" -> 174, 170, 74, ...): what a value read from the text must be one of."""
+    found = {float(match) for match in _DIGITS_RUN.findall(text)}
+    for run in _NUMBER_WORDS_RUN.finditer(text):
+        words = run.group(0).split()
+        for start in range(len(words)):
+            for end in range(start + 1, len(words) + 1):
+                value = words_to_number(" ".join(words[start:end]))
+                if value is not None:
+                    found.add(float(value))
+    return found
+
+
 def _words_value(text: str) -> int | None:
     """The number a run of words ends with: "play a ninety" -> 90 (leading words that are no number dropped)."""
     words = text.split()

@@ -13,6 +13,8 @@ reader's test table (tests/engine/test_prompt_words.py), so both measure how the
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +50,15 @@ _DISTRACTORS = ("like the killers", "tr-909 drums", "a 303 bassline", "80s vibe"
 # the rules never read it (engine/prompt_words.py), the reader learns it against the numbers below.
 _BARE_TEMPO_FORMS = ("{style} {n}", "{n} {style}", "{style} at {n}", "a {n} {style} {thing}", "{style}, {n}",
                      "{style} {thing} at {n}", "{style} {thing} {n}")
+# Genres beyond the dataset's, beside which a bare number is a tempo too (none is in benchmarks/words_reader.py's
+# tables).
+_MORE_STYLE_NAMES = ("grime", "drill", "trance", "breakbeat", "dancehall", "ska", "cumbia", "salsa", "tango",
+                     "bluegrass", "country", "funk", "gospel", "metal", "punk", "shoegaze", "vaporwave", "synthwave",
+                     "idm", "glitch hop", "acid house", "minimal techno", "liquid dnb", "kizomba", "zouk", "highlife",
+                     "juke", "baile funk", "phonk", "city pop", "krautrock", "grunge", "emo", "merengue", "bachata",
+                     "flamenco", "rumba", "cha cha", "foxtrot", "quickstep", "jive", "lindy hop", "chiptune",
+                     "breakcore", "gabber", "hardcore", "eurodance", "deep house", "techno", "house", "hip hop",
+                     "lo-fi", "rnb", "afro house", "amapiano", "jersey club", "uk funky", "future bass", "trip hop")
 # Numbers in the tempo range that are not a tempo (session 21: the reader read "opus 131" and "route 66" as tempi).
 # Their nouns are none of those in benchmarks/words_reader.py's tables; a number is drawn over 1..299.
 _NUMBER_NOT_TEMPO_FORMS = ("channel {n}", "studio {n} disco", "area {n}", "apollo {n}", "level {n} funk", "{n} keys",
@@ -59,6 +70,28 @@ _NUMBER_NOT_TEMPO_FORMS = ("channel {n}", "studio {n} disco", "area {n}", "apoll
                            "gate {n}", "mile {n}", "{n} candles", "{n} followers", "row {n}", "{n} kbps stream",
                            "{n} mph night drive", "room {n}", "catalogue number {n}", "{n} dancers",
                            "an {n} key controller", "{n} ways to leave", "{n} days of rain", "station {n}")
+# ... and beside any other word (session 21: 45 templates taught "channel 101" but not "a 150 member choir"): whole
+# words of the text encoder's own vocabulary, less the words that can make a number a tempo or a key and the nouns
+# of benchmarks/words_reader.py's number tables (held out).
+_TEMPO_CONTEXT_WORDS = frozenset({
+    "bpm", "tempo", "tempi", "beat", "beats", "minute", "minutes", "pace", "speed", "fast", "slow", "around", "about",
+    "roughly", "near", "close", "at", "per", "groove", "track", "loop", "jam", "tune", "piece", "song", "songs", "music",
+    "style", "genre", "feel", "rhythm", "rhythms", "time", "meter", "metre", "bars", "pulse", "hundred", "twenty",
+    "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "major", "minor", "dorian", "mixolydian",
+    "ionian", "aeolian", "sharp", "flat", "keys", "chord", "chords", "scale", "scales", "mode", "modes"})
+_HELD_OUT_NOUNS = frozenset({
+    "opus", "route", "voice", "voices", "choir", "symphony", "playlist", "hours", "hour", "album", "pier", "interstate",
+    "hangar", "khz", "member", "members", "gram", "grams", "dalmatians", "proof", "seat", "zine", "trombones", "issue",
+    "cent", "cents", "story", "volt", "volts", "inch", "inches", "pipes", "pound", "pounds", "card", "cards",
+    "character", "characters", "overture", "cannons", "vintage", "sprint", "kettlebell", "skyscraper", "commercial",
+    "jingle", "workout", "fight", "rain", "roof", "heartbreak", "percent", "analog", "movement", "drone",
+    # and the tables' styles beside bare tempi
+    "psytrance", "reggaeton", "gqom", "polka", "swing", "disco", "garage", "hardstyle", "ballad", "afrobeats",
+    "chillwave", "soul", "hyperpop", "neurofunk", "roller", "samba", "downtempo", "bossa", "nova", "electro",
+    "moombahton", "march", "jungle", "dubstep", "footwork", "trap", "wobble", "boom"})
+_COMMONEST_WORDS = 1000  # left out: function words ("120 with") would blur "techno 120, with piano"
+_NUMBER_BESIDE_WORD_FORMS = ("a {n} {word}", "{n} {word}", "the {n} {word}", "{word} {n}", "{word} no. {n}",
+                             "{word} #{n}", "{n} {word} {word2}", "my {n} {word}")
 _CHURCH_NAMES = {"major": "ionian", "minor": "aeolian"}
 _NOT_MUSIC_TEXTS = ("something nice", "surprise me", "make it weird", "quiet", "loud and fast", "chill", "more bass",
                     "something for a rainy day", "a lullaby", "party music")
@@ -128,16 +161,38 @@ def _tempo_phrase(bpm: int, rng: np.random.Generator) -> str:
 
 
 def _bare_tempo(style: str, bpm: int, rng: np.random.Generator) -> str:
-    """A tempo typed as a bare number beside the style ("techno 128", "a 140 dubstep wobble")."""
+    """A tempo typed as a bare number beside the style ("techno 128", "a 140 dubstep wobble"); half the time a
+    style of the wider world in place of the clip's (a bare tempo is read beside any genre's name)."""
     thing = _pick(rng, ("beat", "groove", "track", "loop", "jam", "tune"))
+    if rng.random() < 0.5:
+        style = _pick(rng, _MORE_STYLE_NAMES)
     return _pick(rng, _BARE_TEMPO_FORMS).format(style=style, n=bpm, thing=thing)
 
 
+@functools.cache
+def vocabulary_words() -> tuple[str, ...]:
+    """Whole words (4-12 letters) of the text encoder's vocabulary that say nothing of tempo, key or style, less the
+    held-out nouns: what a number that is not a tempo stands beside."""
+    from engine.diffusion.text import model_dir
+
+    music = set(_TEMPO_CONTEXT_WORDS) | _HELD_OUT_NOUNS
+    for style, names in captions.STYLE_SYNONYMS.items():
+        for name in (style, *names):
+            music.update(re.split(r"[\s-]+", name.lower()))
+    words = (line.strip() for line in (model_dir() / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    whole = [w for w in words if re.fullmatch(r"[a-z]{4,12}", w) and w not in music]
+    return tuple(whole[_COMMONEST_WORDS:])  # the vocabulary runs commonest first: "with", "that", "from" ...
+
+
 def number_not_tempo(rng: np.random.Generator) -> str:
-    """A phrase with a number that is not a tempo ("channel 101", "45 rpm vinyl crackle"), most in the tempo range."""
+    """A phrase with a number that is not a tempo, most in the tempo range: half from templates ("channel 101",
+    "45 rpm vinyl crackle"), half beside words of the encoder's vocabulary ("a 150 lantern", "harbour 66")."""
     n = int(rng.integers(READER_TEMPO_RANGE_BPM[0], READER_TEMPO_RANGE_BPM[1] + 1)) if rng.random() < 0.8 \
         else int(rng.integers(1, 300))
-    return _pick(rng, _NUMBER_NOT_TEMPO_FORMS).format(n=n)
+    if rng.random() < 0.5:
+        return _pick(rng, _NUMBER_NOT_TEMPO_FORMS).format(n=n)
+    words = vocabulary_words()
+    return _pick(rng, _NUMBER_BESIDE_WORD_FORMS).format(n=n, word=_pick(rng, words), word2=_pick(rng, words))
 
 
 def _tonic_text(tonic: str, rng: np.random.Generator) -> str:
@@ -203,10 +258,14 @@ def reader_example(templates: list[captions.CaptionFacts], rng: np.random.Genera
         bare = states_tempo and bool(rng.random() < 0.2)
         form = "bare tempo" if bare else "short"
         text = _short_form(facts, states_tempo, states_key, tonic_only, rng, bare_tempo=bare)
-    else:
+    elif draw < 0.965:
         form = "not music"
         states_tempo = states_key = False
         text = _pick(rng, _NOT_MUSIC_TEXTS)
+    else:
+        form = "number not tempo"
+        states_tempo = states_key = False
+        text = number_not_tempo(rng)
     distractor_draw = rng.random()
     if distractor_draw < 0.25:
         distractor = _pick(rng, _DISTRACTORS) if distractor_draw < 0.15 else number_not_tempo(rng)

@@ -16,7 +16,7 @@ Inference never imports the trainer (engine/diffusion/train_words_reader.py); th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.diffusion.text import EMBED_DIM, PromptEncoder
-from engine.prompt_words import PromptMusic
+from engine.prompt_words import PromptMusic, numbers_in
 from engine.vocabulary import KEY_TONICS, SCALES
 from engine.weights_io import ModelFileKind, config_from_dict, load_model_file, save_model_file
 
@@ -174,6 +174,15 @@ def decode(logits: ReaderLogits, config: WordsReaderConfig,
     return readings
 
 
+def held_numbers_only(reading: Reading, text: str) -> Reading:
+    """The reading with a tempo the text does not hold as a number made a doubt: the encoder splits digits into
+    pieces, and the reader once read "gym playlist 2024" as 202 BPM and "a 10 minute drone" as 110 (session 21)."""
+    if reading.tempo_bpm is None or float(reading.tempo_bpm) in numbers_in(text):
+        return reading
+    return replace(reading, tempo_bpm=None, tempo_probability=0.0,
+                   doubts=reading.doubts + (f"tempo {reading.tempo_bpm} BPM, a number the text does not hold",))
+
+
 class WordsModelReader:
     """Text -> Reading with the shipped (or given) reader and a MiniLM encoder (shared with the generator's
     when given, so the tokens come from its cache)."""
@@ -186,7 +195,7 @@ class WordsModelReader:
         tokens, mask, _ = self.encoder.encode_batch(texts)
         with torch.no_grad():  # the reader runs on the CPU, wherever a shared encoder runs (the generator's GPU)
             logits = self.model(tokens.to("cpu", torch.float32), mask.to("cpu"))
-        return decode(logits, self.model.config)
+        return [held_numbers_only(reading, text) for reading, text in zip(decode(logits, self.model.config), texts)]
 
     def read(self, text: str) -> Reading:
         return self.read_many([text])[0]

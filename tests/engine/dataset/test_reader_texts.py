@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -71,16 +73,21 @@ def test_numbers_that_are_not_tempi_state_none() -> None:
 
 
 def test_no_held_out_wording_is_produced() -> None:
-    """The paraphrase templates and the nouns of the words-reader benchmark's number table (session 21: "opus 131",
-    "route 66", "a 64 voice choir") are never in a training text."""
+    """The paraphrase templates and the nouns of the words-reader benchmark's number tables (session 21: "opus 131",
+    "route 66", "a 64 voice choir"; "pier 39", "a 120 gram vinyl pressing"; "an organ with 140 pipes"; and the later
+    tables' styles) are never in a training text, as whole words."""
     rng = np.random.default_rng(4)
     templates = facts_templates(ROWS)
-    texts = " ".join(reader_example(templates, rng).text.lower() for _ in range(2000))
+    texts = " ".join(reader_example(templates, rng).text.lower() for _ in range(3000))
+    texts += " " + " ".join(number_not_tempo(rng) for _ in range(3000))
     for held_out in ("around", "roughly", "somewhere near", "close to", "to the minute", "beats a minute",
                      "rooted in", "centred on", "sitting in", "set in", "opus", "route", "voice", "choir",
                      "symphony", "playlist", "minutes", "hours", "album", "rain on", "@", "percent analog",
-                     "heartbreak"):
-        assert held_out not in texts, held_out
+                     "heartbreak", "pier", "interstate", "hangar", "khz", "member", "gram", "dalmatians", "proof",
+                     "seat", "zine", "trombones", "psytrance", "reggaeton", "gqom", "polka", "story", "volt", "inch",
+                     "pipes", "pound", "card", "character", "overture", "kettlebell", "skyscraper", "afrobeats",
+                     "chillwave", "hyperpop", "neurofunk", "moombahton", "bossa", "samba"):
+        assert not re.search(rf"(?<!\w){re.escape(held_out)}(?!\w)", texts), held_out
 
 
 def test_captions_can_leave_out_tempo_and_key_with_the_same_draws() -> None:
