@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from engine.prompt_words import PromptMusic, read_prompt, tempo_refused
 
 if TYPE_CHECKING:
     from engine.diffusion.text import PromptEncoder
-    from engine.diffusion.words_reader import WordsModelReader
+    from engine.diffusion.words_reader import Reading, WordsModelReader
 
 READ_WORDS_MODES: tuple[str, ...] = ("both", "rules", "model", "off")
 DEFAULT_READ_WORDS = "both"
@@ -59,7 +59,7 @@ class ModelWords:
         self._model: WordsModelReader | None = None
         self.load_error: str | None = None  # why the reader file could not be loaded (`both` goes on with the rules)
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, PromptMusic] = OrderedDict()
+        self._cache: OrderedDict[str, Reading | None] = OrderedDict()  # None: nothing the encoder can read
 
     def _reader(self) -> WordsModelReader:
         """Raises CheckpointError for a broken reader file."""
@@ -70,25 +70,30 @@ class ModelWords:
             self._model = WordsModelReader(self._path or DEFAULT_WORDS_READER_WEIGHTS, encoder)
         return self._model
 
-    def model_reading(self, text: str) -> PromptMusic:
-        """What the model alone reads (cached); an empty or unreadable text reads nothing."""
+    def reading(self, text: str) -> Reading | None:
+        """What the model reads in `text` (cached); None for an empty text or one the encoder cannot read ("\x01":
+        the request's own check says what is wrong with it). Raises CheckpointError for a broken reader file."""
         from engine.diffusion.text import PromptEncoderError
 
         if not isinstance(text, str) or not text.strip():
-            return PromptMusic()
+            return None
         with self._lock:
-            hit = self._cache.get(text)
-            if hit is not None:
+            if text in self._cache:
                 self._cache.move_to_end(text)
-                return hit
+                return self._cache[text]
             try:
-                reading = self._reader().read(text).as_prompt_music()
-            except PromptEncoderError:  # nothing the encoder can read ("\x01"): the request's own check says so
-                reading = PromptMusic()
+                reading: Reading | None = self._reader().read(text)
+            except PromptEncoderError:
+                reading = None
             self._cache[text] = reading
             while len(self._cache) > _CACHE_ENTRIES:
                 self._cache.popitem(last=False)
             return reading
+
+    def model_reading(self, text: str) -> PromptMusic:
+        """What the model alone reads, in the rules' form."""
+        reading = self.reading(text)
+        return PromptMusic() if reading is None else reading.as_prompt_music()
 
     def __call__(self, text: str) -> PromptMusic:
         from engine.weights_io import CheckpointError  # here: reading the rules alone never imports torch
@@ -98,18 +103,17 @@ class ModelWords:
         rules = read_prompt(text)
         if rules.tempo_bpm is not None or tempo_refused(rules):  # "400 bpm": refused, and said so, not guessed
             return rules
+        if self.load_error is None:
+            try:
+                reading = self.reading(text)
+            except CheckpointError as error:
+                self.load_error = str(error)
         if self.load_error is not None:
             return replace(rules, notes=rules.notes + (f"the words reader model is not loaded: {self.load_error}",))
-        try:
-            model = self.model_reading(text)
-        except CheckpointError as error:
-            self.load_error = str(error)
-            return replace(rules, notes=rules.notes + (f"the words reader model is not loaded: {error}",))
-        if model.tempo_bpm is None:
-            doubts = tuple(n for n in model.notes if n.startswith("the model doubts tempo"))
-            return replace(rules, notes=rules.notes + doubts)
-        notes = tuple(n for n in model.notes if n.startswith("tempo read by the model"))
-        return replace(rules, tempo_bpm=model.tempo_bpm, notes=notes + rules.notes, model_read=frozenset({"tempo"}))
+        if reading is None:
+            return rules
+        tempo = reading.as_prompt_music(frozenset({"tempo"}))
+        return replace(rules, tempo_bpm=tempo.tempo_bpm, notes=tempo.notes + rules.notes, model_read=tempo.model_read)
 
 
 def prompt_reader(mode: str, path: str | Path | None = None,

@@ -118,6 +118,9 @@ def load_words_reader(path: str | Path = DEFAULT_WORDS_READER_WEIGHTS, device: s
     return load_model_file(path, WORDS_READER_FILE, WordsReaderConfig.from_dict, WordsReader, device)
 
 
+ALL_ANSWERS = frozenset({"tempo", "key"})  # what a Reading can give: a tempo, a key with its scale
+
+
 @dataclass(frozen=True)
 class Reading:
     """What the reader made of one text: each answer with the probability it gave it (None = not stated)."""
@@ -130,19 +133,22 @@ class Reading:
     scale_probability: float
     doubts: tuple[str, ...] = ()  # values it leaned to but doubted, not used ("key F, p 0.46")
 
-    def as_prompt_music(self) -> PromptMusic:
+    def as_prompt_music(self, answers: frozenset[str] = ALL_ANSWERS) -> PromptMusic:
         """The reading in the rule reader's form, so `settle` and the CLI use either; the notes say it was the
-        model, with its confidence, so it is never silent."""
+        model, with its confidence, so it is never silent. `answers`: those of "tempo", "key" (with its scale)
+        to give, with their doubts (engine/read_words.py's `both` takes the tempo only)."""
+        tempo = self.tempo_bpm if "tempo" in answers else None
+        key, scale = (self.key, self.scale) if "key" in answers else (None, None)
         notes = []
-        if self.tempo_bpm is not None:
+        if tempo is not None:
             notes.append(f"tempo read by the model, p {self.tempo_probability:.2f}")
-        if self.key is not None:
+        if key is not None:
             notes.append(f"key read by the model, p {self.key_probability:.2f}")
-        notes.extend(f"the model doubts {doubt}: not used" for doubt in self.doubts)
-        read = frozenset(name for name, value in (("tempo", self.tempo_bpm), ("key", self.key), ("scale", self.scale))
-                         if value is not None)
-        return PromptMusic(tempo_bpm=None if self.tempo_bpm is None else float(self.tempo_bpm), key=self.key,
-                           scale=self.scale, notes=tuple(notes), model_read=read)
+        notes.extend(f"the model doubts {doubt}: not used" for doubt in self.doubts
+                     if doubt.split()[0] in answers or (doubt.startswith("scale") and "key" in answers))
+        read = frozenset(name for name, value in (("tempo", tempo), ("key", key), ("scale", scale)) if value is not None)
+        return PromptMusic(tempo_bpm=None if tempo is None else float(tempo), key=key, scale=scale,
+                           notes=tuple(notes), model_read=read)
 
 
 def decode(logits: ReaderLogits, config: WordsReaderConfig,

@@ -165,3 +165,13 @@ def test_reads_the_datasets_own_phrasings() -> None:
             assert words.beats_per_bar in (None, facts.beats_per_bar), words  # a meter it reads is never wrong
         assert right >= 396, (make.__name__, right)
     assert meters_stated > 0  # the captions' " in 3/4" is read
+
+
+@pytest.mark.parametrize("text, numbers", [
+    ("gym playlist 2024", {2024.0}), ("a 10 minute drone", {10.0}), ("tempo 92.5, tr-909", {92.5, 909.0}),
+    ("at one seventy four", {1.0, 4.0, 70.0, 74.0, 170.0, 174.0}), ("ninety-five bpm", {95.0}),
+    ("a hundred and twenty", {20.0, 100.0, 120.0}), ("no numbers here", set())])
+def test_numbers_in_holds_every_number_the_text_does(text: str, numbers: set[float]) -> None:
+    from engine.prompt_words import numbers_in
+
+    assert numbers_in(text) == numbers

@@ -35,7 +35,7 @@ def test_both_takes_the_rules_and_fills_a_bare_tempo_from_the_model() -> None:
     refused = both("a house track at 900 bpm")
     assert refused.tempo_bpm is None and any("ignored: tempo must be" in n for n in refused.notes)
     # cached by text, an empty or unreadable text reads nothing
-    assert both.model_reading("techno 128 in F minor") is both.model_reading("techno 128 in F minor")
+    assert both.reading("techno 128 in F minor") is both.reading("techno 128 in F minor")
     assert both("").describe() == "nothing" and both("\x01\x02").describe() == "nothing"
 
 

@@ -116,3 +116,30 @@ def test_the_attention_pooling_is_multihead_attentions_own() -> None:
     with torch.no_grad():
         expected, _ = model.pool(queries, hidden, hidden, key_padding_mask=~mask, need_weights=False)
         assert torch.allclose(model._pool(queries, hidden, mask), expected, atol=1e-5)
+
+
+def test_a_tempo_the_text_does_not_hold_is_a_doubt() -> None:
+    from engine.diffusion.words_reader import Reading, held_numbers_only
+
+    read = Reading(202, None, None, 0.92, 0.0, 0.0)
+    doubted = held_numbers_only(read, "gym playlist 2024")
+    assert doubted.tempo_bpm is None and doubted.doubts == ("tempo 202 BPM, a number the text does not hold",)
+    assert "the model doubts tempo 202 BPM" in doubted.as_prompt_music().describe()
+    for text in ("techno 202", "two hundred and two bpm", "at two oh two", "tempo 202.0"):
+        kept = held_numbers_only(read, text)
+        assert (kept.tempo_bpm is None) == (text == "at two oh two"), text
+
+
+def test_a_reading_gives_only_the_answers_asked_with_their_doubts() -> None:
+    from engine.diffusion.words_reader import Reading
+
+    reading = Reading(120, None, None, 0.97, 0.0, 0.0, doubts=("key F, p 0.46", "scale minor, p 0.41"))
+    tempo_only = reading.as_prompt_music(frozenset({"tempo"}))
+    assert (tempo_only.tempo_bpm, tempo_only.key, tempo_only.model_read) == (120.0, None, frozenset({"tempo"}))
+    assert tempo_only.notes == ("tempo read by the model, p 0.97",)
+    everything = reading.as_prompt_music()
+    assert everything.notes == ("tempo read by the model, p 0.97", "the model doubts key F, p 0.46: not used",
+                                "the model doubts scale minor, p 0.41: not used")
+    keyed = Reading(None, "A", "minor", 0.0, 0.9, 0.8).as_prompt_music(frozenset({"key"}))
+    assert (keyed.tempo_bpm, keyed.key, keyed.scale, keyed.model_read) == (None, "A", "minor",
+                                                                           frozenset({"key", "scale"}))
