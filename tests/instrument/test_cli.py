@@ -206,3 +206,17 @@ def test_render_says_what_the_key_gives_a_harmony_model(tmp_path: Path) -> None:
     plain = run("render", "jazz trio in D minor at 140 bpm", "--seconds", "1", "--steps", "1", "-o", str(out),
                 "--weights", str(_debug_diffusion_weights(tmp_path)), "--threads", "1", "--no-progress")
     assert plain.returncode == 0 and "harmony:" not in plain.stdout
+
+
+def test_play_and_the_app_take_the_words_reader_render_takes() -> None:
+    """`cascade play` and `cascade app` read the prompts' words as render does (--read-words, default both)."""
+    from gui.cli import _app_config_fields, build_parser as build_app_parser
+    from instrument.cli import build_parser
+
+    assert build_parser().parse_args(["play"]).read_words == "both"
+    assert build_parser().parse_args(["play", "--read-words", "rules"]).read_words == "rules"
+    app = build_app_parser().parse_args(["app", "--read-words", "off"])
+    assert _app_config_fields(app)["read_words"] == "off"
+    for parser, command in ((build_parser(), "play"), (build_app_parser(), "app")):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--read-words", "regex"])

@@ -92,12 +92,15 @@ def test_a_tiny_training_run_learns_and_writes_a_loadable_file(tmp_path: Path) -
 
 @pytest.mark.skipif(not DEFAULT_WORDS_READER_WEIGHTS.is_file(), reason="no shipped words reader")
 def test_the_shipped_reader_reads_typed_prompts() -> None:
-    """Prompts as a performer types them, and one that states nothing."""
+    """Prompts as a performer types them, a tempo typed as a bare number, and texts that state nothing (numbers
+    that are not tempi among them)."""
     reader = WordsModelReader()
     cases = [("deep house groove at 126 bpm in Eb minor", 126, "D#", "minor"),
              ("Genre: techno | BPM: 132 | Key: F minor | Mood: driving", 132, "F", "minor"),
              ("ambient pads, 70 bpm, C major", 70, "C", "major"),
-             ("cinematic strings", None, None, None)]
+             ("cinematic strings", None, None, None),
+             ("techno 128", 128, None, None), ("opus 131 string quartet", None, None, None),  # session 21
+             ("gym playlist 2024", None, None, None)]
     for text, tempo, key, scale in cases:
         reading = reader.read(text)
         assert (reading.tempo_bpm, reading.key, reading.scale) == (tempo, key, scale), text
