@@ -214,8 +214,15 @@ def _short_form(facts: captions.CaptionFacts, states_tempo: bool, states_key: bo
         names = [captions.instrument_display_name(name) for name in facts.instruments]
         parts.append("with " + names[int(rng.integers(len(names)))])
     stated: list[str] = []
+    if rng.random() < 0.35:  # scenery a performer adds ("techno 132, dark warehouse"): words that state nothing
+        parts.append(" ".join(_pick(rng, vocabulary_words()) for _ in range(int(rng.integers(1, 3)))))
     if states_tempo and bare_tempo:
         parts[0] = _bare_tempo(style, int(facts.tempo_bpm), rng)
+        lead = rng.random()  # what stands before the style: "dark techno 132", "warehouse techno 132"
+        if lead < 0.3 and facts.mood.strip():
+            parts[0] = f"{facts.mood.strip()} {parts[0]}"
+        elif lead < 0.5:
+            parts[0] = f"{_pick(rng, vocabulary_words())} {parts[0]}"
     elif states_tempo:
         stated.append(_tempo_phrase(int(facts.tempo_bpm), rng))
     if states_key:
