@@ -7,8 +7,9 @@ model's tempo where they read none; the default), on texts none was built from. 
 Sets: quality.py's 100 unseen prompts (held-out paraphrase templates: "around 126 bpm", "rooted in Eb minor");
 500 more held-out paraphrases over the reader's whole tempo range and all four scales; the rule reader's test
 table (tests/engine/test_prompt_words.py: phrasings people type, and texts that must read nothing: "the 1975",
-"key lime pie"); 28 typed prompts in no table (TYPED); 46 typed numbers, 30 of them not tempi (TYPED_NUMBERS), and
-28 more written after the training change they led to (TYPED_NUMBERS_2), and 24 after the next (TYPED_NUMBERS_3).
+"key lime pie"); 28 typed prompts in no table (TYPED); 46 typed numbers, 30 of them not tempi (TYPED_NUMBERS),
+28 more written after the training change they led to (TYPED_NUMBERS_2), 24 after the next (TYPED_NUMBERS_3), and
+18 with scenery words after the next (TYPED_NUMBERS_4).
 An answer counts when it is exactly what the text states, "nothing" included (the tempo to 0.5 BPM; the key as a
 pitch class, so "Eb" = "D#").
 """
@@ -120,6 +121,21 @@ TYPED_NUMBERS_3: tuple[tuple[str, float | None, str | None, str | None], ...] = 
 )
 
 
+# Written in session 21 after the shipped third reader read nothing in "techno 132, dark warehouse" (the app's
+# screenshot) and the texts gained scenery words, before the fourth reader read them.
+TYPED_NUMBERS_4: tuple[tuple[str, float | None, str | None, str | None], ...] = (
+    ("minimal techno 126, rainy berlin night", 126, None, None), ("dusty boom bap 88 with vinyl crackle", 88, None, None),
+    ("melancholic piano ballad 64, candlelight", 64, None, None), ("acid 138, squelchy basement", 138, None, None),
+    ("hazy dream pop 100, summer dusk", 100, None, None), ("euphoric trance 140, festival sunrise", 140, None, None),
+    ("smoky jazz club, 96, late night", 96, None, None), ("tropical house 112, beach bar", 112, None, None),
+    ("stomping garage rock 150, sweaty club", 150, None, None), ("sad indie 84 in D major", 84, "D", "major"),
+    ("a 120 seat theatre overture", None, None, None), ("a 45 minute yoga flow soundtrack", None, None, None),
+    ("jazz for table 76", None, None, None), ("techno for a 200 person warehouse", None, None, None),
+    ("dark drone, bunker 51", None, None, None), ("lofi beats for bus 88 at night", None, None, None),
+    ("a 64 step staircase echo", None, None, None), ("chill house, the 90 degree heat", None, None, None),
+)
+
+
 def _same_tempo(read: float | None, stated: float | None) -> bool:
     return read is None if stated is None else read is not None and abs(read - stated) <= 0.5
 
@@ -162,18 +178,13 @@ def main() -> None:
     sets[f"the rule reader's test table ({len(stated)} phrasings; whole-BPM tempi)"] = stated
     sets["  of which texts that state nothing"] = [item for item in stated if item[1] == (None, None, None)]
     sets["typed prompts in no table (TYPED above)"] = [(text, (tempo, key, scale)) for text, tempo, key, scale in TYPED]
-    numbers = [(text, (tempo, key, scale)) for text, tempo, key, scale in TYPED_NUMBERS]
-    sets["typed numbers (TYPED_NUMBERS above)"] = numbers
-    sets["  of which numbers that are not tempi"] = [item for item in numbers if item[1][0] is None]
-    sets["  of which tempi typed as a bare number"] = [item for item in numbers if item[1][0] is not None]
-    numbers_2 = [(text, (tempo, key, scale)) for text, tempo, key, scale in TYPED_NUMBERS_2]
-    sets["typed numbers, second table (TYPED_NUMBERS_2 above)"] = numbers_2
-    sets["  of which numbers that are not tempi "] = [item for item in numbers_2 if item[1][0] is None]
-    sets["  of which tempi typed as a bare number "] = [item for item in numbers_2 if item[1][0] is not None]
-    numbers_3 = [(text, (tempo, key, scale)) for text, tempo, key, scale in TYPED_NUMBERS_3]
-    sets["typed numbers, third table (TYPED_NUMBERS_3 above)"] = numbers_3
-    sets["  of which numbers that are not tempi  "] = [item for item in numbers_3 if item[1][0] is None]
-    sets["  of which tempi typed as a bare number  "] = [item for item in numbers_3 if item[1][0] is not None]
+    number_tables = {"TYPED_NUMBERS": TYPED_NUMBERS, "TYPED_NUMBERS_2": TYPED_NUMBERS_2,
+                     "TYPED_NUMBERS_3": TYPED_NUMBERS_3, "TYPED_NUMBERS_4 (with scenery)": TYPED_NUMBERS_4}
+    for table_name, table in number_tables.items():
+        numbers = [(text, (tempo, key, scale)) for text, tempo, key, scale in table]
+        sets[f"typed numbers, {table_name}"] = numbers
+        sets[f"  {table_name}: numbers that are not tempi"] = [item for item in numbers if item[1][0] is None]
+        sets[f"  {table_name}: tempi typed as a bare number"] = [item for item in numbers if item[1][0] is not None]
 
     model = WordsModelReader(args.words_reader)
     both = ModelWords(rules_first=True, path=args.words_reader, encoder=model.encoder)
@@ -193,8 +204,8 @@ def main() -> None:
             print(f"| {name} (n={len(items)}) | {reader} | {s['tempo']:.3f} | {s['key']:.3f} | {s['scale']:.3f} | "
                   f"{s['all']:.3f} |")
     print()
-    for name in (list(sets)[2], "typed prompts in no table (TYPED above)", "typed numbers (TYPED_NUMBERS above)",
-                 "typed numbers, second table (TYPED_NUMBERS_2 above)", "typed numbers, third table (TYPED_NUMBERS_3 above)"):
+    for name in (list(sets)[2], "typed prompts in no table (TYPED above)",
+                 *(f"typed numbers, {table_name}" for table_name in number_tables)):
         print(f"misreads in {name}:")
         items = sets[name]
         for reader, read in readings([t for t, _ in items]).items():
