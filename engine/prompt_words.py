@@ -86,16 +86,20 @@ class PromptMusic:
     beats_per_bar: int | None = None  # quarter-note beats a bar ("6/8" -> 3)
     model_read: frozenset[str] = frozenset()  # of "tempo", "key", "scale": those the trained words reader read
 
-    def _parts(self, scale_text) -> list[str]:
-        """"126 BPM" and "Eb minor" (the scale as scale_text writes it), those the words state."""
-        parts = [] if self.tempo_bpm is None else [f"{self.tempo_bpm:g} BPM"]
+    def _parts(self, scale_text, mark: str = "") -> list[str]:
+        """"126 BPM" and "Eb minor" (the scale as scale_text writes it), those the words state; `mark` after
+        each value the trained words reader read."""
+        tempo_mark = mark if "tempo" in self.model_read else ""
+        parts = [] if self.tempo_bpm is None else [f"{self.tempo_bpm:g} BPM{tempo_mark}"]
         key = " ".join(p for p in (self.key, None if self.scale is None else scale_text(self.scale)) if p)
+        key += mark if key and "key" in self.model_read else ""
         meter = [] if self.beats_per_bar is None else [f"{self.beats_per_bar}-beat bars"]
         return parts + ([key] if key else []) + meter
 
     def short(self) -> str:
-        """A label beside a prompt field: "126 BPM · Eb min · 3-beat bars" ("" when the words state nothing)."""
-        return " · ".join(self._parts(lambda scale: scale[:3]))
+        """A label beside a prompt field: "126 BPM · Eb min · 3-beat bars" ("" when the words state nothing); a
+        value the trained words reader read is marked "*" ("132 BPM*")."""
+        return " · ".join(self._parts(lambda scale: scale[:3], mark="*"))
 
     def describe(self) -> str:
         """One line for the CLI and the app: "126 BPM, Eb minor" or "nothing"."""

@@ -807,12 +807,11 @@ class MainWindow(QMainWindow):
         self._prompt_words_read[slot] = text
         words = self.instrument.words(text)
         label = self.prompt_word_labels[slot]
-        by_model = f" ({', '.join(sorted(words.model_read))} by ear)" if words.model_read else ""
-        label.setText(f"reads {words.short()}{by_model}")
+        label.setText(f"reads {words.short()}")
         label.setToolTip(f"Its words say: {words.describe()}. The Tempo, Key and Scale knobs follow the words "
                          "of the prompts that sound, each from the heaviest one that states it, as you type and "
-                         "morph; a knob you turn holds until the words choose something else. \"By ear\": read "
-                         "by the trained words reader, where the exact rules read nothing (\"techno 128\").")
+                         "morph; a knob you turn holds until the words choose something else. *: read by the "
+                         "trained words reader, where the exact rules read nothing (a bare number: \"techno 128\").")
         label.setVisible(bool(words.short()))
 
     def new_seed(self) -> None:

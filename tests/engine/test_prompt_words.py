@@ -175,3 +175,11 @@ def test_numbers_in_holds_every_number_the_text_does(text: str, numbers: set[flo
     from engine.prompt_words import numbers_in
 
     assert numbers_in(text) == numbers
+
+
+def test_a_value_the_words_reader_read_is_marked_in_the_short_label() -> None:
+    from engine.prompt_words import PromptMusic
+
+    words = PromptMusic(132.0, "F", "minor", model_read=frozenset({"tempo"}))
+    assert words.short() == "132 BPM* · F min" and words.describe() == "132 BPM, F minor"
+    assert PromptMusic(None, "A", "minor", model_read=frozenset({"key", "scale"})).short() == "A min*"
