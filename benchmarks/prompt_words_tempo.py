@@ -6,8 +6,8 @@ does; essentia's tempo of each 12 s render (shipped model, 16 steps). Prints a t
 
 --set stated: six prompts whose tempo the rules read ("at 126 bpm", "a hundred and seventy BPM"), the words on
 (the default reader) against off (the model reads the text alone). --set bare: the tempi typed as a bare number in
-benchmarks/words_reader.py's second number table (written before the retrained reader read them), read by `both`
-(the default: the rules, and the trained words reader's tempo where they read none) against the rules alone.
+benchmarks/words_reader.py's third and fourth number tables (written before the shipped reader read them), read by
+`both` (the default: the rules, and the trained words reader's tempo where they read none) against the rules alone.
 """
 import argparse
 import sys
@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.words_reader import TYPED_NUMBERS_2  # noqa: E402
+from benchmarks.words_reader import TYPED_NUMBERS_3, TYPED_NUMBERS_4  # noqa: E402
 from engine.dataset.validate import estimate_audio, tempo_relation  # noqa: E402
 from engine.generate import Generator  # noqa: E402
 from engine.prompt_words import settle  # noqa: E402
@@ -40,7 +40,7 @@ def main() -> None:
         prompts = [(p, None) for p in STATED]
         readers = {"reader on": prompt_reader(DEFAULT_READ_WORDS), "reader off": prompt_reader("off")}
     else:
-        prompts = [(text, float(tempo)) for text, tempo, _, _ in TYPED_NUMBERS_2 if tempo is not None]
+        prompts = [(text, float(tempo)) for text, tempo, _, _ in TYPED_NUMBERS_3 + TYPED_NUMBERS_4 if tempo is not None]
         readers = {"both (default)": prompt_reader("both"), "rules alone": prompt_reader("rules")}
     names = list(readers)
     print(f"shipped diffusion model ({generator.model_id}), 16 steps, {args.seconds:g} s renders, seed = row")
