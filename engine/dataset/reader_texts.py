@@ -173,7 +173,7 @@ def _bare_tempo(style: str, bpm: int, rng: np.random.Generator) -> str:
 def vocabulary_words() -> tuple[str, ...]:
     """Whole words (4-12 letters) of the text encoder's vocabulary that say nothing of tempo, key or style, less the
     held-out nouns: what a number that is not a tempo stands beside."""
-    from engine.diffusion.text import model_dir
+    from engine.text_model import model_dir
 
     music = set(_TEMPO_CONTEXT_WORDS) | _HELD_OUT_NOUNS
     for style, names in captions.STYLE_SYNONYMS.items():

