@@ -1,14 +1,17 @@
 """Texts with known tempo, key and scale for training the words reader (engine/diffusion/words_reader.py).
 
 Each example is a prompt-like text and what it states: a training caption (``captions.make_caption``, with
-tempo and/or key sometimes left out), a short typed-prompt form ("techno 132 bpm F minor"), or a text that
-states neither but holds numbers and letters that are not a tempo or key ("tr-909 drums", "low key").
+tempo and/or key sometimes left out), a short typed-prompt form ("techno 132 bpm F minor", now and then with
+scenery words: "..., dark warehouse"), a tempo typed as a bare number beside a genre ("techno 128", "dark trance
+at 140"), or a text that states neither but holds numbers and letters that are not a tempo or key ("tr-909
+drums", "low key", "channel 101", "a 150 lantern": numbers beside words of the text encoder's own vocabulary).
 Tempi are drawn over the whole reader range, so every integer tempo is seen in words, and now and then
 spelled in English words ("a hundred and twenty bpm").
 
 Held out, never produced here: the paraphrase templates (``captions.PARAPHRASE_*``: "around", "roughly",
-"somewhere near", "close to", "to the minute", "rooted in", "centred on", ...) and the phrasings of the rule
-reader's test table (tests/engine/test_prompt_words.py), so both measure how the reader generalises.
+"somewhere near", "close to", "to the minute", "rooted in", "centred on", ...), the phrasings of the rule
+reader's test table (tests/engine/test_prompt_words.py) and the nouns and genres of benchmarks/words_reader.py's
+number tables, so they measure how the reader generalises.
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ class ReaderExample:
     tempo_bpm: int | None
     key: str | None
     scale: str | None
-    form: str = "caption"  # caption, short, bare tempo, not music (what made the text; tests and tables use it)
+    form: str = "caption"  # caption, short, bare tempo, not music, number not tempo (what made the text; tests use it)
 
 
 def number_words(n: int) -> str:
@@ -201,8 +204,8 @@ def _tonic_text(tonic: str, rng: np.random.Generator) -> str:
 
 def _short_form(facts: captions.CaptionFacts, states_tempo: bool, states_key: bool, tonic_only: bool,
                 rng: np.random.Generator, bare_tempo: bool = False) -> str:
-    """A typed prompt: the style, maybe a word or two more, and the stated parts, in any order; with `bare_tempo`
-    the tempo is a bare number beside the style."""
+    """A typed prompt: the style, maybe a word or two more, scenery words now and then, and the stated parts, in
+    any order; with `bare_tempo` the tempo is a bare number beside the style (a mood or a word maybe before it)."""
     style = _pick(rng, captions.style_names(facts.style))
     head = [style]
     if facts.mood.strip() and rng.random() < 0.4:

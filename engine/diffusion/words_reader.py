@@ -90,7 +90,6 @@ class WordsReader(nn.Module):
         return ReaderLogits(self.tempo_head(pooled[:, 0]), self.tonic_head(pooled[:, 1]),
                             self.scale_head(pooled[:, 2]))
 
-
     def _pool(self, queries: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """`self.pool`'s attention on its own weights: queries (B, Q, W) over hidden (B, L, W), mask (B, L) True
         = a real token -> (B, Q, W). Not its forward: that one's key-padding check first imports much of torch.fx
