@@ -120,10 +120,11 @@ def _key_harmony_text(request: GenerationRequest) -> str:
     return "none (the key reaches the model through its key embedding only)"
 
 
-def _say_what_the_model_hears_beyond(prompts: tuple[str, ...], read: tuple[PromptMusic, ...],
-                                     model: ModelWords) -> None:
+def _say_what_the_model_hears_beyond(prompts: tuple[str, ...], read: tuple[PromptMusic, ...], model: ModelWords,
+                                     flags: frozenset[str]) -> None:
     """Where the reading used has no tempo or no key and the trained words reader hears one, say so (and how to
-    use it): a phrasing the rules do not know is then not lost silently. Nothing is changed."""
+    use it): a phrasing the rules do not know is then not lost silently. Nothing is changed; what a flag sets
+    (`flags`: "tempo", "key") is not mentioned."""
     from engine.prompt_words import PromptMusic, tempo_refused
     from engine.weights_io import CheckpointError
 
@@ -135,9 +136,10 @@ def _say_what_the_model_hears_beyond(prompts: tuple[str, ...], read: tuple[Promp
         except CheckpointError as error:  # a broken reader file must not stop a render
             print(f"(the words reader model could not be loaded: {error})")
             return
-        extra = PromptMusic(tempo_bpm=heard.tempo_bpm if words.tempo_bpm is None and not tempo_refused(words) else None,
-                            key=heard.key if words.key is None else None,
-                            scale=heard.scale if words.key is None else None)
+        tempo_unread = words.tempo_bpm is None and not tempo_refused(words) and "tempo" not in flags
+        key_unread = words.key is None and "key" not in flags
+        extra = PromptMusic(tempo_bpm=heard.tempo_bpm if tempo_unread else None,
+                            key=heard.key if key_unread else None, scale=heard.scale if key_unread else None)
         if extra.tempo_bpm is not None or extra.key is not None:
             print(f"  the words reader model also hears in prompt {i + 1}: {extra.describe()} "
                   f"(not used; --read-words model uses it)")
@@ -157,7 +159,8 @@ def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) ->
     tempo_bpm, key, scale, beats_per_bar = args.tempo, args.key, args.scale, args.beats_per_bar
     mode = "off" if args.no_prompt_words else args.read_words
     if len(prompts) == len(weights):  # else the request's own check says so
-        reader = prompt_reader(mode)
+        # with --tempo the words' tempo is not used, so `both` need not load the reader for it
+        reader = prompt_reader("rules" if mode == "both" and tempo_bpm is not None else mode)
         read = tuple(reader(p) if isinstance(p, str) else PromptMusic() for p in prompts)
         music = settle(read, weights, tempo_bpm, key, scale, beats_per_bar)
         if mode != "off":
@@ -167,7 +170,8 @@ def _render_request(args: argparse.Namespace, chords: tuple[Chord, ...] = ()) ->
         if mode in ("rules", "both") and (tempo_bpm is None or key is None):  # with both flags the words set nothing
             model = reader if isinstance(reader, ModelWords) else ModelWords(rules_first=False)
             if model.load_error is None:
-                _say_what_the_model_hears_beyond(prompts, read, model)
+                flags = frozenset(name for name, flag in (("tempo", tempo_bpm), ("key", key)) if flag is not None)
+                _say_what_the_model_hears_beyond(prompts, read, model, flags)
         print(f"using: {music.describe()}")
         tempo_bpm, key, scale, beats_per_bar = music.tempo_bpm, music.key, music.scale, music.beats_per_bar
     beats_per_bar = beats_per_bar or DEFAULT_BEATS_PER_BAR

@@ -136,8 +136,11 @@ def test_render_reads_a_bare_tempo_with_the_trained_reader_by_default(capsys) ->
     said = capsys.readouterr().out
     assert "prompt 1 says: nothing" in said
     assert "the words reader model also hears in prompt 1: 124 BPM" in said and "--read-words model uses it" in said
-    # nothing more is said where the rules read everything the model reads
+    # nothing more is said where the rules read everything the model reads, nor of what a flag sets
     _render_request(build_parser().parse_args(["render", "house at 124 bpm in A minor", "-o", "x.flac"]))
+    assert "also hears" not in capsys.readouterr().out
+    _render_request(build_parser().parse_args(["render", "a house track at about 124", "-o", "x.flac", "--tempo",
+                                               "90"]))
     assert "also hears" not in capsys.readouterr().out
 
 
