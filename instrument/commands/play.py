@@ -38,6 +38,7 @@ class _Playing:
     midi_input: Any = None  # instrument.midi.MidiInput when --midi opened one
     clock: Any = None  # instrument.midi.MidiClock with --midi
     prompt_settings: Any = None  # instrument.session.prompt_settings.PromptSettingsFollower, started
+    words: Any = None  # engine.read_words.PromptReader: how the prompts' words are read (--read-words)
 
 
 def _cmd_play(args: argparse.Namespace) -> int:
@@ -72,6 +73,9 @@ def _cmd_play(args: argparse.Namespace) -> int:
         print(f"playing on {session.output_name}; model {playing.generator.model_id} on {playing.generator.device}"
               + (f"; curves: {', '.join(playing.curves)}" if playing.curves else "")
               + (f"; recording {take.audio_path}" if take else ""), file=sys.stderr)
+        for slot, text in enumerate(playing.store.prompt_texts()):  # what each prompt's words say, as the app shows
+            if text.strip():
+                print(f"prompt {slot + 1} reads: {playing.words(text).describe()}", file=sys.stderr)
         _play_until_stopped(args, session, playing, stop, reopen)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -113,9 +117,9 @@ def _set_up(args: argparse.Namespace) -> _Playing:
     if args.midi is not None:
         playing.midi_input, playing.clock = _open_midi(args, store)
     # MIDI morphs between the preset's prompts: the tempo, key and scale knobs follow their words (as in the app)
+    playing.words = prompt_reader(args.read_words, encoder=generator.prompt_encoder)
     playing.prompt_settings = PromptSettingsFollower(
-        store, tempo_locked=lambda: playing.clock is not None and playing.clock.running,
-        reader=prompt_reader(args.read_words, encoder=generator.prompt_encoder))
+        store, tempo_locked=lambda: playing.clock is not None and playing.clock.running, reader=playing.words)
     playing.prompt_settings.start()
     return playing
 

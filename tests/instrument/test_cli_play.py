@@ -83,3 +83,21 @@ def test_headless_play_plays_a_presets_drawn_curve(tmp_path: Path) -> None:
     assert 2 <= len(curve_writes) <= 4, curve_writes
     values = [entry["value"] for entry in curve_writes]
     assert values == sorted(values) and values[-1] > values[0], "a rising curve writes rising values"
+
+
+def test_play_says_what_each_prompts_words_read(tmp_path: Path) -> None:
+    """As the app shows under each prompt: the rules' reading, a bare tempo read by the trained words reader (said
+    so), nothing for a number that is not a tempo; --read-words rules leaves the bare tempo unread."""
+    preset = json.loads((Path(__file__).resolve().parents[2] / "presets" / "default.json").read_text())
+    preset["prompts"] = ["techno 132, dark warehouse", "deep house at 124 bpm in A minor", "route 66 blues", ""]
+    path = tmp_path / "typed.json"
+    path.write_text(json.dumps(preset))
+    played = run("play", "--headless", "--debug-model", "--output", "none", "--seconds", "1", "--quiet", "--preset",
+                 str(path))
+    assert played.returncode == 0, played.stderr
+    lines = [line for line in played.stderr.splitlines() if line.startswith("prompt ")]
+    assert lines[0].startswith("prompt 1 reads: 132 BPM (tempo read by the model, p "), lines
+    assert lines[1:] == ["prompt 2 reads: 124 BPM, A minor", "prompt 3 reads: nothing"], lines
+    rules = run("play", "--headless", "--debug-model", "--output", "none", "--seconds", "1", "--quiet", "--preset",
+                str(path), "--read-words", "rules")
+    assert "prompt 1 reads: nothing" in rules.stderr, rules.stderr
