@@ -1,4 +1,4 @@
-"""The words of the prompts that sound set the tempo, key and scale knobs (engine/prompt_words.py reads them).
+"""The words of the prompts that sound set the tempo, key and scale knobs (read as engine/read_words.py says).
 
 Each prompt keeps its own reading; what the knobs get is the blend's choice, the rule `cascade render` uses
 (`engine.prompt_words.settle`): each of tempo, key and scale from the heaviest sounding prompt whose words state

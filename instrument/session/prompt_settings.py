@@ -1,7 +1,7 @@
 """The tempo, key and scale knobs follow the words of the prompt blend as it morphs.
 
-Each prompt keeps its own reading (engine/prompt_words.py); when a morph (weights, the XY pad, a prompt text)
-changes what the blend's words choose for a setting (`blend_words` below: the heaviest
+Each prompt keeps its own reading (engine/read_words.py, the app's reader); when a morph (weights, the XY pad,
+a prompt text) changes what the blend's words choose for a setting (`blend_words` below: the heaviest
 sounding prompt that states it), that knob moves to the new choice. Only a change of the choice moves a knob,
 so a knob the player turned stays where it is until the words choose something else: between crossings the
 knobs are the player's. A preset (or a reset) brings its own settings: the follower takes its blend as the
