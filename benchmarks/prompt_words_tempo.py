@@ -48,11 +48,10 @@ def main() -> None:
           "essentia BPM | relation |")
     print("|---|---|---|---|---|---|---|---|")
     for i, (prompt, stated) in enumerate(prompts):
-        first = settle((readers[names[0]](prompt),), (1.0,))
-        stated = stated if stated is not None else first.tempo_bpm
+        musics = {name: settle((reader(prompt),), (1.0,)) for name, reader in readers.items()}
+        stated = stated if stated is not None else musics[names[0]].tempo_bpm  # the stated set: what the rules read
         row = [prompt, f"{stated:g}"]
-        for name in names:
-            music = settle((readers[name](prompt),), (1.0,))
+        for music in musics.values():
             request = GenerationRequest(prompts=(prompt,), steps=16, seed=i, tempo_bpm=music.tempo_bpm, key=music.key,
                                         scale=music.scale)
             estimate = estimate_audio(generator.render(request, args.seconds))

@@ -7,8 +7,9 @@ new style/tempo/key/scale combinations that appear in no training clip, worded w
 paraphrase templates. Each prompt is rendered (--seconds, chunked continuation) in five settings:
   text + controls: the prompt, plus tempo/key/scale through their explicit controls, CFG --cfg;
   as cascade render: the prompt alone as `cascade render PROMPT` takes it: tempo/key/scale read from its
-                   words (engine/prompt_words.py) become the controls, CFG --cfg;
-  model reads the words: tempo/key/scale read by the trained words reader (engine/diffusion/words_reader.py,
+                   words as render reads them by default (engine/read_words.py `both`: the rules, the words
+                   reader's tempo where they read none) become the controls, CFG --cfg;
+  model reads the words: tempo/key/scale read by the trained words reader alone (engine/diffusion/words_reader.py,
                    `cascade render --read-words model`; no patterns) become the controls, CFG --cfg;
   text only:       the prompt alone, the reader off (`--no-prompt-words`: the U-Net's cross-attention reads the
                    words), CFG --cfg;
@@ -53,7 +54,7 @@ from engine.dataset.score import PITCH_CLASS_NAMES  # noqa: E402
 from engine.dataset.validate import _ESSENTIA_PITCH_CLASS, estimate_audio, tempo_relation  # noqa: E402
 from engine.diffusion.checkpoint import DEFAULT_DIFFUSION_WEIGHTS  # noqa: E402
 from engine.diffusion.controls import smooth_curves  # noqa: E402
-from engine.diffusion.words_reader import DEFAULT_WORDS_READER_WEIGHTS, WordsModelReader  # noqa: E402
+from engine.diffusion.words_reader import DEFAULT_WORDS_READER_WEIGHTS  # noqa: E402
 from engine.essentia_chroma import HPCP_HOP_SAMPLES, c_based, hpcp_frames  # noqa: E402
 from engine.generate import Generator  # noqa: E402
 from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES  # noqa: E402
@@ -313,18 +314,19 @@ def main() -> None:
     print(f"[{time.monotonic() - started:.0f} s] real test audio: {json.dumps(real_scores)}", flush=True)
 
     # 2. prompt renders in three settings
-    # as `cascade render` reads them by default (engine/read_words.py: the rules, the words reader's tempo where
-    # they read none)
-    as_render = prompt_reader(DEFAULT_READ_WORDS, path=args.words_reader)
-    understood = [settle((as_render(p["prompt"]),), (1.0,)) for p in prompts]
+    def read_all(mode: str) -> list:
+        """Each prompt's settings as `cascade render --read-words MODE` reads its words (engine/read_words.py)."""
+        reader = prompt_reader(mode, path=args.words_reader)
+        return [settle((reader(p["prompt"]),), (1.0,)) for p in prompts]
+
+    understood = read_all(DEFAULT_READ_WORDS)  # as `cascade render` reads them by default
     read_right = words_read_right(understood, prompts)
     print(f"prompt words read right: {json.dumps({k: round(float(v), 3) for k, v in read_right.items()})}", flush=True)
     words_of = {p["prompt"]: u for p, u in zip(prompts, understood)}
     model_read_right: dict[str, float] = {}
     model_words_of: dict = {}
-    if args.words_reader.is_file():  # the trained words reader (engine/diffusion/words_reader.py)
-        readings = WordsModelReader(args.words_reader).read_many([p["prompt"] for p in prompts])
-        model_understood = [settle((r.as_prompt_music(),), (1.0,)) for r in readings]
+    if args.words_reader.is_file():  # the trained words reader alone (engine/diffusion/words_reader.py)
+        model_understood = read_all("model")
         model_read_right = words_read_right(model_understood, prompts)
         print(f"words reader model read right: {json.dumps({k: round(float(v), 3) for k, v in model_read_right.items()})}",
               flush=True)

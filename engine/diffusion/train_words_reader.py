@@ -1,7 +1,8 @@
 """Train the words reader (engine/diffusion/words_reader.py) on texts with known tempo, key and scale.
 
-The texts come from engine/dataset/reader_texts.py (training captions and typed-prompt forms; the paraphrase
-templates and the rule reader's test phrasings are held out). MiniLM is frozen: every text is encoded once,
+The texts come from engine/dataset/reader_texts.py (training captions, typed-prompt forms, bare-number tempi and
+numbers that are not tempi; the paraphrase templates, the rule reader's test phrasings and the nouns of
+benchmarks/words_reader.py's number tables are held out). MiniLM is frozen: every text is encoded once,
 its tokens kept as fp16 rows of one ragged table, and the small reader trains on those (minutes on a CPU).
 """
 
