@@ -55,6 +55,8 @@ _KEY_SIGNED = re.compile(r"(?<![\w#♯'’/.-])(?P<tonic>[A-G])(?P<acc>[#♯b♭
 # "A-flat", "F sharp" ("A flat ..." with a space is the article and an adjective: only the hyphen counts for A)
 _KEY_SPELLED = re.compile(r"(?<![\w#'’])(?:(?P<tonic>[B-G])(?P<acc>[\s-](?:sharp|flat))|"
                           r"(?P<tonic_a>A)(?P<acc_a>-(?:sharp|flat)))(?!\w)")
+# a whole number in the tempo range, 40-250 ("10 Cm" is a length)
+_TEMPO_RANGE_NUMBER = r"(?:[4-9]\d|1\d\d|2[0-4]\d|250)"
 # chord-symbol minor: "in F#m", "key of Am", "Tonality: Bm", "Key=Gm", "centred on C-sharpm"; with a sharp or
 # flat sign it needs no context ("C#m in 4/4"), a bare "Am" / "Em" does (they are words too)
 _KEY_SYMBOL_MINOR = (
@@ -63,6 +65,10 @@ _KEY_SYMBOL_MINOR = (
     # "Fm key", or alone between list separators: "deep house, Gm, 137 bpm"
     re.compile(rf"(?:(?<![\w#'’])|^)(?P<tonic>[A-G])(?P<acc>{_ACCIDENTAL})?m(?=\s+key\b)"),
     re.compile(rf"(?:^|(?<=[,;|/(]))\s*(?P<tonic>[A-G])(?P<acc>{_ACCIDENTAL})?m\s*(?=$|[,;.|/)])"),
+    # next to a tempo-like number, as typed specs put it: "synthwave 100bpm Am", "boom bap Dm 90 bpm",
+    # "deep house 122 Fm" (upper-case letter, lower-case m: "FM radio", "GM piano" are not keys; not after "I")
+    re.compile(rf"(?<![\w.]){_TEMPO_RANGE_NUMBER}(?:\.\d+)?\s*(?:bpm|b\.p\.m\.?)?\s*,?\s+(?P<tonic>[A-G])m(?![\w#♯'’-])"),
+    re.compile(rf"(?<![\w#♯'’/.-])(?<!I\s)(?P<tonic>[A-G])m\s*,?\s+{_TEMPO_RANGE_NUMBER}(?!\.?\d|s\b|'s)"),
 )
 
 
@@ -213,7 +219,7 @@ def _read_key(text: str, notes: list[str]) -> tuple[str | None, str | None]:
         return _tonic(letter, accidental), _SCALE_WORDS[scale_word]
     for pattern in _KEY_SYMBOL_MINOR:
         for match in pattern.finditer(text):
-            return _tonic(match.group("tonic"), match.group("acc")), "minor"
+            return _tonic(match.group("tonic"), match.groupdict().get("acc")), "minor"
     for pattern in (_KEY_IN_CONTEXT, _KEY_OF_LOWER, _KEY_SIGNED):
         for match in pattern.finditer(text):
             return _tonic(match.group("tonic"), match.group("acc")), None

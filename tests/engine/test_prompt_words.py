@@ -47,12 +47,20 @@ READS = [
     ("81bpm, C#m in 4/4", 81.0, "C#", "minor"),
     ("centred on C-sharpm, about 161 to the minute.", 161.0, "C#", "minor"),
     ("Instrumental techno in A♯ maj, at tempo 195.", 195.0, "A#", "major"),
-    # must read nothing
+    ("synthwave 100bpm Am", 100.0, "A", "minor"),  # session 22: a chord symbol beside a tempo-like number
+    ("boom bap Dm 90 bpm", 90.0, "D", "minor"),
+    ("deep house Fm 122 bpm", 122.0, "F", "minor"),
+    ("trance 138 bpm Am, euphoric", 138.0, "A", "minor"),
     ("brisk 140-ish bpm funk", 140.0, None, None),  # session 20: typed prompts the rules missed
     ("120 beats/min house", 120.0, None, None),
     ("ambient in the key of e flat", None, "Eb", None),
     ("funk 112 bpm Eb", 112.0, "Eb", None),
     ("F# groove, 95 bpm", 95.0, "F#", None),
+    # must read nothing
+    ("I Am 40 today", None, None, None),
+    ("10 Cm of snow", None, None, None),
+    ("FM 101 radio, GM 128 piano", None, None, None),
+    ("Dm 90s vibe", None, None, None),
     ("the 1975", None, None, None),
     ("songs in the key of a lifetime", None, None, None),
     ("bb gun snare, c# developers", None, None, None),
