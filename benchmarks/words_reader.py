@@ -8,8 +8,8 @@ Sets: quality.py's 100 unseen prompts (held-out paraphrase templates: "around 12
 500 more held-out paraphrases over the reader's whole tempo range and all four scales; the rule reader's test
 table (tests/engine/test_prompt_words.py: phrasings people type, and texts that must read nothing: "the 1975",
 "key lime pie"); 28 typed prompts in no table (TYPED); 46 typed numbers, 30 of them not tempi (TYPED_NUMBERS),
-28 more written after the training change they led to (TYPED_NUMBERS_2), 24 after the next (TYPED_NUMBERS_3), and
-18 with scenery words after the next (TYPED_NUMBERS_4).
+28 more written after the training change they led to (TYPED_NUMBERS_2), 24 after the next (TYPED_NUMBERS_3),
+18 with scenery words after the next (TYPED_NUMBERS_4), and 20 with quantities (TYPED_NUMBERS_5: "a 90 minute set").
 An answer counts when it is exactly what the text states, "nothing" included (the tempo to 0.5 BPM; the key as a
 pitch class, so "Eb" = "D#").
 """
@@ -136,6 +136,23 @@ TYPED_NUMBERS_4: tuple[tuple[str, float | None, str | None, str | None], ...] = 
 )
 
 
+# Written in session 22 before the reading that skips quantities ("a 90 minute set": a number with a unit of measure
+# is never a tempo) was written; numbers with units of time, length, weight, money, power and temperature, counts in
+# hyphenated compounds, and bare tempi beside such quantities.
+TYPED_NUMBERS_5: tuple[tuple[str, float | None, str | None, str | None], ...] = (
+    ("a 60 minute sleep drone", None, None, None), ("a 48 hour game jam theme", None, None, None),
+    ("music for a 100 mile drive", None, None, None), ("a 50 watt tube amp crunch", None, None, None),
+    ("a 120 km/h autobahn cruise", None, None, None), ("a 75 percent wet reverb pad", None, None, None),
+    ("a 12-bar blues at night", None, None, None), ("a 40 second intro sting", None, None, None),
+    ("a 90 dollar synth patch", None, None, None), ("summer at 95 degrees, lazy reggae", None, None, None),
+    ("a 200 year old church organ", None, None, None), ("a 45 kg kettlebell grind", None, None, None),
+    ("afro house 122, a 30 minute set", 122, None, None), ("dub 70, a 10 inch plate", 70, None, None),
+    ("liquid dnb 174 for a 2 hour drive", 174, None, None), ("breakbeat 136", 136, None, None),
+    ("garage 132 with 808s, 3 minutes", 132, None, None), ("a 90 minute mix of lofi at 82", 82, None, None),
+    ("jungle 165, 150 watts of bass", 165, None, None), ("ambient techno 118", 118, None, None),
+)
+
+
 def _same_tempo(read: float | None, stated: float | None) -> bool:
     return read is None if stated is None else read is not None and abs(read - stated) <= 0.5
 
@@ -179,7 +196,8 @@ def main() -> None:
     sets["  of which texts that state nothing"] = [item for item in stated if item[1] == (None, None, None)]
     sets["typed prompts in no table (TYPED above)"] = [(text, (tempo, key, scale)) for text, tempo, key, scale in TYPED]
     number_tables = {"TYPED_NUMBERS": TYPED_NUMBERS, "TYPED_NUMBERS_2": TYPED_NUMBERS_2,
-                     "TYPED_NUMBERS_3": TYPED_NUMBERS_3, "TYPED_NUMBERS_4 (with scenery)": TYPED_NUMBERS_4}
+                     "TYPED_NUMBERS_3": TYPED_NUMBERS_3, "TYPED_NUMBERS_4 (with scenery)": TYPED_NUMBERS_4,
+                     "TYPED_NUMBERS_5 (with quantities)": TYPED_NUMBERS_5}
     for table_name, table in number_tables.items():
         numbers = [(text, (tempo, key, scale)) for text, tempo, key, scale in table]
         sets[f"typed numbers, {table_name}"] = numbers

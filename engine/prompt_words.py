@@ -165,6 +165,27 @@ def numbers_in(text: str) -> set[float]:
     return found
 
 
+# Units of measure: a number with one is a quantity ("a 90 minute set", "a 50 watt amp", "120 km/h"), never a tempo.
+_UNIT_WORDS = (r"sec(?:ond)?s?|min(?:ute)?s?|h(?:ou)?rs?|hour|days?|weeks?|months?|y(?:ea)?rs?|decades?|centur(?:y|ies)|"
+               r"mm|cm|km(?:/h)?|kph|mph|met(?:re|er)s?|miles?|inch(?:es)?|feet|foot|ft|yards?|"
+               r"grams?|kg|kilos?|pounds?|lbs?|tons?|tonnes?|dollars?|cents?|euros?|quid|bucks?|"
+               r"watts?|volts?|hz|khz|mhz|db|decibels?|percent|per\s+cent|degrees?|bits?|gb|mb")
+_QUANTITY = re.compile(rf"(?<![\w.])(?:\d+(?:\.\d+)?|{_WORDS_NUMBER})\s*(?:-\s*)?(?:(?:{_UNIT_WORDS})(?![\w/])|%|°)"
+                       rf"|(?<![\w.])\d+-(?!ish\b|bpm\b|b\.p\.m|beats?\b)[a-z]+\b", re.IGNORECASE)
+
+
+def without_quantities(text: str) -> str:
+    """The text with each number that has a unit of measure ("a 90 minute set", "75%", "120 km/h") or makes a
+    hyphenated count ("a 12-bar blues") taken out: what is left may hold a tempo typed as a bare number."""
+    return _QUANTITY.sub(" ", text)
+
+
+def tempo_numbers_in(text: str) -> set[float]:
+    """The numbers a tempo read from the text may be: those it holds, less its quantities (numbers_in,
+    without_quantities)."""
+    return numbers_in(without_quantities(text))
+
+
 def _words_value(text: str) -> int | None:
     """The number a run of words ends with: "play a ninety" -> 90 (leading words that are no number dropped)."""
     words = text.split()

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.diffusion.text import EMBED_DIM, PromptEncoder
-from engine.prompt_words import PromptMusic, numbers_in
+from engine.prompt_words import PromptMusic, numbers_in, tempo_numbers_in
 from engine.vocabulary import KEY_TONICS, SCALES
 from engine.weights_io import ModelFileKind, config_from_dict, load_model_file, save_model_file
 
@@ -181,11 +181,14 @@ def decode(logits: ReaderLogits, config: WordsReaderConfig,
 
 def held_numbers_only(reading: Reading, text: str) -> Reading:
     """The reading with a tempo the text does not hold as a number made a doubt: the encoder splits digits into
-    pieces, and the reader once read "gym playlist 2024" as 202 BPM and "a 10 minute drone" as 110 (session 21)."""
-    if reading.tempo_bpm is None or float(reading.tempo_bpm) in numbers_in(text):
+    pieces, and the reader once read "gym playlist 2024" as 202 BPM and "a 10 minute drone" as 110 (session 21).
+    A number with a unit of measure is a quantity, not a tempo: it read "a 60 minute sleep drone" as 60 BPM
+    (session 22; prompt_words.tempo_numbers_in)."""
+    if reading.tempo_bpm is None or float(reading.tempo_bpm) in tempo_numbers_in(text):
         return reading
+    why = "a quantity" if float(reading.tempo_bpm) in numbers_in(text) else "a number the text does not hold"
     return replace(reading, tempo_bpm=None, tempo_probability=0.0,
-                   doubts=reading.doubts + (f"tempo {reading.tempo_bpm} BPM, a number the text does not hold",))
+                   doubts=reading.doubts + (f"tempo {reading.tempo_bpm} BPM, {why}",))
 
 
 class WordsModelReader:

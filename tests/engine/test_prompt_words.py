@@ -185,6 +185,19 @@ def test_numbers_in_holds_every_number_the_text_does(text: str, numbers: set[flo
     assert numbers_in(text) == numbers
 
 
+@pytest.mark.parametrize("text, numbers", [
+    ("a 60 minute sleep drone", set()), ("a 48 hour game jam", set()), ("a 120 km/h cruise", set()),
+    ("a 75% wet pad", set()), ("75 percent wet", set()), ("a 12-bar blues", set()), ("a ninety minute set", set()),
+    ("a 50 watt amp, 3 kg, 95 degrees, 24-bit", set()),
+    ("afro house 122, a 30 minute set", {122.0}), ("a 3 min loop 120", {120.0}), ("jungle 165, 150 watts", {165.0}),
+    ("88 beats a minute", {88.0}), ("brisk 140-ish funk", {140.0}), ("a 140-bpm", {140.0}), ("techno 128", {128.0}),
+    ("90s hip hop", {90.0})])
+def test_a_number_with_a_unit_of_measure_is_no_tempo(text: str, numbers: set[float]) -> None:
+    from engine.prompt_words import tempo_numbers_in
+
+    assert tempo_numbers_in(text) == numbers
+
+
 def test_a_value_the_words_reader_read_is_marked_in_the_short_label() -> None:
     from engine.prompt_words import PromptMusic
 

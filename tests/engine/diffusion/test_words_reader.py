@@ -133,6 +133,15 @@ def test_a_tempo_the_text_does_not_hold_is_a_doubt() -> None:
         assert (kept.tempo_bpm is None) == (text == "at two oh two"), text
 
 
+def test_a_tempo_read_from_a_quantity_is_a_doubt() -> None:
+    from engine.diffusion.words_reader import Reading, held_numbers_only
+
+    read = Reading(60, None, None, 0.97, 0.0, 0.0)
+    doubted = held_numbers_only(read, "a 60 minute sleep drone")
+    assert doubted.tempo_bpm is None and doubted.doubts == ("tempo 60 BPM, a quantity",)
+    assert held_numbers_only(read, "dub 60, a 30 minute set").tempo_bpm == 60
+
+
 def test_a_reading_gives_only_the_answers_asked_with_their_doubts() -> None:
     from engine.diffusion.words_reader import Reading
 
