@@ -76,20 +76,26 @@ def due(step: int, every: int, last_step: int) -> bool:
 
 def run_steps(train_step: Callable[[], dict[str, Any]], current_step: Callable[[], int], last_step: int, *,
               log_every: int, checkpoint_every: int, rank: int,
-              log: Callable[[dict[str, Any], float], None], save: Callable[[], None]) -> float:
+              log: Callable[[dict[str, Any], float], None], save: Callable[[], None],
+              seconds_limit: float | None = None) -> float:
     """The loop both trainers run: `train_step()` (which advances `current_step()`) until `last_step`; on rank 0
-    `log(its numbers, seconds per step since the last log)` and `save()` when `due`. Returns the wall seconds."""
+    `log(its numbers, seconds per step since the last log)` and `save()` when `due`. With `seconds_limit`, the
+    step that ends past that much wall clock is the last: logged and saved (a lent GPU's time is fixed, its
+    steps a second are not known beforehand). Returns the wall seconds."""
     started = time.monotonic()
-    last_log = started
+    last_log, steps_since_log = started, 0
     while current_step() < last_step:
         numbers = train_step()
-        step = current_step()
-        if rank == 0 and due(step, log_every, last_step):
+        step, steps_since_log = current_step(), steps_since_log + 1
+        out_of_time = seconds_limit is not None and time.monotonic() - started >= seconds_limit
+        if rank == 0 and (due(step, log_every, last_step) or out_of_time):
             now = time.monotonic()
-            log(numbers, (now - last_log) / log_every)
-            last_log = now
-        if rank == 0 and due(step, checkpoint_every, last_step):
+            log(numbers, (now - last_log) / steps_since_log)
+            last_log, steps_since_log = now, 0
+        if rank == 0 and (due(step, checkpoint_every, last_step) or out_of_time):
             save()
+        if out_of_time:
+            break
     return time.monotonic() - started
 
 

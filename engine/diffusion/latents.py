@@ -82,7 +82,7 @@ def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_pa
                        text_batch: int = 64, log: bool = True) -> Path:
     """Encode every clip of `dataset` and write the cache to `out_path` (atomically)."""
     dataset, out_path = Path(dataset), Path(out_path)
-    rows = _manifest_rows(dataset, limit_clips)
+    rows = manifest_rows(dataset, limit_clips)
     autoencoder = load_autoencoder(autoencoder_path)
     started = time.monotonic()
     latents: list[np.ndarray] = []
@@ -95,7 +95,7 @@ def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_pa
         latents.append(latent)
         descriptor_frames.append(curves)
         chroma_frames.append(chroma)
-        for text in _clip_captions(row, clip, seed, extra_captions):
+        for text in clip_captions(row, clip, seed, extra_captions):
             texts.append(text)
             caption_clip.append(clip)
         if log and (clip + 1) % 200 == 0:
@@ -109,13 +109,13 @@ def build_latent_cache(dataset: str | Path, out_path: str | Path, autoencoder_pa
     metadata = {"dataset": str(dataset), "autoencoder": str(autoencoder_path),
                 "hop_frames": autoencoder.config.hop_frames, "sample_rate": autoencoder.config.sample_rate, "styles": styles,
                 "clip_ids": [r["clip_id"] for r in rows], "captions_per_clip": 1 + extra_captions, "seed": seed}
-    _write_cache(out_path, arrays, metadata)
+    write_cache(out_path, arrays, metadata)
     if log:
         print(f"wrote {out_path} ({out_path.stat().st_size / 2**20:.0f} MiB, {time.monotonic() - started:.0f} s)")
     return out_path
 
 
-def _manifest_rows(dataset: Path, limit_clips: int | None) -> list[dict]:
+def manifest_rows(dataset: Path, limit_clips: int | None) -> list[dict]:
     rows = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
     if limit_clips is not None:
         rows = rows[:limit_clips]
@@ -163,7 +163,7 @@ def _chroma_array(dataset: Path, chroma_frames: list[np.ndarray | None], log: bo
 def dataset_has_chroma(dataset: str | Path) -> bool:
     """Whether the dataset's first clip's descriptors file holds the score's chroma (a build since chroma was
     added stores it for every clip): checked before a harmony run spends minutes building a cache."""
-    rows = _manifest_rows(Path(dataset), 1)
+    rows = manifest_rows(Path(dataset), 1)
     with np.load(Path(dataset) / rows[0]["descriptors"]) as stored:
         return "chroma" in stored
 
@@ -184,7 +184,7 @@ def require_chroma(cache: LatentCache, cache_path: str | Path | None = None) -> 
                      f"or train without --harmony")
 
 
-def _clip_captions(row: dict, clip: int, seed: int, extra_captions: int) -> list[str]:
+def clip_captions(row: dict, clip: int, seed: int, extra_captions: int) -> list[str]:
     """The manifest caption and `extra_captions` generated ones (seeded by clip), repeats dropped."""
     rng = np.random.default_rng([seed, clip, 11])
     clip_texts = [row["caption"]]
@@ -230,7 +230,7 @@ def _clip_arrays(rows: list[dict], styles: list[str], latents: list[np.ndarray],
     }
 
 
-def _write_cache(out_path: Path, arrays: dict[str, torch.Tensor], metadata: dict[str, object]) -> None:
+def write_cache(out_path: Path, arrays: dict[str, torch.Tensor], metadata: dict[str, object]) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = out_path.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in arrays.items()}, str(temporary), metadata={"cache": json.dumps(metadata)})

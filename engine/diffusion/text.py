@@ -41,7 +41,7 @@ EMBED_DIM = 384
 MAX_POSITIONS = 512  # the learned position table
 CACHE_ENTRIES = 256
 # Texts longer than this many characters per allowed token are first cut at a word boundary, so a huge
-# paste tokenises in microseconds; the cut is exact (see PromptEncoder._tokenize_one).
+# paste tokenises in microseconds; the cut is exact (see PromptEncoder.tokenize).
 _CHARS_PER_TOKEN_CUT = 32
 _MIN_CUT_CHARS = 2048
 _WHITESPACE_CONTROLS = "\t\n\r"
@@ -171,7 +171,7 @@ class PromptEncoder:
         self._lock = threading.Lock()  # the GUI and the generation worker may both encode
 
     # --- tokenising -------------------------------------------------------------------------------
-    def _tokenize_one(self, text: str) -> list[int]:
+    def tokenize(self, text: str) -> list[int]:
         """Word-piece ids with [CLS]/[SEP], truncated to max_tokens. Raises PromptEncoderError if empty."""
         cleaned = _clean(text)
         ids: list[int] | None = None
@@ -238,7 +238,7 @@ class PromptEncoder:
                     results[text] = hit
                     continue
             if not isinstance(text, str) or text not in missing:
-                missing[text] = self._tokenize_one(text)  # validates; raises before any work is done
+                missing[text] = self.tokenize(text)  # validates; raises before any work is done
         if missing:
             for text, encoded in zip(missing, self._forward(list(missing.values()))):
                 self._cache_put(text, encoded)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,9 @@ class DiffusionTrainConfig:
     # Start from this U-Net file's weights (engine/diffusion/warm_start.py: a model without the harmony control
     # gains it through zero weights); the model preset is then the file's. A resumed run ignores it.
     init_from: Path | None = None
+    # Stop (saving and exporting) after this much wall clock, wherever the step count is (None: run all steps);
+    # one process only: ranks under DDP would each stop at their own step
+    max_minutes: float | None = None
 
 
 class CacheBatches:
@@ -224,6 +228,8 @@ class _DiffusionTraining:
 
     def __init__(self, config: DiffusionTrainConfig) -> None:
         self.config = config
+        if config.max_minutes is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ValueError("max_minutes stops one process; under torchrun give --steps instead")
         self.process = start_training_process(config.threads, config.seed)
         rank, device = self.process.rank, self.process.device
         self.cache = load_latent_cache(config.cache)
@@ -321,7 +327,8 @@ class _DiffusionTraining:
         config = self.config
         seconds = run_steps(self._train_step, lambda: self.step, config.steps, log_every=config.log_every,
                             checkpoint_every=config.checkpoint_every, rank=self.process.rank, log=self._log,
-                            save=self._save)
+                            save=self._save,
+                            seconds_limit=None if config.max_minutes is None else 60.0 * config.max_minutes)
         self.process.finish()
         return {"steps": self.step, "seconds": seconds, "history": self.run.history}
 

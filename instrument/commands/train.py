@@ -56,7 +56,8 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
                                   batch_size=args.batch_size, window_frames=args.window_frames,
                                   learning_rate=args.learning_rate, threads=args.threads,
                                   checkpoint_every=args.checkpoint_every, batches=args.batches, harmony=args.harmony,
-                                  init_from=Path(args.init_from) if args.init_from else None)
+                                  init_from=Path(args.init_from) if args.init_from else None,
+                                  max_minutes=args.minutes)
     try:
         result = train_diffusion(config)
     except (MissingChromaError, CheckpointError) as error:  # said at start, no traceback
@@ -149,6 +150,9 @@ def _add_diffusion(train_commands: argparse._SubParsersAction) -> None:
     diffusion.add_argument("--init-from", default=None,
                            help="start from this diffusion model file (e.g. the shipped one); with --harmony a model "
                                 "without the harmony control gains it, starting from zero weights (--model is ignored)")
+    diffusion.add_argument("--minutes", type=number_in(0.0, 10_000_000.0, above_minimum=True), default=None,
+                           help="stop after this much wall clock (saved and exported as at the last step), wherever "
+                                "the step count is; one process only")
     diffusion.set_defaults(func=_cmd_train_diffusion)
 
     reader = train_commands.add_parser("words-reader", help="the words reader: tempo, key and scale read from a prompt's "

@@ -154,7 +154,7 @@ def test_long_text_is_truncated_exactly(encoder: PromptEncoder) -> None:
     assert encoded.tokens.shape == (encoder.max_tokens, EMBED_DIM)
     # The word-boundary pre-cut gives the same pieces as tokenising all 10,000 characters.
     full_ids = encoder._tokenizer.encode(long_text).ids
-    assert encoder._tokenize_one(long_text) == full_ids
+    assert encoder.tokenize(long_text) == full_ids
     assert full_ids[-1] == 102 and len(full_ids) == encoder.max_tokens  # [SEP] closes the truncated text
 
 
