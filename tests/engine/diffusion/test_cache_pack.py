@@ -50,8 +50,11 @@ def test_a_packed_cache_rebuilds_within_its_quantisation_and_trains(built: tuple
             if name == "descriptors":  # quantised in the form training reads
                 tensor, again = normalise_descriptors(tensor.float()), normalise_descriptors(again.float())
             span = (tensor.float().amax(0) - tensor.float().amin(0)).clamp_min(1e-6)
-            # half a uint8 step of the channel's range, plus fp16 storage of the result
-            assert ((again.float() - tensor.float()).abs() / span).max() <= 0.5 / 255 + 2e-3, name
+            error = (again.float() - tensor.float()).abs() / span
+            # half a uint8 step of the channel's range (the latents' companded steps are finer near 0, up to
+            # twice as coarse in the tails), plus fp16 storage of the result
+            assert error.max() <= (2.0 if name == "latents" else 0.5) / 255 + 2e-3, name
+            assert error.pow(2).mean().sqrt() <= 0.5 / 255, name
         elif name in ("tokens", "pooled"):
             # recomputed from the captions' word pieces by fp16 weights: within fp16's reach of the fp32 model's
             cosine = torch.nn.functional.cosine_similarity(again.float(), tensor.float(), dim=-1)
