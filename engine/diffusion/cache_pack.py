@@ -112,7 +112,8 @@ def _text_model_files(used_ids: np.ndarray) -> dict[str, bytes]:
     folder = model_dir()
     weights = load_file(str(folder / "model.safetensors"))
     weights = {k: v for k, v in weights.items() if not k.startswith("pooler.") and k != "embeddings.position_ids"}
-    weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"][torch.from_numpy(used_ids)]
+    word_table = "embeddings.word_embeddings.weight"
+    weights[word_table] = weights[word_table][torch.from_numpy(used_ids)]
     weights = {k: v.half().contiguous() for k, v in weights.items()}
     return {"text_model/config.json": (folder / "config.json").read_bytes(),
             "text_model/1_Pooling/config.json": (folder / "1_Pooling" / "config.json").read_bytes(),
@@ -240,7 +241,8 @@ def _frame_arrays(members: dict[str, bytes], header: dict) -> dict[str, torch.Te
         codes = np.frombuffer(lzma.decompress(members[f"{name}.u8.xz"]), dtype=np.uint8).reshape(header["shapes"][name])
         if q["differenced"]:
             codes = np.cumsum(codes, axis=0, dtype=np.uint8)  # uint8 sums wrap mod 256: the exact codes again
-        values = torch.from_numpy(_dequantise(codes, np.asarray(q["lo"], np.float32), np.asarray(q["step"], np.float32)))
+        lo, step = np.asarray(q["lo"], np.float32), np.asarray(q["step"], np.float32)
+        values = torch.from_numpy(_dequantise(codes, lo, step))
         if q.get("asinh_scale") is not None:
             values = torch.sinh(values) * torch.tensor(q["asinh_scale"], dtype=torch.float32)
         if q.get("normalised"):
@@ -289,7 +291,8 @@ def unpack_latent_cache(part_dirs: list[str | Path], out_path: str | Path, devic
 
     blob = _joined([Path(d) for d in part_dirs])
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
-        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+        members = {m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                   for m in tar.getmembers() if m.isfile()}
     header = json.loads(members["pack.json"])
     if header.get("format") != PACK_FORMAT:
         raise ValueError(f"pack format {header.get('format')}, this code reads {PACK_FORMAT}")
