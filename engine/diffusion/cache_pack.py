@@ -169,7 +169,14 @@ def _write_parts(members: dict[str, bytes], out_dir: Path, part_mib: float) -> t
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     blob = buffer.getvalue()
+    return _write_blob_parts(blob, out_dir, part_mib), len(blob)
+
+
+def _write_blob_parts(blob: bytes, out_dir: Path, part_mib: float) -> list[Path]:
+    """`blob` as `out_dir`/part_NNN.bin of at most `part_mib` MiB (earlier parts there removed), with parts.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("part_*.bin"):
+        old.unlink()
     part_bytes = int(part_mib * 2**20)
     parts = []
     for index, start in enumerate(range(0, len(blob), part_bytes)):
@@ -180,7 +187,15 @@ def _write_parts(members: dict[str, bytes], out_dir: Path, part_mib: float) -> t
                     "parts": [{"name": p.name, "bytes": p.stat().st_size,
                                "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in parts]}
     (out_dir / _PARTS_INDEX).write_text(json.dumps(index_record, indent=1))
-    return parts, len(blob)
+    return parts
+
+
+def resplit_pack(pack_dir: str | Path, part_mib: float) -> list[Path]:
+    """The pack in `pack_dir` split again into parts of at most `part_mib` MiB (what fits a call depends on the
+    tree that travels with it)."""
+    if part_mib <= 0:
+        raise ValueError(f"part_mib must be > 0, got {part_mib}")
+    return _write_blob_parts(_joined([Path(pack_dir)]), Path(pack_dir), part_mib)
 
 
 def pack_latent_cache(cache_path: str | Path, dataset: str | Path, out_dir: str | Path, part_mib: float = 44.0,

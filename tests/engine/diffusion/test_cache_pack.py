@@ -12,7 +12,7 @@ import torch
 
 from engine.codec.checkpoint import save_autoencoder
 from engine.codec.model import DEBUG_CONFIG, MagnitudeAutoencoder
-from engine.diffusion.cache_pack import pack_latent_cache, unpack_latent_cache
+from engine.diffusion.cache_pack import pack_latent_cache, resplit_pack, unpack_latent_cache
 from engine.diffusion.controls import normalise_descriptors
 from engine.diffusion.latents import build_latent_cache, load_latent_cache
 from engine.diffusion.train import DiffusionTrainConfig, train_diffusion
@@ -65,6 +65,16 @@ def test_a_packed_cache_rebuilds_within_its_quantisation_and_trains(built: tuple
                                                   model="debug", steps=2, batch_size=2, window_frames=16,
                                                   checkpoint_every=2, harmony=True, threads=1))
     assert result["steps"] == 2 and np.isfinite(result["history"][-1]["loss"])
+
+
+def test_a_pack_split_again_rebuilds_the_same_cache(built: tuple[Path, Path], tmp_path: Path) -> None:
+    dataset, cache_path = built
+    pack_latent_cache(cache_path, dataset, tmp_path / "pack", part_mib=2.0, log=False)
+    first = unpack_latent_cache([tmp_path / "pack"], tmp_path / "a.safetensors", log=False)
+    parts = resplit_pack(tmp_path / "pack", 5.0)
+    assert sorted(tmp_path.joinpath("pack").glob("part_*.bin")) == parts and parts[0].stat().st_size == 5 * 2**20
+    second = unpack_latent_cache([tmp_path / "pack"], tmp_path / "b.safetensors", log=False)
+    assert first.read_bytes() == second.read_bytes()
 
 
 def test_a_damaged_or_missing_part_is_refused(built: tuple[Path, Path], tmp_path: Path) -> None:
