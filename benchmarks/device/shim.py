@@ -8,7 +8,7 @@ lookup = torch.load(bundle / "minilm_lookup.pt")
 text.model_dir = lambda: bundle / "minilm"
 class _NoModel:
     def __init__(self, folder, device): pass
-text._MiniLM = _NoModel
+text.MiniLM = _NoModel
 def _forward(self, id_lists):
     return [text.EncodedPrompt(tokens=lookup[tuple(ids)][0].clone().to(self.device),
                                pooled=lookup[tuple(ids)][1].clone().to(self.device)) for ids in id_lists]

@@ -269,7 +269,7 @@ def _frame_arrays(members: dict[str, bytes], header: dict) -> dict[str, torch.Te
 def _embed_captions(members: dict[str, bytes], offsets: torch.Tensor, device: str,
                     text_batch: int) -> dict[str, torch.Tensor]:
     """tokens (total_tokens, 384) and pooled (captions, 384), fp16, from the caption ids by the packed MiniLM."""
-    from engine.diffusion.text import _mean_pool, _MiniLM
+    from engine.diffusion.text import MiniLM, mean_pool
 
     compact = torch.from_numpy(np.frombuffer(lzma.decompress(members["caption_ids.u16.xz"]), dtype=np.uint16)
                                .astype(np.int64))
@@ -279,7 +279,7 @@ def _embed_captions(members: dict[str, bytes], offsets: torch.Tensor, device: st
                 path = Path(folder) / name.removeprefix("text_model/")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
-        model = _MiniLM(Path(folder), device)
+        model = MiniLM(Path(folder), device)
     token_chunks, pooled = [], []
     captions = len(offsets) - 1
     for start in range(0, captions, text_batch):
@@ -293,7 +293,7 @@ def _embed_captions(members: dict[str, bytes], offsets: torch.Tensor, device: st
         ids, mask = ids.to(device), mask.to(device)
         with torch.no_grad():
             tokens = model(ids, mask)
-            pooled.append(_mean_pool(tokens, mask).half().cpu())
+            pooled.append(mean_pool(tokens, mask).half().cpu())
         token_chunks.append(tokens[mask].half().cpu())  # row-major: each caption's tokens in order
     return {"tokens": torch.cat(token_chunks), "pooled": torch.cat(pooled)}
 

@@ -73,7 +73,7 @@ class _Layer:
     ffn_norm: tuple[torch.Tensor, torch.Tensor]
 
 
-class _MiniLM:
+class MiniLM:
     """BERT encoder forward pass over HF-named safetensors weights (inference only)."""
 
     def __init__(self, folder: Path, device: str) -> None:
@@ -128,7 +128,7 @@ class _MiniLM:
         return x
 
 
-def _mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(B, L, D), (B, L) bool -> (B, D) masked mean, L2-normalised (sentence-transformers' Pooling + Normalize)."""
     weights = mask.to(tokens.dtype).unsqueeze(-1)
     mean = (tokens * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
@@ -165,7 +165,7 @@ class PromptEncoder:
         # The shipped tokenizer.json pads every text to 128; we pad per batch ourselves.
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_tokens)
-        self._model = _MiniLM(folder, device)
+        self._model = MiniLM(folder, device)
         self._cut_chars = max(_MIN_CUT_CHARS, _CHARS_PER_TOKEN_CUT * max_tokens)
         self._cache: OrderedDict[str, EncodedPrompt] = OrderedDict()
         self._lock = threading.Lock()  # the GUI and the generation worker may both encode
@@ -201,7 +201,7 @@ class PromptEncoder:
         # no_grad, not inference_mode: inference tensors could not be fed to a model being trained.
         with torch.no_grad():
             tokens = self._model(ids, mask)
-            pooled = _mean_pool(tokens, mask)
+            pooled = mean_pool(tokens, mask)
         return [EncodedPrompt(tokens=tokens[row, :len(piece_ids)].clone(), pooled=pooled[row].clone())
                 for row, piece_ids in enumerate(id_lists)]
 
