@@ -178,14 +178,14 @@ def _write_blob_parts(blob: bytes, out_dir: Path, part_mib: float) -> list[Path]
     for old in out_dir.glob("part_*.bin"):
         old.unlink()
     part_bytes = int(part_mib * 2**20)
-    parts = []
+    parts, records = [], []
     for index, start in enumerate(range(0, len(blob), part_bytes)):
-        path = out_dir / f"part_{index:03d}.bin"
-        path.write_bytes(blob[start:start + part_bytes])
+        path, data = out_dir / f"part_{index:03d}.bin", blob[start:start + part_bytes]
+        path.write_bytes(data)
         parts.append(path)
+        records.append({"name": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
     index_record = {"format": PACK_FORMAT, "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),
-                    "parts": [{"name": p.name, "bytes": p.stat().st_size,
-                               "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in parts]}
+                    "parts": records}
     (out_dir / _PARTS_INDEX).write_text(json.dumps(index_record, indent=1))
     return parts
 
