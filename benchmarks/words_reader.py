@@ -9,7 +9,8 @@ Sets: quality.py's 100 unseen prompts (held-out paraphrase templates: "around 12
 table (tests/engine/test_prompt_words.py: phrasings people type, and texts that must read nothing: "the 1975",
 "key lime pie"); 28 typed prompts in no table (TYPED); 46 typed numbers, 30 of them not tempi (TYPED_NUMBERS),
 28 more written after the training change they led to (TYPED_NUMBERS_2), 24 after the next (TYPED_NUMBERS_3),
-18 with scenery words after the next (TYPED_NUMBERS_4), and 20 with quantities (TYPED_NUMBERS_5: "a 90 minute set").
+18 with scenery words after the next (TYPED_NUMBERS_4), 20 with quantities (TYPED_NUMBERS_5: "a 90 minute set"),
+and 20 with labels (TYPED_NUMBERS_6: "room 101").
 An answer counts when it is exactly what the text states, "nothing" included (the tempo to 0.5 BPM; the key as a
 pitch class, so "Eb" = "D#").
 """
@@ -152,6 +153,21 @@ TYPED_NUMBERS_5: tuple[tuple[str, float | None, str | None, str | None], ...] = 
     ("jungle 165, 150 watts of bass", 165, None, None), ("ambient techno 118", 118, None, None),
 )
 
+# Numbers that name a thing (a room, a route, an episode) beside bare tempi, written (session 23) before the rule
+# that reads such numbers as labels: the reader read "jazz for table 76" and "bus 88" as tempi (TYPED_NUMBERS_4).
+TYPED_NUMBERS_6: tuple[tuple[str, float | None, str | None, str | None], ...] = (
+    ("lounge music for room 101", None, None, None), ("route 66 road trip rock", None, None, None),
+    ("waiting at gate 42, airport ambient", None, None, None), ("studio 54 disco glamour", None, None, None),
+    ("area 51 sci-fi ambient", None, None, None), ("highway 61 blues", None, None, None),
+    ("soft piano for chapter 47", None, None, None), ("podcast intro for episode 112", None, None, None),
+    ("string quartet like opus 131", None, None, None), ("channel 99 news jingle", None, None, None),
+    ("chiptune for the level 99 boss", None, None, None), ("elevator jazz to floor 88", None, None, None),
+    ("techno 128 in room 101", 128, None, None), ("blues 80 on highway 61", 80, None, None),
+    ("disco 120, studio 54 vibes", 120, None, None), ("lofi 75 for bus 144", 75, None, None),
+    ("trap 140 in area 51", 140, None, None), ("reggae 90 for episode 112", 90, None, None),
+    ("chiptune 150 for the level 99 boss", 150, None, None), ("house 124 at table 12", 124, None, None),
+)
+
 
 def _same_tempo(read: float | None, stated: float | None) -> bool:
     return read is None if stated is None else read is not None and abs(read - stated) <= 0.5
@@ -197,7 +213,8 @@ def main() -> None:
     sets["typed prompts in no table (TYPED above)"] = [(text, (tempo, key, scale)) for text, tempo, key, scale in TYPED]
     number_tables = {"TYPED_NUMBERS": TYPED_NUMBERS, "TYPED_NUMBERS_2": TYPED_NUMBERS_2,
                      "TYPED_NUMBERS_3": TYPED_NUMBERS_3, "TYPED_NUMBERS_4 (with scenery)": TYPED_NUMBERS_4,
-                     "TYPED_NUMBERS_5 (with quantities)": TYPED_NUMBERS_5}
+                     "TYPED_NUMBERS_5 (with quantities)": TYPED_NUMBERS_5,
+                     "TYPED_NUMBERS_6 (with labels)": TYPED_NUMBERS_6}
     for table_name, table in number_tables.items():
         numbers = [(text, (tempo, key, scale)) for text, tempo, key, scale in table]
         sets[f"typed numbers, {table_name}"] = numbers

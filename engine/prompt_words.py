@@ -180,10 +180,26 @@ def without_quantities(text: str) -> str:
     return _QUANTITY.sub(" ", text)
 
 
+# Nouns a number names a thing after ("room 101", "route 66", "episode 112", "opus 131", "no. 9"): a label, never a
+# tempo. Music words ("track", "song", "beat", "house") are not here: "a techno track 128" may well be a tempo.
+_LABEL_NOUNS = (r"table|bus|route|room|gate|platform|studio|area|highway|interstate|chapter|episode|opus|op\.?|"
+                r"channel|issue|level|floor|seat|cabin|locker|bunker|flight|apartment|apt\.?|suite|page|pier|dock|"
+                r"hangar|ward|sector|zone|district|lane|street|avenue|catch|apollo|no\.|number|#|vol\.?|volume|"
+                r"psalm|hymn|exit|terminal|class\s+of|(?:summer|spring|autumn|fall|winter)\s+of")
+# "a" and "and" are number words only inside a number ("a hundred and ten"): "room a" is no label.
+_LABEL = re.compile(rf"(?<![\w.])(?:{_LABEL_NOUNS})\s*'?(?:\d+(?![\d.])|(?!(?:a|and)\b){_WORDS_NUMBER})",
+                    re.IGNORECASE)
+
+
+def without_labels(text: str) -> str:
+    """The text with each number that names a thing ("room 101", "studio 54", "level 99 boss") taken out."""
+    return _LABEL.sub(" ", text)
+
+
 def tempo_numbers_in(text: str) -> set[float]:
-    """The numbers a tempo read from the text may be: those it holds, less its quantities (numbers_in,
-    without_quantities)."""
-    return numbers_in(without_quantities(text))
+    """The numbers a tempo read from the text may be: those it holds, less its quantities and labels (numbers_in,
+    without_quantities, without_labels)."""
+    return numbers_in(without_labels(without_quantities(text)))
 
 
 def _words_value(text: str) -> int | None:

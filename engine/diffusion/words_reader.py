@@ -183,10 +183,12 @@ def held_numbers_only(reading: Reading, text: str) -> Reading:
     """The reading with a tempo the text does not hold as a number made a doubt: the encoder splits digits into
     pieces, and the reader once read "gym playlist 2024" as 202 BPM and "a 10 minute drone" as 110 (session 21).
     A number with a unit of measure is a quantity, not a tempo: it read "a 60 minute sleep drone" as 60 BPM
-    (session 22; prompt_words.tempo_numbers_in)."""
+    (session 22; prompt_words.tempo_numbers_in). So is a number that names a thing: it read "bus 88" and "studio 54"
+    as tempi (session 23)."""
     if reading.tempo_bpm is None or float(reading.tempo_bpm) in tempo_numbers_in(text):
         return reading
-    why = "a quantity" if float(reading.tempo_bpm) in numbers_in(text) else "a number the text does not hold"
+    why = ("a quantity or a label" if float(reading.tempo_bpm) in numbers_in(text)
+           else "a number the text does not hold")
     return replace(reading, tempo_bpm=None, tempo_probability=0.0,
                    doubts=reading.doubts + (f"tempo {reading.tempo_bpm} BPM, {why}",))
 

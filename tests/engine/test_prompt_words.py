@@ -198,6 +198,19 @@ def test_a_number_with_a_unit_of_measure_is_no_tempo(text: str, numbers: set[flo
     assert tempo_numbers_in(text) == numbers
 
 
+@pytest.mark.parametrize("text, numbers", [
+    ("jazz for table 76", set()), ("lofi beats for bus 88 at night", set()), ("issue 77 of the zine", set()),
+    ("studio 54 disco", set()), ("Opus 131 quartet", set()), ("no. 96 drone", set()), ("summer of 69 rock", set()),
+    ("class of '98 pop", set()), ("a number nine dream", set()), ("chiptune for the level 99 boss", set()),
+    ("techno 128 in room 101", {128.0}), ("lofi 75 for bus 144", {75.0}), ("room 101 at 120 bpm", {120.0}),
+    ("techno track 128", {128.0}), ("deep house 124", {124.0}),
+    ("dance floor a hundred and twenty", {20.0, 100.0, 120.0})])
+def test_a_number_that_names_a_thing_is_no_tempo(text: str, numbers: set[float]) -> None:
+    from engine.prompt_words import tempo_numbers_in
+
+    assert tempo_numbers_in(text) == numbers
+
+
 def test_a_value_the_words_reader_read_is_marked_in_the_short_label() -> None:
     from engine.prompt_words import PromptMusic
 

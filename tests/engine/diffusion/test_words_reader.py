@@ -138,8 +138,17 @@ def test_a_tempo_read_from_a_quantity_is_a_doubt() -> None:
 
     read = Reading(60, None, None, 0.97, 0.0, 0.0)
     doubted = held_numbers_only(read, "a 60 minute sleep drone")
-    assert doubted.tempo_bpm is None and doubted.doubts == ("tempo 60 BPM, a quantity",)
+    assert doubted.tempo_bpm is None and doubted.doubts == ("tempo 60 BPM, a quantity or a label",)
     assert held_numbers_only(read, "dub 60, a 30 minute set").tempo_bpm == 60
+
+
+def test_a_tempo_read_from_a_label_is_a_doubt() -> None:
+    from engine.diffusion.words_reader import Reading, held_numbers_only
+
+    read = Reading(88, None, None, 0.97, 0.0, 0.0)
+    doubted = held_numbers_only(read, "lofi beats for bus 88 at night")
+    assert doubted.tempo_bpm is None and doubted.doubts == ("tempo 88 BPM, a quantity or a label",)
+    assert held_numbers_only(read, "lofi 88 for bus 144").tempo_bpm == 88
 
 
 def test_a_reading_gives_only_the_answers_asked_with_their_doubts() -> None:
