@@ -10,7 +10,7 @@ table (tests/engine/test_prompt_words.py: phrasings people type, and texts that 
 "key lime pie"); 28 typed prompts in no table (TYPED); 46 typed numbers, 30 of them not tempi (TYPED_NUMBERS),
 28 more written after the training change they led to (TYPED_NUMBERS_2), 24 after the next (TYPED_NUMBERS_3),
 18 with scenery words after the next (TYPED_NUMBERS_4), 20 with quantities (TYPED_NUMBERS_5: "a 90 minute set"),
-and 20 with labels (TYPED_NUMBERS_6: "room 101").
+20 with labels (TYPED_NUMBERS_6: "room 101") and 20 beside genre names (TYPED_NUMBERS_7: "cumbia 95", "top 40 pop").
 An answer counts when it is exactly what the text states, "nothing" included (the tempo to 0.5 BPM; the key as a
 pitch class, so "Eb" = "D#").
 """
@@ -168,6 +168,21 @@ TYPED_NUMBERS_6: tuple[tuple[str, float | None, str | None, str | None], ...] = 
     ("chiptune 150 for the level 99 boss", 150, None, None), ("house 124 at table 12", 124, None, None),
 )
 
+# Bare tempi beside genre names, with traps (chart counts, band names, years, head counts), written (session 23)
+# before a rule that reads a number beside a genre's name as its tempo.
+TYPED_NUMBERS_7: tuple[tuple[str, float | None, str | None, str | None], ...] = (
+    ("cumbia 95", 95, None, None), ("blues 72 slow shuffle", 72, None, None),
+    ("afrobeat 110 with horns", 110, None, None), ("dembow 115", 115, None, None),
+    ("bossa nova 130", 130, None, None), ("uk garage 134", 134, None, None), ("big room 128", 128, None, None),
+    ("electro swing 125", 125, None, None), ("a 170 drum and bass roller", 170, None, None),
+    ("120 funk groove", 120, None, None), ("neo soul, 85", 85, None, None),
+    ("industrial techno 135, cold", 135, None, None),
+    ("top 40 pop hits", None, None, None), ("the best 100 disco songs", None, None, None),
+    ("blink 182 pop punk", None, None, None), ("front 242 style industrial", None, None, None),
+    ("a 1990 rave flyer", None, None, None), ("jazz for 60 guests", None, None, None),
+    ("house party for 80 people", None, None, None), ("techno from berlin 1989", None, None, None),
+)
+
 
 def _same_tempo(read: float | None, stated: float | None) -> bool:
     return read is None if stated is None else read is not None and abs(read - stated) <= 0.5
@@ -214,7 +229,8 @@ def main() -> None:
     number_tables = {"TYPED_NUMBERS": TYPED_NUMBERS, "TYPED_NUMBERS_2": TYPED_NUMBERS_2,
                      "TYPED_NUMBERS_3": TYPED_NUMBERS_3, "TYPED_NUMBERS_4 (with scenery)": TYPED_NUMBERS_4,
                      "TYPED_NUMBERS_5 (with quantities)": TYPED_NUMBERS_5,
-                     "TYPED_NUMBERS_6 (with labels)": TYPED_NUMBERS_6}
+                     "TYPED_NUMBERS_6 (with labels)": TYPED_NUMBERS_6,
+                     "TYPED_NUMBERS_7 (beside genres)": TYPED_NUMBERS_7}
     for table_name, table in number_tables.items():
         numbers = [(text, (tempo, key, scale)) for text, tempo, key, scale in table]
         sets[f"typed numbers, {table_name}"] = numbers
