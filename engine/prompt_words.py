@@ -3,7 +3,8 @@
 The diffusion model takes tempo, tonic and scale as conditioning of their own; a prompt that states them in
 words should drive that conditioning exactly as `--tempo/--key/--scale` would, and never be misread quietly:
 `read_prompt` returns what it understood (and what it saw but could not use, with the reason), so the CLI
-and the app can show it. Deliberately conservative: a bare number is never a tempo ("the 1975", "808"), a
+and the app can show it. Deliberately conservative: a bare number is a tempo only right beside a genre's name
+("techno 128", "a 170 drum and bass roller"; engine/genres.py), never elsewhere ("the 1975", "808", "top 40 pop"), a
 bare letter is a tonic only with a scale word or after "in" / "key of", and a bare "Am" only where a key
 belongs ("key lime pie", "a minor problem", "in a hurry" and "I Am" read nothing).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from engine.genres import GENRE_NAMES
 from engine.limits import BEATS_PER_BAR_RANGE, TEMPO_BPM_RANGE
 from engine.vocabulary import SCALES
 
@@ -191,6 +193,21 @@ _LABEL = re.compile(rf"(?<![\w.])(?:{_LABEL_NOUNS})\s*'?(?:\d+(?![\d.])|(?!(?:a|
                     re.IGNORECASE)
 
 
+# A bare number in the tempo range right after a genre's name ("techno 128", "uk garage 134", "neo soul, 85",
+# "house track at 124") or before it at the start or after "a" ("120 funk groove", "a 170 drum and bass roller"):
+# how people type a tempo. Not after other words ("top 40 pop", "blink 182 pop punk", "the best 100 disco songs"),
+# nor with a unit ("techno 90 minutes"), a year's apostrophe ("punk '77") or a suffix ("hip hop 90s").
+_GENRE = "|".join(sorted((re.escape(name).replace(r"\ ", r"[\s-]+") for name in GENRE_NAMES), key=len, reverse=True))
+_GENRE_THING = r"(?:track|beat|groove|loop|jam|tune|song|piece|set|mix|vibes?|feel|banger|roller|shuffle|number)"
+_NOT_A_TEMPO_AFTER = rf"(?![\w.%°'’/-])(?!\s*-?\s*(?:{_UNIT_WORDS})(?![\w/]))"
+_GENRE_TEMPO_PATTERNS = (
+    re.compile(rf"(?<![\w'’&-])(?:{_GENRE})(?:\s+{_GENRE_THING})?\s*,?\s*(?:(?:at|@)\s*)?"
+               rf"(?P<n>{_TEMPO_RANGE_NUMBER}){_NOT_A_TEMPO_AFTER}", re.IGNORECASE),
+    re.compile(rf"(?:^\s*|\b(?:a|an)\s+)(?P<n>{_TEMPO_RANGE_NUMBER})\s*-?\s*(?:{_GENRE})(?![\w'’-])",
+               re.IGNORECASE),
+)
+
+
 def without_labels(text: str) -> str:
     """The text with each number that names a thing ("room 101", "studio 54", "level 99 boss") taken out."""
     return _LABEL.sub(" ", text)
@@ -231,7 +248,7 @@ def tempo_refused(words: PromptMusic) -> bool:
 
 
 def _read_tempo(text: str, notes: list[str]) -> float | None:
-    for pattern in _TEMPO_PATTERNS:
+    for pattern in _TEMPO_PATTERNS + _GENRE_TEMPO_PATTERNS:
         for match in pattern.finditer(text):
             groups = match.groupdict()
             value = float(groups["n"]) if groups.get("n") else _words_value(groups["w"] or "")

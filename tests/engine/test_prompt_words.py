@@ -211,6 +211,22 @@ def test_a_number_that_names_a_thing_is_no_tempo(text: str, numbers: set[float])
     assert tempo_numbers_in(text) == numbers
 
 
+@pytest.mark.parametrize("text, tempo_bpm", [
+    ("techno 128", 128.0), ("cumbia 95", 95.0), ("uk garage 134", 134.0), ("neo soul, 85", 85.0),
+    ("a 170 drum and bass roller", 170.0), ("120 funk groove", 120.0), ("house track at 124", 124.0),
+    ("drum & bass 174", 174.0), ("hip-hop 92 with vinyl crackle", 92.0), ("dark industrial techno 135, cold", 135.0),
+    ("deep house 122 F minor", 122.0), ("lofi 75 for bus 144", 75.0), ("big room 128", 128.0),
+    # numbers beside a genre that are no tempo: chart counts, band names, years, ages, units, out of range
+    ("top 40 pop hits", None), ("the best 100 disco songs", None), ("blink 182 pop punk", None),
+    ("front 242 style industrial", None), ("punk '77", None), ("hip hop 90s", None), ("house 4 the people", None),
+    ("techno 90 minutes", None), ("jazz for 60 guests", None), ("techno from berlin 1989", None),
+    ("jazz 2000", None), ("trance 20", None), ("route 66 blues", None), ("techno 128.5", None)])
+def test_a_bare_number_beside_a_genre_is_its_tempo(text: str, tempo_bpm: float | None) -> None:
+    from engine.prompt_words import read_prompt
+
+    assert read_prompt(text).tempo_bpm == tempo_bpm
+
+
 def test_a_value_the_words_reader_read_is_marked_in_the_short_label() -> None:
     from engine.prompt_words import PromptMusic
 

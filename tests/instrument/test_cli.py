@@ -152,7 +152,7 @@ def test_render_goes_on_with_the_rules_when_the_reader_file_is_broken(capsys, tm
     broken = tmp_path / "words_reader.safetensors"
     broken.write_bytes(b"not a safetensors file")
     monkeypatch.setattr(words_reader, "DEFAULT_WORDS_READER_WEIGHTS", broken)
-    request = _render_request(build_parser().parse_args(["render", "techno 128 in F minor", "-o", "x.flac"]))
+    request = _render_request(build_parser().parse_args(["render", "a house track at about 128 in F minor", "-o", "x.flac"]))
     assert (request.tempo_bpm, request.key, request.scale) == (None, "F", "minor")
     said = capsys.readouterr().out
     assert "the words reader model is not loaded:" in said and str(broken) in said, said
