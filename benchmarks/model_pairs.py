@@ -1,7 +1,7 @@
 """Two diffusion models on the same unseen prompts, paired: which one renders more of them right. Prints a table.
 
     .venv/bin/python benchmarks/model_pairs.py --dataset data/ds10h --weights A.safetensors B.safetensors \
-        [--seeds 1 2] [--n 100] [--json out.json]
+        [--seeds 1 2] [--n 100] [--json out.json] [--a-from earlier.json]
 
 quality.py scores one model on 100 prompts; two models a few points apart there (session 22: style 0.72 vs 0.76)
 cannot be told apart that way. Here each prompt (quality.py's evaluation prompts for each seed: held-out
@@ -10,12 +10,14 @@ paraphrases and unseen combinations; a text drawn twice is kept once) is rendere
 is scored as quality.py scores it: essentia's tempo (Acc1 within 4 %, Acc2 also x2, x3, 1/2, 1/3) and key + scale
 (major and minor prompts), the style judge (benchmarks/style_judge.py, fitted on the dataset's real training and
 valid clips). Per measure: each model's accuracy, the prompts only A gets right and only B, and the two-sided sign
-test's p over those (the chance of a split at least that uneven if both models were equally good).
+test's p over those (the chance of a split at least that uneven if both models were equally good). A run's JSON can
+stand in for rendering A again (--a-from: the same A by content, the same prompts and settings, or refused).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -78,6 +80,32 @@ def paired_table(rights_a: list[dict], rights_b: list[dict]) -> list[dict]:
     return table
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _settings(args: dict) -> dict:
+    return {name: args[name] for name in ("dataset", "seeds", "n", "seconds", "steps", "cfg")} | {
+        "dataset": str(args["dataset"])}
+
+
+def earlier_rights(path: Path, weights: Path, prompts: list[str], args: dict) -> list[dict]:
+    """Model A's per-prompt rights from an earlier run's JSON; refused unless that run rendered the same A file
+    (by content), the same prompts and the same settings."""
+    earlier = json.loads(path.read_text())
+    if earlier.get("sha256", [None])[0] != file_sha256(weights):
+        raise SystemExit(f"{path} scored another A ({earlier.get('weights', [None])[0]}) than {weights}")
+    if earlier.get("settings") != _settings(args):
+        raise SystemExit(f"{path} ran with {earlier.get('settings')}, this run with {_settings(args)}")
+    if [row["prompt"] for row in earlier["per_prompt"]] != prompts:
+        raise SystemExit(f"{path} scored other prompts")
+    return [row["a"] for row in earlier["per_prompt"]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, required=True)
@@ -90,6 +118,9 @@ def main() -> None:
     parser.add_argument("--cfg", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="write the table and per-prompt rows here")
+    parser.add_argument("--a-from", type=Path, default=None, metavar="JSON",
+                        help="take A's per-prompt rights from an earlier run's --json (same A, prompts and settings: "
+                             "checked) instead of rendering A again")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -118,8 +149,12 @@ def main() -> None:
                                   key_harmony=KEY_HARMONY_SOURCES[0], seed=index)
                 for index, (p, w) in enumerate(zip(chosen, words))]
     rights: list[list[dict]] = []
+    to_render = list(args.weights)
+    if args.a_from is not None:
+        rights.append(earlier_rights(args.a_from, args.weights[0], [p["prompt"] for p in chosen], vars(args)))
+        to_render = to_render[1:]
     with multiprocessing.get_context("fork").Pool(1) as pool:
-        for weights in args.weights:
+        for weights in to_render:
             generator = Generator.load(weights, traced=True)
             audios = [generator.render(request, args.seconds) for request in requests]
             estimates = pool.map(_essentia_worker, audios)
@@ -140,8 +175,10 @@ def main() -> None:
     print(f"wall {time.monotonic() - started:.0f} s")
     if args.json:
         per_prompt = [{"prompt": p["prompt"], "a": ra, "b": rb} for p, ra, rb in zip(chosen, *rights)]
-        args.json.write_text(json.dumps({"weights": [str(w) for w in args.weights], "seeds": args.seeds,
-                                         "table": table, "per_prompt": per_prompt}, indent=1))
+        args.json.write_text(json.dumps({"weights": [str(w) for w in args.weights],
+                                         "sha256": [file_sha256(w) for w in args.weights], "seeds": args.seeds,
+                                         "settings": _settings(vars(args)), "table": table,
+                                         "per_prompt": per_prompt}, indent=1))
 
 
 if __name__ == "__main__":
