@@ -361,11 +361,13 @@ def test_midi_clock_lands_joins_and_prompt_morphs_on_bar_lines(jack_server, gene
     clock = MidiClock(store)
     midi = open_midi_input("Drums:clock", clock=clock)
     sent_s: list[float] = []  # when each tick went out: tick 96 k is bar k's downbeat
+    deadline_start_s: list[float] = []  # when tick 0 was due: tick k was due k tick periods later
     stop = threading.Event()
 
     def drum_machine() -> None:
         drums.send_message([0xFA])
         start_s = time.monotonic() + 0.05
+        deadline_start_s.append(start_s)
         tick = 0
         while not stop.is_set():
             delay_s = start_s + tick * 60.0 / (bpm * 24) - time.monotonic()
@@ -413,14 +415,22 @@ def test_midi_clock_lands_joins_and_prompt_morphs_on_bar_lines(jack_server, gene
     def stream_sample(time_s: float) -> float:  # heard at time_s: ring frame on the software clock, less silence
         return (time_s - paced.started_s) * RATE - pump.silent_frames
 
-    bars = {k: stream_sample(sent_s[k * ticks_per_bar]) for k in range((len(sent_s) - 1) // ticks_per_bar + 1)}
+    # A bar line is when the drum machine meant its downbeat tick to go out: this sender shares the process (and
+    # its GIL) with the engine, and under load one tick can leave tens of ms late, which a hardware drum machine's
+    # would not; the clock fits its tempo and phase over 96 ticks, so one late tick does not move its bar lines.
+    tick_period_s = 60.0 / (bpm * 24)
+    bar_time_s = {k: deadline_start_s[0] + k * ticks_per_bar * tick_period_s
+                  for k in range((len(sent_s) - 1) // ticks_per_bar + 1)}
+    bars = {k: stream_sample(t) for k, t in bar_time_s.items()}
+    late_ms = {k: round(1000 * (sent_s[k * ticks_per_bar] - t), 1) for k, t in bar_time_s.items()}
     joins = _final_joins(records)
     generated_until = max(end for end, _ in joins)
     checked = [k for k, sample in bars.items() if k >= 2 and sample <= generated_until + HOP // 2]
     assert len(checked) >= 3, (bars, generated_until)
     for k in checked:
         nearest = min(abs(end - bars[k]) for end, _ in joins)
-        assert nearest <= HOP, f"bar {k} at sample {bars[k]:.0f}: nearest join {nearest:.0f} samples away"
+        assert nearest <= HOP, (f"bar {k} at sample {bars[k]:.0f}: nearest join {nearest:.0f} samples away; "
+                                f"downbeat ticks sent late by {late_ms} ms")
     # The morph: one join on its bar line; every chunk before it still has the old prompt, every one after the new.
     morphs = [r for r in records if r.morph]
     assert len(morphs) == 1
