@@ -10,7 +10,8 @@ table (tests/engine/test_prompt_words.py: phrasings people type, and texts that 
 "key lime pie"); 28 typed prompts in no table (TYPED); 46 typed numbers, 30 of them not tempi (TYPED_NUMBERS),
 28 more written after the training change they led to (TYPED_NUMBERS_2), 24 after the next (TYPED_NUMBERS_3),
 18 with scenery words after the next (TYPED_NUMBERS_4), 20 with quantities (TYPED_NUMBERS_5: "a 90 minute set"),
-20 with labels (TYPED_NUMBERS_6: "room 101") and 20 beside genre names (TYPED_NUMBERS_7: "cumbia 95", "top 40 pop").
+20 with labels (TYPED_NUMBERS_6: "room 101"), 20 beside genre names (TYPED_NUMBERS_7: "cumbia 95", "top 40 pop")
+and 20 with "around" beside them (TYPED_NUMBERS_8: "samba around 100", "jazz around 60 people").
 An answer counts when it is exactly what the text states, "nothing" included (the tempo to 0.5 BPM; the key as a
 pitch class, so "Eb" = "D#").
 """
@@ -183,6 +184,21 @@ TYPED_NUMBERS_7: tuple[tuple[str, float | None, str | None, str | None], ...] = 
     ("house party for 80 people", None, None, None), ("techno from berlin 1989", None, None, None),
 )
 
+# "Around", "about", "~" between a genre and its tempo, with head counts and years beside the same words, written
+# (session 23) before the genre rule took those words.
+TYPED_NUMBERS_8: tuple[tuple[str, float | None, str | None, str | None], ...] = (
+    ("samba around 100", 100, None, None), ("gospel around 76", 76, None, None), ("dubstep ~140", 140, None, None),
+    ("salsa roughly 180", 180, None, None), ("polka about 120", 120, None, None),
+    ("trip hop around 88, rainy", 88, None, None), ("country circa 110", 110, None, None),
+    ("flamenco around 115 with claps", 115, None, None), ("grime ~ 140", 140, None, None),
+    ("tango about 64", 64, None, None), ("metal approximately 170", 170, None, None),
+    ("swing near 160", 160, None, None),
+    ("jazz around 60 people", None, None, None), ("techno about 100 times louder", None, None, None),
+    ("folk around 1970", None, None, None), ("rock from about 40 years ago", None, None, None),
+    ("house around 100 guests", None, None, None), ("reggae near route 66", None, None, None),
+    ("a gospel choir of about 60", None, None, None), ("metal around 200 fans", None, None, None),
+)
+
 
 def _same_tempo(read: float | None, stated: float | None) -> bool:
     return read is None if stated is None else read is not None and abs(read - stated) <= 0.5
@@ -230,7 +246,8 @@ def main() -> None:
                      "TYPED_NUMBERS_3": TYPED_NUMBERS_3, "TYPED_NUMBERS_4 (with scenery)": TYPED_NUMBERS_4,
                      "TYPED_NUMBERS_5 (with quantities)": TYPED_NUMBERS_5,
                      "TYPED_NUMBERS_6 (with labels)": TYPED_NUMBERS_6,
-                     "TYPED_NUMBERS_7 (beside genres)": TYPED_NUMBERS_7}
+                     "TYPED_NUMBERS_7 (beside genres)": TYPED_NUMBERS_7,
+                     "TYPED_NUMBERS_8 (about, beside genres)": TYPED_NUMBERS_8}
     for table_name, table in number_tables.items():
         numbers = [(text, (tempo, key, scale)) for text, tempo, key, scale in table]
         sets[f"typed numbers, {table_name}"] = numbers
