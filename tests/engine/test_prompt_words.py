@@ -220,7 +220,12 @@ def test_a_number_that_names_a_thing_is_no_tempo(text: str, numbers: set[float])
     ("top 40 pop hits", None), ("the best 100 disco songs", None), ("blink 182 pop punk", None),
     ("front 242 style industrial", None), ("punk '77", None), ("hip hop 90s", None), ("house 4 the people", None),
     ("techno 90 minutes", None), ("jazz for 60 guests", None), ("techno from berlin 1989", None),
-    ("jazz 2000", None), ("trance 20", None), ("route 66 blues", None), ("techno 128.5", None)])
+    ("jazz 2000", None), ("trance 20", None), ("route 66 blues", None), ("techno 128.5", None),
+    ("play some cumbia 95. thanks", 95.0),
+    # "around" between: the number must end the phrase
+    ("samba around 100", 100.0), ("dubstep ~140", 140.0), ("house track at around 124", 124.0),
+    ("flamenco around 115 with claps", 115.0), ("jazz around 60 people", None), ("folk around 1970", None),
+    ("techno about 100 times louder", None), ("a gospel choir of about 60", None)])
 def test_a_bare_number_beside_a_genre_is_its_tempo(text: str, tempo_bpm: float | None) -> None:
     from engine.prompt_words import read_prompt
 

@@ -28,7 +28,7 @@ def test_both_takes_the_rules_and_fills_a_bare_tempo_from_the_model() -> None:
     assert both._model is None  # the rules read a tempo: the model is never loaded for it
     genre = both("techno 128 in F minor")  # a bare number beside a genre's name: the rules read it (session 23)
     assert (genre.tempo_bpm, genre.key, genre.scale, genre.model_read) == (128.0, "F", "minor", frozenset())
-    bare = both("a house track at about 124 in F minor")
+    bare = both("a groove at about 124 in F minor")
     assert (bare.tempo_bpm, bare.key, bare.scale) == (124.0, "F", "minor")
     assert bare.model_read == frozenset({"tempo"}) and any("tempo read by the model, p" in n for n in bare.notes)
     # keys stay the rules': the model hears "A major" in "a major hit", both does not
@@ -37,7 +37,7 @@ def test_both_takes_the_rules_and_fills_a_bare_tempo_from_the_model() -> None:
     refused = both("a house track at 900 bpm")
     assert refused.tempo_bpm is None and any("ignored: tempo must be" in n for n in refused.notes)
     # cached by text, an empty or unreadable text reads nothing
-    assert both.reading("techno at about 128") is both.reading("techno at about 128")
+    assert both.reading("a groove at about 128") is both.reading("a groove at about 128")
     assert both("").describe() == "nothing" and both("\x01\x02").describe() == "nothing"
 
 
@@ -45,7 +45,7 @@ def test_a_broken_reader_file_costs_both_only_the_model(tmp_path: Path) -> None:
     broken = tmp_path / "reader.safetensors"
     broken.write_bytes(b"\x00" * 64)
     both = ModelWords(rules_first=True, path=broken)
-    reading = both("a house track at about 128 in F minor")
+    reading = both("a groove at about 128 in F minor")
     assert (reading.tempo_bpm, reading.key) == (None, "F")
     assert any("the words reader model is not loaded" in n for n in reading.notes) and both.load_error
     with pytest.raises(CheckpointError):

@@ -218,10 +218,10 @@ def test_typed_prompt_words_show_beside_the_prompt_and_move_the_knobs_as_it_is_m
     assert store.get("tempo_bpm") == 112.0
     _from_another_thread(store.set_prompt_text, 2, "strings", "preset")
     qtbot.waitUntil(lambda: not label.isVisible(), timeout=2000)
-    # a tempo the rules do not read ("at about"), the trained words reader does (marked "*")
+    # a tempo the rules do not read (no genre beside it), the trained words reader does (marked "*")
     edit.setFocus()
     edit.selectAll()
-    qtbot.keyClicks(edit, "a dub techno track at about 124")
+    qtbot.keyClicks(edit, "a warm groove at about 124")
     qtbot.keyClick(edit, Qt.Key_Return)
     assert store.get("tempo_bpm") == 124.0
     qtbot.waitUntil(lambda: label.text() == "reads 124 BPM*", timeout=5000)

@@ -117,12 +117,12 @@ def test_render_can_leave_the_words_to_the_trained_reader(capsys) -> None:
 
 
 def test_render_reads_a_bare_tempo_with_the_trained_reader_by_default(capsys) -> None:
-    """A bare number is never a tempo to the rules; by default (--read-words both) the trained reader's tempo fills
-    in, and the source says who read it; under --read-words rules it is said, not used."""
+    """A bare number away from a genre's name is no tempo to the rules; by default (--read-words both) the trained
+    reader's tempo fills in, and the source says who read it; under --read-words rules it is said, not used."""
     from instrument.cli import build_parser
     from instrument.commands.render import _render_request
 
-    request = _render_request(build_parser().parse_args(["render", "a house track at about 124 in A minor", "-o",
+    request = _render_request(build_parser().parse_args(["render", "a groove at about 124 in A minor", "-o",
                                                          "x.flac"]))
     assert (request.tempo_bpm, request.key, request.scale) == (124.0, "A", "minor")
     said = capsys.readouterr().out
@@ -130,7 +130,7 @@ def test_render_reads_a_bare_tempo_with_the_trained_reader_by_default(capsys) ->
     assert "tempo 124 BPM (the prompt's words, read by the words reader model)" in said
     assert "key A (the prompt's words)" in said and "also hears" not in said
 
-    request = _render_request(build_parser().parse_args(["render", "a house track at about 124", "-o", "x.flac",
+    request = _render_request(build_parser().parse_args(["render", "a groove at about 124", "-o", "x.flac",
                                                          "--read-words", "rules"]))
     assert request.tempo_bpm is None
     said = capsys.readouterr().out
@@ -139,7 +139,7 @@ def test_render_reads_a_bare_tempo_with_the_trained_reader_by_default(capsys) ->
     # nothing more is said where the rules read everything the model reads, nor of what a flag sets
     _render_request(build_parser().parse_args(["render", "house at 124 bpm in A minor", "-o", "x.flac"]))
     assert "also hears" not in capsys.readouterr().out
-    _render_request(build_parser().parse_args(["render", "a house track at about 124", "-o", "x.flac", "--tempo",
+    _render_request(build_parser().parse_args(["render", "a groove at about 124", "-o", "x.flac", "--tempo",
                                                "90"]))
     assert "also hears" not in capsys.readouterr().out
 
@@ -152,7 +152,7 @@ def test_render_goes_on_with_the_rules_when_the_reader_file_is_broken(capsys, tm
     broken = tmp_path / "words_reader.safetensors"
     broken.write_bytes(b"not a safetensors file")
     monkeypatch.setattr(words_reader, "DEFAULT_WORDS_READER_WEIGHTS", broken)
-    request = _render_request(build_parser().parse_args(["render", "a house track at about 128 in F minor", "-o", "x.flac"]))
+    request = _render_request(build_parser().parse_args(["render", "a groove at about 128 in F minor", "-o", "x.flac"]))
     assert (request.tempo_bpm, request.key, request.scale) == (None, "F", "minor")
     said = capsys.readouterr().out
     assert "the words reader model is not loaded:" in said and str(broken) in said, said

@@ -89,7 +89,7 @@ def test_play_says_what_each_prompts_words_read(tmp_path: Path) -> None:
     """As the app shows under each prompt: the rules' reading, a tempo read by the trained words reader (said
     so), nothing for a number that is not a tempo; --read-words rules leaves the reader's tempo unread."""
     preset = json.loads((Path(__file__).resolve().parents[2] / "presets" / "default.json").read_text())
-    preset["prompts"] = ["a house track at about 132, dark warehouse", "deep house at 124 bpm in A minor", "route 66 blues", ""]
+    preset["prompts"] = ["a groove at about 132, dark warehouse", "deep house at 124 bpm in A minor", "route 66 blues", ""]
     path = tmp_path / "typed.json"
     path.write_text(json.dumps(preset))
     played = run("play", "--headless", "--debug-model", "--output", "none", "--seconds", "1", "--quiet", "--preset",

@@ -107,19 +107,19 @@ def test_the_blend_choice_reads_each_setting_from_the_heaviest_prompt_that_state
 
 
 def test_with_the_default_reader_a_bare_tempo_moves_the_knob_too() -> None:
-    """The app's reader (engine/read_words.py "both", as `cascade render`): "a house track at about 132" has no tempo
+    """The app's reader (engine/read_words.py "both", as `cascade render`): "a groove at about 132" has no tempo
     to the rules; the trained words reader's tempo moves the knob as the prompt is morphed in; the rules alone would
     not. A bare number beside a genre's name ("drum and bass 174") the rules read themselves."""
     from engine.read_words import prompt_reader
 
     for mode, tempo in (("both", 132.0), ("rules", 124.0)):
         store = ParameterStore()
-        store.set_many({"tempo_bpm": 124.0, "key": 9.0, "scale": 1.0}, [HOUSE, "a house track at about 132 in F minor"], source="api")
+        store.set_many({"tempo_bpm": 124.0, "key": 9.0, "scale": 1.0}, [HOUSE, "a groove at about 132 in F minor"], source="api")
         follower = PromptSettingsFollower(store, reader=prompt_reader(mode))
         follower.start()
         store.set("xy_x", 1.0, "gui")
         assert settings(store) == (tempo, "F", "minor"), mode
         follower.stop()
-        typed = commit_typed_prompt(store, 1, "a jungle track at about 174", reader=prompt_reader(mode))
+        typed = commit_typed_prompt(store, 1, "a groove at about 174", reader=prompt_reader(mode))
         assert typed.tempo_bpm == (174.0 if mode == "both" else None)
         assert commit_typed_prompt(store, 1, "drum and bass 174", reader=prompt_reader(mode)).tempo_bpm == 174.0
