@@ -3,7 +3,8 @@
 
 Broad on purpose (a genre missing here only means its bare tempo is left to the words reader); each name is a
 genre and nothing else, so words that are also common nouns or band names ("metal" is, "room" alone is not) stand
-here only where a number beside them would be a tempo anyway.
+here only where a number beside them would be a tempo anyway. Not "swing" alone: "swing 55" is a drum machine's swing
+amount.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ GENRE_NAMES: tuple[str, ...] = (
     "death metal", "black metal", "doom metal", "metalcore", "djent", "stoner rock", "hard rock", "britpop",
     "new wave", "disco", "nu-disco", "nu disco", "funk", "p-funk",
     # jazz, blues, folk, country
-    "jazz", "smooth jazz", "acid jazz", "jazz fusion", "fusion", "bebop", "hard bop", "cool jazz", "swing",
+    "jazz", "smooth jazz", "acid jazz", "jazz fusion", "fusion", "bebop", "hard bop", "cool jazz", "swing jazz",
     "big band", "ragtime", "dixieland", "blues", "delta blues", "chicago blues", "boogie", "boogie-woogie",
     "folk", "indie folk", "folk rock", "country", "bluegrass", "americana", "honky tonk", "western swing",
     "celtic", "sea shanty", "polka",

@@ -221,7 +221,7 @@ def test_a_number_that_names_a_thing_is_no_tempo(text: str, numbers: set[float])
     ("front 242 style industrial", None), ("punk '77", None), ("hip hop 90s", None), ("house 4 the people", None),
     ("techno 90 minutes", None), ("jazz for 60 guests", None), ("techno from berlin 1989", None),
     ("jazz 2000", None), ("trance 20", None), ("route 66 blues", None), ("techno 128.5", None),
-    ("play some cumbia 95. thanks", 95.0),
+    ("play some cumbia 95. thanks", 95.0), ("mpc swing 56", None), ("electro swing 125", 125.0),
     # "around" between: the number must end the phrase
     ("samba around 100", 100.0), ("dubstep ~140", 140.0), ("house track at around 124", 124.0),
     ("flamenco around 115 with claps", 115.0), ("jazz around 60 people", None), ("folk around 1970", None),
