@@ -55,15 +55,18 @@ def sign_test_p(only_a: int, only_b: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def render_rights(prompt: dict, estimate: dict, judged_style: str) -> dict[str, bool | None]:
-    """Which measures one render gets right (None: the measure does not apply, key + scale of a modal prompt)."""
+def render_rights(prompt: dict, estimate: dict, judged_style: str) -> dict[str, bool | str | None]:
+    """Which measures one render gets right (None: the measure does not apply, key + scale of a modal prompt), and
+    what was heard: the judge's style, essentia's tempo and key (for reading the misses afterwards)."""
     relation = tempo_relation(prompt["tempo"], estimate["estimated_bpm"])
     key = None
     if prompt["scale"] in TONAL:
         key = (_ESSENTIA_PITCH_CLASS.get(estimate["estimated_key"]) == PITCH_CLASS_NAMES.index(prompt["key"])
                and estimate["estimated_scale"] == prompt["scale"])
     return {"tempo_acc1": relation == "exact", "tempo_acc2": relation != "wrong", "key_scale": key,
-            "style": judged_style == prompt["style"]}
+            "style": judged_style == prompt["style"], "judged_style": judged_style,
+            "bpm": round(float(estimate["estimated_bpm"]), 1),
+            "key": f"{estimate['estimated_key']} {estimate['estimated_scale']}"}
 
 
 def paired_table(rights_a: list[dict], rights_b: list[dict]) -> list[dict]:
