@@ -24,7 +24,6 @@ import multiprocessing
 import sys
 import time
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` importable when run as a script
@@ -32,16 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.quality import (SAMPLE_RATE, TONAL, _essentia_worker, _excerpt_features, evaluation_prompts,  # noqa: E402
-                                load_rows)
+from benchmarks.quality import (SAMPLE_RATE, TONAL, _essentia_worker, evaluation_prompts,  # noqa: E402
+                                excerpt_features, key_scale_right, load_rows, read_request)
 from benchmarks.style_judge import StyleJudge  # noqa: E402
-from engine.dataset.score import PITCH_CLASS_NAMES  # noqa: E402
-from engine.dataset.validate import _ESSENTIA_PITCH_CLASS, tempo_relation  # noqa: E402
+from engine.dataset.validate import tempo_relation  # noqa: E402
 from engine.generate import Generator  # noqa: E402
-from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES  # noqa: E402
+from engine.harmony import KEY_HARMONY_SOURCES  # noqa: E402
 from engine.prompt_words import settle  # noqa: E402
 from engine.read_words import DEFAULT_READ_WORDS, prompt_reader  # noqa: E402
-from engine.request import GenerationRequest  # noqa: E402
 
 MEASURES = ("tempo_acc1", "tempo_acc2", "key_scale", "style")
 
@@ -59,10 +56,7 @@ def render_rights(prompt: dict, estimate: dict, judged_style: str) -> dict[str, 
     """Which measures one render gets right (None: the measure does not apply, key + scale of a modal prompt), and
     what was heard: the judge's style, essentia's tempo and key (for reading the misses afterwards)."""
     relation = tempo_relation(prompt["tempo"], estimate["estimated_bpm"])
-    key = None
-    if prompt["scale"] in TONAL:
-        key = (_ESSENTIA_PITCH_CLASS.get(estimate["estimated_key"]) == PITCH_CLASS_NAMES.index(prompt["key"])
-               and estimate["estimated_scale"] == prompt["scale"])
+    key = key_scale_right(prompt, estimate) if prompt["scale"] in TONAL else None
     return {"tempo_acc1": relation == "exact", "tempo_acc2": relation != "wrong", "key_scale": key,
             "style": judged_style == prompt["style"], "judged_style": judged_style,
             "bpm": round(float(estimate["estimated_bpm"]), 1),
@@ -140,16 +134,13 @@ def main() -> None:
     judge = StyleJudge(styles, "full")  # fitted as quality.py fits it: real training and valid clips
     fit_rows = [r for r in rows if r["split"] in ("train", "valid")]
     with multiprocessing.get_context("fork").Pool(args.threads) as pool:
-        features = pool.map(partial(_excerpt_features, judge, excerpt), [args.dataset / r["path"] for r in fit_rows],
-                            chunksize=16)
-    judge.fit(np.stack(features), np.array([styles.index(r["style"]) for r in fit_rows]))
+        features = excerpt_features(pool, judge, args.dataset, fit_rows, excerpt)
+    judge.fit(features, np.array([styles.index(r["style"]) for r in fit_rows]))
     print(f"[{time.monotonic() - started:.0f} s] style judge fitted; {len(chosen)} prompts", flush=True)
 
     reader = prompt_reader(DEFAULT_READ_WORDS)
     words = [settle((reader(p["prompt"]),), (1.0,)) for p in chosen]
-    requests = [GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps, tempo_bpm=w.tempo_bpm,
-                                  key=w.key, scale=w.scale, beats_per_bar=w.beats_per_bar or DEFAULT_BEATS_PER_BAR,
-                                  key_harmony=KEY_HARMONY_SOURCES[0], seed=index)
+    requests = [replace(read_request(p["prompt"], w, args.cfg, args.steps, KEY_HARMONY_SOURCES[0]), seed=index)
                 for index, (p, w) in enumerate(zip(chosen, words))]
     rights: list[list[dict]] = []
     to_render = list(args.weights)

@@ -58,7 +58,7 @@ from engine.diffusion.words_reader import DEFAULT_WORDS_READER_WEIGHTS  # noqa: 
 from engine.essentia_chroma import HPCP_HOP_SAMPLES, c_based, hpcp_frames  # noqa: E402
 from engine.generate import Generator  # noqa: E402
 from engine.harmony import DEFAULT_BEATS_PER_BAR, KEY_HARMONY_SOURCES  # noqa: E402
-from engine.prompt_words import settle  # noqa: E402
+from engine.prompt_words import MusicSettings, settle  # noqa: E402
 from engine.read_words import DEFAULT_READ_WORDS, prompt_reader  # noqa: E402
 from engine.request import GenerationRequest  # noqa: E402
 from engine.vocabulary import tonic_index  # noqa: E402
@@ -132,6 +132,13 @@ def _excerpt_features(judge: StyleJudge, samples: int, path: Path) -> np.ndarray
     return judge.features(read_excerpt(path, samples))
 
 
+def excerpt_features(pool: Any, judge: StyleJudge, dataset: Path, rows: list[dict], samples: int) -> np.ndarray:
+    """(clips, features) of the first `samples` of each row's clip, read in the pool's workers (4,000 clips are
+    ~12 GB)."""
+    paths = [dataset / r["path"] for r in rows]
+    return np.stack(pool.map(partial(_excerpt_features, judge, samples), paths, chunksize=16))
+
+
 def harmonic_movement(audio: np.ndarray) -> dict[str, float]:
     """How much the harmony moves, by essentia's HPCP (C = 0): "change", the mean 1 - cosine between chroma
     frames MOVEMENT_LAG_SECONDS apart (0 = one chord held throughout); "top3", the share of the mean chroma's
@@ -164,11 +171,25 @@ def render_scores(estimates: list[dict]) -> dict[str, float]:
     return scores
 
 
+def key_scale_right(prompt: dict, estimate: dict) -> bool:
+    """essentia's key and scale are the prompt's (a major or minor prompt: TONAL)."""
+    return (_ESSENTIA_PITCH_CLASS.get(estimate["estimated_key"]) == PITCH_CLASS_NAMES.index(prompt["key"])
+            and estimate["estimated_scale"] == prompt["scale"])
+
+
+def read_request(prompt: str, words: MusicSettings, cfg_scale: float, steps: int,
+                 key_harmony: str) -> GenerationRequest:
+    """The request of `prompt` with the tempo, key, scale and meter its words read (`words`), as
+    `cascade render PROMPT` makes it."""
+    return GenerationRequest(prompts=(prompt,), cfg_scale=cfg_scale, steps=steps, tempo_bpm=words.tempo_bpm,
+                             key=words.key, scale=words.scale,
+                             beats_per_bar=words.beats_per_bar or DEFAULT_BEATS_PER_BAR, key_harmony=key_harmony)
+
+
 def tempo_key_scores(prompts: list[dict], estimates: list[dict]) -> dict[str, float]:
     relations = [tempo_relation(p["tempo"], e["estimated_bpm"]) for p, e in zip(prompts, estimates)]
     tonal = [(p, e) for p, e in zip(prompts, estimates) if p["scale"] in TONAL]
-    key_hits = [_ESSENTIA_PITCH_CLASS.get(e["estimated_key"]) == PITCH_CLASS_NAMES.index(p["key"])
-                and e["estimated_scale"] == p["scale"] for p, e in tonal]
+    key_hits = [key_scale_right(p, e) for p, e in tonal]
     return {"tempo_acc1": float(np.mean([r == "exact" for r in relations])),
             "tempo_acc2": float(np.mean([r != "wrong" for r in relations])),
             "key_scale": float(np.mean(key_hits)) if key_hits else float("nan"), "tonal_prompts": len(tonal)}
@@ -288,8 +309,7 @@ def main() -> None:
     labels_of = lambda chosen: np.array([styles.index(r["style"]) for r in chosen])  # noqa: E731
     with multiprocessing.get_context("fork").Pool(args.threads) as pool:
         def features_of(which: StyleJudge, chosen: list[dict]) -> np.ndarray:
-            paths = [args.dataset / r["path"] for r in chosen]  # read in the workers: 4,000 clips are ~12 GB
-            return np.stack(pool.map(partial(_excerpt_features, which, excerpt), paths, chunksize=16))
+            return excerpt_features(pool, which, args.dataset, chosen, excerpt)
 
         judge.fit(features_of(judge, train_rows + valid_rows), labels_of(train_rows + valid_rows))
         old_judge.fit(features_of(old_judge, old_fit_rows), labels_of(old_fit_rows), l2=1e-4)
@@ -333,11 +353,7 @@ def main() -> None:
         model_words_of = {p["prompt"]: u for p, u in zip(prompts, model_understood)}
     def as_read(words: dict) -> Any:
         """The request of a prompt whose tempo, key, scale and meter `words` (prompt -> MusicSettings) read."""
-        return lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps,
-                                           tempo_bpm=words[p["prompt"]].tempo_bpm, key=words[p["prompt"]].key,
-                                           scale=words[p["prompt"]].scale,
-                                           beats_per_bar=words[p["prompt"]].beats_per_bar or DEFAULT_BEATS_PER_BAR,
-                                           key_harmony=args.key_harmony)
+        return lambda p: read_request(p["prompt"], words[p["prompt"]], args.cfg, args.steps, args.key_harmony)
 
     settings = {
         "text + controls": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps,

@@ -193,27 +193,6 @@ _LABEL = re.compile(rf"(?<![\w.])(?:{_LABEL_NOUNS})\s*'?(?:\d+(?![\d.])|(?!(?:a|
                     re.IGNORECASE)
 
 
-# A bare number in the tempo range right after a genre's name ("techno 128", "uk garage 134", "neo soul, 85",
-# "house track at 124") or before it at the start or after "a" ("120 funk groove", "a 170 drum and bass roller"):
-# how people type a tempo; "around" may stand between ("samba around 100") where the number ends the phrase. Not
-# after other words ("top 40 pop", "blink 182 pop punk", "the best 100 disco songs"), nor with a unit ("techno 90
-# minutes"), a year's apostrophe ("punk '77"), a suffix ("hip hop 90s") or a count ("jazz around 60 people").
-_GENRE = "|".join(sorted((re.escape(name).replace(r"\ ", r"[\s-]+") for name in GENRE_NAMES), key=len, reverse=True))
-_GENRE_THING = r"(?:track|beat|groove|loop|jam|tune|song|piece|set|mix|vibes?|feel|banger|roller|shuffle|number)"
-_APPROXIMATELY = r"(?:around|about|roughly|approximately|approx\.?|circa|near|~)"
-_NOT_A_TEMPO_AFTER = rf"(?![\w%°'’/-]|\.\d)(?!\s*-?\s*(?:{_UNIT_WORDS})(?![\w/]))"
-_GENRE_TEMPO_PATTERNS = (
-    re.compile(rf"(?<![\w'’&-])(?:{_GENRE})(?:\s+{_GENRE_THING})?\s*,?\s*(?:(?:at|@)\s*)?"
-               rf"(?P<n>{_TEMPO_RANGE_NUMBER}){_NOT_A_TEMPO_AFTER}", re.IGNORECASE),
-    re.compile(rf"(?:^\s*|\b(?:a|an)\s+)(?P<n>{_TEMPO_RANGE_NUMBER})\s*-?\s*(?:{_GENRE})(?![\w'’-])",
-               re.IGNORECASE),
-    # "samba around 100", "dubstep ~140": the number then ends the phrase ("jazz around 60 people" is a head count)
-    re.compile(rf"(?<![\w'’&-])(?:{_GENRE})(?:\s+{_GENRE_THING})?\s*,?\s*(?:at\s+)?{_APPROXIMATELY}\s*"
-               rf"(?P<n>{_TEMPO_RANGE_NUMBER}){_NOT_A_TEMPO_AFTER}(?=\s*(?:$|[,;:!?)]|\.(?!\d)|"
-               rf"(?:in|with|for|on|and|at|to|from|bpm|ish)\b))", re.IGNORECASE),
-)
-
-
 def without_labels(text: str) -> str:
     """The text with each number that names a thing ("room 101", "studio 54", "level 99 boss") taken out."""
     return _LABEL.sub(" ", text)
@@ -223,6 +202,27 @@ def tempo_numbers_in(text: str) -> set[float]:
     """The numbers a tempo read from the text may be: those it holds, less its quantities and labels (numbers_in,
     without_quantities, without_labels)."""
     return numbers_in(without_labels(without_quantities(text)))
+
+
+# A bare number in the tempo range right after a genre's name ("techno 128", "uk garage 134", "neo soul, 85",
+# "house track at 124") or before it at the start or after "a" ("120 funk groove", "a 170 drum and bass roller"):
+# how people type a tempo; "around" may stand between ("samba around 100") where the number ends the phrase. Not
+# after other words ("top 40 pop", "blink 182 pop punk", "the best 100 disco songs"), nor with a unit ("techno 90
+# minutes"), a year's apostrophe ("punk '77"), a suffix ("hip hop 90s") or a count ("jazz around 60 people").
+_GENRE = "|".join(sorted((re.escape(name).replace(r"\ ", r"[\s-]+") for name in GENRE_NAMES), key=len, reverse=True))
+_GENRE_THING = r"(?:track|beat|groove|loop|jam|tune|song|piece|set|mix|vibes?|feel|banger|roller|shuffle|number)"
+_APPROXIMATELY = r"(?:around|about|roughly|approximately|approx\.?|circa|near|~)"
+_NOT_A_TEMPO_AFTER = rf"(?![\w%°'’/-]|\.\d)(?!\s*-?\s*(?:{_UNIT_WORDS})(?![\w/]))"
+_GENRE_LEAD = rf"(?<![\w'’&-])(?:{_GENRE})(?:\s+{_GENRE_THING})?\s*,?\s*"  # "techno", "neo soul,", "house track"
+_GENRE_TEMPO_PATTERNS = (
+    re.compile(rf"{_GENRE_LEAD}(?:(?:at|@)\s*)?(?P<n>{_TEMPO_RANGE_NUMBER}){_NOT_A_TEMPO_AFTER}", re.IGNORECASE),
+    re.compile(rf"(?:^\s*|\b(?:a|an)\s+)(?P<n>{_TEMPO_RANGE_NUMBER})\s*-?\s*(?:{_GENRE})(?![\w'’-])",
+               re.IGNORECASE),
+    # "samba around 100", "dubstep ~140": the number then ends the phrase ("jazz around 60 people" is a head count)
+    re.compile(rf"{_GENRE_LEAD}(?:at\s+)?{_APPROXIMATELY}\s*(?P<n>{_TEMPO_RANGE_NUMBER}){_NOT_A_TEMPO_AFTER}"
+               rf"(?=\s*(?:$|[,;:!?)]|\.(?!\d)|"
+               rf"(?:in|with|for|on|and|at|to|from|bpm|ish)\b))", re.IGNORECASE),
+)
 
 
 def _words_value(text: str) -> int | None:

@@ -354,6 +354,7 @@ def test_midi_clock_lands_joins_and_prompt_morphs_on_bar_lines(jack_server, gene
     from instrument.midi import MidiClock, open_midi_input
 
     bpm, ticks_per_bar = 150.0, 96  # 4/4: a bar is 1.6 s = 69 frames, 3.4 chunks of this geometry
+    tick_period_s = 60.0 / (bpm * 24)
     drums = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="Drums")
     drums.open_virtual_port("clock")
     store = playing_store()
@@ -370,7 +371,7 @@ def test_midi_clock_lands_joins_and_prompt_morphs_on_bar_lines(jack_server, gene
         deadline_start_s.append(start_s)
         tick = 0
         while not stop.is_set():
-            delay_s = start_s + tick * 60.0 / (bpm * 24) - time.monotonic()
+            delay_s = start_s + tick * tick_period_s - time.monotonic()
             if delay_s > 0:  # absolute deadlines: sleep overshoot does not accumulate
                 time.sleep(delay_s)
             drums.send_message([0xF8])
@@ -418,7 +419,6 @@ def test_midi_clock_lands_joins_and_prompt_morphs_on_bar_lines(jack_server, gene
     # A bar line is when the drum machine meant its downbeat tick to go out: this sender shares the process (and
     # its GIL) with the engine, and under load one tick can leave tens of ms late, which a hardware drum machine's
     # would not; the clock fits its tempo and phase over 96 ticks, so one late tick does not move its bar lines.
-    tick_period_s = 60.0 / (bpm * 24)
     bar_time_s = {k: deadline_start_s[0] + k * ticks_per_bar * tick_period_s
                   for k in range((len(sent_s) - 1) // ticks_per_bar + 1)}
     bars = {k: stream_sample(t) for k, t in bar_time_s.items()}
