@@ -11,7 +11,8 @@ table (tests/engine/test_prompt_words.py: phrasings people type, and texts that 
 28 more written after the training change they led to (TYPED_NUMBERS_2), 24 after the next (TYPED_NUMBERS_3),
 18 with scenery words after the next (TYPED_NUMBERS_4), 20 with quantities (TYPED_NUMBERS_5: "a 90 minute set"),
 20 with labels (TYPED_NUMBERS_6: "room 101"), 20 beside genre names (TYPED_NUMBERS_7: "cumbia 95", "top 40 pop")
-and 20 with "around" beside them (TYPED_NUMBERS_8: "samba around 100", "jazz around 60 people").
+20 with "around" beside them (TYPED_NUMBERS_8: "samba around 100", "jazz around 60 people") and 24 tempo changes
+(TYPED_NUMBERS_9: "speed it up to 140", "turn the reverb up to 80", "speed it up by 20 bpm").
 An answer counts when it is exactly what the text states, "nothing" included (the tempo to 0.5 BPM; the key as a
 pitch class, so "Eb" = "D#").
 """
@@ -200,6 +201,24 @@ TYPED_NUMBERS_8: tuple[tuple[str, float | None, str | None, str | None], ...] = 
 )
 
 
+# Tempo changes as a performer types them into a playing prompt ("speed it up to 140", "drop it to 70 for the
+# breakdown"), with knob values, relative changes and eras beside the same verbs ("turn the reverb up to 80", "speed it
+# up by 20 bpm", "take it back to the 90s"), written (session 24) before a rule for them.
+TYPED_NUMBERS_9: tuple[tuple[str, float | None, str | None, str | None], ...] = (
+    ("speed it up to 140", 140, None, None), ("slow it down to 80", 80, None, None),
+    ("take it up to 128", 128, None, None), ("bring it down to 90, darker", 90, None, None),
+    ("push the tempo up to 150", 150, None, None), ("go faster, up to 132", 132, None, None),
+    ("drop it to 70 for the breakdown", 70, None, None), ("ramp up to 174 for the drop", 174, None, None),
+    ("crank it up to 160", 160, None, None), ("ease it back to 100", 100, None, None),
+    ("same groove but at 96", 96, None, None), ("kick it up to 125, more hats", 125, None, None),
+    ("slow down to 60, ambient", 60, None, None), ("lift it to 118", 118, None, None),
+    ("up to 140 people dancing", None, None, None), ("take it down to 50 percent volume", None, None, None),
+    ("turn the reverb up to 80", None, None, None), ("crank the bass up to 100", None, None, None),
+    ("take it back to the 90s", None, None, None), ("slow it down to half speed", None, None, None),
+    ("bring it up to 120 dB", None, None, None), ("speed it up by 20 bpm", None, None, None),
+    ("20 bpm faster than before", None, None, None), ("push the volume up to 90", None, None, None),
+)
+
 def _same_tempo(read: float | None, stated: float | None) -> bool:
     return read is None if stated is None else read is not None and abs(read - stated) <= 0.5
 
@@ -247,7 +266,8 @@ def main() -> None:
                      "TYPED_NUMBERS_5 (with quantities)": TYPED_NUMBERS_5,
                      "TYPED_NUMBERS_6 (with labels)": TYPED_NUMBERS_6,
                      "TYPED_NUMBERS_7 (beside genres)": TYPED_NUMBERS_7,
-                     "TYPED_NUMBERS_8 (about, beside genres)": TYPED_NUMBERS_8}
+                     "TYPED_NUMBERS_8 (about, beside genres)": TYPED_NUMBERS_8,
+                     "TYPED_NUMBERS_9 (tempo changes)": TYPED_NUMBERS_9}
     for table_name, table in number_tables.items():
         numbers = [(text, (tempo, key, scale)) for text, tempo, key, scale in table]
         sets[f"typed numbers, {table_name}"] = numbers
