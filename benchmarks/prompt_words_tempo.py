@@ -3,11 +3,14 @@ does; essentia's tempo of each 12 s render (shipped model, 16 steps). Prints a t
 
     .venv/bin/python benchmarks/prompt_words_tempo.py                 # stated tempi: the reader on vs --read-words off
     .venv/bin/python benchmarks/prompt_words_tempo.py --set bare      # bare-number tempi ("boom bap 92"): both vs rules
+    .venv/bin/python benchmarks/prompt_words_tempo.py --set changes   # "speed it up to 140": the words on vs off
 
 --set stated: six prompts whose tempo the rules read ("at 126 bpm", "a hundred and seventy BPM"), the words on
 (the default reader) against off (the model reads the text alone). --set bare: the tempi typed as a bare number in
 benchmarks/words_reader.py's third and fourth number tables (written before the shipped reader read them), read by
 `both` (the default: the rules, and the trained words reader's tempo where they read none) against the rules alone.
+--set changes: the tempo changes of the ninth number table ("speed it up to 140", "drop it to 70 for the
+breakdown"; written before the rule that reads them), the words on (the default) against off.
 """
 import argparse
 import sys
@@ -17,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.words_reader import TYPED_NUMBERS_3, TYPED_NUMBERS_4  # noqa: E402
+from benchmarks.words_reader import TYPED_NUMBERS_3, TYPED_NUMBERS_4, TYPED_NUMBERS_9  # noqa: E402
 from engine.dataset.validate import estimate_audio, tempo_relation  # noqa: E402
 from engine.generate import Generator  # noqa: E402
 from engine.prompt_words import settle  # noqa: E402
@@ -31,7 +34,7 @@ STATED = ["deep house groove at 126 bpm in Eb minor", "slow lofi hip hop, around
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("stated", "bare"), default="stated")
+    parser.add_argument("--set", choices=("stated", "bare", "changes"), default="stated")
     parser.add_argument("--seconds", type=float, default=12.0)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -39,9 +42,12 @@ def main() -> None:
     if args.set == "stated":
         prompts = [(p, None) for p in STATED]
         readers = {"reader on": prompt_reader(DEFAULT_READ_WORDS), "reader off": prompt_reader("off")}
-    else:
+    elif args.set == "bare":
         prompts = [(text, float(tempo)) for text, tempo, _, _ in TYPED_NUMBERS_3 + TYPED_NUMBERS_4 if tempo is not None]
         readers = {"both (default)": prompt_reader("both"), "rules alone": prompt_reader("rules")}
+    else:
+        prompts = [(text, float(tempo)) for text, tempo, _, _ in TYPED_NUMBERS_9 if tempo is not None]
+        readers = {"both (default)": prompt_reader("both"), "words off": prompt_reader("off")}
     names = list(readers)
     print(f"shipped diffusion model ({generator.model_id}), 16 steps, {args.seconds:g} s renders, seed = row")
     print(f"| prompt | stated BPM | {names[0]}: tempo set | essentia BPM | relation | {names[1]}: tempo set | "

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 GENRE_NAMES: tuple[str, ...] = (
     # electronic
-    "techno", "minimal techno", "industrial techno", "acid techno", "dub techno", "detroit techno", "hard techno",
+    "techno", "minimal techno", "industrial techno", "acid", "acid techno", "dub techno", "detroit techno",
+    "hard techno",
     "house", "deep house", "tech house", "acid house", "progressive house", "afro house", "soulful house",
     "chicago house", "french house", "electro house", "future house", "tropical house", "big room", "lo-fi house",
     "trance", "psytrance", "psy trance", "goa trance", "uplifting trance", "progressive trance", "hard trance",

@@ -199,9 +199,9 @@ def without_labels(text: str) -> str:
 
 
 def tempo_numbers_in(text: str) -> set[float]:
-    """The numbers a tempo read from the text may be: those it holds, less its quantities and labels (numbers_in,
-    without_quantities, without_labels)."""
-    return numbers_in(without_labels(without_quantities(text)))
+    """The numbers a tempo read from the text may be: those it holds, less its quantities, labels and changes of tempo
+    (numbers_in, without_quantities, without_labels, without_tempo_changes)."""
+    return numbers_in(without_labels(without_quantities(without_tempo_changes(text))))
 
 
 # A bare number in the tempo range right after a genre's name ("techno 128", "uk garage 134", "neo soul, 85",
@@ -214,15 +214,42 @@ _GENRE_THING = r"(?:track|beat|groove|loop|jam|tune|song|piece|set|mix|vibes?|fe
 _APPROXIMATELY = r"(?:around|about|roughly|approximately|approx\.?|circa|near|~)"
 _NOT_A_TEMPO_AFTER = rf"(?![\w%°'’/-]|\.\d)(?!\s*-?\s*(?:{_UNIT_WORDS})(?![\w/]))"
 _GENRE_LEAD = rf"(?<![\w'’&-])(?:{_GENRE})(?:\s+{_GENRE_THING})?\s*,?\s*"  # "techno", "neo soul,", "house track"
+# the number ends its phrase: "samba around 100", "drop it to 70 for the breakdown" ("around 60 people" is a count)
+_ENDS_PHRASE = r"(?=\s*(?:$|[,;:!?)]|\.(?!\d)|(?:in|with|for|on|and|at|to|from|bpm|ish|then|please|now)\b))"
 _GENRE_TEMPO_PATTERNS = (
     re.compile(rf"{_GENRE_LEAD}(?:(?:at|@)\s*)?(?P<n>{_TEMPO_RANGE_NUMBER}){_NOT_A_TEMPO_AFTER}", re.IGNORECASE),
     re.compile(rf"(?:^\s*|\b(?:a|an)\s+)(?P<n>{_TEMPO_RANGE_NUMBER})\s*-?\s*(?:{_GENRE})(?![\w'’-])",
                re.IGNORECASE),
-    # "samba around 100", "dubstep ~140": the number then ends the phrase ("jazz around 60 people" is a head count)
+    # "samba around 100", "dubstep ~140"
     re.compile(rf"{_GENRE_LEAD}(?:at\s+)?{_APPROXIMATELY}\s*(?P<n>{_TEMPO_RANGE_NUMBER}){_NOT_A_TEMPO_AFTER}"
-               rf"(?=\s*(?:$|[,;:!?)]|\.(?!\d)|"
-               rf"(?:in|with|for|on|and|at|to|from|bpm|ish)\b))", re.IGNORECASE),
+               rf"{_ENDS_PHRASE}", re.IGNORECASE),
 )
+
+# A tempo change typed into a playing prompt: "speed it up to 140", "drop it to 70 for the breakdown", "push the tempo
+# up to 150", "go faster, up to 132": a verb that moves the tempo, "to" and a number in the tempo range ending its
+# phrase. Not with another object ("turn the reverb up to 80", "crank the bass up to 100"), a unit or a suffix.
+_TEMPO_VERB = (r"(?:speed|slow|take|bring|push|pull|drop|ramp|crank|kick|ease|lift|nudge|bump|raise|lower|move|dial|"
+               r"wind|step)(?:s|ed|ped|ing|ping)?")
+_TEMPO_OBJECT = r"(?:it|things|(?:the\s+)?(?:tempo|pace|bpm|speed|beat|groove|track))"
+_TEMPO_CHANGE_PATTERNS = (
+    re.compile(rf"\b{_TEMPO_VERB}(?:\s+{_TEMPO_OBJECT})?(?:\s+(?:up|down|back))?\s+to\s+"
+               rf"(?P<n>{_TEMPO_RANGE_NUMBER}){_NOT_A_TEMPO_AFTER}{_ENDS_PHRASE}", re.IGNORECASE),
+    re.compile(rf"\b(?:faster|slower|quicker)\s*,?\s*(?:(?:up|down)\s+)?to\s+"
+               rf"(?P<n>{_TEMPO_RANGE_NUMBER}){_NOT_A_TEMPO_AFTER}{_ENDS_PHRASE}", re.IGNORECASE),
+)
+
+# A change by some BPM is no tempo: "speed it up by 20 bpm", "20 bpm faster", "+10 bpm" (a prompt holds one tempo, not
+# a step from the last; read as a tempo it would be 20 BPM). Said in the notes, and kept from every tempo reader.
+_RELATIVE_TEMPO = re.compile(
+    rf"(?:\bby\s+|(?<![\w.])[+-]\s*)(?:{_DIGITS}|{_WORDS_NUMBER})\s*-?\s*{_BPM_UNIT}(?!\w)"
+    rf"|(?<![\w.])(?:{_DIGITS}|{_WORDS_NUMBER})\s*-?\s*{_BPM_UNIT}\s+"
+    rf"(?:faster|slower|quicker|higher|lower|more|less)\b",
+    re.IGNORECASE)
+
+
+def without_tempo_changes(text: str) -> str:
+    """The text with each change of tempo by some BPM ("up by 20 bpm", "10 bpm slower") taken out."""
+    return _RELATIVE_TEMPO.sub(" ", text)
 
 
 def _words_value(text: str) -> int | None:
@@ -254,7 +281,10 @@ def tempo_refused(words: PromptMusic) -> bool:
 
 
 def _read_tempo(text: str, notes: list[str]) -> float | None:
-    for pattern in _TEMPO_PATTERNS + _GENRE_TEMPO_PATTERNS:
+    for match in _RELATIVE_TEMPO.finditer(text):
+        notes.append(f"'{match.group(0).strip()}' ignored: a change of tempo, not a tempo (set the tempo itself)")
+    text = without_tempo_changes(text)
+    for pattern in _TEMPO_PATTERNS + _GENRE_TEMPO_PATTERNS + _TEMPO_CHANGE_PATTERNS:
         for match in pattern.finditer(text):
             groups = match.groupdict()
             value = float(groups["n"]) if groups.get("n") else _words_value(groups["w"] or "")

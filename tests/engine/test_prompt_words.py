@@ -222,6 +222,7 @@ def test_a_number_that_names_a_thing_is_no_tempo(text: str, numbers: set[float])
     ("techno 90 minutes", None), ("jazz for 60 guests", None), ("techno from berlin 1989", None),
     ("jazz 2000", None), ("trance 20", None), ("route 66 blues", None), ("techno 128.5", None),
     ("play some cumbia 95. thanks", 95.0), ("mpc swing 56", None), ("electro swing 125", 125.0),
+    ("acid 138, squelchy", 138.0), ("an acid 303 line", None),
     # "around" between: the number must end the phrase
     ("samba around 100", 100.0), ("dubstep ~140", 140.0), ("house track at around 124", 124.0),
     ("flamenco around 115 with claps", 115.0), ("jazz around 60 people", None), ("folk around 1970", None),
@@ -238,3 +239,28 @@ def test_a_value_the_words_reader_read_is_marked_in_the_short_label() -> None:
     words = PromptMusic(132.0, "F", "minor", model_read=frozenset({"tempo"}))
     assert words.short() == "132 BPM* · F min" and words.describe() == "132 BPM, F minor"
     assert PromptMusic(None, "A", "minor", model_read=frozenset({"key", "scale"})).short() == "A min*"
+
+
+@pytest.mark.parametrize("text, tempo_bpm", [
+    ("speed it up to 145", 145.0), ("slow things down to 84", 84.0), ("pull the tempo back to 96", 96.0),
+    ("bump it to 172, then drop", 172.0), ("slower, down to 70 now", 70.0), ("ramped up to 150 for the peak", 150.0),
+    # another object, a unit, a count, an era or no number: not a tempo
+    ("turn the delay up to 90", None), ("push the drive to 120", None), ("bring it down to 40 percent", None),
+    ("take it up to 100 people", None), ("take us back to the 80s", None), ("slow it down to a crawl", None),
+    ("move to 1999", None)])
+def test_a_tempo_change_to_a_number_is_that_tempo(text: str, tempo_bpm: float | None) -> None:
+    from engine.prompt_words import read_prompt
+
+    assert read_prompt(text).tempo_bpm == tempo_bpm
+
+
+@pytest.mark.parametrize("text, said", [("speed it up by 20 bpm", "by 20 bpm"),
+                                        ("30 BPM slower please", "30 BPM slower"), ("techno, +10 bpm", "+10 bpm"),
+                                        ("up by twenty bpm", "by twenty bpm")])
+def test_a_change_by_some_bpm_is_said_and_never_a_tempo(text: str, said: str) -> None:
+    from engine.prompt_words import read_prompt, tempo_numbers_in
+
+    words = read_prompt(text)
+    assert words.tempo_bpm is None and f"'{said}' ignored: a change of tempo" in words.describe()
+    assert not tempo_numbers_in(text) & {10.0, 20.0, 30.0}  # the words reader may not read it either
+    assert read_prompt(f"{text} from 124 bpm").tempo_bpm == 124.0  # a tempo beside it still reads
