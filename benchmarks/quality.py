@@ -4,7 +4,7 @@
 
 Prompts: the held-out paraphrases of test-split clips (templates never used for training captions) and
 new style/tempo/key/scale combinations that appear in no training clip, worded with the same held-out
-paraphrase templates. Each prompt is rendered (--seconds, chunked continuation) in five settings:
+paraphrase templates. Each prompt is rendered (--seconds, chunked continuation) in six settings:
   text + controls: the prompt, plus tempo/key/scale through their explicit controls, CFG --cfg;
   as cascade render: the prompt alone as `cascade render PROMPT` takes it: tempo/key/scale read from its
                    words as render reads them by default (engine/read_words.py `both`: the rules, the words
@@ -13,7 +13,10 @@ paraphrase templates. Each prompt is rendered (--seconds, chunked continuation) 
                    `cascade render --read-words model`; no patterns) become the controls, CFG --cfg;
   text only:       the prompt alone, the reader off (`--no-prompt-words`: the U-Net's cross-attention reads the
                    words), CFG --cfg;
-  CFG off:         the unconditional model (scale 0: no text, tempo or key), to show what conditioning adds.
+  CFG off:         the unconditional model (scale 0: no text, tempo or key), to show what conditioning adds;
+  as played live:  what a performer hears: the words read as the app reads them, the app's default steps (8) and
+                   CFG knob, the descriptor curves unguided, played by the live engine's stitcher (window 64,
+                   context 16; benchmarks/live_render.py).
 Measured on the generated audio by essentia (not by our model): tempo Acc1 (within 4%), Acc2 (also x2, x3,
 1/2, 1/3), key+scale accuracy (major/minor prompts); style accuracy by a judge (benchmarks/style_judge.py:
 timbre, attack, onset periodicity in three bands and key-free harmony, logistic regression) fitted on real
@@ -46,6 +49,7 @@ import numpy as np  # noqa: E402
 import soundfile  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.live_render import LIVE_CFG_SCALE, LIVE_STEPS, live_path  # noqa: E402
 from benchmarks.style_judge import StyleJudge  # noqa: E402
 from engine.codec.evaluation import line_prominence_table  # noqa: E402
 from engine.dataset import captions  # noqa: E402
@@ -62,6 +66,7 @@ from engine.prompt_words import MusicSettings, settle  # noqa: E402
 from engine.read_words import DEFAULT_READ_WORDS, prompt_reader  # noqa: E402
 from engine.request import GenerationRequest  # noqa: E402
 from engine.vocabulary import tonic_index  # noqa: E402
+from instrument.session.requests import LIVE_DESCRIPTOR_GUIDANCE  # noqa: E402
 
 SAMPLE_RATE = 44100
 TONAL = ("major", "minor")
@@ -283,7 +288,7 @@ def main() -> None:
     parser.add_argument("--key-harmony", choices=KEY_HARMONY_SOURCES, default=KEY_HARMONY_SOURCES[0],
                         help="what a given key and scale become for a harmony model (as `cascade render --key-harmony`)")
     parser.add_argument("--settings", nargs="+", default=None, metavar="NAME",
-                        help="only these settings of the table (e.g. 'as cascade render'); default: all five")
+                        help="only these settings of the table (e.g. 'as cascade render'); default: all six")
     parser.add_argument("--words-reader", type=Path, default=DEFAULT_WORDS_READER_WEIGHTS,
                         help="the trained words reader for the 'model reads the words' row")
     parser.add_argument("--json", type=Path, default=None, help="write all numbers and per-prompt rows here")
@@ -363,7 +368,12 @@ def main() -> None:
         "model reads the words": as_read(model_words_of),
         "text only": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps),
         "CFG off": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=0.0, steps=args.steps),
+        # what a performer hears: the same words as the app reads them, its default steps and CFG knob, the
+        # descriptor curves unguided as live, played by the live engine's stitcher (short windows and context)
+        "as played live": lambda p: replace(as_read(words_of)(p), steps=LIVE_STEPS, cfg_scale=LIVE_CFG_SCALE,
+                                            descriptor_guidance=LIVE_DESCRIPTOR_GUIDANCE),
     }
+    players = {"as played live": lambda request: live_path(generator, request, args.seconds)[0]}
     if not model_read_right:
         print(f"no words reader at {args.words_reader}: the 'model reads the words' row is left out", flush=True)
         del settings["model reads the words"]
@@ -380,7 +390,8 @@ def main() -> None:
             audios = []
             for index, prompt in enumerate(prompts):
                 t0 = time.monotonic()
-                audio = generator.render(replace(make(prompt), seed=args.seed + index), args.seconds)
+                request = replace(make(prompt), seed=args.seed + index)
+                audio = players[name](request) if name in players else generator.render(request, args.seconds)
                 generation_seconds += time.monotonic() - t0
                 audios.append(audio)
             estimates = pool.map(_essentia_worker, audios)

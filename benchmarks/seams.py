@@ -29,13 +29,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.live_render import LIVE_GEOMETRY, LIVE_STEPS, live_path  # noqa: E402
 from benchmarks.quality import JOIN_OFFSETS, join_mask, spectral_flux  # noqa: E402
 from engine.generate import Generator  # noqa: E402
 from engine.prompt_words import read_prompt  # noqa: E402
 from engine.request import GenerationRequest  # noqa: E402
-from engine.stream.dry_queue import DryAudioQueue  # noqa: E402
-from engine.stream.geometry import StreamGeometry  # noqa: E402
-from engine.stream.stitcher import ChunkStitcher  # noqa: E402
 
 PROMPTS = (
     "solo piano ballad in Eb major at 72 bpm",
@@ -52,8 +50,6 @@ PROMPTS = (
     "marimba and flute in Bb major at 92 bpm",
 )
 RENDER_WINDOW, RENDER_CONTEXT, RENDER_CROSSFADE, RENDER_STEPS = 128, 32, 8, 16
-LIVE_GEOMETRY = StreamGeometry(64, 16, 4)
-LIVE_STEPS = 8
 PROFILE_OFFSETS = tuple(range(-6, 7))
 
 
@@ -89,24 +85,6 @@ def render_path(generator: Generator, request: GenerationRequest, seconds: float
                              crossfade_frames=RENDER_CROSSFADE)
     total = audio.shape[1] // generator.hop_frames
     return audio, list(range(RENDER_WINDOW, total, RENDER_WINDOW - RENDER_CONTEXT))
-
-
-def live_path(generator: Generator, request: GenerationRequest, seconds: float) -> tuple[np.ndarray, list[int]]:
-    """The live engine's stitcher, chunk after chunk at the normal join, spliced into the dry queue."""
-    samples = int(round(seconds * generator.sample_rate))
-    geometry = LIVE_GEOMETRY
-    stitcher = ChunkStitcher(generator, geometry)
-    queue = DryAudioQueue(samples + 8 * geometry.window_frames * generator.hop_frames)
-    joins: list[int] = []
-    while queue.end < samples + geometry.window_frames * generator.hop_frames:
-        chunk = stitcher.generate(request)
-        if stitcher.history is not None:
-            joins.append(chunk.window_start_frame + geometry.context_frames)
-        queue.splice(chunk.start_sample, chunk.audio, chunk.crossfade_samples)
-        stitcher.commit(chunk)
-    audio = np.empty((queue.channels, samples), dtype=np.float32)
-    queue.read_into(audio)
-    return audio, joins
 
 
 def main() -> None:
