@@ -466,7 +466,9 @@ def main() -> None:
     }
     print()
     print(f"Quality on {len(prompts)} unseen prompts ({table['prompt_kinds']}), {args.seconds:.0f} s renders, "
-          f"{args.steps} steps dpmpp_2m, model {generator.model_id}")
+          f"{args.steps} steps dpmpp_2m, model {generator.model_id}"
+          + (f" (as played live: {LIVE_STEPS} steps, CFG {LIVE_CFG_SCALE:g}, the live stitcher)"
+             if "as played live" in results else ""))
     print("| setting | tempo Acc1 | tempo Acc2 | key+scale | style (judge) | style (old log-mel judge) |")
     print("|---|---|---|---|---|---|")
     for name, s in results.items():

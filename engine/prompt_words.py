@@ -80,6 +80,10 @@ _METER_WORDS = ((re.compile(r"\b(?:waltz(?:es|ing)?|triple\s+(?:time|meter|metre
                 (re.compile(r"\b(?:common\s+time|cut\s+time|alla\s+breve)\b", re.IGNORECASE), 4))
 
 
+# A refused phrase's note starts "'PHRASE' ignored: " (the reason follows).
+_IGNORED_NOTE = re.compile(r"'(?P<phrase>.*)' ignored: ")
+
+
 @dataclass(frozen=True)
 class PromptMusic:
     """What one prompt's words say about tempo, key and scale; None where they say nothing usable.
@@ -108,6 +112,11 @@ class PromptMusic:
         """A label beside a prompt field: "126 BPM · Eb min · 3-beat bars" ("" when the words state nothing); a
         value the trained words reader read is marked "*" ("132 BPM*")."""
         return " · ".join(self._parts(lambda scale: scale[:3], mark="*"))
+
+    def ignored(self) -> tuple[str, ...]:
+        """The phrases the rules saw and refused, as typed ("400 bpm", "by 20 bpm", "7/8"): a label's short note
+        (the reasons are in `notes`)."""
+        return tuple(match.group("phrase") for match in map(_IGNORED_NOTE.match, self.notes) if match)
 
     def describe(self) -> str:
         """One line for the CLI and the app: "126 BPM, Eb minor" or "nothing"."""

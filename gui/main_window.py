@@ -803,16 +803,20 @@ class MainWindow(QMainWindow):
                 self.banner.show_message("error", f"prompt {slot + 1}: {error}")
 
     def _show_prompt_words(self, slot: int, text: str) -> None:
-        """The tempo/key/scale prompt `slot`'s words state, beside its field (hidden when they state none)."""
+        """The tempo/key/scale prompt `slot`'s words state and the phrases refused, beside its field (hidden when
+        there are none)."""
         self._prompt_words_read[slot] = text
         words = self.instrument.words(text)
         label = self.prompt_word_labels[slot]
-        label.setText(f"reads {words.short()}")
+        # a refused phrase is shown too ("speed it up by 20 bpm" is a change, not a tempo): never silently dropped
+        shown = ([f"reads {words.short()}"] if words.short() else []) + [f"ignored '{phrase}'"
+                                                                          for phrase in words.ignored()]
+        label.setText(" · ".join(shown))
         label.setToolTip(f"Its words say: {words.describe()}. The Tempo, Key and Scale knobs follow the words "
                          "of the prompts that sound, each from the heaviest one that states it, as you type and "
                          "morph; a knob you turn holds until the words choose something else. *: read by the "
                          "trained words reader, where the exact rules read nothing (a bare number: \"techno 128\").")
-        label.setVisible(bool(words.short()))
+        label.setVisible(bool(shown))
 
     def new_seed(self) -> None:
         import random

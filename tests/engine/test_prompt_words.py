@@ -264,3 +264,4 @@ def test_a_change_by_some_bpm_is_said_and_never_a_tempo(text: str, said: str) ->
     assert words.tempo_bpm is None and f"'{said}' ignored: a change of tempo" in words.describe()
     assert not tempo_numbers_in(text) & {10.0, 20.0, 30.0}  # the words reader may not read it either
     assert read_prompt(f"{text} from 124 bpm").tempo_bpm == 124.0  # a tempo beside it still reads
+    assert words.ignored() == (said,)  # the phrase a label shows

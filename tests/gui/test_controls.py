@@ -226,3 +226,10 @@ def test_typed_prompt_words_show_beside_the_prompt_and_move_the_knobs_as_it_is_m
     assert store.get("tempo_bpm") == 124.0
     qtbot.waitUntil(lambda: label.text() == "reads 124 BPM*", timeout=5000)
     assert "*: read by the trained words reader" in label.toolTip() and "tempo read by the model, p" in label.toolTip()
+    # a change by some BPM is no tempo: the knob holds, and the label says what was refused
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "house, speed it up by 20 bpm")
+    qtbot.keyClick(edit, Qt.Key_Return)
+    qtbot.waitUntil(lambda: label.isVisible() and label.text() == "ignored 'by 20 bpm'", timeout=5000)
+    assert store.get("tempo_bpm") == 124.0 and "a change of tempo, not a tempo" in label.toolTip()
