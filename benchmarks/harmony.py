@@ -1,8 +1,8 @@
 """Does the generated audio follow the requested chords? The harmony control's benchmark, scored by essentia.
 
     .venv/bin/python benchmarks/harmony.py [--diffusion engine/weights/diffusion.safetensors] [--seconds 16]
-        [--steps 16] [--cfg 3] [--seed 0] [--n-prompts 6] [--threads 2] [--out FILE] [--save-audio DIR]
-        [--figure PNG]
+        [--path render|live] [--steps 16] [--cfg 3] [--seed 0] [--n-prompts 6] [--threads 2] [--out FILE]
+        [--save-audio DIR] [--figure PNG]
     .venv/bin/python benchmarks/harmony.py --self-check     (the scoring alone, on synthetic audio; no model)
 
 Each prompt (PROMPTS: varied styles, no key words, a tempo each) gets one progression of PROGRESSIONS (cycled),
@@ -494,7 +494,8 @@ def draw_figure(panels: Sequence[FigurePanel], harmony: bool, out: Path, caption
 
 def figure_caption(diffusion: Path, training_steps: object, args: argparse.Namespace) -> str:
     return (f"Harmony benchmark: {diffusion.name} ({training_steps} training steps)\n"
-            f"{args.seconds:g} s renders, {args.steps} sampler steps, cfg {args.cfg:g}, seed {args.seed} + prompt "
+            f"{args.seconds:g} s {'live plays' if args.path == 'live' else 'renders'}, {args.steps} sampler steps, "
+            f"cfg {args.cfg:g}, seed {args.seed} + prompt "
             f"index; essentia HPCP per frame, C at the bottom\n"
             f"cyan boxes: the requested chord's tones per bar; grey: bars not scored (bar 0, an incomplete last bar)")
 
@@ -524,8 +525,14 @@ def main() -> int:
                         help="diffusion .safetensors (default: shipped)")
     parser.add_argument("--seconds", type=number_in(0.0, RENDER_SECONDS_MAX, above_minimum=True), default=16.0,
                         help="seconds per render (at least two bars of the slowest prompt)")
-    parser.add_argument("--steps", type=integer_in(*STEPS_RANGE), default=16, help="sampler steps per chunk")
-    parser.add_argument("--cfg", type=number_in(*CFG_SCALE_RANGE), default=3.0, help="classifier-free guidance")
+    parser.add_argument("--path", choices=("render", "live"), default="render",
+                        help="render: `cascade render`'s chunked continuation; live: the live engine's stitcher "
+                             "driven offline (benchmarks/live_render.py), the chords on the bar lines as the held "
+                             "chords of a player who lands each on its bar")
+    parser.add_argument("--steps", type=integer_in(*STEPS_RANGE), default=None,
+                        help="sampler steps per chunk (default: 16 rendered, the app's 8 live)")
+    parser.add_argument("--cfg", type=number_in(*CFG_SCALE_RANGE), default=None,
+                        help="classifier-free guidance (default: 3 rendered, the app's 4 live)")
     parser.add_argument("--guide-controls", type=guided_control_names, default=GUIDED_CONTROLS_DEFAULT,
                         metavar="NAMES", help="as `cascade render --guide-controls` (e.g. harmony,clock)")
     parser.add_argument("--seed", type=seed, default=0, help="base seed: prompt i renders with seed + i")
@@ -542,6 +549,11 @@ def main() -> int:
                         help="score synthetic audio of known chords only (no model); exit 1 if a check fails")
     args = parser.parse_args()
 
+    from benchmarks.live_render import LIVE_CFG_SCALE, LIVE_STEPS, live_path
+
+    live = args.path == "live"
+    args.steps = args.steps if args.steps is not None else (LIVE_STEPS if live else 16)
+    args.cfg = args.cfg if args.cfg is not None else (LIVE_CFG_SCALE if live else 3.0)
     if args.self_check:
         lines: list[str] = []
         ok = self_check(lines)
@@ -584,7 +596,8 @@ def main() -> int:
 
     out_lines = [f"harmony benchmark: model {args.diffusion} ({generator.model_id}: "
                  f"{metadata['extra'].get('steps', '?')} training steps), harmony control "
-                 f"{'yes' if generator.harmony else 'no'}; {args.seconds:g} s per render, {args.steps} steps, "
+                 f"{'yes' if generator.harmony else 'no'}; {args.seconds:g} s per "
+                 f"{'live play (the live stitcher)' if live else 'render'}, {args.steps} steps, "
                  f"cfg {args.cfg:g} guiding {','.join(args.guide_controls) or 'no control'}, sampler {RENDER_SAMPLER}, "
                  f"seeds {args.seed}..{args.seed + len(specs) - 1} "
                  f"(prompt i: seed + i, both versions), {device}, {args.threads or 'default'} threads"]
@@ -609,7 +622,8 @@ def main() -> int:
             request = base if version == "no chords" else _request_with_chords(generator, base, chords, args.seconds)
             started = time.perf_counter()
             try:
-                audio = generator.render(request.validated(), args.seconds)
+                audio = (live_path(generator, request.validated(), args.seconds)[0] if live
+                         else generator.render(request.validated(), args.seconds))
             except GenerationError as error:
                 print(f"error: {spec.text!r} ({version}): {error}", file=sys.stderr)
                 return 2

@@ -248,9 +248,10 @@ _TEMPO_CHANGE_PATTERNS = (
 )
 
 # A change by some BPM is no tempo: "speed it up by 20 bpm", "20 bpm faster", "+10 bpm" (a prompt holds one tempo, not
-# a step from the last; read as a tempo it would be 20 BPM). Said in the notes, and kept from every tempo reader.
+# a step from the last; read as a tempo it would be 20 BPM). The sign only where it touches the number: "house - 69
+# BPM" is a list's dash. Said in the notes, and kept from every tempo reader.
 _RELATIVE_TEMPO = re.compile(
-    rf"(?:\bby\s+|(?<![\w.])[+-]\s*)(?:{_DIGITS}|{_WORDS_NUMBER})\s*-?\s*{_BPM_UNIT}(?!\w)"
+    rf"(?:\bby\s+|(?<![\w.+-])[+-](?=\d))(?:{_DIGITS}|{_WORDS_NUMBER})\s*-?\s*{_BPM_UNIT}(?!\w)"
     rf"|(?<![\w.])(?:{_DIGITS}|{_WORDS_NUMBER})\s*-?\s*{_BPM_UNIT}\s+"
     rf"(?:faster|slower|quicker|higher|lower|more|less)\b",
     re.IGNORECASE)

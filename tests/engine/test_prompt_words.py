@@ -247,7 +247,9 @@ def test_a_value_the_words_reader_read_is_marked_in_the_short_label() -> None:
     # another object, a unit, a count, an era or no number: not a tempo
     ("turn the delay up to 90", None), ("push the drive to 120", None), ("bring it down to 40 percent", None),
     ("take it up to 100 people", None), ("take us back to the 80s", None), ("slow it down to a crawl", None),
-    ("move to 1999", None)])
+    ("move to 1999", None),
+    # a dash between list items is no minus sign
+    ("dark house music - 69 BPM", 69.0), ("chorale - 214 BPM groove", 214.0)])
 def test_a_tempo_change_to_a_number_is_that_tempo(text: str, tempo_bpm: float | None) -> None:
     from engine.prompt_words import read_prompt
 
