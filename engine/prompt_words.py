@@ -80,8 +80,13 @@ _METER_WORDS = ((re.compile(r"\b(?:waltz(?:es|ing)?|triple\s+(?:time|meter|metre
                 (re.compile(r"\b(?:common\s+time|cut\s+time|alla\s+breve)\b", re.IGNORECASE), 4))
 
 
-# A refused phrase's note starts "'PHRASE' ignored: " (the reason follows).
+# A refused phrase's note: "'PHRASE' ignored: REASON" (_refusal writes it, PromptMusic.ignored reads the phrase back).
 _IGNORED_NOTE = re.compile(r"'(?P<phrase>.*)' ignored: ")
+
+
+def _refusal(phrase: str, reason: str) -> str:
+    """The note for a phrase the words hold that is not used: "'400 bpm' ignored: tempo must be 20..400 BPM"."""
+    return f"'{phrase.strip()}' ignored: {reason}"
 
 
 @dataclass(frozen=True)
@@ -282,7 +287,8 @@ def _tonic(letter: str, accidental: str | None) -> str:
 
 # The note a tempo phrase out of range leaves ("'400 bpm' ignored: tempo must be 20..300 BPM"): a reader that fills
 # in what the rules read not (engine/read_words.py) leaves such a text alone.
-TEMPO_REFUSED = "ignored: tempo must be"
+_TEMPO_OUT_OF_RANGE = "tempo must be"
+TEMPO_REFUSED = f"ignored: {_TEMPO_OUT_OF_RANGE}"
 
 
 def tempo_refused(words: PromptMusic) -> bool:
@@ -292,7 +298,7 @@ def tempo_refused(words: PromptMusic) -> bool:
 
 def _read_tempo(text: str, notes: list[str]) -> float | None:
     for match in _RELATIVE_TEMPO.finditer(text):
-        notes.append(f"'{match.group(0).strip()}' ignored: a change of tempo, not a tempo (set the tempo itself)")
+        notes.append(_refusal(match.group(0), "a change of tempo, not a tempo (set the tempo itself)"))
     text = without_tempo_changes(text)
     for pattern in _TEMPO_PATTERNS + _GENRE_TEMPO_PATTERNS + _TEMPO_CHANGE_PATTERNS:
         for match in pattern.finditer(text):
@@ -301,8 +307,8 @@ def _read_tempo(text: str, notes: list[str]) -> float | None:
             if value is None:
                 continue
             if not TEMPO_BPM_RANGE[0] <= value <= TEMPO_BPM_RANGE[1]:
-                notes.append(f"'{match.group(0).strip()}' {TEMPO_REFUSED} "
-                             f"{TEMPO_BPM_RANGE[0]:g}..{TEMPO_BPM_RANGE[1]:g} BPM")
+                notes.append(_refusal(match.group(0), f"{_TEMPO_OUT_OF_RANGE} "
+                                                     f"{TEMPO_BPM_RANGE[0]:g}..{TEMPO_BPM_RANGE[1]:g} BPM"))
                 continue
             return value
     return None
@@ -338,8 +344,8 @@ def _read_meter(text: str, notes: list[str]) -> int | None:
             continue  # "1/4 note", "1/2": a note value, not a bar
         quarters = numerator * 4 / denominator
         if quarters != int(quarters) or not BEATS_PER_BAR_RANGE[0] <= quarters <= BEATS_PER_BAR_RANGE[1]:
-            notes.append(f"'{match.group(0).strip()}' ignored: bars of whole quarter-note beats only, "
-                         f"{BEATS_PER_BAR_RANGE[0]}..{BEATS_PER_BAR_RANGE[1]}")
+            notes.append(_refusal(match.group(0), f"bars of whole quarter-note beats only, "
+                                                 f"{BEATS_PER_BAR_RANGE[0]}..{BEATS_PER_BAR_RANGE[1]}"))
             continue
         if denominator == 8 and numerator % 3 == 0:  # compound: say how its tempo is counted, never silently
             notes.append(f"'{match.group(0).strip()}': {int(quarters)} quarter-note beats a bar; the tempo counts "
