@@ -18,7 +18,6 @@ Uses public APIs only, so the same script measures any earlier tree.
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import sys
 import time
