@@ -12,7 +12,8 @@ table (tests/engine/test_prompt_words.py: phrasings people type, and texts that 
 18 with scenery words after the next (TYPED_NUMBERS_4), 20 with quantities (TYPED_NUMBERS_5: "a 90 minute set"),
 20 with labels (TYPED_NUMBERS_6: "room 101"), 20 beside genre names (TYPED_NUMBERS_7: "cumbia 95", "top 40 pop")
 20 with "around" beside them (TYPED_NUMBERS_8: "samba around 100", "jazz around 60 people") and 24 tempo changes
-(TYPED_NUMBERS_9: "speed it up to 140", "turn the reverb up to 80", "speed it up by 20 bpm").
+(TYPED_NUMBERS_9: "speed it up to 140", "turn the reverb up to 80", "speed it up by 20 bpm") and 12 with "101", a
+course or a title ("techno 101", "the 101 dalmatians theme") or a tempo (TYPED_NUMBERS_10).
 An answer counts when it is exactly what the text states, "nothing" included (the tempo to 0.5 BPM; the key as a
 pitch class, so "Eb" = "D#").
 """
@@ -219,6 +220,17 @@ TYPED_NUMBERS_9: tuple[tuple[str, float | None, str | None, str | None], ...] = 
     ("20 bpm faster than before", None, None, None), ("push the volume up to 90", None, None, None),
 )
 
+# "101" as the idiom for a beginners' course or a title ("techno 101", "the 101 dalmatians theme") beside 101 as a
+# tempo and other tempi in the same texts, written (session 24) before a rule for it.
+TYPED_NUMBERS_10: tuple[tuple[str, float | None, str | None, str | None], ...] = (
+    ("techno 101", None, None, None), ("jazz 101 for beginners", None, None, None),
+    ("music theory 101 study beats", None, None, None), ("the 101 dalmatians theme", None, None, None),
+    ("synthwave 101: retro pads", None, None, None), ("ambient 101 playlist", None, None, None),
+    ("house at 101 bpm", 101, None, None), ("a 101 bpm dembow", 101, None, None),
+    ("techno 101, 128 bpm", 128, None, None), ("hip hop 101 at 92 bpm", 92, None, None),
+    ("dembow 101 bpm", 101, None, None), ("funk 101 grooves at 108 bpm", 108, None, None),
+)
+
 def _same_tempo(read: float | None, stated: float | None) -> bool:
     return read is None if stated is None else read is not None and abs(read - stated) <= 0.5
 
@@ -267,7 +279,8 @@ def main() -> None:
                      "TYPED_NUMBERS_6 (with labels)": TYPED_NUMBERS_6,
                      "TYPED_NUMBERS_7 (beside genres)": TYPED_NUMBERS_7,
                      "TYPED_NUMBERS_8 (about, beside genres)": TYPED_NUMBERS_8,
-                     "TYPED_NUMBERS_9 (tempo changes)": TYPED_NUMBERS_9}
+                     "TYPED_NUMBERS_9 (tempo changes)": TYPED_NUMBERS_9,
+                     "TYPED_NUMBERS_10 (101)": TYPED_NUMBERS_10}
     for table_name, table in number_tables.items():
         numbers = [(text, (tempo, key, scale)) for text, tempo, key, scale in table]
         sets[f"typed numbers, {table_name}"] = numbers
