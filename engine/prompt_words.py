@@ -207,15 +207,22 @@ _LABEL = re.compile(rf"(?<![\w.])(?:{_LABEL_NOUNS})\s*'?(?:\d+(?![\d.])|(?!(?:a|
                     re.IGNORECASE)
 
 
+# "101" without a tempo unit names a beginners' course or a title ("techno 101", "the 101 dalmatians theme"), far more
+# often than it is a bare tempo; "at 101 bpm" still reads.
+_COURSE_101 = re.compile(rf"(?<![\w.])101(?![\d.])(?!\s*-?\s*{_BPM_UNIT}(?!\w))", re.IGNORECASE)
+
+
 def without_labels(text: str) -> str:
-    """The text with each number that names a thing ("room 101", "studio 54", "level 99 boss") taken out."""
-    return _LABEL.sub(" ", text)
+    """The text with each number that names a thing ("room 101", "studio 54", "level 99 boss", "techno 101") taken
+    out."""
+    return _COURSE_101.sub(" ", _LABEL.sub(" ", text))
 
 
 def tempo_numbers_in(text: str) -> set[float]:
     """The numbers a tempo read from the text may be: those it holds, less its quantities, labels and changes of tempo
     (numbers_in, without_quantities, without_labels, without_tempo_changes)."""
-    return numbers_in(without_labels(without_quantities(without_tempo_changes(text))))
+    # labels first: "a" is a number word to the quantities ("101 beats a minute" would lose its unit to them)
+    return numbers_in(without_quantities(without_tempo_changes(without_labels(text))))
 
 
 # A bare number in the tempo range right after a genre's name ("techno 128", "uk garage 134", "neo soul, 85",
@@ -299,7 +306,7 @@ def tempo_refused(words: PromptMusic) -> bool:
 def _read_tempo(text: str, notes: list[str]) -> float | None:
     for match in _RELATIVE_TEMPO.finditer(text):
         notes.append(_refusal(match.group(0), "a change of tempo, not a tempo (set the tempo itself)"))
-    text = without_tempo_changes(text)
+    text = _COURSE_101.sub(" ", without_tempo_changes(text))
     for pattern in _TEMPO_PATTERNS + _GENRE_TEMPO_PATTERNS + _TEMPO_CHANGE_PATTERNS:
         for match in pattern.finditer(text):
             groups = match.groupdict()

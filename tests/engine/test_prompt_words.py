@@ -203,7 +203,7 @@ def test_a_number_with_a_unit_of_measure_is_no_tempo(text: str, numbers: set[flo
     ("studio 54 disco", set()), ("Opus 131 quartet", set()), ("no. 96 drone", set()), ("summer of 69 rock", set()),
     ("class of '98 pop", set()), ("a number nine dream", set()), ("chiptune for the level 99 boss", set()),
     ("techno 128 in room 101", {128.0}), ("lofi 75 for bus 144", {75.0}), ("room 101 at 120 bpm", {120.0}),
-    ("techno track 128", {128.0}), ("deep house 124", {124.0}),
+    ("techno track 128", {128.0}), ("deep house 124", {124.0}), ("101 dalmatians", set()), ("101 bpm", {101.0}),
     ("dance floor a hundred and twenty", {20.0, 100.0, 120.0})])
 def test_a_number_that_names_a_thing_is_no_tempo(text: str, numbers: set[float]) -> None:
     from engine.prompt_words import tempo_numbers_in
@@ -223,6 +223,8 @@ def test_a_number_that_names_a_thing_is_no_tempo(text: str, numbers: set[float])
     ("jazz 2000", None), ("trance 20", None), ("route 66 blues", None), ("techno 128.5", None),
     ("play some cumbia 95. thanks", 95.0), ("mpc swing 56", None), ("electro swing 125", 125.0),
     ("acid 138, squelchy", 138.0), ("an acid 303 line", None),
+    # "101" names a course or a title unless a unit says it is a tempo
+    ("deep house 101", None), ("trap 101: the basics", None), ("garage at 101 bpm", 101.0), ("dub 101 bpm", 101.0),
     # "around" between: the number must end the phrase
     ("samba around 100", 100.0), ("dubstep ~140", 140.0), ("house track at around 124", 124.0),
     ("flamenco around 115 with claps", 115.0), ("jazz around 60 people", None), ("folk around 1970", None),
