@@ -549,16 +549,17 @@ def main() -> int:
                         help="score synthetic audio of known chords only (no model); exit 1 if a check fails")
     args = parser.parse_args()
 
-    from benchmarks.live_render import LIVE_CFG_SCALE, LIVE_STEPS, live_path
-
-    live = args.path == "live"
-    args.steps = args.steps if args.steps is not None else (LIVE_STEPS if live else 16)
-    args.cfg = args.cfg if args.cfg is not None else (LIVE_CFG_SCALE if live else 3.0)
     if args.self_check:
         lines: list[str] = []
         ok = self_check(lines)
         print("\n".join(lines))
         return 0 if ok else 1
+
+    from benchmarks.live_render import LIVE_CFG_SCALE, LIVE_STEPS, live_path  # the model's imports: not for the check
+
+    live = args.path == "live"
+    args.steps = args.steps if args.steps is not None else (LIVE_STEPS if live else 16)
+    args.cfg = args.cfg if args.cfg is not None else (LIVE_CFG_SCALE if live else 3.0)
 
     specs = PROMPTS[:args.n_prompts]
     slowest_bar_s = max(DEFAULT_BEATS_PER_BAR * 60.0 / spec.tempo_bpm for spec in specs)

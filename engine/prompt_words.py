@@ -213,16 +213,8 @@ _COURSE_101 = re.compile(rf"(?<![\w.])101(?![\d.])(?!\s*-?\s*{_BPM_UNIT}(?!\w))"
 
 
 def without_labels(text: str) -> str:
-    """The text with each number that names a thing ("room 101", "studio 54", "level 99 boss", "techno 101") taken
-    out."""
-    return _COURSE_101.sub(" ", _LABEL.sub(" ", text))
-
-
-def tempo_numbers_in(text: str) -> set[float]:
-    """The numbers a tempo read from the text may be: those it holds, less its quantities, labels and changes of tempo
-    (numbers_in, without_quantities, without_labels, without_tempo_changes)."""
-    # labels first: "a" is a number word to the quantities ("101 beats a minute" would lose its unit to them)
-    return numbers_in(without_quantities(without_tempo_changes(without_labels(text))))
+    """The text with each number that names a thing ("room 101", "studio 54", "level 99 boss") taken out."""
+    return _LABEL.sub(" ", text)
 
 
 # A bare number in the tempo range right after a genre's name ("techno 128", "uk garage 134", "neo soul, 85",
@@ -274,6 +266,19 @@ def without_tempo_changes(text: str) -> str:
     return _RELATIVE_TEMPO.sub(" ", text)
 
 
+def _tempo_text(text: str) -> str:
+    """The text with what is never a tempo whatever stands beside it taken out: changes by some BPM ("up by 20 bpm")
+    and a bare 101 ("techno 101"). Both the rules and the words reader's number guard read what is left."""
+    return _COURSE_101.sub(" ", without_tempo_changes(text))
+
+
+def tempo_numbers_in(text: str) -> set[float]:
+    """The numbers a tempo read from the text may be: those it holds, less its changes of tempo, bare 101s, labels
+    and quantities (numbers_in, _tempo_text, without_labels, without_quantities)."""
+    # quantities last: "a" is a number word to them ("101 beats a minute" would lose its unit first)
+    return numbers_in(without_quantities(without_labels(_tempo_text(text))))
+
+
 def _words_value(text: str) -> int | None:
     """The number a run of words ends with: "play a ninety" -> 90 (leading words that are no number dropped)."""
     words = text.split()
@@ -306,7 +311,7 @@ def tempo_refused(words: PromptMusic) -> bool:
 def _read_tempo(text: str, notes: list[str]) -> float | None:
     for match in _RELATIVE_TEMPO.finditer(text):
         notes.append(_refusal(match.group(0), "a change of tempo, not a tempo (set the tempo itself)"))
-    text = _COURSE_101.sub(" ", without_tempo_changes(text))
+    text = _tempo_text(text)
     for pattern in _TEMPO_PATTERNS + _GENRE_TEMPO_PATTERNS + _TEMPO_CHANGE_PATTERNS:
         for match in pattern.finditer(text):
             groups = match.groupdict()
