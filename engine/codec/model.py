@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,6 +33,7 @@ from engine.weights_io import config_from_dict
 
 
 UPSAMPLERS = ("interpolate", "subpixel")
+STEREO_PHASES = ("shared", "per_channel")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,13 @@ class AutoencoderConfig:
     # frame per latent frame), where a low note's partials are resolved (engine/codec/fine_low_band.py).
     decoder_fine_n_fft: int = 0
     decoder_fine_bins: int = 66  # 0-349 Hz at 8192 points
+    # Where the channels' phase comes from: "shared" (one phase, integrated from the channels' mean magnitude,
+    # for every channel: the latent keeps no phase, and a source panned by level, as a mix mostly is, has the
+    # same phase in both) or "per_channel" (each channel integrated on its own, codecs v2.0-v2.4 until session
+    # 25: independent random phases in the quiet and noisy bins left the channels nearly uncorrelated, 0.06
+    # against the input's 0.85, and a mono sum ~5 dB quieter in those bins; docs/autoencoder.md). A synthesis
+    # setting, no weights: files written before it existed decode with the shared phase.
+    decoder_stereo_phase: str = "shared"
 
     @property
     def compression_ratio(self) -> float:
@@ -96,6 +105,8 @@ class AutoencoderConfig:
                                  f"{self.decoder_frequency_bins * per_bin + 2}")
         if self.decoder_upsample not in UPSAMPLERS:
             raise ValueError(f"decoder_upsample must be one of {UPSAMPLERS}, not {self.decoder_upsample!r}")
+        if self.decoder_stereo_phase not in STEREO_PHASES:
+            raise ValueError(f"decoder_stereo_phase must be one of {STEREO_PHASES}, not {self.decoder_stereo_phase!r}")
 
     def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -281,8 +292,8 @@ class WaveformDecoder(nn.Module):
 
     def frequency_corrections(self, latent: torch.Tensor, from_frame: int = 0,
                               log_magnitude: torch.Tensor | None = None) -> torch.Tensor | None:
-        """latent (batch, C, T) -> the low bins' frequency corrections (batch, audio_channels, (T - from_frame) *
-        frames_per_latent, K) in bins for latent frames [from_frame, T) (exact: the branch sees the whole
+        """latent (batch, C, T) -> the low bins' frequency corrections (batch, audio_channels, or 1 with a shared
+        phase, (T - from_frame) * frames_per_latent, K) in bins for latent frames [from_frame, T) (exact: the branch sees the whole
         latent), or None for a decoder without a branch. A fine-band decoder reads them against its own
         magnitude: `log_magnitude` (batch, audio_channels, bins, n) of the same frames, required then."""
         if self.frequency is not None:
@@ -296,6 +307,9 @@ class WaveformDecoder(nn.Module):
         fine = self.fine(latent, max(from_frame - 1, 0)).detach().float().cpu()
         if from_frame == 0:
             fine = torch.cat([fine[:, :, :1], fine], dim=2)
+        if self.shares_phase(log_magnitude.shape[1]):  # read against the magnitude the shared phase comes from
+            fine = _channel_mean_log(fine, 1)
+            log_magnitude = _channel_mean_log(log_magnitude, 1)
         batch, channels, latent_frames, fine_bins = fine.shape
         frame_major = log_magnitude.detach().float().cpu().permute(0, 1, 3, 2).reshape(batch * channels, -1,
                                                                                        self.bins)
@@ -304,26 +318,39 @@ class WaveformDecoder(nn.Module):
                                           c.decoder_frequency_bins)
         return torch.from_numpy(corrections).float().reshape(batch, channels, -1, c.decoder_frequency_bins)
 
+    def shares_phase(self, channels: int) -> bool:
+        """Whether `channels` channels take one phase (the phase state then holds one signal per item)."""
+        return self.config.decoder_stereo_phase == "shared" and channels > 1
+
     def spectral_frames(self, log_magnitude: torch.Tensor, state: PhaseState | None = None,
                         latent_boundaries: bool = False, corrections: torch.Tensor | None = None,
                         ) -> tuple[torch.Tensor, PhaseState, list[PhaseState]]:
-        """log_magnitude (batch, channels, bins, n) and the low bins' frequency corrections (batch, channels, n, K)
-        or None -> complex frames (batch * channels, bins, n), the phase state to continue from (`state`
-        None: the start of a stream) and, with `latent_boundaries`, the state after each latent frame's last
-        STFT frame."""
+        """log_magnitude (batch, channels, bins, n) and the low bins' frequency corrections (batch, channels or 1,
+        n, K) or None -> complex frames (batch * channels, bins, n), the phase state to continue from (`state`
+        None: the start of a stream; one signal per item with a shared phase, else per channel) and, with
+        `latent_boundaries`, the state after each latent frame's last STFT frame."""
         batch, channels, bins, frames = log_magnitude.shape
-        # frame-major (batch * channels, frames, bins): for one item a view of `log_magnitude`'s own memory
+        # frame-major (batch, channels, frames, bins): for one item a view of `log_magnitude`'s own memory
         # (frame-major, channels interleaved per frame; the phase kernel reads rows of bins), no copies
-        flat = log_magnitude.permute(0, 1, 3, 2).reshape(batch * channels, frames, bins)
+        frame_major = log_magnitude.permute(0, 1, 3, 2)
+        shared = self.shares_phase(channels)
+        source = _channel_mean_log(frame_major, 1)[:, 0] if shared else frame_major.reshape(batch * channels, frames,
+                                                                                            bins)
         every = self.config.frames_per_latent if latent_boundaries else 0
-        low = None if corrections is None else \
-            corrections.detach().float().cpu().reshape(batch * channels, frames, -1).numpy()
-        phase, state, boundaries = rtpghi_phase(flat.detach().float().cpu().numpy(), self.config.decoder_n_fft,
-                                                self.config.decoder_hop, state, boundary_every=every, frame_major=True,
-                                                frequency_corrections_bins=low)
+        low = None
+        if corrections is not None:
+            if shared and corrections.shape[1] != 1:  # a per-channel branch (LowBinFrequency): their mean
+                corrections = corrections.mean(dim=1, keepdim=True)
+            low = corrections.detach().float().cpu().reshape(source.shape[0], frames, -1).numpy()
+        phase, state, boundaries = rtpghi_phase(np.ascontiguousarray(source.detach().float().cpu().numpy()),
+                                                self.config.decoder_n_fft, self.config.decoder_hop, state,
+                                                boundary_every=every, frame_major=True, frequency_corrections_bins=low)
+        phase_t = torch.from_numpy(phase).to(device=frame_major.device, dtype=frame_major.dtype)
+        # (batch, channels or 1, frames, bins): a shared phase broadcasts over the channels
+        phase_t = phase_t.reshape(batch, 1 if shared else channels, frames, bins)
         # frame-major (bins contiguous) all the way to the inverse FFT; returned as a (.., bins, n) view
-        frames = polar_from_log(flat, torch.from_numpy(phase).to(device=flat.device, dtype=flat.dtype))
-        return frames.transpose(1, 2), state, boundaries
+        spectra = polar_from_log(frame_major, phase_t).reshape(batch * channels, frames, bins)
+        return spectra.transpose(1, 2), state, boundaries
 
     def decode_continuing(self, latent: torch.Tensor, state: PhaseState | None,
                           skip_frames: int = 0) -> tuple[torch.Tensor, list[PhaseState]]:
@@ -356,6 +383,8 @@ class WaveformDecoder(nn.Module):
                                                   corrections=corrections)
         history = log_magnitude[..., start - tail:start].reshape(new.shape[0], self.bins, tail)
         history_phase = torch.from_numpy(state.tail_phase[..., state.tail_phase.shape[-1] - tail:]).to(history)
+        if self.shares_phase(c.audio_channels):  # one stored phase per item, for each of its channels
+            history_phase = history_phase.repeat_interleave(c.audio_channels, dim=0)
         frames = torch.cat([polar_from_log(history, history_phase), new], dim=-1)
         audio = self.istft(frames).reshape(batch, c.audio_channels, -1)
         return audio[..., tail * c.decoder_hop:], boundaries
@@ -371,6 +400,11 @@ class WaveformDecoder(nn.Module):
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         log_magnitude = self.log_magnitude(latent)
         return self.synthesise(log_magnitude, self.frequency_corrections(latent, 0, log_magnitude))
+
+
+def _channel_mean_log(log_magnitude: torch.Tensor, dim: int) -> torch.Tensor:
+    """The log of the channels' mean magnitude along `dim`, kept as a dimension of size 1."""
+    return torch.logsumexp(log_magnitude, dim=dim, keepdim=True) - math.log(log_magnitude.shape[dim])
 
 
 class MagnitudeAutoencoder(nn.Module):

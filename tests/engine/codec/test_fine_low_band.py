@@ -136,15 +136,16 @@ def test_config_checks_and_old_configs() -> None:
 
 def test_a_fine_band_decoder_needs_its_magnitude_for_the_corrections() -> None:
     torch.manual_seed(0)
-    model = MagnitudeAutoencoder(replace(DEBUG_CONFIG, decoder_frequency_bins=12, decoder_fine_n_fft=8192,
-                                         decoder_fine_bins=56)).eval()
     latent = torch.randn(1, 32, 12)
-    with torch.no_grad():
-        log_magnitude = model.decoder.log_magnitude(latent)
-        corrections = model.decoder.frequency_corrections(latent, 0, log_magnitude)
-        with pytest.raises(ValueError, match="log-magnitude"):
-            model.decoder.frequency_corrections(latent)
-    assert corrections.shape == (1, 2, 48, 12) and corrections.abs().sum() > 0  # a random band moves the bins
+    for stereo_phase, channels in (("shared", 1), ("per_channel", 2)):  # shared: read against the channels' mean
+        model = MagnitudeAutoencoder(replace(DEBUG_CONFIG, decoder_frequency_bins=12, decoder_fine_n_fft=8192,
+                                             decoder_fine_bins=56, decoder_stereo_phase=stereo_phase)).eval()
+        with torch.no_grad():
+            log_magnitude = model.decoder.log_magnitude(latent)
+            corrections = model.decoder.frequency_corrections(latent, 0, log_magnitude)
+            with pytest.raises(ValueError, match="log-magnitude"):
+                model.decoder.frequency_corrections(latent)
+        assert corrections.shape == (1, channels, 48, 12) and corrections.abs().sum() > 0  # a random band moves bins
 
 
 def test_the_loss_is_zero_only_at_the_target_and_sees_shifted_peaks() -> None:
