@@ -35,6 +35,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` 
 from benchmarks.latency import stolen_seconds  # noqa: E402
 from engine.allocator import keep_freed_memory  # noqa: E402
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
+from engine.codec.model import STEREO_PHASES  # noqa: E402
 from engine.codec.evaluation import (TONE_SET, cents, essentia_key, estimate_f0_hz, harmonic_tone,  # noqa: E402
                                      line_prominence_table, render_cadences, same_key)
 from engine.codec.spectral import (griffin_lim, log_mel_distance, log_spectral_distance_db,  # noqa: E402
@@ -291,6 +293,11 @@ def main() -> None:
                         help="fewer clips (10 test, 4 unseen), 8 of the 24 cadences, 1.5 s tones")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stereo-phase", choices=STEREO_PHASES, default=None,
+                        help="decode with this phase setting instead of the file's (session 25: 'per_channel' is how "
+                             "codecs v2.0-v2.4 decoded until then)")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="only the Cascade codec (leave out the Griffin-Lim rows, the slow part)")
     parser.add_argument("--speed-only", action="store_true",
                         help="print only the speed table (encode and decode of 10 s of noise)")
     args = parser.parse_args()
@@ -303,6 +310,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as every `cascade` command does (engine/allocator.py)
     model = load_autoencoder(args.weights)
+    if args.stereo_phase is not None:  # a synthesis setting, no weights: the same network decodes either way
+        model.decoder.config = replace(model.decoder.config, decoder_stereo_phase=args.stereo_phase)
+    print(f"decoder stereo phase: {model.decoder.config.decoder_stereo_phase}")
     if args.speed_only:
         print_speed(model, args.weights, args.threads)
         return
@@ -311,9 +321,10 @@ def main() -> None:
         return model.decode(model.encode(audio[None]))[0]
 
     ours_name = "(1) Cascade autoencoder, 64x"
-    methods = {ours_name: ours,
-               "(2) 32 mels/ch at hop 1024 + Griffin-Lim 64, 64x": mel_budget_griffin_lim,
-               "(3) Griffin-Lim 32 from the true magnitude, 1x": true_magnitude_griffin_lim}
+    methods = {ours_name: ours}
+    if not args.no_baselines:
+        methods["(2) 32 mels/ch at hop 1024 + Griffin-Lim 64, 64x"] = mel_budget_griffin_lim
+        methods["(3) Griffin-Lim 32 from the true magnitude, 1x"] = true_magnitude_griffin_lim
     test_rows = load_clip_rows(args.dataset, "test", test_count, args.seed) if args.dataset else []
     sets: dict[str, list[np.ndarray]] = {}
     if args.dataset:

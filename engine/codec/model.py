@@ -334,8 +334,12 @@ class WaveformDecoder(nn.Module):
         # (frame-major, channels interleaved per frame; the phase kernel reads rows of bins), no copies
         frame_major = log_magnitude.permute(0, 1, 3, 2)
         shared = self.shares_phase(channels)
-        source = _channel_mean_log(frame_major, 1)[:, 0] if shared else frame_major.reshape(batch * channels, frames,
-                                                                                            bins)
+        magnitude = None
+        if shared:  # the magnitudes once: the channels' mean for the phase, then the spectra themselves
+            magnitude = torch.exp(frame_major)
+            source = torch.log(magnitude.mean(dim=1).clamp_min(torch.finfo(magnitude.dtype).tiny))
+        else:
+            source = frame_major.reshape(batch * channels, frames, bins)
         every = self.config.frames_per_latent if latent_boundaries else 0
         low = None
         if corrections is not None:
@@ -349,7 +353,11 @@ class WaveformDecoder(nn.Module):
         # (batch, channels or 1, frames, bins): a shared phase broadcasts over the channels
         phase_t = phase_t.reshape(batch, 1 if shared else channels, frames, bins)
         # frame-major (bins contiguous) all the way to the inverse FFT; returned as a (.., bins, n) view
-        spectra = polar_from_log(frame_major, phase_t).reshape(batch * channels, frames, bins)
+        if magnitude is None:
+            spectra = polar_from_log(frame_major, phase_t)
+        else:
+            spectra = torch.complex(magnitude * torch.cos(phase_t), magnitude * torch.sin(phase_t))
+        spectra = spectra.reshape(batch * channels, frames, bins)
         return spectra.transpose(1, 2), state, boundaries
 
     def decode_continuing(self, latent: torch.Tensor, state: PhaseState | None,
