@@ -32,6 +32,7 @@ import soundfile  # noqa: E402
 import torch  # noqa: E402
 
 from engine.allocator import keep_freed_memory  # noqa: E402
+from engine.codec.evaluation import stereo_measures  # noqa: E402
 from engine.codec.model import STEREO_PHASES  # noqa: E402
 from engine.codec.spectral import log_spectral_distance_db, mel_filterbank  # noqa: E402
 from engine.dataset.descriptors import frame_descriptors  # noqa: E402
@@ -39,14 +40,6 @@ from engine.generate import Generator  # noqa: E402
 
 SAMPLE_RATE = 44100
 DB_PER_NAT = 20.0 / np.log(10.0)
-
-
-def stereo_measures(audio: np.ndarray) -> tuple[float, float]:
-    """(2, n) -> (correlation of the channels, mono sum's power over the channels' mean power in dB)."""
-    left, right = audio[0].astype(np.float64), audio[1].astype(np.float64)
-    correlation = float(np.corrcoef(left, right)[0, 1])
-    mono_db = 10 * np.log10(np.mean(((left + right) / 2) ** 2) / max(np.mean((left ** 2 + right ** 2) / 2), 1e-20))
-    return correlation, float(mono_db)
 
 
 def mono_log_mel(audio: np.ndarray, filterbank: torch.Tensor) -> torch.Tensor:

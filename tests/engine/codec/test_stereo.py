@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from engine.codec.checkpoint import load_autoencoder
-from engine.codec.evaluation import harmonic_tone
+from engine.codec.evaluation import harmonic_tone, stereo_measures
 from engine.codec.model import AutoencoderConfig, MagnitudeAutoencoder
 
 SR = 44100
@@ -36,14 +36,6 @@ def level_panned_mix() -> np.ndarray:
     return room(np.stack([left, right]).astype(np.float32), SR).astype(np.float32)
 
 
-def _stereo_measures(audio: np.ndarray) -> tuple[float, float]:
-    """(correlation of the channels, mono sum's power over the channels' mean power in dB: 0 when identical)."""
-    left, right = audio[0].astype(np.float64), audio[1].astype(np.float64)
-    correlation = float(np.corrcoef(left, right)[0, 1])
-    mono_db = 10 * np.log10(np.mean(((left + right) / 2) ** 2) / np.mean((left ** 2 + right ** 2) / 2))
-    return correlation, float(mono_db)
-
-
 def _round_trip(model: MagnitudeAutoencoder, audio: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         return model.decode(model.encode(torch.from_numpy(audio)[None]))[0].numpy()
@@ -56,16 +48,16 @@ def shipped() -> MagnitudeAutoencoder:
 
 def test_a_level_panned_mix_keeps_its_channels_correlated_and_its_mono_sum(shipped: MagnitudeAutoencoder) -> None:
     mix = level_panned_mix()
-    correlation_in, mono_in_db = _stereo_measures(mix)
+    correlation_in, mono_in_db = stereo_measures(mix)
     assert shipped.config.decoder_stereo_phase == "shared"
-    correlation, mono_db = _stereo_measures(_round_trip(shipped, mix))
+    correlation, mono_db = stereo_measures(_round_trip(shipped, mix))
     # session 25: in 0.90 / -0.52 dB, out 0.99 / -0.04 dB (per channel: 0.20 / -2.23 dB)
     assert correlation > correlation_in - 0.15
     assert abs(mono_db - mono_in_db) < 1.0
     # the same weights with each channel's phase integrated on its own: what the codec did before
     apart = MagnitudeAutoencoder(replace(shipped.config, decoder_stereo_phase="per_channel")).eval()
     apart.load_state_dict(shipped.state_dict())
-    correlation_apart, mono_apart_db = _stereo_measures(_round_trip(apart, mix))
+    correlation_apart, mono_apart_db = stereo_measures(_round_trip(apart, mix))
     assert correlation_apart < correlation - 0.3 and mono_apart_db < mono_db - 1.0
 
 
