@@ -340,16 +340,6 @@ def line_prominence_table(audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
 _LETTER_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
-def stereo_measures(audio: np.ndarray) -> tuple[float, float]:
-    """(2, n) -> (the correlation of the channels, the mono sum's power over the channels' mean power in dB: 0 when
-    the channels are identical, -inf when they cancel). Two channels that a decoder gives unrelated phases read
-    near 0 and several dB under their input's (docs/autoencoder.md, session 25)."""
-    left, right = audio[0].astype(np.float64), audio[1].astype(np.float64)
-    correlation = float(np.corrcoef(left, right)[0, 1])
-    mono_db = 10 * np.log10(np.mean(((left + right) / 2) ** 2) / max(np.mean((left ** 2 + right ** 2) / 2), 1e-20))
-    return correlation, float(mono_db)
-
-
 def pitch_class(name: str) -> int:
     """Pitch class 0-11 of a note name: a letter A-G and any accidentals (#, b, ♯, ♭, x = double sharp),
     so C# and Db are both 1, Cb is 11, E# is 5. Raises ValueError on anything else."""

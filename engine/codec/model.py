@@ -11,9 +11,9 @@ Compression: 2 channels x 1024 samples -> 32 latent values per frame = 64x (exac
 channels * hop_frames / latent_channels).
 
 The decoder is causal in latent frames (every convolution is left-padded), so streaming decoding is exact:
-`StreamingDecoder` keeps the last `receptive_field_frames` latent frames as context and the iSTFT
-overlap-add tail and the phase integration's state, and its concatenated output equals `decode` on the
-whole latent (tested).
+`StreamingDecoder` (engine/codec/streaming.py) keeps the last `receptive_field_frames` latent frames as context
+and the iSTFT overlap-add tail and the phase integration's state, and its concatenated output equals `decode` on
+the whole latent (tested).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from torch import nn
 from engine.codec.fine_low_band import FineLowBand, low_bin_corrections
 from engine.codec.layers import ConvNeXtBlock, OverlapAddISTFT, hann_window, causal_interpolation, polar_from_log
 from engine.codec.phase import PhaseState, rtpghi_phase
+from engine.codec.stereo import channel_mean_log
 from engine.vocabulary import AUDIO_CHANNELS, LATENT_HOP_FRAMES, SAMPLE_RATE
 from engine.weights_io import config_from_dict
 
@@ -308,8 +309,8 @@ class WaveformDecoder(nn.Module):
         if from_frame == 0:
             fine = torch.cat([fine[:, :, :1], fine], dim=2)
         if self.shares_phase(log_magnitude.shape[1]):  # read against the magnitude the shared phase comes from
-            fine = _channel_mean_log(fine, 1)
-            log_magnitude = _channel_mean_log(log_magnitude, 1)
+            fine = channel_mean_log(fine, 1)
+            log_magnitude = channel_mean_log(log_magnitude, 1)
         batch, channels, latent_frames, fine_bins = fine.shape
         frame_major = log_magnitude.detach().float().cpu().permute(0, 1, 3, 2).reshape(batch * channels, -1,
                                                                                        self.bins)
@@ -410,11 +411,6 @@ class WaveformDecoder(nn.Module):
         return self.synthesise(log_magnitude, self.frequency_corrections(latent, 0, log_magnitude))
 
 
-def _channel_mean_log(log_magnitude: torch.Tensor, dim: int) -> torch.Tensor:
-    """The log of the channels' mean magnitude along `dim`, kept as a dimension of size 1."""
-    return torch.logsumexp(log_magnitude, dim=dim, keepdim=True) - math.log(log_magnitude.shape[dim])
-
-
 class MagnitudeAutoencoder(nn.Module):
     """Encoder + decoder + latent statistics (per-channel mean/std for normalising the diffusion stage)."""
 
@@ -444,64 +440,3 @@ class MagnitudeAutoencoder(nn.Module):
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         latent = self.encode(audio)
         return self.decode(latent), latent
-
-
-class StreamingDecoder:
-    """Decode latent chunks one after another; the concatenated output equals `decoder(latent)` offline.
-
-    Each `push` returns the audio that is final so far: everything except the last n_fft/2 samples, whose
-    overlap-add still waits for the next chunk's first frames (23.2 ms at n_fft 2048). `flush` returns them.
-    The phase integration's state (the last frame's magnitude and phase) carries over from push to push.
-    """
-
-    def __init__(self, decoder: WaveformDecoder) -> None:
-        self.decoder = decoder
-        self.config = decoder.config
-        self.context: torch.Tensor | None = None  # (batch, C, <= receptive field) latent frames
-        self.signal_tail: torch.Tensor | None = None  # overlap-add state over padded positions
-        self.envelope_tail: torch.Tensor | None = None
-        self.frames_done = 0
-        self.phase_state: PhaseState | None = None
-
-    @torch.no_grad()
-    def push(self, latent: torch.Tensor) -> torch.Tensor:
-        """latent (batch, C, t) -> audio (batch, audio_channels, samples now final)."""
-        c = self.config
-        istft = self.decoder.istft
-        batch, _, new_frames = latent.shape
-        context_frames = 0 if self.context is None else self.context.shape[-1]
-        window = latent if self.context is None else torch.cat([self.context, latent], dim=-1)
-        # The frame-rate layers need only their own context of the kept latent frames (the rest of the window
-        # feeds the latent-rate layers): start them there, as the live engine's decode does.
-        first = max(0, context_frames - self.decoder.frame_context_frames)
-        log_magnitude = self.decoder.log_magnitude(window, first)[..., (context_frames - first) * c.frames_per_latent:]
-        corrections = self.decoder.frequency_corrections(window, context_frames, log_magnitude)
-        frames, self.phase_state, _ = self.decoder.spectral_frames(log_magnitude, self.phase_state,
-                                                                   corrections=corrections)
-        segments = istft.frames_to_segments(frames)
-        signal, envelope = istft.overlap_add(segments)
-        overlap = istft.n_fft - istft.hop
-        envelope = envelope.clone()  # the cached envelope is shared: add the tail to a copy
-        if self.signal_tail is not None:
-            signal[:, :overlap] += self.signal_tail
-            envelope[:, :overlap] += self.envelope_tail
-        n_frames = frames.shape[-1]
-        # Positions below n_frames * hop get no more contributions; keep the rest for the next chunk.
-        final = n_frames * istft.hop
-        self.signal_tail = signal[:, final:].clone()
-        self.envelope_tail = envelope[:, final:].clone()
-        out = signal[:, :final] / envelope[:, :final].clamp_min(1e-8)
-        if self.frames_done == 0:
-            out = out[:, istft.n_fft // 2:]  # the centred STFT's left padding
-        self.frames_done += n_frames
-        keep = self.decoder.receptive_field_frames
-        self.context = window[..., -keep:] if keep > 0 else window[..., :0]
-        return out.reshape(batch, c.audio_channels, -1)
-
-    def flush(self) -> torch.Tensor:
-        """The last n_fft/2 samples (the end of the signal, as offline decoding trims it)."""
-        if self.signal_tail is None:
-            return torch.zeros(0)
-        half = self.decoder.istft.n_fft // 2
-        out = self.signal_tail[:, :half] / self.envelope_tail[:, :half].clamp_min(1e-8)
-        return out.reshape(-1, self.config.audio_channels, half)

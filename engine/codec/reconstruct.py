@@ -21,7 +21,8 @@ import torch
 
 from engine.audio_file import temporary_file_beside
 from engine.codec.checkpoint import load_autoencoder
-from engine.codec.model import AutoencoderConfig, MagnitudeAutoencoder, StreamingDecoder
+from engine.codec.model import AutoencoderConfig, MagnitudeAutoencoder
+from engine.codec.streaming import StreamingDecoder
 
 # Latent frames encoded per chunk (~12 s at 44.1 kHz): peak memory is a few hundred MB whatever the file's
 # length, and the 2 * context frames recomputed per chunk cost ~5 %.

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.codec.checkpoint import CheckpointError, load_autoencoder, save_autoencoder
-from engine.codec.model import (DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder, OverlapAddISTFT, polar_from_log,
-                                StreamingDecoder)
+from engine.codec.model import DEBUG_CONFIG, AutoencoderConfig, MagnitudeAutoencoder, OverlapAddISTFT, polar_from_log
+from engine.codec.streaming import StreamingDecoder
 from engine.codec.spectral import DecoderMagnitudeLoss, log_spectral_distance_db
 
 

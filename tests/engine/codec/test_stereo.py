@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from engine.codec.checkpoint import load_autoencoder
-from engine.codec.evaluation import harmonic_tone, stereo_measures
+from engine.codec.evaluation import harmonic_tone
+from engine.codec.stereo import stereo_measures
 from engine.codec.model import AutoencoderConfig, MagnitudeAutoencoder
 
 SR = 44100

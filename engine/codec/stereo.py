@@ -1,0 +1,31 @@
+"""Two channels through a magnitude codec: the mean magnitude the decoder's shared phase is integrated from, and
+how far two channels still go together (docs/autoencoder.md, session 25).
+
+The latent keeps no phase. Integrated per channel, the quiet and noisy bins of the two channels took unrelated
+phases: real mixes came back uncorrelated and their mono sum cancelled. One phase for both, from their mean
+magnitude, is what a mix panned by level has."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["channel_mean_log", "stereo_measures"]
+
+
+def channel_mean_log(log_magnitude: torch.Tensor, dim: int) -> torch.Tensor:
+    """The log of the channels' mean magnitude along `dim` (natural-log magnitudes in and out), kept as a
+    dimension of size 1."""
+    return torch.logsumexp(log_magnitude, dim=dim, keepdim=True) - math.log(log_magnitude.shape[dim])
+
+
+def stereo_measures(audio: np.ndarray) -> tuple[float, float]:
+    """(2, n) -> (the correlation of the channels, the mono sum's power over the channels' mean power in dB: 0 when
+    the channels are identical, -inf when they cancel). Two channels that a decoder gives unrelated phases read
+    near 0 and several dB under their input's (docs/autoencoder.md, session 25)."""
+    left, right = audio[0].astype(np.float64), audio[1].astype(np.float64)
+    correlation = float(np.corrcoef(left, right)[0, 1])
+    mono_db = 10 * np.log10(np.mean(((left + right) / 2) ** 2) / max(np.mean((left ** 2 + right ** 2) / 2), 1e-20))
+    return correlation, float(mono_db)
