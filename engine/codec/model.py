@@ -74,9 +74,9 @@ class AutoencoderConfig:
     # Where the channels' phase comes from: "shared" (one phase, integrated from the channels' mean magnitude,
     # for every channel: the latent keeps no phase, and a source panned by level, as a mix mostly is, has the
     # same phase in both) or "per_channel" (each channel integrated on its own, codecs v2.0-v2.4 until session
-    # 25: independent random phases in the quiet and noisy bins left the channels nearly uncorrelated, 0.06
-    # against the input's 0.85, and a mono sum ~5 dB quieter in those bins; docs/autoencoder.md). A synthesis
-    # setting, no weights: files written before it existed decode with the shared phase.
+    # 25: unrelated phases in the quiet and noisy bins left real mixes' channels uncorrelated, 0.05 against the
+    # input's 0.86, and their mono sum 2.4 dB quieter, 5.6 dB in its log-mel bands; docs/autoencoder.md). A
+    # synthesis setting, no weights: files written before it existed decode with the shared phase.
     decoder_stereo_phase: str = "shared"
 
     @property
@@ -293,9 +293,9 @@ class WaveformDecoder(nn.Module):
 
     def frequency_corrections(self, latent: torch.Tensor, from_frame: int = 0,
                               log_magnitude: torch.Tensor | None = None) -> torch.Tensor | None:
-        """latent (batch, C, T) -> the low bins' frequency corrections (batch, audio_channels, or 1 with a shared
-        phase, (T - from_frame) * frames_per_latent, K) in bins for latent frames [from_frame, T) (exact: the branch sees the whole
-        latent), or None for a decoder without a branch. A fine-band decoder reads them against its own
+        """latent (batch, C, T) -> the low bins' frequency corrections (batch, audio_channels or 1 with a shared
+        phase, (T - from_frame) * frames_per_latent, K) in bins for latent frames [from_frame, T) (exact: the
+        branch sees the whole latent), or None for a decoder without a branch. A fine-band decoder reads them against its own
         magnitude: `log_magnitude` (batch, audio_channels, bins, n) of the same frames, required then."""
         if self.frequency is not None:
             return self.frequency(latent, from_frame)
