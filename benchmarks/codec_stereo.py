@@ -107,8 +107,9 @@ def main() -> None:
     for name in STEREO_PHASES:
         r = {key: np.array(values) for key, values in results[name].items()}
         label = f"{name} (shipped)" if name == shipped.decoder_stereo_phase else name
+        farthest = r['mono_db'][np.abs(r['mono_db']).argmax()]
         print(f"| {label} | {r['correlation'].mean():.2f} (min {r['correlation'].min():.2f}) | "
-              f"{r['mono_db'].mean():+.2f} (farthest {r['mono_db'][np.abs(r['mono_db']).argmax()]:+.2f}) | {r['log_mel_db'].mean():+.2f} | "
+              f"{r['mono_db'].mean():+.2f} (farthest {farthest:+.2f}) | {r['log_mel_db'].mean():+.2f} | "
               f"{r['loudness_db'].mean():+.2f} | {r['l1_channels_db'].mean():.2f} / {r['l1_mono_db'].mean():.2f} | "
               f"{1000 * np.median(r['decode_s']):.0f} |")
 

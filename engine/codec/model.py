@@ -295,8 +295,9 @@ class WaveformDecoder(nn.Module):
                               log_magnitude: torch.Tensor | None = None) -> torch.Tensor | None:
         """latent (batch, C, T) -> the low bins' frequency corrections (batch, audio_channels or 1 with a shared
         phase, (T - from_frame) * frames_per_latent, K) in bins for latent frames [from_frame, T) (exact: the
-        branch sees the whole latent), or None for a decoder without a branch. A fine-band decoder reads them against its own
-        magnitude: `log_magnitude` (batch, audio_channels, bins, n) of the same frames, required then."""
+        branch sees the whole latent), or None for a decoder without a branch. A fine-band decoder reads them
+        against its own magnitude: `log_magnitude` (batch, audio_channels, bins, n) of the same frames, required
+        then."""
         if self.frequency is not None:
             return self.frequency(latent, from_frame)
         if self.fine is None:
