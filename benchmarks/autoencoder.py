@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` 
 from benchmarks.latency import stolen_seconds  # noqa: E402
 from engine.allocator import keep_freed_memory  # noqa: E402
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
-from engine.codec.model import STEREO_PHASES  # noqa: E402
+from engine.codec.stereo import STEREO_PHASES  # noqa: E402
 from engine.codec.evaluation import (TONE_SET, cents, essentia_key, estimate_f0_hz, harmonic_tone,  # noqa: E402
                                      line_prominence_table, render_cadences, same_key)
 from engine.codec.spectral import (griffin_lim, log_mel_distance, log_spectral_distance_db,  # noqa: E402

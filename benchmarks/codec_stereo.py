@@ -32,8 +32,7 @@ import soundfile  # noqa: E402
 import torch  # noqa: E402
 
 from engine.allocator import keep_freed_memory  # noqa: E402
-from engine.codec.stereo import stereo_measures  # noqa: E402
-from engine.codec.model import STEREO_PHASES  # noqa: E402
+from engine.codec.stereo import STEREO_PHASES, stereo_measures  # noqa: E402
 from engine.codec.spectral import log_spectral_distance_db, mel_filterbank  # noqa: E402
 from engine.dataset.descriptors import frame_descriptors  # noqa: E402
 from engine.generate import Generator  # noqa: E402

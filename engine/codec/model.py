@@ -28,13 +28,12 @@ from torch import nn
 from engine.codec.fine_low_band import FineLowBand, low_bin_corrections
 from engine.codec.layers import ConvNeXtBlock, OverlapAddISTFT, hann_window, causal_interpolation, polar_from_log
 from engine.codec.phase import PhaseState, rtpghi_phase
-from engine.codec.stereo import channel_mean_log
+from engine.codec.stereo import STEREO_PHASES, channel_mean_log
 from engine.vocabulary import AUDIO_CHANNELS, LATENT_HOP_FRAMES, SAMPLE_RATE
 from engine.weights_io import config_from_dict
 
 
 UPSAMPLERS = ("interpolate", "subpixel")
-STEREO_PHASES = ("shared", "per_channel")
 
 
 @dataclass(frozen=True)

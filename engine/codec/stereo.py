@@ -8,11 +8,19 @@ magnitude, is what a mix panned by level has."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 import torch
+from torch import nn
 
-__all__ = ["channel_mean_log", "stereo_measures"]
+__all__ = ["STEREO_PHASES", "STEREO_PHASE_OF_OLD_TAKES", "channel_mean_log", "decoding_with_stereo_phase",
+           "stereo_measures"]
+
+STEREO_PHASES = ("shared", "per_channel")  # `AutoencoderConfig.decoder_stereo_phase`
+STEREO_PHASE_OF_OLD_TAKES = "per_channel"  # takes recorded before session 25 say nothing: they were played so
 
 
 def channel_mean_log(log_magnitude: torch.Tensor, dim: int) -> torch.Tensor:
@@ -29,3 +37,18 @@ def stereo_measures(audio: np.ndarray) -> tuple[float, float]:
     correlation = float(np.corrcoef(left, right)[0, 1])
     mono_db = 10 * np.log10(np.mean(((left + right) / 2) ** 2) / max(np.mean((left ** 2 + right ** 2) / 2), 1e-20))
     return correlation, float(mono_db)
+
+
+@contextmanager
+def decoding_with_stereo_phase(autoencoder: nn.Module, stereo_phase: str) -> Iterator[None]:
+    """Decode with `stereo_phase` inside the block, the autoencoder's own setting after it (a re-render plays a
+    take as it was played). ValueError for a name not in STEREO_PHASES."""
+    if stereo_phase not in STEREO_PHASES:
+        raise ValueError(f"stereo phase must be one of {STEREO_PHASES}, not {stereo_phase!r}")
+    decoder = autoencoder.decoder
+    own = decoder.config
+    decoder.config = replace(own, decoder_stereo_phase=stereo_phase)
+    try:
+        yield
+    finally:
+        decoder.config = own

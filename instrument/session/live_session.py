@@ -318,7 +318,8 @@ class LiveSession:
         return {"model_id": self.generator.model_id, "seed": int(self.store.get("seed")),
                 "prompts": [text for text in snapshot.prompt_texts if text.strip()],
                 "engine": {"window_frames": geometry.window_frames, "context_frames": geometry.context_frames,
-                           "crossfade_frames": geometry.crossfade_frames, "hop_frames": self.generator.hop_frames}}
+                           "crossfade_frames": geometry.crossfade_frames, "hop_frames": self.generator.hop_frames,
+                           "stereo_phase": self.generator.autoencoder.decoder.config.decoder_stereo_phase}}
 
     def stop_recording(self) -> TakeStatus | None:
         with self._take_lock:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from engine.audio_file import AudioFileError, write_audio_file
+from engine.codec.stereo import STEREO_PHASE_OF_OLD_TAKES, STEREO_PHASES, decoding_with_stereo_phase
 from engine.generate import Generator
 from engine.stream import StreamGeometry, render_chunk_log
 from engine.vocabulary import AUDIO_CHANNELS, SAMPLE_RATE
@@ -100,8 +101,13 @@ def rerender_take(sidecar_path: Path, generator: Generator, output_path: Path, *
     except OSError as error:
         raise TakeError(str(error)) from None
     stream_end = log.take_start_sample + log.frames
-    dry_stream = render_chunk_log(generator, log.records, log.geometry, steps=steps, end_sample=stream_end,
-                                  progress=progress)
+    # decoded as it was played: takes from before the codec shared its channels' phase say nothing of it
+    stereo_phase = str(log.sidecar.get("engine", {}).get("stereo_phase", STEREO_PHASE_OF_OLD_TAKES))
+    if stereo_phase not in STEREO_PHASES:
+        raise TakeError(f"{sidecar_path}: unknown stereo phase {stereo_phase!r} (one of {STEREO_PHASES})")
+    with decoding_with_stereo_phase(generator.autoencoder, stereo_phase):
+        dry_stream = render_chunk_log(generator, log.records, log.geometry, steps=steps, end_sample=stream_end,
+                                      progress=progress)
     wet = apply_effects_automation(take_timeline(dry_stream, log), log.start_values, log.parameter_events)
     try:  # atomic (a temporary file renamed into place): a disk that fills meanwhile leaves no partial file
         write_audio_file(output_path, wet, SAMPLE_RATE)
@@ -110,7 +116,7 @@ def rerender_take(sidecar_path: Path, generator: Generator, output_path: Path, *
         raise TakeError(f"cannot write {output_path}: {describe_write_error(cause, output_path)}") from None
     return {"output": str(output_path), "frames": log.frames, "seconds": log.frames / SAMPLE_RATE,
             "chunks": sum(1 for r in log.records if r.get("kind", "chunk") == "chunk"), "steps": steps,
-            "model_id": generator.model_id, "take_model_id": model_id,
+            "model_id": generator.model_id, "take_model_id": model_id, "stereo_phase": stereo_phase,
             "peak": float(np.abs(wet).max()) if wet.size else 0.0}
 
 

@@ -4,6 +4,7 @@ MIDI over a virtual JACK port, takes and their re-render. No mocks of the audio 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -22,7 +23,7 @@ from engine.vocabulary import KEY_TONICS
 from instrument.effects_pump import VERY_LONG_WAKE_GAPS, PumpConfig
 from instrument.output_process import OutputProcess, PreparedOutput
 from instrument.parameters import ParameterStore
-from instrument.session import LiveSession, OutputSink, PacedSink, read_take_log, rerender_take
+from instrument.session import LiveSession, OutputSink, PacedSink, TakeError, read_take_log, rerender_take
 from instrument.session.prompt_settings import WORDS_SOURCE, PromptSettingsFollower
 from instrument.takes import read_take_audio
 from tests.helpers import jack_ports, killable_jackd, wait_for
@@ -99,6 +100,20 @@ def test_plays_without_a_device_and_records_a_take_that_rerenders(generator: Gen
     rerender_take(take.sidecar_path, generator, tmp_path / "more.flac", steps=6)
     more, _ = read_take_audio(tmp_path / "more.flac")
     assert more.shape == audio.shape and np.isfinite(more).all() and not np.allclose(more, audio, atol=1e-3)
+    # A take decodes as it was played: one from before the codec shared its channels' phase (no such key) is
+    # re-rendered with each channel's own phase, and the setting is restored afterwards.
+    assert log.sidecar["engine"]["stereo_phase"] == "shared"
+    sidecar = json.loads(take.sidecar_path.read_text())
+    del sidecar["engine"]["stereo_phase"]
+    take.sidecar_path.write_text(json.dumps(sidecar))
+    old = rerender_take(take.sidecar_path, generator, tmp_path / "old.flac", steps=None)
+    played_apart, _ = read_take_audio(tmp_path / "old.flac")
+    assert old["stereo_phase"] == "per_channel" and not np.allclose(played_apart, audio, atol=1e-3)
+    assert generator.autoencoder.decoder.config.decoder_stereo_phase == "shared"
+    sidecar["engine"]["stereo_phase"] = "mid-side"
+    take.sidecar_path.write_text(json.dumps(sidecar))
+    with pytest.raises(TakeError, match="stereo phase"):
+        rerender_take(take.sidecar_path, generator, tmp_path / "bad.flac", steps=None)
 
 
 # --- JACK: a real audio graph and real MIDI ports -------------------------------------------------------------
