@@ -22,7 +22,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` importable when run as a script
@@ -32,7 +31,7 @@ import soundfile  # noqa: E402
 import torch  # noqa: E402
 
 from engine.allocator import keep_freed_memory  # noqa: E402
-from engine.codec.stereo import STEREO_PHASES, stereo_measures  # noqa: E402
+from engine.codec.stereo import STEREO_PHASES, decoding_with_stereo_phase, stereo_measures  # noqa: E402
 from engine.codec.spectral import log_spectral_distance_db, mel_filterbank  # noqa: E402
 from engine.dataset.descriptors import frame_descriptors  # noqa: E402
 from engine.generate import Generator  # noqa: E402
@@ -58,8 +57,7 @@ def main() -> None:
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     generator = Generator.load(traced=False)
-    decoder = generator.autoencoder.decoder
-    shipped = decoder.config
+    shipped = generator.autoencoder.decoder.config
     filterbank = mel_filterbank(2048, 64, SAMPLE_RATE)
     rows = [json.loads(line) for line in (args.dataset / "manifest.jsonl").read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r["split"] == "test"][:args.clips]
@@ -75,10 +73,10 @@ def main() -> None:
         mel_in = mono_log_mel(audio, filterbank)
         loudness_in = frame_descriptors(audio, SAMPLE_RATE)["loudness_db"]
         for name in STEREO_PHASES:
-            decoder.config = replace(shipped, decoder_stereo_phase=name)
-            started = time.perf_counter()
-            coded = generator.decode(latent)[:, :audio.shape[1]]
-            seconds = time.perf_counter() - started
+            with decoding_with_stereo_phase(generator.autoencoder, name):
+                started = time.perf_counter()
+                coded = generator.decode(latent)[:, :audio.shape[1]]
+                seconds = time.perf_counter() - started
             n = coded.shape[1]
             correlation, mono_db = stereo_measures(coded)
             mel_out = mono_log_mel(coded, filterbank)
@@ -96,7 +94,6 @@ def main() -> None:
             }
             for key, value in measured.items():
                 results[name].setdefault(key, []).append(value)
-    decoder.config = shipped
     print(f"codec stereo: {len(rows)} test clips of {args.dataset}, first {args.seconds:g} s, "
           f"model {generator.model_id}, {args.threads} threads")
     print(f"| phase | L/R correlation (input {np.mean(correlation_in):.2f}) | mono sum, out - in (dB) | "

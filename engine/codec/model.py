@@ -28,7 +28,7 @@ from torch import nn
 from engine.codec.fine_low_band import FineLowBand, low_bin_corrections
 from engine.codec.layers import ConvNeXtBlock, OverlapAddISTFT, hann_window, causal_interpolation, polar_from_log
 from engine.codec.phase import PhaseState, rtpghi_phase
-from engine.codec.stereo import STEREO_PHASES, channel_mean_log
+from engine.codec.stereo import STEREO_PHASES, channel_magnitudes, channel_mean_log
 from engine.vocabulary import AUDIO_CHANNELS, LATENT_HOP_FRAMES, SAMPLE_RATE
 from engine.weights_io import config_from_dict
 
@@ -337,8 +337,8 @@ class WaveformDecoder(nn.Module):
         shared = self.shares_phase(channels)
         magnitude = None
         if shared:  # the magnitudes once: the channels' mean for the phase, then the spectra themselves
-            magnitude = torch.exp(frame_major)
-            source = torch.log(magnitude.mean(dim=1).clamp_min(torch.finfo(magnitude.dtype).tiny))
+            magnitude, source = channel_magnitudes(frame_major, 1)
+            source = source[:, 0]
         else:
             source = frame_major.reshape(batch * channels, frames, bins)
         every = self.config.frames_per_latent if latent_boundaries else 0

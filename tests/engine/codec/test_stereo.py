@@ -14,8 +14,8 @@ import torch
 
 from engine.codec.checkpoint import load_autoencoder
 from engine.codec.evaluation import harmonic_tone
-from engine.codec.stereo import stereo_measures
 from engine.codec.model import AutoencoderConfig, MagnitudeAutoencoder
+from engine.codec.stereo import decoding_with_stereo_phase, stereo_measures
 
 SR = 44100
 SECONDS = 3.0
@@ -56,9 +56,9 @@ def test_a_level_panned_mix_keeps_its_channels_correlated_and_its_mono_sum(shipp
     assert correlation > correlation_in - 0.15
     assert abs(mono_db - mono_in_db) < 1.0
     # the same weights with each channel's phase integrated on its own: what the codec did before
-    apart = MagnitudeAutoencoder(replace(shipped.config, decoder_stereo_phase="per_channel")).eval()
-    apart.load_state_dict(shipped.state_dict())
-    correlation_apart, mono_apart_db = stereo_measures(_round_trip(apart, mix))
+    with decoding_with_stereo_phase(shipped, "per_channel"):
+        correlation_apart, mono_apart_db = stereo_measures(_round_trip(shipped, mix))
+    assert shipped.decoder.config.decoder_stereo_phase == "shared"  # the setting restored after the block
     assert correlation_apart < correlation - 0.3 and mono_apart_db < mono_db - 1.0
 
 
