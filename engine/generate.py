@@ -233,7 +233,14 @@ class Generator:
                               tempo_bpm=torch.zeros(1), key=torch.tensor([NO_KEY]), scale=torch.tensor([NO_SCALE]))
         neg = None if negative is None else Conditioning(**text_dict(negative, length), **shared, tempo_bpm=tempo,
                                                          key=key, scale=scale)
-        return cond.to(self.device), uncond.to(self.device), None if neg is None else neg.to(self.device)
+        return (self._with_cross_keys(cond), self._with_cross_keys(uncond),
+                None if neg is None else self._with_cross_keys(neg))
+
+    def _with_cross_keys(self, conditioning: Conditioning) -> Conditioning:
+        """On the device, with the U-Net's cross-attention keys of its text made once for the whole chunk (they
+        do not change between steps; at the live 256-token bucket they were half of a step's compute)."""
+        conditioning = conditioning.to(self.device)
+        return replace(conditioning, cross_keys=self.network.cross_keys(conditioning))
 
     def _guided_denoiser(self, request: GenerationRequest, cond: Conditioning, uncond: Conditioning,
                          negative: Conditioning | None, context: torch.Tensor | None

@@ -182,11 +182,19 @@ class TracedNetwork(nn.Module):
                 logger.exception("tracing the U-Net for %s failed; that shape stays eager", signature)
                 self._failed = self._failed | {signature}
 
+    def cross_keys(self, conditioning: Conditioning) -> torch.Tensor:
+        """The U-Net's cross-attention keys of the text (UNet1D.cross_keys), made eagerly: once a chunk."""
+        return self.network.cross_keys(conditioning)
+
     def _padded_tokens(self, conditioning: Conditioning, dtype: torch.dtype) -> Conditioning:
-        """Tokens, mask and weights (ones where not given) padded to the token bucket: masked padding changes
-        nothing but the shape, so a new prompt length rarely means a new trace."""
+        """Tokens, mask, weights (ones where not given) and the cross-attention keys (made here where not
+        given) padded to the token bucket: masked padding changes nothing but the shape, so a new prompt length
+        rarely means a new trace."""
         conditioning = conditioning.with_token_weights(dtype)
+        if conditioning.cross_keys is None:
+            conditioning = replace(conditioning, cross_keys=self.network.cross_keys(conditioning))
         tokens, token_mask, token_weights = conditioning.tokens, conditioning.token_mask, conditioning.token_weights
+        cross_keys = conditioning.cross_keys
         batch, length = token_mask.shape
         bucket = self.token_bucket
         padded = max(bucket, -(-length // bucket) * bucket)
@@ -195,7 +203,9 @@ class TracedNetwork(nn.Module):
             tokens = torch.cat([tokens, tokens.new_zeros(batch, extra, tokens.shape[-1])], 1)
             token_mask = torch.cat([token_mask, token_mask.new_zeros(batch, extra)], 1)
             token_weights = torch.cat([token_weights, token_weights.new_ones(batch, extra)], 1)
-        return replace(conditioning, tokens=tokens, token_mask=token_mask, token_weights=token_weights)
+            cross_keys = torch.cat([cross_keys, cross_keys.new_zeros(batch, extra, cross_keys.shape[-1])], 1)
+        return replace(conditioning, tokens=tokens, token_mask=token_mask, token_weights=token_weights,
+                       cross_keys=cross_keys)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
         conditioning = self._padded_tokens(conditioning, x.dtype)

@@ -30,7 +30,11 @@ class Conditioning:
                    (4), the beat clock (2), the continuation context latent (latent_channels) and its mask (1),
                    and in a harmony model the chroma profile (12) and its mask (1);
     token_weights  (B, L) float32 > 0 or None: a blended prompt's per-token share of cross-attention
-                   (PromptEncoder.blend); None = every token alike (training).
+                   (PromptEncoder.blend); None = every token alike (training);
+    cross_keys     (B, 1 + L, K) float32 or None: the text's keys and values for every cross-attention block of
+                   the U-Net that made them (UNet1D.cross_keys; row 0 the learned null token): the tokens do not
+                   change between sampling steps, so generation projects them once a chunk; None = the U-Net
+                   projects them at each call (training).
     """
 
     tokens: torch.Tensor
@@ -42,6 +46,7 @@ class Conditioning:
     timing: torch.Tensor
     controls: torch.Tensor
     token_weights: torch.Tensor | None = None
+    cross_keys: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -65,7 +70,7 @@ class Conditioning:
 
     @classmethod
     def cat(cls, parts: Sequence[Conditioning]) -> Conditioning:
-        """Stack conditionings along the batch (guidance runs its passes as one batch); token_weights must
-        be given by all parts or by none."""
+        """Stack conditionings along the batch (guidance runs its passes as one batch); token_weights and
+        cross_keys must be given by all parts or by none."""
         columns = zip(*(part.as_tensors() for part in parts))
         return cls(*(None if column[0] is None else torch.cat(column) for column in columns))

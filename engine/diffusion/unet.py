@@ -106,7 +106,13 @@ class AdaGNResBlock(nn.Module):
 
 
 class AttentionBlock(nn.Module):
-    """Self-attention over frames, then cross-attention to text tokens (masked), each pre-norm residual."""
+    """Self-attention over frames, then cross-attention to text tokens (masked), each pre-norm residual.
+
+    The cross-attention's keys and values are a projection of the text alone, the same at every sampling step:
+    `cross_keys` makes them, (batch, tokens, 2 * channels), so generation projects them once a chunk
+    (UNet1D.cross_keys) instead of once a step: at the live engine's 256-token bucket that projection was half of
+    a step's compute. The parameters stay those of `nn.MultiheadAttention` (the shipped weights' names).
+    """
 
     def __init__(self, channels: int, text_dim: int, heads: int, groups: int) -> None:
         super().__init__()
@@ -114,16 +120,38 @@ class AttentionBlock(nn.Module):
         self.self_attention = nn.MultiheadAttention(channels, heads, batch_first=True)
         self.norm_cross = nn.GroupNorm(min(groups, channels), channels)
         self.cross_attention = nn.MultiheadAttention(channels, heads, kdim=text_dim, vdim=text_dim, batch_first=True)
+        self.cross_key_width = 2 * channels
 
-    def forward(self, x: torch.Tensor, tokens: torch.Tensor, token_bias: torch.Tensor) -> torch.Tensor:
-        """token_bias (batch, tokens): added to the cross-attention logits: -inf masks a padded token,
-        log(weight) gives a blended prompt's tokens their share of attention (PromptEncoder.blend)."""
+    def _cross_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The query, key and value projection weights (channels, channels or text_dim) of the cross-attention."""
+        attention = self.cross_attention
+        if attention.in_proj_weight is not None:  # text_dim == channels: torch packs the three in one
+            query, key, value = attention.in_proj_weight.chunk(3)
+            return query, key, value
+        return attention.q_proj_weight, attention.k_proj_weight, attention.v_proj_weight
+
+    def cross_keys(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (batch, L, text_dim) -> (batch, L, 2 * channels): the keys, then the values."""
+        _, key, value = self._cross_weights()
+        _, key_bias, value_bias = self.cross_attention.in_proj_bias.chunk(3)
+        return F.linear(tokens, torch.cat([key, value]), torch.cat([key_bias, value_bias]))
+
+    def forward(self, x: torch.Tensor, cross_keys: torch.Tensor, token_bias: torch.Tensor) -> torch.Tensor:
+        """x (batch, channels, frames); cross_keys (batch, L, 2 * channels) from `cross_keys`; token_bias (batch, L):
+        added to the cross-attention logits: -inf masks a padded token, log(weight) gives a blended prompt's tokens
+        their share of attention (PromptEncoder.blend)."""
         h = self.norm_self(x).transpose(1, 2)
         x = x + self.self_attention(h, h, h, need_weights=False)[0].transpose(1, 2)
         h = self.norm_cross(x).transpose(1, 2)
+        batch, frames, channels = h.shape
         heads = self.cross_attention.num_heads
-        bias = token_bias[:, None, :].expand(-1, h.shape[1], -1).repeat_interleave(heads, dim=0)
-        attended = self.cross_attention(h, tokens, tokens, attn_mask=bias.to(h.dtype), need_weights=False)[0]
+        query_weight = self._cross_weights()[0]
+        query_bias = self.cross_attention.in_proj_bias[:channels]
+        query = F.linear(h, query_weight, query_bias).view(batch, frames, heads, -1).transpose(1, 2)
+        key, value = cross_keys.to(query.dtype).view(batch, -1, 2, heads, channels // heads).unbind(2)
+        attended = F.scaled_dot_product_attention(query, key.transpose(1, 2), value.transpose(1, 2),
+                                                  attn_mask=token_bias.to(query.dtype)[:, None, None, :])
+        attended = self.cross_attention.out_proj(attended.transpose(1, 2).reshape(batch, frames, channels))
         return x + attended.transpose(1, 2)
 
 
@@ -152,6 +180,9 @@ class UNet1D(nn.Module):
         self.output = nn.Conv1d(current, c.latent_channels, 3, padding=1)
         nn.init.zeros_(self.output.weight)
         nn.init.zeros_(self.output.bias)
+        widths = [block.cross_key_width for block in self._attention_blocks()]
+        offsets = [sum(widths[:index]) for index in range(len(widths) + 1)]
+        self._cross_key_slices = [slice(start, end) for start, end in zip(offsets, offsets[1:])]
 
     def _build_global_embeddings(self, c: UNetConfig) -> None:
         """The AdaGN conditioning vector's parts: noise level, pooled text, tempo, timing, key and scale."""
@@ -217,14 +248,27 @@ class UNet1D(nn.Module):
         timing_features = torch.cat([fourier_features(timing[:, 0], 64, 1000.0), fourier_features(timing[:, 1], 64, 1000.0)], 1)
         return F.silu(embedding + self.timing_embedding(timing_features))
 
-    def text_keys(self, conditioning: Conditioning, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """The cross-attention keys (batch, 1 + L, text_dim), the learned null token first, and their logit
-        bias (batch, 1 + L): -inf on padding, log of each token's weight relative to the heaviest."""
-        tokens, token_mask, token_weights = conditioning.tokens, conditioning.token_mask, conditioning.token_weights
-        batch, device = tokens.shape[0], tokens.device
-        # A learned null token is always present, so no row is fully masked (the CFG null prompt has no
-        # real token at all).
-        tokens = torch.cat([self.null_token.expand(batch, 1, -1), tokens], dim=1)
+    def _attention_blocks(self) -> list[AttentionBlock]:
+        """The attention blocks in the order forward runs them (down, middle, up)."""
+        blocks = [*self.down_attention, self.middle_attention, *self.up_attention]
+        return [block for block in blocks if isinstance(block, AttentionBlock)]
+
+    def cross_keys(self, conditioning: Conditioning) -> torch.Tensor:
+        """(batch, 1 + L, sum of the blocks' 2 * channels): every cross-attention block's keys and values of the
+        text, the learned null token first (row 0), in the order forward runs the blocks. They depend on the tokens
+        only, so generation makes them once a chunk (`Conditioning.cross_keys`); forward makes them itself where
+        the conditioning brings none (training)."""
+        tokens = conditioning.tokens
+        # A learned null token is always present, so no row is fully masked (the CFG null prompt has no real
+        # token at all).
+        tokens = torch.cat([self.null_token.expand(tokens.shape[0], 1, -1).to(tokens.dtype), tokens], dim=1)
+        return torch.cat([block.cross_keys(tokens) for block in self._attention_blocks()], dim=-1)
+
+    def token_bias(self, conditioning: Conditioning, dtype: torch.dtype) -> torch.Tensor:
+        """(batch, 1 + L), the cross-attention logit bias matching `cross_keys`' rows: 0 for the null token,
+        -inf on padding, the log of each token's weight relative to the heaviest."""
+        token_mask, token_weights = conditioning.token_mask, conditioning.token_weights
+        batch, device = token_mask.shape[0], token_mask.device
         bias = torch.zeros(token_mask.shape, dtype=dtype, device=device).masked_fill(~token_mask, float("-inf"))
         if token_weights is not None:
             # Relative to the heaviest token, so an even blend is plain attention over the concatenation and
@@ -232,14 +276,15 @@ class UNet1D(nn.Module):
             heaviest = token_weights.masked_fill(~token_mask, 0.0).amax(dim=1, keepdim=True)  # padding has no say
             relative = token_weights / heaviest.clamp_min(1e-6)
             bias = bias + torch.log(relative.clamp_min(1e-6)).to(dtype)
-        token_bias = torch.cat([torch.zeros(batch, 1, dtype=dtype, device=device), bias], dim=1)
-        return tokens, token_bias
+        return torch.cat([torch.zeros(batch, 1, dtype=dtype, device=device), bias], dim=1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
         if x.shape[-1] % self.config.frame_multiple:
             raise ValueError(f"frames ({x.shape[-1]}) must be a multiple of {self.config.frame_multiple}")
         cond = self.global_condition(t, conditioning)
-        tokens, token_bias = self.text_keys(conditioning, x.dtype)
+        keys = conditioning.cross_keys if conditioning.cross_keys is not None else self.cross_keys(conditioning)
+        token_bias = self.token_bias(conditioning, x.dtype)
+        key_slices = iter(self._cross_key_slices)
         h = self.input(torch.cat([x, conditioning.controls], dim=1))
         skips: list[torch.Tensor] = []
         for blocks, attention, downsample in zip(self.down_blocks, self.down_attention, self.downsamples):
@@ -247,16 +292,16 @@ class UNet1D(nn.Module):
                 h = block(h, cond)
                 skips.append(h)
             if isinstance(attention, AttentionBlock):
-                h = attention(h, tokens, token_bias)
+                h = attention(h, keys[..., next(key_slices)], token_bias)
             h = downsample(h)
         h = self.middle[0](h, cond)
-        h = self.middle_attention(h, tokens, token_bias)
+        h = self.middle_attention(h, keys[..., next(key_slices)], token_bias)
         h = self.middle[1](h, cond)
         for blocks, attention, upsample in zip(self.up_blocks, self.up_attention, self.upsamples):
             for block in blocks:
                 h = block(torch.cat([h, skips.pop()], dim=1), cond)
             if isinstance(attention, AttentionBlock):
-                h = attention(h, tokens, token_bias)
+                h = attention(h, keys[..., next(key_slices)], token_bias)
             h = upsample(h)
         return self.output(F.silu(self.output_norm(h)))
 

@@ -12,8 +12,10 @@ import torch
 from engine.debug_models import debug_generator
 from engine.diffusion.controls import without_controls
 from engine.diffusion.text import PromptEncoder
+from engine.diffusion.unet import AttentionBlock
 from engine.generate import Generator
 from engine.harmony import progression_chroma, scale_profile
+from engine.optimise import LIVE_TOKEN_BUCKET, TracedNetwork
 from engine.request import GenerationError, GenerationRequest
 
 WINDOW = 32
@@ -101,6 +103,27 @@ def test_continuation_reproduces_the_context_frames(generator: Generator) -> Non
                        partly)
     with pytest.raises(GenerationError, match="pin_frames"):
         chunk(generator, BASE, context=context, start_frame=WINDOW - 8, chunk_index=1, pin_frames=0)
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_the_texts_cross_attention_keys_are_made_once_a_chunk_not_once_a_step(
+        traced: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # They depend on the text only; made at every step they were half of a live step's compute (256-token bucket).
+    generator = debug_generator(0, PromptEncoder())
+    if traced:
+        generator.network = TracedNetwork(generator.network, token_bucket=LIVE_TOKEN_BUCKET)
+        generator.denoiser.network = generator.network
+    made: list[int] = []
+    projection = AttentionBlock.cross_keys
+    monkeypatch.setattr(AttentionBlock, "cross_keys",
+                        lambda block, tokens: made.append(tokens.shape[0]) or projection(block, tokens))
+    counts = []
+    for steps in (2, 8):
+        made.clear()
+        chunk(generator, replace(BASE, steps=steps))
+        counts.append(len(made))
+    blocks = sum(isinstance(module, AttentionBlock) for module in generator.network.modules())
+    assert counts == [2 * blocks, 2 * blocks]  # the prompt's and CFG's null prompt, each once per block
 
 
 def test_long_latent_is_the_requested_length_and_deterministic(generator: Generator) -> None:

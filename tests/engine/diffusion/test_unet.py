@@ -9,7 +9,7 @@ import torch
 
 from engine.diffusion.conditioning import Conditioning
 from engine.diffusion.sampling import classifier_free_guidance, karras_sigmas, sample_dpmpp_2m
-from engine.diffusion.unet import DEBUG_UNET, AdaGNResBlock, UNet1D, UNetConfig, VDenoiser
+from engine.diffusion.unet import DEBUG_UNET, AdaGNResBlock, AttentionBlock, UNet1D, UNetConfig, VDenoiser
 
 FRAMES = 16
 
@@ -134,7 +134,46 @@ def test_conditioning_stacks_moves_and_unpacks_field_by_field() -> None:
     weighted = both.with_token_weights()
     assert weighted.token_weights is not None and torch.equal(weighted.token_weights, torch.ones(3, 5))
     rebuilt = Conditioning(*weighted.to("cpu").as_tensors())  # what the traced U-Net's call does
-    assert all(torch.equal(x, y) for x, y in zip(rebuilt.as_tensors(), weighted.as_tensors()))
+    assert rebuilt.cross_keys is None
+    assert all(torch.equal(x, y) for x, y in zip(rebuilt.as_tensors()[:-1], weighted.as_tensors()[:-1]))
+
+
+def test_cross_keys_made_once_give_what_each_call_would_make(denoiser: VDenoiser) -> None:
+    network = denoiser.network
+    x = torch.randn(2, DEBUG_UNET.latent_channels, FRAMES)
+    sigma = torch.full((2,), 1.5)
+    base = replace(conditioning(2), token_weights=torch.tensor([[0.9, 0.4, 0.2, 1.0, 1.0]] * 2))
+    keys = network.cross_keys(base)
+    widths = [DEBUG_UNET.channels[level] for level in DEBUG_UNET.attention_levels]  # each down and up, + the middle
+    assert keys.shape == (2, 1 + 5, 2 * (2 * sum(widths) + DEBUG_UNET.channels[-1]))  # the null token's row first
+    with torch.no_grad():
+        each_call = denoiser(x, sigma, base)
+        once = denoiser(x, sigma, replace(base, cross_keys=keys))
+        torch.testing.assert_close(once, each_call, rtol=0, atol=0)
+        # keys of other text are used as given: they are not recomputed behind the caller's back
+        other = denoiser(x, sigma, replace(base, cross_keys=network.cross_keys(conditioning(2, seed=5))))
+    assert (other - each_call).abs().max() > 1e-4
+
+
+def test_cross_attention_is_torchs_multihead_attention_with_the_same_weights() -> None:
+    # The shipped weights are nn.MultiheadAttention's; the block computes its attention itself (keys made once a
+    # chunk) and must mean the same: for a packed (text_dim == channels) and a separate projection.
+    torch.manual_seed(1)
+    for channels, text_dim in ((24, 24), (16, 24)):
+        block = AttentionBlock(channels, text_dim, heads=2, groups=4).eval()
+        x, tokens = torch.randn(2, channels, 8), torch.randn(2, 6, text_dim)
+        token_bias = torch.zeros(2, 6)
+        token_bias[1, 3:] = float("-inf")
+        token_bias[0, 2] = -0.7
+        with torch.no_grad():
+            ours = block(x, block.cross_keys(tokens), token_bias)
+            h = block.norm_self(x).transpose(1, 2)
+            expected = x + block.self_attention(h, h, h, need_weights=False)[0].transpose(1, 2)
+            h = block.norm_cross(expected).transpose(1, 2)
+            mask = token_bias[:, None, :].expand(-1, h.shape[1], -1).repeat_interleave(2, dim=0)
+            expected = expected + block.cross_attention(h, tokens, tokens, attn_mask=mask,
+                                                        need_weights=False)[0].transpose(1, 2)
+        torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_harmony_channels_are_opt_in_and_an_old_config_has_none() -> None:
