@@ -92,6 +92,13 @@ def load_generator(device: str, eager: bool = False):  # noqa: ANN201
             "NO shipped diffusion weights yet: 'small' U-Net preset with random weights (same size/speed)")
 
 
+def live_descriptor_guidance() -> float:
+    """The descriptor curves' own guidance scale the live requests carry (patched by --live-descriptor-guidance)."""
+    import instrument.session.requests as live_requests
+
+    return live_requests.LIVE_DESCRIPTOR_GUIDANCE
+
+
 def percentiles(values: list[float]) -> str:
     if not values:
         return "-"
@@ -141,6 +148,12 @@ def main() -> None:
     parser.add_argument("--latency-target", type=float, default=None, help="EngineConfig.latency_target_s override")
     parser.add_argument("--descriptor", choices=("loudness", "brightness", "noisiness", "density"), default=None,
                         help="turn this descriptor target on for the whole run (its own guidance: a third U-Net pass)")
+    parser.add_argument("--descriptor-traffic", choices=("loudness", "brightness", "noisiness", "density"),
+                        default=None, help="add this descriptor's knob (CC 27) and its on/off switch (CC 28) to the "
+                                           "random traffic: targets turned on and off mid-performance")
+    parser.add_argument("--live-descriptor-guidance", type=float, default=None,
+                        help="the descriptor curves' own guidance scale live (a third U-Net pass while a target is "
+                             "on); default: the app's (instrument.session.requests.LIVE_DESCRIPTOR_GUIDANCE)")
     parser.add_argument("--no-priority", action="store_true",
                         help="do not raise the pump's and the feeder's priority (a user without rtprio)")
     args = parser.parse_args()
@@ -167,11 +180,21 @@ def main() -> None:
     generator, model_note = load_generator(device, args.eager)
     store = ParameterStore()
     apply_preset(store, load_preset_file(factory_preset_dir() / "default.json")[0])
+    if args.live_descriptor_guidance is not None:
+        import instrument.session.requests as live_requests
+
+        live_requests.LIVE_DESCRIPTOR_GUIDANCE = args.live_descriptor_guidance  # read at each request
     if args.descriptor:
         from instrument.session.requests import DESCRIPTOR_PARAMETERS
 
         store.set(f"{DESCRIPTOR_PARAMETERS[args.descriptor]}_enabled", 1.0)
-    mapper = MidiMapper(store, [CcMapping(None, cc, name) for cc, name in CONTROLS.items()])
+    controls = dict(CONTROLS)
+    if args.descriptor_traffic:
+        from instrument.session.requests import DESCRIPTOR_PARAMETERS
+
+        controls |= {27: DESCRIPTOR_PARAMETERS[args.descriptor_traffic],
+                     28: f"{DESCRIPTOR_PARAMETERS[args.descriptor_traffic]}_enabled"}
+    mapper = MidiMapper(store, [CcMapping(None, cc, name) for cc, name in controls.items()])
     pump_config = (PumpConfig(realtime_priority=0, nice=0, feeder_realtime_priority=0, feeder_nice=0)
                    if args.no_priority else PumpConfig())
     engine_config = EngineConfig()
@@ -239,7 +262,7 @@ def main() -> None:
         next_status_s = time.monotonic() + 1
         seconds: list[tuple[float, int, int, int]] = []  # each second: (steal s, output und., dry und., pump gaps)
         while time.monotonic() < end_s:
-            cc = rng.choice(list(CONTROLS))  # a burst on one knob, like a hand turning it
+            cc = rng.choice(list(controls))  # a burst on one knob, like a hand turning it
             value = rng.randrange(128)
             for _ in range(rng.randint(1, 8)):
                 value = max(0, min(127, value + rng.randint(-6, 6)))
@@ -277,8 +300,12 @@ def main() -> None:
     steal_s = stolen_seconds() - steal_before
     rows = [
         ("model", f"{generator.model_id} on {device}, {args.threads} torch threads ({model_note})"
-                  + (f"; the {args.descriptor} target on (its own guidance: 3 U-Net passes a step)"
-                     if args.descriptor else "")),
+                  + (f"; the {args.descriptor_traffic} knob and its switch in the traffic"
+                     if args.descriptor_traffic else "")
+                  + (f"; the {args.descriptor} target on" if args.descriptor else "")
+                  + (f"; descriptor guidance live {live_descriptor_guidance():g}"
+                     + (" (3 U-Net passes a step while a target is on)" if live_descriptor_guidance() > 0 else "")
+                     if args.descriptor or args.descriptor_traffic else "")),
         ("output", f"{status.output}" + (f", period {args.period} frames ({1e3 * args.period / 44100:.1f} ms)"
                                          if jack is not None else "")),
         ("machine load (1/5 min, 2 cores)", f"{load[0]:.2f} / {load[1]:.2f}"),

@@ -269,6 +269,9 @@ def seam_ratio(audio: np.ndarray, join_frames: list[int], hop: int = 1024) -> tu
 
 
 # --- main ---------------------------------------------------------------------------------------------
+LIVE_KNOB_LOUDNESS_DB = -20.0  # the loudness knob's level in the "loudness knob on" rows (dBFS RMS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, required=True)
@@ -368,12 +371,20 @@ def main() -> None:
         "model reads the words": as_read(model_words_of),
         "text only": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=args.cfg, steps=args.steps),
         "CFG off": lambda p: GenerationRequest(prompts=(p["prompt"],), cfg_scale=0.0, steps=args.steps),
-        # what a performer hears: the same words as the app reads them, its default steps and CFG knob, the
-        # descriptor curves unguided as live, played by the live engine's stitcher (short windows and context)
+        # what a performer hears: the same words as the app reads them, its default steps and CFG knob, a
+        # descriptor curve guided as live (these prompts bring none), played by the live engine's stitcher
         "as played live": lambda p: replace(as_read(words_of)(p), steps=LIVE_STEPS, cfg_scale=LIVE_CFG_SCALE,
                                             descriptor_guidance=LIVE_DESCRIPTOR_GUIDANCE),
     }
-    players = {"as played live": lambda request: live_path(generator, request, args.seconds)[0]}
+    # a performer's loudness knob on at a fixed level, the curve's own guidance at a few scales (live, the app
+    # guides it at LIVE_DESCRIPTOR_GUIDANCE): does following the knob cost the prompt its tempo, key or style?
+    as_played_live = settings["as played live"]
+    for guidance in (0.0, 1.0, 1.5):
+        settings[f"as played live, loudness knob on, guidance {guidance:g}"] = (
+            lambda p, guidance=guidance: replace(as_played_live(p), descriptor_guidance=guidance,
+                                                 descriptors={"loudness": LIVE_KNOB_LOUDNESS_DB}))
+    players = {name: (lambda request: live_path(generator, request, args.seconds)[0])
+               for name in settings if name.startswith("as played live")}
     if not model_read_right:
         print(f"no words reader at {args.words_reader}: the 'model reads the words' row is left out", flush=True)
         del settings["model reads the words"]

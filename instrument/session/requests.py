@@ -55,9 +55,13 @@ def sounding_prompts(values: Mapping[str, float], prompt_texts: tuple[str, ...])
     return sounding or [(t, 1.0) for t in prompt_texts if t.strip()]
 
 
-# Live, the descriptor curves get no guidance of their own: its third U-Net pass took knob-to-sound from ~510 to
-# 914 ms median with a descriptor target on (docs/latency_benchmark_s19_descriptor_guidance.txt); renders use it.
-LIVE_DESCRIPTOR_GUIDANCE = 0.0
+# The descriptor curves' own guidance live, while a target is on (a third U-Net pass). Off until session 26: the
+# pass took knob-to-sound from ~510 to 914 ms (docs/latency_benchmark_s19_descriptor_guidance.txt). With the
+# text's keys made once a chunk it costs little (knob-to-sound ~570 ms with a target on, guided or not), and
+# played live at 1.0 the curves are followed: r 0.82 / 0.75 -> 0.94 / 0.95 (loudness / brightness), style and key
+# unchanged within chance (docs/descriptor_guidance_benchmark_s26_live.txt,
+# docs/quality_benchmark_s26_live_loudness_knob.txt); 1.5 followed the range better and cost style (0.80 -> 0.75).
+LIVE_DESCRIPTOR_GUIDANCE = 1.0
 
 
 def request_from_snapshot(snapshot: ParameterSnapshot) -> GenerationRequest:

@@ -7,6 +7,7 @@ import pytest
 from engine.vocabulary import DESCRIPTORS
 from instrument.parameters import ParameterStore
 from instrument.session import DESCRIPTOR_PARAMETERS, blend_weights, request_from_snapshot
+from instrument.session.requests import LIVE_DESCRIPTOR_GUIDANCE
 
 
 def test_request_from_parameters() -> None:
@@ -19,8 +20,9 @@ def test_request_from_parameters() -> None:
     assert (request.cfg_scale, request.steps, request.sampler, request.seed) == (6.5, 12, "euler", 7)
     assert (request.tempo_bpm, request.key, request.scale) == (96.0, "A", "minor")
     assert request.descriptors == {"loudness": -14.0}
-    # live, the curves get no guidance pass of their own (knob latency); CFG guides the clock and held chords
-    assert request.descriptor_guidance == 0.0 and request.guided_controls == ("chords", "clock")
+    # live, a target's curve has its own guidance (the app's scale); CFG guides the clock and held chords
+    assert request.descriptor_guidance == LIVE_DESCRIPTOR_GUIDANCE > 0
+    assert request.guided_controls == ("chords", "clock")
     request.validated()
     # The XY pad morphs to its corner's prompt; empty slots never get weight.
     store.set_many({"xy_x": 1.0, "xy_y": 0.0})
