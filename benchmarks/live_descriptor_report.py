@@ -68,7 +68,8 @@ def main() -> None:
     curves = knob_curves(frames)
     print(f"'{args.prompt}' (read: {words.tempo_bpm} BPM, {words.key} {words.scale}), {args.seconds:g} s live, "
           f"{LIVE_STEPS} steps, CFG {LIVE_CFG_SCALE:g}, model {generator.model_id}")
-    print("| descriptor guidance | essentia tempo | essentia key | lines hop 1024 / 256 (dB) | r brightness | r loudness |")
+    print("| descriptor guidance | essentia tempo | essentia key | lines hop 1024 / 256 (dB) | r brightness "
+          "| r loudness |")
     print("|---|---|---|---|---|---|")
     audios = []
     for guidance in args.guidance:
