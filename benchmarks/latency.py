@@ -1,6 +1,6 @@
 """Latency and robustness of the live instrument. Prints a table.
 
-    .venv/bin/python benchmarks/latency.py [--minutes 10] [--threads 2] [--probes 12] [--output jack|none]
+    .venv/bin/python benchmarks/latency.py [--minutes 10] [--threads 0] [--probes 12] [--output jack|none]
 
 What it measures, in this order, in one process:
   start to first sound   from before the models load (process already running, torch imported) to the
@@ -37,6 +37,8 @@ from benchmarks.jack import start_dummy_jack  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from instrument.live_setup import live_thread_count  # noqa: E402
 
 CONTROLS = {21: "cfg_scale", 22: "xy_x", 23: "variation", 24: "fx_filter_cutoff_hz", 25: "fx_reverb_mix", 26: "seed"}
 
@@ -138,7 +140,8 @@ def describe_steps(seconds: dict[int, float], requested: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=0.5, help="random-traffic run length (issue: 10)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: as `cascade play` and the app, one fewer than the CPUs)")
     parser.add_argument("--probes", type=int, default=12, help="knob-to-sound and effect probes")
     parser.add_argument("--output", choices=("jack", "none"), default="jack")
     parser.add_argument("--period", type=int, default=256, help="JACK period (frames per callback)")
@@ -157,7 +160,7 @@ def main() -> None:
     parser.add_argument("--no-priority", action="store_true",
                         help="do not raise the pump's and the feeder's priority (a user without rtprio)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or live_thread_count())
     from engine.allocator import keep_freed_memory
 
     keep_freed_memory()  # as every `cascade` command does (engine/allocator.py)
@@ -299,7 +302,7 @@ def main() -> None:
     load = os.getloadavg()
     steal_s = stolen_seconds() - steal_before
     rows = [
-        ("model", f"{generator.model_id} on {device}, {args.threads} torch threads ({model_note})"
+        ("model", f"{generator.model_id} on {device}, {torch.get_num_threads()} torch threads ({model_note})"
                   + (f"; the {args.descriptor_traffic} knob and its switch in the traffic"
                      if args.descriptor_traffic else "")
                   + (f"; the {args.descriptor} target on" if args.descriptor else "")

@@ -5,6 +5,7 @@ Cheap to import (no torch): the heavy modules load inside the functions, so `cas
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +26,21 @@ class GeneratorOptions:
 
     debug_model: bool = False  # random debug-size weights (no trained model)
     weights: str | Path | None = None  # a diffusion .safetensors file; None: the shipped model
-    threads: int = 0  # torch CPU threads; 0: torch's default
+    threads: int = 0  # torch CPU threads; 0: live_thread_count() when live, else torch's default
     eager: bool = False  # run the U-Net eagerly (no TorchScript)
+    live: bool = True  # plays in real time beside the audio (play, the app); False: offline (rerender)
     # Trace the live shape before the first sound (the app: a trace while playing stalls its window), not in
     # the background after it (`cascade play`: the first chunk comes ~1 s sooner).
     trace_first_inline: bool = False
+
+
+def live_thread_count(cpu_count: int | None = None) -> int:
+    """The live engine's torch threads when none are asked for: one fewer than the CPUs (at least one). The effects
+    pump (its own process, real-time priority), the feeder and the window need a core, and torch's threads meet
+    at every operation, so one of them preempted stalls the rest: on the 2-core VM one thread played its 8-step
+    chunks at a real-time factor of 0.37 where two took 0.55, and knob-to-sound was 440-503 ms against 540-568
+    (docs/realtime.md, "Session 26: one torch thread live")."""
+    return max(1, (cpu_count if cpu_count is not None else (os.cpu_count() or 1)) - 1)
 
 
 def load_live_generator(options: GeneratorOptions) -> Generator:
@@ -43,6 +54,8 @@ def load_live_generator(options: GeneratorOptions) -> Generator:
 
     if options.threads:
         torch.set_num_threads(options.threads)
+    elif options.live and "OMP_NUM_THREADS" not in os.environ:  # a thread count set for the process wins
+        torch.set_num_threads(live_thread_count())
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if options.debug_model:
         return debug_generator(0, device=device)

@@ -20,7 +20,7 @@ def _cmd_rerender(args: argparse.Namespace) -> int:
 
     try:
         generator = load_live_generator(GeneratorOptions(debug_model=args.debug_model, weights=args.weights,
-                                                         threads=args.threads))
+                                                         threads=args.threads, live=False))
     except Exception as error:  # noqa: BLE001
         print(f"error: {error}", file=sys.stderr)
         return 2
