@@ -248,7 +248,7 @@ def add_play(commands: argparse._SubParsersAction) -> None:
     play.add_argument("--debug-model", action="store_true", help="random debug-size weights (no trained model)")
     play.add_argument("--weights", default=None, help="diffusion .safetensors (default: shipped)")
     play.add_argument("--threads", type=thread_count, default=0,
-                          help="torch CPU threads (0: one fewer than the CPUs: a core is left to the audio)")
+                      help="torch CPU threads (0: one fewer than the CPUs: a core is left to the audio)")
     play.add_argument("--eager", action="store_true", help="run the U-Net eagerly (no TorchScript)")
     play.add_argument("--read-words", choices=READ_WORDS_MODES, default=DEFAULT_READ_WORDS,
                       help="what reads tempo/key/scale from the prompts' words as MIDI morphs them (as in `cascade "
