@@ -35,7 +35,6 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` 
 from benchmarks.latency import stolen_seconds  # noqa: E402
 from engine.allocator import keep_freed_memory  # noqa: E402
 from engine.codec.checkpoint import DEFAULT_WEIGHTS, load_autoencoder  # noqa: E402
-from engine.codec.stereo import STEREO_PHASES  # noqa: E402
+from engine.codec.stereo import STEREO_PHASES, decoding_with_stereo_phase  # noqa: E402
 from engine.codec.evaluation import (TONE_SET, cents, essentia_key, estimate_f0_hz, harmonic_tone,  # noqa: E402
                                      line_prominence_table, render_cadences, same_key)
 from engine.codec.spectral import (griffin_lim, log_mel_distance, log_spectral_distance_db,  # noqa: E402
@@ -310,50 +309,51 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as every `cascade` command does (engine/allocator.py)
     model = load_autoencoder(args.weights)
-    if args.stereo_phase is not None:  # a synthesis setting, no weights: the same network decodes either way
-        model.decoder.config = replace(model.decoder.config, decoder_stereo_phase=args.stereo_phase)
-    print(f"decoder stereo phase: {model.decoder.config.decoder_stereo_phase}")
-    if args.speed_only:
-        print_speed(model, args.weights, args.threads)
-        return
+    # a synthesis setting, no weights: the same network decodes either way
+    with decoding_with_stereo_phase(model, args.stereo_phase or model.decoder.config.decoder_stereo_phase):
+        print(f"decoder stereo phase: {model.decoder.config.decoder_stereo_phase}")
+        if args.speed_only:
+            print_speed(model, args.weights, args.threads)
+            return
 
-    def ours(audio: torch.Tensor) -> torch.Tensor:
-        return model.decode(model.encode(audio[None]))[0]
+        def ours(audio: torch.Tensor) -> torch.Tensor:
+            return model.decode(model.encode(audio[None]))[0]
 
-    ours_name = "(1) Cascade autoencoder, 64x"
-    methods = {ours_name: ours}
-    if not args.no_baselines:
-        methods["(2) 32 mels/ch at hop 1024 + Griffin-Lim 64, 64x"] = mel_budget_griffin_lim
-        methods["(3) Griffin-Lim 32 from the true magnitude, 1x"] = true_magnitude_griffin_lim
-    test_rows = load_clip_rows(args.dataset, "test", test_count, args.seed) if args.dataset else []
-    sets: dict[str, list[np.ndarray]] = {}
-    if args.dataset:
-        soundfonts = sorted({Path(row.get("soundfont", "?")).stem.split("_")[0] for row, _ in test_rows})
-        sets[f"test split ({len(test_rows)} clips, {'/'.join(soundfonts)})"] = [audio for _, audio in test_rows]
-    if unseen_count > 0:
-        sets[f"unseen soundfont ({unseen_count} clips, TimGM6mb)"] = unseen_soundfont_clips(unseen_count, args.seed)
-    print(f"weights: {args.weights}; machine: {platform.machine()}, {os.cpu_count()} cores, "
-          f"torch threads {args.threads}"
-          f"{'; --quick' if args.quick else ''}{'' if args.dataset else '; no --dataset: test-split rows skipped'}")
-    print()
-    print("| audio | method | log-spectral L1 (dB) | log-mel L1 | |ΔLUFS| (LU) | round trip x real time |")
-    print("|---|---|---|---|---|---|")
-    decoded_sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-    for set_name, clips in sets.items():
-        outputs: dict[str, list[np.ndarray]] = {ours_name: []}
-        for method, metrics in evaluate(clips, methods, outputs).items():
-            print(f"| {set_name} | {method} | {metrics['lsd']:.2f} | {metrics['mel']:.3f} | {metrics['lufs']:.2f} | {metrics['x_real_time']:.1f} |")
-        decoded_sets[set_name.split(" (")[0] + " clips"] = (clips, outputs[ours_name])
-    print()
-    print_speed(model, None, args.threads)
-    print()
-    tones_in, tones_out = pitch_section(model, tone_seconds)
-    cadences_in, cadences_out = cadence_section(model, cadence_keys, args.cadence_soundfont)
-    if args.dataset and test_rows:
-        test_outputs = decoded_sets["test split clips"][1]
-        dataset_key_section(test_rows, test_outputs)
-    prominence_section(codec_hops(model), {"tone set": (tones_in, tones_out),
-                                           "cadences": (cadences_in, cadences_out), **decoded_sets})
+        ours_name = "(1) Cascade autoencoder, 64x"
+        methods = {ours_name: ours}
+        if not args.no_baselines:
+            methods["(2) 32 mels/ch at hop 1024 + Griffin-Lim 64, 64x"] = mel_budget_griffin_lim
+            methods["(3) Griffin-Lim 32 from the true magnitude, 1x"] = true_magnitude_griffin_lim
+        test_rows = load_clip_rows(args.dataset, "test", test_count, args.seed) if args.dataset else []
+        sets: dict[str, list[np.ndarray]] = {}
+        if args.dataset:
+            soundfonts = sorted({Path(row.get("soundfont", "?")).stem.split("_")[0] for row, _ in test_rows})
+            sets[f"test split ({len(test_rows)} clips, {'/'.join(soundfonts)})"] = [audio for _, audio in test_rows]
+        if unseen_count > 0:
+            sets[f"unseen soundfont ({unseen_count} clips, TimGM6mb)"] = unseen_soundfont_clips(unseen_count, args.seed)
+        print(f"weights: {args.weights}; machine: {platform.machine()}, {os.cpu_count()} cores, "
+              f"torch threads {args.threads}"
+              f"{'; --quick' if args.quick else ''}{'' if args.dataset else '; no --dataset: test-split rows skipped'}")
+        print()
+        print("| audio | method | log-spectral L1 (dB) | log-mel L1 | |ΔLUFS| (LU) | round trip x real time |")
+        print("|---|---|---|---|---|---|")
+        decoded_sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        for set_name, clips in sets.items():
+            outputs: dict[str, list[np.ndarray]] = {ours_name: []}
+            for method, metrics in evaluate(clips, methods, outputs).items():
+                print(f"| {set_name} | {method} | {metrics['lsd']:.2f} | {metrics['mel']:.3f} | {metrics['lufs']:.2f} | "
+                      f"{metrics['x_real_time']:.1f} |")
+            decoded_sets[set_name.split(" (")[0] + " clips"] = (clips, outputs[ours_name])
+        print()
+        print_speed(model, None, args.threads)
+        print()
+        tones_in, tones_out = pitch_section(model, tone_seconds)
+        cadences_in, cadences_out = cadence_section(model, cadence_keys, args.cadence_soundfont)
+        if args.dataset and test_rows:
+            test_outputs = decoded_sets["test split clips"][1]
+            dataset_key_section(test_rows, test_outputs)
+        prominence_section(codec_hops(model), {"tone set": (tones_in, tones_out),
+                                               "cadences": (cadences_in, cadences_out), **decoded_sets})
 
 
 if __name__ == "__main__":

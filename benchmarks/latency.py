@@ -94,13 +94,6 @@ def load_generator(device: str, eager: bool = False):  # noqa: ANN201
             "NO shipped diffusion weights yet: 'small' U-Net preset with random weights (same size/speed)")
 
 
-def live_descriptor_guidance() -> float:
-    """The descriptor curves' own guidance scale the live requests carry (patched by --live-descriptor-guidance)."""
-    import instrument.session.requests as live_requests
-
-    return live_requests.LIVE_DESCRIPTOR_GUIDANCE
-
-
 def percentiles(values: list[float]) -> str:
     if not values:
         return "-"
@@ -173,6 +166,7 @@ def main() -> None:
     from instrument.midi import CcMapping, MidiMapper
     from instrument.parameters import ParameterStore
     from instrument.presets import apply_preset, factory_preset_dir, load_preset_file
+    import instrument.session.requests as live_requests  # its LIVE_DESCRIPTOR_GUIDANCE is read at each request
 
     import sounddevice
 
@@ -184,19 +178,14 @@ def main() -> None:
     store = ParameterStore()
     apply_preset(store, load_preset_file(factory_preset_dir() / "default.json")[0])
     if args.live_descriptor_guidance is not None:
-        import instrument.session.requests as live_requests
-
-        live_requests.LIVE_DESCRIPTOR_GUIDANCE = args.live_descriptor_guidance  # read at each request
+        live_requests.LIVE_DESCRIPTOR_GUIDANCE = args.live_descriptor_guidance
+    descriptor_parameters = live_requests.DESCRIPTOR_PARAMETERS
     if args.descriptor:
-        from instrument.session.requests import DESCRIPTOR_PARAMETERS
-
-        store.set(f"{DESCRIPTOR_PARAMETERS[args.descriptor]}_enabled", 1.0)
+        store.set(f"{descriptor_parameters[args.descriptor]}_enabled", 1.0)
     controls = dict(CONTROLS)
     if args.descriptor_traffic:
-        from instrument.session.requests import DESCRIPTOR_PARAMETERS
-
-        controls |= {27: DESCRIPTOR_PARAMETERS[args.descriptor_traffic],
-                     28: f"{DESCRIPTOR_PARAMETERS[args.descriptor_traffic]}_enabled"}
+        knob = descriptor_parameters[args.descriptor_traffic]
+        controls |= {27: knob, 28: f"{knob}_enabled"}
     mapper = MidiMapper(store, [CcMapping(None, cc, name) for cc, name in controls.items()])
     pump_config = (PumpConfig(realtime_priority=0, nice=0, feeder_realtime_priority=0, feeder_nice=0)
                    if args.no_priority else PumpConfig())
@@ -306,8 +295,9 @@ def main() -> None:
                   + (f"; the {args.descriptor_traffic} knob and its switch in the traffic"
                      if args.descriptor_traffic else "")
                   + (f"; the {args.descriptor} target on" if args.descriptor else "")
-                  + (f"; descriptor guidance live {live_descriptor_guidance():g}"
-                     + (" (3 U-Net passes a step while a target is on)" if live_descriptor_guidance() > 0 else "")
+                  + (f"; descriptor guidance live {live_requests.LIVE_DESCRIPTOR_GUIDANCE:g}"
+                     + (" (3 U-Net passes a step while a target is on)"
+                        if live_requests.LIVE_DESCRIPTOR_GUIDANCE > 0 else "")
                      if args.descriptor or args.descriptor_traffic else "")),
         ("output", f"{status.output}" + (f", period {args.period} frames ({1e3 * args.period / 44100:.1f} ms)"
                                          if jack is not None else "")),

@@ -26,6 +26,7 @@ import torch  # noqa: E402
 
 from benchmarks.live_render import LIVE_CFG_SCALE, LIVE_STEPS, live_path  # noqa: E402
 from benchmarks.quality import SAMPLE_RATE, asked_and_measured, pearson  # noqa: E402
+from benchmarks.spectra import spectrogram_db  # noqa: E402
 from engine.codec.evaluation import line_prominence_table  # noqa: E402
 from engine.dataset.validate import estimate_audio  # noqa: E402
 from engine.generate import Generator  # noqa: E402
@@ -41,15 +42,6 @@ def knob_curves(frames: int) -> dict[str, np.ndarray]:
     sweep = np.sin(np.pi * position)  # up and back down
     return {"brightness": np.exp(np.log(700.0) + sweep * (np.log(5000.0) - np.log(700.0))),
             "loudness": -30.0 + 16.0 * position}
-
-
-def spectrogram_db(mono: np.ndarray, fft_size: int, hop: int, top_hz: float) -> tuple[np.ndarray, float]:
-    """(bins up to top_hz, frames) in dB, and the seconds per frame."""
-    window = np.hanning(fft_size)
-    starts = range(0, mono.size - fft_size, hop)
-    spectra = np.abs(np.stack([np.fft.rfft(mono[s:s + fft_size] * window) for s in starts], axis=1))
-    bins = int(top_hz * fft_size / SAMPLE_RATE) + 1
-    return 20 * np.log10(spectra[:bins] + 1e-9), hop / SAMPLE_RATE
 
 
 def main() -> None:
@@ -98,10 +90,9 @@ def draw(audios: list[np.ndarray], scales: list[float], brightness_hz: np.ndarra
     for column, (audio, scale) in enumerate(zip(audios, scales)):
         mono = audio.mean(axis=0)
         for row, (fft_size, hop, top_hz) in enumerate(((8192, 1024, 1500.0), (2048, 512, 11000.0))):
-            db, frame_seconds = spectrogram_db(mono, fft_size, hop, top_hz)
+            freqs, times, db = spectrogram_db(mono, fft_size, hop, top_hz)
             axis = axes[row][column]
-            axis.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80, vmax=db.max(),
-                        extent=(0, db.shape[1] * frame_seconds, 0, top_hz))
+            axis.pcolormesh(times, freqs, db, cmap="magma", vmin=db.max() - 80, vmax=db.max(), shading="auto")
             axis.set_ylabel("Hz")
             if row == 0:
                 axis.set_title(f"descriptor guidance {scale:g}: 8192-point FFT, 0-1.5 kHz")

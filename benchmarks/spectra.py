@@ -10,11 +10,12 @@ SAMPLE_RATE = 44100
 MAX_HZ = 1500.0
 
 
-def spectrogram_db(mono: np.ndarray, n_fft: int = 8192, hop: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(frequencies Hz (F,), frame centre times s (T,), power dB (F, T)) for 0..MAX_HZ of a mono signal."""
+def spectrogram_db(mono: np.ndarray, n_fft: int = 8192, hop: int = 1024, max_hz: float = MAX_HZ
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frequencies Hz (F,), frame centre times s (T,), power dB (F, T)) for 0..max_hz of a mono signal."""
     freqs, times, spec = sp_signal.stft(mono, fs=SAMPLE_RATE, window="hann", nperseg=n_fft,
                                         noverlap=n_fft - hop, boundary=None, padded=False)
-    keep = freqs <= MAX_HZ
+    keep = freqs <= max_hz
     return freqs[keep], times, 20.0 * np.log10(np.abs(spec[keep]) + 1e-10)
 
 

@@ -194,7 +194,7 @@ class TracedNetwork(nn.Module):
         rarely means a new trace."""
         conditioning = conditioning.with_token_weights(dtype)
         if conditioning.cross_keys is None:
-            conditioning = replace(conditioning, cross_keys=self.network.cross_keys(conditioning))
+            conditioning = replace(conditioning, cross_keys=self.cross_keys(conditioning))
         tokens, token_mask, token_weights = conditioning.tokens, conditioning.token_mask, conditioning.token_weights
         cross_keys = conditioning.cross_keys
         batch, length = token_mask.shape

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from engine.codec.fine_low_band import FineLowBand, low_bin_corrections
-from engine.codec.layers import ConvNeXtBlock, OverlapAddISTFT, hann_window, causal_interpolation, polar_from_log
+from engine.codec.layers import (ConvNeXtBlock, OverlapAddISTFT, hann_window, causal_interpolation, polar,
+                                 polar_from_log)
 from engine.codec.phase import PhaseState, rtpghi_phase
 from engine.codec.stereo import STEREO_PHASES, channel_magnitudes, channel_mean_log
 from engine.vocabulary import AUDIO_CHANNELS, LATENT_HOP_FRAMES, SAMPLE_RATE
@@ -335,12 +336,11 @@ class WaveformDecoder(nn.Module):
         # (frame-major, channels interleaved per frame; the phase kernel reads rows of bins), no copies
         frame_major = log_magnitude.permute(0, 1, 3, 2)
         shared = self.shares_phase(channels)
-        magnitude = None
         if shared:  # the magnitudes once: the channels' mean for the phase, then the spectra themselves
             magnitude, source = channel_magnitudes(frame_major, 1)
             source = source[:, 0]
         else:
-            source = frame_major.reshape(batch * channels, frames, bins)
+            magnitude, source = torch.exp(frame_major), frame_major.reshape(batch * channels, frames, bins)
         every = self.config.frames_per_latent if latent_boundaries else 0
         low = None
         if corrections is not None:
@@ -354,11 +354,7 @@ class WaveformDecoder(nn.Module):
         # (batch, channels or 1, frames, bins): a shared phase broadcasts over the channels
         phase_t = phase_t.reshape(batch, 1 if shared else channels, frames, bins)
         # frame-major (bins contiguous) all the way to the inverse FFT; returned as a (.., bins, n) view
-        if magnitude is None:
-            spectra = polar_from_log(frame_major, phase_t)
-        else:
-            spectra = torch.complex(magnitude * torch.cos(phase_t), magnitude * torch.sin(phase_t))
-        spectra = spectra.reshape(batch * channels, frames, bins)
+        spectra = polar(magnitude, phase_t).reshape(batch * channels, frames, bins)
         return spectra.transpose(1, 2), state, boundaries
 
     def decode_continuing(self, latent: torch.Tensor, state: PhaseState | None,
